@@ -1,0 +1,325 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+	"go.yaml.in/yaml/v3"
+)
+
+// Presets are the policy names a pool may use instead of a chain, and the
+// chains they stand for. Package selector implements the stages.
+var Presets = map[string][]string{
+	"roundrobin": {"healthy", "roundrobin", "first"},
+	"weighted":   {"healthy", "weighted", "first"},
+	"geo":        {"healthy", "geo", "weighted", "first"},
+	"failover":   {"healthy", "priority", "first"},
+	"load":       {"healthy", "load", "first"},
+	"sticky":     {"healthy", "sticky", "first"},
+}
+
+// Stages are the stage names a chain may hold.
+var Stages = map[string]bool{
+	"healthy": true, "geo": true, "priority": true, "weighted": true,
+	"roundrobin": true, "load": true, "sticky": true, "first": true,
+}
+
+var adminModes = map[string]bool{"auto": true, "up": true, "down": true, "drain": true}
+
+// Pool is a set of members that answer a POOL name, and how to choose.
+type Pool struct {
+	// Policy is a preset (roundrobin, weighted, geo, failover, load,
+	// sticky) that expands to a chain; Chain spells the stages out instead.
+	Policy string   `yaml:"policy"`
+	Chain  []string `yaml:"chain"`
+	// Map names the geo map the geo stage uses; without one the geo stage
+	// orders sites by distance.
+	Map string `yaml:"map"`
+	// Answers is how many addresses an answer carries; 0 means every
+	// member the chain keeps.
+	Answers int `yaml:"answers"`
+	// TTL of the answers, seconds; 0 means the POOL record's own TTL.
+	TTL        int        `yaml:"ttl"`
+	Check      string     `yaml:"check"`
+	AllDown    string     `yaml:"all_down"` // all | none | fallback:<pool>
+	MinHealthy MinHealthy `yaml:"min_healthy"`
+	// StickyPrefix is how wide a client subnet shares a sticky member.
+	StickyPrefix StickyPrefix `yaml:"sticky_prefix"`
+	// Initial is a member's state before its first probe round: up or down.
+	Initial string   `yaml:"initial"`
+	Members []Member `yaml:"members"`
+}
+
+// StickyPrefix is the client prefix length per family for sticky pools.
+type StickyPrefix struct {
+	IPv4 int `yaml:"ipv4"`
+	IPv6 int `yaml:"ipv6"`
+}
+
+// MinHealthy is a count ("2") or a percentage ("50%") of a priority
+// group's members.
+type MinHealthy struct {
+	Count   int
+	Percent int
+	set     bool
+}
+
+func (m *MinHealthy) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(n.Value)
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		pct, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || pct < 1 || pct > 100 {
+			return lineError(n, "min_healthy %q: a percentage is 1%% to 100%%", v)
+		}
+		*m = MinHealthy{Percent: pct, set: true}
+		return nil
+	}
+	cnt, err := strconv.Atoi(v)
+	if err != nil || cnt < 1 {
+		return lineError(n, "min_healthy %q: write a count of at least 1 or a percentage like 50%%", v)
+	}
+	*m = MinHealthy{Count: cnt, set: true}
+	return nil
+}
+
+// Of returns how many of a group of n members must be up.
+func (m MinHealthy) Of(n int) int {
+	if m.Percent > 0 {
+		return (n*m.Percent + 99) / 100
+	}
+	if m.Count > 0 {
+		return m.Count
+	}
+	return 1
+}
+
+// Member is one backend of a pool.
+type Member struct {
+	// Address is an IPv4 or IPv6 address, or a host name (answered as a
+	// CNAME to it).
+	Address string `yaml:"address"`
+	Site    string `yaml:"site"`
+	// Weight is the member's share in weighted choice (default 1).
+	Weight int `yaml:"weight"`
+	// Priority groups members for failover: lower is preferred (default 1).
+	Priority int `yaml:"priority"`
+	// Location overrides the site's [latitude, longitude].
+	Location []float64 `yaml:"location"`
+	// Capacity is the member's capacity for the load stage (default 1).
+	Capacity float64 `yaml:"capacity"`
+	// Probe is where checks go when that differs from Address: an
+	// address, or address:port.
+	Probe string `yaml:"probe"`
+	// Admin is the operator's state: auto (default), up, down or drain.
+	Admin string `yaml:"admin"`
+}
+
+// ChainOf returns the stages pool p runs, its own chain or its preset's.
+func ChainOf(p Pool) []string {
+	if len(p.Chain) > 0 {
+		return p.Chain
+	}
+	return Presets[p.Policy]
+}
+
+func (c *Config) poolDefaults() {
+	for name, p := range c.Pools {
+		if p.Policy == "" && len(p.Chain) == 0 {
+			p.Policy = "roundrobin"
+		}
+		if p.AllDown == "" {
+			p.AllDown = "all"
+		}
+		if p.Initial == "" {
+			p.Initial = "up"
+		}
+		if p.StickyPrefix.IPv4 == 0 {
+			p.StickyPrefix.IPv4 = 24
+		}
+		if p.StickyPrefix.IPv6 == 0 {
+			p.StickyPrefix.IPv6 = 56
+		}
+		for i := range p.Members {
+			m := &p.Members[i]
+			if m.Weight == 0 {
+				m.Weight = 1
+			}
+			if m.Priority == 0 {
+				m.Priority = 1
+			}
+			if m.Capacity == 0 {
+				m.Capacity = 1
+			}
+			if m.Admin == "" {
+				m.Admin = "auto"
+			}
+		}
+		c.Pools[name] = p
+	}
+}
+
+func (c *Config) validatePool(name string, add func(string, string, ...any)) {
+	pl := c.Pools[name]
+	p := "pools." + name
+	if pl.Policy != "" && len(pl.Chain) > 0 {
+		add(p+".chain", "pool %q: give policy: or chain:, not both", name)
+	}
+	if pl.Policy != "" {
+		if _, ok := Presets[pl.Policy]; !ok {
+			add(p+".policy", "pool %q: policy %q is not one of roundrobin, weighted, geo, failover, load, sticky (or write a chain:)", name, pl.Policy)
+		}
+	}
+	for i, st := range pl.Chain {
+		if !Stages[st] {
+			add(fmt.Sprintf("%s.chain.%d", p, i), "pool %q: chain stage %q is not one of healthy, geo, priority, weighted, roundrobin, load, sticky, first", name, st)
+		}
+	}
+	chain := ChainOf(pl)
+	uses := func(stage string) bool {
+		for _, s := range chain {
+			if s == stage {
+				return true
+			}
+		}
+		return false
+	}
+	if pl.Map != "" {
+		if _, ok := c.Geo.Maps[pl.Map]; !ok {
+			add(p+".map", "pool %q: geo map %q is not under geo.maps", name, pl.Map)
+		}
+	}
+	if pl.Answers < 0 {
+		add(p+".answers", "pool %q: answers must be 0 (all) or more", name)
+	}
+	if pl.TTL < 0 || pl.TTL > 604800 {
+		add(p+".ttl", "pool %q: ttl %d: write 0 (the POOL record's TTL) to 604800", name, pl.TTL)
+	}
+	if pl.Check != "" {
+		if _, ok := c.Checks[pl.Check]; !ok {
+			add(p+".check", "pool %q: check %q is not under checks:", name, pl.Check)
+		}
+	}
+	switch {
+	case pl.AllDown == "all", pl.AllDown == "none":
+	case strings.HasPrefix(pl.AllDown, "fallback:"):
+		fb := strings.TrimPrefix(pl.AllDown, "fallback:")
+		if _, ok := c.Pools[fb]; !ok || fb == name {
+			add(p+".all_down", "pool %q: all_down fallback names pool %q, which is not another pool", name, fb)
+		} else if c.fallbackLoops(name) {
+			add(p+".all_down", "pool %q: all_down fallbacks form a loop", name)
+		}
+	default:
+		add(p+".all_down", "pool %q: all_down %q: write all, none or fallback:<pool>", name, pl.AllDown)
+	}
+	if pl.Initial != "up" && pl.Initial != "down" {
+		add(p+".initial", "pool %q: initial %q: write up or down", name, pl.Initial)
+	}
+	if v := pl.StickyPrefix.IPv4; v < 1 || v > 32 {
+		add(p+".sticky_prefix.ipv4", "pool %q: sticky_prefix ipv4 %d: write 1 to 32", name, v)
+	}
+	if v := pl.StickyPrefix.IPv6; v < 1 || v > 128 {
+		add(p+".sticky_prefix.ipv6", "pool %q: sticky_prefix ipv6 %d: write 1 to 128", name, v)
+	}
+	if len(pl.Members) == 0 {
+		add(p+".members", "pool %q has no members", name)
+	}
+	seen := map[string]int{}
+	for i, m := range pl.Members {
+		mp := fmt.Sprintf("%s.members.%d", p, i)
+		if m.Address == "" {
+			add(mp, "pool %q member %d has no address", name, i)
+		} else if _, err := netip.ParseAddr(m.Address); err != nil {
+			if _, ok := dns.IsDomainName(m.Address); !ok || strings.ContainsAny(m.Address, " :/") {
+				add(mp+".address", "pool %q: %q is neither an IP address nor a host name", name, m.Address)
+			}
+		}
+		if j, dup := seen[m.Address]; dup {
+			add(mp+".address", "pool %q: member %q is listed twice (also member %d)", name, m.Address, j)
+		}
+		seen[m.Address] = i
+		if m.Site != "" {
+			if _, ok := c.Sites[m.Site]; !ok {
+				add(mp+".site", "pool %q: site %q is not under sites:", name, m.Site)
+			}
+		}
+		if m.Weight < 1 || m.Weight > 1_000_000 {
+			add(mp+".weight", "pool %q: weight %d: write 1 to 1000000 (to take a member out, use admin: drain)", name, m.Weight)
+		}
+		if m.Priority < 1 {
+			add(mp+".priority", "pool %q: priority %d: write 1 (most preferred) or more", name, m.Priority)
+		}
+		if m.Capacity <= 0 {
+			add(mp+".capacity", "pool %q: capacity must be positive", name)
+		}
+		if len(m.Location) > 0 {
+			if err := checkLocation(m.Location); err != nil {
+				add(mp+".location", "pool %q: %v", name, err)
+			}
+		}
+		if m.Probe != "" {
+			if _, err := ParseProbeTarget(m.Probe); err != nil {
+				add(mp+".probe", "pool %q: %v", name, err)
+			}
+		}
+		if !adminModes[m.Admin] {
+			add(mp+".admin", "pool %q: admin %q: write auto, up, down or drain", name, m.Admin)
+		}
+		if uses("geo") && pl.Map == "" && m.Site == "" && len(m.Location) == 0 {
+			add(mp, "pool %q: nearest-site choice needs a site: or location: on every member (or give the pool a map:)", name)
+		}
+		if uses("geo") && pl.Map != "" && m.Site == "" {
+			add(mp, "pool %q: a geo map chooses by site: give this member a site:", name)
+		}
+	}
+}
+
+// fallbackLoops reports whether following all_down fallbacks from pool
+// name comes back to a pool already visited.
+func (c *Config) fallbackLoops(name string) bool {
+	seen := map[string]bool{}
+	for cur := name; ; {
+		if seen[cur] {
+			return true
+		}
+		seen[cur] = true
+		next, ok := strings.CutPrefix(c.Pools[cur].AllDown, "fallback:")
+		if !ok {
+			return false
+		}
+		if _, exists := c.Pools[next]; !exists {
+			return false
+		}
+		cur = next
+	}
+}
+
+// ProbeTarget is where a member's checks go when it differs from the
+// member's address.
+type ProbeTarget struct {
+	Addr netip.Addr
+	Port int // 0: the check's port
+}
+
+// ParseProbeTarget parses "addr" or "addr:port" ("[v6]:port").
+func ParseProbeTarget(s string) (ProbeTarget, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return ProbeTarget{Addr: a}, nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return ProbeTarget{}, fmt.Errorf("probe %q: write an address or address:port", s)
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return ProbeTarget{}, fmt.Errorf("probe %q: %q is not an IP address", s, host)
+	}
+	pn, err := strconv.Atoi(port)
+	if err != nil || pn < 1 || pn > 65535 {
+		return ProbeTarget{}, fmt.Errorf("probe %q: port %q is out of range", s, port)
+	}
+	return ProbeTarget{Addr: a, Port: pn}, nil
+}
