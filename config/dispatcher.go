@@ -417,18 +417,20 @@ func (h *DispatcherHA) check(p string, vips map[netip.Addr]bool, addf func(path,
 }
 
 // checkRefs reports servers whose check names no check; has says whether
-// a check of that name exists under checks:.
+// a check of that name exists under checks:. A name a server inherits from
+// its service is reported once, at the service.
 func (d *Dispatcher) checkRefs(has func(name string) bool, add func(path, msg string)) {
 	for i, s := range d.Services {
+		if s.Check != "" && s.Check != "none" && !has(s.Check) {
+			add(fmt.Sprintf("dispatcher.services.%d.check", i),
+				fmt.Sprintf("service %d: check %q is not defined under checks:", i, s.Check))
+		}
 		for j, srv := range s.Servers {
-			if srv.Check == "" || srv.Check == "none" || has(srv.Check) {
+			if srv.Check == "" || srv.Check == "none" || srv.Check == s.Check || has(srv.Check) {
 				continue
 			}
-			path := fmt.Sprintf("dispatcher.services.%d.servers.%d.check", i, j)
-			if s.Check == srv.Check && s.Servers[j].Check == s.Check {
-				path = fmt.Sprintf("dispatcher.services.%d.check", i)
-			}
-			add(path, fmt.Sprintf("service %d server %d: check %q is not defined under checks:", i, j, srv.Check))
+			add(fmt.Sprintf("dispatcher.services.%d.servers.%d.check", i, j),
+				fmt.Sprintf("service %d server %d: check %q is not defined under checks:", i, j, srv.Check))
 		}
 	}
 }
