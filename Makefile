@@ -1,0 +1,50 @@
+# Tern's build. Every target installs what it needs (Debian packages via
+# apt-get, Go modules via the module proxy); Go itself is /usr/local/go.
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN     := bin/tern
+
+.PHONY: all build run test vet fuzz bench bench-go bench-dispatcher generate clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tern
+
+# Serve the embedded example configuration on 127.0.0.1:5354.
+run: build
+	./$(BIN) serve --dev
+
+# Every test. Tests that need root (XDP, network namespaces) skip without it;
+# CI runs as root, so there they run.
+test:
+	scripts/debs.sh ip:iproute2 ethtool:ethtool
+	$(GO) vet ./...
+	$(GO) test -race -timeout 20m ./...
+
+# Each fuzz target for a bounded time (FUZZTIME per target).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./zones -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./dnsserver -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME)
+
+# Whole-server figures (dnsperf against tern, gdnsd and a minimal miekg/dns
+# server) and the testing.B benchmarks; see BENCHMARKS.md.
+bench: build bench-go
+	scripts/debs.sh dnsperf:dnsperf gdnsd:gdnsd dig:bind9-dnsutils
+	bench/run.sh
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./selector ./zones ./dnsserver ./dispatcher/maglev
+
+bench-dispatcher:
+	dispatcher/bench/run.sh
+
+# Rebuild the BPF objects and bindings (needs clang; installed if missing).
+generate:
+	dispatcher/generate.sh
+
+clean:
+	rm -rf bin

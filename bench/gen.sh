@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# gen.sh DIR PORT: writes the benchmark's configurations into DIR -- the
+# same zone for tern (POOL), gdnsd (DYNA weighted) and the minimal miekg/dns
+# server -- and dnsperf's query file (70% POOL, 20% static, 10% NXDOMAIN).
+set -euo pipefail
+dir=$1 port=$2
+mkdir -p "$dir/tern/zones" "$dir/gdnsd/zones"
+
+static='$ORIGIN gslb.example.test.
+$TTL 300
+@       IN SOA ns1 hostmaster 2026112201 3600 600 604800 60
+@       IN NS  ns1
+@       IN NS  ns2
+ns1     IN A   127.0.0.1
+ns2     IN A   127.0.0.2
+@       IN MX  10 mail
+mail    IN A   192.0.2.25
+static  IN A   192.0.2.1
+        IN AAAA 2001:db8::1'
+
+cat >"$dir/tern/zones/gslb.example.test.zone" <<Z
+$static
+www     30 IN POOL web
+api     30 IN POOL api
+Z
+cat >"$dir/tern/tern.yaml" <<Y
+node:
+  name: bench
+  dns: ["127.0.0.1:$port"]
+  udp_sockets: 1
+pools:
+  web:
+    policy: weighted
+    answers: 2
+    members:
+      - {address: 192.0.2.10, weight: 3}
+      - {address: 192.0.2.11, weight: 2}
+      - {address: 192.0.2.12, weight: 1}
+      - {address: 192.0.2.13, weight: 1}
+      - {address: "2001:db8::10", weight: 1}
+      - {address: "2001:db8::11", weight: 1}
+  api:
+    policy: weighted
+    answers: 2
+    members:
+      - {address: 192.0.2.20, weight: 1}
+      - {address: 192.0.2.21, weight: 1}
+zones:
+  - file: zones/gslb.example.test.zone
+Y
+
+cat >"$dir/gdnsd/config" <<G
+options => {
+  listen => [ 127.0.0.1:$port ]
+  udp_threads = 1
+  tcp_threads = 1
+  lock_mem = false
+}
+plugins => {
+  weighted => {
+    multi = true
+    web => {
+      addrs_v4 => {
+        w10 = [ 192.0.2.10, 3 ]
+        w11 = [ 192.0.2.11, 2 ]
+        w12 = [ 192.0.2.12, 1 ]
+        w13 = [ 192.0.2.13, 1 ]
+      }
+      addrs_v6 => {
+        w6a = [ 2001:db8::10, 1 ]
+        w6b = [ 2001:db8::11, 1 ]
+      }
+    }
+    api => {
+      a20 = [ 192.0.2.20, 1 ]
+      a21 = [ 192.0.2.21, 1 ]
+    }
+  }
+}
+G
+cat >"$dir/gdnsd/zones/gslb.example.test" <<Z
+$static
+www     30 IN DYNA weighted!web
+api     30 IN DYNA weighted!api
+Z
+
+# The minimal server reads the static zone and weighted pools from flags
+# (see bench/minimal).
+cat >"$dir/minimal.zone" <<Z
+$static
+Z
+cat >"$dir/minimal.pools" <<P
+www.gslb.example.test. 30 192.0.2.10:3 192.0.2.11:2 192.0.2.12:1 192.0.2.13:1 2001:db8::10:1 2001:db8::11:1
+api.gslb.example.test. 30 192.0.2.20:1 192.0.2.21:1
+P
+
+{
+  for _ in $(seq 40); do echo "www.gslb.example.test A"; done
+  for _ in $(seq 20); do echo "api.gslb.example.test A"; done
+  for _ in $(seq 10); do echo "www.gslb.example.test AAAA"; done
+  for _ in $(seq 8); do echo "static.gslb.example.test A"; done
+  for _ in $(seq 4); do echo "static.gslb.example.test AAAA"; done
+  for _ in $(seq 4); do echo "mail.gslb.example.test A"; done
+  for _ in $(seq 4); do echo "gslb.example.test MX"; done
+  for i in $(seq 10); do echo "nx$i.gslb.example.test A"; done
+} | shuf --random-source=<(yes) >"$dir/queries.txt"
