@@ -1,0 +1,74 @@
+// Package dispatcher is Tern's in-site packet dispatcher: an XDP load
+// balancer with direct server return, its Go loader, and the control plane
+// that keeps it in step with the configuration and health checks.
+//
+// # Datapath
+//
+// bpf/lb.c is an XDP program attached to the interface VIP traffic arrives
+// on. For an IPv4 TCP or UDP packet to a configured VIP:port it hashes the
+// 5-tuple (lookup3 jhash, fixed seed, so a pair of dispatchers agree), picks
+// a backend id from the service's Maglev table, and either rewrites the
+// destination MAC to the backend's (mode mac; the backend shares the L2
+// segment and holds the VIP on lo with arp_ignore=1, arp_announce=2) or
+// prepends an outer IPv4 header to the backend (mode ipip; outer source per
+// service or global, DF and TOS copied from the inner packet, TTL 64, next
+// hop MAC per backend or global), and transmits it with XDP_TX. Replies go
+// from the backend straight to the client.
+//
+// ICMP fragmentation-needed messages sent to a VIP about a packet from
+// VIP:port (a backend's reply that met a small MTU) are forwarded to the
+// backend of that flow: the embedded header is hashed reversed, which is
+// the forward flow's hash, so path MTU discovery works.
+//
+// Everything else is XDP_PASS, untouched. Malformed or truncated packets
+// (bad version, IHL below 5, total length beyond the frame or below the
+// headers the program reads) are passed: the kernel validates and drops
+// them; the program never transmits a packet it has not fully parsed. IP
+// options are skipped over (IHL > 5 is balanced like any packet). IP
+// fragments are passed to the kernel, as non-first fragments carry no
+// ports and could not follow their flow; first fragments to a service are
+// counted (Counters.Fragments). A service with an empty table, or whose
+// table names an unset backend, drops (Counters.NoBackend). A backend that
+// is the dispatcher's own host (Backend.Local, or its MAC is the
+// interface's) gets its packets by XDP_PASS.
+//
+// Per-CPU counters count packets and bytes per service and per backend;
+// Datapath.Counters sums them.
+//
+// Table swap: each service owns two slots of an array of maps. A change
+// builds the new table as a fresh inner map, fills it, freezes it (no
+// writes can reach a live table), stores it in the service's unused slot,
+// then replaces the service entry (mode, tunnel source, table slot, table
+// size) in one map update. The program reads the entry once per packet,
+// so it sees the whole old state or the whole new one. The old table stays
+// in its slot until the service's next change.
+//
+// Pinning: the program's link and maps are pinned in
+// /sys/fs/bpf/tern/<instance> (bpffs is mounted there if it is not). Close
+// leaves the program attached; the next OpenDatapath of the instance
+// reuses the maps with their contents and swaps its program into the
+// pinned link in one step, so a restart of `tern dispatch` forgets no flow
+// and drops no packet. Detach removes everything.
+//
+// XDP mode: generic (default) works on any interface and is the cheaper
+// one on veth; native needs driver support, and on veth XDP_TX drops
+// frames unless the peer veth also has an XDP program. Generic XDP sees
+// GRO-merged packets as one; in ipip mode keep GRO off on the dispatcher's
+// interface (ethtool -K IF gro off) so no merged packet gets encapsulated.
+//
+// # Decapsulation
+//
+// bpf/decap.c, attached by AttachDecap or `tern decap --iface IF --vip
+// VIP`, strips the outer header of IPIP packets whose inner destination is
+// a configured VIP and passes the inner packet up the stack: ipip mode for
+// servers whose kernel has no ipip module. The encapsulation costs 20
+// bytes: either raise the MTU of the path from dispatcher to servers by 20,
+// or clamp the MSS the servers advertise on routes back to clients, e.g.
+// `ip route change default via GW advmss 1440` (1500 - 20 - 40), so that
+// clients never send full-sized segments that no longer fit once wrapped.
+//
+// # Imports
+//
+// The datapath files import only the standard library, cilium/ebpf,
+// netlink and x/sys; only node and cmd/tern import dispatcher.
+package dispatcher
