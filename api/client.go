@@ -1,0 +1,154 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client calls a node's API; the CLI uses it.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a client for the API at addr ("host:port" or a URL).
+// tlsConf may be nil; a host:port with tlsConf set is reached over https.
+func NewClient(addr, token string, tlsConf *tls.Config) *Client {
+	base := addr
+	if !strings.Contains(addr, "://") {
+		scheme := "http"
+		if tlsConf != nil {
+			scheme = "https"
+		}
+		base = scheme + "://" + addr
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsConf
+	return &Client{
+		base:  strings.TrimRight(base, "/"),
+		token: token,
+		http:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
+	}
+}
+
+// Error is an error answer from the API.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status) }
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("api %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return fmt.Errorf("api %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var eb errorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+			eb.Error = strings.TrimSpace(string(data))
+		}
+		return &Error{Status: resp.StatusCode, Message: eb.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("api %s %s: bad answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) Status(ctx context.Context) (s Status, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+	return s, err
+}
+
+func (c *Client) Members(ctx context.Context) (m []ClusterMember, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/cluster/members", nil, &m)
+	return m, err
+}
+
+func (c *Client) Join(ctx context.Context, r JoinRequest) error {
+	return c.do(ctx, http.MethodPost, "/v1/cluster/join", r, nil)
+}
+
+func (c *Client) Remove(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/cluster/members/"+url.PathEscape(id), nil, nil)
+}
+
+func (c *Client) Pools(ctx context.Context) (p []Pool, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/pools", nil, &p)
+	return p, err
+}
+
+func (c *Client) SetAdmin(ctx context.Context, pool, address, state string) error {
+	return c.do(ctx, http.MethodPut, "/v1/pools/"+url.PathEscape(pool)+"/members/"+url.PathEscape(address)+"/admin", AdminRequest{State: state}, nil)
+}
+
+func (c *Client) Versions(ctx context.Context) (v []ConfigVersion, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/config/versions", nil, &v)
+	return v, err
+}
+
+func (c *Client) Version(ctx context.Context, v uint64) (cv ConfigVersion, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/config/versions/"+strconv.FormatUint(v, 10), nil, &cv)
+	return cv, err
+}
+
+func (c *Client) Apply(ctx context.Context, r ApplyRequest) (res ApplyResult, err error) {
+	err = c.do(ctx, http.MethodPost, "/v1/config", r, &res)
+	return res, err
+}
+
+func (c *Client) Rollback(ctx context.Context, v uint64) (res ApplyResult, err error) {
+	err = c.do(ctx, http.MethodPost, "/v1/config/versions/"+strconv.FormatUint(v, 10)+"/rollback", nil, &res)
+	return res, err
+}
+
+func (c *Client) Explain(ctx context.Context, name, client string) (e Explanation, err error) {
+	q := url.Values{"name": {name}, "client": {client}}
+	err = c.do(ctx, http.MethodGet, "/v1/explain?"+q.Encode(), nil, &e)
+	return e, err
+}
+
+// Ready returns nil when the node is ready, else why not.
+func (c *Client) Ready(ctx context.Context) error {
+	var body map[string]string
+	err := c.do(ctx, http.MethodGet, "/readyz", nil, &body)
+	return err
+}

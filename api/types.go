@@ -1,0 +1,98 @@
+package api
+
+import "time"
+
+// Status is one node's view of itself and the cluster.
+type Status struct {
+	Node          string `json:"node"`
+	RaftState     string `json:"raft_state,omitempty"`
+	Term          uint64 `json:"term,omitempty"`
+	AppliedIndex  uint64 `json:"applied_index,omitempty"`
+	Leader        string `json:"leader,omitempty"`
+	InQuorum      bool   `json:"in_quorum"`
+	ConfigVersion uint64 `json:"config_version,omitempty"`
+	ConfigHash    string `json:"config_hash,omitempty"`
+	Serving       bool   `json:"serving"`
+	MembersUp     int    `json:"members_up"`
+	MembersTotal  int    `json:"members_total"`
+}
+
+// ClusterMember is one Raft server.
+type ClusterMember struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr,omitempty"`
+	Voter    bool   `json:"voter"`
+	Leader   bool   `json:"leader"`
+}
+
+// JoinRequest asks the leader to add a node.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+}
+
+// Pool is a pool with each member's state.
+type Pool struct {
+	Name    string       `json:"name"`
+	Members []PoolMember `json:"members"`
+}
+
+// PoolMember is one member's state: the verdict used, whether an admin
+// state forces it, and what each vantage node saw.
+type PoolMember struct {
+	Address  string    `json:"address"`
+	Up       bool      `json:"up"`
+	Admin    string    `json:"admin"`
+	Forced   bool      `json:"forced"`
+	Why      string    `json:"why,omitempty"`
+	Load     float64   `json:"load,omitempty"`
+	Verdicts []Verdict `json:"verdicts,omitempty"`
+}
+
+// Verdict is one node's latest probe verdict on a member.
+type Verdict struct {
+	Node   string    `json:"node"`
+	Up     bool      `json:"up"`
+	At     time.Time `json:"at"`
+	Stale  bool      `json:"stale,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// ConfigVersion describes one applied configuration.
+type ConfigVersion struct {
+	Version uint64            `json:"version"`
+	Hash    string            `json:"hash"`
+	Current bool              `json:"current"`
+	Files   map[string]string `json:"files,omitempty"` // only when one version is shown
+	Main    string            `json:"main,omitempty"`
+}
+
+// ApplyRequest carries a whole configuration: the YAML file and the zone
+// files it names, by their paths relative to the YAML file.
+type ApplyRequest struct {
+	Main  string            `json:"main"`
+	Files map[string]string `json:"files"`
+}
+
+// ApplyResult is the committed version.
+type ApplyResult struct {
+	Version uint64 `json:"version"`
+	Hash    string `json:"hash"`
+}
+
+// AdminRequest sets a member's admin state: auto, up, down or drain.
+type AdminRequest struct {
+	State string `json:"state"`
+}
+
+// Explanation is a live decision, stage by stage.
+type Explanation struct {
+	Text string `json:"text"`
+}
+
+// errorBody is every error's shape.
+type errorBody struct {
+	Error string `json:"error"`
+}
