@@ -52,9 +52,12 @@ int tern_decap(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (inner->version != 4 || inner->ihl < 5)
 		return XDP_PASS;
-	if (bpf_ntohs(outer->tot_len) < ohl + sizeof(struct iphdr) ||
-	    bpf_ntohs(outer->tot_len) != ohl + bpf_ntohs(inner->tot_len))
+	__u32 tot = bpf_ntohs(outer->tot_len);
+	if (tot < ohl + sizeof(struct iphdr) || tot != ohl + bpf_ntohs(inner->tot_len))
 		return XDP_PASS;
+	if ((void *)outer + tot > data_end)
+		return XDP_PASS; // truncated
+
 	__be32 vip = inner->daddr;
 	if (!bpf_map_lookup_elem(&decap_vips, &vip))
 		return XDP_PASS;

@@ -1,0 +1,203 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// udpEcho serves UDP on addr inside ns, answering "echo:" + request, until
+// the test ends.
+func udpEcho(t *testing.T, ns string, addr netip.AddrPort) {
+	t.Helper()
+	var c *net.UDPConn
+	err := inNS(t, ns, func() (err error) {
+		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("echo server in %s: %v", ns, err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { c.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			c.WriteToUDPAddrPort(append([]byte("echo:"), buf[:n]...), from)
+		}
+	}()
+}
+
+// udpClient dials addr from inside ns; exchange sends msg and waits up to
+// wait for the echo.
+type udpClient struct{ c *net.UDPConn }
+
+func newUDPClient(t *testing.T, ns string, addr netip.AddrPort) *udpClient {
+	t.Helper()
+	var c *net.UDPConn
+	err := inNS(t, ns, func() (err error) {
+		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(addr))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("client in %s: %v", ns, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &udpClient{c}
+}
+
+func (u *udpClient) exchange(msg string, wait time.Duration) error {
+	u.c.SetDeadline(time.Now().Add(wait))
+	if _, err := u.c.Write([]byte(msg)); err != nil {
+		return err
+	}
+	buf := make([]byte, 2048)
+	n, err := u.c.Read(buf)
+	if err != nil {
+		return err
+	}
+	if got := string(buf[:n]); got != "echo:"+msg {
+		return fmt.Errorf("got %q, want %q", got, "echo:"+msg)
+	}
+	return nil
+}
+
+// TestAttachPinnedRestart attaches the dispatcher to a veth in a namespace
+// (client, dispatcher and server on one bridge), sends real traffic in mac
+// and ipip modes (the server decapsulates with the decap program), and
+// checks that closing the Datapath leaves the program attached and
+// forwarding, and that reopening takes over the link and the maps with
+// their contents.
+func TestAttachPinnedRestart(t *testing.T) {
+	needNetns(t)
+	lan := newLAN(t)
+	cns := lan.host("client", 1)
+	dns := lan.host("disp", 2)
+	sns := lan.host("server", 3)
+	vipAddr := netip.MustParseAddr(lan.addr(100))
+	serverAddr := netip.MustParseAddr(lan.addr(3))
+	key := ServiceKey{VIP: vipAddr, Port: 5353, Proto: ProtoUDP}
+
+	// The server holds the VIP on lo and decapsulates IPIP to it.
+	sh(t, "ip", "-n", sns, "addr", "add", vipAddr.String()+"/32", "dev", "lo")
+	var dec *Decap
+	if err := inNS(t, sns, func() (err error) {
+		dec, err = AttachDecap("eth0", []netip.Addr{vipAddr})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dec.Close() })
+	udpEcho(t, sns, netip.AddrPortFrom(vipAddr, key.Port))
+
+	// The client sends frames for the VIP to the dispatcher.
+	dmac := linkMAC(t, dns, "eth0")
+	sh(t, "ip", "-n", cns, "neigh", "replace", vipAddr.String(), "lladdr", dmac.String(), "dev", "eth0", "nud", "permanent")
+	cl := newUDPClient(t, cns, netip.AddrPortFrom(vipAddr, key.Port))
+
+	root := filepath.Join(bpffsMount, fmt.Sprintf("tern-test-%d", os.Getpid()))
+	t.Cleanup(func() { os.RemoveAll(root) })
+	cfg := DatapathConfig{Interface: "eth0", Instance: "restart", BPFFSRoot: root}
+	open := func() *Datapath {
+		t.Helper()
+		var d *Datapath
+		if err := inNS(t, dns, func() (err error) {
+			d, err = OpenDatapath(cfg)
+			return err
+		}); err != nil {
+			skipIfNotPermitted(t, err)
+			t.Fatal(err)
+		}
+		return d
+	}
+	wantServicePackets := func(d *Datapath, n uint64) {
+		t.Helper()
+		c, err := d.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Services[key].Packets != n || c.Backends[1].Packets != n {
+			t.Fatalf("service counted %d packets, backend %d; want %d", c.Services[key].Packets, c.Backends[1].Packets, n)
+		}
+	}
+
+	d := open()
+	if err := d.SetBackend(1, Backend{IP: serverAddr, MAC: linkMAC(t, sns, "eth0")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetService(key, Service{Mode: ModeMAC}, []uint32{1, 1, 1, 1, 1, 1, 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.exchange("one", 5*time.Second); err != nil {
+		t.Fatalf("through the dispatcher (mac): %v", err)
+	}
+	wantServicePackets(d, 1)
+	prog := xdpProgID(t, dns, "eth0")
+	if prog == 0 {
+		t.Fatal("no XDP program on the dispatcher's eth0")
+	}
+
+	// Closed, the program stays attached and keeps forwarding.
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := xdpProgID(t, dns, "eth0"); got != prog {
+		t.Fatalf("after Close: XDP program %d, want %d still attached", got, prog)
+	}
+	if err := cl.exchange("two", 5*time.Second); err != nil {
+		t.Fatalf("with the Datapath closed: %v", err)
+	}
+
+	// Reopened, the maps are the same: services, backends, counters
+	// (including the packet forwarded while no process held them).
+	d = open()
+	keys, err := d.Services()
+	if err != nil || len(keys) != 1 || keys[0] != key {
+		t.Fatalf("services after reopen: %v, %v; want [%s]", keys, err, key)
+	}
+	wantServicePackets(d, 2)
+	prog2 := xdpProgID(t, dns, "eth0")
+	if prog2 == 0 || prog2 == prog {
+		t.Fatalf("after reopen: XDP program %d, want the new program in place of %d", prog2, prog)
+	}
+	if err := cl.exchange("three", 5*time.Second); err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+	wantServicePackets(d, 3)
+
+	// ipip: the server's decap program unwraps.
+	if err := d.SetService(key, Service{Mode: ModeIPIP}, []uint32{1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.exchange("four", 5*time.Second); err != nil {
+		t.Fatalf("through the dispatcher (ipip): %v", err)
+	}
+	wantServicePackets(d, 4)
+	if c, err := dec.Counter(); err != nil || c.Packets != 1 {
+		t.Fatalf("server decapsulated %+v (%v), want 1 packet", c, err)
+	}
+
+	// Detached: no program, no pins, no forwarding.
+	if err := d.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if got := xdpProgID(t, dns, "eth0"); got != 0 {
+		t.Fatalf("after Detach: XDP program %d still attached", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, cfg.Instance)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pin directory after Detach: %v", err)
+	}
+	if err := cl.exchange("five", 300*time.Millisecond); err == nil {
+		t.Fatal("VIP still answered after Detach")
+	}
+}

@@ -1,0 +1,170 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os/signal"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/urfave/cli/v2"
+)
+
+// Decap is the IPIP decapsulator (bpf/decap.c) attached to a server's
+// interface. It is not pinned: it detaches when closed or when its process
+// ends.
+type Decap struct {
+	objs decapObjects
+	link link.Link
+}
+
+// AttachDecap attaches the decapsulator to iface in generic XDP mode: IPIP
+// packets whose inner destination is one of vips lose their outer header
+// and go up the stack as the inner packet.
+func AttachDecap(iface string, vips []netip.Addr) (*Decap, error) {
+	return attachDecap(iface, vips, XDPGeneric)
+}
+
+func attachDecap(iface string, vips []netip.Addr, mode XDPMode) (*Decap, error) {
+	if len(vips) == 0 {
+		return nil, errors.New("decap: no VIP")
+	}
+	for _, v := range vips {
+		if !v.Unmap().Is4() {
+			return nil, fmt.Errorf("decap VIP %s: only IPv4 VIPs are supported", v)
+		}
+	}
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return nil, fmt.Errorf("decap interface %q: %w", iface, err)
+	}
+	d, err := newDecap(vips)
+	if err != nil {
+		return nil, err
+	}
+	flags := link.XDPGenericMode
+	if mode == XDPNative {
+		flags = link.XDPDriverMode
+	}
+	d.link, err = link.AttachXDP(link.XDPOptions{Program: d.objs.TernDecap, Interface: ifi.Index, Flags: flags})
+	if err != nil {
+		d.objs.Close()
+		return nil, fmt.Errorf("attach decap XDP (%s) to %s: %w", mode, iface, err)
+	}
+	return d, nil
+}
+
+// newDecap loads the program with vips, unattached.
+func newDecap(vips []netip.Addr) (*Decap, error) {
+	d := &Decap{}
+	if err := loadDecapObjects(&d.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load decap program: %+v", ve)
+		}
+		return nil, fmt.Errorf("load decap program: %w", err)
+	}
+	for _, v := range vips {
+		if err := d.objs.DecapVips.Put(be32(v), uint8(1)); err != nil {
+			d.objs.Close()
+			return nil, fmt.Errorf("decap VIP %s: %w", v, err)
+		}
+	}
+	return d, nil
+}
+
+// Counter is how many packets were decapsulated (bytes after removal of the
+// outer header).
+func (d *Decap) Counter() (Counter, error) {
+	return sumCounterOf[decapCounter](d.objs.DecapCounter, 0, func(c decapCounter) Counter {
+		return Counter{c.Packets, c.Bytes}
+	})
+}
+
+// Close detaches the decapsulator.
+func (d *Decap) Close() error {
+	var errs []error
+	if d.link != nil {
+		errs = append(errs, d.link.Close())
+	}
+	errs = append(errs, d.objs.Close())
+	return errors.Join(errs...)
+}
+
+func sumCounterOf[T any](m *ebpf.Map, idx uint32, conv func(T) Counter) (Counter, error) {
+	var per []T
+	if err := m.Lookup(idx, &per); err != nil {
+		return Counter{}, err
+	}
+	var c Counter
+	for _, x := range per {
+		n := conv(x)
+		c.Packets += n.Packets
+		c.Bytes += n.Bytes
+	}
+	return c, nil
+}
+
+// DecapCommand is `tern decap`: it decapsulates IPIP traffic of the given
+// VIPs on a server whose kernel has no ipip module, until SIGTERM or
+// SIGINT, then detaches.
+func DecapCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "decap",
+		Usage: "strip IPIP from packets to VIPs on a server without kernel ipip (for dispatcher ipip mode)",
+		Description: `Attaches an XDP program to --iface that removes the outer IPv4 header of
+IPIP packets whose inner destination is a --vip, so the server sees the
+client's packet to the VIP (which it holds on lo). Runs until SIGTERM or
+SIGINT. The tunnel costs 20 bytes: clamp the MSS the server advertises
+(ip route change default via GW advmss 1440) or raise the path MTU.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "iface", Usage: "interface the tunnelled packets arrive on", Required: true},
+			&cli.StringSliceFlag{Name: "vip", Usage: "VIP to decapsulate for (repeat for more)", Required: true},
+			&cli.StringFlag{Name: "xdp-mode", Usage: "generic or native", Value: "generic"},
+		},
+		Action: func(c *cli.Context) error {
+			var vips []netip.Addr
+			for _, s := range c.StringSlice("vip") {
+				v, err := netip.ParseAddr(s)
+				if err != nil {
+					return fmt.Errorf("--vip %q: %w", s, err)
+				}
+				vips = append(vips, v)
+			}
+			mode, err := ParseXDPMode(c.String("xdp-mode"))
+			if err != nil {
+				return fmt.Errorf("--xdp-mode: %w", err)
+			}
+			ctx := c.Context
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return runDecap(ctx, c.String("iface"), vips, mode, slog.Default())
+		},
+	}
+}
+
+// runDecap attaches the decapsulator and keeps it until ctx ends.
+func runDecap(ctx context.Context, iface string, vips []netip.Addr, mode XDPMode, log *slog.Logger) error {
+	d, err := attachDecap(iface, vips, mode)
+	if err != nil {
+		return err
+	}
+	log.Info("decap attached", "iface", iface, "vips", vips, "xdp_mode", mode)
+	<-ctx.Done()
+	n, cerr := d.Counter()
+	if err := d.Close(); err != nil {
+		return fmt.Errorf("detach decap from %s: %w", iface, err)
+	}
+	if cerr == nil {
+		log.Info("decap detached", "iface", iface, "packets", n.Packets, "bytes", n.Bytes)
+	}
+	return nil
+}
