@@ -1,0 +1,164 @@
+package zones
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// maxName is the longest name in presentation form a lookup handles on the
+// stack. Wire names are at most 255 octets; escapes (\DDD) can make the
+// text up to four times longer.
+const maxName = 1024
+
+// canonical returns name as an absolute, lowercase name in miekg/dns's
+// presentation form, with escapes normalised by a round trip through the
+// wire format (so `\065` and `a` are the same owner). ok is false when name
+// is not a domain name.
+func canonical(name string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	name = dns.Fqdn(name)
+	buf := make([]byte, 256)
+	n, err := dns.PackDomainName(name, buf, 0, nil, false)
+	if err != nil {
+		return "", false
+	}
+	wire := buf[:n]
+	for i := 0; i < len(wire) && wire[i] != 0; i += int(wire[i]) + 1 {
+		lab := wire[i+1 : i+1+int(wire[i])]
+		for j, c := range lab {
+			if 'A' <= c && c <= 'Z' {
+				lab[j] = c + 'a' - 'A'
+			}
+		}
+	}
+	s, _, err := dns.UnpackDomainName(wire, 0)
+	if err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// lower writes name lowercased (ASCII only, as DNS compares) and absolute
+// into buf and returns the written part; ok is false when it does not fit.
+func lower(buf *[maxName]byte, name string) ([]byte, bool) {
+	n := len(name)
+	if n == 0 {
+		return nil, false
+	}
+	fqdn := isFqdn(name)
+	if n > len(buf) || (!fqdn && n == len(buf)) {
+		return nil, false
+	}
+	for i := 0; i < n; i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	if !fqdn {
+		buf[n] = '.'
+		n++
+	}
+	return buf[:n], true
+}
+
+// isFqdn reports whether name ends in an unescaped dot.
+func isFqdn(name string) bool {
+	if name == "" || name[len(name)-1] != '.' {
+		return false
+	}
+	// Count the backslashes before the final dot: an odd count escapes it.
+	i := len(name) - 2
+	for i >= 0 && name[i] == '\\' {
+		i--
+	}
+	return (len(name)-2-i)%2 == 0
+}
+
+// parent returns the offset in name (absolute, presentation form) where
+// the name one label shorter starts; for the root "." it returns -1.
+// Escaped dots (\.) do not end a label.
+func parent(name []byte, off int) int {
+	if off >= len(name) || (len(name)-off == 1 && name[off] == '.') {
+		return -1
+	}
+	for i := off; i < len(name); i++ {
+		switch name[i] {
+		case '\\':
+			i++ // skip the escaped byte; \DDD digits are never dots
+		case '.':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// parentName is parent for strings, used when building.
+func parentName(name string) (string, bool) {
+	if name == "." || name == "" {
+		return "", false
+	}
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '\\':
+			i++
+		case '.':
+			if i+1 == len(name) {
+				return ".", true
+			}
+			return name[i+1:], true
+		}
+	}
+	return "", false
+}
+
+// isSubdomain reports whether child is parent or below it; both canonical.
+func isSubdomain(child, parent string) bool {
+	if parent == "." || child == parent {
+		return true
+	}
+	if !strings.HasSuffix(child, parent) {
+		return false
+	}
+	// The suffix must start at a label boundary.
+	i := len(child) - len(parent)
+	if child[i-1] != '.' {
+		return false
+	}
+	// ... and that dot must not be escaped.
+	j := i - 2
+	for j >= 0 && child[j] == '\\' {
+		j--
+	}
+	return (i-2-j)%2 == 0
+}
+
+// wireLabels returns name's labels in wire form, rightmost first, for
+// canonical ordering (RFC 4034 section 6.1).
+func wireLabels(name string) [][]byte {
+	buf := make([]byte, 256)
+	n, err := dns.PackDomainName(name, buf, 0, nil, false)
+	if err != nil {
+		return [][]byte{[]byte(name)}
+	}
+	var labels [][]byte
+	for i := 0; i < n && buf[i] != 0; i += int(buf[i]) + 1 {
+		labels = append(labels, buf[i+1:i+1+int(buf[i])])
+	}
+	for l, r := 0, len(labels)-1; l < r; l, r = l+1, r-1 {
+		labels[l], labels[r] = labels[r], labels[l]
+	}
+	return labels
+}
+
+// compareNames orders canonical names as RFC 4034 section 6.1 does.
+func compareNames(a, b string) int {
+	if a == b {
+		return 0
+	}
+	return compareKeys(wireLabels(a), wireLabels(b))
+}

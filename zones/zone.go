@@ -1,0 +1,231 @@
+package zones
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sort"
+
+	"github.com/miekg/dns"
+	"github.com/ternlb/tern/config"
+)
+
+// Zone is one loaded, validated zone. It never changes after loading and is
+// safe for concurrent use.
+type Zone struct {
+	// Origin is the zone's apex: canonical, lowercase, fully qualified.
+	Origin string
+	// SOA is the zone's SOA record.
+	SOA *dns.SOA
+	// File names the zone file as the operator knows it.
+	File string
+
+	apex    *node
+	nodes   map[string]*node
+	records []dns.RR
+}
+
+// node is one name in the zone: an owner of records or an empty
+// non-terminal above one.
+type node struct {
+	name    string
+	sets    []rrset  // by type; POOL and CNAME are kept apart
+	cname   []dns.RR // the CNAME RRset, when there is one
+	pool    int      // index of the pool a POOL record names; -1 for none
+	poolTTL uint32
+	cut     *node    // the delegation at or above this name; nil when authoritative
+	wild    *node    // the node "*.name", when it exists
+	ns      []dns.RR // at a delegation: the child's NS RRset
+	glue    []dns.RR // at a delegation: addresses of its in-zone name servers
+}
+
+type rrset struct {
+	typ uint16
+	rrs []dns.RR
+}
+
+func (n *node) set(t uint16) []dns.RR {
+	for i := range n.sets {
+		if n.sets[i].typ == t {
+			return n.sets[i].rrs
+		}
+	}
+	return nil
+}
+
+// NS returns the apex NS RRset.
+func (z *Zone) NS() []dns.RR { return z.apex.set(dns.TypeNS) }
+
+// Records returns every record of the zone, POOL records included, in
+// canonical order (RFC 4034 section 6.1: by owner name, then type, then
+// rdata). The slice and the records are shared: do not modify them.
+func (z *Zone) Records() []dns.RR { return z.records }
+
+// Set is the zones one server answers for. It never changes after it is
+// built and is safe for concurrent use.
+type Set struct {
+	zones    []*Zone
+	byOrigin map[string]*Zone
+}
+
+var errDuplicateOrigin = errors.New("duplicate zone origin")
+
+// NewSet makes a Set of zones; two zones with the same origin are an error.
+func NewSet(zones ...*Zone) (*Set, error) {
+	s := &Set{byOrigin: make(map[string]*Zone, len(zones))}
+	for _, z := range zones {
+		if other, dup := s.byOrigin[z.Origin]; dup {
+			return nil, fmt.Errorf("zone %s from %s and %s: %w", z.Origin, other.File, z.File, errDuplicateOrigin)
+		}
+		s.byOrigin[z.Origin] = z
+		s.zones = append(s.zones, z)
+	}
+	slices.SortFunc(s.zones, func(a, b *Zone) int { return compareNames(a.Origin, b.Origin) })
+	return s, nil
+}
+
+// Zones returns the zones in canonical order of their origins.
+func (s *Set) Zones() []*Zone { return s.zones }
+
+// Zone returns the zone whose origin is the longest match for qname (in any
+// case), or nil when no zone holds qname.
+func (s *Set) Zone(qname string) *Zone {
+	var buf [maxName]byte
+	name, ok := lower(&buf, qname)
+	if !ok {
+		return nil
+	}
+	return s.zone(name)
+}
+
+func (s *Set) zone(name []byte) *Zone {
+	for off := 0; off >= 0; off = parent(name, off) {
+		if z := s.byOrigin[string(name[off:])]; z != nil {
+			return z
+		}
+	}
+	return nil
+}
+
+// Lookup finds the zone for qname and looks qname up in it, lowercasing the
+// name once. The zone is nil (and the Result's Kind NotInZone) when no zone
+// holds qname.
+func (s *Set) Lookup(qname string, qtype uint16) (*Zone, Result) {
+	var buf [maxName]byte
+	name, ok := lower(&buf, qname)
+	if !ok {
+		return nil, Result{Kind: NotInZone}
+	}
+	z := s.zone(name)
+	if z == nil {
+		return nil, Result{Kind: NotInZone}
+	}
+	return z, z.lookup(name, qtype)
+}
+
+// Load parses and validates every zone of c (c.Zones, read from c.FS with
+// paths resolved by c.Resolve), resolving POOL names to indexes into
+// c.PoolNames(). It returns every problem found; the Set is nil unless
+// there are none.
+func Load(c *config.Config) (*Set, config.Problems) {
+	RegisterPOOL()
+	pools := make(map[string]int, len(c.Pools))
+	for i, name := range c.PoolNames() {
+		pools[name] = i
+	}
+	var (
+		ps    config.Problems
+		zones []*Zone
+		seen  = map[string]int{} // origin -> index in c.Zones
+	)
+	for i, zc := range c.Zones {
+		at := func(key string) config.Problem {
+			return config.Problem{File: c.Name, Line: c.Line(fmt.Sprintf("zones.%d%s", i, key))}
+		}
+		if zc.File == "" {
+			continue // config reports it
+		}
+		display := c.DisplayPath(zc.File)
+		if c.FS == nil {
+			p := at(".file")
+			p.Msg = fmt.Sprintf("zone file %q: the configuration has no file system to read it from", display)
+			ps = append(ps, p)
+			continue
+		}
+		file := c.Resolve(zc.File)
+		data, err := fs.ReadFile(c.FS, file)
+		if err != nil {
+			p := at(".file")
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			p.Msg = fmt.Sprintf("zone file %q: %v", display, err)
+			ps = append(ps, p)
+			continue
+		}
+		z, zps := parse(c.FS, file, display, zc.Origin, data, pools)
+		ps = append(ps, zps...)
+		if z.Origin == "" {
+			continue
+		}
+		if j, dup := seen[z.Origin]; dup {
+			p := at("")
+			p.Msg = fmt.Sprintf("zone %s is listed twice: zones.%d (%s) already loads it", z.Origin, j, c.DisplayPath(c.Zones[j].File))
+			ps = append(ps, p)
+			continue
+		}
+		seen[z.Origin] = i
+		zones = append(zones, z)
+	}
+	if len(ps) > 0 {
+		ps.Sort()
+		return nil, ps
+	}
+	s, err := NewSet(zones...)
+	if err != nil { // cannot happen: duplicates are reported above
+		return nil, config.Problems{{File: c.Name, Msg: err.Error()}}
+	}
+	return s, nil
+}
+
+// Parse parses and validates one zone file, file in fsys, named display in
+// problems. origin is the zone's name; when empty, the owner of the file's
+// SOA record is. pools maps pool names to the indexes POOL records resolve
+// to. The Zone is nil unless there are no problems.
+func Parse(fsys fs.FS, file, display, origin string, pools map[string]int) (*Zone, config.Problems) {
+	RegisterPOOL()
+	data, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return nil, config.Problems{{File: display, Msg: fmt.Sprintf("read zone file: %v", err)}}
+	}
+	z, ps := parse(fsys, file, display, origin, data, pools)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return z, nil
+}
+
+// parse reads and builds a zone. It always returns a Zone, with its Origin
+// set when one could be determined; the Zone is only fit to serve when
+// there are no problems.
+func parse(fsys fs.FS, file, display, origin string, data []byte, pools map[string]int) (*Zone, config.Problems) {
+	entries, ps, syntaxErr := read(fsys, file, display, origin, data)
+	b := &builder{file: display, pools: pools, truncated: syntaxErr}
+	z := b.build(origin, entries)
+	ps = append(ps, b.ps...)
+	ps.Sort()
+	return z, ps
+}
+
+// sortEntries orders records by type, then canonical rdata.
+func sortEntries(es []*entry) {
+	sort.SliceStable(es, func(i, j int) bool {
+		ti, tj := es[i].rr.Header().Rrtype, es[j].rr.Header().Rrtype
+		if ti != tj {
+			return ti < tj
+		}
+		return string(es[i].rdata) < string(es[j].rdata)
+	})
+}
