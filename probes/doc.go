@@ -1,0 +1,74 @@
+// Package probes watches pool members: it runs each pool's check against
+// every member, turns results into verdicts with rise/fall hysteresis,
+// smooths load reports, applies the operator's admin state and passes
+// every change to an Observer.
+//
+// # Checks
+//
+// A pool names one check (config.Check). Types:
+//
+//   - tcp: up when a connection is accepted (closed at once with a reset).
+//   - http, https: up when the request (method, path, Host header) gets a
+//     status in expect_status and, when given, the first 64 KiB of the body
+//     contain expect_body and match expect_body_regexp. https verifies the
+//     certificate against tls_server_name (default: host) unless
+//     tls_skip_verify. Redirects are not followed and no proxy is used.
+//   - dns: up when the query (query, qtype; over UDP, again over TCP when
+//     truncated) gets expect_rcode and, when given, an answer record whose
+//     data is expect_answer.
+//   - exec: up when the command exits 0. It runs with TERN_POOL,
+//     TERN_MEMBER, TERN_ADDRESS, TERN_PORT and TERN_TIMEOUT in its
+//     environment, in a process group of its own that is killed at the
+//     timeout.
+//   - load: an HTTP request like http's whose body is a load report,
+//     {"load": 0.42, "capacity": 100} or a bare number; up when it answers
+//     an expected status with a valid report. Reports are smoothed (EWMA,
+//     weight load_smoothing) and a change is passed on only when the
+//     smoothed value moves by more than load_threshold.
+//
+// Anything slower than the check's timeout is a failure. A result is up,
+// down (the member answered, but not as expected) or error (no answer).
+//
+// # Where probes go
+//
+// Only where the configuration says: a member is probed at its probe:
+// address when it has one, else at its address; on the probe: port when
+// given, else the check's port. A host-name member (answered as a CNAME) is
+// probed by that name, resolved by the system resolver at each probe, on the
+// check's port; give it a probe: address to pin the probe to one address.
+//
+// # Verdicts
+//
+// Before its first result a member has its pool's initial state (up unless
+// initial: down). Its first result decides its state directly; after that it
+// takes rise consecutive successes to go up and fall consecutive failures to
+// go down, so a member flapping faster than that keeps its state. The admin
+// state (config admin:, or SetAdmin at run time) outranks the probes: up and
+// down force the verdict (Verdict.Forced), drain keeps the probed state but
+// sets Verdict.Drain (no new answers), auto lets the probes decide.
+//
+// # Scheduling
+//
+// Run owns every goroutine: one scheduler keeps the members in a heap by
+// their next probe time and hands due probes to a bounded pool of workers;
+// one notifier passes changes to the Observer in batches. The first round
+// starts at once; after it each member is probed at a fixed point of its
+// interval, given by a hash of its pool, address and check, so members are
+// spread evenly over the interval, the same way on every node and restart.
+// A probe still running at its next slot makes that slot skipped (counted in
+// tern_probe_skipped_total), never a second probe of the same member.
+//
+// # Wiring
+//
+//	p, err := probes.New(cfg, probes.Options{Observer: obs, Logger: log})
+//	reg.MustRegister(p.Collectors()...)
+//	go p.Run(ctx)                         // owned by the node's errgroup
+//	err = p.FirstRound(ctx, wait)         // ErrFirstRound: serve anyway, log it
+//	for _, v := range p.Verdicts() { ... } // first snapshot; obs gets the rest
+//
+// A selector.Status of a member is {Up: v.Up, Drain: v.Drain, Load: v.Load};
+// Pool(name) returns a pool's verdicts in member order for
+// selector.Pool.WithStatus.
+//
+// probes imports config only.
+package probes

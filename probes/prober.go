@@ -1,0 +1,436 @@
+package probes
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ternlb/tern/config"
+)
+
+var (
+	// ErrUnknownPool and ErrUnknownMember name a pool or member that the
+	// configuration does not have.
+	ErrUnknownPool   = errors.New("no such pool")
+	ErrUnknownMember = errors.New("no such member")
+	// ErrAdmin is a state that is not auto, up, down or drain.
+	ErrAdmin = errors.New("write auto, up, down or drain")
+	// ErrFirstRound is returned by FirstRound when its wait ended before
+	// every probed member had a result.
+	ErrFirstRound = errors.New("first probe round incomplete")
+)
+
+// Observer receives verdicts as they change. Observe is called from one
+// goroutine at a time, in the order changes happened, with every change
+// since the previous call (so a burst of changes costs one rebuild); it
+// should return quickly, as later changes wait for it.
+type Observer interface {
+	Observe(changed []Verdict)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func([]Verdict)
+
+func (f ObserverFunc) Observe(v []Verdict) { f(v) }
+
+// Options tune a Prober. The zero value is ready to use.
+type Options struct {
+	// Observer receives every verdict change; nil: none (read Verdicts).
+	Observer Observer
+	// Workers is how many probes may run at once. 0: enough for every
+	// probe to take its full timeout without falling behind (the sum over
+	// members of timeout/interval, plus a margin), at least 4.
+	Workers int
+	Logger  *slog.Logger
+}
+
+// Prober probes the members of every pool that has a check, keeps each
+// member's verdict and passes changes to an Observer. Its methods are safe
+// for concurrent use.
+type Prober struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+
+	targets []*target // pool order, then member order
+	probed  []*target // those with a check
+	pools   map[string]map[string]*target
+	workers int
+
+	started atomic.Bool
+
+	mu         sync.Mutex
+	pending    []Verdict     // changes not yet observed
+	wake       chan struct{} // cap 1: pending has something
+	unresolved int           // probed targets without a first result
+	firstDone  chan struct{} // closed when unresolved reaches 0
+
+	// onStart, when set (tests), is called as each probe starts.
+	onStart func(t *target, due, start time.Time)
+}
+
+// New builds a Prober for cfg's pools. Nothing runs until Run.
+func New(cfg *config.Config, opts Options) (*Prober, error) {
+	p := &Prober{
+		opts:      opts,
+		log:       opts.Logger,
+		metrics:   newMetrics(),
+		pools:     map[string]map[string]*target{},
+		wake:      make(chan struct{}, 1),
+		firstDone: make(chan struct{}),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	checkers := map[string]*checker{}
+	for _, name := range sortedNames(cfg.Checks) {
+		ch, err := newChecker(name, cfg.Checks[name])
+		if err != nil {
+			return nil, err
+		}
+		checkers[name] = ch
+	}
+	now := time.Now()
+	var load float64
+	for _, pool := range cfg.PoolNames() {
+		pc := cfg.Pools[pool]
+		var ch *checker
+		if pc.Check != "" {
+			if ch = checkers[pc.Check]; ch == nil {
+				return nil, fmt.Errorf("pool %q: check %q: %w", pool, pc.Check, errors.New("not under checks:"))
+			}
+		}
+		members := map[string]*target{}
+		for _, m := range pc.Members {
+			t, err := newTarget(pool, pc.Initial, m, ch)
+			if err != nil {
+				return nil, err
+			}
+			t.st.since = now
+			t.st.sent = t.st.verdict(t.key, 0)
+			members[memberName(m.Address)] = t
+			p.targets = append(p.targets, t)
+			if ch != nil {
+				p.probed = append(p.probed, t)
+				load += ch.timeout.Seconds() / ch.interval.Seconds()
+			}
+		}
+		p.pools[pool] = members
+	}
+	p.unresolved = len(p.probed)
+	if p.unresolved == 0 {
+		close(p.firstDone)
+	}
+	p.workers = opts.Workers
+	if p.workers <= 0 {
+		p.workers = max(4, int(load*1.25)+4)
+	}
+	p.workers = max(1, min(p.workers, len(p.probed)))
+	return p, nil
+}
+
+// Run probes until ctx ends, then waits for the probes in flight and
+// returns nil. It may be called once.
+func (p *Prober) Run(ctx context.Context) error {
+	if !p.started.CompareAndSwap(false, true) {
+		return errors.New("probes: Run called twice")
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { p.notify(ctx) })
+	if len(p.probed) > 0 {
+		// Every target is in the channel or running at most once, so a
+		// channel as long as the targets never blocks the scheduler.
+		jobs := make(chan *target, len(p.probed))
+		for range p.workers {
+			wg.Go(func() {
+				for t := range jobs {
+					p.probe(ctx, t)
+				}
+			})
+		}
+		p.schedule(ctx, jobs)
+		close(jobs)
+	}
+	wg.Wait()
+	return nil
+}
+
+// schedule dispatches each target at its slots until ctx ends. The first
+// round starts at once (see FirstRound); after it, target t is probed at
+// start + t.offset + k*interval.
+func (p *Prober) schedule(ctx context.Context, jobs chan<- *target) {
+	start := time.Now()
+	h := make(targetHeap, len(p.probed))
+	for i, t := range p.probed {
+		t.next = start
+		t.heapIdx = i
+		h[i] = t
+	}
+	heap.Init(&h)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		for len(h) > 0 && !h[0].next.After(now) {
+			t := h[0]
+			due := t.next
+			if t.running.Load() {
+				p.metrics.skipped.Inc()
+			} else {
+				t.running.Store(true)
+				t.due = due
+				jobs <- t
+			}
+			iv := t.check.interval
+			if due.Equal(start) {
+				t.next = start.Add(t.offset + iv)
+			} else {
+				t.next = due.Add(iv)
+			}
+			if behind := now.Sub(t.next); behind >= 0 {
+				// A whole interval behind: skip the missed slots rather
+				// than probe in a burst to catch up.
+				n := behind/iv + 1
+				t.next = t.next.Add(n * iv)
+				p.metrics.skipped.Add(float64(n))
+			}
+			heap.Fix(&h, 0)
+		}
+		timer.Reset(time.Until(h[0].next))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// probe runs one probe of t and records its result.
+func (p *Prober) probe(ctx context.Context, t *target) {
+	defer t.running.Store(false)
+	start := time.Now()
+	p.metrics.lateness.Observe(start.Sub(t.due).Seconds())
+	if p.onStart != nil {
+		p.onStart(t, t.due, start)
+	}
+	ch := t.check
+	pctx, cancel := context.WithTimeout(ctx, ch.timeout)
+	r := ch.run(pctx, t)
+	cancel()
+	rtt := time.Since(start)
+	if ctx.Err() != nil {
+		return // shutting down: the probe was cut short, not failed
+	}
+	if r.outcome == outcomeUp {
+		// A check that succeeds after its deadline still took too long.
+		if rtt > ch.timeout {
+			r = failed(fmt.Errorf("took %v, timeout %v", rtt.Round(time.Millisecond), ch.timeout))
+		}
+	}
+	p.metrics.duration.WithLabelValues(ch.name, ch.cfg.Type).Observe(rtt.Seconds())
+	p.metrics.results.WithLabelValues(ch.cfg.Type, r.outcome.String()).Inc()
+	p.record(t, r, start, rtt)
+}
+
+// record applies result r of target t to its state and queues the verdict
+// when it changed.
+func (p *Prober) record(t *target, r result, start time.Time, rtt time.Duration) {
+	ch := t.check
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &t.st
+	first := !s.probed
+	s.rtt, s.checked, s.err = rtt, start, ""
+	if r.err != nil {
+		s.err = r.err.Error()
+	}
+	if s.result(r.outcome == outcomeUp, ch.cfg.Rise, ch.cfg.Fall) {
+		to := "down"
+		if s.probeUp {
+			to = "up"
+		}
+		p.metrics.transitions.WithLabelValues(t.key.Pool, to).Inc()
+		p.log.Info("member state", "pool", t.key.Pool, "member", t.key.Member, "state", to, "check", ch.name, "error", s.err)
+	}
+	if r.hasLoad {
+		s.report(r.load, r.capacity, ch.cfg.LoadSmoothing)
+	}
+	p.changedLocked(t, ch.cfg.LoadThreshold)
+	if first {
+		p.unresolved--
+		if p.unresolved == 0 {
+			close(p.firstDone)
+		}
+	}
+}
+
+// changedLocked queues t's verdict for the observer if it differs from the
+// last one queued.
+func (p *Prober) changedLocked(t *target, threshold float64) {
+	s := &t.st
+	v := s.verdict(t.key, threshold)
+	if !differs(v, s.sent) {
+		return
+	}
+	if v.Up != s.sent.Up || v.Drain != s.sent.Drain || v.Forced != s.sent.Forced {
+		s.since = time.Now()
+		v.Since = s.since
+	}
+	s.sent = v
+	p.pending = append(p.pending, v)
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// notify passes queued changes to the observer until ctx ends.
+func (p *Prober) notify(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		}
+		p.mu.Lock()
+		batch := p.pending
+		p.pending = nil
+		p.mu.Unlock()
+		if len(batch) > 0 && p.opts.Observer != nil {
+			p.opts.Observer.Observe(batch)
+		}
+	}
+}
+
+// FirstRound waits until every probed member has a first result, at most
+// maxWait, so that a node serves what it has seen rather than guesses. Run
+// must be running. Members still without a result keep their pool's
+// initial state (up unless the pool says initial: down); FirstRound then
+// returns an error wrapping ErrFirstRound, which a node logs before it
+// serves anyway.
+func (p *Prober) FirstRound(ctx context.Context, maxWait time.Duration) error {
+	t := time.NewTimer(maxWait)
+	defer t.Stop()
+	select {
+	case <-p.firstDone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	p.mu.Lock()
+	n := p.unresolved
+	p.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d of %d members without a result after %v; they keep their initial state",
+		ErrFirstRound, n, len(p.probed), maxWait)
+}
+
+// SetAdmin sets the admin state of member address of pool. A forced state
+// (up, down) outranks the probes until set back to auto. The address is
+// compared as an IP address (any spelling) or a host name (any case).
+func (p *Prober) SetAdmin(pool, address string, a Admin) error {
+	if int(a) >= len(adminNames) {
+		return fmt.Errorf("admin state %v: %w", a, ErrAdmin)
+	}
+	t, err := p.lookup(pool, address)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t.st.admin = a
+	threshold := 0.0
+	if t.check != nil {
+		threshold = t.check.cfg.LoadThreshold
+	}
+	p.changedLocked(t, threshold)
+	p.log.Info("member admin state", "pool", pool, "member", t.key.Member, "admin", a.String())
+	return nil
+}
+
+func (p *Prober) lookup(pool, address string) (*target, error) {
+	members, ok := p.pools[pool]
+	if !ok {
+		return nil, fmt.Errorf("pool %q: %w", pool, ErrUnknownPool)
+	}
+	t, ok := members[memberName(address)]
+	if !ok {
+		return nil, fmt.Errorf("pool %q member %q: %w", pool, address, ErrUnknownMember)
+	}
+	return t, nil
+}
+
+// Verdict returns the verdict of member address of pool.
+func (p *Prober) Verdict(pool, address string) (Verdict, error) {
+	t, err := p.lookup(pool, address)
+	if err != nil {
+		return Verdict{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return t.st.sent, nil
+}
+
+// Verdicts returns every member's verdict, pools in name order and members
+// in configuration order. Load is as last passed to the observer.
+func (p *Prober) Verdicts() []Verdict {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Verdict, len(p.targets))
+	for i, t := range p.targets {
+		out[i] = t.st.sent
+	}
+	return out
+}
+
+// Pool returns the verdicts of pool's members in configuration order, the
+// order selector.Pool.WithStatus takes.
+func (p *Prober) Pool(pool string) ([]Verdict, error) {
+	if _, ok := p.pools[pool]; !ok {
+		return nil, fmt.Errorf("pool %q: %w", pool, ErrUnknownPool)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Verdict
+	for _, t := range p.targets {
+		if t.key.Pool == pool {
+			out = append(out, t.st.sent)
+		}
+	}
+	return out, nil
+}
+
+// targetHeap orders targets by their next slot.
+type targetHeap []*target
+
+func (h targetHeap) Len() int           { return len(h) }
+func (h targetHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h targetHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
+}
+func (h *targetHeap) Push(x any) { t := x.(*target); t.heapIdx = len(*h); *h = append(*h, t) }
+func (h *targetHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
