@@ -1,11 +1,15 @@
 package selector
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"sync/atomic"
-
-	"github.com/ternlb/tern/config"
 )
+
+// ErrUnknownFallback is returned when an all_down fallback names no pool of
+// the set.
+var ErrUnknownFallback = errors.New("fallback names no other pool")
 
 // Family is the address family an answer is for.
 type Family uint8
@@ -38,6 +42,14 @@ type Member struct {
 	Capacity float64
 }
 
+// Name returns the member's address or host name, for messages.
+func (m Member) Name() string {
+	if m.Host != "" {
+		return m.Host
+	}
+	return m.Addr.String()
+}
+
 // Status is a member's state as the snapshot sees it.
 type Status struct {
 	Up    bool    // probes (or a forced admin state) say up
@@ -52,24 +64,43 @@ type Answer struct {
 	Pool *Pool
 	// Members are the chosen members in answer order, as indexes into
 	// Pool.Members. The slice lives in the Scratch and is valid until its
-	// next use.
+	// next use. Either every member is an address member, or there is one
+	// member and it is a host-name member (answer a CNAME to it). Empty
+	// means NODATA.
 	Members []int
 	// Scope is the ECS scope prefix length the decision depended on: 0
-	// when no stage looked at the client.
+	// when no stage looked at the client, never more than the client's
+	// source prefix.
 	Scope int
 	// TTL of the answer in seconds.
 	TTL uint32
+	// AllDown is true when no member passed the healthy stage and the
+	// pool's all_down behaviour decided the answer.
+	AllDown bool
 }
 
-// Scratch holds the buffers one decision works in. One per worker; not safe
-// for concurrent use.
-type Scratch struct {
-	idx []int
+// CNAME returns the host name to answer a CNAME to, or "" when the
+// answer is addresses.
+func (a Answer) CNAME() string {
+	if len(a.Members) == 1 && a.Pool != nil {
+		return a.Pool.Members[a.Members[0]].Host
+	}
+	return ""
 }
 
-// NewScratch returns a Scratch for pools of up to n members (it grows when
-// a pool is larger).
-func NewScratch(n int) *Scratch { return &Scratch{idx: make([]int, 0, n)} }
+// AllDownMode is what a pool answers when none of its members of the asked
+// family is up.
+type AllDownMode uint8
+
+const (
+	// AllDownAll answers as if every member were up (the default: a
+	// guess beats an empty answer when the probes may be what is wrong).
+	AllDownAll AllDownMode = iota
+	// AllDownNone answers nothing (NODATA).
+	AllDownNone
+	// AllDownFallback answers from another pool.
+	AllDownFallback
+)
 
 // Pool is a compiled pool: members, chain and member states. Immutable
 // except for its round-robin counter, which survives WithStatus copies.
@@ -78,35 +109,33 @@ type Pool struct {
 	Members []Member
 	Answers int    // 0: all
 	TTL     uint32 // 0: the POOL record's TTL
-	status  []Status
-	rr      *atomic.Uint64
-}
+	// AllDown is the all_down behaviour; Fallback names the pool of
+	// AllDownFallback.
+	AllDown  AllDownMode
+	Fallback string
 
-// Compile turns the configuration's pools into compiled pools, in
-// cfg.PoolNames() order, every member at its configured initial state.
-func Compile(cfg *config.Config) ([]*Pool, error) {
-	names := cfg.PoolNames()
-	out := make([]*Pool, len(names))
-	for i, name := range names {
-		cp := cfg.Pools[name]
-		p := &Pool{Name: name, Answers: cp.Answers, TTL: uint32(cp.TTL), rr: new(atomic.Uint64)}
-		for _, m := range cp.Members {
-			mm := Member{Weight: uint32(m.Weight), Priority: m.Priority, Site: m.Site, Capacity: m.Capacity}
-			if a, err := netip.ParseAddr(m.Address); err == nil {
-				mm.Addr = a.Unmap()
-			} else {
-				mm.Host = dnsFQDN(m.Address)
-			}
-			p.Members = append(p.Members, mm)
-			p.status = append(p.status, Status{Up: cp.Initial != "down" && m.Admin != "down" || m.Admin == "up", Drain: m.Admin == "drain"})
-		}
-		out[i] = p
-	}
-	return out, nil
+	chain    []stage
+	need     []int // per chain position: positions an ordering stage must fix (0: all)
+	status   []Status
+	rr       *atomic.Uint64
+	fallback *Pool
+
+	// priority stage
+	minCount, minPercent int
+	group                []int    // member -> index into groups
+	groups               []int    // priority of each group, ascending
+	groupSize            [2][]int // per family (0: IPv4, 1: IPv6): members in each group
+
+	// sticky stage
+	stickyV4, stickyV6 int
+	memberKey          []uint64 // stable hash of each member's address or host
+
+	geo *geoPlan
 }
 
 // WithStatus returns a copy of p whose members have the given states
-// (indexed like Members).
+// (indexed like Members). The copy's all_down fallback still points at the
+// pool it pointed at; Link a new set of pools to repoint fallbacks.
 func (p *Pool) WithStatus(st []Status) *Pool {
 	q := *p
 	q.status = append([]Status(nil), st...)
@@ -116,40 +145,111 @@ func (p *Pool) WithStatus(st []Status) *Pool {
 // Status returns member i's state.
 func (p *Pool) Status(i int) Status { return p.status[i] }
 
-// Select decides which members answer client c for family fam.
-// PROVISIONAL: round robin over up members of the family; the chain comes
-// with the selection issue.
+// FallbackPool returns the pool an all_down fallback answers from, or nil.
+func (p *Pool) FallbackPool() *Pool { return p.fallback }
+
+// Stages returns the names of the stages p runs, in order, including the
+// implicit family stage first.
+func (p *Pool) Stages() []string {
+	out := make([]string, len(p.chain))
+	for i, st := range p.chain {
+		out[i] = st.String()
+	}
+	return out
+}
+
+// Link points every pool's all_down fallback at the pool of that name in
+// pools, and returns the set with every pool that has a fallback copied
+// (the others are returned as they are). Call it after replacing pools with
+// WithStatus so a fallback answers from current member states. A
+// fallback naming no pool in the set is an error.
+func Link(pools []*Pool) ([]*Pool, error) {
+	out := make([]*Pool, len(pools))
+	byName := make(map[string]*Pool, len(pools))
+	for i, p := range pools {
+		out[i] = p
+		if p.AllDown == AllDownFallback {
+			q := *p // only copies are repointed: p may be serving
+			out[i] = &q
+		}
+		byName[p.Name] = out[i]
+	}
+	for _, p := range out {
+		if p.AllDown != AllDownFallback {
+			continue
+		}
+		fb, ok := byName[p.Fallback]
+		if !ok || fb == p {
+			return nil, fmt.Errorf("pool %q: all_down fallback %q: %w", p.Name, p.Fallback, ErrUnknownFallback)
+		}
+		p.fallback = fb
+	}
+	return out, nil
+}
+
+// Select decides which members answer client c for family fam, running
+// the pool's chain in s. It does no I/O, reads no clock and, once s has
+// grown to the pool's size, allocates nothing.
 func (p *Pool) Select(c *Client, fam Family, s *Scratch) Answer {
-	s.idx = s.idx[:0]
-	for i, m := range p.Members {
-		if !p.status[i].Up || p.status[i].Drain {
-			continue
-		}
-		if m.Host == "" && (m.Addr.Is4() != (fam == IPv4)) {
-			continue
-		}
-		s.idx = append(s.idx, i)
-	}
-	if n := len(s.idx); n > 1 {
-		k := int(p.rr.Add(1) % uint64(n))
-		rotate(s.idx, k)
-	}
-	if p.Answers > 0 && len(s.idx) > p.Answers {
-		s.idx = s.idx[:p.Answers]
-	}
-	return Answer{Pool: p, Members: s.idx, TTL: p.TTL}
+	return p.selectDepth(c, fam, s, 0)
 }
 
-func rotate(a []int, k int) {
-	reverse(a[:k])
-	reverse(a[k:])
-	reverse(a)
+// maxFallbackDepth bounds a chain of all_down fallbacks; configuration
+// validation rejects loops, this guards a hand-built set.
+const maxFallbackDepth = 8
+
+func (p *Pool) selectDepth(c *Client, fam Family, s *Scratch, depth int) Answer {
+	s.begin(p)
+	if s.ex != nil {
+		s.ex.pool(p)
+	}
+	ok := p.run(c, fam, s, false)
+	if ok {
+		return p.answer(c, s)
+	}
+	// Nothing of this family passed the healthy stage.
+	switch {
+	case p.AllDown == AllDownAll:
+		if s.ex != nil {
+			s.ex.event("all members of the family are down: all_down all answers as if every member were up")
+		}
+		s.reset(p)
+		p.run(c, fam, s, true)
+		a := p.answer(c, s)
+		a.AllDown = true
+		return a
+	case p.AllDown == AllDownFallback && p.fallback != nil && depth < maxFallbackDepth:
+		if s.ex != nil {
+			s.ex.event("all members of the family are down: all_down falls back to pool " + p.fallback.Name)
+		}
+		scope := s.scope
+		a := p.fallback.selectDepth(c, fam, s, depth+1)
+		a.Scope = capScope(max(a.Scope, scope), c)
+		a.AllDown = true
+		return a
+	default:
+		if s.ex != nil {
+			s.ex.event("all members of the family are down: all_down none answers nothing (NODATA)")
+		}
+		s.idx = s.idx[:0]
+		a := p.answer(c, s)
+		a.AllDown = true
+		return a
+	}
 }
 
-func reverse(a []int) {
-	for i, j := 0, len(a)-1; i < j; i, j = i+1, j-1 {
-		a[i], a[j] = a[j], a[i]
+func (p *Pool) answer(c *Client, s *Scratch) Answer {
+	return Answer{Pool: p, Members: s.idx, Scope: capScope(s.scope, c), TTL: p.TTL}
+}
+
+func capScope(scope int, c *Client) int {
+	if scope > c.SourcePrefix {
+		scope = c.SourcePrefix
 	}
+	if scope < 0 {
+		scope = 0
+	}
+	return scope
 }
 
 func dnsFQDN(s string) string {

@@ -1,0 +1,255 @@
+package selector
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/geo"
+)
+
+// Locator tells where an address is. *geo.DB implements it; it must be
+// safe for concurrent use and should not allocate.
+type Locator interface {
+	Locate(addr netip.Addr) geo.Location
+}
+
+// geoPlan is a pool's compiled geo stage: a map from where the client is
+// to an ordered list of sites, or (without a map) nearest first by
+// great-circle distance.
+type geoPlan struct {
+	loc Locator
+
+	// map mode
+	mapName            string
+	byMap              bool
+	cidr               geo.Table[int] // CIDR key -> list index
+	country, continent map[string]int
+	def                int      // list of "default", -1 when none
+	keys               []string // list index -> the map key, for explain
+	lists              [][]string
+	rank               [][]uint64 // list index -> member -> rank (unlisted: noRank)
+	locates            bool       // the map has country or continent keys
+
+	// nearest mode
+	vec    []geo.Vec // member -> location
+	hasLoc []bool
+	ll     [][2]float64
+}
+
+const noRank = math.MaxUint64
+
+func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoPlan, error) {
+	g := &geoPlan{loc: loc, def: -1}
+	if cp.Map == "" {
+		for _, m := range cp.Members {
+			ll := m.Location
+			if len(ll) != 2 && m.Site != "" {
+				ll = cfg.Sites[m.Site].Location
+			}
+			if len(ll) == 2 {
+				g.vec = append(g.vec, geo.VecOf(ll[0], ll[1]))
+				g.hasLoc = append(g.hasLoc, true)
+				g.ll = append(g.ll, [2]float64{ll[0], ll[1]})
+			} else {
+				g.vec = append(g.vec, geo.Vec{})
+				g.hasLoc = append(g.hasLoc, false)
+				g.ll = append(g.ll, [2]float64{})
+			}
+		}
+		return g, nil
+	}
+	m, ok := cfg.Geo.Maps[cp.Map]
+	if !ok {
+		return nil, fmt.Errorf("geo map %q is not under geo.maps", cp.Map)
+	}
+	g.byMap, g.mapName = true, cp.Map
+	g.country, g.continent = map[string]int{}, map[string]int{}
+	for _, key := range sortedKeys(m) {
+		li := len(g.lists)
+		kind, code, _ := strings.Cut(key, ":")
+		switch {
+		case key == "default":
+			g.def = li
+		case kind == "country":
+			g.country[code] = li
+			g.locates = true
+		case kind == "continent":
+			g.continent[code] = li
+			g.locates = true
+		default:
+			pf, err := netip.ParsePrefix(key)
+			if err != nil {
+				return nil, fmt.Errorf("geo map %q key %q: write continent:XX, country:XX, a CIDR or default", cp.Map, key)
+			}
+			g.cidr.Insert(pf, li)
+		}
+		sites := m[key]
+		rank := make([]uint64, len(p.Members))
+		for i, mem := range p.Members {
+			rank[i] = noRank
+			for r, site := range sites {
+				if mem.Site == site {
+					rank[i] = uint64(r)
+					break
+				}
+			}
+		}
+		g.keys = append(g.keys, key)
+		g.lists = append(g.lists, sites)
+		g.rank = append(g.rank, rank)
+	}
+	return g, nil
+}
+
+// geoStage keeps the members of the sites the client's map entry lists,
+// one tier per site in the listed order; or, without a map, orders every
+// member nearest first, one tier per distance. When the map lists no
+// site with a member left, or the client's coordinates are unknown, it
+// leaves the list as it is: an answer from another site beats none.
+// Messages for explain are only built when explaining.
+func (p *Pool) geoStage(c *Client, s *Scratch) {
+	g := p.geo
+	a := c.Addr.Unmap()
+	if !a.IsValid() {
+		if s.ex != nil {
+			s.ex.stageNote = "no client address: order kept"
+		}
+		return
+	}
+	if !g.byMap {
+		p.nearest(a, s)
+		return
+	}
+
+	var l geo.Location
+	by := "CIDR"
+	li, scope, ok := g.cidr.Lookup(a)
+	if !ok {
+		li, by = -1, ""
+		if g.locates && g.loc != nil {
+			l = g.loc.Locate(a)
+			scope = max(scope, l.Bits)
+			if x, ok := g.country[l.Country]; ok && l.Country != "" {
+				li, by = x, "country"
+			} else if x, ok := g.continent[l.Continent]; ok && l.Continent != "" {
+				li, by = x, "continent"
+			}
+		}
+		if li < 0 {
+			li = g.def
+		}
+	}
+	s.scope = max(s.scope, scope)
+	if li < 0 {
+		if s.ex != nil {
+			s.ex.stageNote = fmt.Sprintf("map %q has no entry for %s (%s) and no default: order kept", g.mapName, a, describe(l))
+		}
+		return
+	}
+	rank := g.rank[li]
+	listed := false
+	for _, i := range s.idx {
+		listed = listed || rank[i] != noRank
+	}
+	if s.ex != nil {
+		s.ex.geoList = g.lists[li]
+		how := g.keys[li]
+		if by == "" && g.locates {
+			how = fmt.Sprintf("%s (client %s: %s)", how, a, describe(l))
+		} else if by != "" {
+			how = fmt.Sprintf("%s (client %s)", how, a)
+		}
+		s.ex.stageNote = fmt.Sprintf("map %q: %s -> %v", g.mapName, how, g.lists[li])
+		if !listed {
+			s.ex.stageNote += ", none of which has a member left: order kept"
+		}
+	}
+	if !listed {
+		return
+	}
+	for j, i := range s.idx {
+		s.keep[j] = rank[i] != noRank
+		s.key[i] = rank[i]
+	}
+	s.compact()
+	p.tierByKey(s)
+}
+
+func describe(l geo.Location) string {
+	if !l.Found {
+		return fmt.Sprintf("not in the geo database, network /%d", l.Bits)
+	}
+	return fmt.Sprintf("country %q continent %q, network /%d", l.Country, l.Continent, l.Bits)
+}
+
+// nearest orders members by great-circle distance from the client, one
+// tier per distinct distance, members without a location last.
+func (p *Pool) nearest(a netip.Addr, s *Scratch) {
+	g := p.geo
+	if g.loc == nil {
+		if s.ex != nil {
+			s.ex.stageNote = "no geo database: order kept"
+		}
+		return
+	}
+	l := g.loc.Locate(a)
+	s.scope = max(s.scope, l.Bits)
+	if !l.HasCoords {
+		if s.ex != nil {
+			s.ex.stageNote = fmt.Sprintf("client %s has no coordinates (%s): order kept", a, describe(l))
+		}
+		return
+	}
+	cv := geo.VecOf(l.Lat, l.Lon)
+	for _, i := range s.idx {
+		s.key[i] = noRank
+		if g.hasLoc[i] {
+			// 1-cos is 0 (same place) to 2 (antipodes): non-negative
+			// floats order like their bits.
+			s.key[i] = math.Float64bits(max(1-cv.Dot(g.vec[i]), 0))
+		}
+	}
+	p.tierByKey(s)
+	if s.ex != nil {
+		s.ex.stageNote = fmt.Sprintf("client %s at [%.2f, %.2f] (%s): nearest first", a, l.Lat, l.Lon, describe(l))
+		s.ex.client = [2]float64{l.Lat, l.Lon}
+		s.ex.hasClient = true
+	}
+}
+
+// tierByKey sorts the whole list by s.key (stable: insertion sort, which
+// is fast on the nearly sorted lists a pool's member order gives) and cuts
+// it into one tier per distinct key.
+func (p *Pool) tierByKey(s *Scratch) {
+	t, key := s.idx, s.key
+	for i := 1; i < len(t); i++ {
+		v := t[i]
+		k := key[v]
+		j := i
+		for j > 0 && key[t[j-1]] > k {
+			t[j] = t[j-1]
+			j--
+		}
+		t[j] = v
+	}
+	s.tier = s.tier[:0]
+	for j := 1; j < len(t); j++ {
+		if key[t[j]] != key[t[j-1]] {
+			s.tier = append(s.tier, j)
+		}
+	}
+	s.tier = append(s.tier, len(t))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
