@@ -127,6 +127,10 @@ func (b *builder) build(origin string, entries []entry) *Zone {
 			soa = e
 		}
 		if p, ok := poolOf(e.rr); ok {
+			if err := e.rr.(*dns.PrivateRR).Data.(*POOL).Err(); err != nil {
+				b.problem(e, "%s: %v", name, err)
+				continue
+			}
 			if _, ok := b.pools[p]; !ok {
 				b.problem(e, "%s POOL %s: %s", name, p, b.unknownPool(p))
 				continue

@@ -190,7 +190,8 @@ func within(name, root string) bool {
 // on past one); it is returned as a problem and syntaxErr is true.
 func read(fsys fs.FS, file, display, origin string, data []byte) (entries []entry, ps config.Problems, syntaxErr bool) {
 	t := &tracker{fsys: fsys, root: path.Dir(file)}
-	t.top = t.add(file, data)
+	t.top = &source{tr: t, path: file, display: display, data: data, lastOffLine: 1, lastLine: 1}
+	t.sources = append(t.sources, t.top)
 	t.last = t.top
 
 	zp := dns.NewZoneParser(t.top, origin, file)
@@ -242,7 +243,9 @@ func (t *tracker) syntaxProblem(err error, origin string) config.Problem {
 		msg = t.openErr
 	case msg == "bad owner name" && origin == "" && !strings.HasSuffix(token, `."`):
 		msg = fmt.Sprintf("relative owner name %s without an origin: start the file with $ORIGIN or give the zone an origin: in the configuration", token)
-	case token != "" && token != `""`:
+	case msg == "":
+		msg = "bad record data"
+	case token != "" && token != `""` && token != `"\n"`:
 		msg = fmt.Sprintf("%s: %s", msg, token)
 	}
 	if col != "" && col != "0" {

@@ -3,7 +3,6 @@ package zones
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -32,6 +31,10 @@ func RegisterPOOL() {
 // character-string, like a TXT record with a single string.
 type POOL struct {
 	Pool string
+	// err is why the zone file's text was not one pool name. Parse does
+	// not fail (miekg/dns would lose the message and stop the whole file);
+	// Load reports it as a problem at the record's line instead.
+	err error
 }
 
 var errPOOLArgs = errors.New("POOL takes exactly one pool name, like: www 30 IN POOL web")
@@ -39,18 +42,19 @@ var errPOOLArgs = errors.New("POOL takes exactly one pool name, like: www 30 IN 
 // String returns the pool name.
 func (p *POOL) String() string { return p.Pool }
 
+// Err reports whether the record's text was a valid pool name.
+func (p *POOL) Err() error { return p.err }
+
 // Parse reads the rdata from a zone file: one pool name.
 func (p *POOL) Parse(txt []string) error {
-	if len(txt) != 1 || txt[0] == "" {
-		return errPOOLArgs
+	switch {
+	case len(txt) != 1 || txt[0] == "":
+		p.err = errPOOLArgs
+	case len(txt[0]) > 255:
+		p.err = fmt.Errorf("POOL name %.20q... is longer than 255 bytes", txt[0])
+	default:
+		p.Pool, p.err = txt[0], nil
 	}
-	if len(txt[0]) > 255 {
-		return fmt.Errorf("POOL name %.20q... is longer than 255 bytes", txt[0])
-	}
-	if strings.ContainsAny(txt[0], " \t\\\"") {
-		return fmt.Errorf("POOL name %q: a pool name is one word", txt[0])
-	}
-	p.Pool = txt[0]
 	return nil
 }
 
@@ -82,7 +86,7 @@ func (p *POOL) Copy(dest dns.PrivateRdata) error {
 	if !ok {
 		return fmt.Errorf("copy POOL into %T", dest)
 	}
-	d.Pool = p.Pool
+	d.Pool, d.err = p.Pool, p.err
 	return nil
 }
 
