@@ -1,0 +1,60 @@
+package selector
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// benchPool compiles a 64-member pool of the given preset over three
+// sites, some members down, and weights, priorities, loads that differ.
+func benchPool(t testing.TB, preset string, loc Locator) *Pool {
+	t.Helper()
+	sites := []string{"eu-west", "us-east", "ap-east"}
+	body := fmt.Sprintf("    policy: %s\n    answers: 2\n    min_healthy: 50%%\n", preset)
+	geoMap := ""
+	if preset == "geo" {
+		body += "    map: regions\n"
+		geoMap = `geo:
+  maps:
+    regions:
+      "continent:EU": [eu-west, us-east]
+      "continent:NA": [us-east, eu-west]
+      "country:GB": [eu-west]
+      "192.0.2.0/24": [ap-east]
+      default: [us-east, eu-west, ap-east]
+`
+	}
+	body += members(64, func(i int) string {
+		return fmt.Sprintf(", site: %s, weight: %d, priority: %d, capacity: %d", sites[i%3], i%5+1, i/16+1, i%4+1)
+	})
+	c := configWith(t, "  p:\n"+body, geoMap)
+	pools, err := CompileLocated(c, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pools[0]
+	st := make([]Status, len(p.Members))
+	for i := range st {
+		st[i] = Status{Up: i%7 != 3, Load: float64(i%11) / 10}
+	}
+	return p.WithStatus(st)
+}
+
+func BenchmarkSelect(b *testing.B) {
+	loc := fakeLocator{netip.MustParsePrefix("81.2.0.0/16"): {"EU", "GB", 51.5, -0.1}}
+	for _, preset := range []string{"roundrobin", "weighted", "geo", "failover", "load", "sticky"} {
+		b.Run(preset, func(b *testing.B) {
+			p := benchPool(b, preset, loc)
+			s := NewScratch(len(p.Members))
+			c := client("81.2.69.0/24")
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Select(c, IPv4, s)
+			}
+		})
+	}
+}
+
+var _ = strings.Join
