@@ -1,0 +1,355 @@
+package dnsserver
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+
+	"github.com/miekg/dns"
+	"github.com/ternlb/tern/selector"
+	"github.com/ternlb/tern/zones"
+)
+
+// maxChain bounds the CNAME chain one answer follows inside the served
+// zones (BIND stops at 16; a longer chain is a mistake, not a design).
+const maxChain = 8
+
+// Extended rcode BADVERS (RFC 6891 9).
+const rcodeBadVers = 16
+
+// worker answers queries one at a time with buffers it owns: one per UDP
+// socket loop and one per TCP connection. Not safe for concurrent use.
+type worker struct {
+	in      []byte // request buffer, maxMsg bytes
+	q       query
+	resp    response
+	pk      *packer
+	scratch *selector.Scratch
+	client  selector.Client
+	visited [maxChain]string
+	udpSize int // advertised EDNS UDP payload size
+	log     *slog.Logger
+	// panicHook, when set (tests), runs before a query is answered.
+	panicHook func(q *query)
+}
+
+func newWorker(udpSize int, log *slog.Logger) *worker {
+	return &worker{
+		in:      make([]byte, maxMsg),
+		pk:      newPacker(),
+		scratch: selector.NewScratch(64),
+		udpSize: udpSize,
+		log:     log,
+	}
+}
+
+// handle answers one request. src is the query's source address; tcp says
+// which transport it came over. It returns the response, which lives in
+// the worker's buffer until the next call, or nil for no response. A panic
+// is recovered, logged and answered SERVFAIL.
+func (w *worker) handle(snap *Snapshot, msg []byte, src netip.Addr, tcp bool) (out []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("panic while answering a query: answered SERVFAIL",
+				"panic", fmt.Sprint(r), "qname", string(w.q.qname), "qtype", dns.Type(w.q.qtype).String(),
+				"client", src.String(), "stack", string(debug.Stack()))
+			out = w.servfail(msg)
+		}
+	}()
+	q := &w.q
+	resp := &w.resp
+	resp.reset()
+	switch q.parse(msg) {
+	case parseDrop:
+		return nil
+	case parseFormErr:
+		// The OPT RR may be what was wrong: answer without one.
+		q.edns = false
+		resp.rcode = dns.RcodeFormatError
+		return w.pk.pack(q, resp, maxMsg, w.udpSize)
+	case parseNotImp:
+		q.edns = false
+		resp.rcode = dns.RcodeNotImplemented
+		return w.pk.pack(q, resp, maxMsg, w.udpSize)
+	case parseBadECS:
+		q.ecsFamily = 0 // echo no client subnet
+		q.nsid = false
+		resp.rcode = dns.RcodeFormatError
+		return w.pk.pack(q, resp, maxMsg, w.udpSize)
+	}
+	limit := maxMsg
+	if !tcp {
+		limit = 512
+		if q.edns {
+			limit = min(max(int(q.udpSize), 512), w.udpSize)
+		}
+	}
+	if q.edns && q.ednsVersion > 0 {
+		// RFC 6891 6.1.3: BADVERS, with our version (0), nothing else.
+		q.ecsFamily = 0
+		q.nsid = false
+		resp.rcode = rcodeBadVers
+		return w.pk.pack(q, resp, limit, w.udpSize)
+	}
+	if snap == nil {
+		resp.rcode = dns.RcodeServerFailure
+		return w.pk.pack(q, resp, limit, w.udpSize)
+	}
+	if q.nsid {
+		resp.nsid = snap.NodeName
+	}
+	if w.panicHook != nil {
+		w.panicHook(q)
+	}
+	w.setClient(src)
+	w.answer(snap)
+	return w.pk.pack(q, resp, limit, w.udpSize)
+}
+
+// servfail answers SERVFAIL after a panic, from the request alone. If even
+// that fails the query goes unanswered.
+func (w *worker) servfail(msg []byte) (out []byte) {
+	defer func() {
+		if recover() != nil {
+			out = nil
+		}
+	}()
+	q := &w.q
+	if q.parse(msg) != parseOK && !q.hasQuestion {
+		return nil
+	}
+	q.ecsFamily = 0
+	q.nsid = false
+	q.edns = q.edns && q.ednsVersion == 0
+	w.resp.reset()
+	w.resp.rcode = dns.RcodeServerFailure
+	return w.pk.pack(q, &w.resp, 512, w.udpSize)
+}
+
+// setClient fills the selector's view of the client: the ECS address when
+// the query carries one (RFC 7871), else the source address.
+func (w *worker) setClient(src netip.Addr) {
+	q := &w.q
+	if q.ecs && q.ecsFamily != 0 && q.ecsSource > 0 {
+		w.client = selector.Client{Addr: q.ecsAddr, SourcePrefix: int(q.ecsSource)}
+		return
+	}
+	src = src.Unmap()
+	w.client = selector.Client{Addr: src, SourcePrefix: src.BitLen()}
+	if q.ecs && q.ecsFamily != 0 {
+		// Source prefix 0: the resolver asks us not to tailor the answer
+		// to its clients; the answer holds for everyone (scope 0).
+		w.client.SourcePrefix = 0
+	}
+}
+
+// answer fills w.resp for a well-formed QUERY.
+func (w *worker) answer(snap *Snapshot) {
+	q := &w.q
+	resp := &w.resp
+	switch q.qclass {
+	case dns.ClassINET:
+	case dns.ClassCHAOS:
+		w.chaos(snap)
+		return
+	default:
+		resp.rcode = dns.RcodeRefused
+		return
+	}
+	switch q.qtype {
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY:
+		resp.rcode = dns.RcodeFormatError // meta types are not questions
+		return
+	case dns.TypeAXFR, dns.TypeIXFR:
+		resp.rcode = dns.RcodeRefused // no zone transfers
+		return
+	case dns.TypeMAILA, dns.TypeMAILB:
+		resp.rcode = dns.RcodeNotImplemented
+		return
+	}
+	if snap.Zones == nil {
+		resp.rcode = dns.RcodeRefused
+		return
+	}
+	w.chase(snap, q.name)
+}
+
+// chase answers name and follows CNAMEs (from the zone or from a pool's
+// host-name member) while they stay inside the served zones, at most
+// maxChain deep and never twice through one name. The response code is
+// that of the last name (RFC 6604).
+func (w *worker) chase(snap *Snapshot, name string) {
+	q := &w.q
+	resp := &w.resp
+	nv := 0
+	for depth := 0; ; depth++ {
+		z, res := snap.Zones.Lookup(name, q.qtype)
+		if z == nil {
+			if depth == 0 {
+				resp.rcode = dns.RcodeRefused
+			}
+			return // the chain leaves the served zones: stop with the CNAME
+		}
+		if depth == 0 {
+			resp.aa = true
+		}
+		w.visited[nv] = name
+		nv++
+		var target string
+		switch res.Kind {
+		case zones.Success:
+			w.success(name, res.Answer)
+			return
+		case zones.NoData:
+			w.negative(z)
+			return
+		case zones.NXDomain:
+			resp.rcode = dns.RcodeNameError
+			w.negative(z)
+			return
+		case zones.Delegation:
+			if depth == 0 {
+				resp.aa = false
+			}
+			for _, rr := range res.NS {
+				resp.add(rec{sect: secAuthority, rr: rr})
+			}
+			for _, rr := range res.Glue {
+				resp.add(rec{sect: secAdditional, rr: rr})
+			}
+			return
+		case zones.CNAME:
+			for _, rr := range res.Answer {
+				resp.add(rec{sect: secAnswer, owner: name, rr: rr})
+				if c, ok := rr.(*dns.CNAME); ok {
+					target = c.Target
+				}
+			}
+			if q.qtype == dns.TypeCNAME || q.qtype == dns.TypeANY || target == "" {
+				return
+			}
+		case zones.PoolName:
+			if target = w.pool(snap, z, name, res); target == "" {
+				return
+			}
+		default:
+			resp.rcode = dns.RcodeServerFailure
+			return
+		}
+		target = strings.ToLower(target)
+		if nv == maxChain || w.seen(target, nv) {
+			return
+		}
+		name = target
+	}
+}
+
+func (w *worker) seen(name string, n int) bool {
+	for _, v := range w.visited[:n] {
+		if v == name {
+			return true
+		}
+	}
+	return false
+}
+
+// success adds the records of a positive answer at name. For ANY only the
+// first RRset goes out (RFC 8482 4.1).
+func (w *worker) success(name string, rrs []dns.RR) {
+	var anyType uint16
+	for _, rr := range rrs {
+		if w.q.qtype == dns.TypeANY {
+			t := rr.Header().Rrtype
+			if anyType == 0 {
+				anyType = t
+			} else if t != anyType {
+				continue
+			}
+		}
+		w.resp.add(rec{sect: secAnswer, owner: name, rr: rr})
+	}
+}
+
+// negative adds z's SOA to the authority section with the negative TTL,
+// min(SOA TTL, SOA minimum) (RFC 2308 3).
+func (w *worker) negative(z *zones.Zone) {
+	if z.SOA == nil {
+		return
+	}
+	w.resp.add(rec{sect: secAuthority, kind: recNegSOA, rr: z.SOA, ttl: min(z.SOA.Hdr.Ttl, z.SOA.Minttl)})
+}
+
+// pool answers a POOL name from the selector. It returns the CNAME target
+// to follow when the chosen member is a host name, else "".
+func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Result) string {
+	q := &w.q
+	resp := &w.resp
+	var fams [2]selector.Family
+	switch q.qtype {
+	case dns.TypeA:
+		fams = [2]selector.Family{selector.IPv4}
+	case dns.TypeAAAA:
+		fams = [2]selector.Family{selector.IPv6}
+	case dns.TypeANY:
+		fams = [2]selector.Family{selector.IPv4, selector.IPv6}
+	default:
+		w.negative(z)
+		return ""
+	}
+	if res.Pool < 0 || res.Pool >= len(snap.Pools) {
+		resp.rcode = dns.RcodeServerFailure
+		return ""
+	}
+	p := snap.Pools[res.Pool]
+	for _, fam := range fams {
+		if fam == 0 {
+			break
+		}
+		a := p.Select(&w.client, fam, w.scratch)
+		if s := uint8(min(max(a.Scope, 0), int(w.client.SourcePrefix))); s > resp.scope {
+			resp.scope = s
+		}
+		if len(a.Members) == 0 {
+			continue
+		}
+		ttl := a.TTL
+		if ttl == 0 {
+			ttl = res.PoolTTL
+		}
+		if host := a.CNAME(); host != "" {
+			resp.add(rec{sect: secAnswer, kind: recCNAME, class: dns.ClassINET, owner: name, ttl: ttl, target: host})
+			if q.qtype == dns.TypeANY {
+				return ""
+			}
+			return host
+		}
+		for _, i := range a.Members {
+			m := &a.Pool.Members[i]
+			if m.Host != "" || m.Addr.Is4() != (fam == selector.IPv4) {
+				continue
+			}
+			resp.add(rec{sect: secAnswer, kind: recA, class: dns.ClassINET, owner: name, ttl: ttl, addr: m.Addr})
+		}
+		return ""
+	}
+	w.negative(z)
+	return ""
+}
+
+// chaos answers the CHAOS-class names that identify a server.
+func (w *worker) chaos(snap *Snapshot) {
+	q := &w.q
+	resp := &w.resp
+	switch q.name {
+	case "id.server.", "hostname.bind.":
+	default:
+		resp.rcode = dns.RcodeRefused
+		return
+	}
+	resp.aa = true
+	if q.qtype == dns.TypeTXT || q.qtype == dns.TypeANY {
+		resp.add(rec{sect: secAnswer, kind: recTXT, class: dns.ClassCHAOS, owner: q.name, target: snap.NodeName})
+	}
+}

@@ -1,0 +1,167 @@
+package dnsserver
+
+import (
+	"context"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/selector"
+	"github.com/ternlb/tern/zones"
+)
+
+// testSnapshot builds the snapshot of testdata/tern.yaml the way the node
+// does: config, zones, compiled pools.
+func testSnapshot(t testing.TB) *Snapshot {
+	t.Helper()
+	cfg, err := config.Load("testdata/tern.yaml")
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	set, ps := zones.Load(cfg)
+	if len(ps) > 0 {
+		t.Fatalf("zones: %v", ps)
+	}
+	pools, err := selector.Compile(cfg)
+	if err != nil {
+		t.Fatalf("pools: %v", err)
+	}
+	return &Snapshot{Zones: set, Pools: pools, NodeName: cfg.Node.Name, Version: "test"}
+}
+
+// poolIndex returns the index of pool name in snap.
+func poolIndex(t testing.TB, snap *Snapshot, name string) int {
+	t.Helper()
+	for i, p := range snap.Pools {
+		if p != nil && p.Name == name {
+			return i
+		}
+	}
+	t.Fatalf("no pool %q", name)
+	return -1
+}
+
+// startServer runs a server on 127.0.0.1:0 for the test's lifetime. snap
+// may be nil (nothing stored yet).
+func startServer(t testing.TB, snap *Snapshot, o Options) (*Server, string) {
+	t.Helper()
+	if len(o.Addrs) == 0 {
+		o.Addrs = []string{"127.0.0.1:0"}
+	}
+	if o.UDPSockets == 0 {
+		o.UDPSockets = 2
+	}
+	s, err := New(o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if snap != nil {
+		s.Store(snap)
+	}
+	return s, runServer(t, s)
+}
+
+func runServer(t testing.TB, s *Server) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("Run did not return after its context ended")
+		}
+	})
+	return s.Addrs()[0].String()
+}
+
+func newQuery(name string, qtype uint16) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.RecursionDesired = false
+	return m
+}
+
+func exchange(t testing.TB, netw, addr string, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	c := &dns.Client{Net: netw, Timeout: 5 * time.Second, UDPSize: 65535}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", netw, m.Question[0].Name, dns.Type(m.Question[0].Qtype), err)
+	}
+	if r.Id != m.Id {
+		t.Fatalf("response id %d, query id %d", r.Id, m.Id)
+	}
+	return r
+}
+
+// rawExchange sends b over UDP and returns the raw response.
+func rawExchange(t testing.TB, addr string, b []byte) []byte {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65535)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return buf[:n]
+}
+
+// rrStrings renders records as zone-file lines, sorted, for comparison.
+func rrStrings(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			continue
+		}
+		out = append(out, strings.ReplaceAll(rr.String(), "\t", " "))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func ecsOption(fam uint16, src uint8, addr string) *dns.EDNS0_SUBNET {
+	return &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: fam, SourceNetmask: src, Address: net.ParseIP(addr)}
+}
+
+func withEDNS(m *dns.Msg, size uint16, opts ...dns.EDNS0) *dns.Msg {
+	m.SetEdns0(size, false)
+	o := m.IsEdns0()
+	o.Option = append(o.Option, opts...)
+	return m
+}
+
+func subnetOf(r *dns.Msg) *dns.EDNS0_SUBNET {
+	o := r.IsEdns0()
+	if o == nil {
+		return nil
+	}
+	for _, e := range o.Option {
+		if s, ok := e.(*dns.EDNS0_SUBNET); ok {
+			return s
+		}
+	}
+	return nil
+}

@@ -1,0 +1,322 @@
+package dnsserver
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"unsafe"
+)
+
+// DNS header flag bits (RFC 1035 4.1.1).
+const (
+	flagQR = 1 << 15
+	flagAA = 1 << 10
+	flagTC = 1 << 9
+	flagRD = 1 << 8
+	flagCD = 1 << 4
+
+	headerLen   = 12
+	maxNameWire = 255
+	// ednsDO is the DNSSEC OK bit in the OPT TTL's low 16 bits.
+	ednsDO = 1 << 15
+)
+
+// EDNS0 option codes Tern reads.
+const (
+	optNSID   = 3
+	optSubnet = 8
+)
+
+// errFormat marks a query that is not well formed: answered FORMERR.
+var errFormat = errors.New("malformed query")
+
+// query is one parsed request. It lives in a worker and is reused; its
+// byte slices point into the worker's buffers or the request itself.
+type query struct {
+	id     uint16
+	flags  uint16 // the request's header flags
+	opcode int
+
+	// question
+	hasQuestion bool
+	qwire       []byte // the question's name as on the wire, original case
+	qname       []byte // presentation form, lower case, fully qualified
+	// name is qname as a string sharing its bytes: valid until the next
+	// parse, never kept beyond the query.
+	name string
+	labelOffs   []int  // per label: start offset in qwire
+	labelTexts  []int  // per label: start offset in qname
+	qtype       uint16
+	qclass      uint16
+
+	// EDNS0
+	edns        bool
+	ednsVersion uint8
+	ednsDO      bool
+	udpSize     uint16
+	nsid        bool
+
+	// ECS (RFC 7871)
+	ecs       bool
+	ecsFamily uint16
+	ecsSource uint8
+	ecsAddr   netip.Addr
+}
+
+func (q *query) reset() {
+	*q = query{qwire: q.qwire[:0], qname: q.qname[:0], labelOffs: q.labelOffs[:0], labelTexts: q.labelTexts[:0]}
+}
+
+// parseResult says what to do with a request.
+type parseResult uint8
+
+const (
+	parseOK      parseResult = iota
+	parseDrop                // no response at all
+	parseFormErr             // FORMERR (header, and question when parsed)
+	parseNotImp              // NOTIMP: opcode other than QUERY
+	parseBadECS              // FORMERR with OPT: malformed client subnet
+)
+
+// parse reads msg into q. It is strict: anything not well formed is
+// parseFormErr, a response (QR=1) or a message shorter than a header is
+// parseDrop.
+func (q *query) parse(msg []byte) parseResult {
+	q.reset()
+	if len(msg) < headerLen {
+		return parseDrop
+	}
+	q.id = binary.BigEndian.Uint16(msg)
+	q.flags = binary.BigEndian.Uint16(msg[2:])
+	if q.flags&flagQR != 0 {
+		return parseDrop
+	}
+	q.opcode = int(q.flags>>11) & 0xF
+	qd := binary.BigEndian.Uint16(msg[4:])
+	an := binary.BigEndian.Uint16(msg[6:])
+	ns := binary.BigEndian.Uint16(msg[8:])
+	ar := binary.BigEndian.Uint16(msg[10:])
+	if qd != 1 {
+		if q.opcode != 0 {
+			return parseNotImp
+		}
+		return parseFormErr
+	}
+	off, err := q.parseQuestion(msg, headerLen)
+	if err != nil {
+		if q.opcode != 0 {
+			return parseNotImp
+		}
+		return parseFormErr
+	}
+	q.hasQuestion = true
+	if q.opcode != 0 {
+		return parseNotImp
+	}
+	for i := 0; i < int(an)+int(ns); i++ {
+		if off, err = skipRR(msg, off); err != nil {
+			return parseFormErr
+		}
+	}
+	res := parseOK
+	for i := 0; i < int(ar); i++ {
+		start := off
+		var typ uint16
+		if off, typ, err = rrType(msg, off); err != nil {
+			return parseFormErr
+		}
+		if typ != 41 {
+			// Other additional records (TSIG, SIG(0)) are not used.
+			if off, err = skipRR(msg, start); err != nil {
+				return parseFormErr
+			}
+			continue
+		}
+		if q.edns || off != start+1 { // a second OPT, or one not owned by the root
+			return parseFormErr
+		}
+		var r parseResult
+		if off, r = q.parseOPT(msg, off); r == parseFormErr {
+			return parseFormErr
+		} else if r != parseOK {
+			res = r
+		}
+	}
+	if off != len(msg) {
+		return parseFormErr
+	}
+	return res
+}
+
+// parseQuestion reads the question at off. Compression pointers are not
+// accepted: nothing before the question can be pointed at.
+func (q *query) parseQuestion(msg []byte, off int) (int, error) {
+	start := off
+	for {
+		if off >= len(msg) {
+			return 0, errFormat
+		}
+		l := int(msg[off])
+		if l&0xC0 != 0 {
+			return 0, errFormat
+		}
+		if l == 0 {
+			off++
+			break
+		}
+		if off+1+l > len(msg) || off+1+l-start >= maxNameWire {
+			return 0, errFormat
+		}
+		q.labelOffs = append(q.labelOffs, off-start)
+		q.labelTexts = append(q.labelTexts, len(q.qname))
+		for _, b := range msg[off+1 : off+1+l] {
+			switch {
+			case b >= 'A' && b <= 'Z':
+				q.qname = append(q.qname, b+('a'-'A'))
+			case b == '.' || b == ' ' || b == '\'' || b == '@' || b == ';' || b == '(' || b == ')' || b == '"' || b == '\\':
+				q.qname = append(q.qname, '\\', b)
+			case b < ' ' || b > '~':
+				q.qname = append(q.qname, '\\', '0'+b/100, '0'+b/10%10, '0'+b%10)
+			default:
+				q.qname = append(q.qname, b)
+			}
+		}
+		q.qname = append(q.qname, '.')
+		off += 1 + l
+	}
+	if len(q.qname) == 0 {
+		q.qname = append(q.qname, '.')
+	}
+	q.qwire = append(q.qwire, msg[start:off]...)
+	q.name = unsafe.String(unsafe.SliceData(q.qname), len(q.qname))
+	if off+4 > len(msg) {
+		return 0, errFormat
+	}
+	q.qtype = binary.BigEndian.Uint16(msg[off:])
+	q.qclass = binary.BigEndian.Uint16(msg[off+2:])
+	return off + 4, nil
+}
+
+// skipName steps over a possibly compressed name.
+func skipName(msg []byte, off int) (int, error) {
+	for n := 0; ; n++ {
+		if off >= len(msg) || n > 128 {
+			return 0, errFormat
+		}
+		l := int(msg[off])
+		switch l & 0xC0 {
+		case 0x00:
+			if l == 0 {
+				return off + 1, nil
+			}
+			off += 1 + l
+		case 0xC0:
+			if off+2 > len(msg) {
+				return 0, errFormat
+			}
+			return off + 2, nil
+		default:
+			return 0, errFormat
+		}
+	}
+}
+
+// rrType steps over an RR's owner and returns the offset of its type
+// field and the type.
+func rrType(msg []byte, off int) (int, uint16, error) {
+	off, err := skipName(msg, off)
+	if err != nil || off+10 > len(msg) {
+		return 0, 0, errFormat
+	}
+	return off, binary.BigEndian.Uint16(msg[off:]), nil
+}
+
+func skipRR(msg []byte, off int) (int, error) {
+	off, _, err := rrType(msg, off)
+	if err != nil {
+		return 0, err
+	}
+	rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
+	off += 10 + rdlen
+	if off > len(msg) {
+		return 0, errFormat
+	}
+	return off, nil
+}
+
+// parseOPT reads an OPT RR whose type field is at off (RFC 6891 6.1.2).
+func (q *query) parseOPT(msg []byte, off int) (int, parseResult) {
+	q.edns = true
+	q.udpSize = binary.BigEndian.Uint16(msg[off+2:])
+	ttl := binary.BigEndian.Uint32(msg[off+4:])
+	q.ednsVersion = uint8(ttl >> 16)
+	q.ednsDO = ttl&ednsDO != 0
+	rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
+	off += 10
+	end := off + rdlen
+	if end > len(msg) {
+		return 0, parseFormErr
+	}
+	res := parseOK
+	for off < end {
+		if off+4 > end {
+			return 0, parseFormErr
+		}
+		code := binary.BigEndian.Uint16(msg[off:])
+		l := int(binary.BigEndian.Uint16(msg[off+2:]))
+		off += 4
+		if off+l > end {
+			return 0, parseFormErr
+		}
+		data := msg[off : off+l]
+		off += l
+		switch code {
+		case optNSID:
+			q.nsid = true
+		case optSubnet:
+			if q.ecs || !q.parseECS(data) {
+				res = parseBadECS
+			}
+		}
+	}
+	return end, res
+}
+
+// parseECS reads an EDNS Client Subnet option (RFC 7871 6) and reports
+// whether it is well formed: a known family, a source prefix that fits it,
+// exactly enough address bytes, no address bits beyond the prefix, and
+// SCOPE 0 as a query must carry.
+func (q *query) parseECS(b []byte) bool {
+	q.ecs = true
+	if len(b) < 4 {
+		return false
+	}
+	fam := binary.BigEndian.Uint16(b)
+	src, scope := b[2], b[3]
+	addr := b[4:]
+	var bits int
+	switch fam {
+	case 1:
+		bits = 32
+	case 2:
+		bits = 128
+	default:
+		return false
+	}
+	if int(src) > bits || scope != 0 || len(addr) != (int(src)+7)/8 {
+		return false
+	}
+	if src%8 != 0 && len(addr) > 0 && addr[len(addr)-1]&(0xFF>>(src%8)) != 0 {
+		return false
+	}
+	var a16 [16]byte
+	copy(a16[:], addr)
+	if fam == 1 {
+		q.ecsAddr = netip.AddrFrom4([4]byte(a16[:4]))
+	} else {
+		q.ecsAddr = netip.AddrFrom16(a16)
+	}
+	q.ecsFamily = fam
+	q.ecsSource = src
+	return true
+}

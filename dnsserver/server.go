@@ -1,0 +1,221 @@
+package dnsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ternlb/tern/selector"
+	"github.com/ternlb/tern/zones"
+)
+
+// Snapshot is everything a query is answered from. It is immutable: the
+// node builds a new one for every change and swaps it in with Store.
+type Snapshot struct {
+	Zones *zones.Set
+	// Pools are the compiled pools, indexed like zones' Result.Pool
+	// (config.PoolNames order).
+	Pools []*selector.Pool
+	// NodeName answers CHAOS id.server. and hostname.bind. and NSID.
+	NodeName string
+	// Version names the configuration version the snapshot serves.
+	Version string
+}
+
+// Options configure a Server. The zero value of each field means its
+// default.
+type Options struct {
+	// Addrs are host:port addresses to serve on, each over UDP and TCP.
+	// Port 0 picks a free port, the same for UDP and TCP.
+	Addrs []string
+	// UDPSockets is how many SO_REUSEPORT sockets each address gets, each
+	// with its own reader; 0 means one per CPU.
+	UDPSockets int
+	// TCPIdle closes a TCP connection idle this long (default 10s).
+	TCPIdle time.Duration
+	// TCPMaxConns bounds open TCP connections per address; further ones
+	// are closed at once (default 256).
+	TCPMaxConns int
+	// UDPSize is the EDNS0 UDP payload size advertised and the most a UDP
+	// response may carry (default 1232; clients' sizes below 512 count as
+	// 512).
+	UDPSize int
+	// Logger receives errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is an authoritative DNS server over UDP and TCP.
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	snap  atomic.Pointer[Snapshot]
+	udp   []*net.UDPConn
+	tcp   []*net.TCPListener
+	ready chan struct{}
+	ran   atomic.Bool
+
+	mu    sync.Mutex // guards conns; never taken on the query path
+	conns map[net.Conn]struct{}
+	// workers are reused by TCP connections: their buffers are large.
+	workers sync.Pool
+
+	// testHook, when set before Run, is given to every worker (tests).
+	testHook func(q *query)
+}
+
+// New binds every address of o and returns a Server ready to Run. Until a
+// snapshot is stored it answers SERVFAIL.
+func New(o Options) (*Server, error) {
+	if len(o.Addrs) == 0 {
+		return nil, errors.New("dnsserver: no addresses to listen on")
+	}
+	if o.UDPSockets <= 0 {
+		o.UDPSockets = runtime.NumCPU()
+	}
+	if o.TCPIdle <= 0 {
+		o.TCPIdle = 10 * time.Second
+	}
+	if o.TCPMaxConns <= 0 {
+		o.TCPMaxConns = 256
+	}
+	if o.UDPSize == 0 {
+		o.UDPSize = 1232
+	}
+	if o.UDPSize < 512 || o.UDPSize > 65535 {
+		return nil, fmt.Errorf("dnsserver: UDP size %d: use 512 to 65535", o.UDPSize)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{opts: o, log: log, ready: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	s.workers.New = func() any { return s.newWorker() }
+	for _, a := range o.Addrs {
+		if err := s.listen(a); err != nil {
+			s.closeAll()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// listen binds one address: UDPSockets UDP sockets with SO_REUSEPORT and
+// one TCP listener, all on the same port.
+func (s *Server) listen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("dnsserver: listen address %q: %w", addr, err)
+	}
+	// With port 0 the kernel picks the UDP port; TCP then must get the
+	// same one, which another program may hold: try a few times.
+	for attempt := 0; ; attempt++ {
+		udp, tcp, err := bindAll(host, port, s.opts.UDPSockets)
+		if err == nil {
+			s.udp = append(s.udp, udp...)
+			s.tcp = append(s.tcp, tcp)
+			return nil
+		}
+		if port != "0" || attempt == 10 {
+			return fmt.Errorf("dnsserver: listen on %q: %w", addr, err)
+		}
+	}
+}
+
+func bindAll(host, port string, n int) ([]*net.UDPConn, *net.TCPListener, error) {
+	var udp []*net.UDPConn
+	closeUDP := func() {
+		for _, c := range udp {
+			c.Close()
+		}
+	}
+	for i := 0; i < n; i++ {
+		c, err := listenUDP(net.JoinHostPort(host, port))
+		if err != nil {
+			closeUDP()
+			return nil, nil, err
+		}
+		udp = append(udp, c)
+		port = strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		closeUDP()
+		return nil, nil, err
+	}
+	return udp, ln.(*net.TCPListener), nil
+}
+
+func (s *Server) closeAll() {
+	for _, c := range s.udp {
+		c.Close()
+	}
+	for _, l := range s.tcp {
+		l.Close()
+	}
+}
+
+// Store makes snap the snapshot every following query is answered from.
+// The node calls it for every new snapshot; it never blocks queries.
+func (s *Server) Store(snap *Snapshot) { s.snap.Store(snap) }
+
+// Addrs returns the bound addresses, one per listen address (its TCP
+// listener; its UDP sockets share the port).
+func (s *Server) Addrs() []net.Addr {
+	var out []net.Addr
+	for _, l := range s.tcp {
+		out = append(out, l.Addr())
+	}
+	return out
+}
+
+// Ready is closed once Run serves every listener.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Run serves until ctx ends, then stops reading, lets queries in flight
+// finish and closes every socket. It returns nil after a clean shutdown.
+// Run may be called once.
+func (s *Server) Run(ctx context.Context) error {
+	if !s.ran.CompareAndSwap(false, true) {
+		return errors.New("dnsserver: Run called twice")
+	}
+	var wg sync.WaitGroup
+	for _, c := range s.udp {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveUDP(c)
+		}()
+	}
+	for _, l := range s.tcp {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveTCP(l, &wg)
+		}()
+	}
+	close(s.ready)
+	<-ctx.Done()
+	s.closeAll()
+	// Wake idle TCP connections; one answering a query finishes it first.
+	s.mu.Lock()
+	for c := range s.conns {
+		c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	wg.Wait()
+	return nil
+}
+
+func (s *Server) newWorker() *worker {
+	w := newWorker(s.opts.UDPSize, s.log)
+	w.panicHook = s.testHook
+	return w
+}
