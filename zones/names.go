@@ -91,6 +91,9 @@ func parent(name []byte, off int) int {
 		case '\\':
 			i++ // skip the escaped byte; \DDD digits are never dots
 		case '.':
+			if i+1 == len(name) {
+				return i // the root
+			}
 			return i + 1
 		}
 	}

@@ -1,0 +1,286 @@
+package zones
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/miekg/dns"
+)
+
+// rfc4592 is the example zone of RFC 4592 section 2.2.1.
+const rfc4592 = `$ORIGIN example.
+example.                 3600 IN  SOA   ns.example.com. hostmaster.example. 1 3600 600 604800 60
+example.                 3600     NS    ns.example.com.
+example.                 3600     NS    ns.example.net.
+*.example.               3600     TXT   "this is a wildcard"
+*.example.               3600     MX    10 host1.example.
+sub.*.example.           3600     TXT   "this is not a wildcard"
+host1.example.           3600     A     192.0.2.1
+_ssh._tcp.host1.example. 3600     SRV   0 0 22 host1.example.
+_ssh._tcp.host2.example. 3600     SRV   0 0 22 host2.example.
+subdel.example.          3600     NS    ns.example.com.
+subdel.example.          3600     NS    ns.example.net.
+`
+
+// tern is a zone with every kind of name Tern serves.
+const ternZone = `$ORIGIN example.test.
+$TTL 300
+@        IN SOA ns1 hostmaster 1 3600 600 604800 60
+@        IN NS  ns1
+@        IN MX  10 mail
+ns1      IN A   192.0.2.1
+ns1      IN AAAA 2001:db8::1
+mail     IN A   192.0.2.25
+www   30 IN POOL web
+www      IN TXT "beside the pool"
+api      IN POOL api
+alias    IN CNAME www
+*.pool   IN POOL api
+*.cname  IN CNAME alias
+x.ent.deep IN TXT "below two empty non-terminals"
+c\.d     IN TXT "an escaped dot"
+sub      IN NS  ns.sub
+sub      IN NS  ns1
+sub      IN NS  ns.elsewhere.org.
+sub      IN DS  12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+ns.sub   IN A   192.0.2.53
+ns.sub   IN AAAA 2001:db8::53
+nods     IN NS  ns1
+`
+
+// childZone is served beside ternZone: the longest match wins.
+const childZone = `$ORIGIN sub.example.test.
+$TTL 60
+@        IN SOA ns.sub hostmaster 1 3600 600 604800 60
+@        IN NS  ns
+ns       IN A   192.0.2.53
+ns       IN AAAA 2001:db8::53
+www      IN A   192.0.2.80
+`
+
+func mustParse(t testing.TB, text, origin string) *Zone {
+	t.Helper()
+	fsys := fstest.MapFS{"z.zone": {Data: []byte(text)}}
+	z, ps := Parse(fsys, "z.zone", "z.zone", origin, testPools)
+	if len(ps) > 0 {
+		t.Fatalf("problems:\n%v", ps)
+	}
+	return z
+}
+
+// rrs renders records one per string, owner and rdata only.
+func rrs(rs []dns.RR) []string {
+	var out []string
+	for _, rr := range rs {
+		f := strings.Split(rr.String(), "\t")
+		out = append(out, f[0]+" "+f[3]+" "+strings.Join(f[4:], " "))
+	}
+	return out
+}
+
+type lookupCase struct {
+	qname    string
+	qtype    uint16
+	kind     Kind
+	owner    string
+	wildcard bool
+	answer   []string // rrs() of Answer
+	pool     string
+	poolTTL  uint32
+	ns       int
+	glue     []string
+}
+
+func checkLookup(t *testing.T, z *Zone, tc lookupCase) {
+	t.Helper()
+	r := z.Lookup(tc.qname, tc.qtype)
+	if r.Kind != tc.kind || r.Owner != tc.owner || r.Wildcard != tc.wildcard {
+		t.Errorf("got %v owner %q wildcard %v, want %v owner %q wildcard %v", r.Kind, r.Owner, r.Wildcard, tc.kind, tc.owner, tc.wildcard)
+	}
+	if got := rrs(r.Answer); !slices.Equal(got, tc.answer) {
+		t.Errorf("answer %q, want %q", got, tc.answer)
+	}
+	if tc.kind == PoolName {
+		names := []string{"api", "web"} // testPools in PoolNames order
+		if r.Pool < 0 || r.Pool >= len(names) || names[r.Pool] != tc.pool || r.PoolTTL != tc.poolTTL {
+			t.Errorf("pool %d ttl %d, want %s ttl %d", r.Pool, r.PoolTTL, tc.pool, tc.poolTTL)
+		}
+	}
+	if len(r.NS) != tc.ns {
+		t.Errorf("NS %q, want %d records", rrs(r.NS), tc.ns)
+	}
+	if got := rrs(r.Glue); !slices.Equal(got, tc.glue) {
+		t.Errorf("glue %q, want %q", got, tc.glue)
+	}
+}
+
+func TestLookupRFC4592(t *testing.T) {
+	z := mustParse(t, rfc4592, "")
+	for _, tc := range []lookupCase{
+		// Section 2.2.1: names the wildcard matches.
+		{qname: "host3.example.", qtype: dns.TypeMX, kind: Success, owner: "*.example.", wildcard: true, answer: []string{"*.example. MX 10 host1.example."}},
+		{qname: "host3.example.", qtype: dns.TypeA, kind: NoData, owner: "*.example.", wildcard: true},
+		{qname: "foo.bar.example.", qtype: dns.TypeTXT, kind: Success, owner: "*.example.", wildcard: true, answer: []string{`*.example. TXT "this is a wildcard"`}},
+		// ... and names it does not.
+		{qname: "host1.example.", qtype: dns.TypeMX, kind: NoData, owner: "host1.example."},
+		{qname: "sub.*.example.", qtype: dns.TypeMX, kind: NoData, owner: "sub.*.example."},
+		{qname: "_telnet._tcp.host1.example.", qtype: dns.TypeSRV, kind: NXDomain},
+		{qname: "host.subdel.example.", qtype: dns.TypeA, kind: Delegation, owner: "subdel.example.", ns: 2},
+		{qname: "ghost.*.example.", qtype: dns.TypeMX, kind: NXDomain},
+		// Empty non-terminals exist (section 2.2.2): no data, and no wildcard.
+		{qname: "_tcp.host1.example.", qtype: dns.TypeSRV, kind: NoData, owner: "_tcp.host1.example."},
+		{qname: "host2.example.", qtype: dns.TypeA, kind: NoData, owner: "host2.example."},
+		{qname: "x.host2.example.", qtype: dns.TypeA, kind: NXDomain},
+		// The wildcard's own name is an ordinary name.
+		{qname: "*.example.", qtype: dns.TypeTXT, kind: Success, owner: "*.example.", answer: []string{`*.example. TXT "this is a wildcard"`}},
+		{qname: "*.example.", qtype: dns.TypeA, kind: NoData, owner: "*.example."},
+		{qname: "_ssh._tcp.host2.example.", qtype: dns.TypeSRV, kind: Success, owner: "_ssh._tcp.host2.example.", answer: []string{"_ssh._tcp.host2.example. SRV 0 0 22 host2.example."}},
+		{qname: "subdel.example.", qtype: dns.TypeNS, kind: Delegation, owner: "subdel.example.", ns: 2},
+		{qname: "subdel.example.", qtype: dns.TypeDS, kind: NoData, owner: "subdel.example."},
+		{qname: "example.", qtype: dns.TypeNS, kind: Success, owner: "example.", answer: []string{"example. NS ns.example.com.", "example. NS ns.example.net."}},
+		{qname: "example.org.", qtype: dns.TypeA, kind: NotInZone},
+		{qname: "org.", qtype: dns.TypeA, kind: NotInZone},
+	} {
+		t.Run(tc.qname+"/"+dns.Type(tc.qtype).String(), func(t *testing.T) { checkLookup(t, z, tc) })
+	}
+}
+
+func TestLookup(t *testing.T) {
+	z := mustParse(t, ternZone, "")
+	glue := []string{"ns.sub.example.test. A 192.0.2.53", "ns.sub.example.test. AAAA 2001:db8::53", "ns1.example.test. A 192.0.2.1", "ns1.example.test. AAAA 2001:db8::1"}
+	for _, tc := range []lookupCase{
+		{qname: "www.example.test.", qtype: dns.TypeA, kind: PoolName, owner: "www.example.test.", pool: "web", poolTTL: 30},
+		{qname: "www.example.test.", qtype: dns.TypeAAAA, kind: PoolName, owner: "www.example.test.", pool: "web", poolTTL: 30},
+		{qname: "www.example.test.", qtype: dns.TypeANY, kind: PoolName, owner: "www.example.test.", pool: "web", poolTTL: 30},
+		{qname: "www.example.test.", qtype: dns.TypeTXT, kind: Success, owner: "www.example.test.", answer: []string{`www.example.test. TXT "beside the pool"`}},
+		{qname: "www.example.test.", qtype: dns.TypeMX, kind: NoData, owner: "www.example.test."},
+		{qname: "www.example.test.", qtype: TypePOOL, kind: NoData, owner: "www.example.test."},
+		{qname: "api.example.test.", qtype: dns.TypeA, kind: PoolName, owner: "api.example.test.", pool: "api", poolTTL: 300},
+		{qname: "api.example.test.", qtype: dns.TypeTXT, kind: NoData, owner: "api.example.test."},
+		// Case-insensitive, with or without the final dot.
+		{qname: "WwW.ExAmPlE.TeSt", qtype: dns.TypeA, kind: PoolName, owner: "www.example.test.", pool: "web", poolTTL: 30},
+		{qname: "MAIL.EXAMPLE.TEST.", qtype: dns.TypeA, kind: Success, owner: "mail.example.test.", answer: []string{"mail.example.test. A 192.0.2.25"}},
+		// CNAME
+		{qname: "alias.example.test.", qtype: dns.TypeA, kind: CNAME, owner: "alias.example.test.", answer: []string{"alias.example.test. CNAME www.example.test."}},
+		{qname: "alias.example.test.", qtype: dns.TypeCNAME, kind: Success, owner: "alias.example.test.", answer: []string{"alias.example.test. CNAME www.example.test."}},
+		{qname: "alias.example.test.", qtype: dns.TypeANY, kind: Success, owner: "alias.example.test.", answer: []string{"alias.example.test. CNAME www.example.test."}},
+		// Wildcard POOL and wildcard CNAME.
+		{qname: "eu.pool.example.test.", qtype: dns.TypeA, kind: PoolName, owner: "*.pool.example.test.", wildcard: true, pool: "api", poolTTL: 300},
+		{qname: "a.b.pool.example.test.", qtype: dns.TypeAAAA, kind: PoolName, owner: "*.pool.example.test.", wildcard: true, pool: "api", poolTTL: 300},
+		{qname: "eu.pool.example.test.", qtype: dns.TypeTXT, kind: NoData, owner: "*.pool.example.test.", wildcard: true},
+		{qname: "pool.example.test.", qtype: dns.TypeA, kind: NoData, owner: "pool.example.test."},
+		{qname: "x.cname.example.test.", qtype: dns.TypeA, kind: CNAME, owner: "*.cname.example.test.", wildcard: true, answer: []string{"*.cname.example.test. CNAME alias.example.test."}},
+		// Empty non-terminals.
+		{qname: "deep.example.test.", qtype: dns.TypeA, kind: NoData, owner: "deep.example.test."},
+		{qname: "ent.deep.example.test.", qtype: dns.TypeANY, kind: NoData, owner: "ent.deep.example.test."},
+		{qname: "y.ent.deep.example.test.", qtype: dns.TypeTXT, kind: NXDomain},
+		// An escaped dot is part of a label.
+		{qname: `c\.d.example.test.`, qtype: dns.TypeTXT, kind: Success, owner: `c\.d.example.test.`, answer: []string{`c\.d.example.test. TXT "an escaped dot"`}},
+		{qname: "c.d.example.test.", qtype: dns.TypeTXT, kind: NXDomain},
+		// Minimal ANY: the RRset of the lowest type.
+		{qname: "example.test.", qtype: dns.TypeANY, kind: Success, owner: "example.test.", answer: []string{"example.test. NS ns1.example.test."}},
+		{qname: "ns1.example.test.", qtype: dns.TypeANY, kind: Success, owner: "ns1.example.test.", answer: []string{"ns1.example.test. A 192.0.2.1"}},
+		{qname: "example.test.", qtype: dns.TypeSOA, kind: Success, owner: "example.test.", answer: []string{"example.test. SOA ns1.example.test. hostmaster.example.test. 1 3600 600 604800 60"}},
+		// Delegations: at the cut, below it, glue from the child and from
+		// the parent's own data; DS at the cut is the parent's.
+		{qname: "sub.example.test.", qtype: dns.TypeA, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue},
+		{qname: "sub.example.test.", qtype: dns.TypeNS, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue},
+		{qname: "www.sub.example.test.", qtype: dns.TypeA, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue},
+		{qname: "ns.sub.example.test.", qtype: dns.TypeA, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue},
+		{qname: "a.b.c.sub.example.test.", qtype: dns.TypeTXT, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue},
+		{qname: "sub.example.test.", qtype: dns.TypeDS, kind: Success, owner: "sub.example.test.", answer: []string{"sub.example.test. DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}},
+		{qname: "nods.example.test.", qtype: dns.TypeDS, kind: NoData, owner: "nods.example.test."},
+		{qname: "x.nods.example.test.", qtype: dns.TypeDS, kind: Delegation, owner: "nods.example.test.", ns: 1, glue: []string{"ns1.example.test. A 192.0.2.1", "ns1.example.test. AAAA 2001:db8::1"}},
+		{qname: "nothere.example.test.", qtype: dns.TypeA, kind: NXDomain},
+		{qname: "example.com.", qtype: dns.TypeA, kind: NotInZone},
+		{qname: "", qtype: dns.TypeA, kind: NotInZone},
+	} {
+		t.Run(tc.qname+"/"+dns.Type(tc.qtype).String(), func(t *testing.T) { checkLookup(t, z, tc) })
+	}
+}
+
+func TestSetLongestMatch(t *testing.T) {
+	parent := mustParse(t, ternZone, "")
+	child := mustParse(t, childZone, "")
+	root := mustParse(t, "$TTL 60\n. IN SOA a.root. h.root. 1 2 3 4 5\n. IN NS a.root.\na.root. IN A 192.0.2.9\n", "")
+	s, err := NewSet(parent, child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withRoot, err := NewSet(root, parent, child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		qname     string
+		want      *Zone
+		wantRoot  *Zone
+		kind      Kind
+		answerLen int
+	}{
+		{"www.sub.example.test.", child, child, Success, 1},
+		{"WWW.SUB.EXAMPLE.TEST", child, child, Success, 1},
+		{"sub.example.test.", child, child, NoData, 0},
+		{"deeper.www.sub.example.test.", child, child, NXDomain, 0},
+		{"www.example.test.", parent, parent, PoolName, 0},
+		{"example.test.", parent, parent, NoData, 0},
+		{"xsub.example.test.", parent, parent, NXDomain, 0},
+		{"test.", nil, root, NotInZone, 0},
+		{"other.", nil, root, NotInZone, 0},
+		{".", nil, root, NotInZone, 0},
+	} {
+		t.Run(tc.qname, func(t *testing.T) {
+			if got := s.Zone(tc.qname); got != tc.want {
+				t.Errorf("Zone = %v, want %v", origin(got), origin(tc.want))
+			}
+			if got := withRoot.Zone(tc.qname); got != tc.wantRoot {
+				t.Errorf("with the root zone: Zone = %v, want %v", origin(got), origin(tc.wantRoot))
+			}
+			z, r := s.Lookup(tc.qname, dns.TypeA)
+			if z != tc.want || r.Kind != tc.kind || len(r.Answer) != tc.answerLen {
+				t.Errorf("Lookup = %v, %v with %d answers; want %v, %v with %d", origin(z), r.Kind, len(r.Answer), origin(tc.want), tc.kind, tc.answerLen)
+			}
+		})
+	}
+	if got := s.Zones(); len(got) != 2 || got[0] != parent || got[1] != child {
+		t.Errorf("Zones() = %v", got)
+	}
+	if _, err := NewSet(parent, mustParse(t, ternZone, "")); err == nil {
+		t.Errorf("NewSet with a duplicate origin: no error")
+	}
+}
+
+func origin(z *Zone) string {
+	if z == nil {
+		return "<nil>"
+	}
+	return z.Origin
+}
+
+func TestRecordsCanonicalOrder(t *testing.T) {
+	z := mustParse(t, `$ORIGIN example.test.
+$TTL 60
+z IN A 192.0.2.2
+Z IN A 192.0.2.1
+@ IN NS ns1
+@ IN SOA ns1 h 1 2 3 4 5
+a.z IN TXT x
+ns1 IN A 192.0.2.1
+*.example.test. IN TXT w
+ns1 IN A 192.0.2.1
+`, "")
+	want := []string{
+		"example.test. NS ns1.example.test.",
+		"example.test. SOA ns1.example.test. h.example.test. 1 2 3 4 5",
+		`*.example.test. TXT "w"`,
+		"ns1.example.test. A 192.0.2.1", // the duplicate is one record
+		"z.example.test. A 192.0.2.1",
+		"z.example.test. A 192.0.2.2",
+		`a.z.example.test. TXT "x"`,
+	}
+	if got := rrs(z.Records()); !slices.Equal(got, want) {
+		t.Errorf("Records():\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
