@@ -92,8 +92,8 @@ const maxMsg = 65535
 
 func newPacker() *packer {
 	p := &packer{
-		comp:   make(map[string]int, 16),
-		buf:    make([]byte, 2+maxMsg),
+		comp: make(map[string]int, 16),
+		buf:  make([]byte, 2+maxMsg),
 	}
 	p.tmp.Answer = p.tmpRR[:]
 	return p

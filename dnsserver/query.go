@@ -43,11 +43,11 @@ type query struct {
 	qname       []byte // presentation form, lower case, fully qualified
 	// name is qname as a string sharing its bytes: valid until the next
 	// parse, never kept beyond the query.
-	name string
-	labelOffs   []int  // per label: start offset in qwire
-	labelTexts  []int  // per label: start offset in qname
-	qtype       uint16
-	qclass      uint16
+	name       string
+	labelOffs  []int // per label: start offset in qwire
+	labelTexts []int // per label: start offset in qname
+	qtype      uint16
+	qclass     uint16
 
 	// EDNS0
 	edns        bool

@@ -1,0 +1,324 @@
+package dnsserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
+)
+
+func TestNoSnapshotServfail(t *testing.T) {
+	s, addr := startServer(t, nil, Options{})
+	for _, netw := range []string{"udp", "tcp"} {
+		if r := exchange(t, netw, addr, newQuery("static.example.test.", dns.TypeA)); r.Rcode != dns.RcodeServerFailure {
+			t.Errorf("%s before Store: rcode %s, want SERVFAIL", netw, dns.RcodeToString[r.Rcode])
+		}
+	}
+	snap := testSnapshot(t)
+	s.Store(snap)
+	if r := exchange(t, "udp", addr, newQuery("static.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Errorf("after Store: %v", r)
+	}
+	// A new snapshot takes over for the next query.
+	next := *snap
+	next.NodeName = "renamed"
+	s.Store(&next)
+	m := newQuery("id.server.", dns.TypeTXT)
+	m.Question[0].Qclass = dns.ClassCHAOS
+	if r := exchange(t, "udp", addr, m); len(r.Answer) != 1 || r.Answer[0].(*dns.TXT).Txt[0] != "renamed" {
+		t.Errorf("after a second Store: %v", r.Answer)
+	}
+}
+
+// TestPanicRecovered serves a snapshot whose "web" pool is nil: selecting
+// from it panics. The query gets SERVFAIL, the panic is logged and the
+// server goes on answering.
+func TestPanicRecovered(t *testing.T) {
+	snap := testSnapshot(t)
+	bad := *snap
+	bad.Pools = slices.Clone(snap.Pools)
+	bad.Pools[poolIndex(t, snap, "web")] = nil
+	var logs syncBuffer
+	_, addr := startServer(t, &bad, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	for _, netw := range []string{"udp", "tcp"} {
+		for i := 0; i < 3; i++ {
+			if r := exchange(t, netw, addr, newQuery("www.example.test.", dns.TypeA)); r.Rcode != dns.RcodeServerFailure || len(r.Question) != 1 {
+				t.Fatalf("%s: %v, want SERVFAIL with the question", netw, r)
+			}
+			if r := exchange(t, netw, addr, newQuery("static.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+				t.Fatalf("%s: after a panic: %v", netw, r)
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), "panic while answering") || !strings.Contains(logs.String(), "www.example.test.") {
+		t.Errorf("panic not logged: %q", logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestReusePortSockets(t *testing.T) {
+	s, addr := startServer(t, testSnapshot(t), Options{UDPSockets: 4})
+	if len(s.udp) != 4 {
+		t.Fatalf("%d UDP sockets, want 4", len(s.udp))
+	}
+	for i, c := range s.udp {
+		if got := c.LocalAddr().String(); got != addr {
+			t.Errorf("socket %d on %s, want %s", i, got, addr)
+		}
+		rc, _ := c.SyscallConn()
+		var v int
+		var err error
+		rc.Control(func(fd uintptr) { v, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT) })
+		if err != nil || v != 1 {
+			t.Errorf("socket %d: SO_REUSEPORT %d %v", i, v, err)
+		}
+	}
+	// Queries from many source ports land on different sockets; each is
+	// answered.
+	for i := 0; i < 20; i++ {
+		if r := exchange(t, "udp", addr, newQuery("static.example.test.", dns.TypeA)); len(r.Answer) != 1 {
+			t.Fatalf("query %d: %v", i, r)
+		}
+	}
+	// The default is one socket per CPU.
+	d, _ := startServer(t, nil, Options{UDPSockets: -1})
+	if want := len(d.udp); want < 1 {
+		t.Errorf("default: %d sockets", want)
+	}
+}
+
+func writeTCPQuery(t *testing.T, w io.Writer, m *dns.Msg) {
+	t.Helper()
+	b := packMsg(t, m)
+	if _, err := w.Write(append([]byte{byte(len(b) >> 8), byte(len(b))}, b...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readTCPResponse(t *testing.T, r io.Reader) *dns.Msg {
+	t.Helper()
+	var l [2]byte
+	if _, err := io.ReadFull(r, l[:]); err != nil {
+		t.Fatalf("read length: %v", err)
+	}
+	b := make([]byte, binary.BigEndian.Uint16(l[:]))
+	if _, err := io.ReadFull(r, b); err != nil {
+		t.Fatalf("read message: %v", err)
+	}
+	var m dns.Msg
+	if err := m.Unpack(b); err != nil {
+		t.Fatal(err)
+	}
+	return &m
+}
+
+func TestTCPPipelined(t *testing.T) {
+	_, addr := startServer(t, testSnapshot(t), Options{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	names := []string{"static.example.test.", "www.example.test.", "nothere.example.test.", "alias.example.test."}
+	// All queries in one write: the server must answer every one, in order.
+	var buf bytes.Buffer
+	var ids []uint16
+	for _, n := range names {
+		m := newQuery(n, dns.TypeA)
+		ids = append(ids, m.Id)
+		writeTCPQuery(t, &buf, m)
+	}
+	if _, err := c.Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		r := readTCPResponse(t, c)
+		if r.Id != ids[i] || r.Question[0].Name != n {
+			t.Errorf("response %d: id %d %s, want %d %s", i, r.Id, r.Question[0].Name, ids[i], n)
+		}
+	}
+	// A query split across writes is answered too.
+	b := packMsg(t, newQuery("static.example.test.", dns.TypeA))
+	frame := append([]byte{byte(len(b) >> 8), byte(len(b))}, b...)
+	c.Write(frame[:1])
+	c.Write(frame[1:10])
+	c.Write(frame[10:])
+	if r := readTCPResponse(t, c); len(r.Answer) != 1 {
+		t.Errorf("split query: %v", r)
+	}
+}
+
+func TestTCPIdleTimeout(t *testing.T) {
+	_, addr := startServer(t, testSnapshot(t), Options{TCPIdle: 200 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	writeTCPQuery(t, c, newQuery("static.example.test.", dns.TypeA))
+	readTCPResponse(t, c)
+	// Then stay idle: the server closes the connection.
+	_, err = c.Read(make([]byte, 1))
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: read %v, want EOF (closed by the server)", err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("closed after %v, before the idle timeout", d)
+	}
+}
+
+func TestTCPConnectionLimit(t *testing.T) {
+	_, addr := startServer(t, testSnapshot(t), Options{TCPMaxConns: 2})
+	var open []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		// A round trip proves the server has taken the connection.
+		writeTCPQuery(t, c, newQuery("static.example.test.", dns.TypeA))
+		readTCPResponse(t, c)
+		open = append(open, c)
+	}
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetDeadline(time.Now().Add(5 * time.Second))
+	writeTCPQuery(t, extra, newQuery("static.example.test.", dns.TypeA))
+	if _, err := extra.Read(make([]byte, 1)); err == nil {
+		t.Errorf("a connection over the limit was served")
+	}
+	// The connections within the limit still work; closing one frees a slot.
+	for _, c := range open {
+		writeTCPQuery(t, c, newQuery("static.example.test.", dns.TypeA))
+		readTCPResponse(t, c)
+	}
+	open[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(time.Second))
+		writeTCPQuery(t, c, newQuery("static.example.test.", dns.TypeA))
+		var l [2]byte
+		_, err = io.ReadFull(c, l[:])
+		c.Close()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no slot freed after closing a connection")
+		}
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	s, err := New(Options{Addrs: []string{"127.0.0.1:0", "[::1]:0"}, UDPSockets: 2})
+	if err != nil {
+		if strings.Contains(err.Error(), "::1") {
+			t.Skip("no IPv6 loopback")
+		}
+		t.Fatal(err)
+	}
+	s.Store(testSnapshot(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-s.Ready()
+	if len(s.Addrs()) != 2 {
+		t.Fatalf("addrs %v", s.Addrs())
+	}
+	for _, a := range s.Addrs() {
+		exchange(t, "udp", a.String(), newQuery("static.example.test.", dns.TypeA))
+	}
+	// An idle TCP connection does not hold shutdown up.
+	c, err := net.Dial("tcp", s.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	writeTCPQuery(t, c, newQuery("static.example.test.", dns.TypeA))
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	readTCPResponse(t, c)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Errorf("TCP connection still open after shutdown")
+	}
+	if err := s.Run(context.Background()); err == nil {
+		t.Errorf("a second Run succeeded")
+	}
+	// The port is free again.
+	l, err := net.Listen("tcp", s.Addrs()[0].String())
+	if err != nil {
+		t.Errorf("port still held: %v", err)
+	} else {
+		l.Close()
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	for _, o := range []Options{
+		{},
+		{Addrs: []string{"nonsense"}},
+		{Addrs: []string{"127.0.0.1:0"}, UDPSize: 100},
+	} {
+		if s, err := New(o); err == nil {
+			s.closeAll()
+			t.Errorf("New(%+v) succeeded", o)
+		}
+	}
+	// A port held by another program is an error naming the address.
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := New(Options{Addrs: []string{l.LocalAddr().String()}}); err == nil || !strings.Contains(err.Error(), l.LocalAddr().String()) {
+		t.Errorf("New on a held port: %v", err)
+	}
+}
+
