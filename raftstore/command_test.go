@@ -1,0 +1,126 @@
+package raftstore
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCommandRoundTrip(t *testing.T) {
+	bodies := []Body{
+		ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "pools: {}\n", "zones/x.zone", ""), Keep: 3, At: t0, Comment: "first", IfVersion: 0},
+		Rollback{Version: 2, IfVersion: 4, At: t0},
+		SetAdmin{States: []AdminChange{{"web", "10.0.0.1", AdminDrain}, {"web", "10.0.0.2", AdminAuto}}},
+		Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "10.0.0.1", HealthUp, t0}, {"web", "10.0.0.2", HealthDown, t0.Add(time.Second)}}},
+		Loads{Node: "n2", Loads: []LoadReport{{"web", "10.0.0.1", 12.5, 100, t0}}},
+		RegisterNode{ID: "n1", Raft: "127.0.0.1:7054", API: "127.0.0.1:8054"},
+		ForgetNode{ID: "n3"},
+		ForgetMembers{Members: []MemberKey{{"web", "10.0.0.9"}}},
+	}
+	for _, b := range bodies {
+		t.Run(b.Type(), func(t *testing.T) {
+			got, err := DecodeCommand(enc(t, b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(normBody(got), normBody(b)) {
+				t.Errorf("round trip:\n got %#v\nwant %#v", got, b)
+			}
+		})
+	}
+}
+
+// normBody makes times comparable with DeepEqual (a decoded time has no
+// location pointer of its own).
+func normBody(b Body) Body {
+	switch c := b.(type) {
+	case ApplyConfig:
+		c.At = normTime(c.At)
+		return c
+	case Rollback:
+		c.At = normTime(c.At)
+		return c
+	case Verdicts:
+		vs := append([]VerdictReport(nil), c.Verdicts...)
+		for i := range vs {
+			vs[i].At = normTime(vs[i].At)
+		}
+		c.Verdicts = vs
+		return c
+	case Loads:
+		ls := append([]LoadReport(nil), c.Loads...)
+		for i := range ls {
+			ls[i].At = normTime(ls[i].At)
+		}
+		c.Loads = ls
+		return c
+	}
+	return b
+}
+
+func TestDecodeCommandRejects(t *testing.T) {
+	const at = `"2026-11-22T04:00:00Z"`
+	tests := []struct {
+		name string
+		in   string
+		want error
+		msg  string
+	}{
+		{"empty", ``, ErrMalformed, "envelope"},
+		{"not json", `hello`, ErrMalformed, "envelope"},
+		{"null", `null`, ErrUnsupportedVersion, ""},
+		{"version 0", `{"type":"node.forget","body":{"id":"n1"}}`, ErrUnsupportedVersion, ""},
+		{"version 2", `{"v":2,"type":"node.forget","body":{"id":"n1"}}`, ErrUnsupportedVersion, ""},
+		{"unknown type", `{"v":1,"type":"node.explode","body":{"id":"n1"}}`, ErrUnknownCommand, "node.explode"},
+		{"unknown envelope field", `{"v":1,"type":"node.forget","body":{"id":"n1"},"x":1}`, ErrMalformed, "unknown field"},
+		{"unknown body field", `{"v":1,"type":"node.forget","body":{"id":"n1","force":true}}`, ErrMalformed, "unknown field"},
+		{"trailing data", `{"v":1,"type":"node.forget","body":{"id":"n1"}} {}`, ErrMalformed, "trailing"},
+		{"missing body", `{"v":1,"type":"node.forget"}`, ErrMalformed, "missing body"},
+		{"null body", `{"v":1,"type":"node.forget","body":null}`, ErrMalformed, "missing body"},
+		{"body wrong type", `{"v":1,"type":"node.forget","body":[1]}`, ErrMalformed, ""},
+		{"field wrong type", `{"v":1,"type":"node.forget","body":{"id":7}}`, ErrMalformed, ""},
+		{"empty id", `{"v":1,"type":"node.forget","body":{"id":""}}`, ErrMalformed, "id: missing"},
+		{"control char", `{"v":1,"type":"node.forget","body":{"id":"n\u0001"}}`, ErrMalformed, "control"},
+		{"invalid utf8", "{\"v\":1,\"type\":\"node.forget\",\"body\":{\"id\":\"\xff\"}}", ErrMalformed, "UTF-8"},
+		{"verdict health missing", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","at":` + at + `}]}}`, ErrMalformed, "health"},
+		{"verdict time missing", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"up"}]}}`, ErrMalformed, "at: missing"},
+		{"verdict year 1", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"up","at":"0001-01-02T00:00:00Z"}]}}`, ErrMalformed, "year"},
+		{"second verdict bad", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"up","at":` + at + `},{"pool":"","member":"b","health":"up","at":` + at + `}]}}`, ErrMalformed, "verdicts[1]: pool"},
+		{"no verdicts", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[]}}`, ErrMalformed, "empty"},
+		{"negative load", `{"v":1,"type":"load.report","body":{"node":"n1","loads":[{"pool":"web","member":"a","load":-1,"capacity":1,"at":` + at + `}]}}`, ErrMalformed, "negative"},
+		{"admin state", `{"v":1,"type":"admin.set","body":{"states":[{"pool":"web","member":"a","state":"maintenance"}]}}`, ErrMalformed, "maintenance"},
+		{"bundle without main", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"","files":{}},"at":` + at + `}}`, ErrMalformed, "main"},
+		{"bundle main not in files", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a.yaml","files":{"b.yaml":""}},"at":` + at + `}}`, ErrMalformed, "not among"},
+		{"bundle bad path", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a.yaml","files":{"a.yaml":"","../x":""}},"at":` + at + `}}`, ErrMalformed, "../x"},
+		{"bundle bad base64", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a.yaml","files":{"a.yaml":"!!"}},"at":` + at + `}}`, ErrMalformed, ""},
+		{"keep too big", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"keep":5000,"at":` + at + `}}`, ErrMalformed, "keep"},
+		{"rollback version 0", `{"v":1,"type":"config.rollback","body":{"version":0,"at":` + at + `}}`, ErrMalformed, "version"},
+		{"too big", `{"v":1,"type":"node.forget","body":{"id":"` + strings.Repeat("a", MaxCommandSize) + `"}}`, ErrMalformed, "bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := DecodeCommand([]byte(tc.in))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, %v; want %v", b, err, tc.want)
+			}
+			if b != nil {
+				t.Errorf("a body came back with the error: %#v", b)
+			}
+			if tc.msg != "" && !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %q does not mention %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+func TestEncodeCommandValidates(t *testing.T) {
+	_, err := EncodeCommand(Verdicts{Node: "n1"})
+	if !errors.Is(err, ErrMalformed) {
+		t.Fatalf("encode of an empty batch: %v, want ErrMalformed", err)
+	}
+	if _, err := EncodeCommand(nil); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("encode nil: %v", err)
+	}
+}

@@ -1,0 +1,61 @@
+// Package raftstore is Tern's replicated state machine: the commands every
+// node applies in the same order, the state they build, snapshots of it, the
+// health-by-agreement rules read from it, and the Store that runs it on
+// github.com/hashicorp/raft with its log in bbolt (raft-boltdb/v2).
+//
+// # State
+//
+// The FSM holds, per cluster:
+//   - the desired configuration as a Bundle (the YAML file and the zone files
+//     it names, path -> bytes), versioned: each accepted bundle gets the next
+//     version number and its SHA-256; the last few versions are kept (10
+//     unless the command says otherwise) so that a rollback can re-apply one
+//     as a new version;
+//   - member admin states, (pool, member) -> up|down|drain (auto is the
+//     default and is not stored);
+//   - each node's latest health verdict per member, with the time the node
+//     observed it (the proposer's clock, carried in the command);
+//   - load reports per (node, pool, member);
+//   - the node registry, node ID -> Raft and API addresses, so that any node
+//     can find the leader's API to forward a write.
+//
+// Readers get a *State through an atomic pointer: it never changes after it
+// is published (Apply builds a new one, copying only the maps it touches),
+// so a reader takes no lock and a node compiles its serving snapshot from
+// one consistent view. FSM.Watch hands out the current view and a channel
+// closed at the next apply, so a node recompiles only when the state moved.
+//
+// # Commands
+//
+// A command is one JSON envelope, decoded strictly (unknown fields, trailing
+// data, a wrong version or type are errors):
+//
+//	{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[...]}}
+//
+// The types are config.apply, config.rollback, admin.set, health.verdicts,
+// load.report, node.register, node.forget and member.forget (see the Body
+// types in command.go). A command that does not decode or does not validate
+// is rejected whole: Apply returns an error value and the state is the one
+// before it. Apply never reads a clock, never draws a random number and
+// never lets map order reach the state.
+//
+// # Snapshots
+//
+// FSM.Snapshot captures the current *State (a pointer copy); Persist streams
+// it as JSON lines in sorted order, ending with the state's SHA-256, while
+// Apply goes on. Restore decodes a whole new state, checks that hash, and
+// only then swaps it in: a corrupt snapshot is an error and leaves the state
+// as it was.
+//
+// # Health by agreement
+//
+// Probers picks, by rendezvous hashing, which nodes probe a member (all of
+// them up to five nodes, three beyond). MemberUp decides from the fresh
+// verdicts of those probers: up when a majority of them say up, down when a
+// majority say down, unknown otherwise (the caller keeps its last answer).
+//
+// # Imports
+//
+// raftstore imports config (for Bundle helpers) and nothing else of Tern: it
+// knows nothing of DNS wire format, zones, selectors or probes.
+package raftstore

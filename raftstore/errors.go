@@ -1,0 +1,59 @@
+package raftstore
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrNotLeader is returned by writes on a node that is not the leader;
+	// errors.As with *NotLeaderError tells where to forward the write.
+	ErrNotLeader = errors.New("not the Raft leader")
+	// ErrMalformed is a command or snapshot that does not decode or whose
+	// fields do not validate.
+	ErrMalformed = errors.New("malformed command")
+	// ErrUnknownCommand is a command type this version does not know.
+	ErrUnknownCommand = errors.New("unknown command type")
+	// ErrUnsupportedVersion is a command envelope version this version does
+	// not know.
+	ErrUnsupportedVersion = errors.New("unsupported command version")
+	// ErrNoSuchVersion is a rollback to a configuration version that is not
+	// (or no longer) kept.
+	ErrNoSuchVersion = errors.New("no such configuration version")
+	// ErrConflict is a configuration change made against a version that is
+	// no longer the current one (if_version).
+	ErrConflict = errors.New("configuration changed concurrently")
+	// ErrCorruptSnapshot is a snapshot that does not decode or whose hash
+	// does not match its content.
+	ErrCorruptSnapshot = errors.New("corrupt snapshot")
+	// ErrDataDir is a data directory Tern refuses to start from: a missing
+	// or corrupt Raft log, a missing node-id file, a directory in use.
+	ErrDataDir = errors.New("unusable data directory")
+	// ErrNodeIDMismatch is a data directory that belongs to another node ID.
+	ErrNodeIDMismatch = errors.New("data directory belongs to another node")
+	// ErrUnknownNode is a node ID that is not a member of the cluster.
+	ErrUnknownNode = errors.New("unknown node")
+	// ErrClosed is an operation on a closed Store.
+	ErrClosed = errors.New("store closed")
+)
+
+// NotLeaderError is ErrNotLeader with what this node knows of the leader;
+// the IDs and addresses are empty when there is no leader right now.
+type NotLeaderError struct {
+	LeaderID   NodeID
+	LeaderRaft string
+	LeaderAPI  string // from the node registry; empty when not registered
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.LeaderID == "" {
+		return "not the Raft leader (no leader elected)"
+	}
+	if e.LeaderAPI == "" {
+		return fmt.Sprintf("not the Raft leader (leader is %s at %s)", e.LeaderID, e.LeaderRaft)
+	}
+	return fmt.Sprintf("not the Raft leader (leader is %s, API %s)", e.LeaderID, e.LeaderAPI)
+}
+
+// Is makes errors.Is(err, ErrNotLeader) true.
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }

@@ -1,0 +1,130 @@
+package raftstore
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+)
+
+// FSM is the raft.FSM that holds Tern's replicated state. Raft calls Apply,
+// Snapshot and Restore from one goroutine; any goroutine may call State,
+// Applied and Watch.
+type FSM struct {
+	state   atomic.Pointer[State]
+	applied atomic.Uint64
+
+	mu   sync.Mutex    // guards next only; readers of State never take it
+	next chan struct{} // closed at the next apply or restore
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// NewFSM returns an FSM holding the empty state.
+func NewFSM() *FSM {
+	f := &FSM{next: make(chan struct{})}
+	f.state.Store(emptyState())
+	return f
+}
+
+// State returns the current immutable view.
+func (f *FSM) State() *State { return f.state.Load() }
+
+// Applied is the index of the last log entry applied, whether it changed
+// the state or was rejected.
+func (f *FSM) Applied() uint64 { return f.applied.Load() }
+
+// Watch returns the current state and a channel that is closed when the
+// next log entry is applied (or a snapshot restored). A consumer loops:
+//
+//	s, ch := fsm.Watch()
+//	if s.Index() != last { recompile(s); last = s.Index() }
+//	<-ch
+//
+// and so wakes for every entry but recompiles only when the state changed.
+func (f *FSM) Watch() (*State, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.Load(), f.next
+}
+
+func (f *FSM) publish(s *State, index uint64) {
+	f.mu.Lock()
+	if s != nil {
+		f.state.Store(s)
+	}
+	f.applied.Store(index)
+	close(f.next)
+	f.next = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// Apply decodes and applies one log entry. It returns a Result, or an
+// error for a command that is rejected (malformed, unknown, or refused like
+// a rollback to a version no longer kept); a rejected command changes
+// nothing.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		f.publish(nil, l.Index)
+		return nil
+	}
+	res, err := f.applyData(l.Index, l.Data)
+	if err != nil {
+		return err
+	}
+	return res
+}
+
+func (f *FSM) applyData(index uint64, data []byte) (Result, error) {
+	b, err := DecodeCommand(data)
+	if err != nil {
+		f.publish(nil, index)
+		return Result{}, fmt.Errorf("log index %d: %w", index, err)
+	}
+	cur := f.state.Load()
+	next, res, err := cur.apply(index, b)
+	if err != nil {
+		f.publish(nil, index)
+		return Result{}, fmt.Errorf("log index %d: %s: %w", index, b.Type(), err)
+	}
+	if next == cur {
+		next = nil
+	}
+	f.publish(next, index)
+	return res, nil
+}
+
+// Snapshot captures the current state; the pointer is all it copies.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{state: f.state.Load(), applied: f.applied.Load()}, nil
+}
+
+// Restore replaces the state with the one in r, whole: it decodes and
+// checks the entire snapshot before it swaps anything.
+func (f *FSM) Restore(r io.ReadCloser) error {
+	defer r.Close()
+	s, applied, err := readSnapshot(r)
+	if err != nil {
+		return err
+	}
+	f.publish(s, applied)
+	return nil
+}
+
+type fsmSnapshot struct {
+	state   *State
+	applied uint64
+}
+
+// Persist streams the captured state to sink while Apply goes on.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := writeSnapshot(sink, s.state, s.applied); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

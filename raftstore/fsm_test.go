@@ -1,0 +1,234 @@
+package raftstore
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestApplyRejectedChangesNothing(t *testing.T) {
+	f := NewFSM()
+	mustApply(t, f, 1, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthUp, t0}}})
+	before := f.State()
+	hash := before.Hash()
+	bad := [][]byte{
+		[]byte(`{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"down","at":"2026-11-22T05:00:00Z"},{"pool":"web","member":"b","health":"sideways","at":"2026-11-22T05:00:00Z"}]}}`),
+		[]byte(`{"v":9,"type":"node.forget","body":{"id":"n1"}}`),
+		[]byte(`garbage`),
+		enc(t, Rollback{Version: 7, At: t0}), // not kept
+		enc(t, ApplyConfig{Bundle: bundle("a", "a", "x"), IfVersion: 3, At: t0}), // conflict
+	}
+	for i, data := range bad {
+		idx := uint64(2 + i)
+		r := applyLog(f, idx, data)
+		if _, ok := r.(error); !ok {
+			t.Fatalf("entry %d: got %#v, want an error", idx, r)
+		}
+		if f.State() != before || f.State().Hash() != hash {
+			t.Fatalf("entry %d: rejected command changed the state", idx)
+		}
+		if f.Applied() != idx {
+			t.Errorf("applied = %d, want %d", f.Applied(), idx)
+		}
+	}
+	if v, _ := f.State().Verdict("n1", "web", "a"); !v.Up {
+		t.Error("the valid half of a rejected batch was applied")
+	}
+}
+
+func TestConfigVersions(t *testing.T) {
+	f := NewFSM()
+	b1 := bundle("etc/tern.yaml", "etc/tern.yaml", "v1", "etc/z.zone", "z")
+	b2 := bundle("etc/tern.yaml", "etc/tern.yaml", "v2", "etc/z.zone", "z")
+	if _, ok := f.State().Config(); ok {
+		t.Fatal("empty state has a configuration")
+	}
+	r := mustApply(t, f, 1, ApplyConfig{Bundle: b1, At: t0, Comment: "c1"})
+	if !r.Changed || r.Version != 1 {
+		t.Fatalf("first apply: %+v", r)
+	}
+	cv, _ := f.State().Config()
+	if cv.Version != 1 || cv.Hash != b1.Hash() || cv.Index != 1 || !cv.At.Equal(t0) || cv.Comment != "c1" {
+		t.Fatalf("version 1: %+v", cv)
+	}
+	// The same bundle again (files in another map order) changes nothing.
+	same := bundle("etc/tern.yaml", "etc/z.zone", "z", "etc/tern.yaml", "v1")
+	st := f.State()
+	if r := mustApply(t, f, 2, ApplyConfig{Bundle: same, At: t0}); r.Changed || r.Version != 1 {
+		t.Fatalf("same bundle: %+v", r)
+	}
+	if f.State() != st {
+		t.Fatal("same bundle published a new state")
+	}
+	if r := mustApply(t, f, 3, ApplyConfig{Bundle: b2, At: t0, IfVersion: 1}); r.Version != 2 {
+		t.Fatalf("second apply: %+v", r)
+	}
+	// Compare and swap against a stale version.
+	r2 := applyLog(f, 4, enc(t, ApplyConfig{Bundle: b1, At: t0, IfVersion: 1}))
+	if err, _ := r2.(error); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale if_version: %v", r2)
+	}
+	// Rollback re-applies version 1 as version 3.
+	r = mustApply(t, f, 5, Rollback{Version: 1, At: t0.Add(time.Minute), IfVersion: 2})
+	cv, _ = f.State().Config()
+	if r.Version != 3 || cv.Version != 3 || cv.RollbackOf != 1 || cv.Hash != b1.Hash() || string(cv.Bundle.Files["etc/tern.yaml"]) != "v1" {
+		t.Fatalf("rollback: %+v %+v", r, cv)
+	}
+	// Rolling back to what is current changes nothing.
+	if r := mustApply(t, f, 6, Rollback{Version: 1, At: t0}); r.Changed {
+		t.Fatal("rollback to the current content made a version")
+	}
+	// Keep trims the oldest versions; a trimmed version cannot come back.
+	for i := 0; i < 5; i++ {
+		mustApply(t, f, uint64(10+i), ApplyConfig{Bundle: bundle("a", "a", string(rune('a'+i))), At: t0, Keep: 3})
+	}
+	vs := f.State().ConfigVersions()
+	if len(vs) != 3 || vs[0].Version != 6 || vs[2].Version != 8 {
+		t.Fatalf("kept versions: %v", versionsOf(vs))
+	}
+	r2 = applyLog(f, 20, enc(t, Rollback{Version: 2, At: t0}))
+	if err, _ := r2.(error); !errors.Is(err, ErrNoSuchVersion) {
+		t.Fatalf("rollback to trimmed version: %v", r2)
+	}
+	if _, ok := f.State().ConfigVersion(7); !ok {
+		t.Fatal("version 7 not found")
+	}
+}
+
+func versionsOf(vs []ConfigVersion) []uint64 {
+	var out []uint64
+	for _, v := range vs {
+		out = append(out, v.Version)
+	}
+	return out
+}
+
+func TestApplyIsCopyOnWrite(t *testing.T) {
+	f := NewFSM()
+	b := bundle("a", "a", "one")
+	mustApply(t, f, 1, ApplyConfig{Bundle: b, At: t0})
+	b.Files["a"][0] = 'X' // the proposer's buffer is not the state's
+	mustApply(t, f, 2, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthUp, t0}, {"web", "b", HealthUp, t0}}})
+	mustApply(t, f, 3, SetAdmin{States: []AdminChange{{"web", "a", AdminDrain}}})
+	mustApply(t, f, 4, RegisterNode{ID: "n1", Raft: "r1", API: "a1"})
+	old := f.State()
+	oldHash := old.Hash()
+	mustApply(t, f, 5, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthDown, t0.Add(time.Second)}}})
+	mustApply(t, f, 6, Verdicts{Node: "n2", Verdicts: []VerdictReport{{"web", "a", HealthDown, t0}}})
+	mustApply(t, f, 7, SetAdmin{States: []AdminChange{{"web", "a", AdminAuto}}})
+	mustApply(t, f, 8, ForgetNode{ID: "n1"})
+	mustApply(t, f, 9, ApplyConfig{Bundle: bundle("a", "a", "two"), At: t0})
+	if old.Hash() != oldHash {
+		t.Fatal("an old view changed under its reader")
+	}
+	if v, _ := old.Verdict("n1", "web", "a"); !v.Up || len(old.Verdicts("web", "a")) != 1 || old.Admin("web", "a") != AdminDrain {
+		t.Fatalf("old view: %+v admin %s", old.Verdicts("web", "a"), old.Admin("web", "a"))
+	}
+	if cv, _ := old.Config(); string(cv.Bundle.Files["a"]) != "one" {
+		t.Fatalf("old config: %q", cv.Bundle.Files["a"])
+	}
+	s := f.State()
+	if got := s.Verdicts("web", "a"); len(got) != 1 || got[0].Node != "n2" {
+		t.Fatalf("after forget n1: %+v", got)
+	}
+	if len(s.Verdicts("web", "b")) != 0 || len(s.Nodes()) != 0 || s.Admin("web", "a") != AdminAuto {
+		t.Fatalf("forget n1 left %+v / %+v", s.Verdicts("web", "b"), s.Nodes())
+	}
+	ix := s.Indexes()
+	if ix.Health != 8 || ix.Admin != 7 || ix.Config != 9 || ix.Nodes != 8 || s.Index() != 9 {
+		t.Fatalf("indexes %+v index %d", ix, s.Index())
+	}
+}
+
+func TestVerdictsAndLoads(t *testing.T) {
+	f := NewFSM()
+	mustApply(t, f, 1, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthDown, t0.Add(10 * time.Second)}}})
+	// An older observation (a batch that arrived late) is ignored.
+	if r := mustApply(t, f, 2, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthUp, t0}}}); r.Changed {
+		t.Fatal("older verdict changed the state")
+	}
+	// The same verdict again with the same time is no change either.
+	if r := mustApply(t, f, 3, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthDown, t0.Add(10 * time.Second)}}}); r.Changed {
+		t.Fatal("repeated verdict changed the state")
+	}
+	// A refresh (same verdict, later time) moves the time.
+	mustApply(t, f, 4, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthDown, t0.Add(20 * time.Second)}}})
+	if v, _ := f.State().Verdict("n1", "web", "a"); v.Up || !v.At.Equal(t0.Add(20*time.Second)) {
+		t.Fatalf("verdict %+v", v)
+	}
+	// Times are stored in UTC whatever zone the proposer wrote.
+	east := time.FixedZone("x", 3600)
+	mustApply(t, f, 5, Verdicts{Node: "n2", Verdicts: []VerdictReport{{"web", "a", HealthUp, t0.In(east)}}})
+	if v, _ := f.State().Verdict("n2", "web", "a"); v.At.Location() != time.UTC || !v.At.Equal(t0) {
+		t.Fatalf("time %v", v.At)
+	}
+	mustApply(t, f, 6, Loads{Node: "n1", Loads: []LoadReport{{"web", "a", 40, 100, t0}}})
+	mustApply(t, f, 7, Loads{Node: "n1", Loads: []LoadReport{{"web", "a", 10, 100, t0.Add(-time.Second)}}})
+	if ls := f.State().Loads("web", "a"); len(ls) != 1 || ls[0].Load != 40 {
+		t.Fatalf("loads %+v", ls)
+	}
+	mustApply(t, f, 8, ForgetMembers{Members: []MemberKey{{"web", "a"}}})
+	if len(f.State().Observed()) != 0 {
+		t.Fatalf("forget member left %v", f.State().Observed())
+	}
+}
+
+func TestWatch(t *testing.T) {
+	f := NewFSM()
+	s, ch := f.Watch()
+	if s.Index() != 0 {
+		t.Fatal("fresh state index")
+	}
+	select {
+	case <-ch:
+		t.Fatal("closed before any apply")
+	default:
+	}
+	applyLog(f, 1, []byte("garbage"))
+	<-ch // closed for a rejected entry too, so WaitApplied wakes
+	s2, ch2 := f.Watch()
+	if s2 != s {
+		t.Fatal("rejected entry published a state")
+	}
+	mustApply(t, f, 2, ForgetNode{ID: "n1"}) // valid, no change
+	<-ch2
+	s3, ch3 := f.Watch()
+	if s3.Index() != 0 {
+		t.Fatal("no-op command changed the index")
+	}
+	mustApply(t, f, 3, RegisterNode{ID: "n1", Raft: "r"})
+	<-ch3
+	if s4, _ := f.Watch(); s4.Index() != 3 || f.Applied() != 3 {
+		t.Fatalf("index %d applied %d", s4.Index(), f.Applied())
+	}
+}
+
+func TestApplyDeterministic(t *testing.T) {
+	log := randomLog(t, 1, 3000)
+	a, b := NewFSM(), NewFSM()
+	rejected := 0
+	for i, data := range log {
+		ra, rb := applyLog(a, uint64(i+1), data), applyLog(b, uint64(i+1), data)
+		if !reflect.DeepEqual(ra, rb) {
+			t.Fatalf("entry %d: results differ: %v vs %v", i+1, ra, rb)
+		}
+		if _, ok := ra.(error); ok {
+			rejected++
+		}
+	}
+	if rejected == 0 {
+		t.Fatal("the log has no rejected entries; the test lost coverage")
+	}
+	if !reflect.DeepEqual(a.State(), b.State()) || a.State().Hash() != b.State().Hash() {
+		t.Fatal("two FSMs applying the same log differ")
+	}
+	// Another log gives another state: the hash is not a constant.
+	c := NewFSM()
+	for i, data := range randomLog(t, 2, 3000) {
+		applyLog(c, uint64(i+1), data)
+	}
+	if c.State().Hash() == a.State().Hash() {
+		t.Fatal("different logs, same hash")
+	}
+}

@@ -1,0 +1,100 @@
+package raftstore
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+var t0 = time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
+
+func enc(t testing.TB, b Body) []byte {
+	t.Helper()
+	data, err := EncodeCommand(b)
+	if err != nil {
+		t.Fatalf("encode %T: %v", b, err)
+	}
+	return data
+}
+
+// applyLog feeds data to f as log entry index, as raft would.
+func applyLog(f *FSM, index uint64, data []byte) any {
+	return f.Apply(&raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: data})
+}
+
+func mustApply(t testing.TB, f *FSM, index uint64, b Body) Result {
+	t.Helper()
+	switch r := applyLog(f, index, enc(t, b)).(type) {
+	case Result:
+		return r
+	case error:
+		t.Fatalf("apply %d %s: %v", index, b.Type(), r)
+	default:
+		t.Fatalf("apply %d %s: unexpected %T", index, b.Type(), r)
+	}
+	return Result{}
+}
+
+func bundle(main string, files ...string) Bundle {
+	b := Bundle{Main: main, Files: map[string][]byte{}}
+	for i := 0; i+1 < len(files); i += 2 {
+		b.Files[files[i]] = []byte(files[i+1])
+	}
+	return b
+}
+
+// randomLog returns n commands of every kind, drawn from a seeded source
+// (the randomness is the test's, never the FSM's).
+func randomLog(t testing.TB, seed uint64, n int) [][]byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	nodes := []NodeID{"n1", "n2", "n3", "n4", "n5"}
+	pools := []string{"web", "api", "shop"}
+	member := func() string { return fmt.Sprintf("10.0.%d.%d", r.IntN(4), r.IntN(40)) }
+	at := func(i int) time.Time {
+		return t0.Add(time.Duration(i)*time.Second - time.Duration(r.IntN(5000))*time.Millisecond)
+	}
+	var out [][]byte
+	for i := 0; i < n; i++ {
+		var b Body
+		switch k := r.IntN(100); {
+		case k < 55:
+			vs := make([]VerdictReport, 1+r.IntN(8))
+			for j := range vs {
+				h := HealthUp
+				if r.IntN(4) == 0 {
+					h = HealthDown
+				}
+				vs[j] = VerdictReport{Pool: pools[r.IntN(len(pools))], Member: member(), Health: h, At: at(i)}
+			}
+			b = Verdicts{Node: nodes[r.IntN(len(nodes))], Verdicts: vs}
+		case k < 75:
+			ls := make([]LoadReport, 1+r.IntN(4))
+			for j := range ls {
+				ls[j] = LoadReport{Pool: pools[r.IntN(len(pools))], Member: member(), Load: float64(r.IntN(1000)) / 7, Capacity: 100, At: at(i)}
+			}
+			b = Loads{Node: nodes[r.IntN(len(nodes))], Loads: ls}
+		case k < 82:
+			states := []AdminState{AdminAuto, AdminUp, AdminDown, AdminDrain}
+			b = SetAdmin{States: []AdminChange{{Pool: pools[r.IntN(len(pools))], Member: member(), State: states[r.IntN(4)]}}}
+		case k < 88:
+			b = ApplyConfig{Bundle: bundle("etc/tern.yaml", "etc/tern.yaml", fmt.Sprintf("# v%d\n", r.IntN(30)), "etc/zones/a.zone", "$ORIGIN a.\n"), At: at(i), Keep: r.IntN(3) * 5}
+		case k < 91:
+			b = Rollback{Version: uint64(1 + r.IntN(i+1)), At: at(i)} // often not kept: rejected
+		case k < 95:
+			n := nodes[r.IntN(len(nodes))]
+			b = RegisterNode{ID: n, Raft: fmt.Sprintf("127.0.0.%d:7000", r.IntN(3)), API: "127.0.0.1:8000"}
+		case k < 97:
+			b = ForgetNode{ID: nodes[r.IntN(len(nodes))]}
+		case k < 99:
+			b = ForgetMembers{Members: []MemberKey{{pools[r.IntN(len(pools))], member()}}}
+		default:
+			out = append(out, []byte(`{"v":1,"type":"no.such","body":{}}`)) // rejected
+			continue
+		}
+		out = append(out, enc(t, b))
+	}
+	return out
+}
