@@ -188,15 +188,15 @@ func (p *Prober) schedule(ctx context.Context, jobs chan<- *target) {
 				jobs <- t
 			}
 			iv := t.check.interval
-			if due.Equal(start) {
-				t.next = start.Add(t.offset + iv)
+			if due.Equal(start) && t.offset > 0 {
+				t.next = start.Add(t.offset) // from the first round into the spread
 			} else {
 				t.next = due.Add(iv)
 			}
-			if behind := now.Sub(t.next); behind >= 0 {
-				// A whole interval behind: skip the missed slots rather
+			if behind := now.Sub(t.next); behind >= iv {
+				// Whole intervals behind: skip the missed slots rather
 				// than probe in a burst to catch up.
-				n := behind/iv + 1
+				n := behind / iv
 				t.next = t.next.Add(n * iv)
 				p.metrics.skipped.Add(float64(n))
 			}

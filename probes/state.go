@@ -108,12 +108,12 @@ func (s *state) result(ok bool, rise, fall int) bool {
 	} else {
 		s.failRun, s.okRun = s.failRun+1, 0
 	}
-	was := s.probeUp
 	if !s.probed {
 		s.probed = true
 		s.probeUp = ok
-		return was != ok || s.initialUp != ok
+		return ok != s.initialUp
 	}
+	was := s.probeUp
 	switch {
 	case ok && !s.probeUp && s.okRun >= rise:
 		s.probeUp = true
