@@ -1,0 +1,106 @@
+package dispatcher
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// VIPLoad is how much traffic a VIP takes through this dispatcher, summed
+// over its services, so that a DNS pool member standing for a whole site
+// can be weighed by it.
+type VIPLoad struct {
+	VIP netip.Addr
+	// Packets and Bytes are totals since the services were set.
+	Packets, Bytes uint64
+	// PacketRate and ByteRate are per second over the last sample interval.
+	PacketRate, ByteRate float64
+	// Servers is how many servers the VIP's services list, Serving how many
+	// of them take new flows (up and weight above 0).
+	Servers, Serving int
+	// Forwarding is whether this dispatcher forwards the VIP now.
+	Forwarding bool
+}
+
+// Load returns the latest sample for every VIP of the Spec, sorted by VIP.
+// Rates are 0 until two samples have been taken.
+func (c *Control) Load() []VIPLoad {
+	c.mu.Lock()
+	spec := c.spec
+	health := make(map[healthKey]bool, len(c.health))
+	for k, v := range c.health {
+		health[k] = v
+	}
+	owned := make(map[netip.Addr]ownership, len(c.owned))
+	for k, v := range c.owned {
+		owned[k] = v
+	}
+	c.mu.Unlock()
+
+	c.lmu.Lock()
+	defer c.lmu.Unlock()
+	out := make([]VIPLoad, 0, len(spec.Services))
+	idx := map[netip.Addr]int{}
+	for _, s := range spec.Services {
+		i, ok := idx[s.Key.VIP]
+		if !ok {
+			i = len(out)
+			idx[s.Key.VIP] = i
+			l := VIPLoad{VIP: s.Key.VIP, Forwarding: owned[s.Key.VIP] == ownForward}
+			if sampled := c.load[s.Key.VIP]; sampled != nil {
+				l.Packets, l.Bytes = sampled.Packets, sampled.Bytes
+				l.PacketRate, l.ByteRate = sampled.PacketRate, sampled.ByteRate
+			}
+			out = append(out, l)
+		}
+		for _, srv := range s.Servers {
+			out[i].Servers++
+			up, known := health[healthKey{srv.Addr, srv.Check}]
+			if srv.Weight > 0 && (!known || up || srv.Check == "" || srv.Check == "none") {
+				out[i].Serving++
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b VIPLoad) int { return a.VIP.Compare(b.VIP) })
+	return out
+}
+
+// sampleLoad reads the counters and updates per-VIP totals and rates.
+func (c *Control) sampleLoad(cr counterReader, now time.Time) {
+	cs, err := cr.Counters()
+	if err != nil {
+		c.log.Warn("dispatcher: read counters", "err", err)
+		return
+	}
+	c.lmu.Lock()
+	defer c.lmu.Unlock()
+	totals := map[netip.Addr]Counter{}
+	for k, v := range cs.Services {
+		t := totals[k.VIP]
+		t.Packets += v.Packets
+		t.Bytes += v.Bytes
+		totals[k.VIP] = t
+	}
+	prev := map[netip.Addr]Counter{}
+	for k, v := range c.last.Services {
+		p := prev[k.VIP]
+		p.Packets += v.Packets
+		p.Bytes += v.Bytes
+		prev[k.VIP] = p
+	}
+	dt := now.Sub(c.lastRead).Seconds()
+	next := map[netip.Addr]*VIPLoad{}
+	for vip, t := range totals {
+		l := &VIPLoad{VIP: vip, Packets: t.Packets, Bytes: t.Bytes}
+		p, had := prev[vip]
+		// A service re-created starts its counters at 0: no rate then.
+		if had && !c.lastRead.IsZero() && dt > 0 && t.Packets >= p.Packets && t.Bytes >= p.Bytes {
+			l.PacketRate = float64(t.Packets-p.Packets) / dt
+			l.ByteRate = float64(t.Bytes-p.Bytes) / dt
+		}
+		next[vip] = l
+	}
+	c.load = next
+	c.last = cs
+	c.lastRead = now
+}

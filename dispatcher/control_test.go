@@ -1,0 +1,413 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ternlb/tern/config"
+)
+
+// fakeMaps is an in-memory datapath that fails the test when the control
+// plane writes in an order the real datapath could forward wrongly in: a
+// table naming an unset backend, or a backend deleted while a table still
+// names it.
+type fakeMaps struct {
+	t        *testing.T
+	backends map[uint32]Backend
+	services map[ServiceKey][]uint32
+	modes    map[ServiceKey]Service
+	calls    int
+	failSet  map[ServiceKey]bool
+	counters Counters
+}
+
+func newFakeMaps(t *testing.T) *fakeMaps {
+	return &fakeMaps{t: t, backends: map[uint32]Backend{}, services: map[ServiceKey][]uint32{}, modes: map[ServiceKey]Service{}, failSet: map[ServiceKey]bool{}}
+}
+
+func (f *fakeMaps) SetBackend(id uint32, b Backend) error {
+	f.calls++
+	f.backends[id] = b
+	return nil
+}
+
+func (f *fakeMaps) DeleteBackend(id uint32) error {
+	f.calls++
+	for k, tbl := range f.services {
+		if slices.Contains(tbl, id) {
+			f.t.Errorf("backend %d deleted while service %s names it", id, k)
+		}
+	}
+	delete(f.backends, id)
+	return nil
+}
+
+func (f *fakeMaps) SetService(k ServiceKey, svc Service, table []uint32) error {
+	f.calls++
+	if f.failSet[k] {
+		return errors.New("injected failure")
+	}
+	for i, id := range table {
+		if _, ok := f.backends[id]; !ok {
+			f.t.Errorf("service %s slot %d names unset backend %d", k, i, id)
+			break
+		}
+	}
+	f.services[k] = slices.Clone(table)
+	f.modes[k] = svc
+	return nil
+}
+
+func (f *fakeMaps) DeleteService(k ServiceKey) error {
+	f.calls++
+	delete(f.services, k)
+	delete(f.modes, k)
+	return nil
+}
+
+func (f *fakeMaps) Services() ([]ServiceKey, error) {
+	return sortedKeys(f.services), nil
+}
+
+func (f *fakeMaps) Counters() (Counters, error) { return f.counters, nil }
+
+// owners maps a service's table to server addresses.
+func (f *fakeMaps) owners(k ServiceKey) []string {
+	out := make([]string, len(f.services[k]))
+	for i, id := range f.services[k] {
+		out[i] = f.backends[id].IP.String()
+	}
+	return out
+}
+
+func (f *fakeMaps) shares(k ServiceKey) map[string]int {
+	n := map[string]int{}
+	for _, o := range f.owners(k) {
+		n[o]++
+	}
+	return n
+}
+
+const size = 257
+
+var (
+	web = ServiceKey{VIP: netip.MustParseAddr("192.0.2.10"), Port: 80, Proto: ProtoTCP}
+	dns = ServiceKey{VIP: netip.MustParseAddr("192.0.2.20"), Port: 53, Proto: ProtoUDP}
+)
+
+func srv(last byte, weight uint32) ServerSpec {
+	return ServerSpec{
+		Addr:   netip.AddrFrom4([4]byte{10, 1, 0, last}),
+		MAC:    net.HardwareAddr{2, 0, 0, 0, 1, last},
+		Weight: weight,
+		Check:  "http",
+	}
+}
+
+func testSpec() Spec {
+	return Spec{TableSize: size, Services: []ServiceSpec{
+		{Key: web, Mode: ModeMAC, Servers: []ServerSpec{srv(11, 1), srv(12, 1), srv(13, 2)}},
+		{Key: dns, Mode: ModeIPIP, Servers: []ServerSpec{srv(12, 1), srv(21, 1)}},
+	}}
+}
+
+func newTestControl(t *testing.T, f *fakeMaps, spec Spec, ownAll bool) *Control {
+	t.Helper()
+	c, err := NewControl(f, spec, ControlOptions{OwnAll: ownAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func reconcile(t *testing.T, c *Control) {
+	t.Helper()
+	if err := c.Reconcile(); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+}
+
+func TestControlInstalls(t *testing.T) {
+	f := newFakeMaps(t)
+	c := newTestControl(t, f, testSpec(), true)
+	reconcile(t, c)
+	if len(f.services) != 2 || len(f.services[web]) != size || len(f.services[dns]) != size {
+		t.Fatalf("services %v", sortedKeys(f.services))
+	}
+	if f.modes[web].Mode != ModeMAC || f.modes[dns].Mode != ModeIPIP {
+		t.Fatalf("modes %v", f.modes)
+	}
+	// 10.1.0.12 serves both services through one backend.
+	if len(f.backends) != 4 {
+		t.Fatalf("%d backends, want 4", len(f.backends))
+	}
+	sh := f.shares(web)
+	if sh["10.1.0.11"] < 60 || sh["10.1.0.11"] > 68 || sh["10.1.0.13"] < 124 || sh["10.1.0.13"] > 132 {
+		t.Fatalf("web shares %v, want about 64/64/128", sh)
+	}
+	// Nothing changed: nothing written.
+	f.calls = 0
+	reconcile(t, c)
+	if f.calls != 0 {
+		t.Fatalf("idle reconcile made %d calls", f.calls)
+	}
+}
+
+// Two dispatchers (or one restarted) with the same configuration write the
+// same ids and tables, so a flow keeps its server across takeover and
+// restart.
+func TestControlSameTablesEverywhere(t *testing.T) {
+	a, b := newFakeMaps(t), newFakeMaps(t)
+	spec := testSpec()
+	reconcile(t, newTestControl(t, a, spec, true))
+	rev := testSpec()
+	slices.Reverse(rev.Services[0].Servers)
+	slices.Reverse(rev.Services)
+	reconcile(t, newTestControl(t, b, rev, true))
+	for _, k := range []ServiceKey{web, dns} {
+		if !slices.Equal(a.services[k], b.services[k]) {
+			t.Fatalf("service %s: tables differ between dispatchers", k)
+		}
+	}
+	for id, be := range a.backends {
+		if b.backends[id].IP != be.IP {
+			t.Fatalf("backend id %d is %s on one and %s on the other", id, be.IP, b.backends[id].IP)
+		}
+	}
+}
+
+func TestControlHealthAndDrain(t *testing.T) {
+	f := newFakeMaps(t)
+	c := newTestControl(t, f, testSpec(), true)
+	reconcile(t, c)
+	before := f.owners(web)
+
+	down := netip.MustParseAddr("10.1.0.11")
+	c.SetHealth(down, "http", false)
+	reconcile(t, c)
+	after := f.owners(web)
+	if slices.Contains(after, "10.1.0.11") {
+		t.Fatal("a server that is down still has slots")
+	}
+	moved := 0
+	for i := range before {
+		if before[i] != "10.1.0.11" && before[i] != after[i] {
+			moved++
+		}
+	}
+	if moved > size/50 {
+		t.Fatalf("%d slots of servers still up moved", moved)
+	}
+	// The dns service does not list 10.1.0.11: untouched.
+	if sh := f.shares(dns); len(sh) != 2 {
+		t.Fatalf("dns shares %v", sh)
+	}
+	// A verdict under another check name is another thing.
+	c.SetHealth(netip.MustParseAddr("10.1.0.12"), "tcp", false)
+	reconcile(t, c)
+	if f.shares(web)["10.1.0.12"] == 0 {
+		t.Fatal("a verdict of an unrelated check drained a server")
+	}
+	// Back up: the original table returns exactly.
+	c.SetHealth(down, "http", true)
+	reconcile(t, c)
+	if !slices.Equal(f.owners(web), before) {
+		t.Fatal("table after recovery differs from the original")
+	}
+
+	// Weight 0 in the configuration drains too.
+	spec := testSpec()
+	spec.Services[0].Servers[2].Weight = 0
+	if err := c.SetSpec(spec); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, c)
+	if f.shares(web)["10.1.0.13"] != 0 {
+		t.Fatal("weight 0 server has slots")
+	}
+	// All down: the service stays, with an empty table (drops, not passes).
+	for _, s := range spec.Services[0].Servers {
+		c.SetHealth(s.Addr, s.Check, false)
+	}
+	reconcile(t, c)
+	if tbl, ok := f.services[web]; !ok || len(tbl) != 0 {
+		t.Fatalf("all servers down: service present %v, table of %d", ok, len(tbl))
+	}
+}
+
+func TestControlOwnership(t *testing.T) {
+	f := newFakeMaps(t)
+	c := newTestControl(t, f, testSpec(), false)
+	reconcile(t, c)
+	if len(f.services) != 0 || len(f.backends) != 0 {
+		t.Fatalf("HA undecided, nothing pinned: want nothing installed, got %v", sortedKeys(f.services))
+	}
+	c.SetOwned([]netip.Addr{web.VIP}, true)
+	reconcile(t, c)
+	if _, ok := f.services[web]; !ok || len(f.services) != 1 || len(f.backends) != 3 {
+		t.Fatalf("after taking web: services %v, %d backends", sortedKeys(f.services), len(f.backends))
+	}
+	c.SetOwned([]netip.Addr{dns.VIP}, true)
+	c.SetOwned([]netip.Addr{web.VIP}, false)
+	reconcile(t, c)
+	if _, ok := f.services[dns]; !ok || len(f.services) != 1 || len(f.backends) != 2 {
+		t.Fatalf("after moving to dns: services %v, %d backends", sortedKeys(f.services), len(f.backends))
+	}
+}
+
+// After a restart the pinned maps still forward; until HA decides, the
+// new process keeps (and refreshes) what is there, and removes services
+// the configuration no longer has.
+func TestControlRestartKeepsPinned(t *testing.T) {
+	f := newFakeMaps(t)
+	reconcile(t, newTestControl(t, f, testSpec(), true))
+	webTable := slices.Clone(f.services[web])
+	stale := ServiceKey{VIP: netip.MustParseAddr("192.0.2.99"), Port: 443, Proto: ProtoTCP}
+	f.services[stale] = nil
+
+	spec := testSpec()
+	spec.Services = spec.Services[:1] // dns gone from the configuration
+	c := newTestControl(t, f, spec, false)
+	f.calls = 0
+	reconcile(t, c)
+	if !slices.Equal(f.services[web], webTable) {
+		t.Fatal("restart changed the table of a pinned service")
+	}
+	if _, ok := f.services[stale]; ok {
+		t.Fatal("stale pinned service kept")
+	}
+	if _, ok := f.services[dns]; ok {
+		t.Fatal("service gone from the configuration kept")
+	}
+	// HA then says this node is backup: stop forwarding.
+	c.SetOwned([]netip.Addr{web.VIP}, false)
+	reconcile(t, c)
+	if len(f.services) != 0 {
+		t.Fatalf("backup still forwards %v", sortedKeys(f.services))
+	}
+}
+
+func TestControlServerChanges(t *testing.T) {
+	f := newFakeMaps(t)
+	c := newTestControl(t, f, testSpec(), true)
+	reconcile(t, c)
+	spec := testSpec()
+	spec.Services[0].Servers = append(spec.Services[0].Servers[1:], srv(14, 1)) // 11 out, 14 in
+	if err := c.SetSpec(spec); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, c)
+	sh := f.shares(web)
+	if sh["10.1.0.11"] != 0 || sh["10.1.0.14"] == 0 {
+		t.Fatalf("shares after replacing a server: %v", sh)
+	}
+	for _, b := range f.backends {
+		if b.IP.String() == "10.1.0.11" {
+			t.Fatal("backend of a removed server left in the datapath")
+		}
+	}
+}
+
+func TestControlFailureKeepsBackends(t *testing.T) {
+	f := newFakeMaps(t)
+	c := newTestControl(t, f, testSpec(), true)
+	reconcile(t, c)
+	spec := testSpec()
+	spec.Services[0].Servers = spec.Services[0].Servers[1:] // drop 10.1.0.11
+	if err := c.SetSpec(spec); err != nil {
+		t.Fatal(err)
+	}
+	f.failSet[web] = true
+	if err := c.Reconcile(); err == nil {
+		t.Fatal("Reconcile hid a failed service update")
+	}
+	// fakeMaps.DeleteBackend has checked that the old table's backends stay.
+	f.failSet[web] = false
+	reconcile(t, c)
+	if f.shares(web)["10.1.0.11"] != 0 {
+		t.Fatal("retry did not apply the change")
+	}
+}
+
+func TestControlRejectsBadSpec(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Spec)
+	}{
+		{"size not prime", func(s *Spec) { s.TableSize = 256 }},
+		{"service twice", func(s *Spec) { s.Services = append(s.Services, s.Services[0]) }},
+		{"server twice", func(s *Spec) { s.Services[0].Servers = append(s.Services[0].Servers, s.Services[0].Servers[0]) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSpec()
+			tc.mod(&s)
+			if _, err := NewControl(newFakeMaps(t), s, ControlOptions{}); err == nil {
+				t.Fatal("bad spec accepted")
+			}
+		})
+	}
+}
+
+func TestControlLoad(t *testing.T) {
+	f := newFakeMaps(t)
+	c := newTestControl(t, f, testSpec(), true)
+	reconcile(t, c)
+	t0 := time.Unix(1000, 0)
+	f.counters = Counters{Services: map[ServiceKey]Counter{web: {Packets: 100, Bytes: 10000}, dns: {Packets: 10, Bytes: 800}}}
+	c.sampleLoad(f, t0)
+	f.counters = Counters{Services: map[ServiceKey]Counter{web: {Packets: 600, Bytes: 60000}, dns: {Packets: 10, Bytes: 800}}}
+	c.sampleLoad(f, t0.Add(2*time.Second))
+	c.SetHealth(netip.MustParseAddr("10.1.0.11"), "http", false)
+	l := c.Load()
+	if len(l) != 2 {
+		t.Fatalf("load %+v", l)
+	}
+	w := l[0]
+	if w.VIP != web.VIP || w.Packets != 600 || w.PacketRate != 250 || w.ByteRate != 25000 || w.Servers != 3 || w.Serving != 2 || !w.Forwarding {
+		t.Fatalf("web load %+v", w)
+	}
+	if l[1].PacketRate != 0 || l[1].Packets != 10 {
+		t.Fatalf("dns load %+v", l[1])
+	}
+	// Counters reset (service re-created): no negative rate.
+	f.counters = Counters{Services: map[ServiceKey]Counter{web: {Packets: 5, Bytes: 500}}}
+	c.sampleLoad(f, t0.Add(3*time.Second))
+	if got := c.Load()[0]; got.PacketRate != 0 || got.Packets != 5 {
+		t.Fatalf("after reset %+v", got)
+	}
+}
+
+func TestSpecFromConfig(t *testing.T) {
+	w0, w3 := 0, 3
+	d := &config.Dispatcher{
+		Interface: "eth0", Mode: "mac", TableSize: 65537,
+		Services: []config.DispatcherService{
+			{VIP: "192.0.2.10", Port: 80, Proto: "tcp", Check: "http", Servers: []config.DispatcherServer{
+				{Address: "10.1.0.11", MAC: "02:00:00:00:01:11"},
+				{Address: "10.1.0.12", MAC: "02:00:00:00:01:12", Weight: &w0, Check: "tcp"},
+			}},
+			{VIP: "192.0.2.20", Port: 53, Proto: "udp", Mode: "ipip", Servers: []config.DispatcherServer{
+				{Address: "10.2.0.11", Weight: &w3},
+			}},
+		},
+	}
+	spec, err := SpecFromConfig(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("%+v", spec)
+	want := "{TableSize:65537 Services:[" +
+		"{Key:192.0.2.10:80/tcp Mode:mac Servers:[{Addr:10.1.0.11 MAC:02:00:00:00:01:11 Weight:1 Check:http} {Addr:10.1.0.12 MAC:02:00:00:00:01:12 Weight:0 Check:tcp}]} " +
+		"{Key:192.0.2.20:53/udp Mode:ipip Servers:[{Addr:10.2.0.11 MAC: Weight:3 Check:}]}]}"
+	if got != want {
+		t.Fatalf("spec\n%s\nwant\n%s", got, want)
+	}
+	if vips := spec.VIPs(); len(vips) != 2 {
+		t.Fatalf("VIPs %v", vips)
+	}
+}
