@@ -109,7 +109,7 @@ func (t *Table[V]) Lookup(a netip.Addr) (v V, span int, ok bool) {
 	for _, e := range list {
 		if e.p.Contains(a) {
 			if !ok {
-				v, span, ok = e.v, e.p.Bits(), true
+				v, span, ok = e.v, max(span, e.p.Bits()), true
 			}
 			continue
 		}
