@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/node"
+)
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:            "tern",
+		Usage:           "DNS-based global load balancer",
+		HideHelpCommand: true,
+		Commands: []*cli.Command{
+			serveCommand(),
+			checkCommand(),
+			applyCommand(),
+			statusCommand(),
+			clusterCommand(),
+			memberCommand(),
+			versionCommand(),
+		},
+	}
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version",
+		Action: func(c *cli.Context) error {
+			v := version
+			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" {
+						v += "+" + s.Value
+					}
+				}
+			}
+			fmt.Fprintf(c.App.Writer, "tern %s\n", v)
+			return nil
+		},
+	}
+}
+
+func checkCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "validate a configuration and its zone files offline",
+		ArgsUsage: " ",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE`", Required: true},
+		},
+		Action: func(c *cli.Context) error {
+			ps := node.Check(c.String("config"))
+			for _, p := range ps {
+				fmt.Fprintln(c.App.ErrWriter, p.String())
+			}
+			if len(ps) > 0 {
+				return cli.Exit(fmt.Sprintf("%d problem(s) found", len(ps)), 1)
+			}
+			fmt.Fprintf(c.App.Writer, "%s: ok\n", c.String("config"))
+			return nil
+		},
+	}
+}
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run a Tern node",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE`"},
+			&cli.BoolFlag{Name: "dev", Usage: "serve the embedded example configuration on loopback"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c.String("log-level"))
+			if err != nil {
+				return err
+			}
+			load, err := loader(c)
+			if err != nil {
+				return err
+			}
+			cfg, err := load()
+			if err != nil {
+				return reportProblems(c, err)
+			}
+			n, err := node.New(cfg, log)
+			if err != nil {
+				return reportProblems(c, err)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			go reloadOnHUP(ctx, n, load, log)
+			go func() {
+				select {
+				case <-n.Ready():
+					addrs := n.DNSAddrs()
+					log.Info("serving", "node", cfg.Node.Name, "dns", fmt.Sprint(addrs))
+					if c.Bool("dev") && len(addrs) > 0 {
+						host, port := splitAddr(addrs[0].String())
+						fmt.Fprintf(c.App.Writer, "Tern is serving gslb.example.test. Try:\n  dig @%s -p %s www.gslb.example.test A\n", host, port)
+					}
+				case <-ctx.Done():
+				}
+			}()
+			err = n.Run(ctx)
+			log.Info("stopped")
+			return err
+		},
+	}
+}
+
+// loader returns how serve (and SIGHUP) reads the configuration.
+func loader(c *cli.Context) (func() (*config.Config, error), error) {
+	switch {
+	case c.Bool("dev") && c.String("config") != "":
+		return nil, cli.Exit("give --config FILE or --dev, not both", 2)
+	case c.Bool("dev"):
+		return node.DevConfig, nil
+	case c.String("config") != "":
+		path := c.String("config")
+		return func() (*config.Config, error) { return config.Load(path) }, nil
+	}
+	return nil, cli.Exit("tern serve needs --config FILE (or --dev for the embedded example)", 2)
+}
+
+func reloadOnHUP(ctx context.Context, n *node.Node, load func() (*config.Config, error), log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			cfg, err := load()
+			if err == nil {
+				err = n.Reload(cfg)
+			}
+			if err != nil {
+				log.Error("reload rejected; the previous configuration keeps serving", "problems", err.Error())
+			}
+		}
+	}
+}
+
+func reportProblems(c *cli.Context, err error) error {
+	var ps config.Problems
+	if errors.As(err, &ps) {
+		for _, p := range ps {
+			fmt.Fprintln(c.App.ErrWriter, p.String())
+		}
+		return cli.Exit(fmt.Sprintf("%d problem(s) in the configuration", len(ps)), 1)
+	}
+	return err
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, cli.Exit(fmt.Sprintf("--log-level %q: write debug, info, warn or error", level), 2)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func splitAddr(a string) (string, string) {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return a, ""
+	}
+	return host, port
+}

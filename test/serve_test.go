@@ -1,0 +1,195 @@
+package test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// freePort returns a loopback port that was free a moment ago (for both
+// UDP and TCP, as a DNS server needs both).
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// copyExample copies the reference configuration to a temporary folder with
+// its DNS listener moved to addr, so tests can serve and change it.
+func copyExample(t *testing.T, addr string) string {
+	t.Helper()
+	src := filepath.Join("..", "..", "shared", "examples")
+	if _, err := os.Stat(src); err != nil {
+		t.Skipf("reference configuration not found at %s", src)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "tern.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), `dns: ["127.0.0.1:5354"]`, fmt.Sprintf("dns: [%q]", addr), 1)
+	s = strings.Replace(s, `../testdata/geoip/`, filepath.Join(src, "..", "testdata", "geoip")+"/", 1)
+	if err := os.WriteFile(cfg, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func query(addr, name string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	c := &dns.Client{Timeout: time.Second}
+	r, _, err := c.Exchange(m, addr)
+	return r, err
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCheckReferenceExample(t *testing.T) {
+	bin := ternBinary(t)
+	dir := filepath.Join("..", "..", "shared", "examples")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("reference configuration not found")
+	}
+	cmd := exec.Command(bin, "check", "--config", "tern.yaml")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tern check rejected the reference configuration: %v\n%s", err, out)
+	}
+}
+
+func TestCheckReportsEveryProblem(t *testing.T) {
+	bin := ternBinary(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(`node:
+  name: n1
+  colour: blue
+pools:
+  web:
+    policy: fastest
+    members: [{address: 192.0.2.1}]
+zones:
+  - file: z.zone
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(`$ORIGIN example.test.
+@ 300 IN SOA ns1 hostmaster 1 3600 600 604800 60
+@ 300 IN NS ns1
+ns1 300 IN A 192.0.2.53
+www 300 IN POOL nosuchpool
+`), 0o644)
+	cmd := exec.Command(bin, "check", "--config", "tern.yaml")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("tern check exit = %v, want 1\n%s", err, out)
+	}
+	for _, want := range []string{
+		`tern.yaml:3: unknown key "colour"`,
+		`tern.yaml:6: pool "web": policy "fastest"`,
+		`z.zone:5:`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestServeReloadAndStop(t *testing.T) {
+	bin := ternBinary(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dir := copyExample(t, addr)
+	var out lockedBuffer
+	cmd := exec.Command(bin, "serve", "--config", "tern.yaml")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+
+	var r *dns.Msg
+	waitFor(t, 20*time.Second, "the server to answer", func() bool {
+		var err error
+		r, err = query(addr, "static.gslb.example.test.", dns.TypeA)
+		return err == nil
+	})
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || !r.Authoritative {
+		t.Fatalf("static A: %v", r)
+	}
+	if r, err := query(addr, "www.gslb.example.test.", dns.TypeA); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+		t.Fatalf("www A (POOL): %v %v", r, err)
+	}
+
+	// A good change is swapped in on SIGHUP.
+	zone := filepath.Join(dir, "zones", "gslb.example.test.zone")
+	zb, _ := os.ReadFile(zone)
+	os.WriteFile(zone, append(zb, []byte("reloaded IN A 192.0.2.99\n")...), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the reloaded name", func() bool {
+		r, err := query(addr, "reloaded.gslb.example.test.", dns.TypeA)
+		return err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1
+	})
+
+	// A bad change is logged and the running configuration keeps serving.
+	os.WriteFile(zone, append(zb, []byte("broken IN POOL nosuchpool\n")...), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the rejected reload to be logged", func() bool {
+		return strings.Contains(out.String(), "reload rejected")
+	})
+	if r, err := query(addr, "reloaded.gslb.example.test.", dns.TypeA); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("after a bad reload the old configuration must still serve: %v %v", r, err)
+	}
+
+	// SIGTERM stops it cleanly.
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("tern serve exited with %v after SIGTERM\n%s", err, out.String())
+		}
+		done <- nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("tern serve did not stop within 10s of SIGTERM")
+	}
+}
