@@ -136,12 +136,7 @@ func (s *Scratch) compact() {
 // fam exist but the healthy stage dropped every one (all down); asIfUp
 // skips the healthy stage.
 func (p *Pool) run(c *Client, fam Family, s *Scratch, asIfUp bool) bool {
-	s.idx = s.idx[:0]
-	for i := range p.Members {
-		if p.inFamily(i, fam) {
-			s.idx = append(s.idx, i)
-		}
-	}
+	s.idx = append(s.idx[:0], p.famMembers[famIndex(fam)]...)
 	s.tier = append(s.tier[:0], len(s.idx))
 	if s.ex != nil {
 		s.ex.family(p, fam, s)

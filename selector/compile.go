@@ -90,9 +90,11 @@ func compilePool(cfg *config.Config, name string, loc Locator) (*Pool, error) {
 		p.group = append(p.group, g)
 		if p.inFamily(i, IPv4) {
 			p.groupSize[0][g]++
+			p.famMembers[0] = append(p.famMembers[0], i)
 		}
 		if p.inFamily(i, IPv6) {
 			p.groupSize[1][g]++
+			p.famMembers[1] = append(p.famMembers[1], i)
 		}
 	}
 

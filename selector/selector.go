@@ -114,11 +114,14 @@ type Pool struct {
 	AllDown  AllDownMode
 	Fallback string
 
-	chain    []stage
-	need     []int // per chain position: positions an ordering stage must fix (0: all)
-	status   []Status
-	rr       *atomic.Uint64
-	fallback *Pool
+	chain []stage
+	// famMembers are the members of each family (0: IPv4, 1: IPv6),
+	// host-name members in both.
+	famMembers [2][]int
+	need       []int // per chain position: positions an ordering stage must fix (0: all)
+	status     []Status
+	rr         *atomic.Uint64
+	fallback   *Pool
 
 	// priority stage
 	minCount, minPercent int

@@ -1,0 +1,204 @@
+package selector
+
+import (
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/geo"
+)
+
+var testLocator = fakeLocator{
+	netip.MustParsePrefix("81.2.0.0/16"):    {"EU", "GB", 51.5, -0.1},
+	netip.MustParsePrefix("89.160.0.0/16"):  {"EU", "SE", 58.4, 15.6},
+	netip.MustParsePrefix("216.160.0.0/16"): {"NA", "US", 47.25, -122.31},
+	netip.MustParsePrefix("175.16.0.0/16"):  {"AS", "CN", 43.88, 125.32},
+	netip.MustParsePrefix("2001:218::/32"):  {"AS", "JP", 35.68, 139.75},
+	netip.MustParsePrefix("41.0.0.0/8"):     {"AF", "ZA", -26.2, 28.0},
+	netip.MustParsePrefix("80.0.0.0/16"):    {"EU", "DE", 52.5, 13.4},
+}
+
+const regions = `geo:
+  maps:
+    regions:
+      "continent:EU": [eu-west, us-east]
+      "continent:NA": [us-east, eu-west]
+      "continent:AS": [ap-east, us-east]
+      "country:GB": [eu-west]
+      "127.0.9.0/24": [ap-east]
+      default: [us-east, eu-west, ap-east]
+`
+
+const webPool = `  web:
+    policy: geo
+    map: regions
+    answers: 2
+    members:
+      - {address: 192.0.2.10, site: eu-west, weight: 2}
+      - {address: 192.0.2.11, site: eu-west, weight: 1}
+      - {address: 192.0.2.20, site: us-east}
+      - {address: 192.0.2.21, site: us-east}
+      - {address: "2001:db8::20", site: us-east}
+      - {address: 192.0.2.30, site: ap-east}
+`
+
+func sitesOf(a Answer) []string {
+	var out []string
+	for _, m := range a.Members {
+		out = append(out, a.Pool.Members[m].Site)
+	}
+	return out
+}
+
+func TestGeoMap(t *testing.T) {
+	pools, err := CompileLocated(configWith(t, webPool, regions), testLocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := pools[0]
+	tests := []struct {
+		name   string
+		client string
+		fam    Family
+		down   []string
+		sites  []string
+		scope  int
+	}{
+		{"country beats continent", "81.2.69.142", IPv4, nil, []string{"eu-west", "eu-west"}, 16},
+		{"continent", "89.160.20.112", IPv4, nil, []string{"eu-west", "eu-west"}, 16},
+		{"continent, first site short: next site fills", "89.160.20.0/24", IPv4, []string{"192.0.2.10"}, []string{"eu-west", "us-east"}, 16},
+		{"NA", "216.160.83.56", IPv4, nil, []string{"us-east", "us-east"}, 16},
+		{"CIDR beats the database", "127.0.9.5", IPv4, nil, []string{"ap-east"}, 24},
+		{"unknown to the database: default", "198.51.100.1", IPv4, nil, []string{"us-east", "us-east"}, 16},
+		{"continent with no key: default", "41.1.2.3", IPv4, nil, []string{"us-east", "us-east"}, 8},
+		{"ECS source shorter than the network: scope capped", "80.0.0.0/12", IPv4, nil, []string{"eu-west", "eu-west"}, 12},
+		{"ECS source 0: scope 0", "0.0.0.0/0", IPv4, nil, []string{"us-east", "us-east"}, 0},
+		{"listed sites all down: the others rather than nothing", "81.2.69.142", IPv4, []string{"192.0.2.10", "192.0.2.11"}, []string{"us-east", "us-east"}, 16},
+		{"AAAA from an IPv6 client", "2001:218::1", IPv6, nil, []string{"us-east"}, 32},
+	}
+	s := NewScratch(8)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := withDown(web, tc.down...).Select(client(tc.client), tc.fam, s)
+			if got := sitesOf(a); !slices.Equal(got, tc.sites) {
+				t.Errorf("sites %v, want %v", got, tc.sites)
+			}
+			if a.Scope != tc.scope {
+				t.Errorf("scope %d, want %d", a.Scope, tc.scope)
+			}
+		})
+	}
+}
+
+func TestGeoMapWithoutDatabase(t *testing.T) {
+	pools, err := Compile(configWith(t, webPool, regions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScratch(8)
+	if a := pools[0].Select(client("127.0.9.0/24"), IPv4, s); !slices.Equal(sitesOf(a), []string{"ap-east"}) || a.Scope != 24 {
+		t.Errorf("CIDR key without a database: %v scope %d", sitesOf(a), a.Scope)
+	}
+	// Default holds for every address outside the CIDR keys: the scope
+	// only has to keep 127.0.9.0/24 apart.
+	a := pools[0].Select(client("81.2.69.0/24"), IPv4, s)
+	if !slices.Equal(sitesOf(a), []string{"us-east", "us-east"}) || a.Scope != 3 {
+		t.Errorf("default without a database: %v scope %d, want us-east scope 3", sitesOf(a), a.Scope)
+	}
+}
+
+func TestGeoNearest(t *testing.T) {
+	pools, err := CompileLocated(configWith(t, `  near:
+    chain: [healthy, geo, first]
+    answers: 3
+    members:
+      - {address: 192.0.2.10, site: eu-west}
+      - {address: 192.0.2.20, site: us-east}
+      - {address: 192.0.2.30, site: ap-east}
+      - {address: 192.0.2.40, location: [-33.87, 151.21]}
+      - {address: 192.0.2.41, site: eu-west, location: [59.33, 18.07]}
+`, ""), testLocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := pools[0]
+	tests := []struct {
+		client string
+		want   []string
+		scope  int
+	}{
+		{"175.16.199.1", []string{"192.0.2.30", "192.0.2.41", "192.0.2.10"}, 16}, // Changchun: Tokyo, Stockholm, London
+		{"81.2.69.142", []string{"192.0.2.10", "192.0.2.41", "192.0.2.20"}, 16},  // London: London, Stockholm, Washington
+		{"89.160.20.112", []string{"192.0.2.41", "192.0.2.10", "192.0.2.20"}, 16}, // Linköping: Stockholm first
+		{"216.160.83.56", []string{"192.0.2.20", "192.0.2.41", "192.0.2.30"}, 16}, // Seattle: Washington, Stockholm, Tokyo (over the pole)
+		{"2001:218::/48", []string{"192.0.2.30", "192.0.2.40", "192.0.2.41"}, 32},
+		{"198.51.100.1", []string{"192.0.2.10", "192.0.2.20", "192.0.2.30"}, 16}, // unknown: order kept
+	}
+	s := NewScratch(8)
+	for _, tc := range tests {
+		t.Run(tc.client, func(t *testing.T) {
+			c := client(tc.client)
+			for range 20 {
+				a := near.Select(c, IPv4, s)
+				if got := names(a); !slices.Equal(got, tc.want) {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+				if a.Scope != tc.scope {
+					t.Fatalf("scope %d, want %d", a.Scope, tc.scope)
+				}
+			}
+		})
+	}
+}
+
+// TestReferenceConfigWithMaxMindDatabase compiles the reference
+// configuration against MaxMind's own test database.
+func TestReferenceConfigWithMaxMindDatabase(t *testing.T) {
+	cfg, err := config.Load("../../shared/examples/tern.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := cfg.HostPath(cfg.Geo.Database)
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("MaxMind test database not present: %v", err)
+	}
+	db, err := geo.Open(path, geo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools, err := CompileLocated(cfg, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var web *Pool
+	for _, p := range pools {
+		if p.Name == "web" {
+			web = p
+		}
+	}
+	s := NewScratch(8)
+	for _, tc := range []struct {
+		client string
+		sites  []string
+	}{
+		{"81.2.69.142", []string{"eu-west", "eu-west"}},   // country:GB
+		{"89.160.20.112", []string{"eu-west", "eu-west"}}, // SE: continent:EU
+		{"216.160.83.56", []string{"us-east", "us-east"}}, // continent:NA
+		{"175.16.199.1", []string{"ap-east", "us-east"}},  // continent:AS
+		{"127.0.9.1", []string{"ap-east"}},                // CIDR key
+	} {
+		a := web.Select(client(tc.client), IPv4, s)
+		if got := sitesOf(a); !slices.Equal(got, tc.sites) {
+			t.Errorf("%s: sites %v, want %v", tc.client, got, tc.sites)
+		}
+		if a.Scope == 0 || a.Scope > 32 {
+			t.Errorf("%s: scope %d", tc.client, a.Scope)
+		}
+	}
+	c := client("81.2.69.142")
+	if n := testing.AllocsPerRun(100, func() { web.Select(c, IPv4, s) }); n != 0 {
+		t.Errorf("geo decision with the MaxMind database: %v allocations, want 0", n)
+	}
+}
