@@ -129,8 +129,8 @@ func TestGeoNearest(t *testing.T) {
 		want   []string
 		scope  int
 	}{
-		{"175.16.199.1", []string{"192.0.2.30", "192.0.2.41", "192.0.2.10"}, 16}, // Changchun: Tokyo, Stockholm, London
-		{"81.2.69.142", []string{"192.0.2.10", "192.0.2.41", "192.0.2.20"}, 16},  // London: London, Stockholm, Washington
+		{"175.16.199.1", []string{"192.0.2.30", "192.0.2.41", "192.0.2.10"}, 16},  // Changchun: Tokyo, Stockholm, London
+		{"81.2.69.142", []string{"192.0.2.10", "192.0.2.41", "192.0.2.20"}, 16},   // London: London, Stockholm, Washington
 		{"89.160.20.112", []string{"192.0.2.41", "192.0.2.10", "192.0.2.20"}, 16}, // Linköping: Stockholm first
 		{"216.160.83.56", []string{"192.0.2.20", "192.0.2.41", "192.0.2.30"}, 16}, // Seattle: Washington, Stockholm, Tokyo (over the pole)
 		{"2001:218::/48", []string{"192.0.2.30", "192.0.2.40", "192.0.2.41"}, 32},
