@@ -321,4 +321,3 @@ func TestNewErrors(t *testing.T) {
 		t.Errorf("New on a held port: %v", err)
 	}
 }
-
