@@ -187,13 +187,25 @@ func (c *Config) validatePool(name string, add func(string, string, ...any)) {
 		}
 		return false
 	}
+	c.validateChain(name, add)
 	if pl.Map != "" {
-		if _, ok := c.Geo.Maps[pl.Map]; !ok {
+		if m, ok := c.Geo.Maps[pl.Map]; !ok {
 			add(p+".map", "pool %q: geo map %q is not under geo.maps", name, pl.Map)
+		} else if !uses("geo") {
+			add(p+".map", "pool %q: map %q is only read by the geo stage, which this pool's chain does not run (use policy: geo, or add geo to the chain)", name, pl.Map)
+		} else if c.Geo.Database == "" && mapLocates(m) {
+			add(p+".map", "pool %q: geo map %q has country or continent keys, which need geo.database: set one, or keep to CIDR keys and default", name, pl.Map)
 		}
+	} else if uses("geo") && c.Geo.Database == "" {
+		add(chainPath(p, pl), "pool %q: the geo stage without a map: chooses the nearest site from the client's coordinates, which need geo.database: set one, or give the pool a map:", name)
 	}
 	if pl.Answers < 0 {
 		add(p+".answers", "pool %q: answers must be 0 (all) or more", name)
+	} else if pl.Answers > 0 && len(chain) > 0 && !uses("first") {
+		add(p+".answers", "pool %q: answers: %d is applied by the first stage: end the chain with first", name, pl.Answers)
+	}
+	if pl.MinHealthy.set && len(chain) > 0 && !uses("priority") {
+		add(p+".min_healthy", "pool %q: min_healthy is read by the priority stage, which this pool's chain does not run (use policy: failover, or add priority to the chain)", name)
 	}
 	if pl.TTL < 0 || pl.TTL > 604800 {
 		add(p+".ttl", "pool %q: ttl %d: write 0 (the POOL record's TTL) to 604800", name, pl.TTL)
@@ -275,6 +287,65 @@ func (c *Config) validatePool(name string, add func(string, string, ...any)) {
 			add(mp, "pool %q: a geo map chooses by site: give this member a site:", name)
 		}
 	}
+}
+
+// orderingStages put members in an order; a chain runs at most one, as a
+// second would only undo the first.
+var orderingStages = map[string]bool{"weighted": true, "roundrobin": true, "load": true, "sticky": true}
+
+// validateChain checks the shape of an explicit chain: healthy first,
+// each stage once, at most one ordering stage, first last.
+func (c *Config) validateChain(name string, add func(string, string, ...any)) {
+	pl := c.Pools[name]
+	p := "pools." + name
+	if len(pl.Chain) == 0 {
+		return
+	}
+	seen := map[string]int{}
+	ordering := ""
+	for i, st := range pl.Chain {
+		at := fmt.Sprintf("%s.chain.%d", p, i)
+		if !Stages[st] {
+			continue // reported above
+		}
+		if j, dup := seen[st]; dup {
+			add(at, "pool %q: chain stage %q appears twice (also at position %d)", name, st, j+1)
+			continue
+		}
+		seen[st] = i
+		switch {
+		case st == "healthy" && i != 0:
+			add(at, "pool %q: healthy must be the chain's first stage: the stages before it would count down members", name)
+		case st == "first" && i != len(pl.Chain)-1:
+			add(at, "pool %q: first must be the chain's last stage: it cuts the answer to its final length", name)
+		case orderingStages[st] && ordering != "":
+			add(at, "pool %q: chain orders members twice (%s, then %s): the second would undo the first; keep one", name, ordering, st)
+		case orderingStages[st]:
+			ordering = st
+		}
+	}
+	if _, ok := seen["healthy"]; !ok {
+		add(p+".chain", "pool %q: chain has no healthy stage, so it would answer members that are down: start it with healthy (admin: up forces a member up)", name)
+	}
+}
+
+// chainPath is where a pool's policy is written: its chain or its
+// policy key.
+func chainPath(p string, pl Pool) string {
+	if len(pl.Chain) > 0 {
+		return p + ".chain"
+	}
+	return p + ".policy"
+}
+
+// mapLocates reports whether a geo map has keys that need a database.
+func mapLocates(m map[string][]string) bool {
+	for k := range m {
+		if strings.HasPrefix(k, "country:") || strings.HasPrefix(k, "continent:") {
+			return true
+		}
+	}
+	return false
 }
 
 // fallbackLoops reports whether following all_down fallbacks from pool

@@ -12,7 +12,10 @@ import (
 func benchPool(t testing.TB, preset string, loc Locator) *Pool {
 	t.Helper()
 	sites := []string{"eu-west", "us-east", "ap-east"}
-	body := fmt.Sprintf("    policy: %s\n    answers: 2\n    min_healthy: 50%%\n", preset)
+	body := fmt.Sprintf("    policy: %s\n    answers: 2\n", preset)
+	if preset == "failover" {
+		body += "    min_healthy: 50%\n"
+	}
 	geoMap := ""
 	if preset == "geo" {
 		body += "    map: regions\n"

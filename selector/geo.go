@@ -107,9 +107,11 @@ func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoP
 
 // geoStage keeps the members of the sites the client's map entry lists,
 // one tier per site in the listed order; or, without a map, orders every
-// member nearest first, one tier per distance. When the map lists no
-// site with a member left, or the client's coordinates are unknown, it
-// leaves the list as it is: an answer from another site beats none.
+// member nearest first, one tier per distance. When the client's most
+// specific entry lists no site with a member left, the next entry decides
+// (country, then continent, then default); when none does, or the
+// client's coordinates are unknown, it leaves the list as it is: an answer
+// from another site beats none.
 // Messages for explain are only built when explaining.
 func (p *Pool) geoStage(c *Client, s *Scratch) {
 	g := p.geo
@@ -125,58 +127,92 @@ func (p *Pool) geoStage(c *Client, s *Scratch) {
 		return
 	}
 
+	// Candidate entries, most specific first: the longest CIDR key, the
+	// country, the continent, default. The first whose sites still have
+	// a member decides; the database is only asked when no CIDR entry
+	// decides.
 	var l geo.Location
-	by := "CIDR"
+	var cand [4]int
+	n := 0
 	li, scope, ok := g.cidr.Lookup(a)
-	if !ok {
-		li, by = -1, ""
+	if ok {
+		cand[n], n = li, n+1
+	}
+	chosen := -1
+	if ok && g.listed(li, s) {
+		chosen = li
+	} else {
 		if g.locates && g.loc != nil {
 			l = g.loc.Locate(a)
 			scope = max(scope, l.Bits)
 			if x, ok := g.country[l.Country]; ok && l.Country != "" {
-				li, by = x, "country"
-			} else if x, ok := g.continent[l.Continent]; ok && l.Continent != "" {
-				li, by = x, "continent"
+				cand[n], n = x, n+1
+			}
+			if x, ok := g.continent[l.Continent]; ok && l.Continent != "" {
+				cand[n], n = x, n+1
 			}
 		}
-		if li < 0 {
-			li = g.def
+		if g.def >= 0 {
+			cand[n], n = g.def, n+1
+		}
+		for _, li := range cand[:n] {
+			if g.listed(li, s) {
+				chosen = li
+				break
+			}
 		}
 	}
 	s.scope = max(s.scope, scope)
-	if li < 0 {
-		if s.ex != nil {
-			s.ex.stageNote = fmt.Sprintf("map %q has no entry for %s (%s) and no default: order kept", g.mapName, a, describe(l))
-		}
-		return
-	}
-	rank := g.rank[li]
-	listed := false
-	for _, i := range s.idx {
-		listed = listed || rank[i] != noRank
-	}
 	if s.ex != nil {
-		s.ex.geoList = g.lists[li]
-		how := g.keys[li]
-		if by == "" && g.locates {
-			how = fmt.Sprintf("%s (client %s: %s)", how, a, describe(l))
-		} else if by != "" {
-			how = fmt.Sprintf("%s (client %s)", how, a)
-		}
-		s.ex.stageNote = fmt.Sprintf("map %q: %s -> %v", g.mapName, how, g.lists[li])
-		if !listed {
-			s.ex.stageNote += ", none of which has a member left: order kept"
-		}
+		p.explainMap(a, l, cand[:n], chosen, s)
 	}
-	if !listed {
+	if chosen < 0 {
 		return
 	}
+	rank := g.rank[chosen]
 	for j, i := range s.idx {
 		s.keep[j] = rank[i] != noRank
 		s.key[i] = rank[i]
 	}
 	s.compact()
 	p.tierByKey(s)
+}
+
+// listed reports whether map entry li lists the site of a member still
+// in the list.
+func (g *geoPlan) listed(li int, s *Scratch) bool {
+	rank := g.rank[li]
+	for _, i := range s.idx {
+		if rank[i] != noRank {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pool) explainMap(a netip.Addr, l geo.Location, cand []int, chosen int, s *Scratch) {
+	g := p.geo
+	var b strings.Builder
+	fmt.Fprintf(&b, "map %q, client %s", g.mapName, a)
+	if g.locates && g.loc != nil {
+		fmt.Fprintf(&b, " (%s)", describe(l))
+	}
+	b.WriteString(": ")
+	for _, li := range cand {
+		fmt.Fprintf(&b, "%s -> %v", g.keys[li], g.lists[li])
+		if li == chosen {
+			s.ex.geoList = g.lists[li]
+			break
+		}
+		b.WriteString(" has no member left; ")
+	}
+	switch {
+	case len(cand) == 0:
+		b.WriteString("no entry matches and there is no default: order kept")
+	case chosen < 0:
+		b.WriteString(": order kept")
+	}
+	s.ex.stageNote = b.String()
 }
 
 func describe(l geo.Location) string {

@@ -75,7 +75,8 @@ func TestGeoMap(t *testing.T) {
 		{"continent with no key: default", "41.1.2.3", IPv4, nil, []string{"us-east", "us-east"}, 8},
 		{"ECS source shorter than the network: scope capped", "80.0.0.0/12", IPv4, nil, []string{"eu-west", "eu-west"}, 12},
 		{"ECS source 0: scope 0", "0.0.0.0/0", IPv4, nil, []string{"us-east", "us-east"}, 0},
-		{"listed sites all down: the others rather than nothing", "81.2.69.142", IPv4, []string{"192.0.2.10", "192.0.2.11"}, []string{"us-east", "us-east"}, 16},
+		{"country's sites down: the continent's entry decides", "81.2.69.142", IPv4, []string{"192.0.2.10", "192.0.2.11"}, []string{"us-east", "us-east"}, 16},
+		{"CIDR entry's sites down: the database and default decide", "127.0.9.5", IPv4, []string{"192.0.2.30"}, []string{"us-east", "us-east"}, 24},
 		{"AAAA from an IPv6 client", "2001:218::1", IPv6, nil, []string{"us-east"}, 32},
 	}
 	s := NewScratch(8)
@@ -150,6 +151,29 @@ func TestGeoNearest(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestGeoMapNoEntryKeepsOrder(t *testing.T) {
+	pools, err := Compile(configWith(t, `  p:
+    chain: [healthy, geo, first]
+    map: m
+    members:
+      - {address: 192.0.2.10, site: eu-west}
+      - {address: 192.0.2.30, site: ap-east}
+`, "geo:\n  maps:\n    m: {\"10.0.0.0/8\": [ap-east]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScratch(2)
+	if a := pools[0].Select(client("10.1.2.3"), IPv4, s); !slices.Equal(names(a), []string{"192.0.2.30"}) || a.Scope != 8 {
+		t.Errorf("CIDR entry: %v scope %d", names(a), a.Scope)
+	}
+	if a := pools[0].Select(client("192.0.2.1"), IPv4, s); !slices.Equal(names(a), []string{"192.0.2.10", "192.0.2.30"}) || a.Scope != 1 {
+		t.Errorf("no entry, no default: %v scope %d, want every member in order, scope 1", names(a), a.Scope)
+	}
+	if a := withDown(pools[0], "192.0.2.30").Select(client("10.1.2.3"), IPv4, s); !slices.Equal(names(a), []string{"192.0.2.10"}) {
+		t.Errorf("entry's site down: %v, want the other member", names(a))
 	}
 }
 

@@ -14,6 +14,12 @@ import (
 // (YAML under pools:, indented two spaces) and optional geo maps.
 func configWith(t testing.TB, pools, geo string) *config.Config {
 	t.Helper()
+	// A database path satisfies validation; tests locate with a Locator
+	// of their own.
+	if geo == "" {
+		geo = "geo:\n"
+	}
+	geo = strings.Replace(geo, "geo:\n", "geo:\n  database: test.mmdb\n", 1)
 	y := `node: {name: n1, dns: ["127.0.0.1:5354"]}
 sites:
   eu-west: {location: [51.51, -0.09]}
