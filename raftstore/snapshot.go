@@ -20,7 +20,7 @@ import (
 //	{"verdict":{..}}   verdicts, by pool, member, node
 //	{"load":{..}}      load reports, by pool, member, node
 //	{"node":{..}}      node registry, by ID
-//	{"end":{"records":N,"hash":"<sha256>"}}
+//	{"end":{"records":N,"applied":1234,"hash":"<sha256>"}}
 //
 // The lines from "state" to the last before "end" are the state's canonical
 // form; "hash" is their SHA-256 (State.Hash). Restore decodes every line,
@@ -67,8 +67,9 @@ type loadRec struct {
 }
 
 type endRec struct {
-	Records int  `json:"records"`
-	Hash    Hash `json:"hash"`
+	Records int    `json:"records"`
+	Applied uint64 `json:"applied"` // repeats the header's, so a flip there shows
+	Hash    Hash   `json:"hash"`
 }
 
 // record is one line; exactly one field is set.
@@ -159,7 +160,7 @@ func writeSnapshot(w io.Writer, s *State, applied uint64) error {
 	}
 	var sum Hash
 	h.Sum(sum[:0])
-	if err := enc.Encode(record{End: &endRec{Records: n, Hash: sum}}); err != nil {
+	if err := enc.Encode(record{End: &endRec{Records: n, Applied: applied, Hash: sum}}); err != nil {
 		return err
 	}
 	return bw.Flush()
@@ -266,6 +267,9 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, 0, errors.New("data after the end record")
+	}
+	if end.Applied != hdr.Applied {
+		return nil, 0, fmt.Errorf("end: applied index %d, header says %d", end.Applied, hdr.Applied)
 	}
 	if end.Records != count {
 		return nil, 0, fmt.Errorf("end: %d records announced, %d read", end.Records, count)
