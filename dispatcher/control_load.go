@@ -15,8 +15,9 @@ type VIPLoad struct {
 	Packets, Bytes uint64
 	// PacketRate and ByteRate are per second over the last sample interval.
 	PacketRate, ByteRate float64
-	// Servers is how many servers the VIP's services list, Serving how many
-	// of them take new flows (up and weight above 0).
+	// Servers is how many distinct servers the VIP's services list,
+	// Serving how many of them take new flows of at least one service (up
+	// and weight above 0).
 	Servers, Serving int
 	// Forwarding is whether this dispatcher forwards the VIP now.
 	Forwarding bool
@@ -41,6 +42,8 @@ func (c *Control) Load() []VIPLoad {
 	defer c.lmu.Unlock()
 	out := make([]VIPLoad, 0, len(spec.Services))
 	idx := map[netip.Addr]int{}
+	type vs struct{ vip, srv netip.Addr }
+	listed, serving := map[vs]bool{}, map[vs]bool{}
 	for _, s := range spec.Services {
 		i, ok := idx[s.Key.VIP]
 		if !ok {
@@ -54,9 +57,14 @@ func (c *Control) Load() []VIPLoad {
 			out = append(out, l)
 		}
 		for _, srv := range s.Servers {
-			out[i].Servers++
+			k := vs{s.Key.VIP, srv.Addr}
+			if !listed[k] {
+				listed[k] = true
+				out[i].Servers++
+			}
 			up, known := health[healthKey{srv.Addr, srv.Check}]
-			if srv.Weight > 0 && (!known || up || srv.Check == "" || srv.Check == "none") {
+			if srv.Weight > 0 && (!known || up || srv.Check == "" || srv.Check == "none") && !serving[k] {
+				serving[k] = true
 				out[i].Serving++
 			}
 		}

@@ -1,0 +1,396 @@
+package dispatcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/dispatcher/ha"
+	"github.com/ternlb/tern/probes"
+)
+
+// Command is `tern dispatch --config FILE`: it runs the dispatcher of the
+// configuration's dispatcher: section until SIGTERM or SIGINT.
+func Command() *cli.Command {
+	return &cli.Command{
+		Name:  "dispatch",
+		Usage: "run the packet dispatcher (XDP load balancer with direct server return)",
+		Description: `Attaches the XDP load balancer to dispatcher.interface, keeps its Maglev
+tables in step with the servers' health checks, and shares the VIPs with
+peer dispatchers (dispatcher.ha). On SIGTERM or SIGINT it gives its VIPs
+to its peers and exits, leaving the program and maps pinned in bpffs so
+that a restart drops no packet and forgets no flow; --detach removes them.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration file", Required: true},
+			&cli.StringFlag{Name: "instance", Usage: "name of the pinned program and maps under --bpffs (default: the interface)"},
+			&cli.StringFlag{Name: "bpffs", Usage: "directory the instances are pinned in", Value: DefaultBPFFSRoot},
+			&cli.BoolFlag{Name: "detach", Usage: "at exit, detach the program and remove its pins"},
+			&cli.DurationFlag{Name: "stats-interval", Usage: "log each VIP's load this often (0: never)", Value: time.Minute},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := config.Load(c.String("config"))
+			if err != nil {
+				return err
+			}
+			ctx := c.Context
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return Run(ctx, cfg, RunOptions{
+				Instance:      c.String("instance"),
+				BPFFSRoot:     c.String("bpffs"),
+				Detach:        c.Bool("detach"),
+				StatsInterval: c.Duration("stats-interval"),
+				Logger:        slog.Default(),
+			})
+		},
+	}
+}
+
+// RunOptions are the settings of Run that are not in the configuration.
+type RunOptions struct {
+	Instance      string // pin name; default the interface
+	BPFFSRoot     string // default DefaultBPFFSRoot
+	Detach        bool   // detach and unpin at exit
+	StatsInterval time.Duration
+	Logger        *slog.Logger
+}
+
+// Run runs the dispatcher of cfg until ctx ends.
+func Run(ctx context.Context, cfg *config.Config, opts RunOptions) error {
+	d := cfg.Dispatcher
+	if d == nil {
+		return errors.New("dispatch: the configuration has no dispatcher: section")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	spec, err := SpecFromConfig(d)
+	if err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	dcfg := DatapathConfig{Interface: d.Interface, Instance: opts.Instance, BPFFSRoot: opts.BPFFSRoot}
+	if dcfg.XDPMode, err = ParseXDPMode(d.XDPMode); err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	if d.NextHopMAC != "" {
+		if dcfg.NextHopMAC, err = net.ParseMAC(d.NextHopMAC); err != nil {
+			return fmt.Errorf("dispatch: next_hop_mac: %w", err)
+		}
+	}
+	if d.TunnelSource != "" {
+		if dcfg.TunnelSrc, err = netip.ParseAddr(d.TunnelSource); err != nil {
+			return fmt.Errorf("dispatch: tunnel_source: %w", err)
+		}
+	}
+
+	// Everything that can fail on the configuration fails before the
+	// datapath is touched.
+	var agentCfg *ha.Config
+	if d.HA != nil {
+		if agentCfg, err = agentConfig(cfg, d, log); err != nil {
+			return fmt.Errorf("dispatch: ha: %w", err)
+		}
+	}
+	prober, err := healthProber(cfg, spec, log)
+	if err != nil {
+		return fmt.Errorf("dispatch: health checks: %w", err)
+	}
+
+	dp, err := OpenDatapath(dcfg)
+	if err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	defer func() {
+		if opts.Detach {
+			if err := dp.Detach(); err != nil {
+				log.Error("dispatch: detach", "err", err)
+			}
+			return
+		}
+		if err := dp.Close(); err != nil {
+			log.Error("dispatch: close datapath", "err", err)
+		}
+	}()
+	log.Info("dispatch: datapath attached", "interface", d.Interface, "xdp_mode", dcfg.XDPMode, "services", len(spec.Services))
+
+	ctrl, err := NewControl(dp, spec, ControlOptions{OwnAll: d.HA == nil, Logger: log})
+	if err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	if prober != nil {
+		prober.SetObserver(ctrl)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	goRun := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	sampleEvery := 5 * time.Second
+	if opts.StatsInterval > 0 {
+		sampleEvery = min(sampleEvery, opts.StatsInterval)
+	}
+	goRun("control", func(ctx context.Context) error { return ctrl.Run(ctx, sampleEvery) })
+	if prober != nil {
+		goRun("health checks", prober.p.Run)
+	}
+	link := &ha.Link{Name: d.Interface}
+	if agentCfg != nil {
+		groupVIPs := map[string][]netip.Addr{}
+		for _, g := range agentCfg.Groups {
+			groupVIPs[g.Name] = g.VIPs
+		}
+		agentCfg.OnChange = func(group string, held bool) { ctrl.SetOwned(groupVIPs[group], held) }
+		agent, err := ha.NewAgent(*agentCfg)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("dispatch: ha: %w", err)
+		}
+		goRun("ha", agent.Run)
+	} else {
+		// Alone, this dispatcher holds every VIP: put them on the
+		// interface so neighbours resolve them to it, and say so.
+		vips := spec.VIPs()
+		if err := link.AddVIPs(ctx, vips); err != nil {
+			log.Error("dispatch: add VIPs", "err", err)
+		}
+		if err := link.Announce(ctx, vips); err != nil {
+			log.Error("dispatch: gratuitous ARP", "err", err)
+		}
+		log.Info("dispatch: holding VIPs (no ha: section)", "vips", vips)
+	}
+	if opts.StatsInterval > 0 {
+		goRun("stats", func(ctx context.Context) error {
+			t := time.NewTicker(opts.StatsInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+					logLoad(log, ctrl.Load())
+				}
+			}
+		})
+	}
+
+	<-ctx.Done()
+	wg.Wait()
+	if agentCfg == nil {
+		// The agent removes what it holds itself; alone, remove here.
+		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+		if err := link.RemoveVIPs(rctx, spec.VIPs()); err != nil {
+			log.Error("dispatch: remove VIPs", "err", err)
+		}
+		rcancel()
+	}
+	if cs, err := dp.Counters(); err == nil {
+		ctrl.sampleLoad(dp, time.Now())
+		logLoad(log, ctrl.Load())
+		log.Info("dispatch: stopped", "dropped_no_backend", cs.NoBackend, "icmp_too_big", cs.ICMPTooBig, "fragments", cs.Fragments)
+	}
+	return errors.Join(errs...)
+}
+
+func logLoad(log *slog.Logger, loads []VIPLoad) {
+	for _, l := range loads {
+		log.Info("dispatch: load", "vip", l.VIP, "forwarding", l.Forwarding, "packets", l.Packets, "bytes", l.Bytes,
+			"pps", int64(l.PacketRate), "bps", int64(8*l.ByteRate), "servers", l.Servers, "serving", l.Serving)
+	}
+}
+
+// agentConfig builds the HA agent's configuration: the configured groups,
+// plus group "default" of the VIPs no group names.
+func agentConfig(cfg *config.Config, d *config.Dispatcher, log *slog.Logger) (*ha.Config, error) {
+	h := d.HA
+	key := []byte(h.Key)
+	if h.KeyFile != "" {
+		p := h.KeyFile
+		if hp := cfg.HostPath(h.KeyFile); hp != "" {
+			p = hp
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("key_file: %w", err)
+		}
+		key = bytes.TrimSpace(b)
+	}
+	if len(key) < 16 {
+		return nil, fmt.Errorf("key of %d bytes: at least 16 are needed", len(key))
+	}
+	local, err := netip.ParseAddrPort(h.Local)
+	if err != nil {
+		return nil, fmt.Errorf("local %q: %w", h.Local, err)
+	}
+	ac := &ha.Config{
+		ID:        cmpOr(h.ID, h.Local),
+		Interval:  h.Interval.D(),
+		DeadAfter: h.DeadAfter,
+		Local:     local,
+		Key:       key,
+		Iface:     &ha.Link{Name: d.Interface},
+		Logger:    log,
+	}
+	for _, p := range h.Peers {
+		ap, err := netip.ParseAddrPort(p)
+		if err != nil {
+			return nil, fmt.Errorf("peer %q: %w", p, err)
+		}
+		ac.Peers = append(ac.Peers, ap)
+	}
+	grouped := map[netip.Addr]bool{}
+	for _, g := range h.Groups {
+		ag := ha.AgentGroup{Group: ha.Group{Name: g.Name, Priority: uint8(g.Priority), Preempt: h.GroupPreempt(g)}}
+		for _, v := range g.VIPs {
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				return nil, fmt.Errorf("group %q vip %q: %w", g.Name, v, err)
+			}
+			ag.VIPs = append(ag.VIPs, a)
+			grouped[a] = true
+		}
+		ac.Groups = append(ac.Groups, ag)
+	}
+	var rest []netip.Addr
+	for _, s := range d.Services {
+		a, err := netip.ParseAddr(s.VIP)
+		if err == nil && !grouped[a] && !slices.Contains(rest, a) {
+			rest = append(rest, a)
+		}
+	}
+	if len(rest) > 0 {
+		ac.Groups = append(ac.Groups, ha.AgentGroup{Group: ha.Group{Name: "default", Priority: uint8(h.Priority), Preempt: h.Preempt}, VIPs: rest})
+	}
+	if len(h.Reach) > 0 {
+		r := &ha.Reach{Iface: d.Interface, Logger: log}
+		for _, t := range h.Reach {
+			a, err := netip.ParseAddr(t.Address)
+			if err != nil {
+				return nil, fmt.Errorf("reach %q: %w", t.Address, err)
+			}
+			r.Targets = append(r.Targets, ha.Target{Addr: a, Type: t.Type, Port: t.Port, Interval: t.Interval.D(), Timeout: t.Timeout.D(), Fall: t.Fall})
+		}
+		ac.Reacher = r
+	}
+	return ac, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// checkPoolPrefix names the pools Tern makes for the probes package out
+// of the dispatcher's servers: one per check, its members the servers the
+// check applies to.
+const checkPoolPrefix = "dispatcher:"
+
+// serverProber runs the servers' health checks with package probes and
+// passes verdicts to a Control.
+type serverProber struct {
+	p *probes.Prober
+
+	mu   sync.Mutex
+	ctrl *Control
+}
+
+// healthProber returns the prober of spec's servers, or nil when no server
+// has a check.
+func healthProber(cfg *config.Config, spec Spec, log *slog.Logger) (*serverProber, error) {
+	pools := map[string]config.Pool{}
+	for _, s := range spec.Services {
+		for _, srv := range s.Servers {
+			if srv.Check == "" || srv.Check == "none" {
+				continue
+			}
+			if _, ok := cfg.Checks[srv.Check]; !ok {
+				return nil, fmt.Errorf("service %s server %s: check %q is not under checks:", s.Key, srv.Addr, srv.Check)
+			}
+			name := checkPoolPrefix + srv.Check
+			pool := pools[name]
+			pool.Check = srv.Check
+			m := config.Member{Address: srv.Addr.String()}
+			if !slices.ContainsFunc(pool.Members, func(x config.Member) bool { return x.Address == m.Address }) {
+				pool.Members = append(pool.Members, m)
+			}
+			pools[name] = pool
+		}
+	}
+	if len(pools) == 0 {
+		return nil, nil
+	}
+	sp := &serverProber{}
+	p, err := probes.New(&config.Config{Checks: cfg.Checks, Pools: pools}, probes.Options{
+		Observer: probes.ObserverFunc(sp.observe),
+		Logger:   log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sp.p = p
+	return sp, nil
+}
+
+// SetObserver starts passing verdicts to ctrl, beginning with the current
+// ones.
+func (sp *serverProber) SetObserver(ctrl *Control) {
+	sp.mu.Lock()
+	sp.ctrl = ctrl
+	sp.mu.Unlock()
+	sp.observe(sp.p.Verdicts())
+}
+
+func (sp *serverProber) observe(vs []probes.Verdict) {
+	sp.mu.Lock()
+	ctrl := sp.ctrl
+	sp.mu.Unlock()
+	if ctrl == nil {
+		return
+	}
+	for _, v := range vs {
+		check, ok := strings.CutPrefix(v.Key.Pool, checkPoolPrefix)
+		if !ok {
+			continue
+		}
+		a, err := netip.ParseAddr(v.Key.Member)
+		if err != nil {
+			continue
+		}
+		ctrl.SetHealth(a, check, v.Up && !v.Drain)
+	}
+}

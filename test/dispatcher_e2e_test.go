@@ -1,0 +1,210 @@
+package test
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// site is the common topology: a client, dispatchers and three real
+// servers s1-s3 holding the VIP on lo, all on one bridge.
+type site struct {
+	*topo
+	vip   string
+	downs map[string]string // server -> its health check's down file
+}
+
+func newSite(t *testing.T, vips ...string) *site {
+	tp := newTopo(t)
+	s := &site{topo: tp, downs: map[string]string{}}
+	s.vip = tp.addr(200)
+	if len(vips) == 0 {
+		vips = []string{s.vip}
+	}
+	tp.host("client", 100)
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("s%d", i)
+		s.downs[name] = tp.server(name, 10+i, vips...)
+	}
+	return s
+}
+
+// servers returns the servers: lines of a service in mode.
+func (s *site) servers(mode string) string {
+	var b strings.Builder
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("s%d", i)
+		fmt.Fprintf(&b, "        - {address: %s, mac: %q}\n", s.addr(10+i), s.mac(name))
+	}
+	return b.String()
+}
+
+// services returns the dispatcher's services for vip: HTTP on 80 checked
+// by "http", the echo stream on 9000.
+func (s *site) services(vip, mode string) string {
+	return fmt.Sprintf(`    - vip: %s
+      port: 80
+      mode: %s
+      check: http
+      servers:
+%s    - vip: %s
+      port: 9000
+      mode: %s
+      servers:
+%s`, vip, mode, s.servers(mode), vip, mode, s.servers(mode))
+}
+
+var loadLine = regexp.MustCompile(`msg="dispatch: load" vip=(\S+) forwarding=(\S+) packets=(\d+)`)
+
+// forwarded returns the last packet count the dispatcher logged for vip.
+func forwarded(out, vip string) int64 {
+	var n int64
+	for _, m := range loadLine.FindAllStringSubmatch(out, -1) {
+		if m[1] == vip {
+			n, _ = strconv.ParseInt(m[3], 10, 64)
+		}
+	}
+	return n
+}
+
+func checkAllServers(t *testing.T, s *site, vip string, n int) {
+	t.Helper()
+	by, errs := s.get("client", "http://"+vip+"/", n)
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d requests failed: %v", len(errs), n, errs[0])
+	}
+	for _, srv := range []string{"s1", "s2", "s3"} {
+		if by[srv] == 0 {
+			t.Fatalf("server %s got none of %d requests: %v", srv, n, by)
+		}
+	}
+	t.Logf("requests by server: %v", by)
+}
+
+// TestDispatcherModes: HTTP from a client to the VIP reaches all three
+// servers through the dispatcher, in mac and ipip mode, and the replies
+// (20 kB each) go from the servers straight to the client.
+func TestDispatcherModes(t *testing.T) {
+	for _, mode := range []string{"mac", "ipip"} {
+		t.Run(mode, func(t *testing.T) {
+			s := newSite(t)
+			s.host("d1", 2)
+			if mode == "ipip" {
+				for i := 1; i <= 3; i++ {
+					name := fmt.Sprintf("s%d", i)
+					// The tunnel adds 20 bytes: advertise a smaller MSS.
+					run(t, "ip", "-n", s.hosts[name], "route", "replace", s.prefix+".0/24", "dev", "eth0", "src", s.addr(10+i), "advmss", "1440")
+					d := s.start(name, false, "decap", "--iface", "eth0", "--vip", s.vip)
+					poll(t, 5*time.Second, name+" decap attached", func() bool { return strings.Contains(d.out.String(), "decap attached") })
+				}
+			}
+			d := s.dispatch("d1", "  interface: eth0\n  services:\n"+s.services(s.vip, mode))
+			poll(t, 5*time.Second, "dispatcher forwarding", func() bool {
+				return strings.Count(d.out.String(), "service forwarding") == 2
+			})
+
+			rx0, tx0 := s.ifaceBytes("d1")
+			crx0, _ := s.ifaceBytes("client")
+			checkAllServers(t, s, s.vip, 60)
+			rx1, tx1 := s.ifaceBytes("d1")
+			crx1, _ := s.ifaceBytes("client")
+			got := crx1 - crx0
+			t.Logf("client received %d bytes; dispatcher received %d, sent %d", got, rx1-rx0, tx1-tx0)
+			if got < 60*20000 {
+				t.Fatalf("client received only %d bytes", got)
+			}
+			// The dispatcher sees the requests and ACKs, never the replies.
+			if rx1-rx0 > got/10 {
+				t.Fatalf("dispatcher received %d bytes of the client's %d: replies do not bypass it", rx1-rx0, got)
+			}
+			if tx1-tx0 < (rx1-rx0)/2 {
+				t.Fatalf("dispatcher sent %d bytes of the %d it received: not forwarding", tx1-tx0, rx1-rx0)
+			}
+			poll(t, 3*time.Second, "counters logged", func() bool { return forwarded(d.out.String(), s.vip) >= 60*4 })
+		})
+	}
+}
+
+// TestDispatcherFailover: the primary dispatcher's host dies during a
+// long TCP stream; the backup takes the VIP within a second and the
+// stream completes without a reset.
+func TestDispatcherFailover(t *testing.T) {
+	s := newSite(t)
+	s.host("d1", 2)
+	s.host("d2", 3)
+	ha := func(self, peer int, prio int) string {
+		return fmt.Sprintf(`  ha:
+    local: %s:7500
+    peers: [%s:7500]
+    key: "e2e-shared-secret-0123"
+    priority: %d
+`, s.addr(self), s.addr(peer), prio)
+	}
+	svc := "  interface: eth0\n  services:\n" + s.services(s.vip, "mac")
+	d1 := s.dispatch("d1", svc+ha(2, 3, 200))
+	poll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
+	d2 := s.dispatch("d2", svc+ha(3, 2, 100))
+	poll(t, 5*time.Second, "d2 is backup", func() bool { return strings.Contains(d2.out.String(), "ha: backup") })
+	checkAllServers(t, s, s.vip, 30)
+
+	streams := make([]*proc, 4)
+	for i := range streams {
+		streams[i] = s.stream("client", s.vip+":9000", 3*time.Second)
+	}
+	time.Sleep(time.Second) // let the streams run through d1 first
+	killed := time.Now()
+	// The host dies: the process stops dead and the link goes down.
+	d1.stop(syscall.SIGKILL)
+	run(t, "ip", "-n", s.hosts["d1"], "link", "set", "eth0", "down")
+	poll(t, 2*time.Second, "d2 holds the VIP", func() bool { return s.hasAddr("d2", s.vip) })
+	took := time.Since(killed)
+	t.Logf("backup holds the VIP %v after the primary died", took)
+	if took > time.Second {
+		t.Fatalf("takeover took %v", took)
+	}
+	for i, st := range streams {
+		out := st.wait(t, 20*time.Second)
+		srv, ok, line := streamResult(out)
+		if !ok {
+			t.Fatalf("stream %d (to %s) broken by the failover: %s", i, srv, line)
+		}
+		t.Logf("stream %d: %s", i, line)
+	}
+	checkAllServers(t, s, s.vip, 30)
+	if forwarded(d2.out.String(), s.vip) == 0 {
+		poll(t, 2*time.Second, "d2 forwarded", func() bool { return forwarded(d2.out.String(), s.vip) > 0 })
+	}
+}
+
+// TestDispatcherRestart: restarting the dispatcher during a stream drops
+// no connection: the program and maps stay pinned and the new process
+// takes them over.
+func TestDispatcherRestart(t *testing.T) {
+	s := newSite(t)
+	s.host("d1", 2)
+	sec := "  interface: eth0\n  services:\n" + s.services(s.vip, "mac")
+	d := s.dispatch("d1", sec)
+	poll(t, 5*time.Second, "forwarding", func() bool { return strings.Count(d.out.String(), "service forwarding") == 2 })
+
+	streams := make([]*proc, 4)
+	for i := range streams {
+		streams[i] = s.stream("client", s.vip+":9000", 3*time.Second)
+	}
+	time.Sleep(800 * time.Millisecond)
+	d.stop(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond) // the pinned program forwards alone
+	d2 := s.dispatch("d1", sec)
+	poll(t, 5*time.Second, "restarted", func() bool { return strings.Contains(d2.out.String(), "datapath attached") })
+	for i, st := range streams {
+		srv, ok, line := streamResult(st.wait(t, 20*time.Second))
+		if !ok {
+			t.Fatalf("stream %d (to %s) broken by the restart: %s", i, srv, line)
+		}
+		t.Logf("stream %d: %s", i, line)
+	}
+	checkAllServers(t, s, s.vip, 30)
+}

@@ -1,0 +1,357 @@
+package test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+)
+
+// Topologies of network namespaces for the dispatcher's end-to-end tests.
+// Each test builds its own: a bridge in a namespace of its own and one
+// namespace per host, with eth0 on the bridge. Every address lives inside
+// those namespaces; everything is removed when the test ends.
+
+var (
+	terndOnce sync.Once
+	terndPath string
+	terndErr  error
+	terndOut  []byte
+	nsSeq     atomic.Int32
+)
+
+// ternd builds the helper binary (the dispatcher's commands, servers and
+// clients) once per run.
+func ternd(t *testing.T) string {
+	t.Helper()
+	terndOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ternd-")
+		if err != nil {
+			terndErr = err
+			return
+		}
+		terndPath = filepath.Join(dir, "ternd")
+		cmd := exec.Command("go", "build", "-o", terndPath, "./test/netns/ternd")
+		cmd.Dir = ".."
+		terndOut, terndErr = cmd.CombinedOutput()
+	})
+	if terndErr != nil {
+		t.Fatalf("build ternd: %v\n%s", terndErr, terndOut)
+	}
+	return terndPath
+}
+
+// needNetns skips unless this process may build namespaces and load XDP.
+func needNetns(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, XDP)")
+	}
+	for _, tool := range []string{"ip", "nsenter"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	if err := features.HaveProgramType(ebpf.XDP); err != nil {
+		t.Skipf("no XDP here: %v", err)
+	}
+}
+
+// outBuf collects a process's output while it runs.
+type outBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *outBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *outBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// topo is one L2 segment of namespaces.
+type topo struct {
+	t      *testing.T
+	id     string
+	bridge string
+	prefix string // "10.X.Y"
+	hosts  map[string]string
+	bpffs  string
+}
+
+func newTopo(t *testing.T) *topo {
+	t.Helper()
+	needNetns(t)
+	n := nsSeq.Add(1)
+	tp := &topo{
+		t:      t,
+		id:     fmt.Sprintf("%d-%d", os.Getpid()%100000, n),
+		prefix: fmt.Sprintf("10.%d.%d", 150+os.Getpid()%50, n),
+		hosts:  map[string]string{},
+	}
+	tp.bpffs = "/sys/fs/bpf/tern-e2e-" + tp.id
+	t.Cleanup(func() { os.RemoveAll(tp.bpffs) })
+	tp.bridge = tp.ns("br")
+	run(t, "ip", "-n", tp.bridge, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", tp.bridge, "link", "set", "br0", "up")
+	return tp
+}
+
+func (tp *topo) ns(role string) string {
+	name := "td-" + role + "-" + tp.id
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		tp.t.Skipf("cannot create a network namespace: %v %s", err, out)
+	}
+	tp.t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	run(tp.t, "ip", "-n", name, "link", "set", "lo", "up")
+	return name
+}
+
+func (tp *topo) addr(n int) string { return fmt.Sprintf("%s.%d", tp.prefix, n) }
+
+// host adds namespace role with eth0 = prefix.n/24 on the bridge, TX
+// checksum offload off.
+func (tp *topo) host(role string, n int) string {
+	t := tp.t
+	ns := tp.ns(role)
+	port := fmt.Sprintf("p%d", n)
+	run(t, "ip", "-n", tp.bridge, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	run(t, "ip", "-n", tp.bridge, "link", "set", port, "master", "br0", "up")
+	run(t, "ip", "-n", ns, "addr", "add", tp.addr(n)+"/24", "dev", "eth0")
+	run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+	run(t, "ip", "netns", "exec", ns, ternd(t), "txoff", "eth0")
+	tp.hosts[role] = ns
+	return ns
+}
+
+func (tp *topo) mac(role string) string {
+	out := run(tp.t, "ip", "-n", tp.hosts[role], "-br", "link", "show", "eth0")
+	f := strings.Fields(out)
+	if len(f) < 3 {
+		tp.t.Fatalf("no MAC in %q", out)
+	}
+	return f[2]
+}
+
+// sysctl sets key=value in role's namespace.
+func (tp *topo) sysctl(role, kv string) {
+	run(tp.t, "ip", "netns", "exec", tp.hosts[role], "sysctl", "-qw", kv)
+}
+
+// server makes role a real server for vips: each VIP on lo, ARP for them
+// silenced (arp_ignore=1, arp_announce=2), an HTTP server on :80 and an
+// echo server on :9000. Its health check fails while downFile exists.
+func (tp *topo) server(role string, n int, vips ...string) (downFile string) {
+	ns := tp.host(role, n)
+	for _, v := range vips {
+		run(tp.t, "ip", "-n", ns, "addr", "add", v+"/32", "dev", "lo")
+	}
+	for _, kv := range []string{
+		"net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
+		"net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.eth0.arp_announce=2",
+	} {
+		tp.sysctl(role, kv)
+	}
+	downFile = filepath.Join(tp.t.TempDir(), role+".down")
+	h := tp.start(role, false, "httpd", "--name", role, "--size", "20000", "--down-file", downFile)
+	e := tp.start(role, false, "echo", "--name", role)
+	poll(tp.t, 5*time.Second, role+" servers listening", func() bool {
+		return strings.Contains(h.out.String(), "listening") && strings.Contains(e.out.String(), "listening")
+	})
+	return downFile
+}
+
+// proc is a process running in a namespace.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *outBuf
+	done chan struct{}
+}
+
+// start runs ternd args in role's namespace. A dispatcher runs under
+// nsenter --net, which keeps the mount namespace, so its bpffs pins
+// outlive it for the next run to take over; the others run under
+// ip netns exec.
+func (tp *topo) start(role string, dispatcher bool, args ...string) *proc {
+	t := tp.t
+	ns := tp.hosts[role]
+	var argv []string
+	if dispatcher {
+		argv = append([]string{"nsenter", "--net=/run/netns/" + ns, ternd(t)}, args...)
+	} else {
+		argv = append([]string{"ip", "netns", "exec", ns, ternd(t)}, args...)
+	}
+	p := &proc{cmd: exec.Command(argv[0], argv[1:]...), out: &outBuf{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %v: %v", argv, err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("output of %s %v:\n%s", role, args, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop signals the process and waits for it (SIGKILL after 5s).
+func (p *proc) stop(sig syscall.Signal) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// wait waits for the process to exit and returns its output.
+func (p *proc) wait(t *testing.T, within time.Duration) string {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(within):
+		t.Fatalf("process %v still running after %v:\n%s", p.cmd.Args, within, p.out.String())
+	}
+	return p.out.String()
+}
+
+// dispatcherYAML returns a configuration with one dispatcher section.
+func (tp *topo) writeConfig(name, dispatcher string) string {
+	dir := tp.t.TempDir()
+	cfg := `node:
+  name: ` + name + `
+  data: ` + filepath.Join(dir, "data") + `
+checks:
+  http:
+    type: http
+    port: 80
+    path: /healthz
+    interval: 300ms
+    timeout: 250ms
+    rise: 1
+    fall: 2
+zones:
+  - file: unused.zone
+dispatcher:
+` + dispatcher
+	p := filepath.Join(dir, "tern.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		tp.t.Fatal(err)
+	}
+	return p
+}
+
+// dispatch starts a dispatcher in role's namespace with configuration
+// section sec, pinned as instance role.
+func (tp *topo) dispatch(role, sec string) *proc {
+	cfg := tp.writeConfig(role, sec)
+	return tp.start(role, true, "dispatch", "--config", cfg, "--instance", role, "--bpffs", tp.bpffs, "--stats-interval", "200ms")
+}
+
+// get makes n HTTP requests to url from role and counts answers by server.
+func (tp *topo) get(role, url string, n int) (map[string]int, []string) {
+	out := run(tp.t, "ip", "netns", "exec", tp.hosts[role], ternd(tp.t), "get", "--url", url, "--count", fmt.Sprint(n), "--timeout", "2s")
+	by := map[string]int{}
+	var errs []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasPrefix(line, "error:") {
+			errs = append(errs, line)
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) == 2 {
+			by[f[0]]++
+		}
+	}
+	return by, errs
+}
+
+// stream starts a TCP stream from role to addr for d.
+func (tp *topo) stream(role, addr string, d time.Duration) *proc {
+	return tp.start(role, false, "stream", "--addr", addr, "--duration", d.String())
+}
+
+// streamResult parses a finished stream's output: its server and "ok"
+// or the failure.
+func streamResult(out string) (server string, ok bool, line string) {
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "server" {
+			server = f[1]
+		}
+		if len(f) >= 1 && (f[0] == "ok" || f[0] == "fail") {
+			return server, f[0] == "ok", l
+		}
+	}
+	return server, false, out
+}
+
+// ifaceBytes returns eth0's received and sent bytes in role's namespace.
+func (tp *topo) ifaceBytes(role string) (rx, tx int64) {
+	out := run(tp.t, "ip", "-n", tp.hosts[role], "-s", "link", "show", "eth0")
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "RX:") && i+1 < len(lines) {
+			fmt.Sscan(lines[i+1], &rx)
+		}
+		if strings.Contains(l, "TX:") && i+1 < len(lines) {
+			fmt.Sscan(lines[i+1], &tx)
+		}
+	}
+	return rx, tx
+}
+
+// hasAddr reports whether role's eth0 holds addr.
+func (tp *topo) hasAddr(role, addr string) bool {
+	out := run(tp.t, "ip", "-n", tp.hosts[role], "-4", "-br", "addr", "show", "dev", "eth0")
+	for _, f := range strings.Fields(out) {
+		if f == addr+"/32" {
+			return true
+		}
+	}
+	return false
+}
