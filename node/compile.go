@@ -2,25 +2,68 @@ package node
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"encoding/hex"
 	"io/fs"
 
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dnsserver"
+	"github.com/ternlb/tern/geo"
 	"github.com/ternlb/tern/selector"
 	"github.com/ternlb/tern/zones"
 )
 
 // Compile turns a loaded configuration into a serving snapshot, reading
-// its zone files. It returns every problem found in the zone files; a
-// snapshot is returned only when there are none.
+// its zone files and opening its geo database. It returns every problem
+// found; a snapshot is returned only when there are none.
 func Compile(cfg *config.Config) (*dnsserver.Snapshot, config.Problems) {
+	db, ps := openGeo(cfg, nil)
+	if len(ps) > 0 {
+		_, zps := zones.Load(cfg)
+		ps = append(ps, zps...)
+		ps.Sort()
+		return nil, ps
+	}
+	return compileWith(cfg, db)
+}
+
+// openGeo opens cfg's MaxMind database, or returns reuse when it is the
+// same file (a reload does not re-read an unchanged path: the database's
+// own watcher reloads its content).
+func openGeo(cfg *config.Config, reuse *geo.DB) (*geo.DB, config.Problems) {
+	if cfg.Geo.Database == "" {
+		return nil, nil
+	}
+	path := cfg.HostPath(cfg.Geo.Database)
+	problem := func(msg string) config.Problems {
+		return config.Problems{{File: cfg.Name, Line: cfg.Line("geo.database"), Msg: msg}}
+	}
+	if path == "" {
+		return nil, problem("geo.database: an embedded configuration cannot name a database file")
+	}
+	if reuse != nil && reuse.Info().Path == path {
+		return reuse, nil
+	}
+	db, err := geo.Open(path, geo.Options{})
+	if err != nil {
+		return nil, problem(fmt.Sprintf("geo.database %q: %v", cfg.Geo.Database, err))
+	}
+	return db, nil
+}
+
+// compileWith compiles cfg with db (nil: no database) as the geo stage's
+// locator.
+func compileWith(cfg *config.Config, db *geo.DB) (*dnsserver.Snapshot, config.Problems) {
 	set, ps := zones.Load(cfg)
 	if len(ps) > 0 {
 		ps.Sort()
 		return nil, ps
 	}
-	pools, err := selector.Compile(cfg)
+	var loc selector.Locator
+	if db != nil {
+		loc = db // a nil *geo.DB must not become a non-nil interface
+	}
+	pools, err := selector.CompileLocated(cfg, loc)
 	if err != nil {
 		return nil, config.Problems{{File: cfg.Name, Msg: err.Error()}}
 	}
@@ -52,11 +95,11 @@ func checkLoaded(cfg *config.Config, err error) config.Problems {
 		return ps
 	}
 	if len(ps) > 0 {
-		// Zones can still be checked against the pools that were read, so
-		// one run shows the zone files' problems too.
-		if _, zps := zones.Load(cfg); len(zps) > 0 {
-			ps = append(ps, zps...)
-		}
+		// Zones and the geo database can still be checked against what was
+		// read, so one run shows every file's problems.
+		_, gps := openGeo(cfg, nil)
+		_, zps := zones.Load(cfg)
+		ps = append(append(ps, gps...), zps...)
 		ps.Sort()
 		return ps
 	}

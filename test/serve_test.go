@@ -36,10 +36,14 @@ func freePort(t *testing.T) int {
 }
 
 // copyExample copies the reference configuration to a temporary folder with
-// its DNS listener moved to addr, so tests can serve and change it.
-func copyExample(t *testing.T, addr string) string {
+// its DNS and API listeners moved to addr and apiAddr, so tests can serve
+// and change it.
+func copyExample(t *testing.T, addr, apiAddr string) string {
 	t.Helper()
-	src := filepath.Join("..", "..", "shared", "examples")
+	src, err := filepath.Abs(filepath.Join("..", "..", "shared", "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(src); err != nil {
 		t.Skipf("reference configuration not found at %s", src)
 	}
@@ -53,6 +57,7 @@ func copyExample(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	s := strings.Replace(string(b), `dns: ["127.0.0.1:5354"]`, fmt.Sprintf("dns: [%q]", addr), 1)
+	s = strings.Replace(s, `api: "127.0.0.1:8054"`, fmt.Sprintf("api: %q", apiAddr), 1)
 	s = strings.Replace(s, `../testdata/geoip/`, filepath.Join(src, "..", "testdata", "geoip")+"/", 1)
 	if err := os.WriteFile(cfg, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
@@ -133,7 +138,8 @@ www 300 IN POOL nosuchpool
 func TestServeReloadAndStop(t *testing.T) {
 	bin := ternBinary(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	dir := copyExample(t, addr)
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dir := copyExample(t, addr, apiAddr)
 	var out lockedBuffer
 	cmd := exec.Command(bin, "serve", "--config", "tern.yaml")
 	cmd.Dir = dir
@@ -160,6 +166,29 @@ func TestServeReloadAndStop(t *testing.T) {
 	if r, err := query(addr, "www.gslb.example.test.", dns.TypeA); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 		t.Fatalf("www A (POOL): %v %v", r, err)
 	}
+
+	// The API answers, and an operator can drain a member through the CLI.
+	ternCLI := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "TERN_API="+apiAddr)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("tern %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if s := ternCLI("status"); !strings.Contains(s, "serving") || !strings.Contains(s, "true") {
+		t.Fatalf("tern status: %s", s)
+	}
+	// Every api member fails its probe (nothing listens on their port 443),
+	// so all_down: all answers with all three. Forcing the priority-2
+	// member up makes it the only up member: failover answers it alone.
+	ternCLI("member", "up", "api", "127.0.1.40")
+	waitFor(t, 5*time.Second, "the forced-up member to answer alone", func() bool {
+		r, err := query(addr, "api.gslb.example.test.", dns.TypeA)
+		return err == nil && len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == "127.0.1.40"
+	})
 
 	// A good change is swapped in on SIGHUP.
 	zone := filepath.Join(dir, "zones", "gslb.example.test.zone")

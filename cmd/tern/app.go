@@ -29,6 +29,7 @@ func newApp() *cli.App {
 			serveCommand(),
 			checkCommand(),
 			applyCommand(),
+			explainCommand(),
 			statusCommand(),
 			clusterCommand(),
 			memberCommand(),
@@ -100,7 +101,7 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return reportProblems(c, err)
 			}
-			n, err := node.New(cfg, log)
+			n, err := node.New(cfg, node.Options{Logger: log})
 			if err != nil {
 				return reportProblems(c, err)
 			}
@@ -109,7 +110,7 @@ func serveCommand() *cli.Command {
 			go reloadOnHUP(ctx, n, load, log)
 			go func() {
 				select {
-				case <-n.Ready():
+				case <-n.Serving():
 					addrs := n.DNSAddrs()
 					log.Info("serving", "node", cfg.Node.Name, "dns", fmt.Sprint(addrs))
 					if c.Bool("dev") && len(addrs) > 0 {
@@ -151,7 +152,7 @@ func reloadOnHUP(ctx context.Context, n *node.Node, load func() (*config.Config,
 		case <-hup:
 			cfg, err := load()
 			if err == nil {
-				err = n.Reload(cfg)
+				err = n.Reload(ctx, cfg)
 			}
 			if err != nil {
 				log.Error("reload rejected; the previous configuration keeps serving", "problems", err.Error())

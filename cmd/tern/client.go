@@ -253,3 +253,44 @@ func bundle(file string) (api.ApplyRequest, error) {
 	}
 	return req, nil
 }
+
+func explainCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "explain",
+		Usage:     "show how a name is answered for a client, stage by stage",
+		ArgsUsage: "NAME CLIENT (CLIENT: an address, or a subnet as ECS carries it)",
+		Description: "With --config, explain offline from that configuration (members at their " +
+			"configured states); without it, ask a running node's API for a live explanation.",
+		Flags: append(apiFlags(), &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "explain offline from configuration `FILE`"}),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return cli.Exit("usage: tern explain [--config FILE] NAME CLIENT", 2)
+			}
+			name, client := c.Args().Get(0), c.Args().Get(1)
+			if file := c.String("config"); file != "" {
+				cfg, err := config.Load(file)
+				if err != nil {
+					return reportProblems(c, err)
+				}
+				snap, ps := node.Compile(cfg)
+				if len(ps) > 0 {
+					return reportProblems(c, ps)
+				}
+				if err := node.Explain(c.App.Writer, snap, name, client); err != nil {
+					return cli.Exit(err.Error(), 1)
+				}
+				return nil
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			e, err := cl.Explain(c.Context, name, client)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(c.App.Writer, e.Text)
+			return nil
+		},
+	}
+}
