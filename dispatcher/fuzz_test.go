@@ -1,0 +1,111 @@
+package dispatcher
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"testing"
+)
+
+// wantForward is an independent reading of which frames the program
+// forwards, for the services of FuzzLB (webKey tcp/80 and dnsKey udp/53 on
+// vip): a whole, unfragmented IPv4 TCP or UDP packet to one of them, or an
+// ICMP fragmentation-needed message to the VIP about a packet from one.
+func wantForward(f []byte) bool {
+	if len(f) < 14+20 || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+		return false
+	}
+	ip := f[14:]
+	ihl := int(ip[0]&0x0f) * 4
+	tot := int(binary.BigEndian.Uint16(ip[2:]))
+	if ip[0]>>4 != 4 || ihl < 20 || tot < ihl || tot > len(ip) {
+		return false
+	}
+	frag := binary.BigEndian.Uint16(ip[6:])
+	l4 := ip[ihl:tot]
+	dst, _ := netip.AddrFromSlice(ip[16:20])
+	isService := func(a netip.Addr, port uint16, proto uint8) bool {
+		k := ServiceKey{VIP: a, Port: port, Proto: Proto(proto)}
+		return k == webKey || k == dnsKey
+	}
+	switch proto := ip[9]; proto {
+	case ipProtoTCP, ipProtoUDP:
+		need := 8
+		if proto == ipProtoTCP {
+			need = 20
+		}
+		if frag&0x3fff != 0 || len(l4) < need {
+			return false
+		}
+		return isService(dst, binary.BigEndian.Uint16(l4[2:]), proto)
+	case ipProtoICMP:
+		if frag&0x3fff != 0 || len(l4) < 8 || l4[0] != 3 || l4[1] != 4 {
+			return false
+		}
+		in := l4[8:]
+		if len(in) < 20 {
+			return false
+		}
+		inIHL := int(in[0]&0x0f) * 4
+		if in[0]>>4 != 4 || inIHL < 20 || len(in) < inIHL+4 {
+			return false
+		}
+		src, _ := netip.AddrFromSlice(in[12:16])
+		if (in[9] != ipProtoTCP && in[9] != ipProtoUDP) || src != dst {
+			return false
+		}
+		return isService(src, binary.BigEndian.Uint16(in[inIHL:]), in[9])
+	}
+	return false
+}
+
+// FuzzLB runs arbitrary frames through the program and compares its verdict
+// with wantForward: a frame is transmitted if and only if it should be,
+// transmitted frames differ from the input only in their MAC addresses
+// (to a backend's, from the interface's), and everything else is passed
+// unchanged.
+func FuzzLB(f *testing.F) {
+	seeds := [][]byte{
+		tcpFrame(client, 40000, vip, 80),
+		udpFrame(client, 40000, vip, 53),
+		udpFrame(client, 40000, vip, 80),
+		fragNeeded(router, vip, 80, client, 40000, ipProtoTCP),
+		fragNeeded(router, vip, 53, client, 40000, ipProtoUDP),
+		ether(macIface, macRouter, 0x0800, ip4{src: client, dst: vip, proto: ipProtoUDP, options: []byte{1, 1, 1, 0}, payload: udpHdr(1, 53, nil)}.bytes()),
+		ether(macIface, macRouter, 0x0800, ip4{src: client, dst: vip, proto: ipProtoUDP, frag: 0x2000, payload: udpHdr(1, 53, nil)}.bytes()),
+		append(udpFrame(client, 1, vip, 53), make([]byte, 20)...), // Ethernet padding
+		tcpFrame(client, 40000, vip, 80)[:40],
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	d := newTestDatapath(f)
+	if err := d.SetService(webKey, Service{Mode: ModeMAC}, table7); err != nil {
+		f.Fatal(err)
+	}
+	if err := d.SetService(dnsKey, Service{Mode: ModeMAC}, table7); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if len(frame) < 14 || len(frame) > 1500 {
+			return // the kernel runs XDP on 14 bytes and up
+		}
+		in := bytes.Clone(frame)
+		ret, out := run(t, d.objs.TernLb, frame)
+		want := wantForward(in)
+		switch {
+		case ret == xdpTX && !want:
+			t.Fatalf("transmitted a frame it should pass:\n% x", in)
+		case ret != xdpTX && want:
+			t.Fatalf("verdict %d for a frame it should forward:\n% x", ret, in)
+		case ret == xdpTX:
+			if _, ok := backendByMAC(out[0:6]); !ok || !bytes.Equal(out[6:12], macIface) || !bytes.Equal(out[12:], in[12:]) {
+				t.Fatalf("forwarded frame wrong:\n in % x\nout % x", in, out)
+			}
+		case ret != xdpPass:
+			t.Fatalf("verdict %d, want XDP_PASS", ret)
+		case !bytes.Equal(out, in):
+			t.Fatalf("passed frame changed:\n in % x\nout % x", in, out)
+		}
+	})
+}
