@@ -2,8 +2,8 @@ package node
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 
 	"github.com/ternlb/tern/config"
