@@ -160,8 +160,11 @@ func loadBytes(b []byte, path string) (*state, error) {
 
 // Locate returns what the database says of a. An address the database
 // has no record for gets a Location with Found false and the Bits of the
-// empty network around it.
+// empty network around it. A nil *DB knows nothing.
 func (d *DB) Locate(a netip.Addr) Location {
+	if d == nil { // a nil *DB in a Locator interface: no database
+		return Location{}
+	}
 	st := d.cur.Load()
 	a = a.Unmap()
 	res := st.reader.Lookup(a)

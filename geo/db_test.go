@@ -366,3 +366,19 @@ func FuzzLoadBytes(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkLocate(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "city.mmdb")
+	writeDB(b, path, "GeoIP2-City", testPlaces...)
+	d, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	addrs := []netip.Addr{netip.MustParseAddr("81.2.69.142"), netip.MustParseAddr("2001:218::1"), netip.MustParseAddr("192.0.2.1")}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		d.Locate(addrs[i%3])
+		i++
+	}
+}

@@ -3,8 +3,11 @@ package selector
 import (
 	"fmt"
 	"net/netip"
-	"strings"
+	"slices"
 	"testing"
+
+	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/geo"
 )
 
 // benchPool compiles a 64-member pool of the given preset over three
@@ -60,4 +63,30 @@ func BenchmarkSelect(b *testing.B) {
 	}
 }
 
-var _ = strings.Join
+
+// BenchmarkSelectGeoMaxMind is the geo preset of the reference
+// configuration with MaxMind's test database behind it: the full cost of
+// a geo decision, database lookup included.
+func BenchmarkSelectGeoMaxMind(b *testing.B) {
+	cfg, err := config.Load("../../shared/examples/tern.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := geo.Open(cfg.HostPath(cfg.Geo.Database), geo.Options{})
+	if err != nil {
+		b.Skipf("MaxMind test database: %v", err)
+	}
+	pools, err := CompileLocated(cfg, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	web := pools[slices.IndexFunc(pools, func(p *Pool) bool { return p.Name == "web" })]
+	s := NewScratch(8)
+	clients := []*Client{client("81.2.69.0/24"), client("216.160.83.0/24"), client("2001:218::/56"), client("175.16.199.0/24")}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		web.Select(clients[i&3], IPv4, s)
+		i++
+	}
+}

@@ -3,10 +3,53 @@
 // in which order, and how wide a client subnet that decision holds for (the
 // ECS scope).
 //
-// A pool's policy is a chain of stages (healthy, geo, priority, weighted,
-// roundrobin, load, sticky, first); presets expand to chains. A decision
-// does no I/O, reads no clock and allocates nothing: it works in a Scratch
-// the caller owns (one per worker).
+// # The chain
+//
+// A pool's policy is a chain of stages; presets (config.Presets) expand to
+// chains. Every chain begins with an implicit family stage (A: IPv4 and
+// host-name members; AAAA: IPv6 and host-name members). The stages:
+//
+//   - healthy drops members down or drained. When it drops every member
+//     of the family, the pool's all_down decides: all (run the chain
+//     again as if every member were up), none (an empty answer: NODATA),
+//     or fallback:<pool> (the other pool answers; Answer.Pool says which).
+//   - geo keeps and orders sites by where the client is: with a map, the
+//     most specific entry (CIDR, then country, then continent, then
+//     default) whose sites still have a member gives the site list, one
+//     tier per site in list order; without a map, members are ordered by
+//     great-circle distance from the client, one tier per distance.
+//   - priority keeps the first priority group with at least min_healthy
+//     (a count or a percentage of the group, at most the whole group)
+//     members left; when none has enough, the first with any.
+//   - weighted, roundrobin, load and sticky order members within each
+//     tier: weighted random order without replacement; rotation by an
+//     atomic counter; least load/capacity first (equal loads take turns);
+//     rendezvous hashing of the client's subnet (sticky_prefix per family),
+//     so a subnet keeps its member while that member is up and only a
+//     down member's subnets move.
+//   - first keeps the first `answers` members.
+//
+// An answer is either address members or one host-name member (answered
+// as a CNAME): host names after an address are left out.
+//
+// # ECS scope
+//
+// Each stage that looks at the client widens the answer's scope: geo by
+// the span of its decision (the CIDR key or database network the client
+// fell in, lengthened past any more specific CIDR key nearby), sticky by
+// its prefix. The scope is capped at the client's source prefix and is 0
+// when no stage looked at the client.
+//
+// # Cost
+//
+// A decision does no I/O, reads no clock, takes no lock and allocates
+// nothing: it works in a Scratch the caller owns (one per worker), whose
+// own random source serves the weighted stage. The geo stage asks a
+// Locator (a *geo.DB) that is lock-free too.
+//
+// Explain and WriteExplain run the same chain and record what each stage
+// kept and dropped and why; they allocate and are meant for people
+// (`tern explain`).
 //
 // selector imports config (to compile pools) and geo (client locations);
 // no server package.
