@@ -63,7 +63,6 @@ func BenchmarkSelect(b *testing.B) {
 	}
 }
 
-
 // BenchmarkSelectGeoMaxMind is the geo preset of the reference
 // configuration with MaxMind's test database behind it: the full cost of
 // a geo decision, database lookup included.
