@@ -49,7 +49,7 @@ func benchPool(t testing.TB, preset string, loc Locator) *Pool {
 }
 
 func BenchmarkSelect(b *testing.B) {
-	loc := fakeLocator{netip.MustParsePrefix("81.2.0.0/16"): {"EU", "GB", 51.5, -0.1}}
+	loc := newFakeLocator(map[netip.Prefix]fakeLoc{netip.MustParsePrefix("81.2.0.0/16"): {"EU", "GB", 51.5, -0.1}})
 	for _, preset := range []string{"roundrobin", "weighted", "geo", "failover", "load", "sticky"} {
 		b.Run(preset, func(b *testing.B) {
 			p := benchPool(b, preset, loc)

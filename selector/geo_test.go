@@ -10,7 +10,7 @@ import (
 	"github.com/ternlb/tern/geo"
 )
 
-var testLocator = fakeLocator{
+var testLocator = newFakeLocator(map[netip.Prefix]fakeLoc{
 	netip.MustParsePrefix("81.2.0.0/16"):    {"EU", "GB", 51.5, -0.1},
 	netip.MustParsePrefix("89.160.0.0/16"):  {"EU", "SE", 58.4, 15.6},
 	netip.MustParsePrefix("216.160.0.0/16"): {"NA", "US", 47.25, -122.31},
@@ -18,7 +18,7 @@ var testLocator = fakeLocator{
 	netip.MustParsePrefix("2001:218::/32"):  {"AS", "JP", 35.68, 139.75},
 	netip.MustParsePrefix("41.0.0.0/8"):     {"AF", "ZA", -26.2, 28.0},
 	netip.MustParsePrefix("80.0.0.0/16"):    {"EU", "DE", 52.5, 13.4},
-}
+})
 
 const regions = `geo:
   maps:

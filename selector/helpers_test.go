@@ -90,25 +90,27 @@ func withDown(p *Pool, down ...string) *Pool {
 	return p.WithStatus(st)
 }
 
-// fakeLocator answers from a table of prefixes.
-type fakeLocator map[netip.Prefix]fakeLoc
+// fakeLocator answers from a table of prefixes, like a database whose
+// networks are exactly those prefixes.
+type fakeLocator struct{ t geo.Table[geo.Location] }
 
 type fakeLoc struct {
 	continent, country string
 	lat, lon           float64
 }
 
-func (f fakeLocator) Locate(a netip.Addr) (l geo.Location) {
-	best := -1
-	for pf, v := range f {
-		if pf.Contains(a) && pf.Bits() > best {
-			best = pf.Bits()
-			l.Continent, l.Country, l.Lat, l.Lon = v.continent, v.country, v.lat, v.lon
-			l.HasCoords, l.Found, l.Bits = true, true, pf.Bits()
-		}
+func newFakeLocator(m map[netip.Prefix]fakeLoc) *fakeLocator {
+	f := &fakeLocator{}
+	for p, v := range m {
+		f.t.Insert(p, geo.Location{Continent: v.continent, Country: v.country, Lat: v.lat, Lon: v.lon, HasCoords: true, Found: true, Bits: p.Bits()})
 	}
-	if best < 0 {
-		l.Bits = a.BitLen() / 2
+	return f
+}
+
+func (f *fakeLocator) Locate(a netip.Addr) geo.Location {
+	l, _, ok := f.t.Lookup(a)
+	if !ok {
+		return geo.Location{Bits: a.BitLen() / 2}
 	}
 	return l
 }

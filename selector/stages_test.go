@@ -302,7 +302,7 @@ func TestScopeCappedAtSource(t *testing.T) {
 }
 
 func TestZeroAllocations(t *testing.T) {
-	loc := fakeLocator{netip.MustParsePrefix("81.2.0.0/16"): {"EU", "GB", 51.5, -0.1}}
+	loc := newFakeLocator(map[netip.Prefix]fakeLoc{netip.MustParsePrefix("81.2.0.0/16"): {"EU", "GB", 51.5, -0.1}})
 	for _, preset := range []string{"roundrobin", "weighted", "geo", "failover", "load", "sticky"} {
 		t.Run(preset, func(t *testing.T) {
 			p := benchPool(t, preset, loc)
