@@ -200,10 +200,26 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	tick := time.NewTicker(a.cfg.Interval)
 	defer tick.Stop()
+	// expire fires when a peer is due to be declared dead, so a takeover
+	// does not wait for the next heartbeat tick.
+	expire := time.NewTimer(time.Hour)
+	defer expire.Stop()
+	rearm := func() {
+		a.mu.Lock()
+		next := a.m.Deadline(time.Now())
+		a.mu.Unlock()
+		if !next.IsZero() {
+			expire.Reset(time.Until(next) + time.Millisecond)
+		}
+	}
 	rejects := 0
 	a.send(ctx, conn)
 	for {
+		rearm()
 		select {
+		case <-expire.C:
+			a.step(ctx, func(m *Machine, now time.Time) []Action { return m.Tick(now) })
+			a.send(ctx, conn)
 		case <-ctx.Done():
 			a.resign(conn)
 			wg.Wait()

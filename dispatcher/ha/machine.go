@@ -176,6 +176,23 @@ func (m *Machine) Resign(now time.Time) []Action {
 	return m.evaluate(now)
 }
 
+// Deadline returns when time alone next changes a decision: the end of
+// the start wait or the moment a live peer is to be declared dead. The
+// zero Time means nothing is pending.
+func (m *Machine) Deadline(now time.Time) time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	consider(m.start.Add(time.Duration(m.cfg.DeadAfter) * m.cfg.Interval))
+	for _, p := range m.peers {
+		consider(p.last.Add(time.Duration(m.cfg.DeadAfter) * p.interval))
+	}
+	return next
+}
+
 func (m *Machine) candidate() bool { return m.reachOK && !m.resigned }
 
 func (m *Machine) alive(p *peer, now time.Time) bool {

@@ -218,3 +218,22 @@ func TestMachineHeartbeat(t *testing.T) {
 		t.Fatalf("heartbeat while unreachable %+v, want %v", hb.Groups, want)
 	}
 }
+
+func TestMachineDeadline(t *testing.T) {
+	m := NewMachine(cfg("n1", Group{Name: "a", Priority: 100}), t0)
+	if got, want := m.Deadline(t0), t0.Add(600*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("deadline at start %v, want end of start wait %v", got, want)
+	}
+	m.Receive(t0.Add(100*time.Millisecond), parseHB(t, "hb n2 a=200+"))
+	m.Receive(t0.Add(300*time.Millisecond), parseHB(t, "hb n3 a=150"))
+	now := t0.Add(650 * time.Millisecond)
+	if got, want := m.Deadline(now), t0.Add(700*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("deadline %v, want n2's death at %v", got, want)
+	}
+	if acts := m.Tick(m.Deadline(now)); len(acts) != 0 {
+		t.Fatalf("n3 (150) is alive and above us: %v", acts)
+	}
+	if got := m.Deadline(t0.Add(2 * time.Second)); !got.IsZero() {
+		t.Fatalf("nothing pending, got %v", got)
+	}
+}
