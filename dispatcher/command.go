@@ -172,7 +172,15 @@ func Run(ctx context.Context, cfg *config.Config, opts RunOptions) error {
 		for _, g := range agentCfg.Groups {
 			groupVIPs[g.Name] = g.VIPs
 		}
-		agentCfg.OnChange = func(group string, held bool) { ctrl.SetOwned(groupVIPs[group], held) }
+		// Synchronous: a VIP is added to the interface only once its
+		// services forward, or the host's own stack would answer (and
+		// reset) the first connections.
+		agentCfg.OnChange = func(group string, held bool) {
+			ctrl.SetOwned(groupVIPs[group], held)
+			if err := ctrl.Reconcile(); err != nil {
+				log.Error("dispatch: reconcile after HA change", "group", group, "held", held, "err", err)
+			}
+		}
 		agent, err := ha.NewAgent(*agentCfg)
 		if err != nil {
 			cancel()

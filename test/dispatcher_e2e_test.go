@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -44,8 +45,13 @@ func (s *site) servers(mode string) string {
 }
 
 // services returns the dispatcher's services for vip: HTTP on 80 checked
-// by "http", the echo stream on 9000.
-func (s *site) services(vip, mode string) string {
+// by "http", the echo stream on 9000 (checked by it too with
+// checkStreams).
+func (s *site) services(vip, mode string, checkStreams ...bool) string {
+	streamCheck := "none"
+	if len(checkStreams) > 0 && checkStreams[0] {
+		streamCheck = "http"
+	}
 	return fmt.Sprintf(`    - vip: %s
       port: 80
       mode: %s
@@ -54,8 +60,9 @@ func (s *site) services(vip, mode string) string {
 %s    - vip: %s
       port: 9000
       mode: %s
+      check: %s
       servers:
-%s`, vip, mode, s.servers(mode), vip, mode, s.servers(mode))
+%s`, vip, mode, s.servers(mode), vip, mode, streamCheck, s.servers(mode))
 }
 
 var loadLine = regexp.MustCompile(`msg="dispatch: load" vip=(\S+) forwarding=(\S+) packets=(\d+)`)
@@ -207,4 +214,117 @@ func TestDispatcherRestart(t *testing.T) {
 		t.Logf("stream %d: %s", i, line)
 	}
 	checkAllServers(t, s, s.vip, 30)
+}
+
+func haSection(s *site, self, peer, prio int, extra string) string {
+	return fmt.Sprintf(`  ha:
+    local: %s:7500
+    peers: [%s:7500]
+    key: "e2e-shared-secret-0123"
+    priority: %d
+    preempt: true
+%s`, s.addr(self), s.addr(peer), prio, extra)
+}
+
+// TestDispatcherMutualHA: each dispatcher is primary for one VIP and
+// backup for the other; the survivor of a stop serves both; back again,
+// preemption returns each VIP to its primary.
+func TestDispatcherMutualHA(t *testing.T) {
+	s := newSite(t)
+	vipA, vipB := s.vip, s.addr(201)
+	for i := 1; i <= 3; i++ {
+		run(t, "ip", "-n", s.hosts[fmt.Sprintf("s%d", i)], "addr", "add", vipB+"/32", "dev", "lo")
+	}
+	s.host("d1", 2)
+	s.host("d2", 3)
+	svc := "  interface: eth0\n  services:\n" + s.services(vipA, "mac") + s.services(vipB, "mac")
+	groups := func(pa, pb int) string {
+		return fmt.Sprintf("    groups:\n      - {name: a, vips: [%s], priority: %d}\n      - {name: b, vips: [%s], priority: %d}\n", vipA, pa, vipB, pb)
+	}
+	cfg1 := svc + haSection(s, 2, 3, 100, groups(200, 100))
+	cfg2 := svc + haSection(s, 3, 2, 100, groups(100, 200))
+	d1 := s.dispatch("d1", cfg1)
+	s.dispatch("d2", cfg2)
+	split := func() bool {
+		return s.hasAddr("d1", vipA) && !s.hasAddr("d1", vipB) && s.hasAddr("d2", vipB) && !s.hasAddr("d2", vipA)
+	}
+	poll(t, 5*time.Second, "d1 holds A, d2 holds B", split)
+	checkAllServers(t, s, vipA, 30)
+	checkAllServers(t, s, vipB, 30)
+
+	d1.stop(syscall.SIGTERM)
+	poll(t, 2*time.Second, "d2 holds both", func() bool { return s.hasAddr("d2", vipA) && s.hasAddr("d2", vipB) })
+	if s.hasAddr("d1", vipA) {
+		t.Fatal("stopped d1 kept VIP A")
+	}
+	checkAllServers(t, s, vipA, 30)
+	checkAllServers(t, s, vipB, 30)
+
+	s.dispatch("d1", cfg1)
+	poll(t, 5*time.Second, "A back on d1, B stays on d2", split)
+	checkAllServers(t, s, vipA, 30)
+	checkAllServers(t, s, vipB, 30)
+}
+
+// TestDispatcherCollocatedBackup: the backup dispatcher runs on server s1.
+// As backup it is a plain server; once it takes over it forwards the
+// other servers' share and answers its own share locally.
+func TestDispatcherCollocatedBackup(t *testing.T) {
+	s := newSite(t)
+	s.host("d1", 2)
+	svc := "  interface: eth0\n  services:\n" + s.services(s.vip, "mac")
+	d1 := s.dispatch("d1", svc+haSection(s, 2, 11, 200, ""))
+	poll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
+	backup := s.dispatch("s1", svc+haSection(s, 11, 2, 100, ""))
+	poll(t, 5*time.Second, "s1 is backup", func() bool { return strings.Contains(backup.out.String(), "ha: backup") })
+	checkAllServers(t, s, s.vip, 45)
+
+	d1.stop(syscall.SIGTERM)
+	poll(t, 2*time.Second, "s1 holds the VIP", func() bool { return s.hasAddr("s1", s.vip) })
+	checkAllServers(t, s, s.vip, 45)
+	poll(t, 3*time.Second, "s1 forwarded", func() bool { return forwarded(backup.out.String(), s.vip) > 0 })
+}
+
+// TestDispatcherServerCheckFails: when a server's check fails, new flows
+// stop going to it and streams to the other servers go on untouched.
+func TestDispatcherServerCheckFails(t *testing.T) {
+	s := newSite(t)
+	s.host("d1", 2)
+	d := s.dispatch("d1", "  interface: eth0\n  services:\n"+s.services(s.vip, "mac", true))
+	poll(t, 5*time.Second, "forwarding", func() bool { return strings.Count(d.out.String(), "service forwarding") == 2 })
+	checkAllServers(t, s, s.vip, 30)
+
+	streams := make([]*proc, 8)
+	for i := range streams {
+		streams[i] = s.stream("client", s.vip+":9000", 3*time.Second)
+	}
+	for i, st := range streams {
+		poll(t, 5*time.Second, fmt.Sprintf("stream %d started", i), func() bool { return strings.Contains(st.out.String(), "server ") })
+	}
+	if err := os.WriteFile(s.downs["s3"], nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 3*time.Second, "s3 down in the dispatcher", func() bool {
+		return strings.Contains(d.out.String(), "server="+s.addr(13)+" check=http up=false") &&
+			strings.Count(d.out.String(), "serving=2") >= 2
+	})
+	by, errs := s.get("client", "http://"+s.vip+"/", 30)
+	if len(errs) > 0 || by["s3"] > 0 || by["s1"] == 0 || by["s2"] == 0 {
+		t.Fatalf("after s3 failed its check: requests by server %v, errors %v", by, errs)
+	}
+	others := 0
+	for i, st := range streams {
+		srv, ok, line := streamResult(st.wait(t, 20*time.Second))
+		t.Logf("stream %d: %s", i, line)
+		if srv == "s3" {
+			continue // its flows moved to another server: reset, expected
+		}
+		others++
+		if !ok {
+			t.Fatalf("stream %d to %s, a server still up, broke: %s", i, srv, line)
+		}
+	}
+	if others == 0 {
+		t.Fatal("no stream went to s1 or s2")
+	}
 }
