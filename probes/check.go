@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -11,10 +12,12 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -58,7 +61,7 @@ type checker struct {
 	timeout  time.Duration
 	run      func(ctx context.Context, t *target) result
 
-	client *http.Client   // http, https, load
+	tls    *tls.Config    // https
 	bodyRE *regexp.Regexp // http, https
 	qtype  uint16         // dns
 	rcode  int            // dns
@@ -81,7 +84,9 @@ func newChecker(name string, c config.Check) (*checker, error) {
 			}
 			ch.bodyRE = re
 		}
-		ch.client = newHTTPClient(c)
+		if c.Type == "https" {
+			ch.tls = newTLSConfig(c)
+		}
 		ch.run = ch.http
 		if c.Type == "load" {
 			ch.run = ch.loadReport
@@ -122,54 +127,99 @@ func (ch *checker) tcp(ctx context.Context, t *target) result {
 	return up()
 }
 
-func newHTTPClient(c config.Check) *http.Client {
-	tr := &http.Transport{
-		// No Proxy: a probe goes to the member and nowhere else.
-		DialContext:            (&net.Dialer{}).DialContext,
-		DisableKeepAlives:      true, // each probe proves a new connection works
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: maxBody,
-	}
-	if c.Type == "https" {
-		name := c.TLSServerName
-		if name == "" {
-			name, _, _ = strings.Cut(c.Host, ":")
+// newTLSConfig returns the https check's TLS settings; ServerName empty
+// means the target's host.
+func newTLSConfig(c config.Check) *tls.Config {
+	name := c.TLSServerName
+	if name == "" && c.Host != "" {
+		name = c.Host
+		if h, _, err := net.SplitHostPort(c.Host); err == nil {
+			name = h
 		}
-		tr.TLSClientConfig = &tls.Config{ServerName: name, InsecureSkipVerify: c.TLSSkipVerify}
 	}
-	return &http.Client{
-		Transport: tr,
-		// A redirect could lead anywhere; probes only reach configured
-		// addresses, so a 3xx is the answer itself.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return &tls.Config{ServerName: name, InsecureSkipVerify: c.TLSSkipVerify}
 }
 
-// get makes the check's request to t and returns the status and up to
-// maxBody bytes of the body.
+// brPool holds the readers HTTP checks parse responses with.
+var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// get makes the check's HTTP/1.1 request to t on a connection of its own
+// and returns the status and up to maxBody bytes of the body. It speaks
+// HTTP itself rather than through net/http's Transport, whose connection
+// goroutines cost thousands of probes a second dearly; the response is
+// parsed by net/http (chunked bodies included). No proxy, no redirects.
 func (ch *checker) get(ctx context.Context, t *target) (int, []byte, error) {
-	scheme := "http"
-	if ch.cfg.Type == "https" {
-		scheme = "https"
+	fail := func(what string, err error) (int, []byte, error) {
+		// The connection's deadline is the context's: it may fire first.
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, nil, fmt.Errorf("%s: timed out after %v", what, ch.timeout)
+		}
+		return 0, nil, fmt.Errorf("%s: %w", what, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, ch.cfg.Method, scheme+"://"+t.hostPort()+ch.cfg.Path, nil)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", t.hostPort())
 	if err != nil {
-		return 0, nil, err
+		return fail("connect", err)
 	}
-	if ch.cfg.Host != "" {
-		req.Host = ch.cfg.Host
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
 	}
-	req.Header.Set("User-Agent", "tern-probe")
-	resp, err := ch.client.Do(req)
+	// A cancelled ctx (shutdown) without a deadline still ends the probe.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if ch.tls != nil {
+		cfg := ch.tls
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName = t.host
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail("tls", err)
+		}
+		conn = tc
+	}
+	host := ch.cfg.Host
+	if host == "" {
+		host = t.hostPort()
+		if t.port == defaultHTTPPort(ch.tls != nil) {
+			host = t.host
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]"
+			}
+		}
+	}
+	req := make([]byte, 0, 160)
+	req = append(req, ch.cfg.Method...)
+	req = append(req, ' ')
+	req = append(req, ch.cfg.Path...)
+	req = append(req, " HTTP/1.1\r\nHost: "...)
+	req = append(req, host...)
+	req = append(req, "\r\nUser-Agent: tern-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"...)
+	if _, err := conn.Write(req); err != nil {
+		return fail("write request", err)
+	}
+	br := brPool.Get().(*bufio.Reader)
+	br.Reset(conn)
+	defer func() { br.Reset(nil); brPool.Put(br) }()
+	resp, err := http.ReadResponse(br, &http.Request{Method: ch.cfg.Method})
 	if err != nil {
-		return 0, nil, err
+		return fail("read response", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("read body: %w", err)
+		return fail("read body", err)
 	}
 	return resp.StatusCode, body, nil
+}
+
+func defaultHTTPPort(https bool) int {
+	if https {
+		return 443
+	}
+	return 80
 }
 
 func (ch *checker) http(ctx context.Context, t *target) result {

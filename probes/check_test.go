@@ -96,7 +96,7 @@ func TestHTTP(t *testing.T) {
 		{"method", "{type: http, method: HEAD, path: /method}", addr, outcomeUp, ""},
 		{"redirect not followed", "{type: http, path: /redirect}", addr, outcomeDown, "status 302"},
 		{"redirect expected", "{type: http, path: /redirect, expect_status: [302]}", addr, outcomeUp, ""},
-		{"timeout", "{type: http, path: /hang, interval: 1s, timeout: 100ms}", addr, outcomeError, "deadline exceeded"},
+		{"timeout", "{type: http, path: /hang, interval: 1s, timeout: 100ms}", addr, outcomeError, "read response: timed out after 100ms"},
 		{"refused", "{type: http, path: /ok}", closedPort(t), outcomeError, "refused"},
 	}
 	for _, tc := range tests {

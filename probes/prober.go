@@ -188,8 +188,13 @@ func (p *Prober) schedule(ctx context.Context, jobs chan<- *target) {
 				jobs <- t
 			}
 			iv := t.check.interval
-			if due.Equal(start) && t.offset > 0 {
-				t.next = start.Add(t.offset) // from the first round into the spread
+			if due.Equal(start) {
+				// From the first round into the spread, at least half an
+				// interval on, so the first probe has ended.
+				t.next = start.Add(t.offset)
+				if t.offset < iv/2 {
+					t.next = t.next.Add(iv)
+				}
 			} else {
 				t.next = due.Add(iv)
 			}

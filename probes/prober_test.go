@@ -101,8 +101,8 @@ func TestScheduleFollowsOffsets(t *testing.T) {
 		// a slot is skipped (never doubled) when a loaded machine has the
 		// previous probe still running.
 		want := tg.offset
-		if want == 0 {
-			want = iv
+		if want < iv/2 {
+			want += iv
 		}
 		for k := 1; k < len(d); k++ {
 			since := d[k].Sub(d[0]) - want
