@@ -162,7 +162,7 @@ func TestDispatcherFailover(t *testing.T) {
 	for i := range streams {
 		streams[i] = s.stream("client", s.vip+":9000", 3*time.Second)
 	}
-	time.Sleep(time.Second) // let the streams run through d1 first
+	poll(t, 3*time.Second, "streams through d1", func() bool { return forwarded(d1.out.String(), s.vip) > 400 })
 	killed := time.Now()
 	// The host dies: the process stops dead and the link goes down.
 	d1.stop(syscall.SIGKILL)
@@ -201,9 +201,11 @@ func TestDispatcherRestart(t *testing.T) {
 	for i := range streams {
 		streams[i] = s.stream("client", s.vip+":9000", 3*time.Second)
 	}
-	time.Sleep(800 * time.Millisecond)
+	poll(t, 3*time.Second, "streams through d1", func() bool { return forwarded(d.out.String(), s.vip) > 400 })
 	d.stop(syscall.SIGTERM)
-	time.Sleep(300 * time.Millisecond) // the pinned program forwards alone
+	// No dispatcher process for a while: the pinned program forwards alone.
+	const gap = 300 * time.Millisecond
+	time.Sleep(gap)
 	d2 := s.dispatch("d1", sec)
 	poll(t, 5*time.Second, "restarted", func() bool { return strings.Contains(d2.out.String(), "datapath attached") })
 	for i, st := range streams {
@@ -212,6 +214,13 @@ func TestDispatcherRestart(t *testing.T) {
 			t.Fatalf("stream %d (to %s) broken by the restart: %s", i, srv, line)
 		}
 		t.Logf("stream %d: %s", i, line)
+		// The longest wait for an echo: had forwarding stopped for the
+		// gap, it would be the gap plus a retransmission timeout.
+		var maxGap int
+		fmt.Sscan(strings.Fields(line)[3], &maxGap)
+		if time.Duration(maxGap)*time.Millisecond >= gap {
+			t.Fatalf("stream %d stalled %dms across the restart: forwarding stopped", i, maxGap)
+		}
 	}
 	checkAllServers(t, s, s.vip, 30)
 }
@@ -327,4 +336,36 @@ func TestDispatcherServerCheckFails(t *testing.T) {
 	if others == 0 {
 		t.Fatal("no stream went to s1 or s2")
 	}
+}
+
+// TestDispatcherReachTarget: a dispatcher that cannot reach its gateway
+// (ARP) gives up its VIP to the backup, which still reaches its own
+// (ICMP); once the gateway answers again the primary takes the VIP back.
+func TestDispatcherReachTarget(t *testing.T) {
+	s := newSite(t)
+	s.host("gw1", 1)
+	s.host("gw2", 4)
+	s.host("d1", 2)
+	s.host("d2", 3)
+	svc := "  interface: eth0\n  services:\n" + s.services(s.vip, "mac")
+	reach := func(addr, typ string) string {
+		return fmt.Sprintf("    reach:\n      - {address: %s, type: %s, interval: 100ms, timeout: 80ms, fall: 3}\n", addr, typ)
+	}
+	d1 := s.dispatch("d1", svc+haSection(s, 2, 3, 200, reach(s.addr(1), "arp")))
+	d2 := s.dispatch("d2", svc+haSection(s, 3, 2, 100, reach(s.addr(4), "icmp")))
+	poll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
+	poll(t, 5*time.Second, "d2 is backup", func() bool { return strings.Contains(d2.out.String(), "ha: backup") })
+
+	run(t, "ip", "-n", s.hosts["gw1"], "link", "set", "eth0", "down")
+	poll(t, 3*time.Second, "d2 takes the VIP from d1, cut off from its gateway", func() bool {
+		return s.hasAddr("d2", s.vip) && !s.hasAddr("d1", s.vip)
+	})
+	if !strings.Contains(d1.out.String(), "reach targets unreachable") {
+		t.Fatal("d1 did not say why it gave up its VIP")
+	}
+	checkAllServers(t, s, s.vip, 30)
+
+	run(t, "ip", "-n", s.hosts["gw1"], "link", "set", "eth0", "up")
+	poll(t, 5*time.Second, "d1 takes the VIP back", func() bool { return s.hasAddr("d1", s.vip) && !s.hasAddr("d2", s.vip) })
+	checkAllServers(t, s, s.vip, 30)
 }
