@@ -1,0 +1,580 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", within, what)
+		}
+		<-tick.C
+	}
+}
+
+func testOptions(id NodeID, dir string) Options {
+	return Options{
+		ID:                 id,
+		Dir:                dir,
+		APIAddr:            "api-" + string(id),
+		NoSync:             true,
+		HeartbeatTimeout:   100 * time.Millisecond,
+		ElectionTimeout:    100 * time.Millisecond,
+		LeaderLeaseTimeout: 100 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+		QuorumTimeout:      400 * time.Millisecond,
+		ApplyTimeout:       5 * time.Second,
+	}
+}
+
+// cluster is a set of Stores on raft.InmemTransport with real bbolt logs
+// in temporary directories.
+type cluster struct {
+	t     *testing.T
+	ids   []NodeID
+	nodes map[NodeID]*Store
+	trans map[NodeID]*raft.InmemTransport
+	dirs  map[NodeID]string
+	tune  func(*Options)
+}
+
+func newCluster(t *testing.T, n int, tune func(*Options)) *cluster {
+	c := &cluster{t: t, nodes: map[NodeID]*Store{}, trans: map[NodeID]*raft.InmemTransport{}, dirs: map[NodeID]string{}, tune: tune}
+	for i := 1; i <= n; i++ {
+		id := NodeID(fmt.Sprintf("n%d", i))
+		c.ids = append(c.ids, id)
+		c.dirs[id] = t.TempDir()
+		c.start(id, i == 1)
+	}
+	t.Cleanup(func() {
+		for _, s := range c.nodes {
+			s.Close()
+		}
+	})
+	ctx := context.Background()
+	leader := c.leader()
+	c.runRegistration(leader)
+	for _, id := range c.ids[1:] {
+		if err := leader.Join(ctx, id, string(id), "api-"+string(id)); err != nil {
+			t.Fatalf("join %s: %v", id, err)
+		}
+	}
+	c.converged()
+	return c
+}
+
+// start opens node id with a fresh transport connected to every other.
+func (c *cluster) start(id NodeID, bootstrap bool) *Store {
+	_, tr := raft.NewInmemTransport(raft.ServerAddress(id))
+	c.trans[id] = tr
+	for other, ot := range c.trans {
+		if other != id {
+			tr.Connect(raft.ServerAddress(other), ot)
+			ot.Connect(raft.ServerAddress(id), tr)
+		}
+	}
+	o := testOptions(id, c.dirs[id])
+	o.Transport, o.Bootstrap = tr, bootstrap
+	if c.tune != nil {
+		c.tune(&o)
+	}
+	s, err := Open(o)
+	if err != nil {
+		c.t.Fatalf("open %s: %v", id, err)
+	}
+	c.nodes[id] = s
+	return s
+}
+
+func (c *cluster) runRegistration(s *Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	c.t.Cleanup(func() { cancel(); <-done })
+}
+
+// leader waits for exactly one leader among the running, connected nodes.
+func (c *cluster) leader(skip ...NodeID) *Store {
+	c.t.Helper()
+	var l *Store
+	waitFor(c.t, 5*time.Second, "a leader", func() bool {
+		l = nil
+		for id, s := range c.nodes {
+			if contains(skip, id) {
+				continue
+			}
+			if s.IsLeader() {
+				if l != nil {
+					return false
+				}
+				l = s
+			}
+		}
+		return l != nil
+	})
+	return l
+}
+
+func contains(ids []NodeID, id NodeID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// converged waits until every running node (but skip) has applied what
+// the leader has, and checks they hold the same state.
+func (c *cluster) converged(skip ...NodeID) Hash {
+	c.t.Helper()
+	l := c.leader(skip...)
+	if err := l.Barrier(context.Background()); err != nil {
+		c.t.Fatal(err)
+	}
+	want := l.FSM().Applied()
+	for id, s := range c.nodes {
+		if contains(skip, id) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.WaitApplied(ctx, want); err != nil {
+			c.t.Fatalf("%s: %v", id, err)
+		}
+		cancel()
+	}
+	h := l.State().Hash()
+	for id, s := range c.nodes {
+		if !contains(skip, id) && s.State().Hash() != h {
+			c.t.Fatalf("%s's state differs from the leader's", id)
+		}
+	}
+	return h
+}
+
+func (c *cluster) isolate(id NodeID) {
+	c.trans[id].DisconnectAll()
+	for other, tr := range c.trans {
+		if other != id {
+			tr.Disconnect(raft.ServerAddress(id))
+		}
+	}
+}
+
+func (c *cluster) heal(id NodeID) {
+	for other, tr := range c.trans {
+		if other != id {
+			tr.Connect(raft.ServerAddress(id), c.trans[id])
+			c.trans[id].Connect(raft.ServerAddress(other), tr)
+		}
+	}
+}
+
+func verdict(node NodeID, member string, up bool, at time.Time) Verdicts {
+	h := HealthDown
+	if up {
+		h = HealthUp
+	}
+	return Verdicts{Node: node, Verdicts: []VerdictReport{{"web", member, h, at}}}
+}
+
+func TestClusterReplicatesAndForwards(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	l := c.leader()
+	if l.ID() != "n1" {
+		t.Fatalf("leader %s, want the bootstrapped n1", l.ID())
+	}
+	ms, err := c.nodes["n3"].Members()
+	if err != nil || len(ms) != 3 || !ms[0].Leader || ms[2].API != "api-n3" || !ms[1].Voter {
+		t.Fatalf("members: %+v %v", ms, err)
+	}
+	_, res, err := l.Apply(ctx, ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "pools: {}\n"), At: t0})
+	if err != nil || res.Version != 1 {
+		t.Fatalf("apply config: %+v %v", res, err)
+	}
+	// A follower refuses writes and says where the leader's API is.
+	_, _, err = c.nodes["n2"].Apply(ctx, verdict("n2", "a", true, t0))
+	var nl *NotLeaderError
+	if !errors.Is(err, ErrNotLeader) || !errors.As(err, &nl) || nl.LeaderID != "n1" || nl.LeaderAPI != "api-n1" {
+		t.Fatalf("follower apply: %v", err)
+	}
+	// The issue's scenario, through Raft: n2 alone sees member a down.
+	for _, id := range c.ids {
+		if _, _, err := l.Apply(ctx, verdict(id, "a", id != "n2", t0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.converged()
+	for _, id := range c.ids {
+		if up, known := MemberUp(c.nodes[id].State(), "web", "a", c.ids, t0, time.Minute); !up || !known {
+			t.Fatalf("%s: member down with one of three verdicts down", id)
+		}
+	}
+	if _, _, err := l.Apply(ctx, verdict("n3", "a", false, t0.Add(time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	c.converged()
+	for _, id := range c.ids {
+		if up, known := MemberUp(c.nodes[id].State(), "web", "a", c.ids, t0.Add(time.Second), time.Minute); up || !known {
+			t.Fatalf("%s: member up with two of three verdicts down", id)
+		}
+	}
+	// A refused command comes back as an error with its index.
+	if _, _, err := l.Apply(ctx, Rollback{Version: 9, At: t0}); !errors.Is(err, ErrNoSuchVersion) {
+		t.Fatalf("rollback to unknown version: %v", err)
+	}
+	// A malformed forwarded command is refused before it reaches the log.
+	last := l.Status().LastIndex
+	if _, _, err := l.ApplyEncoded(ctx, []byte(`{"v":1,"type":"node.forget","body":{}}`)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("malformed: %v", err)
+	}
+	if l.Status().LastIndex != last {
+		t.Fatal("a malformed command was proposed")
+	}
+	c.converged()
+	st := c.nodes["n3"].Status()
+	if st.State != "Follower" || !st.InQuorum || st.LeaderID != "n1" || st.LeaderAPI != "api-n1" || st.ConfigVersion != 1 || st.AppliedIndex < last || st.Term == 0 {
+		t.Fatalf("status: %+v", st)
+	}
+	if st := l.Status(); st.State != "Leader" || !st.InQuorum {
+		t.Fatalf("leader status: %+v", st)
+	}
+}
+
+func TestJoinIsIdempotentAndRemove(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	l := c.leader()
+	before := l.Status().LastIndex
+	if err := l.Join(ctx, "n3", "n3", "api-n3"); err != nil {
+		t.Fatal(err)
+	}
+	if l.Status().LastIndex != before {
+		t.Fatal("joining again with the same ID and address wrote to the log")
+	}
+	if err := c.nodes["n2"].Join(ctx, "n4", "n4", "api-n4"); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("join on a follower: %v", err)
+	}
+	// Same ID, new address: the address is updated, not a second member.
+	if err := l.Join(ctx, "n3", "n3b", "api-n3b"); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := l.Members()
+	if len(ms) != 3 || ms[2].Raft != "n3b" || ms[2].API != "api-n3b" {
+		t.Fatalf("members after move: %+v", ms)
+	}
+	if err := l.Join(ctx, "n3", "n3", "api-n3"); err != nil {
+		t.Fatal(err)
+	}
+	// Remove forgets the node's observations too.
+	if _, _, err := l.Apply(ctx, verdict("n3", "a", true, t0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Remove(ctx, "n3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Remove(ctx, "n9"); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("remove unknown: %v", err)
+	}
+	c.nodes["n3"].Close()
+	delete(c.nodes, "n3")
+	c.converged()
+	ms, _ = c.nodes["n2"].Members()
+	if len(ms) != 2 {
+		t.Fatalf("members after remove: %+v", ms)
+	}
+	if _, ok := c.nodes["n2"].State().Node("n3"); ok || len(c.nodes["n2"].State().Verdicts("web", "a")) != 0 {
+		t.Fatal("removed node's registry entry or verdicts remain")
+	}
+}
+
+func TestLeaderLossAndIsolation(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	old := c.leader()
+	if _, _, err := old.Apply(ctx, verdict(old.ID(), "a", true, t0)); err != nil {
+		t.Fatal(err)
+	}
+	hash := c.converged()
+	// The leader is cut off: the other two elect a new one and take writes.
+	c.isolate(old.ID())
+	nl := c.leader(old.ID())
+	if nl == old {
+		t.Fatal("isolated node still leads")
+	}
+	if _, _, err := nl.Apply(ctx, verdict(nl.ID(), "a", false, t0.Add(time.Second))); err != nil {
+		t.Fatalf("write after leader loss: %v", err)
+	}
+	// The isolated node keeps its last state and says it is out of quorum.
+	waitFor(t, 5*time.Second, "isolated node out of quorum", func() bool { return !old.Status().InQuorum })
+	if old.State().Hash() != hash {
+		t.Fatal("isolated node's state changed")
+	}
+	if _, _, err := old.Apply(ctx, verdict(old.ID(), "a", true, t0)); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("write on the isolated old leader: %v", err)
+	}
+	// Back in touch, it catches up.
+	c.heal(old.ID())
+	c.converged()
+	waitFor(t, 5*time.Second, "healed node in quorum", func() bool { return old.Status().InQuorum })
+}
+
+func TestFollowerCatchesUpAfterRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		snapshot bool
+	}{{"from log", false}, {"from snapshot", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 3, func(o *Options) {
+				o.TrailingLogs = 10
+				o.SnapshotThreshold = 1 << 40 // only when the test asks
+				o.SnapshotInterval = time.Hour
+			})
+			ctx := context.Background()
+			l := c.leader()
+			c.converged()
+			// Stop a follower gracefully, write while it is down.
+			var f NodeID = "n3"
+			if l.ID() == f {
+				f = "n2"
+			}
+			if err := c.nodes[f].Close(); err != nil {
+				t.Fatal(err)
+			}
+			delete(c.nodes, f)
+			c.isolate(f)
+			for i := range 200 {
+				if _, _, err := l.Apply(ctx, verdict(l.ID(), fmt.Sprintf("m%d", i), i%3 != 0, t0.Add(time.Duration(i)*time.Second))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.snapshot {
+				if err := l.Snapshot(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Same data dir, same ID: it resumes and catches up.
+			s := c.start(f, false)
+			if s.ID() != f {
+				t.Fatalf("restarted as %s", s.ID())
+			}
+			c.converged()
+			snaps, _ := os.ReadDir(filepath.Join(c.dirs[f], snapshotsDir))
+			if got := len(snaps) > 0; got != tc.snapshot {
+				t.Fatalf("follower has snapshots %v, want %v", got, tc.snapshot)
+			}
+			if up, known := MemberUp(s.State(), "web", "m1", []NodeID{l.ID()}, t0, 0); !up || !known {
+				t.Fatal("restarted follower lacks the writes it missed")
+			}
+		})
+	}
+}
+
+func TestRestartRestoresOwnSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	open := func(bootstrap bool) *Store {
+		_, tr := raft.NewInmemTransport("solo")
+		o := testOptions("solo", dir)
+		o.Transport, o.Bootstrap = tr, bootstrap
+		s, err := Open(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "single node leads", s.IsLeader)
+		return s
+	}
+	s := open(true)
+	ctx := context.Background()
+	for i := range 50 {
+		if _, _, err := s.Apply(ctx, verdict("solo", fmt.Sprintf("m%d", i), true, t0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Apply(ctx, ApplyConfig{Bundle: bundle("a", "a", "x"), At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	want := s.State().Hash()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(true) // bootstrap: true again is a restart, not a new cluster
+	defer s.Close()
+	if err := s.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.State().Hash() != want || s.Status().ConfigVersion != 1 {
+		t.Fatal("restart lost state")
+	}
+}
+
+func TestOpenRefusesBadDataDir(t *testing.T) {
+	// A data dir with state, made by a real single-node run.
+	made := func(t *testing.T) string {
+		dir := t.TempDir()
+		_, tr := raft.NewInmemTransport("a")
+		o := testOptions("a", dir)
+		o.Transport, o.Bootstrap = tr, true
+		s, err := Open(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "leader", s.IsLeader)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	tests := []struct {
+		name      string
+		id        NodeID
+		bootstrap bool
+		prepare   func(t *testing.T, dir string)
+		want      error
+		msg       string
+	}{
+		{"another node's dir", "b", false, nil, ErrNodeIDMismatch, `written by node "a"`},
+		{"another node's dir, bootstrap", "b", true, nil, ErrNodeIDMismatch, `this node is "b"`},
+		{"corrupt raft.db", "a", false, func(t *testing.T, dir string) {
+			if err := os.WriteFile(filepath.Join(dir, raftDBFile), []byte(strings.Repeat("garbage!", 4096)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrDataDir, "raft.db"},
+		{"truncated raft.db", "a", true, func(t *testing.T, dir string) {
+			if err := os.Truncate(filepath.Join(dir, raftDBFile), 100); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrDataDir, "raft.db"},
+		{"emptied raft.db with bootstrap", "a", true, func(t *testing.T, dir string) {
+			if err := os.Truncate(filepath.Join(dir, raftDBFile), 0); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrDataDir, "no Raft state"},
+		{"node-id lost", "a", true, func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, nodeIDFile))
+		}, ErrDataDir, "no node-id"},
+		{"raft.db lost", "a", true, func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, raftDBFile))
+		}, ErrDataDir, "Raft log is lost"},
+		{"node-id empty", "a", false, func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, nodeIDFile), nil, 0o600)
+		}, ErrDataDir, "node-id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := made(t)
+			if tc.prepare != nil {
+				tc.prepare(t, dir)
+			}
+			_, tr := raft.NewInmemTransport("a")
+			o := testOptions(tc.id, dir)
+			o.Transport, o.Bootstrap = tr, tc.bootstrap
+			s, err := Open(o)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			t.Log(err)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("got %v, want %v mentioning %q", err, tc.want, tc.msg)
+			}
+		})
+	}
+	t.Run("dir in use", func(t *testing.T) {
+		dir := made(t)
+		_, tr := raft.NewInmemTransport("a")
+		o := testOptions("a", dir)
+		o.Transport = tr
+		s, err := Open(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		_, tr2 := raft.NewInmemTransport("a2")
+		o.Transport = tr2
+		if _, err := Open(o); !errors.Is(err, ErrDataDir) || !strings.Contains(err.Error(), "in use") {
+			t.Fatalf("second Open: %v", err)
+		}
+	})
+}
+
+func TestOpenNewNodeWithoutBootstrapWaits(t *testing.T) {
+	dir := t.TempDir()
+	_, tr := raft.NewInmemTransport("x")
+	o := testOptions("", dir) // no ID: a random one, kept in node-id
+	o.Transport = tr
+	s, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.ID()
+	if !strings.HasPrefix(string(id), "node-") {
+		t.Fatalf("generated ID %q", id)
+	}
+	ms, err := s.Members()
+	if err != nil || len(ms) != 0 {
+		t.Fatalf("an unjoined node has members %v %v", ms, err)
+	}
+	if st := s.Status(); st.InQuorum || st.LeaderID != "" {
+		t.Fatalf("unjoined status %+v", st)
+	}
+	s.Close()
+	// The ID survives a restart.
+	_, tr = raft.NewInmemTransport("x")
+	o.Transport = tr
+	s, err = Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.ID() != id {
+		t.Fatalf("ID %s after restart, was %s", s.ID(), id)
+	}
+}
+
+func TestTCPTransportSingleNode(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions("tcp1", dir)
+	o.RaftAddr, o.Bootstrap = "127.0.0.1:0", true
+	s, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitFor(t, 5*time.Second, "leader", s.IsLeader)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	waitFor(t, 5*time.Second, "self-registration", func() bool {
+		n, ok := s.State().Node("tcp1")
+		return ok && n.API == "api-tcp1" && n.Raft == s.RaftAddr()
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(s.RaftAddr(), "127.0.0.1:") || strings.HasSuffix(s.RaftAddr(), ":0") {
+		t.Fatalf("raft address %q", s.RaftAddr())
+	}
+	if _, _, err := s.Apply(context.Background(), verdict("tcp1", "a", true, t0)); err != nil {
+		t.Fatal(err)
+	}
+}
