@@ -1,0 +1,169 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ternlb/tern/config"
+)
+
+func loadDispatcherConfig(t *testing.T, dispatcher string, files map[string]string) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := "node: {name: n1}\nzones: [{file: z.zone}]\n" + dispatcher
+	p := filepath.Join(dir, "tern.yaml")
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return cfg
+}
+
+func TestAgentConfig(t *testing.T) {
+	cfg := loadDispatcherConfig(t, `
+dispatcher:
+  interface: eth0
+  services:
+    - {vip: 192.0.2.1, port: 80, servers: [{address: 10.0.0.1, mac: "02:00:00:00:00:01"}]}
+    - {vip: 192.0.2.1, port: 443, servers: [{address: 10.0.0.1, mac: "02:00:00:00:00:01"}]}
+    - {vip: 192.0.2.2, port: 80, servers: [{address: 10.0.0.1, mac: "02:00:00:00:00:01"}]}
+    - {vip: 192.0.2.3, port: 80, servers: [{address: 10.0.0.1, mac: "02:00:00:00:00:01"}]}
+  ha:
+    local: 10.0.0.2:7500
+    peers: [10.0.0.3:7500]
+    key_file: ha.key
+    priority: 150
+    groups:
+      - {name: web, vips: [192.0.2.2], priority: 250, preempt: true}
+    reach:
+      - {address: 10.0.0.254, type: tcp, port: 22}
+`, map[string]string{"ha.key": "  a-key-from-a-file-0123\n"})
+	ac, err := agentConfig(cfg, cfg.Dispatcher, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ac.Key) != "a-key-from-a-file-0123" {
+		t.Fatalf("key %q: want the file's content without surrounding space", ac.Key)
+	}
+	if ac.ID != "10.0.0.2:7500" || ac.Interval != 200*time.Millisecond || ac.DeadAfter != 3 {
+		t.Fatalf("defaults: id %q interval %v dead_after %d", ac.ID, ac.Interval, ac.DeadAfter)
+	}
+	got := fmt.Sprint(ac.Groups)
+	want := "[{{web 250 true} [192.0.2.2]} {{default 150 false} [192.0.2.1 192.0.2.3]}]"
+	if got != want {
+		t.Fatalf("groups\n%s\nwant\n%s", got, want)
+	}
+	r, ok := ac.Reacher.(interface{ Run(context.Context, func(bool)) error })
+	if !ok || r == nil {
+		t.Fatal("no reach checks")
+	}
+}
+
+func TestAgentConfigShortKeyFile(t *testing.T) {
+	cfg := loadDispatcherConfig(t, `
+dispatcher:
+  interface: eth0
+  services:
+    - {vip: 192.0.2.1, port: 80, servers: [{address: 10.0.0.1, mac: "02:00:00:00:00:01"}]}
+  ha: {local: 10.0.0.2:7500, peers: [10.0.0.3:7500], key_file: ha.key}
+`, map[string]string{"ha.key": "short\n"})
+	if _, err := agentConfig(cfg, cfg.Dispatcher, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("a 5-byte key file was accepted")
+	}
+}
+
+// The servers' checks run through package probes and their verdicts reach
+// the control plane: a server whose health endpoint fails loses its slots.
+func TestHealthProberDrivesControl(t *testing.T) {
+	var down atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	cfg := loadDispatcherConfig(t, `
+checks:
+  up:
+    type: http
+    port: `+port+`
+    path: /
+    interval: 20ms
+    timeout: 15ms
+    rise: 1
+    fall: 1
+dispatcher:
+  interface: eth0
+  table_size: 251
+  services:
+    - vip: 192.0.2.1
+      port: 80
+      check: up
+      servers:
+        - {address: 127.0.0.1, mac: "02:00:00:00:00:01"}
+        - {address: 127.0.0.2, mac: "02:00:00:00:00:02", check: none}
+`, nil)
+	spec, err := SpecFromConfig(cfg.Dispatcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := healthProber(cfg, spec, slog.New(slog.DiscardHandler))
+	if err != nil || sp == nil {
+		t.Fatalf("healthProber = %v, %v", sp, err)
+	}
+	f := newFakeMaps(t)
+	ctrl := newTestControl(t, f, spec, true)
+	sp.SetObserver(ctrl)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 2)
+	go func() { done <- sp.p.Run(ctx) }()
+	key := ServiceKey{VIP: netip.MustParseAddr("192.0.2.1"), Port: 80, Proto: ProtoTCP}
+	holds := func(addr string) bool {
+		if err := ctrl.Reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		return f.shares(key)[addr] > 0
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 3s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	wait("127.0.0.1 serving", func() bool { return holds("127.0.0.1") })
+	down.Store(true)
+	wait("127.0.0.1 drained after its check fails", func() bool { return !holds("127.0.0.1") })
+	if !holds("127.0.0.2") {
+		t.Fatal("the unchecked server lost its slots")
+	}
+	down.Store(false)
+	wait("127.0.0.1 back", func() bool { return holds("127.0.0.1") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
