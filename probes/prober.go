@@ -135,6 +135,62 @@ func New(cfg *config.Config, opts Options) (*Prober, error) {
 	return p, nil
 }
 
+// Inherit carries what old has seen over to p, which replaces it after a
+// configuration change, so that a reload neither forgets the members' state
+// nor sends them back to their initial state. A member keeps its probe
+// state and load when it is probed the same way (same pool, address, check
+// name and type, and probe target); it keeps an admin state set at run
+// time unless the configuration changed its admin: value. Call it before
+// Run, after old's Run has returned or while it still runs.
+func (p *Prober) Inherit(old *Prober) {
+	if p.started.Load() {
+		return
+	}
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.targets {
+		o, err := old.lookup(t.key.Pool, t.key.Member)
+		if err != nil {
+			continue
+		}
+		if o.cfgAdmin == t.cfgAdmin {
+			t.st.admin = o.st.admin
+		}
+		same := t.check != nil && o.check != nil && t.check.name == o.check.name &&
+			t.check.cfg.Type == o.check.cfg.Type && t.host == o.host && t.port == o.port
+		if same && o.st.probed {
+			admin, initialUp := t.st.admin, t.st.initialUp
+			t.st = o.st
+			t.st.admin, t.st.initialUp = admin, initialUp
+			p.unresolved--
+		}
+		t.st.sent = t.st.verdict(t.key, 0)
+		if same {
+			t.st.sent.Load, t.st.sent.HasLoad = o.st.sent.Load, o.st.sent.HasLoad
+		}
+	}
+	if p.unresolved == 0 {
+		select {
+		case <-p.firstDone:
+		default:
+			close(p.firstDone)
+		}
+	}
+}
+
+// FirstRoundWait is a sensible bound for FirstRound when the
+// configuration sets none: the longest timeout of the checks in use, plus
+// a second for scheduling.
+func (p *Prober) FirstRoundWait() time.Duration {
+	var d time.Duration
+	for _, t := range p.probed {
+		d = max(d, t.check.timeout)
+	}
+	return d + time.Second
+}
+
 // Run probes until ctx ends, then waits for the probes in flight and
 // returns nil. It may be called once.
 func (p *Prober) Run(ctx context.Context) error {

@@ -426,3 +426,56 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestInherit(t *testing.T) {
+	live, dead := tcpServer(t), closedPort(t)
+	pools := "  p:\n    check: c\n    members:\n" +
+		"      - {address: 192.0.2.1, probe: \"" + live + "\"}\n" +
+		"      - {address: 192.0.2.2, probe: \"" + dead + "\"}\n" +
+		"      - {address: 192.0.2.3, probe: \"" + live + "\"}\n"
+	c1 := testConfig(t, "  c: {type: tcp, port: 1, interval: 10s, timeout: 1s}\n", pools)
+	old, err := New(c1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- old.Run(ctx) }()
+	if err := old.FirstRound(context.Background(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.SetAdmin("p", "192.0.2.3", AdminDrain); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+
+	// The reload moves member 3 to another port and adds member 4; the
+	// check stays the same.
+	c2 := testConfig(t, "  c: {type: tcp, port: 1, interval: 10s, timeout: 1s}\n",
+		strings.Replace(pools, "      - {address: 192.0.2.3, probe: \""+live+"\"}\n",
+			"      - {address: 192.0.2.3, probe: \""+dead+"\"}\n      - {address: 192.0.2.4, probe: \""+live+"\"}\n", 1))
+	p, err := New(c2, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Inherit(old)
+	want := map[string]struct{ up, probed, drain bool }{
+		"192.0.2.1": {true, true, false},  // kept: probed up
+		"192.0.2.2": {false, true, false}, // kept: probed down
+		"192.0.2.3": {true, false, true},  // probed elsewhere now: initial again, drain kept
+		"192.0.2.4": {true, false, false}, // new: initial
+	}
+	for _, v := range p.Verdicts() {
+		w := want[v.Key.Member]
+		if v.Up != w.up || v.Probed != w.probed || v.Drain != w.drain {
+			t.Errorf("%s: %+v, want up %v probed %v drain %v", v.Key.Member, v, w.up, w.probed, w.drain)
+		}
+	}
+	if p.unresolved != 2 {
+		t.Errorf("%d members wait for a first result, want 2", p.unresolved)
+	}
+	if got := p.FirstRoundWait(); got != 2*time.Second {
+		t.Errorf("FirstRoundWait %v, want the 1s timeout + 1s", got)
+	}
+}

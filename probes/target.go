@@ -35,7 +35,8 @@ type target struct {
 	heapIdx int
 	running atomic.Bool
 
-	st state // guarded by Prober.mu
+	cfgAdmin Admin // the admin state the configuration gives
+	st       state // guarded by Prober.mu
 }
 
 // hostPort returns where target t connects.
@@ -71,6 +72,7 @@ func newTarget(pool string, initial string, m config.Member, ch *checker) (*targ
 	}
 	t.st.initialUp = initial != "down"
 	t.st.admin = admin
+	t.cfgAdmin = admin
 	if ch != nil {
 		t.offset = jitter(t.key, ch.name, ch.interval)
 	}
