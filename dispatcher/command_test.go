@@ -71,7 +71,9 @@ dispatcher:
 	if got != want {
 		t.Fatalf("groups\n%s\nwant\n%s", got, want)
 	}
-	r, ok := ac.Reacher.(interface{ Run(context.Context, func(bool)) error })
+	r, ok := ac.Reacher.(interface {
+		Run(context.Context, func(bool)) error
+	})
 	if !ok || r == nil {
 		t.Fatal("no reach checks")
 	}
