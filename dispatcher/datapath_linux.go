@@ -340,15 +340,21 @@ func (d *Datapath) SetBackend(id uint32, b Backend) error {
 	if int64(id) >= int64(d.cfg.MaxBackends) {
 		return fmt.Errorf("backend id %d: want below %d", id, d.cfg.MaxBackends)
 	}
-	if !b.IP.Unmap().Is4() {
-		return fmt.Errorf("backend %d address %s: only IPv4 backends are supported", id, b.IP)
+	if !b.IP.IsValid() {
+		return fmt.Errorf("backend %d: no address", id)
 	}
 	if b.MAC != nil && len(b.MAC) != 6 {
 		return fmt.Errorf("backend %d MAC %s: want 6 bytes", id, b.MAC)
 	}
-	v := lbBackend{Family: 4, Flags: backendSet}
-	ip := b.IP.Unmap().As4()
-	copy(v.Addr[:], ip[:])
+	v := lbBackend{Family: 6, Flags: backendSet}
+	if ip := b.IP.Unmap(); ip.Is4() {
+		v.Family = 4
+		a := ip.As4()
+		copy(v.Addr[:], a[:])
+	} else {
+		a := ip.As16()
+		copy(v.Addr[:], a[:])
+	}
 	copy(v.Mac[:], b.MAC)
 	if b.Local {
 		v.Flags |= backendLocal
@@ -621,8 +627,8 @@ func (d *Datapath) zeroCounter(m *ebpf.Map, idx uint32) error {
 
 // mapKey is the key's form in lb_services.
 func (k ServiceKey) mapKey() (lbSvcKey, error) {
-	if !k.VIP.Unmap().Is4() {
-		return lbSvcKey{}, fmt.Errorf("service %s: only IPv4 VIPs are supported", k)
+	if !k.VIP.IsValid() {
+		return lbSvcKey{}, fmt.Errorf("service %s: no VIP", k)
 	}
 	if k.Proto != ProtoTCP && k.Proto != ProtoUDP {
 		return lbSvcKey{}, fmt.Errorf("service %s: protocol must be tcp or udp", k)
@@ -631,23 +637,31 @@ func (k ServiceKey) mapKey() (lbSvcKey, error) {
 		return lbSvcKey{}, fmt.Errorf("service %s: port 0", k)
 	}
 	var mk lbSvcKey
-	a := k.VIP.Unmap().As4()
-	copy(mk.Addr[:], a[:])
+	if v := k.VIP.Unmap(); v.Is4() {
+		a := v.As4()
+		copy(mk.Addr[:], a[:])
+		mk.Family = 4
+	} else {
+		a := v.As16()
+		copy(mk.Addr[:], a[:])
+		mk.Family = 6
+	}
 	mk.Port = htons(k.Port)
 	mk.Proto = uint8(k.Proto)
-	mk.Family = 4
 	return mk, nil
 }
 
 func serviceKeyFromMap(mk lbSvcKey) (ServiceKey, bool) {
-	if mk.Family != 4 {
+	k := ServiceKey{Port: htons(mk.Port), Proto: Proto(mk.Proto)}
+	switch mk.Family {
+	case 4:
+		k.VIP = netip.AddrFrom4([4]byte(mk.Addr[:4]))
+	case 6:
+		k.VIP = netip.AddrFrom16(mk.Addr)
+	default:
 		return ServiceKey{}, false
 	}
-	return ServiceKey{
-		VIP:   netip.AddrFrom4([4]byte(mk.Addr[:4])),
-		Port:  htons(mk.Port),
-		Proto: Proto(mk.Proto),
-	}, true
+	return k, true
 }
 
 // htons swaps a 16-bit value between host (little-endian: bpf2go builds

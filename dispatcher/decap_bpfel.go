@@ -19,12 +19,21 @@ type decapCounter struct {
 	Bytes   uint64
 }
 
+type decapIn6Addr struct {
+	_    structs.HostLayout
+	In6U struct {
+		_       structs.HostLayout
+		U6Addr8 [16]uint8
+	}
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	decapMapDecapCounter = "decap_counter"
 	decapMapDecapVips    = "decap_vips"
+	decapMapDecapVips6   = "decap_vips6"
 	decapProgTernDecap   = "tern_decap"
 )
 
@@ -79,6 +88,7 @@ type decapProgramSpecs struct {
 type decapMapSpecs struct {
 	DecapCounter *ebpf.MapSpec `ebpf:"decap_counter"`
 	DecapVips    *ebpf.MapSpec `ebpf:"decap_vips"`
+	DecapVips6   *ebpf.MapSpec `ebpf:"decap_vips6"`
 }
 
 // decapVariableSpecs contains global variables before they are loaded into the kernel.
@@ -109,12 +119,14 @@ func (o *decapObjects) Close() error {
 type decapMaps struct {
 	DecapCounter *ebpf.Map `ebpf:"decap_counter"`
 	DecapVips    *ebpf.Map `ebpf:"decap_vips"`
+	DecapVips6   *ebpf.Map `ebpf:"decap_vips6"`
 }
 
 func (m *decapMaps) Close() error {
 	return _DecapClose(
 		m.DecapCounter,
 		m.DecapVips,
+		m.DecapVips6,
 	)
 }
 

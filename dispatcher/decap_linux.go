@@ -23,9 +23,9 @@ type Decap struct {
 	link link.Link
 }
 
-// AttachDecap attaches the decapsulator to iface in generic XDP mode: IPIP
-// packets whose inner destination is one of vips lose their outer header
-// and go up the stack as the inner packet.
+// AttachDecap attaches the decapsulator to iface in generic XDP mode:
+// IPv4-in-IPv4 and IPv6-in-IPv4 packets whose inner destination is one of
+// vips lose their outer header and go up the stack as the inner packet.
 func AttachDecap(iface string, vips []netip.Addr) (*Decap, error) {
 	return attachDecap(iface, vips, XDPGeneric)
 }
@@ -35,8 +35,8 @@ func attachDecap(iface string, vips []netip.Addr, mode XDPMode) (*Decap, error) 
 		return nil, errors.New("decap: no VIP")
 	}
 	for _, v := range vips {
-		if !v.Unmap().Is4() {
-			return nil, fmt.Errorf("decap VIP %s: only IPv4 VIPs are supported", v)
+		if !v.IsValid() {
+			return nil, errors.New("decap: invalid VIP")
 		}
 	}
 	ifi, err := net.InterfaceByName(iface)
@@ -70,7 +70,13 @@ func newDecap(vips []netip.Addr) (*Decap, error) {
 		return nil, fmt.Errorf("load decap program: %w", err)
 	}
 	for _, v := range vips {
-		if err := d.objs.DecapVips.Put(be32(v), uint8(1)); err != nil {
+		var err error
+		if v.Unmap().Is4() {
+			err = d.objs.DecapVips.Put(be32(v), uint8(1))
+		} else {
+			err = d.objs.DecapVips6.Put(v.As16(), uint8(1))
+		}
+		if err != nil {
 			d.objs.Close()
 			return nil, fmt.Errorf("decap VIP %s: %w", v, err)
 		}

@@ -98,8 +98,8 @@ func TestDecapValidation(t *testing.T) {
 	if _, err := AttachDecap("lo", nil); err == nil {
 		t.Error("no VIPs accepted")
 	}
-	if _, err := AttachDecap("lo", []netip.Addr{netip.MustParseAddr("2001:db8::1")}); err == nil {
-		t.Error("IPv6 VIP accepted")
+	if _, err := AttachDecap("lo", []netip.Addr{{}}); err == nil {
+		t.Error("invalid VIP accepted")
 	}
 	if _, err := AttachDecap("no-such-if0", []netip.Addr{vip}); err == nil {
 		t.Error("missing interface accepted")

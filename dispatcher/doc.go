@@ -5,29 +5,32 @@
 // # Datapath
 //
 // bpf/lb.c is an XDP program attached to the interface VIP traffic arrives
-// on. For an IPv4 TCP or UDP packet to a configured VIP:port it hashes the
-// 5-tuple (lookup3 jhash, fixed seed, so a pair of dispatchers agree), picks
-// a backend id from the service's Maglev table, and either rewrites the
-// destination MAC to the backend's (mode mac; the backend shares the L2
-// segment and holds the VIP on lo with arp_ignore=1, arp_announce=2) or
-// prepends an outer IPv4 header to the backend (mode ipip; outer source per
-// service or global, DF and TOS copied from the inner packet, TTL 64, next
-// hop MAC per backend or global), and transmits it with XDP_TX. Replies go
-// from the backend straight to the client.
+// on. For an IPv4 or IPv6 TCP or UDP packet to a configured VIP:port it
+// hashes the 5-tuple (lookup3 jhash, fixed seed, so a pair of dispatchers
+// agree), picks a backend id from the service's Maglev table, and either
+// rewrites the destination MAC to the backend's (mode mac; the backend
+// shares the L2 segment and holds the VIP on lo with arp_ignore=1,
+// arp_announce=2) or prepends an outer IPv4 header to the backend (mode
+// ipip: protocol 4 for IPv4, 41 for IPv6 inside; outer source per service
+// or global; TOS and DF copied from an inner IPv4 packet, DF always for
+// IPv6; TTL 64; next hop MAC per backend or global), and transmits it with
+// XDP_TX. Replies go from the backend straight to the client. ipip needs
+// an IPv4 backend address; mac mode needs only the backend's MAC.
 //
-// ICMP fragmentation-needed messages sent to a VIP about a packet from
-// VIP:port (a backend's reply that met a small MTU) are forwarded to the
-// backend of that flow: the embedded header is hashed reversed, which is
-// the forward flow's hash, so path MTU discovery works.
+// ICMP fragmentation-needed (and ICMPv6 Packet Too Big) messages sent to a
+// VIP about a packet from VIP:port (a backend's reply that met a small MTU)
+// are forwarded to the backend of that flow: the embedded header is hashed
+// reversed, which is the forward flow's hash, so path MTU discovery works.
 //
 // Everything else is XDP_PASS, untouched. Malformed or truncated packets
 // (bad version, IHL below 5, total length beyond the frame or below the
 // headers the program reads) are passed: the kernel validates and drops
 // them; the program never transmits a packet it has not fully parsed. IP
-// options are skipped over (IHL > 5 is balanced like any packet). IP
-// fragments are passed to the kernel, as non-first fragments carry no
-// ports and could not follow their flow; first fragments to a service are
-// counted (Counters.Fragments). A service with an empty table, or whose
+// options are skipped over (IHL > 5 is balanced like any packet); IPv6
+// packets with extension headers are passed. IP fragments are passed to
+// the kernel, as non-first fragments carry no ports and could not follow
+// their flow; first fragments to a service are counted
+// (Counters.Fragments). A service with an empty table, or whose
 // table names an unset backend, drops (Counters.NoBackend). A backend that
 // is the dispatcher's own host (Backend.Local, or its MAC is the
 // interface's) gets its packets by XDP_PASS.
@@ -52,15 +55,17 @@
 //
 // XDP mode: generic (default) works on any interface and is the cheaper
 // one on veth; native needs driver support, and on veth XDP_TX drops
-// frames unless the peer veth also has an XDP program. Generic XDP sees
-// GRO-merged packets as one; in ipip mode keep GRO off on the dispatcher's
+// frames unless the peer veth also has an XDP program. Generic XDP copies
+// every packet that is cloned or has less than 256 bytes of headroom (all
+// that come from veth) into a fresh buffer first, a cost native XDP on a
+// real NIC does not have. It sees GRO-merged packets as one; in ipip mode keep GRO off on the dispatcher's
 // interface (ethtool -K IF gro off) so no merged packet gets encapsulated.
 //
 // # Decapsulation
 //
 // bpf/decap.c, attached by AttachDecap or `tern decap --iface IF --vip
-// VIP`, strips the outer header of IPIP packets whose inner destination is
-// a configured VIP and passes the inner packet up the stack: ipip mode for
+// VIP`, strips the outer header of IPv4-in-IPv4 and IPv6-in-IPv4 packets
+// whose inner destination is a configured VIP and passes the inner packet up the stack: ipip mode for
 // servers whose kernel has no ipip module. The encapsulation costs 20
 // bytes: either raise the MTU of the path from dispatcher to servers by 20,
 // or clamp the MSS the servers advertise on routes back to clients, e.g.

@@ -9,9 +9,18 @@ import (
 
 // wantForward is an independent reading of which frames the program
 // forwards, for the services of FuzzLB (webKey tcp/80 and dnsKey udp/53 on
-// vip): a whole, unfragmented IPv4 TCP or UDP packet to one of them, or an
-// ICMP fragmentation-needed message to the VIP about a packet from one.
+// vip, and the same on vip6): a whole, unfragmented IPv4 TCP or UDP packet
+// (IPv6 without extension headers) to one of them, or an ICMP
+// fragmentation-needed (ICMPv6 Packet Too Big) message to the VIP about a
+// packet from one.
 func wantForward(f []byte) bool {
+	isService := func(a netip.Addr, port uint16, proto uint8) bool {
+		k := ServiceKey{VIP: a, Port: port, Proto: Proto(proto)}
+		return k == webKey || k == dnsKey || k == web6Key || k == dns6Key
+	}
+	if len(f) >= 14+40 && binary.BigEndian.Uint16(f[12:]) == 0x86dd {
+		return wantForward6(f[14:], isService)
+	}
 	if len(f) < 14+20 || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
 		return false
 	}
@@ -24,10 +33,6 @@ func wantForward(f []byte) bool {
 	frag := binary.BigEndian.Uint16(ip[6:])
 	l4 := ip[ihl:tot]
 	dst, _ := netip.AddrFromSlice(ip[16:20])
-	isService := func(a netip.Addr, port uint16, proto uint8) bool {
-		k := ServiceKey{VIP: a, Port: port, Proto: Proto(proto)}
-		return k == webKey || k == dnsKey
-	}
 	switch proto := ip[9]; proto {
 	case ipProtoTCP, ipProtoUDP:
 		need := 8
@@ -59,6 +64,34 @@ func wantForward(f []byte) bool {
 	return false
 }
 
+func wantForward6(ip []byte, isService func(netip.Addr, uint16, uint8) bool) bool {
+	plen := int(binary.BigEndian.Uint16(ip[4:]))
+	if ip[0]>>4 != 6 || 40+plen > len(ip) {
+		return false
+	}
+	l4 := ip[40 : 40+plen]
+	dst := netip.AddrFrom16([16]byte(ip[24:40]))
+	switch nh := ip[6]; nh {
+	case ipProtoTCP, ipProtoUDP:
+		need := 8
+		if nh == ipProtoTCP {
+			need = 20
+		}
+		return len(l4) >= need && isService(dst, binary.BigEndian.Uint16(l4[2:]), nh)
+	case 58:
+		if len(l4) < 8+40+4 || l4[0] != 2 || l4[1] != 0 {
+			return false
+		}
+		in := l4[8:]
+		src := netip.AddrFrom16([16]byte(in[8:24]))
+		if in[0]>>4 != 6 || (in[6] != ipProtoTCP && in[6] != ipProtoUDP) || src != dst {
+			return false
+		}
+		return isService(src, binary.BigEndian.Uint16(in[40:]), in[6])
+	}
+	return false
+}
+
 // FuzzLB runs arbitrary frames through the program and compares its verdict
 // with wantForward: a frame is transmitted if and only if it should be,
 // transmitted frames differ from the input only in their MAC addresses
@@ -75,6 +108,9 @@ func FuzzLB(f *testing.F) {
 		ether(macIface, macRouter, 0x0800, ip4{src: client, dst: vip, proto: ipProtoUDP, frag: 0x2000, payload: udpHdr(1, 53, nil)}.bytes()),
 		append(udpFrame(client, 1, vip, 53), make([]byte, 20)...), // Ethernet padding
 		tcpFrame(client, 40000, vip, 80)[:40],
+		tcp6Frame(client6, 40000, vip6, 80),
+		udp6Frame(client6, 40000, vip6, 53),
+		packetTooBig(router6, vip6, 80, client6, 40000, ipProtoTCP),
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -83,8 +119,10 @@ func FuzzLB(f *testing.F) {
 	if err := d.SetService(webKey, Service{Mode: ModeMAC}, table7); err != nil {
 		f.Fatal(err)
 	}
-	if err := d.SetService(dnsKey, Service{Mode: ModeMAC}, table7); err != nil {
-		f.Fatal(err)
+	for _, k := range []ServiceKey{dnsKey, web6Key, dns6Key} {
+		if err := d.SetService(k, Service{Mode: ModeMAC}, table7); err != nil {
+			f.Fatal(err)
+		}
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) < 14 || len(frame) > 1500 {

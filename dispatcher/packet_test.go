@@ -175,3 +175,51 @@ const (
 type runOpts = ebpf.RunOptions
 
 func newMapFromID(id uint32) (*ebpf.Map, error) { return ebpf.NewMapFromID(ebpf.MapID(id)) }
+
+// ip6 describes an IPv6 packet to build.
+type ip6 struct {
+	src, dst netip.Addr
+	next     uint8
+	tclass   uint8
+	payload  []byte
+}
+
+func (p ip6) bytes() []byte {
+	b := make([]byte, 40+len(p.payload))
+	b[0] = 0x60 | p.tclass>>4
+	b[1] = p.tclass << 4
+	binary.BigEndian.PutUint16(b[4:], uint16(len(p.payload)))
+	b[6] = p.next
+	b[7] = 64
+	s, d := p.src.As16(), p.dst.As16()
+	copy(b[8:], s[:])
+	copy(b[24:], d[:])
+	copy(b[40:], p.payload)
+	return b
+}
+
+func tcp6Frame(src netip.Addr, sport uint16, dst netip.Addr, dport uint16) []byte {
+	return ether(macIface, macRouter, 0x86dd, ip6{src: src, dst: dst, next: ipProtoTCP, payload: tcpHdr(sport, dport, []byte("hello"))}.bytes())
+}
+
+func udp6Frame(src netip.Addr, sport uint16, dst netip.Addr, dport uint16) []byte {
+	return ether(macIface, macRouter, 0x86dd, ip6{src: src, dst: dst, next: ipProtoUDP, payload: udpHdr(sport, dport, []byte("hello"))}.bytes())
+}
+
+// packetTooBig is an ICMPv6 Packet Too Big from a router to the VIP about a
+// packet vip:vport -> client:cport.
+func packetTooBig(router, vip netip.Addr, vport uint16, client netip.Addr, cport uint16, proto uint8) []byte {
+	var l4 []byte
+	if proto == ipProtoTCP {
+		l4 = tcpHdr(vport, cport, nil)[:8]
+	} else {
+		l4 = udpHdr(vport, cport, nil)[:8]
+	}
+	inner := ip6{src: vip, dst: client, next: proto, payload: l4}.bytes()
+	binary.BigEndian.PutUint16(inner[4:], 1400)
+	icmp := make([]byte, 8+len(inner))
+	icmp[0] = 2
+	binary.BigEndian.PutUint32(icmp[4:], 1280)
+	copy(icmp[8:], inner)
+	return ether(macIface, macRouter, 0x86dd, ip6{src: router, dst: vip, next: 58, payload: icmp}.bytes())
+}

@@ -26,6 +26,8 @@
 #include "common.h"
 #include "jhash.h"
 
+#include <linux/ipv6.h>
+
 char __license[] SEC("license") = "Dual MIT/GPL";
 
 #define MODE_MAC 1
@@ -173,6 +175,31 @@ static __always_inline struct svc_val *lookup_svc4(__be32 vip, __be16 port, __u8
 	return bpf_map_lookup_elem(&lb_services, &key);
 }
 
+// flow_hash6 is flow_hash for IPv6: lookup3 chained over the addresses.
+static __always_inline __u32 flow_hash6(const __u32 *saddr, const __u32 *daddr, __be16 sport, __be16 dport, __u8 proto)
+{
+	__u32 ports = ((__u32)sport << 16) | (__u32)dport;
+	__u32 h = jhash_3words(saddr[0], saddr[1], saddr[2], proto);
+	h = jhash_3words(saddr[3], daddr[0], daddr[1], h);
+	return jhash_3words(daddr[2], daddr[3], ports, h);
+}
+
+static __always_inline struct svc_val *lookup_svc6(const struct in6_addr *vip, __be16 port, __u8 proto)
+{
+	struct svc_key key = {};
+	__builtin_memcpy(key.addr, vip, 16);
+	key.port = port;
+	key.proto = proto;
+	key.family = 6;
+	return bpf_map_lookup_elem(&lb_services, &key);
+}
+
+static __always_inline int addr6_equal(const struct in6_addr *a, const struct in6_addr *b)
+{
+	const __u32 *x = a->in6_u.u6_addr32, *y = b->in6_u.u6_addr32;
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]));
+}
+
 static __always_inline int mac_is_zero(const __u8 *m)
 {
 	return !(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]);
@@ -183,9 +210,18 @@ static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
 	return !((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) | (a[5] ^ b[5]));
 }
 
-// forward4 sends the IPv4 packet at the start of ctx (Ethernet, then IPv4
-// header with tot_len inner_len) to the backend the hash picks.
-static __always_inline int forward4(struct xdp_md *ctx, const struct svc_val *svc, __u32 hash)
+// inner describes the packet to forward, for the outer header of ipip.
+struct inner {
+	__u16 len;   // IP packet length (IPv4 total length, IPv6 40 + payload)
+	__u8 proto;  // outer protocol: 4 (IPv4 in IPv4) or 41 (IPv6 in IPv4)
+	__u8 tos;    // TOS or traffic class, copied out
+	__be16 id;   // IPv4 identification, copied out
+	__be16 df;   // IP_DF (network order) if the outer header gets DF
+};
+
+// forward sends the packet at the start of ctx to the backend the hash
+// picks.
+static __always_inline int forward(struct xdp_md *ctx, const struct svc_val *svc, __u32 hash, const struct inner *in)
 {
 	__u64 frame_len = ctx->data_end - ctx->data;
 	__u32 slot = svc->table;
@@ -203,7 +239,7 @@ static __always_inline int forward4(struct xdp_md *ctx, const struct svc_val *sv
 		goto no_backend;
 	__u32 bid = *id;
 	struct backend *be = bpf_map_lookup_elem(&lb_backends, &bid);
-	if (!be || !(be->flags & BACKEND_SET) || be->family != 4)
+	if (!be || !(be->flags & BACKEND_SET))
 		goto no_backend;
 	__u32 zero = 0;
 	struct dp_config *cfg = bpf_map_lookup_elem(&lb_config, &zero);
@@ -235,6 +271,8 @@ static __always_inline int forward4(struct xdp_md *ctx, const struct svc_val *sv
 	if (mode != MODE_IPIP)
 		goto no_backend;
 
+	if (be->family != 4) // the outer header is IPv4
+		goto no_backend;
 	const __u8 *dmac = mac_is_zero(be->mac) ? cfg->nexthop_mac : be->mac;
 	if (mac_is_zero(dmac))
 		goto no_backend;
@@ -242,24 +280,17 @@ static __always_inline int forward4(struct xdp_md *ctx, const struct svc_val *sv
 		tunnel_src = cfg->tunnel_src;
 	if (!tunnel_src)
 		goto no_backend;
+	if (in->len > 0xffff - sizeof(struct iphdr))
+		return XDP_PASS; // would not fit an outer header
+	__u16 outer_len = in->len + sizeof(struct iphdr);
+	__u8 tos = in->tos, proto = in->proto;
+	__be16 id16 = in->id, df = in->df;
 
+	if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct iphdr)))
+		goto no_backend;
 	{
 		void *data = (void *)(long)ctx->data;
 		void *data_end = (void *)(long)ctx->data_end;
-		struct iphdr *inner = data + sizeof(struct ethhdr);
-		if ((void *)(inner + 1) > data_end)
-			return XDP_PASS;
-		__u8 tos = inner->tos;
-		__u16 inner_len = bpf_ntohs(inner->tot_len);
-		__be16 id16 = inner->id;
-		__be16 df = inner->frag_off & bpf_htons(IP_DF);
-		if (inner_len > 0xffff - sizeof(struct iphdr))
-			return XDP_PASS;
-
-		if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct iphdr)))
-			goto no_backend;
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
 		struct ethhdr *eth = data;
 		struct iphdr *outer = data + sizeof(struct ethhdr);
 		if ((void *)(outer + 1) > data_end)
@@ -270,11 +301,11 @@ static __always_inline int forward4(struct xdp_md *ctx, const struct svc_val *sv
 		outer->version = 4;
 		outer->ihl = 5;
 		outer->tos = tos;
-		outer->tot_len = bpf_htons(inner_len + sizeof(struct iphdr));
+		outer->tot_len = bpf_htons(outer_len);
 		outer->id = id16;
 		outer->frag_off = df;
 		outer->ttl = 64;
-		outer->protocol = IPPROTO_IPIP;
+		outer->protocol = proto;
 		outer->check = 0;
 		outer->saddr = tunnel_src;
 		__builtin_memcpy(&outer->daddr, be->addr, 4);
@@ -329,7 +360,14 @@ static __always_inline int icmp4(struct xdp_md *ctx, struct iphdr *ip, void *l4,
 		return XDP_PASS;
 	// The embedded packet went VIP -> client: reversed, it is the flow.
 	__u32 hash = flow_hash(in->daddr, in->saddr, p->dst, p->src, in->protocol);
-	int act = forward4(ctx, svc, hash);
+	struct inner inn = {
+		.len = bpf_ntohs(ip->tot_len),
+		.proto = IPPROTO_IPIP,
+		.tos = ip->tos,
+		.id = ip->id,
+		.df = ip->frag_off & bpf_htons(IP_DF),
+	};
+	int act = forward(ctx, svc, hash, &inn);
 	if (act == XDP_TX)
 		stat_inc(STAT_ICMP_TOO_BIG);
 	return act;
@@ -373,7 +411,96 @@ static __always_inline int lb4(struct xdp_md *ctx, void *data, void *data_end)
 		return XDP_PASS;
 	}
 	__u32 hash = flow_hash(ip->saddr, ip->daddr, p->src, p->dst, proto);
-	return forward4(ctx, svc, hash);
+	struct inner inn = {
+		.len = tot,
+		.proto = IPPROTO_IPIP,
+		.tos = ip->tos,
+		.id = ip->id,
+		.df = ip->frag_off & bpf_htons(IP_DF),
+	};
+	return forward(ctx, svc, hash, &inn);
+}
+
+// inner6 describes an IPv6 packet for the outer IPv4 header of ipip
+// (IPv6 in IPv4, protocol 41, DF set as IPv6 is never fragmented on path).
+static __always_inline struct inner inner6(const struct ipv6hdr *ip6, __u32 plen)
+{
+	struct inner in = {
+		.len = sizeof(struct ipv6hdr) + plen,
+		.proto = IPPROTO_IPV6,
+		.tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4),
+		.df = bpf_htons(IP_DF),
+	};
+	return in;
+}
+
+// icmp6 handles an ICMPv6 Packet Too Big message to a VIP about a packet
+// from VIP:port, like icmp4.
+static __always_inline int icmp6(struct xdp_md *ctx, struct ipv6hdr *ip6, void *l4, __u32 plen, void *data_end)
+{
+	struct icmp6hdr_min {
+		__u8 type;
+		__u8 code;
+		__be16 csum;
+		__be32 mtu;
+	} *icmp = l4;
+	if ((void *)(icmp + 1) > data_end)
+		return XDP_PASS;
+	if (icmp->type != 2 || icmp->code != 0) // ICMPV6_PKT_TOOBIG
+		return XDP_PASS;
+	if (sizeof(*icmp) + sizeof(struct ipv6hdr) + sizeof(struct ports) > plen)
+		return XDP_PASS; // truncated within the IP packet
+	struct ipv6hdr *in = (void *)(icmp + 1);
+	struct ports *p = (void *)(in + 1);
+	if ((void *)(p + 1) > data_end)
+		return XDP_PASS;
+	if (in->version != 6)
+		return XDP_PASS;
+	if (in->nexthdr != IPPROTO_TCP && in->nexthdr != IPPROTO_UDP)
+		return XDP_PASS;
+	if (!addr6_equal(&in->saddr, &ip6->daddr))
+		return XDP_PASS;
+	struct svc_val *svc = lookup_svc6(&in->saddr, p->src, in->nexthdr);
+	if (!svc)
+		return XDP_PASS;
+	__u32 hash = flow_hash6(in->daddr.in6_u.u6_addr32, in->saddr.in6_u.u6_addr32, p->dst, p->src, in->nexthdr);
+	struct inner inn = inner6(ip6, plen);
+	int act = forward(ctx, svc, hash, &inn);
+	if (act == XDP_TX)
+		stat_inc(STAT_ICMP_TOO_BIG);
+	return act;
+}
+
+// lb6 balances IPv6 TCP and UDP whose next header is the transport one;
+// packets with extension headers (fragments included) are passed.
+static __always_inline int lb6(struct xdp_md *ctx, void *data, void *data_end)
+{
+	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+	if ((void *)(ip6 + 1) > data_end)
+		return XDP_PASS;
+	if (ip6->version != 6)
+		return XDP_PASS;
+	__u32 plen = bpf_ntohs(ip6->payload_len);
+	if ((void *)(ip6 + 1) + plen > data_end)
+		return XDP_PASS;
+	void *l4 = (void *)(ip6 + 1);
+	__u8 nh = ip6->nexthdr;
+	if (nh == 58) // IPPROTO_ICMPV6
+		return icmp6(ctx, ip6, l4, plen, data_end);
+	if (nh != IPPROTO_TCP && nh != IPPROTO_UDP)
+		return XDP_PASS;
+	__u32 l4min = nh == IPPROTO_TCP ? 20 : 8;
+	if (l4min > plen)
+		return XDP_PASS;
+	struct ports *p = l4;
+	if ((void *)(p + 1) > data_end)
+		return XDP_PASS;
+	struct svc_val *svc = lookup_svc6(&ip6->daddr, p->dst, nh);
+	if (!svc)
+		return XDP_PASS;
+	__u32 hash = flow_hash6(ip6->saddr.in6_u.u6_addr32, ip6->daddr.in6_u.u6_addr32, p->src, p->dst, nh);
+	struct inner inn = inner6(ip6, plen);
+	return forward(ctx, svc, hash, &inn);
 }
 
 SEC("xdp")
@@ -386,5 +513,7 @@ int tern_lb(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
 		return lb4(ctx, data, data_end);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return lb6(ctx, data, data_end);
 	return XDP_PASS;
 }
