@@ -52,7 +52,8 @@ type Check struct {
 	// load: reports are smoothed by an exponentially weighted moving
 	// average giving a new report the weight LoadSmoothing (0 < w <= 1,
 	// default 0.3), and a smoothed value moving by LoadThreshold or less
-	// (default 0.05, in the report's units) is not passed on.
+	// (default 0.05, in the report's units; 0 means the default, write a
+	// tiny value like 1e-9 to pass every change on) is not passed on.
 	LoadSmoothing float64 `yaml:"load_smoothing"`
 	LoadThreshold float64 `yaml:"load_threshold"`
 }

@@ -438,17 +438,18 @@ func (p *Prober) Verdict(pool, address string) (Verdict, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return t.st.sent, nil
+	return t.st.current(), nil
 }
 
 // Verdicts returns every member's verdict, pools in name order and members
-// in configuration order. Load is as last passed to the observer.
+// in configuration order: the state last passed to the observer, with the
+// latest result's RTT, Err and Checked.
 func (p *Prober) Verdicts() []Verdict {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]Verdict, len(p.targets))
 	for i, t := range p.targets {
-		out[i] = t.st.sent
+		out[i] = t.st.current()
 	}
 	return out
 }
@@ -464,7 +465,7 @@ func (p *Prober) Pool(pool string) ([]Verdict, error) {
 	var out []Verdict
 	for _, t := range p.targets {
 		if t.key.Pool == pool {
-			out = append(out, t.st.sent)
+			out = append(out, t.st.current())
 		}
 	}
 	return out, nil

@@ -159,6 +159,13 @@ func (s *state) verdict(key Key, threshold float64) Verdict {
 	return v
 }
 
+// current returns the verdict last sent with the latest result's details.
+func (s *state) current() Verdict {
+	v := s.sent
+	v.RTT, v.Err, v.Checked = s.rtt, s.err, s.checked
+	return v
+}
+
 // differs reports whether v says something an observer must hear of
 // compared with the last verdict sent: anything but RTT, Err and times.
 func differs(v, sent Verdict) bool {
