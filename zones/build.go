@@ -141,9 +141,15 @@ func (b *builder) build(origin string, entries []entry) *Zone {
 			o = &owner{name: name, key: wireLabels(name), sets: map[uint16][]*entry{}}
 			owners[name] = o
 		}
-		if !slices.ContainsFunc(o.sets[t], func(x *entry) bool { return bytes.Equal(x.rdata, rdata) }) {
-			o.sets[t] = append(o.sets[t], e) // an exact duplicate is the same record (RFC 2181 section 5)
+		// A record written twice is one record (RFC 2181 section 5), but
+		// not with two TTLs.
+		if i := slices.IndexFunc(o.sets[t], func(x *entry) bool { return bytes.Equal(x.rdata, rdata) }); i >= 0 {
+			if d := o.sets[t][i]; d.rr.Header().Ttl != h.Ttl {
+				b.problem(e, "%s %s is written again with TTL %d; at %s its TTL is %d: give it one TTL", name, typeName(t), h.Ttl, at(d, e), d.rr.Header().Ttl)
+			}
+			continue
 		}
+		o.sets[t] = append(o.sets[t], e)
 	}
 
 	if soa == nil && !b.truncated {
@@ -211,8 +217,8 @@ func (b *builder) checkName(o *owner, apex string, owners map[string]*owner, nsT
 
 	for _, t := range ts {
 		set := o.sets[t]
-		if t == dns.TypeRRSIG {
-			continue // RRSIGs over different types may carry different TTLs
+		if t == dns.TypeRRSIG || t == TypePOOL {
+			continue // RRSIGs over different types may carry different TTLs; two POOLs are reported below
 		}
 		for _, e := range set[1:] {
 			if e.rr.Header().Ttl != set[0].rr.Header().Ttl {
@@ -224,11 +230,7 @@ func (b *builder) checkName(o *owner, apex string, owners map[string]*owner, nsT
 
 	if pools := o.sets[TypePOOL]; len(pools) > 0 {
 		for _, e := range pools[1:] {
-			p, _ := poolOf(e.rr)
 			q, _ := poolOf(pools[0].rr)
-			if p == q {
-				continue // same pool, TTLs differ: reported above
-			}
 			b.problem(e, "%s has more than one POOL record (the first, naming %s, is at %s): a name answers from one pool", o.name, q, at(pools[0], e))
 		}
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME} {

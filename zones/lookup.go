@@ -80,16 +80,18 @@ type Result struct {
 //
 // Lookup takes no lock and does not allocate.
 func (z *Zone) Lookup(qname string, qtype uint16) Result {
-	var buf [maxName]byte
-	name, ok := lower(&buf, qname)
-	if !ok {
+	if qname == "" {
 		return Result{Kind: NotInZone}
 	}
-	return z.lookup(name, qtype)
+	if !needsFold(qname) {
+		return lookup(z, qname, qtype)
+	}
+	var buf [maxName]byte
+	return lookup(z, lower(&buf, qname), qtype)
 }
 
 // lookup works on a lowercase, absolute name.
-func (z *Zone) lookup(name []byte, qtype uint16) Result {
+func lookup[S name](z *Zone, name S, qtype uint16) Result {
 	if n := z.nodes[string(name)]; n != nil {
 		if n.cut != nil && !(n.cut == n && qtype == dns.TypeDS) {
 			return n.cut.referral()

@@ -6,64 +6,48 @@ import (
 	"github.com/miekg/dns"
 )
 
-// maxName is the longest name in presentation form a lookup handles on the
-// stack. Wire names are at most 255 octets; escapes (\DDD) can make the
-// text up to four times longer.
-const maxName = 1024
+// maxName bounds a name lowercased on the stack. Wire names are at most
+// 255 octets; escapes (\DDD) make the text of odd ones longer, and those
+// take the slow path (one allocation).
+const maxName = 256
 
-// canonical returns name as an absolute, lowercase name in miekg/dns's
-// presentation form, with escapes normalised by a round trip through the
-// wire format (so `\065` and `a` are the same owner). ok is false when name
-// is not a domain name.
-func canonical(name string) (string, bool) {
-	if name == "" {
-		return "", false
-	}
-	name = dns.Fqdn(name)
-	buf := make([]byte, 256)
-	n, err := dns.PackDomainName(name, buf, 0, nil, false)
-	if err != nil {
-		return "", false
-	}
-	wire := buf[:n]
-	for i := 0; i < len(wire) && wire[i] != 0; i += int(wire[i]) + 1 {
-		lab := wire[i+1 : i+1+int(wire[i])]
-		for j, c := range lab {
-			if 'A' <= c && c <= 'Z' {
-				lab[j] = c + 'a' - 'A'
-			}
+// name is a lowercase, absolute name: a string when the query name was
+// already one (the common case: no copy), else bytes lowercased into a
+// buffer. Map lookups with string(b) do not allocate.
+type name interface{ ~string | ~[]byte }
+
+// needsFold reports whether qname must be lowercased or made absolute
+// before lookup.
+func needsFold(qname string) bool {
+	for i := 0; i < len(qname); i++ {
+		if c := qname[i]; 'A' <= c && c <= 'Z' {
+			return true
 		}
 	}
-	s, _, err := dns.UnpackDomainName(wire, 0)
-	if err != nil {
-		return "", false
-	}
-	return s, true
+	return !isFqdn(qname)
 }
 
 // lower writes name lowercased (ASCII only, as DNS compares) and absolute
-// into buf and returns the written part; ok is false when it does not fit.
-func lower(buf *[maxName]byte, name string) ([]byte, bool) {
+// into buf, or into a new slice when it does not fit.
+func lower(buf *[maxName]byte, name string) []byte {
 	n := len(name)
-	if n == 0 {
-		return nil, false
-	}
 	fqdn := isFqdn(name)
-	if n > len(buf) || (!fqdn && n == len(buf)) {
-		return nil, false
+	b := buf[:]
+	if n+1 > len(b) {
+		b = make([]byte, n+1)
 	}
 	for i := 0; i < n; i++ {
 		c := name[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		buf[i] = c
+		b[i] = c
 	}
 	if !fqdn {
-		buf[n] = '.'
+		b[n] = '.'
 		n++
 	}
-	return buf[:n], true
+	return b[:n]
 }
 
 // isFqdn reports whether name ends in an unescaped dot.
@@ -82,7 +66,7 @@ func isFqdn(name string) bool {
 // parent returns the offset in name (absolute, presentation form) where
 // the name one label shorter starts; for the root "." it returns -1.
 // Escaped dots (\.) do not end a label.
-func parent(name []byte, off int) int {
+func parent[S name](name S, off int) int {
 	if off >= len(name) || (len(name)-off == 1 && name[off] == '.') {
 		return -1
 	}
@@ -164,4 +148,34 @@ func compareNames(a, b string) int {
 		return 0
 	}
 	return compareKeys(wireLabels(a), wireLabels(b))
+}
+
+// canonical returns name as an absolute, lowercase name in miekg/dns's
+// presentation form, with escapes normalised by a round trip through the
+// wire format (so `\065` and `a` are the same owner). ok is false when name
+// is not a domain name.
+func canonical(name string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	name = dns.Fqdn(name)
+	var buf [256]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil {
+		return "", false
+	}
+	wire := buf[:n]
+	for i := 0; i < len(wire) && wire[i] != 0; i += int(wire[i]) + 1 {
+		lab := wire[i+1 : i+1+int(wire[i])]
+		for j, c := range lab {
+			if 'A' <= c && c <= 'Z' {
+				lab[j] = c + 'a' - 'A'
+			}
+		}
+	}
+	s, _, err := dns.UnpackDomainName(wire, 0)
+	if err != nil {
+		return "", false
+	}
+	return s, true
 }

@@ -245,6 +245,8 @@ func (t *tracker) syntaxProblem(err error, origin string) config.Problem {
 		msg = fmt.Sprintf("relative owner name %s without an origin: start the file with $ORIGIN or give the zone an origin: in the configuration", token)
 	case msg == "":
 		msg = "bad record data"
+	case msg == "unexpected newline":
+		msg = "the record ends before its data"
 	case token != "" && token != `""` && token != `"\n"`:
 		msg = fmt.Sprintf("%s: %s", msg, token)
 	}

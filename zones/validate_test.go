@@ -149,8 +149,12 @@ x.y.sub IN POOL web
 		},
 		{
 			name:  "TTLs of an RRset differ",
-			files: map[string]string{"z.zone": head + "www 60 IN A 192.0.2.1\nwww 120 IN A 192.0.2.2\nwww 60 IN A 192.0.2.1\n"},
-			want:  []want{{"d/z.zone:8", "TTL 120 differs from TTL 60 of the same RRset at line 7"}},
+			files: map[string]string{"z.zone": head + "www 60 IN A 192.0.2.1\nwww 120 IN A 192.0.2.2\nwww 60 IN A 192.0.2.1\nwww 90 IN A 192.0.2.1\napi 30 IN POOL api\napi 60 IN POOL api\n"},
+			want: []want{
+				{"d/z.zone:8", "TTL 120 differs from TTL 60 of the same RRset at line 7"},
+				{"d/z.zone:10", "www.example.test. A is written again with TTL 90; at line 7 its TTL is 60"},
+				{"d/z.zone:12", "api.example.test. POOL is written again with TTL 60; at line 11 its TTL is 30"},
+			},
 		},
 		{
 			name:  "class other than IN",

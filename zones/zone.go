@@ -91,15 +91,17 @@ func (s *Set) Zones() []*Zone { return s.zones }
 // Zone returns the zone whose origin is the longest match for qname (in any
 // case), or nil when no zone holds qname.
 func (s *Set) Zone(qname string) *Zone {
-	var buf [maxName]byte
-	name, ok := lower(&buf, qname)
-	if !ok {
+	if qname == "" {
 		return nil
 	}
-	return s.zone(name)
+	if !needsFold(qname) {
+		return zoneOf(s, qname)
+	}
+	var buf [maxName]byte
+	return zoneOf(s, lower(&buf, qname))
 }
 
-func (s *Set) zone(name []byte) *Zone {
+func zoneOf[S name](s *Set, name S) *Zone {
 	for off := 0; off >= 0; off = parent(name, off) {
 		if z := s.byOrigin[string(name[off:])]; z != nil {
 			return z
@@ -112,16 +114,22 @@ func (s *Set) zone(name []byte) *Zone {
 // name once. The zone is nil (and the Result's Kind NotInZone) when no zone
 // holds qname.
 func (s *Set) Lookup(qname string, qtype uint16) (*Zone, Result) {
-	var buf [maxName]byte
-	name, ok := lower(&buf, qname)
-	if !ok {
+	if qname == "" {
 		return nil, Result{Kind: NotInZone}
 	}
-	z := s.zone(name)
+	if !needsFold(qname) {
+		return setLookup(s, qname, qtype)
+	}
+	var buf [maxName]byte
+	return setLookup(s, lower(&buf, qname), qtype)
+}
+
+func setLookup[S name](s *Set, name S, qtype uint16) (*Zone, Result) {
+	z := zoneOf(s, name)
 	if z == nil {
 		return nil, Result{Kind: NotInZone}
 	}
-	return z, z.lookup(name, qtype)
+	return z, lookup(z, name, qtype)
 }
 
 // Load parses and validates every zone of c (c.Zones, read from c.FS with
