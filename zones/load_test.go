@@ -2,7 +2,9 @@ package zones
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/miekg/dns"
 	"github.com/ternlb/tern/config"
@@ -55,5 +57,145 @@ func TestLoadReference(t *testing.T) {
 	}
 	for _, rr := range z.Records() {
 		t.Log(rr)
+	}
+}
+
+// configYAML serves two zones, one the child of the other, and two pools.
+const configYAML = `node:
+  name: n1
+  dns: ["127.0.0.1:5354"]
+sites:
+  a: {location: [1, 2]}
+pools:
+  web:
+    members:
+      - {address: 192.0.2.1, site: a}
+  api:
+    members:
+      - {address: 192.0.2.2, site: a}
+zones:
+  - file: zones/parent.zone
+  - file: zones/child.zone
+    origin: sub.example.test.
+`
+
+const parentZone = `$ORIGIN example.test.
+$TTL 300
+@    IN SOA ns1 hostmaster 1 3600 600 604800 60
+@    IN NS  ns1
+ns1  IN A   192.0.2.1
+www  IN POOL web
+sub  IN NS  ns.sub
+ns.sub IN A 192.0.2.53
+`
+
+// childNoOrigin relies on the configuration's origin.
+const childNoOrigin = `$TTL 60
+@    IN SOA ns hostmaster 1 3600 600 604800 60
+@    IN NS  ns
+ns   IN A   192.0.2.53
+www  IN POOL api
+`
+
+func loadFS(t *testing.T, files map[string]string) (*Set, config.Problems) {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	for name, text := range files {
+		fsys[name] = &fstest.MapFile{Data: []byte(text)}
+	}
+	c, err := config.LoadFS(fsys, "etc/tern.yaml", "tern.yaml")
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return Load(c)
+}
+
+func TestLoadSeveralZones(t *testing.T) {
+	set, ps := loadFS(t, map[string]string{
+		"etc/tern.yaml":         configYAML,
+		"etc/zones/parent.zone": parentZone,
+		"etc/zones/child.zone":  childNoOrigin,
+	})
+	if len(ps) > 0 {
+		t.Fatalf("problems:\n%v", ps)
+	}
+	// PoolNames order: api, web.
+	for _, tc := range []struct {
+		qname  string
+		origin string
+		kind   Kind
+		pool   int
+	}{
+		{"www.example.test.", "example.test.", PoolName, 1},
+		{"www.sub.example.test.", "sub.example.test.", PoolName, 0},
+		{"WWW.SUB.example.test", "sub.example.test.", PoolName, 0},
+		{"ns.sub.example.test.", "sub.example.test.", Success, 0},
+		{"sub.example.test.", "sub.example.test.", NoData, 0},
+		{"other.example.test.", "example.test.", NXDomain, 0},
+	} {
+		t.Run(tc.qname, func(t *testing.T) {
+			z, r := set.Lookup(tc.qname, dns.TypeA)
+			if z == nil || z.Origin != tc.origin || r.Kind != tc.kind || (r.Kind == PoolName && r.Pool != tc.pool) {
+				t.Errorf("got zone %s %v pool %d, want %s %v pool %d", origin(z), r.Kind, r.Pool, tc.origin, tc.kind, tc.pool)
+			}
+			if set.Zone(tc.qname) != z {
+				t.Errorf("Zone and Lookup disagree")
+			}
+		})
+	}
+	if z := set.Zone("sub.example.test."); z.File != "zones/child.zone" {
+		t.Errorf("child zone's File = %q", z.File)
+	}
+}
+
+func TestLoadProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{
+			name: "missing zone file",
+			files: map[string]string{
+				"etc/tern.yaml":         configYAML,
+				"etc/zones/parent.zone": parentZone,
+			},
+			want: []string{`tern.yaml:15: zone file "zones/child.zone": file does not exist`},
+		},
+		{
+			name: "duplicate origin",
+			files: map[string]string{
+				"etc/tern.yaml":         strings.Replace(configYAML, "origin: sub.example.test.", "origin: example.test.", 1),
+				"etc/zones/parent.zone": parentZone,
+				"etc/zones/child.zone":  childNoOrigin,
+			},
+			want: []string{"tern.yaml:15: zone example.test. is listed twice: zones.0 (zones/parent.zone) already loads it"},
+		},
+		{
+			name: "problems in both zones, all reported",
+			files: map[string]string{
+				"etc/tern.yaml":         configYAML,
+				"etc/zones/parent.zone": parentZone + "shop IN POOL shop\n",
+				"etc/zones/child.zone":  childNoOrigin + "www IN A 192.0.2.9\n",
+			},
+			want: []string{
+				`zones/child.zone:6: www.sub.example.test. has a POOL record (at line 5) and A records: a POOL name answers A and AAAA from its pool; remove the A records or the POOL`,
+				`zones/parent.zone:9: shop.example.test. POOL shop: pool "shop" is not in the configuration (its pools: api, web)`,
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, ps := loadFS(t, tc.files)
+			if set != nil {
+				t.Errorf("a Set despite problems")
+			}
+			var got []string
+			for _, p := range ps {
+				got = append(got, p.String())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
 	}
 }
