@@ -77,6 +77,28 @@ type Verdict struct {
 	Since time.Time
 }
 
+// State describes v for an operator: "up" or "down", "forced up" or
+// "forced down" (with what the probes say), "drain" with the probed state,
+// and "initial" before the first result.
+func (v Verdict) State() string {
+	probe := "down"
+	if v.ProbeUp {
+		probe = "up"
+	}
+	if !v.Probed {
+		probe += ", initial"
+	}
+	switch {
+	case v.Forced && v.Up:
+		return "forced up (probes: " + probe + ")"
+	case v.Forced:
+		return "forced down (probes: " + probe + ")"
+	case v.Drain:
+		return "drain (probes: " + probe + ")"
+	}
+	return probe
+}
+
 // state is one member's hysteresis and load smoothing. Guarded by
 // Prober.mu.
 type state struct {

@@ -139,3 +139,23 @@ func TestParseAdmin(t *testing.T) {
 		t.Errorf("ParseAdmin(maintenance) error %v, want ErrAdmin", err)
 	}
 }
+
+func TestVerdictState(t *testing.T) {
+	tests := []struct {
+		s    state
+		want string
+	}{
+		{state{initialUp: true}, "up, initial"},
+		{state{initialUp: false}, "down, initial"},
+		{state{probed: true, probeUp: true}, "up"},
+		{state{probed: true}, "down"},
+		{state{probed: true, admin: AdminUp}, "forced up (probes: down)"},
+		{state{probed: true, probeUp: true, admin: AdminDown}, "forced down (probes: up)"},
+		{state{initialUp: true, admin: AdminDrain}, "drain (probes: up, initial)"},
+	}
+	for _, tc := range tests {
+		if got := tc.s.verdict(Key{}, 0).State(); got != tc.want {
+			t.Errorf("%+v: State() = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}
