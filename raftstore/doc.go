@@ -54,6 +54,20 @@
 // verdicts of those probers: up when a majority of them say up, down when a
 // majority say down, unknown otherwise (the caller keeps its last answer).
 //
+// # Store
+//
+// Open starts a node from its data directory (node-id, raft.db,
+// snapshots/) on a TCP transport. It bootstraps a new cluster only when
+// Options.Bootstrap is set and the directory is empty; another node's
+// directory, a corrupt or lost raft.db or a lost node-id is an error, never
+// a silent new cluster. Reads are local (Store.State). Writes go through
+// Store.Apply on the leader; elsewhere Apply returns a *NotLeaderError
+// (errors.Is ErrNotLeader) carrying the leader's API address from the node
+// registry, and the caller forwards the encoded command there
+// (Store.ApplyEncoded), then waits with WaitApplied for the returned index
+// to reach its own FSM. Join, Remove, Members and Status serve the cluster
+// commands; Run keeps the leader's own registry entry current.
+//
 // # Imports
 //
 // raftstore imports config (for Bundle helpers) and nothing else of Tern: it

@@ -205,7 +205,7 @@ func TestWatch(t *testing.T) {
 }
 
 func TestApplyDeterministic(t *testing.T) {
-	log := randomLog(t, 1, 3000)
+	log := randomLog(t, 1, 1500)
 	a, b := NewFSM(), NewFSM()
 	rejected := 0
 	for i, data := range log {
@@ -225,7 +225,7 @@ func TestApplyDeterministic(t *testing.T) {
 	}
 	// Another log gives another state: the hash is not a constant.
 	c := NewFSM()
-	for i, data := range randomLog(t, 2, 3000) {
+	for i, data := range randomLog(t, 2, 300) {
 		applyLog(c, uint64(i+1), data)
 	}
 	if c.State().Hash() == a.State().Hash() {

@@ -126,7 +126,7 @@ func TestRestoreRejectsCorruptSnapshot(t *testing.T) {
 	// float64); then the state must be exactly the original.
 	t.Run("every byte flipped", func(t *testing.T) {
 		f := NewFSM()
-		for i, data := range randomLog(t, 7, 8) {
+		for i, data := range randomLog(t, 7, 5) {
 			applyLog(f, uint64(i+1), data)
 		}
 		good, _ := persist(t, f)
