@@ -7,7 +7,10 @@
 # Needs root and iproute2; traffic stays inside the namespaces it creates;
 # bounded: ROUNDS x 3 legs x DURATION (default 3 x 3 x 3s).
 #
-#   DURATION=3s ROUNDS=3 CPU=0 NATIVE=0 dispatcher/bench/run.sh
+#   DURATION=3s ROUNDS=3 CPU=0 NATIVE=0 DISP_CPU=-1 dispatcher/bench/run.sh
+#
+# DISP_CPU=N steers the dispatcher's processing to CPU N and also reports
+# that CPU's softirq time per packet (clean only on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH=/usr/local/go/bin:$PATH
@@ -16,6 +19,7 @@ DURATION=${DURATION:-3s}
 ROUNDS=${ROUNDS:-3}
 CPU=${CPU:-0}
 NATIVE=${NATIVE:-0}
+DISP_CPU=${DISP_CPU:--1}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "bench-dispatcher: needs root (network namespaces and XDP)" >&2
@@ -29,4 +33,4 @@ go build -o "$work/dispbench" ./dispatcher/bench/dispbench
 native=()
 [ "$NATIVE" = 1 ] && native=(-native)
 echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) CPUs; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$work/dispbench" -duration "$DURATION" -rounds "$ROUNDS" -cpu "$CPU" "${native[@]}"
+"$work/dispbench" -duration "$DURATION" -rounds "$ROUNDS" -cpu "$CPU" -disp-cpu "$DISP_CPU" "${native[@]}"

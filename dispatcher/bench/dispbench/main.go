@@ -17,6 +17,13 @@
 // leg, and the ratios xdp/kernel of the whole path and of the dispatcher's
 // own share (leg minus direct).
 //
+// With -disp-cpu N, Receive Packet Steering moves the dispatcher's receive
+// processing (XDP or forwarding) to CPU N and what it sends back to the
+// blaster's CPU, and CPU N's softirq time per packet is reported as the
+// dispatcher's own cost. That figure counts every softirq on CPU N, so it
+// is only clean on an otherwise idle machine; the whole-path figure then
+// misses the steered work.
+//
 // It needs root, iproute2, and makes only namespaced traffic. Run it with
 // dispatcher/bench/run.sh (make bench-dispatcher).
 package main
@@ -60,6 +67,7 @@ func main() {
 type options struct {
 	duration time.Duration
 	cpu      int
+	dispCPU  int
 	flows    int
 	native   bool
 	rounds   int
@@ -71,7 +79,8 @@ func run() error {
 	var legs string
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of each leg in each round")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of all legs, interleaved; figures are each leg's median")
-	flag.IntVar(&o.cpu, "cpu", 0, "CPU the blaster (and so every softirq hop) runs on")
+	flag.IntVar(&o.cpu, "cpu", 0, "CPU the blaster (and every softirq hop but the dispatcher's) runs on")
+	flag.IntVar(&o.dispCPU, "disp-cpu", -1, "steer the dispatcher's receive processing to this CPU (RPS) and report its softirq time per packet; -1: no steering")
 	flag.IntVar(&o.flows, "flows", 1024, "distinct client source ports")
 	flag.BoolVar(&o.native, "native", false, "attach XDP in native mode (with an XDP_PASS program on the bridge-side peer)")
 	flag.StringVar(&legs, "legs", "direct,kernel,xdp", "legs to run, in order")
@@ -87,7 +96,13 @@ func run() error {
 		return fmt.Errorf("-rounds %d: want 1 to 9", o.rounds)
 	}
 
-	topo, err := newTopology()
+	if o.dispCPU >= 0 && o.dispCPU == o.cpu {
+		return fmt.Errorf("-disp-cpu must differ from -cpu")
+	}
+	if o.dispCPU >= runtime.NumCPU() {
+		o.dispCPU = -1
+	}
+	topo, err := newTopology(o)
 	if err != nil {
 		return err
 	}
@@ -95,7 +110,7 @@ func run() error {
 
 	fmt.Printf("64-byte UDP frames, %d flows, %d rounds of %s per leg, blaster on CPU %d, xdp mode %s\n",
 		o.flows, o.rounds, o.duration, o.cpu, map[bool]string{false: "generic", true: "native"}[o.native])
-	fmt.Printf("%-7s %5s %12s %12s %10s %14s\n", "leg", "round", "sent", "received", "Mpps", "CPU ns/packet")
+	fmt.Printf("%-7s %5s %12s %12s %10s %14s %15s\n", "leg", "round", "sent", "received", "Mpps", "CPU ns/packet", "disp ns/packet")
 	all := map[string][]result{}
 	for round := 1; round <= o.rounds; round++ {
 		for _, leg := range o.legs {
@@ -104,15 +119,18 @@ func run() error {
 				return fmt.Errorf("leg %s: %w", leg, err)
 			}
 			all[leg] = append(all[leg], r)
-			fmt.Printf("%-7s %5d %12d %12d %10.3f %14.1f\n", leg, round, r.sent, r.received, r.mpps(o.duration), r.nsPerPacket())
+			fmt.Printf("%-7s %5d %12d %12d %10.3f %14.1f %15.1f\n", leg, round, r.sent, r.received, r.mpps(o.duration), r.nsPerPacket(), r.dispNsPerPacket())
 		}
 	}
 	res := map[string]result{}
+	disp := map[string]result{}
 	fmt.Println("median:")
 	for _, leg := range o.legs {
-		res[leg] = median(all[leg])
+		res[leg] = median(all[leg], result.nsPerPacket)
 		r := res[leg]
-		fmt.Printf("%-7s %5s %12d %12d %10.3f %14.1f\n", leg, "", r.sent, r.received, r.mpps(o.duration), r.nsPerPacket())
+		dr := median(all[leg], result.dispNsPerPacket)
+		fmt.Printf("%-7s %5s %12d %12d %10.3f %14.1f %15.1f\n", leg, "", r.sent, r.received, r.mpps(o.duration), r.nsPerPacket(), dr.dispNsPerPacket())
+		disp[leg] = dr
 	}
 	x, k, d := res["xdp"], res["kernel"], res["direct"]
 	if x.received > 0 && k.received > 0 {
@@ -122,6 +140,9 @@ func run() error {
 			dx, dk := x.nsPerPacket()-d.nsPerPacket(), k.nsPerPacket()-d.nsPerPacket()
 			fmt.Printf("dispatcher's own CPU per packet (leg - direct): xdp %.1f ns, kernel %.1f ns, ratio %.3f\n", dx, dk, dx/dk)
 		}
+		if dx, dk := disp["xdp"].dispNsPerPacket(), disp["kernel"].dispNsPerPacket(); dk > 0 {
+			fmt.Printf("dispatcher's own CPU per packet (softirq on CPU %d):  xdp %.1f ns, kernel %.1f ns, ratio %.3f\n", o.dispCPU, dx, dk, dx/dk)
+		}
 	}
 	return nil
 }
@@ -129,14 +150,23 @@ func run() error {
 type result struct {
 	sent, received uint64
 	cpu            time.Duration
+	dispSoftirq    time.Duration // softirq time on the dispatcher's CPU
+}
+
+// dispNsPerPacket is the dispatcher's own CPU per packet.
+func (r result) dispNsPerPacket() float64 {
+	if r.received == 0 {
+		return 0
+	}
+	return float64(r.dispSoftirq.Nanoseconds()) / float64(r.received)
 }
 
 func (r result) mpps(d time.Duration) float64 { return float64(r.received) / d.Seconds() / 1e6 }
 
-// median is the result of median CPU per packet.
-func median(rs []result) result {
+// median is the result of median by.
+func median(rs []result, by func(result) float64) result {
 	s := slices.Clone(rs)
-	slices.SortFunc(s, func(a, b result) int { return cmp.Compare(a.nsPerPacket(), b.nsPerPacket()) })
+	slices.SortFunc(s, func(a, b result) int { return cmp.Compare(by(a), by(b)) })
 	return s[len(s)/2]
 }
 
@@ -159,6 +189,7 @@ type topology struct {
 	serverMAC      net.HardwareAddr
 	bpffsRoot      string
 	bridgeSideDisp string
+	dispCPU        int // -1: not steered
 }
 
 const port = 9
@@ -171,7 +202,7 @@ func sh(args ...string) error {
 	return nil
 }
 
-func newTopology() (*topology, error) {
+func newTopology(o options) (*topology, error) {
 	pid := os.Getpid()
 	t := &topology{
 		ns:        map[string]string{},
@@ -199,6 +230,7 @@ func newTopology() (*topology, error) {
 	for _, k := range []string{"iptables", "ip6tables", "arptables"} {
 		exec.Command("ip", "netns", "exec", br, "sysctl", "-qw", "net.bridge.bridge-nf-call-"+k+"=0").Run()
 	}
+	t.dispCPU = o.dispCPU
 	for i, h := range []struct {
 		role string
 		ip   netip.Addr
@@ -228,6 +260,22 @@ func newTopology() (*topology, error) {
 		if err := sh(c...); err != nil {
 			t.close()
 			return nil, err
+		}
+	}
+	if t.dispCPU >= 0 {
+		// Receive Packet Steering: the dispatcher's receive processing
+		// (XDP or forwarding) runs on dispCPU; what it sends on is
+		// steered back to the blaster's CPU, so dispCPU's softirq time is
+		// the dispatcher's own work.
+		for _, c := range []struct {
+			ns, dev string
+			cpu     int
+		}{{t.ns["disp"], "eth0", t.dispCPU}, {t.ns["br"], t.bridgeSideDisp, o.cpu}} {
+			mask := fmt.Sprintf("%x", 1<<c.cpu)
+			if err := sh("ip", "netns", "exec", c.ns, "sh", "-c", "echo "+mask+" > /sys/class/net/"+c.dev+"/queues/rx-0/rps_cpus"); err != nil {
+				t.close()
+				return nil, err
+			}
 		}
 	}
 	var err error
@@ -400,6 +448,10 @@ func (t *topology) blast(o options) (result, error) {
 		}
 	}()
 	soft0 := sumClocks(soft)
+	disp0, err := softirqTime(t.dispCPU)
+	if err != nil {
+		return result{}, err
+	}
 	type out struct {
 		sent uint64
 		cpu  time.Duration
@@ -475,7 +527,11 @@ func (t *topology) blast(o options) (result, error) {
 		return result{}, err
 	}
 	soft1 := sumClocks(soft)
-	return result{sent: res.sent, received: after - before, cpu: res.cpu + soft1 - soft0}, nil
+	disp1, err := softirqTime(t.dispCPU)
+	if err != nil {
+		return result{}, err
+	}
+	return result{sent: res.sent, received: after - before, cpu: res.cpu + soft1 - soft0, dispSoftirq: disp1 - disp0}, nil
 }
 
 // taskClock counts the CPU time of thread tid (0: the calling thread),
@@ -540,4 +596,32 @@ func sumClocks(cs []taskClock) time.Duration {
 		d += c.read()
 	}
 	return d
+}
+
+// softirqTime is the time CPU cpu has spent in softirq (from /proc/stat,
+// sampled at each tick), 0 for cpu -1.
+func softirqTime(cpu int) (time.Duration, error) {
+	if cpu < 0 {
+		return 0, nil
+	}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	prefix := fmt.Sprintf("cpu%d ", cpu)
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		f := strings.Fields(line) // cpuN user nice system idle iowait irq softirq ...
+		if len(f) < 8 {
+			break
+		}
+		ticks, err := strconv.ParseInt(f[7], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat %s: %w", prefix, err)
+		}
+		return time.Duration(ticks) * time.Second / 100, nil // USER_HZ
+	}
+	return 0, fmt.Errorf("/proc/stat: no line for CPU %d", cpu)
 }
