@@ -61,14 +61,24 @@
 // # Wiring
 //
 //	p, err := probes.New(cfg, probes.Options{Observer: obs, Logger: log})
+//	p.Inherit(previous)                    // on a reload: keep what was seen
 //	reg.MustRegister(p.Collectors()...)
-//	go p.Run(ctx)                         // owned by the node's errgroup
-//	err = p.FirstRound(ctx, wait)         // ErrFirstRound: serve anyway, log it
-//	for _, v := range p.Verdicts() { ... } // first snapshot; obs gets the rest
+//	go p.Run(ctx)                          // owned by the node's errgroup
+//	err = p.FirstRound(ctx, p.FirstRoundWait()) // ErrFirstRound: log, serve anyway
+//	build the first snapshot from p.Pool(name) for every pool, then serve
 //
-// A selector.Status of a member is {Up: v.Up, Drain: v.Drain, Load: v.Load};
-// Pool(name) returns a pool's verdicts in member order for
-// selector.Pool.WithStatus.
+// Observer.Observe gets every change after that (and the first round's);
+// the simplest correct consumer rebuilds the snapshot from p.Pool on each
+// call, as the table is never older than the batch. A member's
+// selector.Status is {Up: v.Up, Drain: v.Drain, Load: v.Load}, and
+// Pool(name) lists a pool's verdicts in member order, the order
+// selector.Pool.WithStatus takes. SetAdmin is what `tern member
+// drain|down|up|auto POOL ADDRESS` calls through the API; Verdict.State
+// says "forced down (probes: up)" and the like for a status page.
+//
+// Until FirstRound returns, a pool answers with every member in its
+// initial state (initial: up, the default, answers every member; initial:
+// down answers none, so all_down applies), forced admin states aside.
 //
 // probes imports config only.
 package probes
