@@ -104,6 +104,11 @@ func (b *builder) build(origin string, entries []entry) *Zone {
 		case t == 0 || t == dns.TypeOPT || (t >= 128 && t <= 255):
 			b.problem(e, "%s: %s is not a record type a zone can hold", name, typeName(t))
 			continue
+		case t == dns.TypeDNAME:
+			// Served as plain data, a DNAME would leave the names below it
+			// answered NXDOMAIN instead of redirected: refuse it outright.
+			b.problem(e, "%s DNAME: Tern does not implement DNAME redirection (RFC 6672); use CNAME records for the names you need", name)
+			continue
 		}
 		rdata, err := packRdata(e.rr, buf)
 		if err != nil {

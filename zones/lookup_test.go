@@ -244,6 +244,16 @@ func TestSetLongestMatch(t *testing.T) {
 			}
 		})
 	}
+	// DS at the child's apex is the parent's; other types the child's.
+	if z, r := s.Lookup("SUB.example.test.", dns.TypeDS); z != parent || r.Kind != Success || len(r.Answer) != 1 {
+		t.Errorf("DS at the child's apex: zone %s, %v with %d records; want the parent's DS", origin(z), r.Kind, len(r.Answer))
+	}
+	if z, r := s.Lookup("sub.example.test.", dns.TypeNS); z != child || r.Kind != Success {
+		t.Errorf("NS at the child's apex: zone %s, %v; want the child's", origin(z), r.Kind)
+	}
+	if z, r := s.Lookup("example.test.", dns.TypeDS); z != parent || r.Kind != NoData {
+		t.Errorf("DS at an apex without parent zone: zone %s, %v; want the zone's NoData", origin(z), r.Kind)
+	}
 	if got := s.Zones(); len(got) != 2 || got[0] != parent || got[1] != child {
 		t.Errorf("Zones() = %v", got)
 	}

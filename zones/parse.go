@@ -16,10 +16,6 @@ import (
 	"github.com/ternlb/tern/config"
 )
 
-// errOutside is returned when an $INCLUDE names a file outside the
-// directory the zone file is confined to.
-var errOutside = errors.New("outside the zone file's directory")
-
 // entry is one record as read, with where it was written.
 type entry struct {
 	rr    dns.RR

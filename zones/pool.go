@@ -1,7 +1,6 @@
 package zones
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 
@@ -36,8 +35,6 @@ type POOL struct {
 	// Load reports it as a problem at the record's line instead.
 	err error
 }
-
-var errPOOLArgs = errors.New("POOL takes exactly one pool name, like: www 30 IN POOL web")
 
 // String returns the pool name.
 func (p *POOL) String() string { return p.Pool }

@@ -162,6 +162,11 @@ x.y.sub IN POOL web
 			want:  []want{{"d/z.zone:7", "class CH: Tern serves class IN only"}},
 		},
 		{
+			name:  "DNAME",
+			files: map[string]string{"z.zone": head + "old IN DNAME new.test.\n"},
+			want:  []want{{"d/z.zone:7", "old.example.test. DNAME: Tern does not implement DNAME"}},
+		},
+		{
 			name:  "record without data",
 			files: map[string]string{"z.zone": head + "www IN A\n"},
 			want:  []want{{"d/z.zone:7", "www.example.test. A has no data"}},

@@ -69,7 +69,11 @@ type Set struct {
 	byOrigin map[string]*Zone
 }
 
-var errDuplicateOrigin = errors.New("duplicate zone origin")
+var (
+	errDuplicateOrigin = errors.New("duplicate zone origin")
+	errOutside         = errors.New("outside the zone file's directory")
+	errPOOLArgs        = errors.New("POOL takes exactly one pool name, like: www 30 IN POOL web")
+)
 
 // NewSet makes a Set of zones; two zones with the same origin are an error.
 func NewSet(zones ...*Zone) (*Set, error) {
@@ -112,7 +116,8 @@ func zoneOf[S name](s *Set, name S) *Zone {
 
 // Lookup finds the zone for qname and looks qname up in it, lowercasing the
 // name once. The zone is nil (and the Result's Kind NotInZone) when no zone
-// holds qname.
+// holds qname. DS at the apex of a zone whose parent zone the set also
+// serves is looked up in the parent, where DS records belong.
 func (s *Set) Lookup(qname string, qtype uint16) (*Zone, Result) {
 	if qname == "" {
 		return nil, Result{Kind: NotInZone}
@@ -128,6 +133,15 @@ func setLookup[S name](s *Set, name S, qtype uint16) (*Zone, Result) {
 	z := zoneOf(s, name)
 	if z == nil {
 		return nil, Result{Kind: NotInZone}
+	}
+	// DS records live in the parent (RFC 4035 section 3.1.4.1): when the
+	// set serves the parent too, DS at a child's apex is the parent's.
+	if qtype == dns.TypeDS && len(z.Origin) == len(name) {
+		if off := parent(name, 0); off >= 0 {
+			if p := zoneOf(s, name[off:]); p != nil {
+				return p, lookup(p, name, qtype)
+			}
+		}
 	}
 	return z, lookup(z, name, qtype)
 }
