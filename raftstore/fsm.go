@@ -20,7 +20,7 @@ type FSM struct {
 	next chan struct{} // closed at the next apply or restore
 }
 
-var _ raft.FSM = (*FSM)(nil)
+var _ raft.ConfigurationStore = (*FSM)(nil)
 
 // NewFSM returns an FSM holding the empty state.
 func NewFSM() *FSM {
@@ -94,6 +94,13 @@ func (f *FSM) applyData(index uint64, data []byte) (Result, error) {
 	}
 	f.publish(next, index)
 	return res, nil
+}
+
+// StoreConfiguration is called by raft for each membership change entry;
+// the FSM keeps nothing of it (Store.Members asks raft) but counts it as
+// applied, so that WaitApplied on a Join's index returns.
+func (f *FSM) StoreConfiguration(index uint64, _ raft.Configuration) {
+	f.publish(nil, index)
 }
 
 // Snapshot captures the current state; the pointer is all it copies.

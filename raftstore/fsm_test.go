@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 func TestApplyRejectedChangesNothing(t *testing.T) {
@@ -201,6 +203,16 @@ func TestWatch(t *testing.T) {
 	<-ch3
 	if s4, _ := f.Watch(); s4.Index() != 3 || f.Applied() != 3 {
 		t.Fatalf("index %d applied %d", s4.Index(), f.Applied())
+	}
+}
+
+func TestStoreConfigurationCountsAsApplied(t *testing.T) {
+	f := NewFSM()
+	s, ch := f.Watch()
+	f.StoreConfiguration(5, raft.Configuration{})
+	<-ch
+	if f.Applied() != 5 || f.State() != s {
+		t.Fatalf("applied %d, state replaced %v", f.Applied(), f.State() != s)
 	}
 }
 

@@ -342,7 +342,10 @@ func (s *Store) Barrier(ctx context.Context) error {
 }
 
 // WaitApplied waits until this node's FSM has applied index, or ctx ends.
-// A follower uses it to serve a write's result only once it has it.
+// A follower uses it to serve a write's result only once it has it. index
+// must be that of a command or a membership change (what Apply returns):
+// raft's own no-op and barrier entries never reach the FSM, so waiting for
+// one returns only with the next command.
 func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
 	for {
 		_, ch := s.fsm.Watch()
