@@ -53,6 +53,6 @@ func FuzzHandler(f *testing.F) {
 type panicSpy struct{ hit *bool }
 
 func (p panicSpy) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
-func (p panicSpy) Handle(context.Context, slog.Record) error   { *p.hit = true; return nil }
-func (p panicSpy) WithAttrs([]slog.Attr) slog.Handler          { return p }
-func (p panicSpy) WithGroup(string) slog.Handler               { return p }
+func (p panicSpy) Handle(context.Context, slog.Record) error    { *p.hit = true; return nil }
+func (p panicSpy) WithAttrs([]slog.Attr) slog.Handler           { return p }
+func (p panicSpy) WithGroup(string) slog.Handler                { return p }

@@ -57,7 +57,7 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	snap  atomic.Pointer[Snapshot]
-	udp   []*net.UDPConn
+	udp   []*udpSocket
 	tcp   []*net.TCPListener
 	ready chan struct{}
 	ran   atomic.Bool
@@ -129,23 +129,27 @@ func (s *Server) listen(addr string) error {
 	}
 }
 
-func bindAll(host, port string, n int) ([]*net.UDPConn, *net.TCPListener, error) {
-	var udp []*net.UDPConn
+func bindAll(host, port string, n int) ([]*udpSocket, *net.TCPListener, error) {
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return nil, nil, fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	var udp []*udpSocket
 	closeUDP := func() {
-		for _, c := range udp {
-			c.Close()
+		for _, u := range udp {
+			u.close()
 		}
 	}
 	for i := 0; i < n; i++ {
-		c, err := listenUDP(net.JoinHostPort(host, port))
+		u, err := listenUDP(host, p)
 		if err != nil {
 			closeUDP()
 			return nil, nil, err
 		}
-		udp = append(udp, c)
-		port = strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
+		udp = append(udp, u)
+		p = int(u.addr.Port())
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 	if err != nil {
 		closeUDP()
 		return nil, nil, err
@@ -153,9 +157,10 @@ func bindAll(host, port string, n int) ([]*net.UDPConn, *net.TCPListener, error)
 	return udp, ln.(*net.TCPListener), nil
 }
 
+// closeAll closes every socket of a server that is not running.
 func (s *Server) closeAll() {
-	for _, c := range s.udp {
-		c.Close()
+	for _, u := range s.udp {
+		u.close()
 	}
 	for _, l := range s.tcp {
 		l.Close()
@@ -187,11 +192,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.New("dnsserver: Run called twice")
 	}
 	var wg sync.WaitGroup
-	for _, c := range s.udp {
-		wg.Add(1)
+	var udpWG sync.WaitGroup
+	for _, u := range s.udp {
+		udpWG.Add(1)
 		go func() {
-			defer wg.Done()
-			s.serveUDP(c)
+			defer udpWG.Done()
+			s.serveUDP(u)
 		}()
 	}
 	for _, l := range s.tcp {
@@ -203,7 +209,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	close(s.ready)
 	<-ctx.Done()
-	s.closeAll()
+	for _, u := range s.udp {
+		u.shutdown()
+	}
+	for _, l := range s.tcp {
+		l.Close()
+	}
 	// Wake idle TCP connections; one answering a query finishes it first.
 	s.mu.Lock()
 	for c := range s.conns {
@@ -211,6 +222,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	wg.Wait()
+	// A socket is closed only once its reader is gone, so that its file
+	// descriptor cannot be reused under a read.
+	udpWG.Wait()
+	for _, u := range s.udp {
+		u.close()
+	}
 	return nil
 }
 

@@ -88,14 +88,11 @@ func TestReusePortSockets(t *testing.T) {
 	if len(s.udp) != 4 {
 		t.Fatalf("%d UDP sockets, want 4", len(s.udp))
 	}
-	for i, c := range s.udp {
-		if got := c.LocalAddr().String(); got != addr {
+	for i, u := range s.udp {
+		if got := u.addr.String(); got != addr {
 			t.Errorf("socket %d on %s, want %s", i, got, addr)
 		}
-		rc, _ := c.SyscallConn()
-		var v int
-		var err error
-		rc.Control(func(fd uintptr) { v, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT) })
+		v, err := unix.GetsockoptInt(u.fd, unix.SOL_SOCKET, unix.SO_REUSEPORT)
 		if err != nil || v != 1 {
 			t.Errorf("socket %d: SO_REUSEPORT %d %v", i, v, err)
 		}
@@ -291,12 +288,19 @@ func TestShutdown(t *testing.T) {
 	if err := s.Run(context.Background()); err == nil {
 		t.Errorf("a second Run succeeded")
 	}
-	// The port is free again.
+	// The ports are free again (no SO_REUSEPORT here: a socket of ours
+	// left open would make these fail).
 	l, err := net.Listen("tcp", s.Addrs()[0].String())
 	if err != nil {
-		t.Errorf("port still held: %v", err)
+		t.Errorf("TCP port still held: %v", err)
 	} else {
 		l.Close()
+	}
+	u, err := net.ListenPacket("udp", s.Addrs()[0].String())
+	if err != nil {
+		t.Errorf("UDP port still held: %v", err)
+	} else {
+		u.Close()
 	}
 }
 
@@ -319,5 +323,36 @@ func TestNewErrors(t *testing.T) {
 	defer l.Close()
 	if _, err := New(Options{Addrs: []string{l.LocalAddr().String()}}); err == nil || !strings.Contains(err.Error(), l.LocalAddr().String()) {
 		t.Errorf("New on a held port: %v", err)
+	}
+}
+
+// TestWildcardSource serves on the unspecified address and asks on a
+// second loopback address: the answer must come from the address the
+// query went to, or the client's connected socket never sees it.
+func TestWildcardSource(t *testing.T) {
+	for _, tc := range []struct{ listen, ask string }{
+		{"0.0.0.0:0", "127.0.0.2"},
+		{"[::]:0", "127.0.0.3"},
+		{"[::]:0", "::1"},
+		{":0", "127.0.0.4"},
+	} {
+		t.Run(tc.listen+" asked on "+tc.ask, func(t *testing.T) {
+			s, err := New(Options{Addrs: []string{tc.listen}, UDPSockets: 1})
+			if err != nil {
+				t.Skipf("listen %s: %v", tc.listen, err)
+			}
+			s.Store(testSnapshot(t))
+			addr := runServer(t, s)
+			_, port, _ := net.SplitHostPort(addr)
+			if c, err := net.Dial("udp", net.JoinHostPort(tc.ask, port)); err != nil {
+				t.Skipf("no route to %s: %v", tc.ask, err)
+			} else {
+				c.Close()
+			}
+			r := exchange(t, "udp", net.JoinHostPort(tc.ask, port), newQuery("static.example.test.", dns.TypeA))
+			if len(r.Answer) != 1 {
+				t.Errorf("answer %v", r.Answer)
+			}
+		})
 	}
 }

@@ -1,0 +1,65 @@
+package dnsserver
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// BenchmarkHandler measures the query path without sockets: parse, look
+// up, select, pack into the worker's buffer.
+func BenchmarkHandler(b *testing.B) {
+	snap := testSnapshot(b)
+	for _, bc := range []struct {
+		name string
+		m    *dns.Msg
+	}{
+		{"static", newQuery("static.example.test.", dns.TypeA)},
+		{"pool", newQuery("www.example.test.", dns.TypeA)},
+		{"pool-ecs", withEDNS(newQuery("sticky.example.test.", dns.TypeA), 1232, ecsOption(1, 24, "198.51.100.0"))},
+		{"nxdomain", newQuery("nothere.example.test.", dns.TypeA)},
+		{"cname", newQuery("alias.example.test.", dns.TypeA)},
+		{"referral", newQuery("a.sub.example.test.", dns.TypeA)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			msg := packMsg(b, bc.m)
+			w := newWorker(1232, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			src := netip.MustParseAddr("192.0.2.99")
+			b.ReportAllocs()
+			for b.Loop() {
+				if w.handle(snap, msg, src, false) == nil {
+					b.Fatal("no response")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkServerUDP measures whole round trips over loopback, client
+// included: a rough figure; make bench measures the server alone.
+func BenchmarkServerUDP(b *testing.B) {
+	_, addr := startServer(b, testSnapshot(b), Options{UDPSockets: 1})
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg := packMsg(b, newQuery("www.example.test.", dns.TypeA))
+	buf := make([]byte, 1500)
+	b.ReportAllocs()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for b.Loop() {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write(msg)
+		if _, err := c.Read(buf); err != nil || ctx.Err() != nil {
+			b.Fatal(err)
+		}
+	}
+}
