@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 )
 
 // udpEcho serves UDP on addr inside ns, answering "echo:" + request, until
@@ -142,9 +146,9 @@ func TestAttachPinnedRestart(t *testing.T) {
 		t.Fatalf("through the dispatcher (mac): %v", err)
 	}
 	wantServicePackets(d, 1)
-	prog := xdpProgID(t, dns, "eth0")
-	if prog == 0 {
-		t.Fatal("no XDP program on the dispatcher's eth0")
+	prog, mode := xdpAttached(t, dns, "eth0")
+	if prog == 0 || mode != xdpAttachedSKB {
+		t.Fatalf("XDP program %d in mode %d on the dispatcher's eth0, want one in generic (skb) mode", prog, mode)
 	}
 
 	// Closed, the program stays attached and keeps forwarding.
@@ -199,5 +203,78 @@ func TestAttachPinnedRestart(t *testing.T) {
 	}
 	if err := cl.exchange("five", 300*time.Millisecond); err == nil {
 		t.Fatal("VIP still answered after Detach")
+	}
+}
+
+// TestAttachNative attaches in native (driver) mode. On veth, XDP_TX then
+// needs an XDP program on the peer: the bridge side gets an XDP_PASS one.
+func TestAttachNative(t *testing.T) {
+	needNetns(t)
+	lan := newLAN(t)
+	cns := lan.host("client", 1)
+	dns := lan.host("disp", 2)
+	sns := lan.host("server", 3)
+	vipAddr := netip.MustParseAddr(lan.addr(100))
+	key := ServiceKey{VIP: vipAddr, Port: 7, Proto: ProtoUDP}
+	sh(t, "ip", "-n", sns, "addr", "add", vipAddr.String()+"/32", "dev", "lo")
+	udpEcho(t, sns, netip.AddrPortFrom(vipAddr, key.Port))
+	sh(t, "ip", "-n", cns, "neigh", "replace", vipAddr.String(), "lladdr", linkMAC(t, dns, "eth0").String(), "dev", "eth0", "nud", "permanent")
+	cl := newUDPClient(t, cns, netip.AddrPortFrom(vipAddr, key.Port))
+
+	pass, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.XDP,
+		License:      "MIT",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, xdpPass), asm.Return()},
+	})
+	if err != nil {
+		skipIfNotPermitted(t, err)
+		t.Fatal(err)
+	}
+	defer pass.Close()
+	if err := inNS(t, lan.bridge, func() error {
+		ifi, err := net.InterfaceByName("p2") // the dispatcher's peer
+		if err != nil {
+			return err
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: pass, Interface: ifi.Index, Flags: link.XDPDriverMode})
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { l.Close() })
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	root := filepath.Join(bpffsMount, fmt.Sprintf("tern-test-%d", os.Getpid()))
+	t.Cleanup(func() { os.RemoveAll(root) })
+	var d *Datapath
+	if err := inNS(t, dns, func() (err error) {
+		d, err = OpenDatapath(DatapathConfig{Interface: "eth0", Instance: "native", BPFFSRoot: root, XDPMode: XDPNative})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Detach() })
+	if _, mode := xdpAttached(t, dns, "eth0"); mode != xdpAttachedDrv {
+		t.Fatalf("attach mode %d, want native (driver)", mode)
+	}
+	if err := d.SetBackend(1, Backend{IP: netip.MustParseAddr(lan.addr(3)), MAC: linkMAC(t, sns, "eth0")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetService(key, Service{Mode: ModeMAC}, []uint32{1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := cl.exchange(fmt.Sprint("native ", i), 5*time.Second); err != nil {
+			t.Fatalf("through the dispatcher in native mode: %v", err)
+		}
+	}
+	c, err := d.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Services[key].Packets != 3 {
+		t.Fatalf("service counted %d packets, want 3", c.Services[key].Packets)
 	}
 }

@@ -84,21 +84,33 @@ func inNS(t *testing.T, name string, f func() error) error {
 // xdpProgID is the id of the XDP program attached to dev in ns, 0 if none.
 func xdpProgID(t *testing.T, ns, dev string) uint32 {
 	t.Helper()
-	var id uint32
+	id, _ := xdpAttached(t, ns, dev)
+	return id
+}
+
+// XDP attach modes as netlink reports them.
+const (
+	xdpAttachedDrv = 1
+	xdpAttachedSKB = 2
+)
+
+// xdpAttached is the id and attach mode of the XDP program on dev in ns.
+func xdpAttached(t *testing.T, ns, dev string) (id, mode uint32) {
+	t.Helper()
 	err := inNS(t, ns, func() error {
 		l, err := netlink.LinkByName(dev)
 		if err != nil {
 			return err
 		}
 		if x := l.Attrs().Xdp; x != nil && x.Attached {
-			id = x.ProgId
+			id, mode = x.ProgId, x.AttachMode
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatalf("link %s in %s: %v", dev, ns, err)
 	}
-	return id
+	return id, mode
 }
 
 func linkMAC(t *testing.T, ns, dev string) net.HardwareAddr {
