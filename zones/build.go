@@ -30,6 +30,7 @@ type owner struct {
 	name string
 	key  [][]byte // wire labels, rightmost first, for canonical order
 	sets map[uint16][]*entry
+	seen map[string]*entry // type and rdata -> the record, to drop duplicates
 }
 
 func (o *owner) types() []uint16 {
@@ -143,17 +144,19 @@ func (b *builder) build(origin string, entries []entry) *Zone {
 		}
 		o := owners[name]
 		if o == nil {
-			o = &owner{name: name, key: wireLabels(name), sets: map[uint16][]*entry{}}
+			o = &owner{name: name, key: wireLabels(name), sets: map[uint16][]*entry{}, seen: map[string]*entry{}}
 			owners[name] = o
 		}
 		// A record written twice is one record (RFC 2181 section 5), but
 		// not with two TTLs.
-		if i := slices.IndexFunc(o.sets[t], func(x *entry) bool { return bytes.Equal(x.rdata, rdata) }); i >= 0 {
-			if d := o.sets[t][i]; d.rr.Header().Ttl != h.Ttl {
+		key := string([]byte{byte(t >> 8), byte(t)}) + string(rdata)
+		if d := o.seen[key]; d != nil {
+			if d.rr.Header().Ttl != h.Ttl {
 				b.problem(e, "%s %s is written again with TTL %d; at %s its TTL is %d: give it one TTL", name, typeName(t), h.Ttl, at(d, e), d.rr.Header().Ttl)
 			}
 			continue
 		}
+		o.seen[key] = e
 		o.sets[t] = append(o.sets[t], e)
 	}
 
