@@ -274,6 +274,18 @@ func (s *Store) timeout(ctx context.Context) time.Duration {
 	return 10 * time.Second
 }
 
+// mustLead returns nil on the leader, ErrClosed after Close, and a
+// *NotLeaderError elsewhere.
+func (s *Store) mustLead() error {
+	switch s.raft.State() {
+	case raft.Leader:
+		return nil
+	case raft.Shutdown:
+		return ErrClosed
+	}
+	return s.notLeader()
+}
+
 func (s *Store) notLeader() error {
 	addr, id := s.raft.LeaderWithID()
 	e := &NotLeaderError{LeaderID: NodeID(id), LeaderRaft: string(addr)}
@@ -315,8 +327,8 @@ func (s *Store) ApplyEncoded(ctx context.Context, data []byte) (uint64, Result, 
 	if err != nil {
 		return 0, Result{}, err
 	}
-	if s.raft.State() != raft.Leader {
-		return 0, Result{}, fmt.Errorf("apply %s: %w", b.Type(), s.notLeader())
+	if err := s.mustLead(); err != nil {
+		return 0, Result{}, fmt.Errorf("apply %s: %w", b.Type(), err)
 	}
 	f := s.raft.Apply(data, s.timeout(ctx))
 	if err := f.Error(); err != nil {
@@ -418,8 +430,8 @@ func (s *Store) Join(ctx context.Context, id NodeID, raftAddr, apiAddr string) e
 	if err := reg.validate(); err != nil {
 		return fmt.Errorf("join %q: %w", id, err)
 	}
-	if s.raft.State() != raft.Leader {
-		return fmt.Errorf("join %q: %w", id, s.notLeader())
+	if err := s.mustLead(); err != nil {
+		return fmt.Errorf("join %q: %w", id, err)
 	}
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -458,8 +470,8 @@ func (s *Store) Join(ctx context.Context, id NodeID, raftAddr, apiAddr string) e
 // Remove takes a node out of the cluster and forgets its registry entry,
 // verdicts and load reports; it runs on the leader.
 func (s *Store) Remove(ctx context.Context, id NodeID) error {
-	if s.raft.State() != raft.Leader {
-		return fmt.Errorf("remove %q: %w", id, s.notLeader())
+	if err := s.mustLead(); err != nil {
+		return fmt.Errorf("remove %q: %w", id, err)
 	}
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {

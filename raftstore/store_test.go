@@ -578,3 +578,24 @@ func TestTCPTransportSingleNode(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCloseLeaderHandsOver(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	old := c.leader()
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	delete(c.nodes, old.ID())
+	nl := c.leader()
+	if _, _, err := nl.Apply(ctx, verdict(nl.ID(), "a", true, t0)); err != nil {
+		t.Fatalf("write after the leader closed: %v", err)
+	}
+	if _, _, err := old.Apply(ctx, verdict(old.ID(), "a", true, t0)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("write on a closed store: %v", err)
+	}
+	c.converged()
+}
