@@ -24,7 +24,7 @@ import (
 
 // TestScale probes TERN_SCALE_MEMBERS members (default 2000) every second
 // for TERN_SCALE_SECONDS (default 10) with a tcp or http check
-// (TERN_SCALE_CHECK), served by a child process listening on 8 loopback
+// (TERN_SCALE_CHECK), served by a child process listening on 32 loopback
 // addresses, and reports how late probes start and how much CPU this
 // process (the prober alone) used. Slow, so behind TERN_SCALE=1:
 //
@@ -153,8 +153,11 @@ func TestScale(t *testing.T) {
 	if skipped > 0 || down > 0 {
 		t.Errorf("%v slots skipped, %d members down", skipped, down)
 	}
-	if q(0.99) > 100*time.Millisecond {
-		t.Errorf("p99 lateness %v: the prober falls behind", q(0.99))
+	// On a shared machine the process itself waits for the CPU; the
+	// prober must add no more than 50ms to the canary's p99 (or stay
+	// under 100ms).
+	if bound := max(100*time.Millisecond, stalls[len(stalls)*99/100]+50*time.Millisecond); q(0.99) > bound {
+		t.Errorf("p99 lateness %v, over %v: the prober falls behind", q(0.99), bound)
 	}
 }
 
@@ -173,7 +176,7 @@ func envInt(t *testing.T, name string, def int) int {
 }
 
 // scaleServer starts this test binary again as TestScaleServer, which
-// serves kind on 8 loopback addresses, and returns them and a function
+// serves kind on 32 loopback addresses, and returns them and a function
 // that stops it and returns the CPU it used, which is not this process's.
 func scaleServer(t *testing.T, kind string) ([]string, func() time.Duration) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestScaleServer$", "-test.count=1")
@@ -225,7 +228,7 @@ func TestScaleServer(t *testing.T) {
 		t.Skip("the server side of TestScale")
 	}
 	var ls []net.Listener
-	for i := 1; i <= 8; i++ {
+	for i := 1; i <= 32; i++ {
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", i))
 		if err != nil {
 			t.Fatal(err)
@@ -245,7 +248,9 @@ func TestScaleServer(t *testing.T) {
 					if err != nil {
 						return
 					}
-					c.Close()
+					// The prober resets; closing first would leave
+					// this side's socket in TIME_WAIT.
+					go func() { io.Copy(io.Discard, c); c.Close() }()
 				}
 			}()
 		}
