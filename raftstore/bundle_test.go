@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"io/fs"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -91,5 +92,17 @@ func TestBundleHash(t *testing.T) {
 	var h Hash
 	if err := h.UnmarshalText([]byte(base.Hash().String())); err != nil || h != base.Hash() {
 		t.Fatalf("hash text round trip: %v", err)
+	}
+}
+
+func TestOptionsFor(t *testing.T) {
+	c, err := config.Load("testdata/example/tern.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := OptionsFor(c)
+	abs, _ := filepath.Abs("testdata/example/data/n1")
+	if o.ID != "n1" || o.Dir != abs || o.RaftAddr != "127.0.0.1:7054" || o.APIAddr != "127.0.0.1:8054" || !o.Bootstrap {
+		t.Fatalf("%+v", o)
 	}
 }

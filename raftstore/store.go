@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/ternlb/tern/config"
 	"go.etcd.io/bbolt"
 )
 
@@ -622,4 +623,22 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// OptionsFor returns the Options that c's node section asks for: node.name
+// as the ID, node.data (relative to the configuration file) as the data
+// directory, node.raft, node.api and node.bootstrap. Timing and logging are
+// left for the caller.
+func OptionsFor(c *config.Config) Options {
+	dir := c.HostPath(c.Node.Data)
+	if dir == "" {
+		dir = c.Node.Data
+	}
+	return Options{
+		ID:        NodeID(c.Node.Name),
+		Dir:       dir,
+		RaftAddr:  c.Node.Raft,
+		APIAddr:   c.Node.API,
+		Bootstrap: c.Node.Bootstrap,
+	}
 }
