@@ -136,6 +136,16 @@ func TestAttachPinnedRestart(t *testing.T) {
 	}
 
 	d := open()
+	// A second process cannot take the instance while the first holds it.
+	if err := inNS(t, dns, func() error {
+		d2, err := openDatapath(cfg, 100*time.Millisecond)
+		if err == nil {
+			d2.Close()
+		}
+		return err
+	}); !errors.Is(err, ErrInstanceBusy) {
+		t.Fatalf("second open of a held instance: %v, want ErrInstanceBusy", err)
+	}
 	if err := d.SetBackend(1, Backend{IP: serverAddr, MAC: linkMAC(t, sns, "eth0")}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -42,6 +43,7 @@ type Datapath struct {
 
 	objs lbObjects
 	link link.Link // nil when not attached (tests)
+	lock *os.File  // flock on the pin directory; nil when not pinned
 
 	mu       sync.Mutex
 	services map[ServiceKey]lbSvcVal
@@ -54,7 +56,18 @@ type Datapath struct {
 // the same instance pinned: the maps keep their contents (services,
 // tables, backends, counters) and the new program replaces the old in one
 // step, so no packet goes unhandled across a restart.
+//
+// One Datapath at a time holds an instance: OpenDatapath waits up to 5s
+// for another (an old process still shutting down) to close it, then
+// fails with ErrInstanceBusy.
 func OpenDatapath(cfg DatapathConfig) (*Datapath, error) {
+	return openDatapath(cfg, 5*time.Second)
+}
+
+// ErrInstanceBusy means another Datapath holds the instance's pins.
+var ErrInstanceBusy = errors.New("dispatcher instance in use by another process")
+
+func openDatapath(cfg DatapathConfig, lockWait time.Duration) (*Datapath, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -76,15 +89,46 @@ func OpenDatapath(cfg DatapathConfig) (*Datapath, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("bpf pin directory: %w", err)
 	}
+	lock, err := lockDir(dir, lockWait)
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher instance %q: %w", cfg.Instance, err)
+	}
 	d, err := newDatapath(cfg, iface.HardwareAddr, dir)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
+	d.lock = lock
 	if err := d.attach(iface.Index); err != nil {
 		d.objs.Close()
+		lock.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// lockDir takes an exclusive flock on dir, polling up to wait.
+func lockDir(dir string, wait time.Duration) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open pin directory: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock pin directory %s: %w", dir, err)
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", dir, ErrInstanceBusy)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (cfg DatapathConfig) withDefaults() (DatapathConfig, error) {
@@ -306,6 +350,9 @@ func (d *Datapath) Close() error {
 		errs = append(errs, d.link.Close())
 	}
 	errs = append(errs, d.objs.Close())
+	if d.lock != nil {
+		errs = append(errs, d.lock.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -325,12 +372,12 @@ func (d *Datapath) Detach() error {
 		}
 	}
 	d.mu.Unlock()
-	errs = append(errs, d.Close())
-	if d.dir != "" {
+	if d.dir != "" { // still under the lock: nobody reopens it meanwhile
 		if err := os.Remove(d.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("remove pin directory: %w", err))
 		}
 	}
+	errs = append(errs, d.Close())
 	return errors.Join(errs...)
 }
 
