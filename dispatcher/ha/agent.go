@@ -128,6 +128,7 @@ func (a *Agent) Holding() []string {
 type received struct {
 	pkt  []byte
 	from net.Addr
+	at   time.Time
 }
 
 // Run exchanges heartbeats until ctx ends, then resigns: it removes the
@@ -157,7 +158,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 
-	in := make(chan received, 64)
+	in := make(chan received, 256)
 	var readErr error
 	wg.Add(1)
 	go func() {
@@ -173,7 +174,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				return
 			}
 			select {
-			case in <- received{pkt: slices.Clone(buf[:n]), from: from}:
+			case in <- received{pkt: slices.Clone(buf[:n]), from: from, at: time.Now()}:
 			case <-ctx.Done():
 				return
 			}
@@ -198,10 +199,37 @@ func (a *Agent) Run(ctx context.Context) error {
 		}()
 	}
 
+	// Heartbeats go out from their own goroutine: carrying out an action
+	// (adding VIPs, the control plane swapping tables in) can take longer
+	// than a peer's dead time, and a dispatcher busy taking over must not
+	// look dead meanwhile.
+	sendNow := make(chan struct{}, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(a.cfg.Interval)
+		defer tick.Stop()
+		for {
+			a.send(ctx, conn)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			case <-sendNow:
+			}
+		}
+	}()
+	kickSend := func() {
+		select {
+		case sendNow <- struct{}{}:
+		default:
+		}
+	}
+
 	tick := time.NewTicker(a.cfg.Interval)
 	defer tick.Stop()
 	// expire fires when a peer is due to be declared dead, so a takeover
-	// does not wait for the next heartbeat tick.
+	// does not wait for the next tick.
 	expire := time.NewTimer(time.Hour)
 	defer expire.Stop()
 	rearm := func() {
@@ -213,44 +241,61 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	rejects := 0
-	a.send(ctx, conn)
+	receive := func(r received) {
+		hb, err := a.accept(r.pkt, r.at)
+		if err != nil {
+			// Log a misconfigured or hostile sender without flooding.
+			if rejects++; rejects <= 3 || rejects%100 == 0 {
+				a.log.Warn("ha: heartbeat rejected", "from", r.from, "err", err, "rejected", rejects)
+			}
+			return
+		}
+		// Judged at arrival: a heartbeat that waited in the queue while
+		// an action ran still proves the peer was alive then.
+		a.step(ctx, func(m *Machine) []Action { return m.Receive(r.at, hb) })
+	}
+	// tickNow takes in what has arrived before letting time declare a
+	// peer dead, so a backlog is never mistaken for silence.
+	tickNow := func() {
+		for {
+			select {
+			case r := <-in:
+				receive(r)
+				continue
+			default:
+			}
+			break
+		}
+		a.step(ctx, func(m *Machine) []Action { return m.Tick(time.Now()) })
+	}
 	for {
 		rearm()
 		select {
-		case <-expire.C:
-			a.step(ctx, func(m *Machine, now time.Time) []Action { return m.Tick(now) })
-			a.send(ctx, conn)
 		case <-ctx.Done():
 			a.resign(conn)
 			wg.Wait()
 			return readErr
+		case <-expire.C:
+			tickNow()
+			kickSend()
 		case <-tick.C:
-			a.step(ctx, func(m *Machine, now time.Time) []Action { return m.Tick(now) })
+			tickNow()
 			a.repeatAnnouncements(ctx)
-			a.send(ctx, conn)
 		case r := <-in:
-			hb, err := a.accept(r.pkt)
-			if err != nil {
-				// Log a misconfigured or hostile sender without flooding.
-				if rejects++; rejects <= 3 || rejects%100 == 0 {
-					a.log.Warn("ha: heartbeat rejected", "from", r.from, "err", err, "rejected", rejects)
-				}
-				continue
-			}
-			a.step(ctx, func(m *Machine, now time.Time) []Action { return m.Receive(now, hb) })
+			receive(r)
 		case ok := <-reach:
 			if ok {
 				a.log.Info("ha: reach targets answer again")
 			} else {
 				a.log.Warn("ha: reach targets unreachable, giving up VIPs")
 			}
-			a.step(ctx, func(m *Machine, now time.Time) []Action { return m.SetReach(now, ok) })
-			a.send(ctx, conn)
+			a.step(ctx, func(m *Machine) []Action { return m.SetReach(time.Now(), ok) })
+			kickSend()
 		}
 	}
 }
 
-func (a *Agent) accept(pkt []byte) (Heartbeat, error) {
+func (a *Agent) accept(pkt []byte, at time.Time) (Heartbeat, error) {
 	hb, err := Decode(pkt, a.cfg.Key)
 	if err != nil {
 		return hb, err
@@ -260,14 +305,14 @@ func (a *Agent) accept(pkt []byte) (Heartbeat, error) {
 	if hb.ID == a.cfg.ID {
 		return hb, fmt.Errorf("heartbeat with our own id %q: two dispatchers share it", hb.ID)
 	}
-	return hb, a.verifier.Check(time.Now(), hb)
+	return hb, a.verifier.Check(at, hb)
 }
 
 // step runs one event through the machine and carries out its actions.
-func (a *Agent) step(ctx context.Context, event func(*Machine, time.Time) []Action) {
+func (a *Agent) step(ctx context.Context, event func(*Machine) []Action) {
 	a.mu.Lock()
 	now := time.Now()
-	acts := event(a.m, now)
+	acts := event(a.m)
 	started := now.Sub(a.m.start) >= time.Duration(a.cfg.DeadAfter)*a.cfg.Interval
 	a.mu.Unlock()
 

@@ -125,7 +125,7 @@ func start(t *testing.T, id string, conn *muteConn, peer netip.AddrPort, prioA, 
 			{Group: Group{Name: "a", Priority: prioA, Preempt: true}, VIPs: []netip.Addr{vipA}},
 			{Group: Group{Name: "b", Priority: prioB, Preempt: true}, VIPs: []netip.Addr{vipB}},
 		},
-		Interval:  20 * time.Millisecond,
+		Interval:  40 * time.Millisecond,
 		DeadAfter: 3,
 		Conn:      conn,
 		Peers:     []netip.AddrPort{peer},
@@ -192,7 +192,7 @@ func TestAgentsOverLoopback(t *testing.T) {
 		t.Fatal("VIPs taken without gratuitous ARP")
 	}
 
-	// n1 goes silent: n2 takes a after 3 missed heartbeats (60ms).
+	// n1 goes silent: n2 takes a after 3 missed heartbeats (120ms).
 	n1.conn.muted.Store(true)
 	took := waitFor(t, "n2 takes a", time.Second, owns(n2, true, true))
 	t.Logf("n2 took group a %v after n1 went silent", took)
@@ -204,12 +204,13 @@ func TestAgentsOverLoopback(t *testing.T) {
 	n1.conn.muted.Store(false)
 	waitFor(t, "split brain heals", time.Second, func() bool { return owns(n2, false, true)() && owns(n1, true, false)() })
 
-	// n1 shuts down: it resigns, n2 takes a without waiting for the dead time.
+	// n1 shuts down: it resigns (its last heartbeat says priority 0, which
+	// TestMachine shows is acted on at once) and n2 takes a.
 	n1.stop()
 	if n1.iface.has(vipA) {
 		t.Fatal("n1 kept its VIP after shutdown")
 	}
-	waitFor(t, "n2 takes a after n1 resigns", 50*time.Millisecond, owns(n2, true, true))
+	waitFor(t, "n2 takes a after n1 resigns", time.Second, owns(n2, true, true))
 
 	// n1 comes back on the same port: with preemption it takes a back.
 	c1b := listen(t, addr1.String())
@@ -269,5 +270,53 @@ func TestNewAgentErrors(t *testing.T) {
 	}
 	if _, err := NewAgent(ok); err != nil {
 		t.Fatalf("good config: %v", err)
+	}
+}
+
+// An action slower than the peers' dead time (the control plane swapping
+// large tables in) must not stop heartbeats: the peer must not take over
+// from a dispatcher that is merely busy taking over.
+func TestAgentSlowActionKeepsHeartbeats(t *testing.T) {
+	c1, c2 := listen(t, "127.0.0.1:0"), listen(t, "127.0.0.1:0")
+	slow := newFake()
+	var everTook atomic.Bool
+	watch := newFake()
+	a1, err := NewAgent(Config{
+		ID: "n1", Interval: 50 * time.Millisecond, DeadAfter: 3, Conn: c1, Peers: []netip.AddrPort{addrOf(c2)}, Key: testKey,
+		Groups: []AgentGroup{{Group: Group{Name: "a", Priority: 200}, VIPs: []netip.Addr{vipA}}},
+		Iface:  slow,
+		OnChange: func(g string, held bool) {
+			if held {
+				time.Sleep(600 * time.Millisecond) // four dead times
+			}
+			slow.onChange(g, held)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := NewAgent(Config{
+		ID: "n2", Interval: 50 * time.Millisecond, DeadAfter: 3, Conn: c2, Peers: []netip.AddrPort{addrOf(c1)}, Key: testKey,
+		Groups: []AgentGroup{{Group: Group{Name: "a", Priority: 100}, VIPs: []netip.Addr{vipA}}},
+		Iface:  watch,
+		OnChange: func(g string, held bool) {
+			if held {
+				everTook.Store(true)
+			}
+			watch.onChange(g, held)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- a1.Run(ctx) }()
+	go func() { done <- a2.Run(ctx) }()
+	defer func() { cancel(); <-done; <-done }()
+	waitFor(t, "n1 takes a", 3*time.Second, func() bool { held, _ := slow.forwards("a"); return held })
+	waitFor(t, "n2 settles as backup", time.Second, func() bool { _, known := watch.forwards("a"); return known })
+	if everTook.Load() {
+		t.Fatal("n2 took the group while n1 was busy taking it")
 	}
 }
