@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,7 +64,8 @@ that a restart drops no packet and forgets no flow; --detach removes them.`,
 	}
 }
 
-// RunOptions are the settings of Run that are not in the configuration.
+// RunOptions are the settings of a dispatcher that are not in the
+// configuration.
 type RunOptions struct {
 	Instance      string // pin name; default the interface
 	BPFFSRoot     string // default DefaultBPFFSRoot
@@ -74,9 +76,36 @@ type RunOptions struct {
 
 // Run runs the dispatcher of cfg until ctx ends.
 func Run(ctx context.Context, cfg *config.Config, opts RunOptions) error {
+	in, err := NewInstance(cfg, opts)
+	if err != nil {
+		return err
+	}
+	return in.Run(ctx)
+}
+
+// Instance is one configured dispatcher: datapath, control plane, health
+// checks of its servers and HA agent. `tern dispatch` runs one; a node
+// whose configuration has a dispatcher: section runs one beside its DNS
+// server and reads Load for its site.
+type Instance struct {
+	spec    Spec
+	dcfg    DatapathConfig
+	opts    RunOptions
+	log     *slog.Logger
+	iface   string
+	prober  *serverProber
+	agent   *ha.Agent
+	standby bool // HA decides ownership
+
+	ctrl atomic.Pointer[Control]
+}
+
+// NewInstance checks cfg's dispatcher: section and prepares an Instance;
+// nothing on the host changes until Run.
+func NewInstance(cfg *config.Config, opts RunOptions) (*Instance, error) {
 	d := cfg.Dispatcher
 	if d == nil {
-		return errors.New("dispatch: the configuration has no dispatcher: section")
+		return nil, errors.New("dispatch: the configuration has no dispatcher: section")
 	}
 	log := opts.Logger
 	if log == nil {
@@ -84,37 +113,67 @@ func Run(ctx context.Context, cfg *config.Config, opts RunOptions) error {
 	}
 	spec, err := SpecFromConfig(d)
 	if err != nil {
-		return fmt.Errorf("dispatch: %w", err)
+		return nil, fmt.Errorf("dispatch: %w", err)
 	}
-	dcfg := DatapathConfig{Interface: d.Interface, Instance: opts.Instance, BPFFSRoot: opts.BPFFSRoot}
-	if dcfg.XDPMode, err = ParseXDPMode(d.XDPMode); err != nil {
-		return fmt.Errorf("dispatch: %w", err)
+	in := &Instance{spec: spec, opts: opts, log: log, iface: d.Interface, standby: d.HA != nil}
+	in.dcfg = DatapathConfig{Interface: d.Interface, Instance: opts.Instance, BPFFSRoot: opts.BPFFSRoot}
+	if in.dcfg.XDPMode, err = ParseXDPMode(d.XDPMode); err != nil {
+		return nil, fmt.Errorf("dispatch: %w", err)
 	}
 	if d.NextHopMAC != "" {
-		if dcfg.NextHopMAC, err = net.ParseMAC(d.NextHopMAC); err != nil {
-			return fmt.Errorf("dispatch: next_hop_mac: %w", err)
+		if in.dcfg.NextHopMAC, err = net.ParseMAC(d.NextHopMAC); err != nil {
+			return nil, fmt.Errorf("dispatch: next_hop_mac: %w", err)
 		}
 	}
 	if d.TunnelSource != "" {
-		if dcfg.TunnelSrc, err = netip.ParseAddr(d.TunnelSource); err != nil {
-			return fmt.Errorf("dispatch: tunnel_source: %w", err)
+		if in.dcfg.TunnelSrc, err = netip.ParseAddr(d.TunnelSource); err != nil {
+			return nil, fmt.Errorf("dispatch: tunnel_source: %w", err)
 		}
 	}
-
-	// Everything that can fail on the configuration fails before the
-	// datapath is touched.
-	var agentCfg *ha.Config
 	if d.HA != nil {
-		if agentCfg, err = agentConfig(cfg, d, log); err != nil {
-			return fmt.Errorf("dispatch: ha: %w", err)
+		ac, err := agentConfig(cfg, d, log)
+		if err != nil {
+			return nil, fmt.Errorf("dispatch: ha: %w", err)
+		}
+		groupVIPs := map[string][]netip.Addr{}
+		for _, g := range ac.Groups {
+			groupVIPs[g.Name] = g.VIPs
+		}
+		// Synchronous: a VIP is added to the interface only once its
+		// services forward, or the host's own stack would answer (and
+		// reset) the first connections.
+		ac.OnChange = func(group string, held bool) {
+			ctrl := in.ctrl.Load()
+			ctrl.SetOwned(groupVIPs[group], held)
+			if err := ctrl.Reconcile(); err != nil {
+				log.Error("dispatch: reconcile after HA change", "group", group, "held", held, "err", err)
+			}
+		}
+		if in.agent, err = ha.NewAgent(*ac); err != nil {
+			return nil, fmt.Errorf("dispatch: ha: %w", err)
 		}
 	}
-	prober, err := healthProber(cfg, spec, log)
-	if err != nil {
-		return fmt.Errorf("dispatch: health checks: %w", err)
+	if in.prober, err = healthProber(cfg, spec, log); err != nil {
+		return nil, fmt.Errorf("dispatch: health checks: %w", err)
 	}
+	return in, nil
+}
 
-	dp, err := OpenDatapath(dcfg)
+// Load returns each VIP's load (see Control.Load), nil before Run has
+// attached the datapath.
+func (in *Instance) Load() []VIPLoad {
+	if c := in.ctrl.Load(); c != nil {
+		return c.Load()
+	}
+	return nil
+}
+
+// Run attaches the datapath and runs until ctx ends. At the end the HA
+// agent hands its VIPs to its peers; the datapath stays attached and
+// pinned (unless RunOptions.Detach) so that a restart drops nothing.
+func (in *Instance) Run(ctx context.Context) error {
+	log, opts := in.log, in.opts
+	dp, err := OpenDatapath(in.dcfg)
 	if err != nil {
 		return fmt.Errorf("dispatch: %w", err)
 	}
@@ -129,14 +188,15 @@ func Run(ctx context.Context, cfg *config.Config, opts RunOptions) error {
 			log.Error("dispatch: close datapath", "err", err)
 		}
 	}()
-	log.Info("dispatch: datapath attached", "interface", d.Interface, "xdp_mode", dcfg.XDPMode, "services", len(spec.Services))
+	log.Info("dispatch: datapath attached", "interface", in.iface, "xdp_mode", in.dcfg.XDPMode, "services", len(in.spec.Services))
 
-	ctrl, err := NewControl(dp, spec, ControlOptions{OwnAll: d.HA == nil, Logger: log})
+	ctrl, err := NewControl(dp, in.spec, ControlOptions{OwnAll: !in.standby, Logger: log})
 	if err != nil {
 		return fmt.Errorf("dispatch: %w", err)
 	}
-	if prober != nil {
-		prober.SetObserver(ctrl)
+	in.ctrl.Store(ctrl)
+	if in.prober != nil {
+		in.prober.SetObserver(ctrl)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -163,35 +223,19 @@ func Run(ctx context.Context, cfg *config.Config, opts RunOptions) error {
 		sampleEvery = min(sampleEvery, opts.StatsInterval)
 	}
 	goRun("control", func(ctx context.Context) error { return ctrl.Run(ctx, sampleEvery) })
-	if prober != nil {
-		goRun("health checks", prober.p.Run)
+	if in.prober != nil {
+		goRun("health checks", in.prober.p.Run)
 	}
-	link := &ha.Link{Name: d.Interface}
-	if agentCfg != nil {
-		groupVIPs := map[string][]netip.Addr{}
-		for _, g := range agentCfg.Groups {
-			groupVIPs[g.Name] = g.VIPs
-		}
-		// Synchronous: a VIP is added to the interface only once its
-		// services forward, or the host's own stack would answer (and
-		// reset) the first connections.
-		agentCfg.OnChange = func(group string, held bool) {
-			ctrl.SetOwned(groupVIPs[group], held)
-			if err := ctrl.Reconcile(); err != nil {
-				log.Error("dispatch: reconcile after HA change", "group", group, "held", held, "err", err)
-			}
-		}
-		agent, err := ha.NewAgent(*agentCfg)
-		if err != nil {
-			cancel()
-			wg.Wait()
-			return fmt.Errorf("dispatch: ha: %w", err)
-		}
-		goRun("ha", agent.Run)
+	link := &ha.Link{Name: in.iface}
+	vips := in.spec.VIPs()
+	if in.agent != nil {
+		goRun("ha", in.agent.Run)
 	} else {
 		// Alone, this dispatcher holds every VIP: put them on the
 		// interface so neighbours resolve them to it, and say so.
-		vips := spec.VIPs()
+		if err := ctrl.Reconcile(); err != nil {
+			log.Error("dispatch: first reconcile", "err", err)
+		}
 		if err := link.AddVIPs(ctx, vips); err != nil {
 			log.Error("dispatch: add VIPs", "err", err)
 		}
@@ -217,10 +261,10 @@ func Run(ctx context.Context, cfg *config.Config, opts RunOptions) error {
 
 	<-ctx.Done()
 	wg.Wait()
-	if agentCfg == nil {
+	if in.agent == nil {
 		// The agent removes what it holds itself; alone, remove here.
 		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
-		if err := link.RemoveVIPs(rctx, spec.VIPs()); err != nil {
+		if err := link.RemoveVIPs(rctx, vips); err != nil {
 			log.Error("dispatch: remove VIPs", "err", err)
 		}
 		rcancel()
