@@ -17,9 +17,12 @@ var Presets = map[string][]string{
 	"roundrobin": {"healthy", "roundrobin", "first"},
 	"weighted":   {"healthy", "weighted", "first"},
 	"geo":        {"healthy", "geo", "weighted", "first"},
-	"failover":   {"healthy", "priority", "first"},
-	"load":       {"healthy", "load", "first"},
-	"sticky":     {"healthy", "sticky", "first"},
+	// Members of the chosen group take turns: without an ordering
+	// stage, the first listed would take every client that uses the
+	// first address.
+	"failover": {"healthy", "priority", "roundrobin", "first"},
+	"load":     {"healthy", "load", "first"},
+	"sticky":   {"healthy", "sticky", "first"},
 }
 
 // Stages are the stage names a chain may hold.

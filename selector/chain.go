@@ -55,7 +55,12 @@ type Scratch struct {
 	keep []bool   // by position in idx: survives the current stage
 	key  []uint64 // by member index: sort key of the current stage
 	cnt  []int    // by priority group: members still in the list
-	rng  uint64
+	tmp  []int    // by position: the geo stage's counting sort
+	rcnt []int    // by rank: the geo stage's counting sort
+	// by distinct location: the nearest stage's ranking
+	lord, lrank []int
+	ldist       []float64
+	rng         uint64
 	// scope is the widest client prefix length a stage has depended on.
 	scope int
 	ex    *explainer
@@ -78,15 +83,28 @@ func (s *Scratch) grow(n, groups int) {
 		s.tier = make([]int, 0, n+1)
 		s.keep = make([]bool, n)
 		s.key = make([]uint64, n)
+		s.tmp = make([]int, n)
 	}
 	if cap(s.cnt) < groups {
 		s.cnt = make([]int, groups)
 	}
 }
 
+func (s *Scratch) growGeo(g *geoPlan) {
+	if len(s.rcnt) < g.maxRank+1 {
+		s.rcnt = make([]int, g.maxRank+1)
+	}
+	if n := len(g.locs); len(s.lord) < n {
+		s.lord, s.lrank, s.ldist = make([]int, n), make([]int, n), make([]float64, n)
+	}
+}
+
 // begin readies s for a decision on p.
 func (s *Scratch) begin(p *Pool) {
 	s.grow(len(p.Members), len(p.groups))
+	if p.geo != nil {
+		s.growGeo(p.geo)
+	}
 	s.scope = 0
 }
 
@@ -136,16 +154,38 @@ func (s *Scratch) compact() {
 // fam exist but the healthy stage dropped every one (all down); asIfUp
 // skips the healthy stage.
 func (p *Pool) run(c *Client, fam Family, s *Scratch, asIfUp bool) bool {
-	s.idx = append(s.idx[:0], p.famMembers[famIndex(fam)]...)
+	fi := famIndex(fam)
+	chain := p.chain
+	if len(p.famMembers[fi]) == 0 {
+		s.idx = s.idx[:0]
+		s.tier = append(s.tier[:0], 0)
+		if s.ex != nil {
+			s.ex.family(p, fam, s)
+		}
+		return true
+	}
+	if !asIfUp && s.ex == nil && len(chain) > 0 && chain[0] == stHealthy {
+		// family and healthy at once, from the list WithStatus made.
+		s.idx = append(s.idx[:0], p.upMembers[fi]...)
+		s.tier = append(s.tier[:0], len(s.idx))
+		if len(s.idx) == 0 {
+			return false
+		}
+		return p.runFrom(c, fam, s, asIfUp, 1)
+	}
+	s.idx = append(s.idx[:0], p.famMembers[fi]...)
 	s.tier = append(s.tier[:0], len(s.idx))
 	if s.ex != nil {
 		s.ex.family(p, fam, s)
 	}
-	if len(s.idx) == 0 {
-		return true
-	}
+	return p.runFrom(c, fam, s, asIfUp, 0)
+}
+
+// runFrom runs p's chain from stage index from on.
+func (p *Pool) runFrom(c *Client, fam Family, s *Scratch, asIfUp bool, from int) bool {
 	var ctr uint64
-	for k, st := range p.chain {
+	for k := from; k < len(p.chain); k++ {
+		st := p.chain[k]
 		if s.ex != nil {
 			s.ex.begin(s)
 		}

@@ -98,6 +98,7 @@ func compilePool(cfg *config.Config, name string, loc Locator) (*Pool, error) {
 		}
 	}
 
+	p.precomputeUp()
 	hasHost, hasAddr := false, false
 	for _, m := range p.Members {
 		hasHost = hasHost || m.Host != ""

@@ -34,10 +34,13 @@ type geoPlan struct {
 	rank               [][]uint64 // list index -> member -> rank (unlisted: noRank)
 	locates            bool       // the map has country or continent keys
 
-	// nearest mode
-	vec    []geo.Vec // member -> location
-	hasLoc []bool
-	ll     [][2]float64
+	// nearest mode: distinct locations, and each member's (-1: none)
+	locs   []geo.Vec
+	memLoc []int
+
+	// maxRank bounds the ranks the stage gives (list length, or
+	// locations + 1), for the counting sort's buffer.
+	maxRank int
 }
 
 const noRank = math.MaxUint64
@@ -45,21 +48,26 @@ const noRank = math.MaxUint64
 func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoPlan, error) {
 	g := &geoPlan{loc: loc, def: -1}
 	if cp.Map == "" {
+		seen := map[[2]float64]int{}
 		for _, m := range cp.Members {
 			ll := m.Location
 			if len(ll) != 2 && m.Site != "" {
 				ll = cfg.Sites[m.Site].Location
 			}
-			if len(ll) == 2 {
-				g.vec = append(g.vec, geo.VecOf(ll[0], ll[1]))
-				g.hasLoc = append(g.hasLoc, true)
-				g.ll = append(g.ll, [2]float64{ll[0], ll[1]})
-			} else {
-				g.vec = append(g.vec, geo.Vec{})
-				g.hasLoc = append(g.hasLoc, false)
-				g.ll = append(g.ll, [2]float64{})
+			if len(ll) != 2 {
+				g.memLoc = append(g.memLoc, -1)
+				continue
 			}
+			k := [2]float64{ll[0], ll[1]}
+			li, ok := seen[k]
+			if !ok {
+				li = len(g.locs)
+				seen[k] = li
+				g.locs = append(g.locs, geo.VecOf(ll[0], ll[1]))
+			}
+			g.memLoc = append(g.memLoc, li)
 		}
+		g.maxRank = len(g.locs) + 1
 		return g, nil
 	}
 	m, ok := cfg.Geo.Maps[cp.Map]
@@ -100,6 +108,7 @@ func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoP
 		}
 		g.keys = append(g.keys, key)
 		g.lists = append(g.lists, sites)
+		g.maxRank = max(g.maxRank, len(sites))
 		g.rank = append(g.rank, rank)
 	}
 	return g, nil
@@ -240,13 +249,31 @@ func (p *Pool) nearest(a netip.Addr, s *Scratch) {
 		}
 		return
 	}
+	// Rank the few distinct locations by distance, then members by their
+	// location's rank.
 	cv := geo.VecOf(l.Lat, l.Lon)
+	nl := len(g.locs)
+	ord, dist := s.lord[:nl], s.ldist[:nl]
+	for li, v := range g.locs {
+		// 1-cos is 0 (same place) to 2 (antipodes), growing with the
+		// great-circle distance.
+		dist[li] = 1 - cv.Dot(v)
+		ord[li] = li
+		for j := li; j > 0 && dist[ord[j-1]] > dist[li]; j-- {
+			ord[j], ord[j-1] = ord[j-1], ord[j]
+		}
+	}
+	rank := s.lrank[:nl]
+	for r, li := range ord {
+		rank[li] = r
+		if r > 0 && dist[li] == dist[ord[r-1]] {
+			rank[li] = rank[ord[r-1]]
+		}
+	}
 	for _, i := range s.idx {
-		s.key[i] = noRank
-		if g.hasLoc[i] {
-			// 1-cos is 0 (same place) to 2 (antipodes): non-negative
-			// floats order like their bits.
-			s.key[i] = math.Float64bits(max(1-cv.Dot(g.vec[i]), 0))
+		s.key[i] = uint64(nl)
+		if li := g.memLoc[i]; li >= 0 {
+			s.key[i] = uint64(rank[li])
 		}
 	}
 	p.tierByKey(s)
@@ -257,28 +284,29 @@ func (p *Pool) nearest(a netip.Addr, s *Scratch) {
 	}
 }
 
-// tierByKey sorts the whole list by s.key (stable: insertion sort, which
-// is fast on the nearly sorted lists a pool's member order gives) and cuts
-// it into one tier per distinct key.
+// tierByKey orders the whole list by s.key, small ranks below
+// p.geo.maxRank, keeping the present order among equals (a counting sort),
+// and cuts it into one tier per rank.
 func (p *Pool) tierByKey(s *Scratch) {
-	t, key := s.idx, s.key
-	for i := 1; i < len(t); i++ {
-		v := t[i]
-		k := key[v]
-		j := i
-		for j > 0 && key[t[j-1]] > k {
-			t[j] = t[j-1]
-			j--
-		}
-		t[j] = v
+	nr := p.geo.maxRank
+	cnt := s.rcnt[:nr+1]
+	clear(cnt)
+	for _, i := range s.idx {
+		cnt[s.key[i]+1]++
 	}
 	s.tier = s.tier[:0]
-	for j := 1; j < len(t); j++ {
-		if key[t[j]] != key[t[j-1]] {
-			s.tier = append(s.tier, j)
+	for r := 1; r <= nr; r++ {
+		if cnt[r] > 0 {
+			s.tier = append(s.tier, cnt[r-1]+cnt[r])
 		}
+		cnt[r] += cnt[r-1]
 	}
-	s.tier = append(s.tier, len(t))
+	tmp := s.tmp[:len(s.idx)]
+	for _, i := range s.idx {
+		tmp[cnt[s.key[i]]] = i
+		cnt[s.key[i]]++
+	}
+	copy(s.idx, tmp)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -118,7 +118,8 @@ type Pool struct {
 	// famMembers are the members of each family (0: IPv4, 1: IPv6),
 	// host-name members in both.
 	famMembers [2][]int
-	need       []int // per chain position: positions an ordering stage must fix (0: all)
+	upMembers  [2][]int // famMembers up and not drained
+	need       []int    // per chain position: positions an ordering stage must fix (0: all)
 	status     []Status
 	rr         *atomic.Uint64
 	fallback   *Pool
@@ -142,7 +143,22 @@ type Pool struct {
 func (p *Pool) WithStatus(st []Status) *Pool {
 	q := *p
 	q.status = append([]Status(nil), st...)
+	q.precomputeUp()
 	return &q
+}
+
+// precomputeUp lists each family's members that are up and not drained:
+// states change far less often than queries come, so the healthy stage
+// at the head of a chain is a copy of this list.
+func (p *Pool) precomputeUp() {
+	for f := range p.famMembers {
+		p.upMembers[f] = nil
+		for _, i := range p.famMembers[f] {
+			if p.status[i].Up && !p.status[i].Drain {
+				p.upMembers[f] = append(p.upMembers[f], i)
+			}
+		}
+	}
 }
 
 // Status returns member i's state.
