@@ -183,43 +183,22 @@ func (b *builder) build(origin string, entries []entry) *Zone {
 			}
 		}
 	}
-	isCut := func(name string) bool {
-		o := owners[name]
-		return name != apex && o != nil && len(o.sets[dns.TypeNS]) > 0
-	}
-
 	names := make([]*owner, 0, len(owners))
 	for _, o := range owners {
 		names = append(names, o)
 	}
 	sort.Slice(names, func(i, j int) bool { return compareKeys(names[i].key, names[j].key) < 0 })
 
+	b.compile(z, apex, names)
 	for _, o := range names {
-		b.checkName(o, apex, owners, nsTargets, isCut)
+		b.checkName(o, z.nodes[o.name].cut, owners, nsTargets)
 	}
-
-	b.compile(z, apex, names, owners, isCut)
 	return z
 }
 
-// topCut returns the highest delegation at or above name, or "".
-func topCut(name, apex string, isCut func(string) bool) string {
-	cut := ""
-	for n := name; n != apex; {
-		if isCut(n) {
-			cut = n
-		}
-		p, ok := parentName(n)
-		if !ok {
-			break
-		}
-		n = p
-	}
-	return cut
-}
-
 // checkName applies the rules that concern one name's records together.
-func (b *builder) checkName(o *owner, apex string, owners map[string]*owner, nsTargets map[string]bool, isCut func(string) bool) {
+// cutNode is the delegation at or above o's name, nil when none.
+func (b *builder) checkName(o *owner, cutNode *node, owners map[string]*owner, nsTargets map[string]bool) {
 	ts := o.types()
 	first := func(t uint16) *entry { return o.sets[t][0] }
 
@@ -263,14 +242,14 @@ func (b *builder) checkName(o *owner, apex string, owners map[string]*owner, nsT
 		}
 	}
 
-	if o.name != apex && len(o.sets[dns.TypeNS]) > 0 && strings.HasPrefix(o.name, "*.") {
+	if cutNode != nil && cutNode.name == o.name && strings.HasPrefix(o.name, "*.") {
 		b.problem(first(dns.TypeNS), "%s: a wildcard cannot be a delegation (RFC 4592 section 4.2); name the child zone", o.name)
 	}
 
-	cut := topCut(o.name, apex, isCut)
-	if cut == "" {
+	if cutNode == nil {
 		return
 	}
+	cut := cutNode.name
 	c := owners[cut].sets[dns.TypeNS][0]
 	for _, t := range ts {
 		glue := (t == dns.TypeA || t == dns.TypeAAAA) && nsTargets[o.name]
@@ -310,27 +289,30 @@ func (b *builder) unknownPool(p string) string {
 	return fmt.Sprintf("pool %q is not in the configuration (its pools: %s)", p, strings.Join(names, ", "))
 }
 
-// compile turns the checked owners into the Zone's lookup structures.
-func (b *builder) compile(z *Zone, apex string, names []*owner, owners map[string]*owner, isCut func(string) bool) {
-	z.nodes = make(map[string]*node, len(owners)+1)
-	get := func(name string) *node {
-		n := z.nodes[name]
-		if n == nil {
-			n = &node{name: name, pool: -1}
-			z.nodes[name] = n
+// compile turns the owners into the Zone's lookup structures.
+func (b *builder) compile(z *Zone, apex string, names []*owner) {
+	z.nodes = make(map[string]*node, len(names)+1)
+	z.apex = &node{name: apex, pool: -1}
+	z.nodes[apex] = z.apex
+	// ensure returns the node of name, creating it and the empty
+	// non-terminals between it and the nearest existing ancestor (RFC 4592
+	// section 2.2.2, RFC 8020).
+	var ensure func(name string) *node
+	ensure = func(name string) *node {
+		if n := z.nodes[name]; n != nil {
+			return n
+		}
+		n := &node{name: name, pool: -1}
+		z.nodes[name] = n
+		if p, ok := parentName(name); ok {
+			n.parent = ensure(p)
 		}
 		return n
 	}
-	z.apex = get(apex)
 	for _, o := range names {
-		n := get(o.name)
-		// Empty non-terminals: every name between the owner and the apex
-		// exists (RFC 4592 section 2.2.2, RFC 8020).
-		for p, ok := parentName(o.name); ok && isSubdomain(p, apex) && p != apex; p, ok = parentName(p) {
-			get(p)
-		}
+		n := ensure(o.name)
 		for _, t := range o.types() {
-			es := o.sets[t]
+			es := slices.Clone(o.sets[t]) // the checks want file order
 			sortEntries(es)
 			rrs := make([]dns.RR, len(es))
 			for i, e := range es {
@@ -350,10 +332,24 @@ func (b *builder) compile(z *Zone, apex string, names []*owner, owners map[strin
 			}
 		}
 	}
-	for name, n := range z.nodes {
-		if c := topCut(name, apex, isCut); c != "" {
-			n.cut = z.nodes[c]
+	// The delegation a name is under is the highest cut above it: a cut
+	// is a name other than the apex with NS records.
+	done := make(map[*node]bool, len(z.nodes))
+	var cutOf func(n *node) *node
+	cutOf = func(n *node) *node {
+		if n == z.apex || n.parent == nil || done[n] {
+			return n.cut
 		}
+		done[n] = true
+		if c := cutOf(n.parent); c != nil {
+			n.cut = c
+		} else if len(n.set(dns.TypeNS)) > 0 {
+			n.cut = n
+		}
+		return n.cut
+	}
+	for name, n := range z.nodes {
+		cutOf(n)
 		if w, ok := strings.CutPrefix(name, "*."); ok {
 			if p := z.nodes[w]; p != nil {
 				p.wild = n

@@ -34,6 +34,7 @@ type node struct {
 	cname   []dns.RR // the CNAME RRset, when there is one
 	pool    int      // index of the pool a POOL record names; -1 for none
 	poolTTL uint32
+	parent  *node    // the name one label up; nil at the apex
 	cut     *node    // the delegation at or above this name; nil when authoritative
 	wild    *node    // the node "*.name", when it exists
 	ns      []dns.RR // at a delegation: the child's NS RRset
