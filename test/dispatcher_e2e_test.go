@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -204,7 +205,7 @@ func TestDispatcherRestart(t *testing.T) {
 	poll(t, 3*time.Second, "streams through d1", func() bool { return forwarded(d.out.String(), s.vip) > 400 })
 	d.stop(syscall.SIGTERM)
 	// No dispatcher process for a while: the pinned program forwards alone.
-	const gap = 300 * time.Millisecond
+	const gap = 500 * time.Millisecond
 	time.Sleep(gap)
 	d2 := s.dispatch("d1", sec)
 	poll(t, 5*time.Second, "restarted", func() bool { return strings.Contains(d2.out.String(), "datapath attached") })
@@ -223,6 +224,21 @@ func TestDispatcherRestart(t *testing.T) {
 		}
 	}
 	checkAllServers(t, s, s.vip, 30)
+
+	// With --detach the program and its pins go at exit.
+	if out := run(t, "ip", "-n", s.hosts["d1"], "link", "show", "eth0"); !strings.Contains(out, "xdp") {
+		t.Fatalf("ip link does not show the program:\n%s", out)
+	}
+	d2.stop(syscall.SIGTERM)
+	d3 := s.start("d1", true, "dispatch", "--config", s.writeConfig("d1", sec), "--instance", "d1", "--bpffs", s.bpffs, "--detach")
+	poll(t, 5*time.Second, "restarted", func() bool { return strings.Contains(d3.out.String(), "datapath attached") })
+	d3.stop(syscall.SIGTERM)
+	if out := run(t, "ip", "-n", s.hosts["d1"], "link", "show", "eth0"); strings.Contains(out, "xdp") {
+		t.Fatalf("program still attached after --detach:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(s.bpffs, "d1")); !os.IsNotExist(err) {
+		t.Fatalf("pins left after --detach: %v", err)
+	}
 }
 
 func haSection(s *site, self, peer, prio int, extra string) string {
