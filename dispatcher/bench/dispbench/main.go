@@ -110,7 +110,18 @@ func run() error {
 
 	fmt.Printf("64-byte UDP frames, %d flows, %d rounds of %s per leg, blaster on CPU %d, xdp mode %s\n",
 		o.flows, o.rounds, o.duration, o.cpu, map[bool]string{false: "generic", true: "native"}[o.native])
-	fmt.Printf("%-7s %5s %12s %12s %10s %14s %15s\n", "leg", "round", "sent", "received", "Mpps", "CPU ns/packet", "disp ns/packet")
+	dispCol := ""
+	if o.dispCPU >= 0 {
+		dispCol = fmt.Sprintf("  CPU%d softirq ns/packet", o.dispCPU)
+	}
+	row := func(leg, round string, r, dr result) {
+		fmt.Printf("%-7s %5s %12d %12d %10.3f %14.1f", leg, round, r.sent, r.received, r.mpps(o.duration), r.nsPerPacket())
+		if o.dispCPU >= 0 {
+			fmt.Printf(" %24.1f", dr.dispNsPerPacket())
+		}
+		fmt.Println()
+	}
+	fmt.Printf("%-7s %5s %12s %12s %10s %14s%s\n", "leg", "round", "sent", "received", "Mpps", "CPU ns/packet", dispCol)
 	all := map[string][]result{}
 	for round := 1; round <= o.rounds; round++ {
 		for _, leg := range o.legs {
@@ -119,7 +130,7 @@ func run() error {
 				return fmt.Errorf("leg %s: %w", leg, err)
 			}
 			all[leg] = append(all[leg], r)
-			fmt.Printf("%-7s %5d %12d %12d %10.3f %14.1f %15.1f\n", leg, round, r.sent, r.received, r.mpps(o.duration), r.nsPerPacket(), r.dispNsPerPacket())
+			row(leg, fmt.Sprint(round), r, r)
 		}
 	}
 	res := map[string]result{}
@@ -129,7 +140,7 @@ func run() error {
 		res[leg] = median(all[leg], result.nsPerPacket)
 		r := res[leg]
 		dr := median(all[leg], result.dispNsPerPacket)
-		fmt.Printf("%-7s %5s %12d %12d %10.3f %14.1f %15.1f\n", leg, "", r.sent, r.received, r.mpps(o.duration), r.nsPerPacket(), dr.dispNsPerPacket())
+		row(leg, "", r, dr)
 		disp[leg] = dr
 	}
 	x, k, d := res["xdp"], res["kernel"], res["direct"]
@@ -155,7 +166,7 @@ type result struct {
 
 // dispNsPerPacket is the dispatcher's own CPU per packet.
 func (r result) dispNsPerPacket() float64 {
-	if r.received == 0 {
+	if r.received == 0 || r.dispSoftirq < 0 {
 		return 0
 	}
 	return float64(r.dispSoftirq.Nanoseconds()) / float64(r.received)
