@@ -61,10 +61,11 @@ type checker struct {
 	timeout  time.Duration
 	run      func(ctx context.Context, t *target) result
 
-	tls    *tls.Config    // https
-	bodyRE *regexp.Regexp // http, https
-	qtype  uint16         // dns
-	rcode  int            // dns
+	tls     *tls.Config    // https
+	readers sync.Pool      // *bufio.Reader for http, https and load responses
+	bodyRE  *regexp.Regexp // http, https
+	qtype   uint16         // dns
+	rcode   int            // dns
 }
 
 // newChecker compiles check name.
@@ -140,9 +141,6 @@ func newTLSConfig(c config.Check) *tls.Config {
 	return &tls.Config{ServerName: name, InsecureSkipVerify: c.TLSSkipVerify}
 }
 
-// brPool holds the readers HTTP checks parse responses with.
-var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-
 // get makes the check's HTTP/1.1 request to t on a connection of its own
 // and returns the status and up to maxBody bytes of the body. It speaks
 // HTTP itself rather than through net/http's Transport, whose connection
@@ -200,9 +198,13 @@ func (ch *checker) get(ctx context.Context, t *target) (int, []byte, error) {
 	if _, err := conn.Write(req); err != nil {
 		return fail("write request", err)
 	}
-	br := brPool.Get().(*bufio.Reader)
-	br.Reset(conn)
-	defer func() { br.Reset(nil); brPool.Put(br) }()
+	br, _ := ch.readers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(conn, 4096)
+	} else {
+		br.Reset(conn)
+	}
+	defer func() { br.Reset(nil); ch.readers.Put(br) }()
 	resp, err := http.ReadResponse(br, &http.Request{Method: ch.cfg.Method})
 	if err != nil {
 		return fail("read response", err)
