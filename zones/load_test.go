@@ -55,8 +55,23 @@ func TestLoadReference(t *testing.T) {
 	if set.Zone("example.test.") != nil {
 		t.Errorf("Zone(example.test.) is not nil")
 	}
-	for _, rr := range z.Records() {
-		t.Log(rr)
+	if got := len(z.Records()); got != 16 {
+		t.Errorf("%d records, want the file's 16", got)
+	}
+	for _, tc := range []struct {
+		qname string
+		qtype uint16
+		kind  Kind
+	}{
+		{"static.gslb.example.test.", dns.TypeAAAA, Success},
+		{"alias.gslb.example.test.", dns.TypeA, CNAME},
+		{"x.wild.gslb.example.test.", dns.TypeTXT, Success},
+		{"host.sub.gslb.example.test.", dns.TypeA, Delegation},
+		{"nothere.gslb.example.test.", dns.TypeA, NXDomain},
+	} {
+		if r := z.Lookup(tc.qname, tc.qtype); r.Kind != tc.kind {
+			t.Errorf("%s %s: %v, want %v", tc.qname, dns.Type(tc.qtype), r.Kind, tc.kind)
+		}
 	}
 }
 
@@ -197,5 +212,28 @@ func TestLoadProblems(t *testing.T) {
 				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+func TestLoadIncludeFromDisk(t *testing.T) {
+	c, err := config.Load("testdata/include/tern.yaml")
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	set, ps := Load(c)
+	if len(ps) > 0 {
+		t.Fatalf("problems:\n%v", ps)
+	}
+	z := set.Zone("example.test.")
+	if r := z.Lookup("www.svc.example.test.", dns.TypeA); r.Kind != PoolName || r.PoolTTL != 30 {
+		t.Errorf("www.svc: %v ttl %d, want PoolName ttl 30", r.Kind, r.PoolTTL)
+	}
+	if r := z.Lookup("static.svc.example.test.", dns.TypeA); r.Kind != Success || len(r.Answer) != 1 {
+		t.Errorf("static.svc: %v %v, want the A record", r.Kind, r.Answer)
+	}
+	// A problem in the innermost file names it as the operator would.
+	c.Pools = nil
+	if _, ps := Load(c); len(ps) != 1 || ps[0].File != "testdata/include/zones/inc/services.zone" || ps[0].Line != 2 {
+		t.Errorf("problems %v, want one at testdata/include/zones/inc/services.zone:2", ps)
 	}
 }

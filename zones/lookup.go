@@ -78,7 +78,8 @@ type Result struct {
 //     existing name or empty non-terminal is never matched by a wildcard
 //     above that. Else NXDomain.
 //
-// Lookup takes no lock and does not allocate.
+// Lookup takes no lock and does not allocate (but for names longer than
+// 255 bytes of text, which cannot come from the wire unescaped).
 func (z *Zone) Lookup(qname string, qtype uint16) Result {
 	if qname == "" {
 		return Result{Kind: NotInZone}

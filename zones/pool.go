@@ -18,7 +18,9 @@ var registerOnce sync.Once
 // RegisterPOOL registers the POOL type with miekg/dns so that zone files
 // can carry `name [ttl] [IN] POOL poolname`. miekg/dns keeps its type tables
 // in package variables, so this is process-wide; it runs once however often
-// it is called. Load and Parse call it themselves.
+// it is called. Load and Parse call it themselves; a program that uses
+// miekg/dns from several goroutines should call it once at start, before
+// any of them run, since the registration writes miekg/dns's type tables.
 func RegisterPOOL() {
 	registerOnce.Do(func() {
 		dns.PrivateHandle("POOL", TypePOOL, func() dns.PrivateRdata { return new(POOL) })
