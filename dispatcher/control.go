@@ -481,6 +481,13 @@ func (c *Control) Reconcile() error {
 }
 
 func (c *Control) applyService(s ServiceSpec, size int, health map[healthKey]bool) error {
+	// A backend that could not be written must not be named by a table:
+	// keep the service's old table until a retry succeeds.
+	for _, srv := range s.Servers {
+		if b, ok := c.backends[c.ids[keyOf(srv)]]; !ok || b.IP != srv.Addr {
+			return fmt.Errorf("service %s: server %s is not in the datapath yet, table kept", s.Key, srv.Addr)
+		}
+	}
 	in := make([]maglev.Backend, len(s.Servers))
 	var sig strings.Builder
 	sorted := slices.Clone(s.Servers)

@@ -23,6 +23,7 @@ type fakeMaps struct {
 	modes    map[ServiceKey]Service
 	calls    int
 	failSet  map[ServiceKey]bool
+	failIP   netip.Addr // SetBackend of this address fails
 	counters Counters
 }
 
@@ -32,6 +33,9 @@ func newFakeMaps(t *testing.T) *fakeMaps {
 
 func (f *fakeMaps) SetBackend(id uint32, b Backend) error {
 	f.calls++
+	if b.IP == f.failIP {
+		return errors.New("injected failure")
+	}
 	f.backends[id] = b
 	return nil
 }
@@ -409,5 +413,31 @@ func TestSpecFromConfig(t *testing.T) {
 	}
 	if vips := spec.VIPs(); len(vips) != 2 {
 		t.Fatalf("VIPs %v", vips)
+	}
+}
+
+// A backend that cannot be written keeps the tables that would name it
+// unchanged (fakeMaps fails the test on a table naming an unset backend).
+func TestControlBackendFailureKeepsTable(t *testing.T) {
+	f := newFakeMaps(t)
+	c := newTestControl(t, f, testSpec(), true)
+	reconcile(t, c)
+	before := f.owners(web)
+	spec := testSpec()
+	spec.Services[0].Servers = append(spec.Services[0].Servers, srv(14, 1))
+	if err := c.SetSpec(spec); err != nil {
+		t.Fatal(err)
+	}
+	f.failIP = netip.MustParseAddr("10.1.0.14")
+	if err := c.Reconcile(); err == nil {
+		t.Fatal("Reconcile hid a failed backend write")
+	}
+	if !slices.Equal(f.owners(web), before) {
+		t.Fatal("table changed although its new backend could not be written")
+	}
+	f.failIP = netip.Addr{}
+	reconcile(t, c)
+	if f.shares(web)["10.1.0.14"] == 0 {
+		t.Fatal("retry did not add the new server")
 	}
 }
