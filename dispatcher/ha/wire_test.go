@@ -3,6 +3,7 @@ package ha
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"testing"
@@ -145,4 +146,21 @@ func signBody(body, key []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write(body)
 	return m.Sum(slices.Clone(body))
+}
+
+// The wire format is shared by dispatchers of different versions during a
+// rolling upgrade: pin it.
+func TestWireGolden(t *testing.T) {
+	pkt, err := Encode(nil, sample(), testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "546e4841" + "01" + "00c8" + "000000000000002a" + "18867251edfa0000" +
+		"02" + "6431" + "02" + "01" + "61" + "c8" + "01" + "03" + "776562" + "64" + "00"
+	if got := hex.EncodeToString(pkt[:len(pkt)-macLen]); got != body {
+		t.Fatalf("body\n%s\nwant\n%s", got, body)
+	}
+	if _, err := Decode(pkt, testKey); err != nil {
+		t.Fatal(err)
+	}
 }
