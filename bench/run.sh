@@ -20,8 +20,8 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null;
 trap cleanup EXIT
 mkdir -p "$OUT"
 
-go build -o "$work/tern" ./cmd/tern
-go build -o "$work/minimal" ./bench/minimal
+go build -o "$work/tern-bin" ./cmd/tern
+go build -o "$work/minimal-bin" ./bench/minimal
 bench/gen.sh "$work" "$PORT"
 
 clk=$(getconf CLK_TCK)
@@ -42,15 +42,15 @@ measure() {
   pid=$!
   wait_up
   # warm up, then saturate
-  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l 2 -c 8 -q 1000 >/dev/null 2>&1 || true
-  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -q 1000 >"$OUT/$name.sat.txt" 2>&1
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l 2 -c 8 -q 200 -t 1 >/dev/null 2>&1 || true
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -q 200 -t 1 >"$OUT/$name.sat.txt" 2>&1
   local qps lost
   qps=$(awk '/Queries per second/ {print $4}' "$OUT/$name.sat.txt")
   lost=$(awk '/Queries lost/ {print $3}' "$OUT/$name.sat.txt")
   # fixed rate: server CPU time over the queries it answered
   local t0 t1 done_q
   t0=$(cputicks "$pid")
-  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -Q "$RATE" >"$OUT/$name.fixed.txt" 2>&1
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -t 1 -Q "$RATE" >"$OUT/$name.fixed.txt" 2>&1
   t1=$(cputicks "$pid")
   done_q=$(awk '/Queries completed/ {print $3}' "$OUT/$name.fixed.txt")
   local us
@@ -60,9 +60,9 @@ measure() {
 }
 
 {
-  measure tern "$work/tern" serve --config "$work/tern/tern.yaml" --log-level warn
+  measure tern "$work/tern-bin" serve --config "$work/tern/tern.yaml" --log-level warn
   measure gdnsd gdnsd -c "$work/gdnsd" start
-  measure minimal "$work/minimal" -listen "127.0.0.1:$PORT" -zone "$work/minimal.zone"
+  measure minimal "$work/minimal-bin" -listen "127.0.0.1:$PORT" -zone "$work/minimal.zone" -pools "$work/minimal.pools" -answers 2
 } >"$work/results"
 
 {
