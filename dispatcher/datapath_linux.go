@@ -14,6 +14,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -88,6 +89,9 @@ func openDatapath(cfg DatapathConfig, lockWait time.Duration) (*Datapath, error)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("bpf pin directory: %w", err)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil { // kernels before 5.11 count BPF memory against it
+		return nil, fmt.Errorf("dispatcher: raise RLIMIT_MEMLOCK: %w", err)
 	}
 	lock, err := lockDir(dir, lockWait)
 	if err != nil {

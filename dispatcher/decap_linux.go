@@ -12,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"github.com/urfave/cli/v2"
 )
 
@@ -61,6 +62,9 @@ func attachDecap(iface string, vips []netip.Addr, mode XDPMode) (*Decap, error) 
 
 // newDecap loads the program with vips, unattached.
 func newDecap(vips []netip.Addr) (*Decap, error) {
+	if err := rlimit.RemoveMemlock(); err != nil { // kernels before 5.11 count BPF memory against it
+		return nil, fmt.Errorf("decap: raise RLIMIT_MEMLOCK: %w", err)
+	}
 	d := &Decap{}
 	if err := loadDecapObjects(&d.objs, nil); err != nil {
 		var ve *ebpf.VerifierError

@@ -61,6 +61,10 @@
 // real NIC does not have. It sees GRO-merged packets as one; in ipip mode keep GRO off on the dispatcher's
 // interface (ethtool -K IF gro off) so no merged packet gets encapsulated.
 //
+// Requirements: Linux 5.10 or later (bpf_link for XDP, inner maps of
+// differing sizes, batch map updates), run as root.
+// VLAN-tagged frames are passed: attach to the VLAN interface instead.
+//
 // # Decapsulation
 //
 // bpf/decap.c, attached by AttachDecap or `tern decap --iface IF --vip
