@@ -31,8 +31,6 @@ type worker struct {
 	visited [maxChain]string
 	udpSize int // advertised EDNS UDP payload size
 	log     *slog.Logger
-	// panicHook, when set (tests), runs before a query is answered.
-	panicHook func(q *query)
 }
 
 func newWorker(udpSize int, log *slog.Logger) *worker {
@@ -99,9 +97,6 @@ func (w *worker) handle(snap *Snapshot, msg []byte, src netip.Addr, tcp bool) (o
 	}
 	if q.nsid {
 		resp.nsid = snap.NodeName
-	}
-	if w.panicHook != nil {
-		w.panicHook(q)
 	}
 	w.setClient(src)
 	w.answer(snap)

@@ -66,9 +66,6 @@ type Server struct {
 	conns map[net.Conn]struct{}
 	// workers are reused by TCP connections: their buffers are large.
 	workers sync.Pool
-
-	// testHook, when set before Run, is given to every worker (tests).
-	testHook func(q *query)
 }
 
 // New binds every address of o and returns a Server ready to Run. Until a
@@ -231,8 +228,4 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) newWorker() *worker {
-	w := newWorker(s.opts.UDPSize, s.log)
-	w.panicHook = s.testHook
-	return w
-}
+func (s *Server) newWorker() *worker { return newWorker(s.opts.UDPSize, s.log) }

@@ -356,3 +356,41 @@ func TestWildcardSource(t *testing.T) {
 		})
 	}
 }
+
+// TestUDPBurst sends many queries without waiting: the reader takes them
+// in batches and every one is answered, with its own id.
+func TestUDPBurst(t *testing.T) {
+	_, addr := startServer(t, testSnapshot(t), Options{UDPSockets: 1})
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	const n = 200
+	want := map[uint16]string{}
+	names := []string{"static.example.test.", "www.example.test.", "nothere.example.test."}
+	for i := 0; i < n; i++ {
+		m := newQuery(names[i%3], dns.TypeA)
+		m.Id = uint16(i + 1)
+		want[m.Id] = names[i%3]
+		if _, err := c.Write(packMsg(t, m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 1500)
+	for len(want) > 0 {
+		k, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("%d queries unanswered: %v", len(want), err)
+		}
+		var r dns.Msg
+		if err := r.Unpack(buf[:k]); err != nil {
+			t.Fatal(err)
+		}
+		if name, ok := want[r.Id]; !ok || r.Question[0].Name != name {
+			t.Fatalf("answer id %d for %s: unexpected", r.Id, r.Question[0].Name)
+		}
+		delete(want, r.Id)
+	}
+}

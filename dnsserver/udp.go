@@ -134,57 +134,102 @@ func (u *udpSocket) shutdown() {
 
 func (u *udpSocket) close() error { return unix.Close(u.fd) }
 
-// udpIO holds what one reader passes to recvmsg and sendmsg. It lives on
+// udpBatch is how many datagrams one recvmmsg may return: under load a
+// reader takes what has queued up in one system call and answers it in
+// one sendmmsg; at a trickle it is one query per call, like recvmsg.
+const udpBatch = 16
+
+// maxUDPQuery is the largest UDP query read whole; a longer one is
+// dropped (queries are a few hundred bytes, padded ones 468 at most).
+const maxUDPQuery = 4096
+
+// udpIO holds what one reader passes to recvmmsg and sendmmsg. It lives on
 // the heap, so the kernel gets pointers that do not move.
 type udpIO struct {
-	from   unix.RawSockaddrAny
-	iov    unix.Iovec
-	msg    unix.Msghdr
-	oob    [128]byte
-	outIov unix.Iovec
-	out    unix.Msghdr
-	reply  [64]byte // control message naming the answer's source
+	in     [udpBatch]unix.Mmsghdr
+	from   [udpBatch]unix.RawSockaddrAny
+	inIov  [udpBatch]unix.Iovec
+	oob    [udpBatch][64]byte
+	inBuf  []byte // udpBatch * maxUDPQuery
+	out    [udpBatch]unix.Mmsghdr
+	outIov [udpBatch]unix.Iovec
+	reply  [udpBatch][64]byte // control messages naming the answers' sources
+	outBuf []byte             // udpBatch * the largest UDP answer
+	outMax int
 }
 
-// serveUDP reads queries from u and answers each before reading the next,
-// with one worker's buffers: the kernel spreads load over the sockets of
-// an address, so a socket needs no more than one reader.
+func newUDPIO(pktinfo bool, udpSize int) *udpIO {
+	io := &udpIO{inBuf: make([]byte, udpBatch*maxUDPQuery), outBuf: make([]byte, udpBatch*udpSize), outMax: udpSize}
+	for i := range io.in {
+		io.inIov[i].Base = &io.inBuf[i*maxUDPQuery]
+		io.inIov[i].SetLen(maxUDPQuery)
+		h := &io.in[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&io.from[i]))
+		h.Iov = &io.inIov[i]
+		h.Iovlen = 1
+		if pktinfo {
+			h.Control = &io.oob[i][0]
+		}
+	}
+	return io
+}
+
+// serveUDP reads queries from u and answers them with one worker's
+// buffers: the kernel spreads load over the sockets of an address, so a
+// socket needs no more than one reader.
 func (s *Server) serveUDP(u *udpSocket) {
 	w := s.newWorker()
-	io := new(udpIO)
-	io.iov.Base = &w.in[0]
-	io.iov.SetLen(len(w.in))
+	io := newUDPIO(u.pktinfo, s.opts.UDPSize)
 	for {
-		io.msg = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&io.from)), Namelen: unix.SizeofSockaddrAny, Iov: &io.iov, Iovlen: 1}
-		if u.pktinfo {
-			io.msg.Control = &io.oob[0]
-			io.msg.SetControllen(len(io.oob))
+		for i := range io.in {
+			h := &io.in[i].Hdr
+			h.Namelen = unix.SizeofSockaddrAny
+			h.Flags = 0
+			if u.pktinfo {
+				h.SetControllen(len(io.oob[i]))
+			}
 		}
-		n, _, errno := syscall.Syscall(unix.SYS_RECVMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&io.msg)), 0)
+		n, _, errno := syscall.Syscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&io.in[0])), udpBatch, unix.MSG_WAITFORONE, 0, 0)
 		if u.closed.Load() {
 			return
 		}
 		if errno != 0 {
 			continue // the read timeout, EINTR, ICMP errors surfacing
 		}
-		src, ok := sockaddrAddr(&io.from)
-		if !ok {
-			continue
-		}
-		out := w.handle(s.snap.Load(), w.in[:n], src, false)
-		if len(out) == 0 {
-			continue
-		}
-		io.outIov.Base = &out[0]
-		io.outIov.SetLen(len(out))
-		io.out = unix.Msghdr{Name: io.msg.Name, Namelen: io.msg.Namelen, Iov: &io.outIov, Iovlen: 1}
-		if u.pktinfo && io.msg.Controllen > 0 {
-			if ctl := sourceControl(io.reply[:0], io.oob[:io.msg.Controllen]); len(ctl) > 0 {
-				io.out.Control = &ctl[0]
-				io.out.SetControllen(len(ctl))
+		k := 0 // answers to send
+		for i := 0; i < int(n); i++ {
+			h := &io.in[i].Hdr
+			src, ok := sockaddrAddr(&io.from[i])
+			if !ok || h.Flags&unix.MSG_TRUNC != 0 {
+				continue
 			}
+			q := io.inBuf[i*maxUDPQuery : i*maxUDPQuery+int(io.in[i].Len)]
+			resp := w.handle(s.snap.Load(), q, src, false)
+			if len(resp) == 0 || len(resp) > io.outMax {
+				continue
+			}
+			buf := io.outBuf[k*io.outMax:]
+			copy(buf, resp)
+			io.outIov[k].Base = &buf[0]
+			io.outIov[k].SetLen(len(resp))
+			o := &io.out[k].Hdr
+			*o = unix.Msghdr{Name: h.Name, Namelen: h.Namelen, Iov: &io.outIov[k], Iovlen: 1}
+			if u.pktinfo && h.Controllen > 0 {
+				if ctl := sourceControl(io.reply[k][:0], io.oob[i][:h.Controllen]); len(ctl) > 0 {
+					o.Control = &ctl[0]
+					o.SetControllen(len(ctl))
+				}
+			}
+			k++
 		}
-		syscall.Syscall(unix.SYS_SENDMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&io.out)), unix.MSG_DONTWAIT)
+		for sent := 0; sent < k; {
+			m, _, errno := syscall.Syscall6(unix.SYS_SENDMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&io.out[sent])), uintptr(k-sent), unix.MSG_DONTWAIT, 0, 0)
+			if errno != 0 {
+				sent++ // this answer cannot go (a full buffer, an unreachable client): skip it
+				continue
+			}
+			sent += int(m)
+		}
 	}
 }
 
