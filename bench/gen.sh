@@ -104,3 +104,46 @@ P
   for _ in $(seq 4); do echo "gslb.example.test MX"; done
   for i in $(seq 10); do echo "nx$i.gslb.example.test A"; done
 } | shuf --random-source=<(yes) >"$dir/queries.txt"
+
+# tern-geo: the same zone with pool web chosen by geography from MaxMind's
+# test database; dnsperf sends every query with an ECS option (run.sh).
+geodb=$(cd "$(dirname "$0")/../.." && pwd)/shared/testdata/geoip/GeoIP2-City-Test.mmdb
+mkdir -p "$dir/tern-geo/zones"
+cp "$dir/tern/zones/gslb.example.test.zone" "$dir/tern-geo/zones/"
+cat >"$dir/tern-geo/tern.yaml" <<Y
+node:
+  name: bench-geo
+  dns: ["127.0.0.1:$port"]
+  udp_sockets: 1
+geo:
+  database: "$geodb"
+  maps:
+    regions:
+      "continent:EU": [eu, us]
+      "continent:NA": [us, eu]
+      "country:GB": [eu]
+      default: [us, eu]
+sites:
+  eu: {location: [51.5, -0.1]}
+  us: {location: [38.9, -77.0]}
+pools:
+  web:
+    policy: geo
+    map: regions
+    answers: 2
+    members:
+      - {address: 192.0.2.10, site: eu, weight: 3}
+      - {address: 192.0.2.11, site: eu, weight: 2}
+      - {address: 192.0.2.12, site: us}
+      - {address: 192.0.2.13, site: us}
+      - {address: "2001:db8::10", site: eu}
+      - {address: "2001:db8::11", site: us}
+  api:
+    policy: weighted
+    answers: 2
+    members:
+      - {address: 192.0.2.20}
+      - {address: 192.0.2.21}
+zones:
+  - file: zones/gslb.example.test.zone
+Y

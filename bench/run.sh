@@ -36,21 +36,22 @@ wait_up() {
 }
 
 # measure NAME CMD... : start the server pinned, run both dnsperf legs.
+# EXTRA holds extra dnsperf flags for this leg (the ECS option).
 measure() {
   local name=$1; shift
   taskset -c "$SERVER_CPU" "$@" >"$OUT/$name.log" 2>&1 &
   pid=$!
   wait_up
   # warm up, then saturate
-  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l 2 -c 8 -q 200 -t 1 >/dev/null 2>&1 || true
-  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -q 200 -t 1 >"$OUT/$name.sat.txt" 2>&1
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l 2 -c 8 -q 200 -t 1 ${EXTRA:-} >/dev/null 2>&1 || true
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -q 200 -t 1 ${EXTRA:-} >"$OUT/$name.sat.txt" 2>&1
   local qps lost
   qps=$(awk '/Queries per second/ {print $4}' "$OUT/$name.sat.txt")
   lost=$(awk '/Queries lost/ {print $3}' "$OUT/$name.sat.txt")
   # fixed rate: server CPU time over the queries it answered
   local t0 t1 done_q
   t0=$(cputicks "$pid")
-  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -t 1 -Q "$RATE" >"$OUT/$name.fixed.txt" 2>&1
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -t 1 -Q "$RATE" ${EXTRA:-} >"$OUT/$name.fixed.txt" 2>&1
   t1=$(cputicks "$pid")
   done_q=$(awk '/Queries completed/ {print $3}' "$OUT/$name.fixed.txt")
   local us
@@ -62,12 +63,19 @@ measure() {
 {
   measure tern "$work/tern-bin" serve --config "$work/tern/tern.yaml" --log-level warn
   measure gdnsd gdnsd -c "$work/gdnsd" start
+  # ECS 81.2.69.0/24 (GB in MaxMind's test database): option 8, family 1,
+  # source prefix 24, scope 0, three address bytes.
+  if [ -f "$(pwd)/../shared/testdata/geoip/GeoIP2-City-Test.mmdb" ]; then
+    EXTRA="-E 8:00011800510245" measure tern-geo-ecs "$work/tern-bin" serve --config "$work/tern-geo/tern.yaml" --log-level warn
+  fi
   measure minimal "$work/minimal-bin" -listen "127.0.0.1:$PORT" -zone "$work/minimal.zone" -pools "$work/minimal.pools" -answers 2
 } >"$work/results"
 
 {
   echo "machine: $(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), kernel $(uname -r); $(date -u +%F)"
   echo "dnsperf: ${DURATION}s per leg, 8 clients; servers on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU; CPU/query measured at $RATE QPS"
+  echo
+  echo "(tern-geo-ecs: pool web by geo map on MaxMind's GeoIP2-City-Test database, every query with ECS 81.2.69.0/24)"
   echo
   echo "| server | saturated QPS | QPS vs minimal | CPU µs/query at $RATE QPS | CPU vs minimal | queries lost (saturated) |"
   echo "|---|---|---|---|---|---|"
