@@ -28,7 +28,7 @@ func (b *builder) problem(e *entry, format string, args ...any) {
 // owner collects the records of one name while building.
 type owner struct {
 	name string
-	key  [][]byte // wire labels, rightmost first, for canonical order
+	key  string // sortKey(name), for canonical order
 	sets map[uint16][]*entry
 	seen map[string]*entry // type and rdata -> the record, to drop duplicates
 }
@@ -144,7 +144,7 @@ func (b *builder) build(origin string, entries []entry) *Zone {
 		}
 		o := owners[name]
 		if o == nil {
-			o = &owner{name: name, key: wireLabels(name), sets: map[uint16][]*entry{}, seen: map[string]*entry{}}
+			o = &owner{name: name, key: sortKey(name), sets: map[uint16][]*entry{}, seen: map[string]*entry{}}
 			owners[name] = o
 		}
 		// A record written twice is one record (RFC 2181 section 5), but
@@ -187,7 +187,7 @@ func (b *builder) build(origin string, entries []entry) *Zone {
 	for _, o := range owners {
 		names = append(names, o)
 	}
-	sort.Slice(names, func(i, j int) bool { return compareKeys(names[i].key, names[j].key) < 0 })
+	sort.Slice(names, func(i, j int) bool { return names[i].key < names[j].key })
 
 	b.compile(z, apex, names)
 	for _, o := range names {
@@ -396,13 +396,4 @@ func packRdata(rr dns.RR, buf []byte) ([]byte, error) {
 		return nil, fmt.Errorf("packed record has rdlength %d, not %d", rdlen, end-start)
 	}
 	return bytes.Clone(buf[start:end]), nil
-}
-
-func compareKeys(a, b [][]byte) int {
-	for i := 0; i < len(a) && i < len(b); i++ {
-		if c := bytes.Compare(a[i], b[i]); c != 0 {
-			return c
-		}
-	}
-	return len(a) - len(b)
 }

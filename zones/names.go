@@ -124,22 +124,33 @@ func isSubdomain(child, parent string) bool {
 	return (i-2-j)%2 == 0
 }
 
-// wireLabels returns name's labels in wire form, rightmost first, for
-// canonical ordering (RFC 4034 section 6.1).
-func wireLabels(name string) [][]byte {
-	buf := make([]byte, 256)
-	n, err := dns.PackDomainName(name, buf, 0, nil, false)
+// sortKey returns a string whose byte order is the canonical order of
+// names (RFC 4034 section 6.1: label by label from the root, each label
+// compared as a lowercase octet string, a shorter label first). Each label
+// is written from the root down, its bytes 0x00 and 0x01 escaped as 0x01
+// 0x00 and 0x01 0x01, then a 0x00 ends it: so a label sorts before every
+// longer label it is a prefix of, and escaping keeps the order of bytes.
+func sortKey(name string) string {
+	var buf [256]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
 	if err != nil {
-		return [][]byte{[]byte(name)}
+		return name
 	}
 	var labels [][]byte
 	for i := 0; i < n && buf[i] != 0; i += int(buf[i]) + 1 {
 		labels = append(labels, buf[i+1:i+1+int(buf[i])])
 	}
-	for l, r := 0, len(labels)-1; l < r; l, r = l+1, r-1 {
-		labels[l], labels[r] = labels[r], labels[l]
+	key := make([]byte, 0, 2*n)
+	for i := len(labels) - 1; i >= 0; i-- {
+		for _, c := range labels[i] {
+			if c <= 1 {
+				key = append(key, 1)
+			}
+			key = append(key, c)
+		}
+		key = append(key, 0)
 	}
-	return labels
+	return string(key)
 }
 
 // compareNames orders canonical names as RFC 4034 section 6.1 does.
@@ -147,7 +158,7 @@ func compareNames(a, b string) int {
 	if a == b {
 		return 0
 	}
-	return compareKeys(wireLabels(a), wireLabels(b))
+	return strings.Compare(sortKey(a), sortKey(b))
 }
 
 // canonical returns name as an absolute, lowercase name in miekg/dns's
