@@ -11,7 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func newTestDecap(t *testing.T, vips ...netip.Addr) *Decap {
+func newTestDecap(t testing.TB, vips ...netip.Addr) *Decap {
 	t.Helper()
 	needBPF(t)
 	d, err := newDecap(vips)

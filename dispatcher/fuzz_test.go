@@ -147,3 +147,77 @@ func FuzzLB(f *testing.F) {
 		}
 	})
 }
+
+// wantDecap is an independent reading of which frames the decapsulator
+// strips (VIPs vip and vip6) and the frame it should leave.
+func wantDecap(f []byte) ([]byte, bool) {
+	if len(f) < 14+20 || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+		return nil, false
+	}
+	outer := f[14:]
+	ohl := int(outer[0]&0x0f) * 4
+	tot := int(binary.BigEndian.Uint16(outer[2:]))
+	proto := outer[9]
+	if outer[0]>>4 != 4 || ohl < 20 || tot < ohl || tot > len(outer) || (proto != ipProtoIPIP && proto != 41) {
+		return nil, false
+	}
+	if binary.BigEndian.Uint16(outer[6:])&0x3fff != 0 {
+		return nil, false
+	}
+	inner := outer[ohl:tot]
+	etype := uint16(0x0800)
+	switch proto {
+	case ipProtoIPIP:
+		if len(inner) < 20 || inner[0]>>4 != 4 || inner[0]&0x0f < 5 || int(binary.BigEndian.Uint16(inner[2:])) != len(inner) {
+			return nil, false
+		}
+		if dst, _ := netip.AddrFromSlice(inner[16:20]); dst != vip {
+			return nil, false
+		}
+	default:
+		if len(inner) < 40 || inner[0]>>4 != 6 || 40+int(binary.BigEndian.Uint16(inner[4:])) != len(inner) {
+			return nil, false
+		}
+		if netip.AddrFrom16([16]byte(inner[24:40])) != vip6 {
+			return nil, false
+		}
+		etype = 0x86dd
+	}
+	out := append(bytes.Clone(f[:12]), byte(etype>>8), byte(etype))
+	return append(out, f[14+ohl:]...), true
+}
+
+// FuzzDecap compares the decapsulator with wantDecap: it strips exactly the
+// frames it should, to exactly the inner packet, and passes everything else
+// unchanged.
+func FuzzDecap(f *testing.F) {
+	server := netip.MustParseAddr("10.0.1.2")
+	inner4 := ip4{src: client, dst: vip, proto: ipProtoTCP, payload: tcpHdr(1, 80, nil)}.bytes()
+	inner6 := ip6{src: client6, dst: vip6, next: ipProtoUDP, payload: udpHdr(1, 53, nil)}.bytes()
+	for _, s := range [][]byte{
+		ipipFrame(tunnelSrc, server, inner4, nil),
+		ipipFrame(tunnelSrc, server, inner4, []byte{1, 1, 1, 0}),
+		ether(macIface, macRouter, 0x0800, ip4{src: tunnelSrc, dst: server, proto: 41, payload: inner6}.bytes()),
+		tcpFrame(client, 1, vip, 80),
+	} {
+		f.Add(s)
+	}
+	d := newTestDecap(f, vip, vip6)
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if len(frame) < 14 || len(frame) > 1500 {
+			return
+		}
+		in := bytes.Clone(frame)
+		ret, out := run(t, d.objs.TernDecap, frame)
+		if ret != xdpPass {
+			t.Fatalf("verdict %d, want XDP_PASS", ret)
+		}
+		want, strip := wantDecap(in)
+		if !strip {
+			want = in
+		}
+		if !bytes.Equal(out, want) {
+			t.Fatalf("stripped %v:\n in % x\nout % x\nwant % x", strip, in, out, want)
+		}
+	})
+}
