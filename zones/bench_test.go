@@ -82,3 +82,29 @@ func BenchmarkLoad(b *testing.B) {
 		mustParse(b, text, "")
 	}
 }
+
+// TestLookupConcurrent runs lookups from several goroutines; under -race
+// it fails if the query path writes anything shared.
+func TestLookupConcurrent(t *testing.T) {
+	s, err := NewSet(mustParse(t, ternZone, ""), mustParse(t, childZone, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 200 {
+				for _, q := range benchQueries {
+					if _, r := s.Lookup(q.qname, q.qtype); r.Kind != q.kind && q.name != "delegation" {
+						t.Errorf("%s: %v, want %v", q.qname, r.Kind, q.kind)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
