@@ -3,6 +3,7 @@ package selector
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -56,8 +57,14 @@ func BenchmarkSelect(b *testing.B) {
 			s := NewScratch(len(p.Members))
 			c := client("81.2.69.0/24")
 			b.ReportAllocs()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			start := threadCPU()
 			for b.Loop() {
 				p.Select(c, IPv4, s)
+			}
+			if cpu := threadCPU() - start; cpu > 0 {
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 			}
 		})
 	}
