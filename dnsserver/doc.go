@@ -12,8 +12,9 @@
 //     well formed (else FORMERR); messages with QR=1 are dropped.
 //   - Before the first Store every query gets SERVFAIL: a resolver then
 //     tries another server instead of caching a refusal.
-//   - Names outside the served zones get REFUSED; RD is ignored and RA is
-//     never set (Tern never recurses).
+//   - Names outside the served zones, classes other than IN and CH, and
+//     zone transfers get REFUSED; RD is ignored and RA is never set (Tern
+//     never recurses).
 //   - Minimal ANY (RFC 8482 4.1), over UDP and TCP alike: one RRset of the
 //     name, the one of the lowest type code; at a POOL name, the pool's A
 //     answer (AAAA when it has no IPv4 member to give).
@@ -27,6 +28,16 @@
 //     answer, and sets TC=1.
 //   - ECS (RFC 7871) is parsed strictly; POOL answers echo the scope the
 //     selector reports (capped at the source prefix), other answers scope 0.
+//
+// Sockets: every listen address gets Options.UDPSockets UDP sockets bound
+// with SO_REUSEPORT (the kernel spreads clients over them) and one TCP
+// listener on the same port. A UDP socket is blocking and outside Go's
+// netpoller: one goroutine per socket takes up to 16 queued queries per
+// recvmmsg and sends their answers with one sendmmsg, the loop gdnsd runs.
+// On an unspecified address, answers leave from the address the query was
+// sent to (IP_PKTINFO). TCP answers pipelined queries in order, closes a
+// connection idle for Options.TCPIdle and refuses connections beyond
+// Options.TCPMaxConns.
 //
 // dnsserver imports config, zones, selector and geo; never raftstore.
 package dnsserver

@@ -394,3 +394,51 @@ func TestUDPBurst(t *testing.T) {
 		delete(want, r.Id)
 	}
 }
+
+// TestConcurrentQueriesAndStores answers from several sockets and TCP
+// connections at once while snapshots are swapped: run with -race, it
+// proves workers share nothing but immutable snapshot data.
+func TestConcurrentQueriesAndStores(t *testing.T) {
+	snap := testSnapshot(t)
+	s, addr := startServer(t, snap, Options{UDPSockets: 3})
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var failures sync.Map
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			netw := []string{"udp", "tcp"}[g%2]
+			c := &dns.Client{Net: netw, Timeout: 5 * time.Second}
+			qs := []struct {
+				name string
+				typ  uint16
+			}{{"static.example.test.", dns.TypeTXT}, {"www.example.test.", dns.TypeA}, {"example.test.", dns.TypeMX},
+				{"nothere.example.test.", dns.TypeA}, {"x.wild.example.test.", dns.TypeTXT}, {"a.sub.example.test.", dns.TypeA}}
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				q := qs[i%len(qs)]
+				r, _, err := c.Exchange(newQuery(q.name, q.typ), addr)
+				if err != nil || (r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError) {
+					failures.Store(q.name, err)
+				}
+			}
+		}()
+	}
+	for i := 0; i < 50; i++ {
+		next := *snap
+		next.Version = "v" + string(rune('a'+i%26))
+		s.Store(&next)
+		exchange(t, "udp", addr, newQuery("static.example.test.", dns.TypeA))
+	}
+	close(done)
+	wg.Wait()
+	failures.Range(func(k, v any) bool {
+		t.Errorf("%v: %v", k, v)
+		return true
+	})
+}
