@@ -32,6 +32,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,11 +40,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -65,6 +68,7 @@ func main() {
 }
 
 type options struct {
+	ctx      context.Context // ends on SIGINT or SIGTERM
 	duration time.Duration
 	cpu      int
 	dispCPU  int
@@ -86,6 +90,9 @@ func run() error {
 	flag.StringVar(&legs, "legs", "direct,kernel,xdp", "legs to run, in order")
 	flag.Parse()
 	o.legs = strings.Split(legs, ",")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	o.ctx = ctx
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (namespaces, XDP)")
 	}
@@ -128,6 +135,9 @@ func run() error {
 			r, err := topo.leg(leg, o)
 			if err != nil {
 				return fmt.Errorf("leg %s: %w", leg, err)
+			}
+			if ctx.Err() != nil {
+				return errors.New("interrupted")
 			}
 			all[leg] = append(all[leg], r)
 			row(leg, fmt.Sprint(round), r, r)
@@ -510,7 +520,7 @@ func (t *topology) blast(o options) (result, error) {
 			defer clock.close()
 			cpu0 := clock.read()
 			deadline := time.Now().Add(o.duration)
-			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			ctx, cancel := context.WithDeadline(o.ctx, deadline)
 			defer cancel()
 			for i := 0; ctx.Err() == nil; i++ {
 				for range 16 {
