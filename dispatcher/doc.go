@@ -78,6 +78,7 @@
 //
 // # Imports
 //
-// The datapath files import only the standard library, cilium/ebpf,
-// netlink and x/sys; only node and cmd/tern import dispatcher.
+// The datapath files (datapath*.go, decap*.go) import only the standard
+// library, cilium/ebpf, x/sys and urfave/cli (for `tern decap`); only node
+// and cmd/tern import dispatcher.
 package dispatcher
