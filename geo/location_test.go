@@ -1,8 +1,12 @@
 package geo
 
 import (
+	"fmt"
 	"math"
+	"math/bits"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -100,5 +104,99 @@ func TestTableSpanHolds(t *testing.T) {
 				t.Fatalf("client %s span /%d: %s gets %d %v, client %d %v", c, span, x, w, wok, v, ok)
 			}
 		}
+	}
+}
+
+// scan is the obvious reference for Table.Lookup: every prefix, the
+// longest holding a wins; each other prefix lengthens the span past the
+// bits it shares with a.
+func scan(list []netip.Prefix, a netip.Addr) (vi, span int) {
+	vi, best := -1, -1
+	for i, p := range list {
+		if p.Contains(a) {
+			if p.Bits() > best {
+				vi, best = i, p.Bits()
+			}
+			span = max(span, p.Bits())
+			continue
+		}
+		if c := commonBits(a, p.Addr()); c+1 > span {
+			span = c + 1
+		}
+	}
+	return vi, span
+}
+
+func commonBits(a, b netip.Addr) int {
+	ah, al := addrBits(a)
+	bh, bl := addrBits(b)
+	if ah != bh {
+		return bits.LeadingZeros64(ah ^ bh)
+	}
+	return 64 + bits.LeadingZeros64(al^bl)
+}
+
+// TestTableAgreesWithScan checks the trie against the scan on random
+// tables, small and large, nested and colliding.
+func TestTableAgreesWithScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	randAddr := func(v4 bool) netip.Addr {
+		if v4 {
+			// a small corner of the space, so prefixes nest and collide
+			return netip.AddrFrom4([4]byte{10, byte(r.IntN(4)), byte(r.IntN(256)), byte(r.IntN(256))})
+		}
+		var b [16]byte
+		b[0], b[1], b[2] = 0x20, 0x01, byte(r.IntN(4))
+		b[3], b[15] = byte(r.IntN(256)), byte(r.IntN(256))
+		return netip.AddrFrom16(b)
+	}
+	for round := range 60 {
+		v4 := round%2 == 0
+		var tb Table[int]
+		var list []netip.Prefix
+		for range 1 + r.IntN(200) {
+			a := randAddr(v4)
+			bits := r.IntN(33)
+			if !v4 {
+				bits = r.IntN(129)
+			}
+			pf, _ := a.Prefix(bits)
+			if !slices.Contains(list, pf) {
+				tb.Insert(pf, len(list))
+				list = append(list, pf)
+			}
+		}
+		for range 500 {
+			a := randAddr(v4)
+			v, span, ok := tb.Lookup(a)
+			wi, wspan := scan(list, a)
+			if ok != (wi >= 0) || ok && v != wi || span != wspan {
+				t.Fatalf("round %d %s: table %d %v /%d, scan %d /%d", round, a, v, ok, span, wi, wspan)
+			}
+		}
+	}
+}
+
+func BenchmarkTableLookup(b *testing.B) {
+	for _, n := range []int{8, 5000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			var tb Table[int]
+			for i := range n {
+				a := netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), 0})
+				pf, _ := a.Prefix(16 + r.IntN(9))
+				tb.Insert(pf, i)
+			}
+			addrs := make([]netip.Addr, 256)
+			for i := range addrs {
+				addrs[i] = netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), 1})
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				tb.Lookup(addrs[i&255])
+				i++
+			}
+		})
 	}
 }
