@@ -167,8 +167,8 @@ func (p *Pool) Status(i int) Status { return p.status[i] }
 // FallbackPool returns the pool an all_down fallback answers from, or nil.
 func (p *Pool) FallbackPool() *Pool { return p.fallback }
 
-// Stages returns the names of the stages p runs, in order, including the
-// implicit family stage first.
+// Stages returns the names of the stages of p's chain, in order (the
+// implicit family stage that precedes them is not listed).
 func (p *Pool) Stages() []string {
 	out := make([]string, len(p.chain))
 	for i, st := range p.chain {
