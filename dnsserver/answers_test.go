@@ -240,3 +240,22 @@ func TestChaos(t *testing.T) {
 		}
 	})
 }
+
+// TestCompression checks every answer of the table is at least as compact
+// as miekg/dns's own compression of the same message.
+func TestCompression(t *testing.T) {
+	_, addr := startServer(t, testSnapshot(t), Options{})
+	for _, tc := range answerCases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := rawExchange(t, addr, packMsg(t, newQuery(tc.qname, tc.qtype)))
+			var r dns.Msg
+			if err := r.Unpack(b); err != nil {
+				t.Fatal(err)
+			}
+			r.Compress = true
+			if ref := packMsg(t, &r); len(b) > len(ref) {
+				t.Errorf("%d bytes, miekg/dns compresses it to %d", len(b), len(ref))
+			}
+		})
+	}
+}

@@ -86,6 +86,9 @@ type packer struct {
 	tmp    dns.Msg
 	tmpRR  [1]dns.RR
 	tmpBuf []byte
+	// q is the query being answered; seeded says comp holds its name.
+	q      *query
+	seeded bool
 }
 
 const maxMsg = 65535
@@ -108,7 +111,11 @@ type boundary struct {
 // pack writes the response to q with resp's records, cutting whole RRsets
 // so that the message fits limit bytes, and returns it.
 func (p *packer) pack(q *query, resp *response, limit int, udpSize int) []byte {
-	clear(p.comp)
+	if p.seeded {
+		clear(p.comp)
+		p.seeded = false
+	}
+	p.q = q
 	b := p.buf[2 : 2+maxMsg]
 	flags := uint16(flagQR) | q.flags&(0xF<<11|flagRD|flagCD) | uint16(resp.rcode&0xF)
 	if resp.aa {
@@ -120,15 +127,6 @@ func (p *packer) pack(q *query, resp *response, limit int, udpSize int) []byte {
 	if q.hasQuestion {
 		qd = 1
 		copy(b[off:], q.qwire)
-		// Seed compression with the question's name: lower case text to
-		// the original-case labels, so answers at the query name come out
-		// as a pointer to it (0x20 case preserved, wildcard owners
-		// rewritten to the query name).
-		for i, lo := range q.labelOffs {
-			if headerLen+lo < 0x3FFF {
-				p.comp[q.name[q.labelTexts[i]:]] = headerLen + lo
-			}
-		}
 		off += len(q.qwire)
 		binary.BigEndian.PutUint16(b[off:], q.qtype)
 		binary.BigEndian.PutUint16(b[off+2:], q.qclass)
@@ -193,8 +191,8 @@ func sameSet(a, b *rec) bool {
 // packRec writes r at off and returns the end, or false when it does not
 // fit the buffer or cannot be packed.
 func (p *packer) packRec(b []byte, off int, r *rec) (int, bool) {
-	off, err := dns.PackDomainName(r.ownerName(), b, off, p.comp, true)
-	if err != nil || off+10 > len(b) {
+	off, ok := p.name(b, off, r.ownerName())
+	if !ok || off+10 > len(b) {
 		return 0, false
 	}
 	typ := r.rrtype()
@@ -301,9 +299,40 @@ func (p *packer) generic(b []byte, off int, rr dns.RR) (int, bool) {
 	return off + rdlen, true
 }
 
+// name writes a domain name, compressed. The query's name and its
+// parents, the most common names in an answer, become a pointer into the
+// question without a table lookup; other names go through miekg/dns's
+// packer and the compression table.
 func (p *packer) name(b []byte, off int, name string) (int, bool) {
+	if q := p.q; q.hasQuestion && off+2 <= len(b) {
+		for i, lt := range q.labelTexts {
+			if name == q.name[lt:] {
+				ptr := headerLen + q.labelOffs[i]
+				b[off], b[off+1] = 0xC0|byte(ptr>>8), byte(ptr)
+				return off + 2, true
+			}
+		}
+	}
+	p.seed()
 	end, err := dns.PackDomainName(name, b, off, p.comp, true)
 	return end, err == nil
+}
+
+// seed fills the compression table with the question's name: lower case
+// text to the original-case labels, so that a name ending in it points
+// into the question.
+func (p *packer) seed() {
+	if p.seeded {
+		return
+	}
+	p.seeded = true
+	q := p.q
+	if !q.hasQuestion {
+		return
+	}
+	for i, lo := range q.labelOffs {
+		p.comp[q.name[q.labelTexts[i]:]] = headerLen + lo
+	}
 }
 
 func putAddr(b []byte, off int, a netip.Addr) (int, bool) {
