@@ -169,9 +169,12 @@ func (tp *topo) mac(role string) string {
 	return f[2]
 }
 
-// sysctl sets key=value in role's namespace.
+// sysctl sets key=value in role's namespace (through /proc/sys: the
+// sysctl program may not be installed).
 func (tp *topo) sysctl(role, kv string) {
-	run(tp.t, "ip", "netns", "exec", tp.hosts[role], "sysctl", "-qw", kv)
+	key, value, _ := strings.Cut(kv, "=")
+	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	run(tp.t, "ip", "netns", "exec", tp.hosts[role], "sh", "-c", "echo "+value+" > "+path)
 }
 
 // server makes role a real server for vips: each VIP on lo, ARP for them
