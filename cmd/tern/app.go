@@ -22,9 +22,10 @@ var version = "dev"
 
 func newApp() *cli.App {
 	return &cli.App{
-		Name:            "tern",
-		Usage:           "DNS-based global load balancer",
-		HideHelpCommand: true,
+		Name:                 "tern",
+		Usage:                "DNS-based global load balancer",
+		HideHelpCommand:      true,
+		EnableBashCompletion: true,
 		Commands: []*cli.Command{
 			serveCommand(),
 			checkCommand(),
@@ -34,6 +35,7 @@ func newApp() *cli.App {
 			clusterCommand(),
 			memberCommand(),
 			versionCommand(),
+			completionCommand(),
 		},
 	}
 }
