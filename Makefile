@@ -39,7 +39,9 @@ bench: build bench-go
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./selector ./zones ./dnsserver ./dispatcher/maglev
 
+# XDP path against kernel forwarding through the same namespaces (root).
 bench-dispatcher:
+	scripts/debs.sh ip:iproute2 ethtool:ethtool
 	dispatcher/bench/run.sh
 
 # Rebuild the BPF objects and bindings (needs clang; installed if missing).

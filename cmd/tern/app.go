@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/dispatcher"
 	"github.com/ternlb/tern/node"
 )
 
@@ -34,6 +35,8 @@ func newApp() *cli.App {
 			statusCommand(),
 			clusterCommand(),
 			memberCommand(),
+			dispatcher.Command(),
+			dispatcher.DecapCommand(),
 			versionCommand(),
 			completionCommand(),
 		},
