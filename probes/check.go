@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -66,6 +67,26 @@ type checker struct {
 	bodyRE  *regexp.Regexp // http, https
 	qtype   uint16         // dns
 	rcode   int            // dns
+	source  netip.Addr     // Options.Source: the local address probes leave from
+}
+
+// dialer returns a dialer for t bound to the prober's source address, when
+// one is set and t is of the same address family (a source of the other
+// family cannot reach t, so the kernel chooses then).
+func (ch *checker) dialer(t *target, network string) *net.Dialer {
+	d := &net.Dialer{}
+	if !ch.source.IsValid() {
+		return d
+	}
+	if ip, err := netip.ParseAddr(t.host); err == nil && ip.Unmap().Is4() != ch.source.Unmap().Is4() {
+		return d
+	}
+	if network == "udp" {
+		d.LocalAddr = &net.UDPAddr{IP: ch.source.AsSlice()}
+	} else {
+		d.LocalAddr = &net.TCPAddr{IP: ch.source.AsSlice()}
+	}
+	return d
 }
 
 // newChecker compiles check name.
@@ -116,8 +137,7 @@ func newChecker(name string, c config.Check) (*checker, error) {
 // 0), as HAProxy does, so thousands of checks leave no TIME_WAIT sockets on
 // this node.
 func (ch *checker) tcp(ctx context.Context, t *target) result {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", t.hostPort())
+	c, err := ch.dialer(t, "tcp").DialContext(ctx, "tcp", t.hostPort())
 	if err != nil {
 		return failed(err)
 	}
@@ -154,8 +174,7 @@ func (ch *checker) get(ctx context.Context, t *target) (int, []byte, error) {
 		}
 		return 0, nil, fmt.Errorf("%s: %w", what, err)
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", t.hostPort())
+	conn, err := ch.dialer(t, "tcp").DialContext(ctx, "tcp", t.hostPort())
 	if err != nil {
 		return fail("connect", err)
 	}
@@ -297,10 +316,11 @@ func (ch *checker) dns(ctx context.Context, t *target) result {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(ch.cfg.Query), ch.qtype)
 	m.RecursionDesired = true // as dig does: recursive backends need it, authoritative ones ignore it
-	c := &dns.Client{Net: "udp", Timeout: ch.timeout}
+	c := &dns.Client{Net: "udp", Timeout: ch.timeout, Dialer: ch.dialer(t, "udp")}
 	r, _, err := c.ExchangeContext(ctx, m, t.hostPort())
 	if err == nil && r.Truncated {
 		c.Net = "tcp"
+		c.Dialer = ch.dialer(t, "tcp")
 		r, _, err = c.ExchangeContext(ctx, m, t.hostPort())
 	}
 	if err != nil {
