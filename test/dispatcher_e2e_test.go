@@ -12,17 +12,17 @@ import (
 	"time"
 )
 
-// site is the common topology: a client, dispatchers and three real
+// dsite is the common topology: a client, dispatchers and three real
 // servers s1-s3 holding the VIP on lo, all on one bridge.
-type site struct {
-	*topo
+type dsite struct {
+	*dtopo
 	vip   string
 	downs map[string]string // server -> its health check's down file
 }
 
-func newSite(t *testing.T, vips ...string) *site {
-	tp := newTopo(t)
-	s := &site{topo: tp, downs: map[string]string{}}
+func newDSite(t *testing.T, vips ...string) *dsite {
+	tp := newDTopo(t)
+	s := &dsite{dtopo: tp, downs: map[string]string{}}
 	s.vip = tp.addr(200)
 	if len(vips) == 0 {
 		vips = []string{s.vip}
@@ -36,7 +36,7 @@ func newSite(t *testing.T, vips ...string) *site {
 }
 
 // servers returns the servers: lines of a service in mode.
-func (s *site) servers(mode string) string {
+func (s *dsite) servers(mode string) string {
 	var b strings.Builder
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("s%d", i)
@@ -48,7 +48,7 @@ func (s *site) servers(mode string) string {
 // services returns the dispatcher's services for vip: HTTP on 80 checked
 // by "http", the echo stream on 9000 (checked by it too with
 // checkStreams).
-func (s *site) services(vip, mode string, checkStreams ...bool) string {
+func (s *dsite) services(vip, mode string, checkStreams ...bool) string {
 	streamCheck := "none"
 	if len(checkStreams) > 0 && checkStreams[0] {
 		streamCheck = "http"
@@ -66,12 +66,12 @@ func (s *site) services(vip, mode string, checkStreams ...bool) string {
 %s`, vip, mode, s.servers(mode), vip, mode, streamCheck, s.servers(mode))
 }
 
-var loadLine = regexp.MustCompile(`msg="dispatch: load" vip=(\S+) forwarding=(\S+) packets=(\d+)`)
+var dispLoadLine = regexp.MustCompile(`msg="dispatch: load" vip=(\S+) forwarding=(\S+) packets=(\d+)`)
 
-// forwarded returns the last packet count the dispatcher logged for vip.
-func forwarded(out, vip string) int64 {
+// dispForwarded returns the last packet count the dispatcher logged for vip.
+func dispForwarded(out, vip string) int64 {
 	var n int64
-	for _, m := range loadLine.FindAllStringSubmatch(out, -1) {
+	for _, m := range dispLoadLine.FindAllStringSubmatch(out, -1) {
 		if m[1] == vip {
 			n, _ = strconv.ParseInt(m[3], 10, 64)
 		}
@@ -79,7 +79,7 @@ func forwarded(out, vip string) int64 {
 	return n
 }
 
-func checkAllServers(t *testing.T, s *site, vip string, n int) {
+func dispCheckAll(t *testing.T, s *dsite, vip string, n int) {
 	t.Helper()
 	by, errs := s.get("client", "http://"+vip+"/", n)
 	if len(errs) > 0 {
@@ -99,25 +99,25 @@ func checkAllServers(t *testing.T, s *site, vip string, n int) {
 func TestDispatcherModes(t *testing.T) {
 	for _, mode := range []string{"mac", "ipip"} {
 		t.Run(mode, func(t *testing.T) {
-			s := newSite(t)
+			s := newDSite(t)
 			s.host("d1", 2)
 			if mode == "ipip" {
 				for i := 1; i <= 3; i++ {
 					name := fmt.Sprintf("s%d", i)
 					// The tunnel adds 20 bytes: advertise a smaller MSS.
-					run(t, "ip", "-n", s.hosts[name], "route", "replace", s.prefix+".0/24", "dev", "eth0", "src", s.addr(10+i), "advmss", "1440")
+					nsExec(t, "ip", "-n", s.hosts[name], "route", "replace", s.prefix+".0/24", "dev", "eth0", "src", s.addr(10+i), "advmss", "1440")
 					d := s.start(name, false, "decap", "--iface", "eth0", "--vip", s.vip)
-					poll(t, 5*time.Second, name+" decap attached", func() bool { return strings.Contains(d.out.String(), "decap attached") })
+					nsPoll(t, 5*time.Second, name+" decap attached", func() bool { return strings.Contains(d.out.String(), "decap attached") })
 				}
 			}
 			d := s.dispatch("d1", "  interface: eth0\n  services:\n"+s.services(s.vip, mode))
-			poll(t, 5*time.Second, "dispatcher forwarding", func() bool {
+			nsPoll(t, 5*time.Second, "dispatcher forwarding", func() bool {
 				return strings.Count(d.out.String(), "service forwarding") == 2
 			})
 
 			rx0, tx0 := s.ifaceBytes("d1")
 			crx0, _ := s.ifaceBytes("client")
-			checkAllServers(t, s, s.vip, 60)
+			dispCheckAll(t, s, s.vip, 60)
 			rx1, tx1 := s.ifaceBytes("d1")
 			crx1, _ := s.ifaceBytes("client")
 			got := crx1 - crx0
@@ -132,7 +132,7 @@ func TestDispatcherModes(t *testing.T) {
 			if tx1-tx0 < (rx1-rx0)/2 {
 				t.Fatalf("dispatcher sent %d bytes of the %d it received: not forwarding", tx1-tx0, rx1-rx0)
 			}
-			poll(t, 3*time.Second, "counters logged", func() bool { return forwarded(d.out.String(), s.vip) >= 60*4 })
+			nsPoll(t, 3*time.Second, "counters logged", func() bool { return dispForwarded(d.out.String(), s.vip) >= 60*4 })
 		})
 	}
 }
@@ -141,7 +141,7 @@ func TestDispatcherModes(t *testing.T) {
 // long TCP stream; the backup takes the VIP within a second and the
 // stream completes without a reset.
 func TestDispatcherFailover(t *testing.T) {
-	s := newSite(t)
+	s := newDSite(t)
 	s.host("d1", 2)
 	s.host("d2", 3)
 	ha := func(self, peer int, prio int) string {
@@ -154,21 +154,21 @@ func TestDispatcherFailover(t *testing.T) {
 	}
 	svc := "  interface: eth0\n  services:\n" + s.services(s.vip, "mac")
 	d1 := s.dispatch("d1", svc+ha(2, 3, 200))
-	poll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
+	nsPoll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
 	d2 := s.dispatch("d2", svc+ha(3, 2, 100))
-	poll(t, 5*time.Second, "d2 is backup", func() bool { return strings.Contains(d2.out.String(), "ha: backup") })
-	checkAllServers(t, s, s.vip, 30)
+	nsPoll(t, 5*time.Second, "d2 is backup", func() bool { return strings.Contains(d2.out.String(), "ha: backup") })
+	dispCheckAll(t, s, s.vip, 30)
 
-	streams := make([]*proc, 4)
+	streams := make([]*nsProc, 4)
 	for i := range streams {
 		streams[i] = s.stream("client", s.vip+":9000", 3*time.Second)
 	}
-	poll(t, 3*time.Second, "streams through d1", func() bool { return forwarded(d1.out.String(), s.vip) > 400 })
+	nsPoll(t, 3*time.Second, "streams through d1", func() bool { return dispForwarded(d1.out.String(), s.vip) > 400 })
 	killed := time.Now()
 	// The host dies: the process stops dead and the link goes down.
 	d1.stop(syscall.SIGKILL)
-	run(t, "ip", "-n", s.hosts["d1"], "link", "set", "eth0", "down")
-	poll(t, 2*time.Second, "d2 holds the VIP", func() bool { return s.hasAddr("d2", s.vip) })
+	nsExec(t, "ip", "-n", s.hosts["d1"], "link", "set", "eth0", "down")
+	nsPoll(t, 2*time.Second, "d2 holds the VIP", func() bool { return s.hasAddr("d2", s.vip) })
 	took := time.Since(killed)
 	t.Logf("backup holds the VIP %v after the primary died", took)
 	if took > time.Second {
@@ -176,15 +176,15 @@ func TestDispatcherFailover(t *testing.T) {
 	}
 	for i, st := range streams {
 		out := st.wait(t, 20*time.Second)
-		srv, ok, line := streamResult(out)
+		srv, ok, line := dispStreamResult(out)
 		if !ok {
 			t.Fatalf("stream %d (to %s) broken by the failover: %s", i, srv, line)
 		}
 		t.Logf("stream %d: %s", i, line)
 	}
-	checkAllServers(t, s, s.vip, 30)
-	if forwarded(d2.out.String(), s.vip) == 0 {
-		poll(t, 2*time.Second, "d2 forwarded", func() bool { return forwarded(d2.out.String(), s.vip) > 0 })
+	dispCheckAll(t, s, s.vip, 30)
+	if dispForwarded(d2.out.String(), s.vip) == 0 {
+		nsPoll(t, 2*time.Second, "d2 dispForwarded", func() bool { return dispForwarded(d2.out.String(), s.vip) > 0 })
 	}
 }
 
@@ -192,25 +192,25 @@ func TestDispatcherFailover(t *testing.T) {
 // no connection: the program and maps stay pinned and the new process
 // takes them over.
 func TestDispatcherRestart(t *testing.T) {
-	s := newSite(t)
+	s := newDSite(t)
 	s.host("d1", 2)
 	sec := "  interface: eth0\n  services:\n" + s.services(s.vip, "mac")
 	d := s.dispatch("d1", sec)
-	poll(t, 5*time.Second, "forwarding", func() bool { return strings.Count(d.out.String(), "service forwarding") == 2 })
+	nsPoll(t, 5*time.Second, "forwarding", func() bool { return strings.Count(d.out.String(), "service forwarding") == 2 })
 
-	streams := make([]*proc, 4)
+	streams := make([]*nsProc, 4)
 	for i := range streams {
 		streams[i] = s.stream("client", s.vip+":9000", 3*time.Second)
 	}
-	poll(t, 3*time.Second, "streams through d1", func() bool { return forwarded(d.out.String(), s.vip) > 400 })
+	nsPoll(t, 3*time.Second, "streams through d1", func() bool { return dispForwarded(d.out.String(), s.vip) > 400 })
 	d.stop(syscall.SIGTERM)
 	// No dispatcher process for a while: the pinned program forwards alone.
 	const gap = 500 * time.Millisecond
 	time.Sleep(gap)
 	d2 := s.dispatch("d1", sec)
-	poll(t, 5*time.Second, "restarted", func() bool { return strings.Contains(d2.out.String(), "datapath attached") })
+	nsPoll(t, 5*time.Second, "restarted", func() bool { return strings.Contains(d2.out.String(), "datapath attached") })
 	for i, st := range streams {
-		srv, ok, line := streamResult(st.wait(t, 20*time.Second))
+		srv, ok, line := dispStreamResult(st.wait(t, 20*time.Second))
 		if !ok {
 			t.Fatalf("stream %d (to %s) broken by the restart: %s", i, srv, line)
 		}
@@ -223,17 +223,17 @@ func TestDispatcherRestart(t *testing.T) {
 			t.Fatalf("stream %d stalled %dms across the restart: forwarding stopped", i, maxGap)
 		}
 	}
-	checkAllServers(t, s, s.vip, 30)
+	dispCheckAll(t, s, s.vip, 30)
 
 	// With --detach the program and its pins go at exit.
-	if out := run(t, "ip", "-n", s.hosts["d1"], "link", "show", "eth0"); !strings.Contains(out, "xdp") {
+	if out := nsExec(t, "ip", "-n", s.hosts["d1"], "link", "show", "eth0"); !strings.Contains(out, "xdp") {
 		t.Fatalf("ip link does not show the program:\n%s", out)
 	}
 	d2.stop(syscall.SIGTERM)
 	d3 := s.start("d1", true, "dispatch", "--config", s.writeConfig("d1", sec), "--instance", "d1", "--bpffs", s.bpffs, "--detach")
-	poll(t, 5*time.Second, "restarted", func() bool { return strings.Contains(d3.out.String(), "datapath attached") })
+	nsPoll(t, 5*time.Second, "restarted", func() bool { return strings.Contains(d3.out.String(), "datapath attached") })
 	d3.stop(syscall.SIGTERM)
-	if out := run(t, "ip", "-n", s.hosts["d1"], "link", "show", "eth0"); strings.Contains(out, "xdp") {
+	if out := nsExec(t, "ip", "-n", s.hosts["d1"], "link", "show", "eth0"); strings.Contains(out, "xdp") {
 		t.Fatalf("program still attached after --detach:\n%s", out)
 	}
 	if _, err := os.Stat(filepath.Join(s.bpffs, "d1")); !os.IsNotExist(err) {
@@ -241,7 +241,7 @@ func TestDispatcherRestart(t *testing.T) {
 	}
 }
 
-func haSection(s *site, self, peer, prio int, extra string) string {
+func dispHA(s *dsite, self, peer, prio int, extra string) string {
 	return fmt.Sprintf(`  ha:
     local: %s:7500
     peers: [%s:7500]
@@ -255,10 +255,10 @@ func haSection(s *site, self, peer, prio int, extra string) string {
 // backup for the other; the survivor of a stop serves both; back again,
 // preemption returns each VIP to its primary.
 func TestDispatcherMutualHA(t *testing.T) {
-	s := newSite(t)
+	s := newDSite(t)
 	vipA, vipB := s.vip, s.addr(201)
 	for i := 1; i <= 3; i++ {
-		run(t, "ip", "-n", s.hosts[fmt.Sprintf("s%d", i)], "addr", "add", vipB+"/32", "dev", "lo")
+		nsExec(t, "ip", "-n", s.hosts[fmt.Sprintf("s%d", i)], "addr", "add", vipB+"/32", "dev", "lo")
 	}
 	s.host("d1", 2)
 	s.host("d2", 3)
@@ -266,70 +266,70 @@ func TestDispatcherMutualHA(t *testing.T) {
 	groups := func(pa, pb int) string {
 		return fmt.Sprintf("    groups:\n      - {name: a, vips: [%s], priority: %d}\n      - {name: b, vips: [%s], priority: %d}\n", vipA, pa, vipB, pb)
 	}
-	cfg1 := svc + haSection(s, 2, 3, 100, groups(200, 100))
-	cfg2 := svc + haSection(s, 3, 2, 100, groups(100, 200))
+	cfg1 := svc + dispHA(s, 2, 3, 100, groups(200, 100))
+	cfg2 := svc + dispHA(s, 3, 2, 100, groups(100, 200))
 	d1 := s.dispatch("d1", cfg1)
 	s.dispatch("d2", cfg2)
 	split := func() bool {
 		return s.hasAddr("d1", vipA) && !s.hasAddr("d1", vipB) && s.hasAddr("d2", vipB) && !s.hasAddr("d2", vipA)
 	}
-	poll(t, 5*time.Second, "d1 holds A, d2 holds B", split)
-	checkAllServers(t, s, vipA, 30)
-	checkAllServers(t, s, vipB, 30)
+	nsPoll(t, 5*time.Second, "d1 holds A, d2 holds B", split)
+	dispCheckAll(t, s, vipA, 30)
+	dispCheckAll(t, s, vipB, 30)
 
 	d1.stop(syscall.SIGTERM)
-	poll(t, 2*time.Second, "d2 holds both", func() bool { return s.hasAddr("d2", vipA) && s.hasAddr("d2", vipB) })
+	nsPoll(t, 2*time.Second, "d2 holds both", func() bool { return s.hasAddr("d2", vipA) && s.hasAddr("d2", vipB) })
 	if s.hasAddr("d1", vipA) {
 		t.Fatal("stopped d1 kept VIP A")
 	}
-	checkAllServers(t, s, vipA, 30)
-	checkAllServers(t, s, vipB, 30)
+	dispCheckAll(t, s, vipA, 30)
+	dispCheckAll(t, s, vipB, 30)
 
 	s.dispatch("d1", cfg1)
-	poll(t, 5*time.Second, "A back on d1, B stays on d2", split)
-	checkAllServers(t, s, vipA, 30)
-	checkAllServers(t, s, vipB, 30)
+	nsPoll(t, 5*time.Second, "A back on d1, B stays on d2", split)
+	dispCheckAll(t, s, vipA, 30)
+	dispCheckAll(t, s, vipB, 30)
 }
 
 // TestDispatcherCollocatedBackup: the backup dispatcher runs on server s1.
 // As backup it is a plain server; once it takes over it forwards the
 // other servers' share and answers its own share locally.
 func TestDispatcherCollocatedBackup(t *testing.T) {
-	s := newSite(t)
+	s := newDSite(t)
 	s.host("d1", 2)
 	svc := "  interface: eth0\n  services:\n" + s.services(s.vip, "mac")
-	d1 := s.dispatch("d1", svc+haSection(s, 2, 11, 200, ""))
-	poll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
-	backup := s.dispatch("s1", svc+haSection(s, 11, 2, 100, ""))
-	poll(t, 5*time.Second, "s1 is backup", func() bool { return strings.Contains(backup.out.String(), "ha: backup") })
-	checkAllServers(t, s, s.vip, 45)
+	d1 := s.dispatch("d1", svc+dispHA(s, 2, 11, 200, ""))
+	nsPoll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
+	backup := s.dispatch("s1", svc+dispHA(s, 11, 2, 100, ""))
+	nsPoll(t, 5*time.Second, "s1 is backup", func() bool { return strings.Contains(backup.out.String(), "ha: backup") })
+	dispCheckAll(t, s, s.vip, 45)
 
 	d1.stop(syscall.SIGTERM)
-	poll(t, 2*time.Second, "s1 holds the VIP", func() bool { return s.hasAddr("s1", s.vip) })
-	checkAllServers(t, s, s.vip, 45)
-	poll(t, 3*time.Second, "s1 forwarded", func() bool { return forwarded(backup.out.String(), s.vip) > 0 })
+	nsPoll(t, 2*time.Second, "s1 holds the VIP", func() bool { return s.hasAddr("s1", s.vip) })
+	dispCheckAll(t, s, s.vip, 45)
+	nsPoll(t, 3*time.Second, "s1 dispForwarded", func() bool { return dispForwarded(backup.out.String(), s.vip) > 0 })
 }
 
 // TestDispatcherServerCheckFails: when a server's check fails, new flows
 // stop going to it and streams to the other servers go on untouched.
 func TestDispatcherServerCheckFails(t *testing.T) {
-	s := newSite(t)
+	s := newDSite(t)
 	s.host("d1", 2)
 	d := s.dispatch("d1", "  interface: eth0\n  services:\n"+s.services(s.vip, "mac", true))
-	poll(t, 5*time.Second, "forwarding", func() bool { return strings.Count(d.out.String(), "service forwarding") == 2 })
-	checkAllServers(t, s, s.vip, 30)
+	nsPoll(t, 5*time.Second, "forwarding", func() bool { return strings.Count(d.out.String(), "service forwarding") == 2 })
+	dispCheckAll(t, s, s.vip, 30)
 
-	streams := make([]*proc, 8)
+	streams := make([]*nsProc, 8)
 	for i := range streams {
 		streams[i] = s.stream("client", s.vip+":9000", 3*time.Second)
 	}
 	for i, st := range streams {
-		poll(t, 5*time.Second, fmt.Sprintf("stream %d started", i), func() bool { return strings.Contains(st.out.String(), "server ") })
+		nsPoll(t, 5*time.Second, fmt.Sprintf("stream %d started", i), func() bool { return strings.Contains(st.out.String(), "server ") })
 	}
 	if err := os.WriteFile(s.downs["s3"], nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 3*time.Second, "s3 down in the dispatcher", func() bool {
+	nsPoll(t, 3*time.Second, "s3 down in the dispatcher", func() bool {
 		return strings.Contains(d.out.String(), "server="+s.addr(13)+" check=http up=false") &&
 			strings.Count(d.out.String(), "serving=2") >= 2
 	})
@@ -339,7 +339,7 @@ func TestDispatcherServerCheckFails(t *testing.T) {
 	}
 	others := 0
 	for i, st := range streams {
-		srv, ok, line := streamResult(st.wait(t, 20*time.Second))
+		srv, ok, line := dispStreamResult(st.wait(t, 20*time.Second))
 		t.Logf("stream %d: %s", i, line)
 		if srv == "s3" {
 			continue // its flows moved to another server: reset, expected
@@ -358,7 +358,7 @@ func TestDispatcherServerCheckFails(t *testing.T) {
 // (ARP) gives up its VIP to the backup, which still reaches its own
 // (ICMP); once the gateway answers again the primary takes the VIP back.
 func TestDispatcherReachTarget(t *testing.T) {
-	s := newSite(t)
+	s := newDSite(t)
 	s.host("gw1", 1)
 	s.host("gw2", 4)
 	s.host("d1", 2)
@@ -367,21 +367,21 @@ func TestDispatcherReachTarget(t *testing.T) {
 	reach := func(addr, typ string) string {
 		return fmt.Sprintf("    reach:\n      - {address: %s, type: %s, interval: 100ms, timeout: 80ms, fall: 3}\n", addr, typ)
 	}
-	d1 := s.dispatch("d1", svc+haSection(s, 2, 3, 200, reach(s.addr(1), "arp")))
-	d2 := s.dispatch("d2", svc+haSection(s, 3, 2, 100, reach(s.addr(4), "icmp")))
-	poll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
-	poll(t, 5*time.Second, "d2 is backup", func() bool { return strings.Contains(d2.out.String(), "ha: backup") })
+	d1 := s.dispatch("d1", svc+dispHA(s, 2, 3, 200, reach(s.addr(1), "arp")))
+	d2 := s.dispatch("d2", svc+dispHA(s, 3, 2, 100, reach(s.addr(4), "icmp")))
+	nsPoll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
+	nsPoll(t, 5*time.Second, "d2 is backup", func() bool { return strings.Contains(d2.out.String(), "ha: backup") })
 
-	run(t, "ip", "-n", s.hosts["gw1"], "link", "set", "eth0", "down")
-	poll(t, 3*time.Second, "d2 takes the VIP from d1, cut off from its gateway", func() bool {
+	nsExec(t, "ip", "-n", s.hosts["gw1"], "link", "set", "eth0", "down")
+	nsPoll(t, 3*time.Second, "d2 takes the VIP from d1, cut off from its gateway", func() bool {
 		return s.hasAddr("d2", s.vip) && !s.hasAddr("d1", s.vip)
 	})
 	if !strings.Contains(d1.out.String(), "reach targets unreachable") {
 		t.Fatal("d1 did not say why it gave up its VIP")
 	}
-	checkAllServers(t, s, s.vip, 30)
+	dispCheckAll(t, s, s.vip, 30)
 
-	run(t, "ip", "-n", s.hosts["gw1"], "link", "set", "eth0", "up")
-	poll(t, 5*time.Second, "d1 takes the VIP back", func() bool { return s.hasAddr("d1", s.vip) && !s.hasAddr("d2", s.vip) })
-	checkAllServers(t, s, s.vip, 30)
+	nsExec(t, "ip", "-n", s.hosts["gw1"], "link", "set", "eth0", "up")
+	nsPoll(t, 5*time.Second, "d1 takes the VIP back", func() bool { return s.hasAddr("d1", s.vip) && !s.hasAddr("d2", s.vip) })
+	dispCheckAll(t, s, s.vip, 30)
 }

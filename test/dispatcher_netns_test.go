@@ -51,8 +51,8 @@ func ternd(t *testing.T) string {
 	return terndPath
 }
 
-// needNetns skips unless this process may build namespaces and load XDP.
-func needNetns(t *testing.T) {
+// needNetnsXDP skips unless this process may build namespaces and load XDP.
+func needNetnsXDP(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, XDP)")
@@ -67,25 +67,25 @@ func needNetns(t *testing.T) {
 	}
 }
 
-// outBuf collects a process's output while it runs.
-type outBuf struct {
+// dispOut collects a process's output while it runs.
+type dispOut struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *outBuf) Write(p []byte) (int, error) {
+func (b *dispOut) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *outBuf) String() string {
+func (b *dispOut) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
-func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
+func nsPoll(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -96,7 +96,7 @@ func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
 	}
 }
 
-func run(t *testing.T, args ...string) string {
+func nsExec(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	if err != nil {
@@ -105,8 +105,8 @@ func run(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// topo is one L2 segment of namespaces.
-type topo struct {
+// dtopo is one L2 segment of namespaces.
+type dtopo struct {
 	t      *testing.T
 	id     string
 	bridge string
@@ -115,11 +115,11 @@ type topo struct {
 	bpffs  string
 }
 
-func newTopo(t *testing.T) *topo {
+func newDTopo(t *testing.T) *dtopo {
 	t.Helper()
-	needNetns(t)
+	needNetnsXDP(t)
 	n := nsSeq.Add(1)
-	tp := &topo{
+	tp := &dtopo{
 		t:      t,
 		id:     fmt.Sprintf("%d-%d", os.Getpid()%100000, n),
 		prefix: fmt.Sprintf("10.%d.%d", 150+os.Getpid()%50, n),
@@ -128,40 +128,40 @@ func newTopo(t *testing.T) *topo {
 	tp.bpffs = "/sys/fs/bpf/tern-e2e-" + tp.id
 	t.Cleanup(func() { os.RemoveAll(tp.bpffs) })
 	tp.bridge = tp.ns("br")
-	run(t, "ip", "-n", tp.bridge, "link", "add", "br0", "type", "bridge")
-	run(t, "ip", "-n", tp.bridge, "link", "set", "br0", "up")
+	nsExec(t, "ip", "-n", tp.bridge, "link", "add", "br0", "type", "bridge")
+	nsExec(t, "ip", "-n", tp.bridge, "link", "set", "br0", "up")
 	return tp
 }
 
-func (tp *topo) ns(role string) string {
+func (tp *dtopo) ns(role string) string {
 	name := "td-" + role + "-" + tp.id
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		tp.t.Skipf("cannot create a network namespace: %v %s", err, out)
 	}
 	tp.t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	run(tp.t, "ip", "-n", name, "link", "set", "lo", "up")
+	nsExec(tp.t, "ip", "-n", name, "link", "set", "lo", "up")
 	return name
 }
 
-func (tp *topo) addr(n int) string { return fmt.Sprintf("%s.%d", tp.prefix, n) }
+func (tp *dtopo) addr(n int) string { return fmt.Sprintf("%s.%d", tp.prefix, n) }
 
 // host adds namespace role with eth0 = prefix.n/24 on the bridge, TX
 // checksum offload off.
-func (tp *topo) host(role string, n int) string {
+func (tp *dtopo) host(role string, n int) string {
 	t := tp.t
 	ns := tp.ns(role)
 	port := fmt.Sprintf("p%d", n)
-	run(t, "ip", "-n", tp.bridge, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
-	run(t, "ip", "-n", tp.bridge, "link", "set", port, "master", "br0", "up")
-	run(t, "ip", "-n", ns, "addr", "add", tp.addr(n)+"/24", "dev", "eth0")
-	run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
-	run(t, "ip", "netns", "exec", ns, ternd(t), "txoff", "eth0")
+	nsExec(t, "ip", "-n", tp.bridge, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	nsExec(t, "ip", "-n", tp.bridge, "link", "set", port, "master", "br0", "up")
+	nsExec(t, "ip", "-n", ns, "addr", "add", tp.addr(n)+"/24", "dev", "eth0")
+	nsExec(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+	nsExec(t, "ip", "netns", "exec", ns, ternd(t), "txoff", "eth0")
 	tp.hosts[role] = ns
 	return ns
 }
 
-func (tp *topo) mac(role string) string {
-	out := run(tp.t, "ip", "-n", tp.hosts[role], "-br", "link", "show", "eth0")
+func (tp *dtopo) mac(role string) string {
+	out := nsExec(tp.t, "ip", "-n", tp.hosts[role], "-br", "link", "show", "eth0")
 	f := strings.Fields(out)
 	if len(f) < 3 {
 		tp.t.Fatalf("no MAC in %q", out)
@@ -171,19 +171,19 @@ func (tp *topo) mac(role string) string {
 
 // sysctl sets key=value in role's namespace (through /proc/sys: the
 // sysctl program may not be installed).
-func (tp *topo) sysctl(role, kv string) {
+func (tp *dtopo) sysctl(role, kv string) {
 	key, value, _ := strings.Cut(kv, "=")
 	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
-	run(tp.t, "ip", "netns", "exec", tp.hosts[role], "sh", "-c", "echo "+value+" > "+path)
+	nsExec(tp.t, "ip", "netns", "exec", tp.hosts[role], "sh", "-c", "echo "+value+" > "+path)
 }
 
 // server makes role a real server for vips: each VIP on lo, ARP for them
 // silenced (arp_ignore=1, arp_announce=2), an HTTP server on :80 and an
 // echo server on :9000. Its health check fails while downFile exists.
-func (tp *topo) server(role string, n int, vips ...string) (downFile string) {
+func (tp *dtopo) server(role string, n int, vips ...string) (downFile string) {
 	ns := tp.host(role, n)
 	for _, v := range vips {
-		run(tp.t, "ip", "-n", ns, "addr", "add", v+"/32", "dev", "lo")
+		nsExec(tp.t, "ip", "-n", ns, "addr", "add", v+"/32", "dev", "lo")
 	}
 	for _, kv := range []string{
 		"net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
@@ -194,16 +194,16 @@ func (tp *topo) server(role string, n int, vips ...string) (downFile string) {
 	downFile = filepath.Join(tp.t.TempDir(), role+".down")
 	h := tp.start(role, false, "httpd", "--name", role, "--size", "20000", "--down-file", downFile)
 	e := tp.start(role, false, "echo", "--name", role)
-	poll(tp.t, 5*time.Second, role+" servers listening", func() bool {
+	nsPoll(tp.t, 5*time.Second, role+" servers listening", func() bool {
 		return strings.Contains(h.out.String(), "listening") && strings.Contains(e.out.String(), "listening")
 	})
 	return downFile
 }
 
-// proc is a process running in a namespace.
-type proc struct {
+// nsProc is a process running in a namespace.
+type nsProc struct {
 	cmd  *exec.Cmd
-	out  *outBuf
+	out  *dispOut
 	done chan struct{}
 }
 
@@ -211,7 +211,7 @@ type proc struct {
 // nsenter --net, which keeps the mount namespace, so its bpffs pins
 // outlive it for the next run to take over; the others run under
 // ip netns exec.
-func (tp *topo) start(role string, dispatcher bool, args ...string) *proc {
+func (tp *dtopo) start(role string, dispatcher bool, args ...string) *nsProc {
 	t := tp.t
 	ns := tp.hosts[role]
 	var argv []string
@@ -220,7 +220,7 @@ func (tp *topo) start(role string, dispatcher bool, args ...string) *proc {
 	} else {
 		argv = append([]string{"ip", "netns", "exec", ns, ternd(t)}, args...)
 	}
-	p := &proc{cmd: exec.Command(argv[0], argv[1:]...), out: &outBuf{}, done: make(chan struct{})}
+	p := &nsProc{cmd: exec.Command(argv[0], argv[1:]...), out: &dispOut{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %v: %v", argv, err)
@@ -236,7 +236,7 @@ func (tp *topo) start(role string, dispatcher bool, args ...string) *proc {
 }
 
 // stop signals the process and waits for it (SIGKILL after 5s).
-func (p *proc) stop(sig syscall.Signal) {
+func (p *nsProc) stop(sig syscall.Signal) {
 	select {
 	case <-p.done:
 		return
@@ -252,7 +252,7 @@ func (p *proc) stop(sig syscall.Signal) {
 }
 
 // wait waits for the process to exit and returns its output.
-func (p *proc) wait(t *testing.T, within time.Duration) string {
+func (p *nsProc) wait(t *testing.T, within time.Duration) string {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -263,7 +263,7 @@ func (p *proc) wait(t *testing.T, within time.Duration) string {
 }
 
 // dispatcherYAML returns a configuration with one dispatcher section.
-func (tp *topo) writeConfig(name, dispatcher string) string {
+func (tp *dtopo) writeConfig(name, dispatcher string) string {
 	dir := tp.t.TempDir()
 	cfg := `node:
   name: ` + name + `
@@ -290,14 +290,14 @@ dispatcher:
 
 // dispatch starts a dispatcher in role's namespace with configuration
 // section sec, pinned as instance role.
-func (tp *topo) dispatch(role, sec string) *proc {
+func (tp *dtopo) dispatch(role, sec string) *nsProc {
 	cfg := tp.writeConfig(role, sec)
 	return tp.start(role, true, "dispatch", "--config", cfg, "--instance", role, "--bpffs", tp.bpffs, "--stats-interval", "200ms")
 }
 
 // get makes n HTTP requests to url from role and counts answers by server.
-func (tp *topo) get(role, url string, n int) (map[string]int, []string) {
-	out := run(tp.t, "ip", "netns", "exec", tp.hosts[role], ternd(tp.t), "get", "--url", url, "--count", fmt.Sprint(n), "--timeout", "2s")
+func (tp *dtopo) get(role, url string, n int) (map[string]int, []string) {
+	out := nsExec(tp.t, "ip", "netns", "exec", tp.hosts[role], ternd(tp.t), "get", "--url", url, "--count", fmt.Sprint(n), "--timeout", "2s")
 	by := map[string]int{}
 	var errs []string
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -314,13 +314,13 @@ func (tp *topo) get(role, url string, n int) (map[string]int, []string) {
 }
 
 // stream starts a TCP stream from role to addr for d.
-func (tp *topo) stream(role, addr string, d time.Duration) *proc {
+func (tp *dtopo) stream(role, addr string, d time.Duration) *nsProc {
 	return tp.start(role, false, "stream", "--addr", addr, "--duration", d.String())
 }
 
-// streamResult parses a finished stream's output: its server and "ok"
+// dispStreamResult parses a finished stream's output: its server and "ok"
 // or the failure.
-func streamResult(out string) (server string, ok bool, line string) {
+func dispStreamResult(out string) (server string, ok bool, line string) {
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(l)
 		if len(f) >= 2 && f[0] == "server" {
@@ -334,8 +334,8 @@ func streamResult(out string) (server string, ok bool, line string) {
 }
 
 // ifaceBytes returns eth0's received and sent bytes in role's namespace.
-func (tp *topo) ifaceBytes(role string) (rx, tx int64) {
-	out := run(tp.t, "ip", "-n", tp.hosts[role], "-s", "link", "show", "eth0")
+func (tp *dtopo) ifaceBytes(role string) (rx, tx int64) {
+	out := nsExec(tp.t, "ip", "-n", tp.hosts[role], "-s", "link", "show", "eth0")
 	lines := strings.Split(out, "\n")
 	for i, l := range lines {
 		if strings.Contains(l, "RX:") && i+1 < len(lines) {
@@ -349,8 +349,8 @@ func (tp *topo) ifaceBytes(role string) (rx, tx int64) {
 }
 
 // hasAddr reports whether role's eth0 holds addr.
-func (tp *topo) hasAddr(role, addr string) bool {
-	out := run(tp.t, "ip", "-n", tp.hosts[role], "-4", "-br", "addr", "show", "dev", "eth0")
+func (tp *dtopo) hasAddr(role, addr string) bool {
+	out := nsExec(tp.t, "ip", "-n", tp.hosts[role], "-4", "-br", "addr", "show", "dev", "eth0")
 	for _, f := range strings.Fields(out) {
 		if f == addr+"/32" {
 			return true
