@@ -17,7 +17,7 @@ import (
 	"github.com/ternlb/tern/config"
 )
 
-func loadDispatcherConfig(t *testing.T, dispatcher string, files map[string]string) *config.Config {
+func ctlLoadConfig(t *testing.T, dispatcher string, files map[string]string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	for name, body := range files {
@@ -38,7 +38,7 @@ func loadDispatcherConfig(t *testing.T, dispatcher string, files map[string]stri
 }
 
 func TestAgentConfig(t *testing.T) {
-	cfg := loadDispatcherConfig(t, `
+	cfg := ctlLoadConfig(t, `
 dispatcher:
   interface: eth0
   services:
@@ -52,7 +52,7 @@ dispatcher:
     key_file: ha.key
     priority: 150
     groups:
-      - {name: web, vips: [192.0.2.2], priority: 250, preempt: true}
+      - {name: ctlWeb, vips: [192.0.2.2], priority: 250, preempt: true}
     reach:
       - {address: 10.0.0.254, type: tcp, port: 22}
 `, map[string]string{"ha.key": "  a-key-from-a-file-0123\n"})
@@ -67,7 +67,7 @@ dispatcher:
 		t.Fatalf("defaults: id %q interval %v dead_after %d", ac.ID, ac.Interval, ac.DeadAfter)
 	}
 	got := fmt.Sprint(ac.Groups)
-	want := "[{{web 250 true} [192.0.2.2]} {{default 150 false} [192.0.2.1 192.0.2.3]}]"
+	want := "[{{ctlWeb 250 true} [192.0.2.2]} {{default 150 false} [192.0.2.1 192.0.2.3]}]"
 	if got != want {
 		t.Fatalf("groups\n%s\nwant\n%s", got, want)
 	}
@@ -80,7 +80,7 @@ dispatcher:
 }
 
 func TestAgentConfigShortKeyFile(t *testing.T) {
-	cfg := loadDispatcherConfig(t, `
+	cfg := ctlLoadConfig(t, `
 dispatcher:
   interface: eth0
   services:
@@ -96,14 +96,14 @@ dispatcher:
 // the control plane: a server whose health endpoint fails loses its slots.
 func TestHealthProberDrivesControl(t *testing.T) {
 	var down atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ctlServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	}))
-	defer srv.Close()
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	cfg := loadDispatcherConfig(t, `
+	defer ctlServer.Close()
+	_, port, _ := net.SplitHostPort(ctlServer.Listener.Addr().String())
+	cfg := ctlLoadConfig(t, `
 checks:
   up:
     type: http
@@ -132,8 +132,8 @@ dispatcher:
 	if err != nil || sp == nil {
 		t.Fatalf("healthProber = %v, %v", sp, err)
 	}
-	f := newFakeMaps(t)
-	ctrl := newTestControl(t, f, spec, true)
+	f := newCtlFakeMaps(t)
+	ctrl := newCtlControl(t, f, spec, true)
 	sp.SetObserver(ctrl)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

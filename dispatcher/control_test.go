@@ -12,11 +12,11 @@ import (
 	"github.com/ternlb/tern/config"
 )
 
-// fakeMaps is an in-memory datapath that fails the test when the control
+// ctlFakeMaps is an in-memory datapath that fails the test when the control
 // plane writes in an order the real datapath could forward wrongly in: a
 // table naming an unset backend, or a backend deleted while a table still
 // names it.
-type fakeMaps struct {
+type ctlFakeMaps struct {
 	t        *testing.T
 	backends map[uint32]Backend
 	services map[ServiceKey][]uint32
@@ -27,11 +27,11 @@ type fakeMaps struct {
 	counters Counters
 }
 
-func newFakeMaps(t *testing.T) *fakeMaps {
-	return &fakeMaps{t: t, backends: map[uint32]Backend{}, services: map[ServiceKey][]uint32{}, modes: map[ServiceKey]Service{}, failSet: map[ServiceKey]bool{}}
+func newCtlFakeMaps(t *testing.T) *ctlFakeMaps {
+	return &ctlFakeMaps{t: t, backends: map[uint32]Backend{}, services: map[ServiceKey][]uint32{}, modes: map[ServiceKey]Service{}, failSet: map[ServiceKey]bool{}}
 }
 
-func (f *fakeMaps) SetBackend(id uint32, b Backend) error {
+func (f *ctlFakeMaps) SetBackend(id uint32, b Backend) error {
 	f.calls++
 	if b.IP == f.failIP {
 		return errors.New("injected failure")
@@ -40,7 +40,7 @@ func (f *fakeMaps) SetBackend(id uint32, b Backend) error {
 	return nil
 }
 
-func (f *fakeMaps) DeleteBackend(id uint32) error {
+func (f *ctlFakeMaps) DeleteBackend(id uint32) error {
 	f.calls++
 	for k, tbl := range f.services {
 		if slices.Contains(tbl, id) {
@@ -51,7 +51,7 @@ func (f *fakeMaps) DeleteBackend(id uint32) error {
 	return nil
 }
 
-func (f *fakeMaps) SetService(k ServiceKey, svc Service, table []uint32) error {
+func (f *ctlFakeMaps) SetService(k ServiceKey, svc Service, table []uint32) error {
 	f.calls++
 	if f.failSet[k] {
 		return errors.New("injected failure")
@@ -67,21 +67,21 @@ func (f *fakeMaps) SetService(k ServiceKey, svc Service, table []uint32) error {
 	return nil
 }
 
-func (f *fakeMaps) DeleteService(k ServiceKey) error {
+func (f *ctlFakeMaps) DeleteService(k ServiceKey) error {
 	f.calls++
 	delete(f.services, k)
 	delete(f.modes, k)
 	return nil
 }
 
-func (f *fakeMaps) Services() ([]ServiceKey, error) {
+func (f *ctlFakeMaps) Services() ([]ServiceKey, error) {
 	return sortedKeys(f.services), nil
 }
 
-func (f *fakeMaps) Counters() (Counters, error) { return f.counters, nil }
+func (f *ctlFakeMaps) Counters() (Counters, error) { return f.counters, nil }
 
 // owners maps a service's table to server addresses.
-func (f *fakeMaps) owners(k ServiceKey) []string {
+func (f *ctlFakeMaps) owners(k ServiceKey) []string {
 	out := make([]string, len(f.services[k]))
 	for i, id := range f.services[k] {
 		out[i] = f.backends[id].IP.String()
@@ -89,7 +89,7 @@ func (f *fakeMaps) owners(k ServiceKey) []string {
 	return out
 }
 
-func (f *fakeMaps) shares(k ServiceKey) map[string]int {
+func (f *ctlFakeMaps) shares(k ServiceKey) map[string]int {
 	n := map[string]int{}
 	for _, o := range f.owners(k) {
 		n[o]++
@@ -97,14 +97,14 @@ func (f *fakeMaps) shares(k ServiceKey) map[string]int {
 	return n
 }
 
-const size = 257
+const ctlSize = 257
 
 var (
-	web = ServiceKey{VIP: netip.MustParseAddr("192.0.2.10"), Port: 80, Proto: ProtoTCP}
-	dns = ServiceKey{VIP: netip.MustParseAddr("192.0.2.20"), Port: 53, Proto: ProtoUDP}
+	ctlWeb = ServiceKey{VIP: netip.MustParseAddr("192.0.2.10"), Port: 80, Proto: ProtoTCP}
+	ctlDNS = ServiceKey{VIP: netip.MustParseAddr("192.0.2.20"), Port: 53, Proto: ProtoUDP}
 )
 
-func srv(last byte, weight uint32) ServerSpec {
+func ctlServer(last byte, weight uint32) ServerSpec {
 	return ServerSpec{
 		Addr:   netip.AddrFrom4([4]byte{10, 1, 0, last}),
 		MAC:    net.HardwareAddr{2, 0, 0, 0, 1, last},
@@ -113,14 +113,14 @@ func srv(last byte, weight uint32) ServerSpec {
 	}
 }
 
-func testSpec() Spec {
-	return Spec{TableSize: size, Services: []ServiceSpec{
-		{Key: web, Mode: ModeMAC, Servers: []ServerSpec{srv(11, 1), srv(12, 1), srv(13, 2)}},
-		{Key: dns, Mode: ModeIPIP, Servers: []ServerSpec{srv(12, 1), srv(21, 1)}},
+func ctlSpec() Spec {
+	return Spec{TableSize: ctlSize, Services: []ServiceSpec{
+		{Key: ctlWeb, Mode: ModeMAC, Servers: []ServerSpec{ctlServer(11, 1), ctlServer(12, 1), ctlServer(13, 2)}},
+		{Key: ctlDNS, Mode: ModeIPIP, Servers: []ServerSpec{ctlServer(12, 1), ctlServer(21, 1)}},
 	}}
 }
 
-func newTestControl(t *testing.T, f *fakeMaps, spec Spec, ownAll bool) *Control {
+func newCtlControl(t *testing.T, f *ctlFakeMaps, spec Spec, ownAll bool) *Control {
 	t.Helper()
 	c, err := NewControl(f, spec, ControlOptions{OwnAll: ownAll})
 	if err != nil {
@@ -129,7 +129,7 @@ func newTestControl(t *testing.T, f *fakeMaps, spec Spec, ownAll bool) *Control 
 	return c
 }
 
-func reconcile(t *testing.T, c *Control) {
+func ctlReconcile(t *testing.T, c *Control) {
 	t.Helper()
 	if err := c.Reconcile(); err != nil {
 		t.Fatalf("Reconcile: %v", err)
@@ -137,28 +137,28 @@ func reconcile(t *testing.T, c *Control) {
 }
 
 func TestControlInstalls(t *testing.T) {
-	f := newFakeMaps(t)
-	c := newTestControl(t, f, testSpec(), true)
-	reconcile(t, c)
-	if len(f.services) != 2 || len(f.services[web]) != size || len(f.services[dns]) != size {
+	f := newCtlFakeMaps(t)
+	c := newCtlControl(t, f, ctlSpec(), true)
+	ctlReconcile(t, c)
+	if len(f.services) != 2 || len(f.services[ctlWeb]) != ctlSize || len(f.services[ctlDNS]) != ctlSize {
 		t.Fatalf("services %v", sortedKeys(f.services))
 	}
-	if f.modes[web].Mode != ModeMAC || f.modes[dns].Mode != ModeIPIP {
+	if f.modes[ctlWeb].Mode != ModeMAC || f.modes[ctlDNS].Mode != ModeIPIP {
 		t.Fatalf("modes %v", f.modes)
 	}
 	// 10.1.0.12 serves both services through one backend.
 	if len(f.backends) != 4 {
 		t.Fatalf("%d backends, want 4", len(f.backends))
 	}
-	sh := f.shares(web)
+	sh := f.shares(ctlWeb)
 	if sh["10.1.0.11"] < 60 || sh["10.1.0.11"] > 68 || sh["10.1.0.13"] < 124 || sh["10.1.0.13"] > 132 {
 		t.Fatalf("web shares %v, want about 64/64/128", sh)
 	}
 	// Nothing changed: nothing written.
 	f.calls = 0
-	reconcile(t, c)
+	ctlReconcile(t, c)
 	if f.calls != 0 {
-		t.Fatalf("idle reconcile made %d calls", f.calls)
+		t.Fatalf("idle ctlReconcile made %d calls", f.calls)
 	}
 }
 
@@ -166,14 +166,14 @@ func TestControlInstalls(t *testing.T) {
 // same ids and tables, so a flow keeps its server across takeover and
 // restart.
 func TestControlSameTablesEverywhere(t *testing.T) {
-	a, b := newFakeMaps(t), newFakeMaps(t)
-	spec := testSpec()
-	reconcile(t, newTestControl(t, a, spec, true))
-	rev := testSpec()
+	a, b := newCtlFakeMaps(t), newCtlFakeMaps(t)
+	spec := ctlSpec()
+	ctlReconcile(t, newCtlControl(t, a, spec, true))
+	rev := ctlSpec()
 	slices.Reverse(rev.Services[0].Servers)
 	slices.Reverse(rev.Services)
-	reconcile(t, newTestControl(t, b, rev, true))
-	for _, k := range []ServiceKey{web, dns} {
+	ctlReconcile(t, newCtlControl(t, b, rev, true))
+	for _, k := range []ServiceKey{ctlWeb, ctlDNS} {
 		if !slices.Equal(a.services[k], b.services[k]) {
 			t.Fatalf("service %s: tables differ between dispatchers", k)
 		}
@@ -186,15 +186,15 @@ func TestControlSameTablesEverywhere(t *testing.T) {
 }
 
 func TestControlHealthAndDrain(t *testing.T) {
-	f := newFakeMaps(t)
-	c := newTestControl(t, f, testSpec(), true)
-	reconcile(t, c)
-	before := f.owners(web)
+	f := newCtlFakeMaps(t)
+	c := newCtlControl(t, f, ctlSpec(), true)
+	ctlReconcile(t, c)
+	before := f.owners(ctlWeb)
 
 	down := netip.MustParseAddr("10.1.0.11")
 	c.SetHealth(down, "http", false)
-	reconcile(t, c)
-	after := f.owners(web)
+	ctlReconcile(t, c)
+	after := f.owners(ctlWeb)
 	if slices.Contains(after, "10.1.0.11") {
 		t.Fatal("a server that is down still has slots")
 	}
@@ -204,63 +204,63 @@ func TestControlHealthAndDrain(t *testing.T) {
 			moved++
 		}
 	}
-	if moved > size/50 {
+	if moved > ctlSize/50 {
 		t.Fatalf("%d slots of servers still up moved", moved)
 	}
-	// The dns service does not list 10.1.0.11: untouched.
-	if sh := f.shares(dns); len(sh) != 2 {
+	// The ctlDNS service does not list 10.1.0.11: untouched.
+	if sh := f.shares(ctlDNS); len(sh) != 2 {
 		t.Fatalf("dns shares %v", sh)
 	}
 	// A verdict under another check name is another thing.
 	c.SetHealth(netip.MustParseAddr("10.1.0.12"), "tcp", false)
-	reconcile(t, c)
-	if f.shares(web)["10.1.0.12"] == 0 {
+	ctlReconcile(t, c)
+	if f.shares(ctlWeb)["10.1.0.12"] == 0 {
 		t.Fatal("a verdict of an unrelated check drained a server")
 	}
 	// Back up: the original table returns exactly.
 	c.SetHealth(down, "http", true)
-	reconcile(t, c)
-	if !slices.Equal(f.owners(web), before) {
+	ctlReconcile(t, c)
+	if !slices.Equal(f.owners(ctlWeb), before) {
 		t.Fatal("table after recovery differs from the original")
 	}
 
 	// Weight 0 in the configuration drains too.
-	spec := testSpec()
+	spec := ctlSpec()
 	spec.Services[0].Servers[2].Weight = 0
 	if err := c.SetSpec(spec); err != nil {
 		t.Fatal(err)
 	}
-	reconcile(t, c)
-	if f.shares(web)["10.1.0.13"] != 0 {
+	ctlReconcile(t, c)
+	if f.shares(ctlWeb)["10.1.0.13"] != 0 {
 		t.Fatal("weight 0 server has slots")
 	}
 	// All down: the service stays, with an empty table (drops, not passes).
 	for _, s := range spec.Services[0].Servers {
 		c.SetHealth(s.Addr, s.Check, false)
 	}
-	reconcile(t, c)
-	if tbl, ok := f.services[web]; !ok || len(tbl) != 0 {
+	ctlReconcile(t, c)
+	if tbl, ok := f.services[ctlWeb]; !ok || len(tbl) != 0 {
 		t.Fatalf("all servers down: service present %v, table of %d", ok, len(tbl))
 	}
 }
 
 func TestControlOwnership(t *testing.T) {
-	f := newFakeMaps(t)
-	c := newTestControl(t, f, testSpec(), false)
-	reconcile(t, c)
+	f := newCtlFakeMaps(t)
+	c := newCtlControl(t, f, ctlSpec(), false)
+	ctlReconcile(t, c)
 	if len(f.services) != 0 || len(f.backends) != 0 {
 		t.Fatalf("HA undecided, nothing pinned: want nothing installed, got %v", sortedKeys(f.services))
 	}
-	c.SetOwned([]netip.Addr{web.VIP}, true)
-	reconcile(t, c)
-	if _, ok := f.services[web]; !ok || len(f.services) != 1 || len(f.backends) != 3 {
-		t.Fatalf("after taking web: services %v, %d backends", sortedKeys(f.services), len(f.backends))
+	c.SetOwned([]netip.Addr{ctlWeb.VIP}, true)
+	ctlReconcile(t, c)
+	if _, ok := f.services[ctlWeb]; !ok || len(f.services) != 1 || len(f.backends) != 3 {
+		t.Fatalf("after taking ctlWeb: services %v, %d backends", sortedKeys(f.services), len(f.backends))
 	}
-	c.SetOwned([]netip.Addr{dns.VIP}, true)
-	c.SetOwned([]netip.Addr{web.VIP}, false)
-	reconcile(t, c)
-	if _, ok := f.services[dns]; !ok || len(f.services) != 1 || len(f.backends) != 2 {
-		t.Fatalf("after moving to dns: services %v, %d backends", sortedKeys(f.services), len(f.backends))
+	c.SetOwned([]netip.Addr{ctlDNS.VIP}, true)
+	c.SetOwned([]netip.Addr{ctlWeb.VIP}, false)
+	ctlReconcile(t, c)
+	if _, ok := f.services[ctlDNS]; !ok || len(f.services) != 1 || len(f.backends) != 2 {
+		t.Fatalf("after moving to ctlDNS: services %v, %d backends", sortedKeys(f.services), len(f.backends))
 	}
 }
 
@@ -268,45 +268,45 @@ func TestControlOwnership(t *testing.T) {
 // new process keeps (and refreshes) what is there, and removes services
 // the configuration no longer has.
 func TestControlRestartKeepsPinned(t *testing.T) {
-	f := newFakeMaps(t)
-	reconcile(t, newTestControl(t, f, testSpec(), true))
-	webTable := slices.Clone(f.services[web])
+	f := newCtlFakeMaps(t)
+	ctlReconcile(t, newCtlControl(t, f, ctlSpec(), true))
+	webTable := slices.Clone(f.services[ctlWeb])
 	stale := ServiceKey{VIP: netip.MustParseAddr("192.0.2.99"), Port: 443, Proto: ProtoTCP}
 	f.services[stale] = nil
 
-	spec := testSpec()
-	spec.Services = spec.Services[:1] // dns gone from the configuration
-	c := newTestControl(t, f, spec, false)
+	spec := ctlSpec()
+	spec.Services = spec.Services[:1] // ctlDNS gone from the configuration
+	c := newCtlControl(t, f, spec, false)
 	f.calls = 0
-	reconcile(t, c)
-	if !slices.Equal(f.services[web], webTable) {
+	ctlReconcile(t, c)
+	if !slices.Equal(f.services[ctlWeb], webTable) {
 		t.Fatal("restart changed the table of a pinned service")
 	}
 	if _, ok := f.services[stale]; ok {
 		t.Fatal("stale pinned service kept")
 	}
-	if _, ok := f.services[dns]; ok {
+	if _, ok := f.services[ctlDNS]; ok {
 		t.Fatal("service gone from the configuration kept")
 	}
 	// HA then says this node is backup: stop forwarding.
-	c.SetOwned([]netip.Addr{web.VIP}, false)
-	reconcile(t, c)
+	c.SetOwned([]netip.Addr{ctlWeb.VIP}, false)
+	ctlReconcile(t, c)
 	if len(f.services) != 0 {
 		t.Fatalf("backup still forwards %v", sortedKeys(f.services))
 	}
 }
 
 func TestControlServerChanges(t *testing.T) {
-	f := newFakeMaps(t)
-	c := newTestControl(t, f, testSpec(), true)
-	reconcile(t, c)
-	spec := testSpec()
-	spec.Services[0].Servers = append(spec.Services[0].Servers[1:], srv(14, 1)) // 11 out, 14 in
+	f := newCtlFakeMaps(t)
+	c := newCtlControl(t, f, ctlSpec(), true)
+	ctlReconcile(t, c)
+	spec := ctlSpec()
+	spec.Services[0].Servers = append(spec.Services[0].Servers[1:], ctlServer(14, 1)) // 11 out, 14 in
 	if err := c.SetSpec(spec); err != nil {
 		t.Fatal(err)
 	}
-	reconcile(t, c)
-	sh := f.shares(web)
+	ctlReconcile(t, c)
+	sh := f.shares(ctlWeb)
 	if sh["10.1.0.11"] != 0 || sh["10.1.0.14"] == 0 {
 		t.Fatalf("shares after replacing a server: %v", sh)
 	}
@@ -318,22 +318,22 @@ func TestControlServerChanges(t *testing.T) {
 }
 
 func TestControlFailureKeepsBackends(t *testing.T) {
-	f := newFakeMaps(t)
-	c := newTestControl(t, f, testSpec(), true)
-	reconcile(t, c)
-	spec := testSpec()
+	f := newCtlFakeMaps(t)
+	c := newCtlControl(t, f, ctlSpec(), true)
+	ctlReconcile(t, c)
+	spec := ctlSpec()
 	spec.Services[0].Servers = spec.Services[0].Servers[1:] // drop 10.1.0.11
 	if err := c.SetSpec(spec); err != nil {
 		t.Fatal(err)
 	}
-	f.failSet[web] = true
+	f.failSet[ctlWeb] = true
 	if err := c.Reconcile(); err == nil {
 		t.Fatal("Reconcile hid a failed service update")
 	}
-	// fakeMaps.DeleteBackend has checked that the old table's backends stay.
-	f.failSet[web] = false
-	reconcile(t, c)
-	if f.shares(web)["10.1.0.11"] != 0 {
+	// ctlFakeMaps.DeleteBackend has checked that the old table's backends stay.
+	f.failSet[ctlWeb] = false
+	ctlReconcile(t, c)
+	if f.shares(ctlWeb)["10.1.0.11"] != 0 {
 		t.Fatal("retry did not apply the change")
 	}
 }
@@ -348,9 +348,9 @@ func TestControlRejectsBadSpec(t *testing.T) {
 		{"server twice", func(s *Spec) { s.Services[0].Servers = append(s.Services[0].Servers, s.Services[0].Servers[0]) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := testSpec()
+			s := ctlSpec()
 			tc.mod(&s)
-			if _, err := NewControl(newFakeMaps(t), s, ControlOptions{}); err == nil {
+			if _, err := NewControl(newCtlFakeMaps(t), s, ControlOptions{}); err == nil {
 				t.Fatal("bad spec accepted")
 			}
 		})
@@ -358,13 +358,13 @@ func TestControlRejectsBadSpec(t *testing.T) {
 }
 
 func TestControlLoad(t *testing.T) {
-	f := newFakeMaps(t)
-	c := newTestControl(t, f, testSpec(), true)
-	reconcile(t, c)
+	f := newCtlFakeMaps(t)
+	c := newCtlControl(t, f, ctlSpec(), true)
+	ctlReconcile(t, c)
 	t0 := time.Unix(1000, 0)
-	f.counters = Counters{Services: map[ServiceKey]Counter{web: {Packets: 100, Bytes: 10000}, dns: {Packets: 10, Bytes: 800}}}
+	f.counters = Counters{Services: map[ServiceKey]Counter{ctlWeb: {Packets: 100, Bytes: 10000}, ctlDNS: {Packets: 10, Bytes: 800}}}
 	c.sampleLoad(f, t0)
-	f.counters = Counters{Services: map[ServiceKey]Counter{web: {Packets: 600, Bytes: 60000}, dns: {Packets: 10, Bytes: 800}}}
+	f.counters = Counters{Services: map[ServiceKey]Counter{ctlWeb: {Packets: 600, Bytes: 60000}, ctlDNS: {Packets: 10, Bytes: 800}}}
 	c.sampleLoad(f, t0.Add(2*time.Second))
 	c.SetHealth(netip.MustParseAddr("10.1.0.11"), "http", false)
 	l := c.Load()
@@ -372,14 +372,14 @@ func TestControlLoad(t *testing.T) {
 		t.Fatalf("load %+v", l)
 	}
 	w := l[0]
-	if w.VIP != web.VIP || w.Packets != 600 || w.PacketRate != 250 || w.ByteRate != 25000 || w.Servers != 3 || w.Serving != 2 || !w.Forwarding {
+	if w.VIP != ctlWeb.VIP || w.Packets != 600 || w.PacketRate != 250 || w.ByteRate != 25000 || w.Servers != 3 || w.Serving != 2 || !w.Forwarding {
 		t.Fatalf("web load %+v", w)
 	}
 	if l[1].PacketRate != 0 || l[1].Packets != 10 {
 		t.Fatalf("dns load %+v", l[1])
 	}
 	// Counters reset (service re-created): no negative rate.
-	f.counters = Counters{Services: map[ServiceKey]Counter{web: {Packets: 5, Bytes: 500}}}
+	f.counters = Counters{Services: map[ServiceKey]Counter{ctlWeb: {Packets: 5, Bytes: 500}}}
 	c.sampleLoad(f, t0.Add(3*time.Second))
 	if got := c.Load()[0]; got.PacketRate != 0 || got.Packets != 5 {
 		t.Fatalf("after reset %+v", got)
@@ -417,14 +417,14 @@ func TestSpecFromConfig(t *testing.T) {
 }
 
 // A backend that cannot be written keeps the tables that would name it
-// unchanged (fakeMaps fails the test on a table naming an unset backend).
+// unchanged (ctlFakeMaps fails the test on a table naming an unset backend).
 func TestControlBackendFailureKeepsTable(t *testing.T) {
-	f := newFakeMaps(t)
-	c := newTestControl(t, f, testSpec(), true)
-	reconcile(t, c)
-	before := f.owners(web)
-	spec := testSpec()
-	spec.Services[0].Servers = append(spec.Services[0].Servers, srv(14, 1))
+	f := newCtlFakeMaps(t)
+	c := newCtlControl(t, f, ctlSpec(), true)
+	ctlReconcile(t, c)
+	before := f.owners(ctlWeb)
+	spec := ctlSpec()
+	spec.Services[0].Servers = append(spec.Services[0].Servers, ctlServer(14, 1))
 	if err := c.SetSpec(spec); err != nil {
 		t.Fatal(err)
 	}
@@ -432,12 +432,12 @@ func TestControlBackendFailureKeepsTable(t *testing.T) {
 	if err := c.Reconcile(); err == nil {
 		t.Fatal("Reconcile hid a failed backend write")
 	}
-	if !slices.Equal(f.owners(web), before) {
+	if !slices.Equal(f.owners(ctlWeb), before) {
 		t.Fatal("table changed although its new backend could not be written")
 	}
 	f.failIP = netip.Addr{}
-	reconcile(t, c)
-	if f.shares(web)["10.1.0.14"] == 0 {
+	ctlReconcile(t, c)
+	if f.shares(ctlWeb)["10.1.0.14"] == 0 {
 		t.Fatal("retry did not add the new server")
 	}
 }
