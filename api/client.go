@@ -50,20 +50,28 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status) }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body = b
+	}
+	return c.send(ctx, method, path, "application/json", body, out)
+}
+
+func (c *Client) send(ctx context.Context, method, path, ctype string, in []byte, out any) error {
+	var body io.Reader
+	if in != nil {
+		body = bytes.NewReader(in)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -137,6 +145,13 @@ func (c *Client) Apply(ctx context.Context, r ApplyRequest) (res ApplyResult, er
 
 func (c *Client) Rollback(ctx context.Context, v uint64) (res ApplyResult, err error) {
 	err = c.do(ctx, http.MethodPost, "/v1/config/versions/"+strconv.FormatUint(v, 10)+"/rollback", nil, &res)
+	return res, err
+}
+
+// ApplyCommand forwards an encoded replicated-state command to the node
+// (the leader) at this client's address.
+func (c *Client) ApplyCommand(ctx context.Context, cmd []byte) (res CommandResult, err error) {
+	err = c.send(ctx, http.MethodPost, "/v1/raft/apply", "application/octet-stream", cmd, &res)
 	return res, err
 }
 

@@ -56,6 +56,14 @@ type Configs interface {
 	Rollback(ctx context.Context, v uint64) (ApplyResult, error)
 }
 
+// Forwarder applies a replicated-state command that another node of the
+// cluster forwarded here because this node leads. The command is opaque
+// to the API (the Raft store's encoding); the node decodes and validates
+// it before proposing.
+type Forwarder interface {
+	ApplyCommand(ctx context.Context, cmd []byte) (CommandResult, error)
+}
+
 // Explainer explains a live decision.
 type Explainer interface {
 	Explain(ctx context.Context, name, client string) (Explanation, error)
@@ -78,6 +86,7 @@ type Options struct {
 	Pools     Pools
 	Configs   Configs
 	Explainer Explainer
+	Forwarder Forwarder
 	// Registry is scraped on /metrics.
 	Registry *prometheus.Registry
 	// Page is served on / (the status page).
@@ -300,6 +309,26 @@ func (s *Server) routes() {
 		}
 		v, err := s.o.Configs.Apply(r.Context(), req)
 		reply(w, v, err)
+	}))
+
+	// Internal: a follower forwards a write to the leader here. It needs the
+	// write token like every write.
+	m.Handle("POST /v1/raft/apply", write(func(w http.ResponseWriter, r *http.Request) {
+		if s.o.Forwarder == nil {
+			writeError(w, errNoBackend)
+			return
+		}
+		cmd, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		switch {
+		case err != nil:
+			writeError(w, fmt.Errorf("%w: request body: %v", ErrInvalid, err))
+			return
+		case len(cmd) > maxBody:
+			writeError(w, fmt.Errorf("%w: command larger than %d bytes", ErrInvalid, maxBody))
+			return
+		}
+		res, err := s.o.Forwarder.ApplyCommand(r.Context(), cmd)
+		reply(w, res, err)
 	}))
 
 	m.Handle("GET /v1/explain", read(func(w http.ResponseWriter, r *http.Request) {

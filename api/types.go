@@ -82,6 +82,15 @@ type ApplyResult struct {
 	Hash    string `json:"hash"`
 }
 
+// CommandResult is what the leader answers a forwarded command: the log
+// index that carried it (the follower waits until it has applied it),
+// whether it changed the state, and the configuration version after it.
+type CommandResult struct {
+	Index   uint64 `json:"index"`
+	Changed bool   `json:"changed"`
+	Version uint64 `json:"version"`
+}
+
 // AdminRequest sets a member's admin state: auto, up, down or drain.
 type AdminRequest struct {
 	State string `json:"state"`
