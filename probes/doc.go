@@ -26,7 +26,8 @@
 //     weight load_smoothing) and a change is passed on only when the
 //     smoothed value moves by more than load_threshold.
 //
-// Anything slower than the check's timeout is a failure. A result is up,
+// A check that does not finish within its timeout fails (the timeout is
+// the deadline of its connection and I/O). A result is up,
 // down (the member answered, but not as expected) or error (no answer).
 //
 // # Where probes go

@@ -127,9 +127,13 @@ func TestScale(t *testing.T) {
 		if !v.Up {
 			down++
 		}
-		if v.Err != "" {
+		switch e := v.Err; {
+		case e == "":
+		case strings.Contains(e, "timeout") || strings.Contains(e, "timed out"):
+			errs["timeout"]++
+		default:
 			// Ports and addresses differ; the kind of error is what counts.
-			errs[v.Err[strings.LastIndexByte(v.Err, ':')+1:]]++
+			errs[strings.TrimSpace(e[strings.LastIndexByte(e, ':')+1:])]++
 		}
 	}
 	serverCPU := stopServer()
