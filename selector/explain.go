@@ -43,6 +43,7 @@ type explainer struct {
 	geoList   []string
 	client    [2]float64
 	hasClient bool
+	asIfUp    bool // the all_down all run: healthy keeps everyone
 }
 
 func (e *explainer) pool(p *Pool) { e.cur = p }
@@ -114,6 +115,9 @@ func (p *Pool) note(st stage, c *Client, fam Family, s *Scratch, ctr uint64) str
 	e := s.ex
 	switch st {
 	case stHealthy:
+		if e.asIfUp {
+			return "all_down all: every member counts as up"
+		}
 		return "drops members that are down or drained"
 	case stGeo:
 		return e.stageNote

@@ -101,6 +101,12 @@ func TestWriteExplain(t *testing.T) {
 			"answered by: pool spare (all_down fallback)",
 			"ttl: 60",
 		}},
+		{"all down: all", "web", "192.0.2.99", IPv6, []string{"2001:db8::20"}, []string{
+			"dropped 2001:db8::20: down",
+			"all_down   all members of the family are down: all_down all answers as if every member were up",
+			"all_down all: every member counts as up",
+			"answer: 2001:db8::20",
+		}},
 		{"AAAA none of the family", "api", "2001:db8::1", IPv6, nil, []string{
 			"answer: none (NODATA)",
 		}},

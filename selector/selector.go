@@ -234,6 +234,7 @@ func (p *Pool) selectDepth(c *Client, fam Family, s *Scratch, depth int) Answer 
 	case p.AllDown == AllDownAll:
 		if s.ex != nil {
 			s.ex.event("all members of the family are down: all_down all answers as if every member were up")
+			s.ex.asIfUp = true
 		}
 		s.reset(p)
 		p.run(c, fam, s, true)
