@@ -124,12 +124,13 @@ func openUDP(ip netip.Addr, port int) (*udpSocket, error) {
 	return u, nil
 }
 
-// shutdown wakes the socket's reader and makes it return.
+// shutdown wakes the socket's reader and makes it return; answers of
+// a batch in hand still go out.
 func (u *udpSocket) shutdown() {
 	u.closed.Store(true)
 	// On Linux this wakes a reader blocked in recvmsg even on an
 	// unconnected socket (it reports ENOTCONN, and does it anyway).
-	_ = unix.Shutdown(u.fd, unix.SHUT_RDWR)
+	_ = unix.Shutdown(u.fd, unix.SHUT_RD)
 }
 
 func (u *udpSocket) close() error { return unix.Close(u.fd) }
