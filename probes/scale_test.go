@@ -150,17 +150,21 @@ func TestScale(t *testing.T) {
 	t.Logf("canary 10ms sleeps overshoot: p50 %v p99 %v max %v", stalls[len(stalls)/2], stalls[len(stalls)*99/100], stalls[len(stalls)-1])
 	t.Logf("server process CPU %v; latest errors by kind: %v", serverCPU.Round(time.Millisecond), errs)
 	// Not falling behind: every member probed about once a second (the
-	// first round adds one), no slot skipped, nobody down.
+	// first round adds one), nobody down, and no slot skipped and p99
+	// lateness under 100ms, unless the machine stalled this whole process
+	// (the canary's worst sleep): a stall of S delays every probe due in
+	// it by up to S, which says nothing of the prober.
+	stall := stalls[len(stalls)-1]
 	if min := n * (secs - 3); len(late) < min {
 		t.Errorf("%d probes in %ds, want at least %d", len(late), secs, min)
 	}
-	if skipped > 0 || down > 0 {
-		t.Errorf("%v slots skipped, %d members down", skipped, down)
+	if down > 0 {
+		t.Errorf("%d members down", down)
 	}
-	// On a shared machine the process itself waits for the CPU; the
-	// prober must add no more than 50ms to the canary's p99 (or stay
-	// under 100ms).
-	if bound := max(100*time.Millisecond, stalls[len(stalls)*99/100]+50*time.Millisecond); q(0.99) > bound {
+	if skipped > 0 && stall < 250*time.Millisecond {
+		t.Errorf("%v slots skipped with no stall over %v", skipped, stall)
+	}
+	if bound := max(100*time.Millisecond, stall+50*time.Millisecond); q(0.99) > bound {
 		t.Errorf("p99 lateness %v, over %v: the prober falls behind", q(0.99), bound)
 	}
 }
