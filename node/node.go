@@ -263,6 +263,15 @@ func (n *Node) snapshotLocked(g *generation) *dnsserver.Snapshot {
 		}
 		snap.Pools[pi] = p.WithStatus(st)
 	}
+	// all_down fallbacks must point at the pools with these states, not at
+	// the compiled ones.
+	linked, err := selector.Link(snap.Pools)
+	if err != nil {
+		// Compile linked the same pools; only a bug gets here.
+		n.log.Error("linking pools failed; serving without fallbacks' current health", "err", err)
+		return &snap
+	}
+	snap.Pools = linked
 	return &snap
 }
 

@@ -290,3 +290,35 @@ zones:
 		t.Fatalf("after a refused reload: %v", got)
 	}
 }
+
+// TestFallbackPoolUsesCurrentHealth: when a pool's members are all down and
+// it falls back to another pool, the fallback answers with its own members'
+// current health, not the states it was compiled with.
+func TestFallbackPoolUsesCurrentHealth(t *testing.T) {
+	port := freePort(t)
+	yaml := fmt.Sprintf(`node:
+  name: t1
+  dns: ["127.0.0.1:0"]
+checks:
+  h: {type: tcp, port: %d, interval: 1s, timeout: 200ms, fall: 1, rise: 1}
+pools:
+  web:
+    check: h
+    all_down: fallback:spare
+    members: [{address: 127.0.0.3}]
+  spare:
+    check: h
+    members: [{address: 127.0.0.1}, {address: 127.0.0.2}]
+zones:
+  - file: z.zone
+`, port)
+	live := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	live.start(t)
+	defer live.stop()
+	_, addr := startNode(t, yaml, testZone)
+	for range 20 {
+		if got := answers(t, addr, "www.example.test."); !slices.Equal(got, []string{"127.0.0.1"}) {
+			t.Fatalf("web is all down and falls back to spare, whose only live member is 127.0.0.1; got %v", got)
+		}
+	}
+}
