@@ -135,6 +135,7 @@ func NewInstance(cfg *config.Config, opts RunOptions) (*Instance, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dispatch: ha: %w", err)
 		}
+		ac.ConfigDigest = spec.Digest()
 		groupVIPs := map[string][]netip.Addr{}
 		for _, g := range ac.Groups {
 			groupVIPs[g.Name] = g.VIPs

@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -134,6 +135,30 @@ func (s Spec) VIPs() []netip.Addr {
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
 	return slices.Compact(out)
+}
+
+// Digest is a hash of what decides forwarding (table size, services,
+// modes, servers, their MACs and weights; not health checks), sorted so
+// that the order of the configuration does not matter. Dispatchers of a
+// pair exchange it in heartbeats: different digests mean different
+// Maglev tables.
+func (s Spec) Digest() uint64 {
+	var lines []string
+	for _, svc := range s.Services {
+		for _, srv := range svc.Servers {
+			lines = append(lines, fmt.Sprintf("%s %s %s %s %d", svc.Key, svc.Mode, srv.Addr, srv.MAC, srv.Weight))
+		}
+		if len(svc.Servers) == 0 {
+			lines = append(lines, fmt.Sprintf("%s %s", svc.Key, svc.Mode))
+		}
+	}
+	slices.Sort(lines)
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d\n", s.TableSize)
+	for _, l := range lines {
+		fmt.Fprintln(h, l)
+	}
+	return h.Sum64() | 1 // never 0, which means "no digest"
 }
 
 // ownership of a VIP: unknown until HA has decided (a restart keeps what

@@ -441,3 +441,31 @@ func TestControlBackendFailureKeepsTable(t *testing.T) {
 		t.Fatal("retry did not add the new server")
 	}
 }
+
+func TestSpecDigest(t *testing.T) {
+	base := ctlSpec().Digest()
+	rev := ctlSpec()
+	slices.Reverse(rev.Services)
+	slices.Reverse(rev.Services[1].Servers)
+	if rev.Digest() != base {
+		t.Fatal("digest depends on the order of the configuration")
+	}
+	checks := ctlSpec()
+	checks.Services[0].Servers[0].Check = "other"
+	if checks.Digest() != base {
+		t.Fatal("digest depends on check names, which do not change tables")
+	}
+	for name, mod := range map[string]func(*Spec){
+		"weight":     func(s *Spec) { s.Services[0].Servers[0].Weight = 5 },
+		"server":     func(s *Spec) { s.Services[0].Servers = s.Services[0].Servers[1:] },
+		"mode":       func(s *Spec) { s.Services[0].Mode = ModeIPIP },
+		"table size": func(s *Spec) { s.TableSize = 251 },
+		"mac":        func(s *Spec) { s.Services[0].Servers[0].MAC = net.HardwareAddr{2, 0, 0, 0, 9, 9} },
+	} {
+		s := ctlSpec()
+		mod(&s)
+		if s.Digest() == base {
+			t.Errorf("changing the %s keeps the digest", name)
+		}
+	}
+}

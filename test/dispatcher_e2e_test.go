@@ -157,6 +157,9 @@ func TestDispatcherFailover(t *testing.T) {
 	nsPoll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
 	d2 := s.dispatch("d2", svc+ha(3, 2, 100))
 	nsPoll(t, 5*time.Second, "d2 is backup", func() bool { return strings.Contains(d2.out.String(), "ha: backup") })
+	if strings.Contains(d2.out.String(), "differ from ours") {
+		t.Fatal("dispatchers with the same services see different configuration digests")
+	}
 	dispCheckAll(t, s, s.vip, 30)
 
 	streams := make([]*nsProc, 4)

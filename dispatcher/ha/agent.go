@@ -50,6 +50,9 @@ type Config struct {
 	Key   []byte
 	// MaxSkew bounds the clock difference with peers (DefaultMaxSkew).
 	MaxSkew time.Duration
+	// ConfigDigest is sent with every heartbeat; a peer sending another
+	// (non-zero) one is reported once per change, as its tables differ.
+	ConfigDigest uint64
 
 	Iface   Interface
 	Reacher Reacher // optional
@@ -76,6 +79,7 @@ type Agent struct {
 	seq      uint64
 	verifier Verifier
 	sendErrs int
+	digests  map[string]uint64 // last digest seen per peer
 }
 
 // NewAgent checks cfg and returns an Agent; Run starts it.
@@ -250,6 +254,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			return
 		}
+		a.checkDigest(hb)
 		// Judged at arrival: a heartbeat that waited in the queue while
 		// an action ran still proves the peer was alive then.
 		a.step(ctx, func(m *Machine) []Action { return m.Receive(r.at, hb) })
@@ -292,6 +297,29 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.step(ctx, func(m *Machine) []Action { return m.SetReach(time.Now(), ok) })
 			kickSend()
 		}
+	}
+}
+
+// checkDigest warns when a peer's configuration digest differs from ours.
+func (a *Agent) checkDigest(hb Heartbeat) {
+	a.mu.Lock()
+	if a.digests == nil {
+		a.digests = map[string]uint64{}
+	}
+	prev, seen := a.digests[hb.ID]
+	a.digests[hb.ID] = hb.Config
+	a.mu.Unlock()
+	if seen && prev == hb.Config {
+		return
+	}
+	mine := a.cfg.ConfigDigest
+	switch {
+	case hb.Config == 0 || mine == 0:
+	case hb.Config != mine:
+		a.log.Warn("ha: peer's services and servers differ from ours: flows will change server when it takes over",
+			"peer", hb.ID, "peer_config", fmt.Sprintf("%016x", hb.Config), "config", fmt.Sprintf("%016x", mine))
+	case seen:
+		a.log.Info("ha: peer's services and servers match ours again", "peer", hb.ID)
 	}
 }
 
@@ -399,6 +427,7 @@ func (a *Agent) repeatAnnouncements(ctx context.Context) {
 func (a *Agent) send(ctx context.Context, conn net.PacketConn) {
 	a.mu.Lock()
 	hb := a.m.Heartbeat()
+	hb.Config = a.cfg.ConfigDigest
 	a.seq++
 	hb.Seq = a.seq
 	hb.Time = time.Now()

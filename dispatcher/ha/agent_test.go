@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -318,5 +319,66 @@ func TestAgentSlowActionKeepsHeartbeats(t *testing.T) {
 	waitFor(t, "n2 settles as backup", time.Second, func() bool { _, known := watch.forwards("a"); return known })
 	if everTook.Load() {
 		t.Fatal("n2 took the group while n1 was busy taking it")
+	}
+}
+
+type logBuf struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
+
+// Peers whose configuration digests differ are reported (their Maglev
+// tables would differ); equal ones are not.
+func TestAgentConfigDigest(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		d1, d2 uint64
+		warn   bool
+	}{
+		{"same", 7, 7, false},
+		{"different", 7, 8, true},
+		{"peer sends none", 7, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c1, c2 := listen(t, "127.0.0.1:0"), listen(t, "127.0.0.1:0")
+			var logs logBuf
+			mk := func(id string, conn net.PacketConn, peer netip.AddrPort, digest uint64, log *slog.Logger) *Agent {
+				a, err := NewAgent(Config{
+					ID: id, Interval: 20 * time.Millisecond, Conn: conn, Peers: []netip.AddrPort{peer}, Key: testKey,
+					Groups: []AgentGroup{{Group: Group{Name: "a", Priority: 100}}}, Iface: newFake(),
+					ConfigDigest: digest, Logger: log,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return a
+			}
+			a1 := mk("n1", c1, addrOf(c2), tc.d1, slog.New(slog.NewTextHandler(&logs, nil)))
+			a2 := mk("n2", c2, addrOf(c1), tc.d2, nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 2)
+			go func() { done <- a1.Run(ctx) }()
+			go func() { done <- a2.Run(ctx) }()
+			waitFor(t, "a decision", 2*time.Second, func() bool { return strings.Contains(logs.String(), "ha: ") })
+			cancel()
+			<-done
+			<-done
+			if got := strings.Contains(logs.String(), "differ from ours"); got != tc.warn {
+				t.Fatalf("warned %v, want %v:\n%s", got, tc.warn, logs.String())
+			}
+		})
 	}
 }

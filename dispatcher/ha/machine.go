@@ -43,7 +43,12 @@ type Heartbeat struct {
 	Seq      uint64    // set by the sender's Agent
 	Time     time.Time // set by the sender's Agent
 	Interval time.Duration
-	Groups   []GroupState
+	// Config is a digest of the sender's forwarding configuration (set
+	// by its Agent; 0 means none): peers whose digests differ would
+	// compute different Maglev tables, and flows would change server at
+	// takeover.
+	Config uint64
+	Groups []GroupState
 }
 
 // ActionKind is what the Agent must do for a group.

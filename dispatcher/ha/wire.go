@@ -11,7 +11,7 @@ import (
 
 // Wire format of a heartbeat, all integers big-endian:
 //
-//	"TnHA" | version 1 | interval ms (2) | seq (8) | unix ns (8) |
+//	"TnHA" | version 1 | interval ms (2) | seq (8) | unix ns (8) | config (8) |
 //	id len (1) | id | groups (1) | per group: name len (1) | name |
 //	priority (1) | flags (1, bit 0 = holding) | HMAC-SHA256 of all before (32)
 const (
@@ -49,6 +49,7 @@ func Encode(buf []byte, hb Heartbeat, key []byte) ([]byte, error) {
 	buf = binary.BigEndian.AppendUint16(buf, uint16(ms))
 	buf = binary.BigEndian.AppendUint64(buf, hb.Seq)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(hb.Time.UnixNano()))
+	buf = binary.BigEndian.AppendUint64(buf, hb.Config)
 	buf = append(buf, byte(len(hb.ID)))
 	buf = append(buf, hb.ID...)
 	buf = append(buf, byte(len(hb.Groups)))
@@ -91,6 +92,7 @@ func Decode(pkt, key []byte) (Heartbeat, error) {
 	hb.Interval = time.Duration(r.uint16()) * time.Millisecond
 	hb.Seq = r.uint64()
 	hb.Time = time.Unix(0, int64(r.uint64()))
+	hb.Config = r.uint64()
 	hb.ID = string(r.bytes(int(r.byte())))
 	n := int(r.byte())
 	for range n {

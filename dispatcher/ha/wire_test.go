@@ -14,7 +14,7 @@ var testKey = []byte("0123456789abcdef-test-key")
 
 func sample() Heartbeat {
 	return Heartbeat{
-		ID: "d1", Seq: 42, Time: t0, Interval: iv,
+		ID: "d1", Seq: 42, Time: t0, Interval: iv, Config: 0x0102030405060708,
 		Groups: []GroupState{{"a", 200, true}, {"web", 100, false}},
 	}
 }
@@ -29,7 +29,7 @@ func TestWireRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != hb.ID || got.Seq != hb.Seq || !got.Time.Equal(hb.Time) || got.Interval != hb.Interval || !slices.Equal(got.Groups, hb.Groups) {
+	if got.ID != hb.ID || got.Seq != hb.Seq || got.Config != hb.Config || !got.Time.Equal(hb.Time) || got.Interval != hb.Interval || !slices.Equal(got.Groups, hb.Groups) {
 		t.Fatalf("decoded %+v, want %+v", got, hb)
 	}
 }
@@ -155,7 +155,7 @@ func TestWireGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := "546e4841" + "01" + "00c8" + "000000000000002a" + "18867251edfa0000" +
+	body := "546e4841" + "01" + "00c8" + "000000000000002a" + "18867251edfa0000" + "0102030405060708" +
 		"02" + "6431" + "02" + "01" + "61" + "c8" + "01" + "03" + "776562" + "64" + "00"
 	if got := hex.EncodeToString(pkt[:len(pkt)-macLen]); got != body {
 		t.Fatalf("body\n%s\nwant\n%s", got, body)
