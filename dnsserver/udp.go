@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"os"
@@ -266,6 +267,10 @@ func sourceControl(dst, oob []byte) []byte {
 		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
 			var info unix.Inet6Pktinfo
 			copy(info.Addr[:], data[:16])
+			if a := netip.AddrFrom16(info.Addr); a.IsLinkLocalUnicast() {
+				// A link-local source means nothing without its link.
+				info.Ifindex = binary.NativeEndian.Uint32(data[16:20])
+			}
 			return appendCmsg(dst, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unsafe.Slice((*byte)(unsafe.Pointer(&info)), unix.SizeofInet6Pktinfo))
 		}
 		oob = oob[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(oob)):]
