@@ -181,6 +181,16 @@ func (p *Pool) run(c *Client, fam Family, s *Scratch, asIfUp bool) bool {
 	return p.runFrom(c, fam, s, asIfUp, 0)
 }
 
+// anyUndrained reports whether a member of idx is not drained.
+func (p *Pool) anyUndrained(idx []int) bool {
+	for _, i := range idx {
+		if !p.status[i].Drain {
+			return true
+		}
+	}
+	return false
+}
+
 // runFrom runs p's chain from stage index from on.
 func (p *Pool) runFrom(c *Client, fam Family, s *Scratch, asIfUp bool, from int) bool {
 	var ctr uint64
@@ -192,6 +202,15 @@ func (p *Pool) runFrom(c *Client, fam Family, s *Scratch, asIfUp bool, from int)
 		switch st {
 		case stHealthy:
 			if asIfUp {
+				// all_down all answers as if every member were up, but an
+				// operator's drain still holds, unless everything is
+				// drained: all never answers empty.
+				if p.anyUndrained(s.idx) {
+					for j, i := range s.idx {
+						s.keep[j] = !p.status[i].Drain
+					}
+					s.compact()
+				}
 				break
 			}
 			for j, i := range s.idx {

@@ -11,7 +11,8 @@
 //
 //   - healthy drops members down or drained. When it drops every member
 //     of the family, the pool's all_down decides: all (run the chain
-//     again as if every member were up), none (an empty answer: NODATA),
+//     again as if every member were up; drained members stay out unless
+//     every member is drained, as all never answers empty), none (an empty answer: NODATA),
 //     or fallback:<pool> (the other pool answers; Answer.Pool says which).
 //   - geo keeps and orders sites by where the client is: with a map, the
 //     most specific entry (CIDR, then country, then continent, then

@@ -116,7 +116,7 @@ func (p *Pool) note(st stage, c *Client, fam Family, s *Scratch, ctr uint64) str
 	switch st {
 	case stHealthy:
 		if e.asIfUp {
-			return "all_down all: every member counts as up"
+			return "all_down all: every member counts as up, drained ones stay out (unless all are drained)"
 		}
 		return "drops members that are down or drained"
 	case stGeo:

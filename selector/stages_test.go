@@ -314,3 +314,38 @@ func TestZeroAllocations(t *testing.T) {
 		})
 	}
 }
+
+// TestAllDownAllKeepsDrainOut: all_down all answers as if every member were
+// up, but a member an operator drained stays out, unless every member is
+// drained (all never answers empty).
+func TestAllDownAllKeepsDrainOut(t *testing.T) {
+	p := compileOne(t, `    all_down: all
+    members: [{address: 192.0.2.1}, {address: 192.0.2.2}, {address: 192.0.2.3}]
+`, nil)
+	status := func(drained ...string) *Pool {
+		st := make([]Status, len(p.Members))
+		for i, m := range p.Members {
+			st[i].Drain = slices.Contains(drained, m.Name()) // and every member down
+		}
+		return p.WithStatus(st)
+	}
+	s := NewScratch(4)
+	for _, tc := range []struct {
+		name    string
+		drained []string
+		want    []string
+	}{
+		{"none drained: all answer", nil, []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}},
+		{"one drained stays out", []string{"192.0.2.2"}, []string{"192.0.2.1", "192.0.2.3"}},
+		{"all drained: all answer", []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}, []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := status(tc.drained...).Select(client("198.51.100.7"), IPv4, s)
+			got := names(a)
+			slices.Sort(got)
+			if !a.AllDown || !slices.Equal(got, tc.want) {
+				t.Errorf("got %v (all down %v), want %v", got, a.AllDown, tc.want)
+			}
+		})
+	}
+}
