@@ -24,11 +24,10 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -timeout 20m ./...
 
-# Each fuzz target for a bounded time (FUZZTIME per target).
+# Every native fuzz target for a bounded time each (FUZZTIME per target).
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./zones -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./dnsserver -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME)
+	scripts/fuzz.sh $(FUZZTIME)
 
 # Whole-server figures (dnsperf against tern, gdnsd and a minimal miekg/dns
 # server) and the testing.B benchmarks; see BENCHMARKS.md.
