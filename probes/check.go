@@ -25,8 +25,12 @@ import (
 	"github.com/ternlb/tern/config"
 )
 
-// maxBody is how much of an HTTP body a check reads.
-const maxBody = 64 << 10
+// maxBody is how much of an HTTP body a check reads, maxHeader how much of
+// a response before it.
+const (
+	maxBody   = 64 << 10
+	maxHeader = 64 << 10
+)
 
 // outcome classifies a result for the result counters.
 type outcome uint8
@@ -217,11 +221,14 @@ func (ch *checker) get(ctx context.Context, t *target) (int, []byte, error) {
 	if _, err := conn.Write(req); err != nil {
 		return fail("write request", err)
 	}
+	// http.ReadResponse does not bound a header; the limit does, so a
+	// backend sending headers without end costs at most this much.
+	src := io.LimitReader(conn, maxHeader+maxBody)
 	br, _ := ch.readers.Get().(*bufio.Reader)
 	if br == nil {
-		br = bufio.NewReaderSize(conn, 4096)
+		br = bufio.NewReaderSize(src, 4096)
 	} else {
-		br.Reset(conn)
+		br.Reset(src)
 	}
 	defer func() { br.Reset(nil); ch.readers.Put(br) }()
 	resp, err := http.ReadResponse(br, &http.Request{Method: ch.cfg.Method})

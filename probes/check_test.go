@@ -114,6 +114,68 @@ func TestHTTP(t *testing.T) {
 	}
 }
 
+// rawServer answers every connection with reply, then reads until the
+// client goes.
+func rawServer(t *testing.T, reply func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				reply(c)
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// TestHTTPBadServers: a backend that does not speak HTTP, or sends a
+// header without end, is down or in error, and costs a bounded read.
+func TestHTTPBadServers(t *testing.T) {
+	tests := []struct {
+		name    string
+		reply   func(net.Conn)
+		wantErr string
+	}{
+		{"not http", func(c net.Conn) { io.WriteString(c, "SSH-2.0-OpenSSH_9.2\r\n") }, "malformed HTTP"},
+		{"endless header", func(c net.Conn) {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+			line := []byte("X-Filler: " + strings.Repeat("x", 1000) + "\r\n")
+			for {
+				if _, err := c.Write(line); err != nil {
+					return
+				}
+			}
+		}, "read response"},
+		{"chunked body", func(c net.Conn) {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nall \r\n4\r\ngood\r\n0\r\n\r\n")
+		}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := checkOf(t, "{type: http, expect_body: all good, interval: 5s, timeout: 2s}")
+			begin := time.Now()
+			r := runOnce(t, ch, rawServer(t, tc.reply))
+			if !strings.Contains(errText(r), tc.wantErr) || (tc.wantErr == "") != (r.outcome == outcomeUp) {
+				t.Fatalf("outcome %v (%q), want %q", r.outcome, errText(r), tc.wantErr)
+			}
+			if d := time.Since(begin); d > time.Second {
+				t.Errorf("took %v: the read was not bounded", d)
+			}
+		})
+	}
+}
+
 func TestHTTPS(t *testing.T) {
 	srv := httptest.NewUnstartedServer(httpBackend())
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted case fails the handshake on purpose
