@@ -54,6 +54,8 @@ type Node struct {
 	// UDPSize is the EDNS0 UDP payload size Tern advertises and the cap it
 	// applies to clients' sizes (default 1232, RFC 9715's advice).
 	UDPSize int `yaml:"udp_size"`
+	// TLS, when set, runs the Raft transport over mutual TLS (see TLS).
+	TLS TLS `yaml:"tls"`
 }
 
 // Geo holds the MaxMind database and the named geo maps.

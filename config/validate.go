@@ -66,6 +66,7 @@ func (c *Config) validate(file string) Problems {
 	if n.TCPIdle < 0 {
 		add("node.tcp_idle_timeout", "tcp_idle_timeout must be positive")
 	}
+	c.validateTLS(add)
 
 	for _, name := range sortedKeys(c.Sites) {
 		if err := checkLocation(c.Sites[name].Location); err != nil {
