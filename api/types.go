@@ -31,6 +31,10 @@ type JoinRequest struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	APIAddr  string `json:"api_addr"`
+	// Fresh says the joining node's Raft log is empty. A cluster that
+	// already lists its ID refuses it (409): that node lost its data, and
+	// a voter that forgot its log must not vote as if it had it.
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 // Pool is a pool with each member's state.

@@ -5,54 +5,76 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/probes"
+	"github.com/ternlb/tern/raftstore"
 )
 
-// The node serves these parts of the API; cluster and configuration
-// versions come with the Raft store.
+// The node serves these parts of the API; cluster membership,
+// configuration versions and forwarded writes only with a Raft store.
 var (
 	_ api.StatusSource = (*Node)(nil)
 	_ api.Pools        = apiPools{}
 	_ api.Explainer    = (*Node)(nil)
+	_ api.Cluster      = apiCluster{}
+	_ api.Configs      = apiConfigs{}
+	_ api.Forwarder    = apiForwarder{}
 )
 
-// Status reports this node's state.
+// Status reports this node's state: what it serves, and in a cluster its
+// Raft view, all from local memory.
 func (n *Node) Status(context.Context) (api.Status, error) {
 	n.mu.Lock()
 	g := n.gen
+	s := api.Status{Node: g.cfg.Node.Name, ConfigHash: g.base.Version, InQuorum: true, MembersUp: n.up, MembersTotal: n.total}
 	n.mu.Unlock()
-	s := api.Status{Node: g.cfg.Node.Name, ConfigHash: g.base.Version, InQuorum: true}
 	select {
 	case <-n.dns.Ready():
 		s.Serving = true
 	default:
 	}
-	for _, v := range g.prober.Verdicts() {
-		s.MembersTotal++
-		if v.Up && !v.Drain {
-			s.MembersUp++
+	if n.store != nil {
+		rs := n.store.Status()
+		s.RaftState, s.Term, s.AppliedIndex = rs.State, rs.Term, rs.AppliedIndex
+		s.Leader, s.InQuorum = string(rs.LeaderID), rs.InQuorum
+		// The version this node serves, which is the FSM's unless that
+		// one did not compile here.
+		s.ConfigVersion = g.cv.Version
+		if g.cv.Version > 0 {
+			s.ConfigHash = g.cv.Hash.String()
 		}
 	}
 	return s, nil
 }
 
-// Ready is nil once the node serves a snapshot.
+// Ready is nil once the node serves a snapshot and, in a cluster, while it
+// is in quorum.
 func (n *Node) Ready(context.Context) error {
 	select {
 	case <-n.dns.Ready():
-		return nil
 	default:
 		return errors.New("not serving yet: waiting for the first probe round")
 	}
+	if n.store == nil {
+		return nil
+	}
+	if rs := n.store.Status(); !rs.InQuorum {
+		if rs.LastContact.IsZero() {
+			return fmt.Errorf("not in quorum (raft %s, no leader): serving the last known state", rs.State)
+		}
+		return fmt.Errorf("not in quorum (raft %s, last leader contact %s ago): serving the last known state", rs.State, time.Since(rs.LastContact).Round(time.Second))
+	}
+	return nil
 }
 
 // Explain explains a live decision from the snapshot being served.
 func (n *Node) Explain(_ context.Context, name, client string) (api.Explanation, error) {
-	n.mu.Lock()
-	snap := n.snapshotLocked(n.gen)
-	n.mu.Unlock()
+	snap := n.served.Load()
+	if snap == nil {
+		return api.Explanation{}, fmt.Errorf("%w: not serving yet", api.ErrUnavailable)
+	}
 	var b bytes.Buffer
 	if err := Explain(&b, snap, name, client); err != nil {
 		return api.Explanation{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
@@ -67,24 +89,35 @@ func (p apiPools) Pools(context.Context) ([]api.Pool, error) {
 	n := p.n
 	n.mu.Lock()
 	g := n.gen
+	views := n.viewsLocked(g)
 	n.mu.Unlock()
+	var st *raftstore.State
+	if n.store != nil {
+		st = n.store.State()
+	}
 	var out []api.Pool
+	i := 0
 	for _, name := range g.cfg.PoolNames() {
-		vs, err := g.prober.Pool(name)
-		if err != nil {
-			return nil, err
-		}
 		ap := api.Pool{Name: name}
-		for _, v := range vs {
+		for range g.cfg.Pools[name].Members {
+			v := views[i]
+			i++
 			m := api.PoolMember{
 				Address: v.Key.Member,
 				Up:      v.Up && !v.Drain,
-				Admin:   v.Admin.String(),
+				Admin:   v.admin,
 				Forced:  v.Forced,
-				Why:     why(v),
+				Why:     v.why,
 				Load:    v.Load,
 			}
-			if v.Probed {
+			switch {
+			case st != nil:
+				for _, fv := range st.Verdicts(v.Key.Pool, v.Key.Member) {
+					age := time.Since(fv.At)
+					m.Verdicts = append(m.Verdicts, api.Verdict{Node: string(fv.Node), Up: fv.Up, At: fv.At,
+						Stale: age > n.verdictMaxAge || age < -n.verdictMaxAge})
+				}
+			case v.Probed:
 				m.Verdicts = []api.Verdict{{Node: g.cfg.Node.Name, Up: v.ProbeUp, At: v.Checked, Reason: v.Err}}
 			}
 			ap.Members = append(ap.Members, m)
@@ -94,8 +127,35 @@ func (p apiPools) Pools(context.Context) ([]api.Pool, error) {
 	return out, nil
 }
 
-func (p apiPools) SetAdmin(_ context.Context, pool, address, state string) error {
-	err := p.n.SetAdmin(pool, address, state)
+// SetAdmin sets a member's admin state: on this node alone when it runs
+// standalone, through Raft (forwarded to the leader) in a cluster.
+func (p apiPools) SetAdmin(ctx context.Context, pool, address, state string) error {
+	n := p.n
+	if n.store == nil {
+		return adminError(n.SetAdmin(pool, address, state))
+	}
+	a, err := raftstore.ParseAdminState(state)
+	if err != nil {
+		return fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	n.mu.Lock()
+	g := n.gen
+	n.mu.Unlock()
+	v, err := g.prober.Verdict(pool, address)
+	if err != nil {
+		return adminError(err)
+	}
+	ctx, cancel := writeContext(ctx)
+	defer cancel()
+	_, err = n.propose(ctx, raftstore.SetAdmin{States: []raftstore.AdminChange{{Pool: v.Key.Pool, Member: v.Key.Member, State: a}}})
+	if err != nil {
+		return err
+	}
+	n.republish(g)
+	return nil
+}
+
+func adminError(err error) error {
 	switch {
 	case errors.Is(err, probes.ErrUnknownPool), errors.Is(err, probes.ErrUnknownMember):
 		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
@@ -104,6 +164,168 @@ func (p apiPools) SetAdmin(_ context.Context, pool, address, state string) error
 	}
 	return err
 }
+
+// writeContext bounds an operator's write that has no deadline.
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, writeTimeout)
+}
+
+// apiCluster serves Raft membership; joins and removals run on the leader
+// and are forwarded to it from any other node.
+type apiCluster struct{ n *Node }
+
+func (c apiCluster) Members(context.Context) ([]api.ClusterMember, error) {
+	ms, err := c.n.store.Members()
+	if err != nil {
+		return nil, apiError(err)
+	}
+	out := make([]api.ClusterMember, len(ms))
+	for i, m := range ms {
+		out[i] = api.ClusterMember{ID: string(m.ID), RaftAddr: m.Raft, APIAddr: m.API, Voter: m.Voter, Leader: m.Leader}
+	}
+	return out, nil
+}
+
+func (c apiCluster) Join(ctx context.Context, r api.JoinRequest) error {
+	s := c.n.store
+	ctx, cancel := writeContext(ctx)
+	defer cancel()
+	if r.Fresh && s.IsLeader() {
+		if ms, err := s.Members(); err == nil {
+			for _, m := range ms {
+				if string(m.ID) == r.ID {
+					return fmt.Errorf("%w: node %q is already a member of this cluster but joins with an empty Raft log: it lost its data directory. A voter that forgot its log must not vote as if it had it: run `tern cluster remove %s`, then start it again to join as a new member", api.ErrConflict, r.ID, r.ID)
+				}
+			}
+		}
+	}
+	err := s.Join(ctx, raftstore.NodeID(r.ID), r.RaftAddr, r.APIAddr)
+	var nl *raftstore.NotLeaderError
+	if errors.As(err, &nl) && nl.LeaderAPI != "" && nl.LeaderID != s.ID() {
+		if err := api.NewClient(nl.LeaderAPI, "", nil).Join(ctx, r); err != nil {
+			return fmt.Errorf("forward the join to the leader %s at %s: %w", nl.LeaderID, nl.LeaderAPI, apiError(err))
+		}
+		return nil
+	}
+	return apiError(err)
+}
+
+func (c apiCluster) Remove(ctx context.Context, id string) error {
+	s := c.n.store
+	ctx, cancel := writeContext(ctx)
+	defer cancel()
+	err := s.Remove(ctx, raftstore.NodeID(id))
+	var nl *raftstore.NotLeaderError
+	if errors.As(err, &nl) && nl.LeaderAPI != "" && nl.LeaderID != s.ID() {
+		if err := api.NewClient(nl.LeaderAPI, "", nil).Remove(ctx, id); err != nil {
+			return fmt.Errorf("forward the removal to the leader %s at %s: %w", nl.LeaderID, nl.LeaderAPI, apiError(err))
+		}
+		return nil
+	}
+	return apiError(err)
+}
+
+// apiConfigs lists, applies and rolls back replicated configuration
+// versions.
+type apiConfigs struct{ n *Node }
+
+func (c apiConfigs) Versions(context.Context) ([]api.ConfigVersion, error) {
+	st := c.n.store.State()
+	cur, _ := st.Config()
+	var out []api.ConfigVersion
+	for _, v := range st.ConfigVersions() {
+		out = append(out, api.ConfigVersion{Version: v.Version, Hash: v.Hash.String(), Current: v.Version == cur.Version})
+	}
+	return out, nil
+}
+
+func (c apiConfigs) Version(_ context.Context, v uint64) (api.ConfigVersion, error) {
+	st := c.n.store.State()
+	cv, ok := st.ConfigVersion(v)
+	if !ok {
+		return api.ConfigVersion{}, fmt.Errorf("%w: configuration version %d is not kept", api.ErrNotFound, v)
+	}
+	cur, _ := st.Config()
+	out := api.ConfigVersion{Version: cv.Version, Hash: cv.Hash.String(), Current: cv.Version == cur.Version, Main: cv.Bundle.Main, Files: map[string]string{}}
+	for p, b := range cv.Bundle.Files {
+		out.Files[p] = string(b)
+	}
+	return out, nil
+}
+
+// Apply validates a configuration the way this node would serve it (the
+// YAML, every zone file, the pools against the geo database) and only then
+// proposes it; a configuration with problems changes nothing and the
+// error lists them as file:line: message.
+func (c apiConfigs) Apply(ctx context.Context, r api.ApplyRequest) (api.ApplyResult, error) {
+	n := c.n
+	b := raftstore.Bundle{Main: r.Main, Files: make(map[string][]byte, len(r.Files))}
+	for p, data := range r.Files {
+		b.Files[p] = []byte(data)
+	}
+	if err := b.Validate(); err != nil {
+		return api.ApplyResult{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	cfg, err := b.Load(b.Main)
+	if err == nil {
+		n.mu.Lock()
+		cfg.Node = n.local.Node
+		g := n.gen
+		n.mu.Unlock()
+		if _, _, ps := n.compile(cfg, g.geo); len(ps) > 0 {
+			err = ps
+		}
+	}
+	if err != nil {
+		return api.ApplyResult{}, fmt.Errorf("%w: the configuration does not validate, nothing changed:\n%v", api.ErrInvalid, err)
+	}
+	ctx, cancel := writeContext(ctx)
+	defer cancel()
+	res, err := n.propose(ctx, raftstore.ApplyConfig{Bundle: b, At: time.Now().UTC(), Comment: "tern apply"})
+	if err != nil {
+		return api.ApplyResult{}, err
+	}
+	return c.result(res)
+}
+
+func (c apiConfigs) Rollback(ctx context.Context, v uint64) (api.ApplyResult, error) {
+	ctx, cancel := writeContext(ctx)
+	defer cancel()
+	res, err := c.n.propose(ctx, raftstore.Rollback{Version: v, At: time.Now().UTC(), Comment: "tern rollback"})
+	if err != nil {
+		return api.ApplyResult{}, err
+	}
+	return c.result(res)
+}
+
+func (c apiConfigs) result(res raftstore.Result) (api.ApplyResult, error) {
+	cv, ok := c.n.store.State().ConfigVersion(res.Version)
+	if !ok {
+		return api.ApplyResult{Version: res.Version}, nil
+	}
+	return api.ApplyResult{Version: cv.Version, Hash: cv.Hash.String()}, nil
+}
+
+// apiForwarder applies a command another node forwarded here because this
+// node leads.
+type apiForwarder struct{ n *Node }
+
+func (f apiForwarder) ApplyCommand(ctx context.Context, cmd []byte) (api.CommandResult, error) {
+	ctx, cancel := writeContext(ctx)
+	defer cancel()
+	idx, res, err := f.n.store.ApplyEncoded(ctx, cmd)
+	if err != nil {
+		return api.CommandResult{}, apiError(err)
+	}
+	if res.Index == 0 {
+		res.Index = idx
+	}
+	return api.CommandResult{Index: res.Index, Changed: res.Changed, Version: res.Version}, nil
+}
+
 
 // why says in a few words why a member is in or out of answers.
 func why(v probes.Verdict) string {

@@ -17,7 +17,7 @@ import (
 // its zone files and opening its geo database. It returns every problem
 // found; a snapshot is returned only when there are none.
 func Compile(cfg *config.Config) (*dnsserver.Snapshot, config.Problems) {
-	db, ps := openGeo(cfg, nil)
+	db, ps := openGeo(cfg, cfg.HostPath(cfg.Geo.Database), nil)
 	if len(ps) > 0 {
 		_, zps := zones.Load(cfg)
 		ps = append(ps, zps...)
@@ -27,14 +27,13 @@ func Compile(cfg *config.Config) (*dnsserver.Snapshot, config.Problems) {
 	return compileWith(cfg, db)
 }
 
-// openGeo opens cfg's MaxMind database, or returns reuse when it is the
-// same file (a reload does not re-read an unchanged path: the database's
-// own watcher reloads its content).
-func openGeo(cfg *config.Config, reuse *geo.DB) (*geo.DB, config.Problems) {
+// openGeo opens cfg's MaxMind database, found on this host at path, or
+// returns reuse when it is the same file (a reload does not re-read an
+// unchanged path: the database's own watcher reloads its content).
+func openGeo(cfg *config.Config, path string, reuse *geo.DB) (*geo.DB, config.Problems) {
 	if cfg.Geo.Database == "" {
 		return nil, nil
 	}
-	path := cfg.HostPath(cfg.Geo.Database)
 	problem := func(msg string) config.Problems {
 		return config.Problems{{File: cfg.Name, Line: cfg.Line("geo.database"), Msg: msg}}
 	}
@@ -97,7 +96,7 @@ func checkLoaded(cfg *config.Config, err error) config.Problems {
 	if len(ps) > 0 {
 		// Zones and the geo database can still be checked against what was
 		// read, so one run shows every file's problems.
-		_, gps := openGeo(cfg, nil)
+		_, gps := openGeo(cfg, cfg.HostPath(cfg.Geo.Database), nil)
 		_, zps := zones.Load(cfg)
 		ps = append(append(ps, gps...), zps...)
 		ps.Sort()

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +19,7 @@ import (
 	"github.com/ternlb/tern/dnsserver"
 	"github.com/ternlb/tern/geo"
 	"github.com/ternlb/tern/probes"
+	"github.com/ternlb/tern/raftstore"
 	"github.com/ternlb/tern/selector"
 )
 
@@ -29,6 +32,19 @@ type Options struct {
 	ProbeWait time.Duration
 	// Registry receives the node's metrics; nil: a new one.
 	Registry *prometheus.Registry
+
+	// ProbeSource is the local address probes leave from (zero: the
+	// kernel chooses), so that a backend sees which node probes it.
+	ProbeSource netip.Addr
+	// VerdictMaxAge: in a cluster, a node's health verdict older than this
+	// is ignored (default: three times the longest check interval, at
+	// least 30s). VerdictRefresh is how often a node re-proposes verdicts
+	// that did not change (default VerdictMaxAge/3).
+	VerdictMaxAge  time.Duration
+	VerdictRefresh time.Duration
+	// Raft, when set, adjusts the Raft store's options after they are
+	// derived from the node section (tests shorten timeouts with it).
+	Raft func(*raftstore.Options)
 }
 
 // Node is one running Tern node.
@@ -38,17 +54,38 @@ type Node struct {
 	api       *api.Server // nil when node.api is not set
 	reg       *prometheus.Registry
 	probeWait time.Duration
+	source    netip.Addr
 	started   time.Time
 
-	swap chan *generation // Reload -> Run: a validated new generation
+	// store is the Raft store; nil when the node runs standalone (no
+	// node.raft).
+	store          *raftstore.Store
+	verdictMaxAge  time.Duration
+	verdictRefresh time.Duration
+	fresh          bool          // the data directory was empty at start
+	kick           chan struct{} // cap 1: the prober saw a change
+
+	swap   chan *generation // Reload or the FSM watcher -> Run: a validated new generation
+	served atomic.Pointer[dnsserver.Snapshot]
 
 	mu    sync.Mutex // guards everything below; never taken on the query path
+	local *config.Config // the local file: node settings, and the cluster-wide part until the FSM has one
 	gen   *generation
-	admin map[probes.Key]probes.Admin // run-time admin states, kept across reloads
+	admin map[probes.Key]probes.Admin // run-time admin states, kept across reloads (standalone)
+	// failed is the log index of a replicated configuration that did not
+	// compile here (so the watcher does not retry it every tick).
+	failed uint64
+	// lastQuorum is when this node last knew itself in quorum: the clock
+	// verdicts age by while it is out of quorum.
+	lastQuorum time.Time
+	up, total  int // members up (not drained) and all members in the served snapshot
 }
 
 // generation is one configuration with everything compiled from it.
 type generation struct {
+	// cv is the replicated configuration version this generation was
+	// built from (zero: the local file).
+	cv     raftstore.ConfigVersion
 	cfg    *config.Config
 	geo    *geo.DB             // nil without a database
 	base   *dnsserver.Snapshot // pools at their configured initial states
@@ -74,13 +111,46 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		log:       o.Logger,
 		reg:       o.Registry,
 		probeWait: o.ProbeWait,
+		source:    o.ProbeSource,
 		swap:      make(chan *generation),
+		kick:      make(chan struct{}, 1),
 		admin:     map[probes.Key]probes.Admin{},
+		local:     cfg,
 	}
-	g, err := n.build(cfg, nil)
+	n.verdictMaxAge, n.verdictRefresh = verdictTiming(cfg, o.VerdictMaxAge, o.VerdictRefresh)
+	built := false
+	defer func() {
+		if !built && n.store != nil {
+			n.store.Close()
+		}
+	}()
+	start := cfg
+	var cv raftstore.ConfigVersion
+	if cfg.Node.Raft != "" {
+		if err := n.openStore(cfg, o); err != nil {
+			return nil, err
+		}
+		// A restarted node resumes from its snapshot's configuration (the
+		// log after it is applied once a leader is heard from).
+		if v, ok := n.store.State().Config(); ok {
+			if c, err := n.clusterConfig(v); err != nil {
+				n.log.Error("the replicated configuration does not load here; serving the local file until a good version arrives", "version", v.Version, "err", err)
+			} else {
+				start, cv = c, v
+			}
+		}
+	}
+	g, err := n.build(start, nil)
+	if err != nil && start != cfg {
+		n.log.Error("the replicated configuration does not compile here; serving the local file until a good version arrives", "version", cv.Version, "err", err)
+		n.failed = cv.Index
+		start, cv = cfg, raftstore.ConfigVersion{}
+		g, err = n.build(cfg, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
+	g.cv = cv
 	srv, err := dnsserver.New(dnsserver.Options{
 		Addrs:      cfg.Node.DNS,
 		UDPSockets: cfg.Node.UDPSockets,
@@ -94,14 +164,18 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	n.dns = srv
 	n.gen = g
 	if cfg.Node.API != "" {
-		n.api, err = api.New(api.Options{
+		ao := api.Options{
 			Addr:      cfg.Node.API,
 			Status:    n,
 			Pools:     apiPools{n},
 			Explainer: n,
 			Registry:  n.reg,
 			Logger:    o.Logger,
-		})
+		}
+		if n.store != nil {
+			ao.Cluster, ao.Configs, ao.Forwarder = apiCluster{n}, apiConfigs{n}, apiForwarder{n}
+		}
+		n.api, err = api.New(ao)
 		if err != nil {
 			return nil, err
 		}
@@ -111,6 +185,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 			return nil, fmt.Errorf("register probe metrics: %w", err)
 		}
 	}
+	built = true
 	return n, nil
 }
 
@@ -120,33 +195,84 @@ func (n *Node) build(cfg *config.Config, prev *generation) (*generation, error) 
 	if prev != nil {
 		reuse = prev.geo
 	}
-	db, ps := openGeo(cfg, reuse)
-	if len(ps) > 0 {
-		return nil, ps
-	}
-	snap, ps := compileWith(cfg, db)
+	db, snap, ps := n.compile(cfg, reuse)
 	if len(ps) > 0 {
 		return nil, ps
 	}
 	g := &generation{cfg: cfg, geo: db, base: snap}
 	pr, err := probes.New(cfg, probes.Options{
-		Logger:   n.log,
-		Observer: probes.ObserverFunc(func([]probes.Verdict) { n.republish(g) }),
+		Logger: n.log,
+		Source: n.source,
+		Observer: probes.ObserverFunc(func([]probes.Verdict) {
+			n.republish(g)
+			select {
+			case n.kick <- struct{}{}:
+			default:
+			}
+		}),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("probes: %w", err)
 	}
 	g.prober = pr
+	if prev != nil {
+		pr.Inherit(prev.prober)
+	}
 	return g, nil
 }
 
+// compile compiles cfg with the geo database it names (reuse: an open one
+// to keep when it is the same file) without building a prober: the whole
+// validation a configuration passes before it serves or is proposed.
+func (n *Node) compile(cfg *config.Config, reuse *geo.DB) (*geo.DB, *dnsserver.Snapshot, config.Problems) {
+	db, ps := openGeo(cfg, n.geoFile(cfg), reuse)
+	if len(ps) > 0 {
+		return nil, nil, ps
+	}
+	snap, ps := compileWith(cfg, db)
+	if len(ps) > 0 {
+		return nil, nil, ps
+	}
+	return db, snap, nil
+}
+
+// geoFile is where cfg's MaxMind database is on this host. A replicated
+// configuration was not loaded from this host: its database is the one the
+// local file names, or, when the local file names none, the replicated
+// path resolved against the local file's folder.
+func (n *Node) geoFile(cfg *config.Config) string {
+	if cfg.Geo.Database == "" {
+		return ""
+	}
+	if p := cfg.HostPath(cfg.Geo.Database); p != "" {
+		return p
+	}
+	n.mu.Lock()
+	local := n.local
+	n.mu.Unlock()
+	if local == nil || local == cfg {
+		return ""
+	}
+	if local.Geo.Database != "" {
+		return local.HostPath(local.Geo.Database)
+	}
+	return local.HostPath(cfg.Geo.Database)
+}
+
 // Run probes and serves until ctx ends, then stops in reverse start order:
-// DNS first, then probes.
+// the cluster tasks, the API, DNS, probes, and last the Raft store.
 func (n *Node) Run(ctx context.Context) error {
 	n.started = time.Now()
 	n.mu.Lock()
 	g := n.gen
 	n.mu.Unlock()
+	if n.store != nil {
+		defer func() {
+			if err := n.store.Close(); err != nil {
+				n.log.Warn("close the raft store", "err", err)
+			}
+		}()
+	}
 
 	var stopProber context.CancelFunc
 	proberDone := make(chan error, 1)
@@ -184,6 +310,12 @@ func (n *Node) Run(ctx context.Context) error {
 	} else {
 		apiDone <- nil
 	}
+	clusterCtx, stopCluster := context.WithCancel(ctx)
+	clusterDone := make(chan error, 1)
+	var tasks sync.WaitGroup
+	if n.store != nil {
+		n.startCluster(clusterCtx, &tasks, clusterDone)
+	}
 
 	var err error
 loop:
@@ -199,6 +331,8 @@ loop:
 			if err != nil {
 				break loop
 			}
+		case err = <-clusterDone:
+			break loop
 		case ng := <-n.swap:
 			stopProber()
 			<-proberDone
@@ -206,6 +340,8 @@ loop:
 			n.republish(ng)
 		}
 	}
+	stopCluster()
+	tasks.Wait()
 	stopAPI()
 	if apiDone != nil {
 		if e := <-apiDone; err == nil {
@@ -226,19 +362,35 @@ loop:
 	return err
 }
 
-// republish builds a snapshot from g's compiled pools and the latest
-// verdicts, and stores it, if g is still the current generation.
+// republish builds a snapshot from g's compiled pools and the members'
+// states, and stores it, if g is still the current generation.
 func (n *Node) republish(g *generation) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if g != n.gen {
 		return
 	}
-	n.dns.Store(n.snapshotLocked(g))
+	snap := n.snapshotLocked(g)
+	n.served.Store(snap)
+	n.dns.Store(snap)
 }
 
-func (n *Node) snapshotLocked(g *generation) *dnsserver.Snapshot {
-	vs := g.prober.Verdicts() // pool order, then member order: as base.Pools
+// memberView is one member's served state and why.
+type memberView struct {
+	probes.Verdict
+	admin   string // the admin state in force (cluster: the replicated one)
+	why     string
+	checked bool // its pool has a check
+}
+
+// viewsLocked returns every member's state as g serves it, in pool order
+// then member order (base.Pools' order). Standalone, a member's state is
+// this node's verdict. In a cluster: an admin state set through Raft
+// outranks everything; then the configuration's admin: value; then the
+// agreement of the member's probers' fresh verdicts; and while they do not
+// agree (too few fresh verdicts), this node's own verdict.
+func (n *Node) viewsLocked(g *generation) []memberView {
+	vs := g.prober.Verdicts()
 	var prev map[probes.Key]probes.Verdict
 	if g.prev != nil {
 		prev = map[probes.Key]probes.Verdict{}
@@ -246,20 +398,46 @@ func (n *Node) snapshotLocked(g *generation) *dnsserver.Snapshot {
 			prev[v.Key] = v
 		}
 	}
+	var st *raftstore.State
+	var nodes []raftstore.NodeID
+	var now time.Time
+	if n.store != nil {
+		st = n.store.State()
+		nodes = nodeIDs(st)
+		now = n.clockLocked()
+	}
+	out := make([]memberView, len(vs))
+	for i, v := range vs {
+		if !v.Probed && !v.Forced {
+			if pv, ok := prev[v.Key]; ok && pv.Probed {
+				v.Up, v.ProbeUp, v.Probed, v.Load, v.HasLoad = pv.Up, pv.ProbeUp, pv.Probed, pv.Load, pv.HasLoad
+			}
+		}
+		mv := memberView{Verdict: v, admin: v.Admin.String(), why: why(v), checked: g.cfg.Pools[v.Key.Pool].Check != ""}
+		if st != nil {
+			n.agreeLocked(&mv, st, nodes, now)
+		}
+		out[i] = mv
+	}
+	return out
+}
+
+func (n *Node) snapshotLocked(g *generation) *dnsserver.Snapshot {
+	views := n.viewsLocked(g)
 	snap := *g.base
 	snap.Pools = make([]*selector.Pool, len(g.base.Pools))
 	i := 0
+	n.up, n.total = 0, 0
 	for pi, p := range g.base.Pools {
 		st := make([]selector.Status, len(p.Members))
 		for mi := range p.Members {
-			v := vs[i]
+			v := views[i]
 			i++
-			if !v.Probed && !v.Forced {
-				if pv, ok := prev[v.Key]; ok && pv.Probed {
-					v.Up, v.Load, v.HasLoad = pv.Up, pv.Load, pv.HasLoad
-				}
-			}
 			st[mi] = selector.Status{Up: v.Up, Drain: v.Drain, Load: v.Load}
+			n.total++
+			if v.Up && !v.Drain {
+				n.up++
+			}
 		}
 		snap.Pools[pi] = p.WithStatus(st)
 	}
@@ -292,18 +470,40 @@ func (n *Node) APIAddr() net.Addr {
 // Registry is where the node's metrics are.
 func (n *Node) Registry() *prometheus.Registry { return n.reg }
 
-// Reload validates cfg whole and, only if it is good, swaps it in. A bad
-// configuration changes nothing: the old one keeps serving. Run must be
+// Reload takes in a new local configuration file. Standalone, it is
+// validated whole and, only if it is good, swapped in; a bad one changes
+// nothing. In a cluster, the node settings are taken from it and its
+// cluster-wide part is validated the same way and then proposed through
+// Raft (forwarded to the leader), so that every node serves it; the
+// served configuration changes when the FSM applies it. Run must be
 // running.
 func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
-	ng, err := n.build(cfg, nil)
+	if n.store != nil {
+		return n.reloadCluster(ctx, cfg)
+	}
+	n.mu.Lock()
+	old := n.gen
+	n.mu.Unlock()
+	ng, err := n.build(cfg, old)
 	if err != nil {
 		return err
 	}
 	n.mu.Lock()
+	n.local = cfg
+	n.mu.Unlock()
+	if err := n.install(ctx, ng); err != nil {
+		return err
+	}
+	n.log.Info("configuration reloaded", "version", ng.base.Version)
+	return nil
+}
+
+// install makes ng the current generation and has Run start its prober.
+func (n *Node) install(ctx context.Context, ng *generation) error {
+	n.mu.Lock()
 	old := n.gen
-	if !slices.Equal(cfg.Node.DNS, old.cfg.Node.DNS) {
-		n.log.Warn("node.dns changed; listeners change only on restart", "serving", old.cfg.Node.DNS, "configured", cfg.Node.DNS)
+	if !slices.Equal(ng.cfg.Node.DNS, old.cfg.Node.DNS) {
+		n.log.Warn("node.dns changed; listeners change only on restart", "serving", old.cfg.Node.DNS, "configured", ng.cfg.Node.DNS)
 	}
 	// Run-time admin states outlive a reload where their member still is.
 	for k, a := range n.admin {
@@ -317,14 +517,15 @@ func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
 	n.mu.Unlock()
 	select {
 	case n.swap <- ng:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	n.log.Info("configuration reloaded", "version", ng.base.Version)
-	return nil
 }
 
-// SetAdmin sets a member's admin state at run time (auto, up, down, drain).
+// SetAdmin sets a member's admin state at run time (auto, up, down,
+// drain) on this node alone; in a cluster use the API's SetAdmin, which
+// replicates it.
 func (n *Node) SetAdmin(pool, address, state string) error {
 	a, err := probes.ParseAdmin(state)
 	if err != nil {

@@ -1,0 +1,536 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/raftstore"
+)
+
+// Cluster timing that is not the operator's to tune.
+const (
+	// writeTimeout bounds a write an operator makes through the API when
+	// the request has no deadline of its own: long enough to ride out a
+	// leader election.
+	writeTimeout = 15 * time.Second
+	// reportTimeout bounds one batch of verdicts; a batch that fails is
+	// proposed again at the next tick.
+	reportTimeout = 5 * time.Second
+	// tick is how often the watcher republishes without a new apply (so
+	// that verdicts ageing out take effect) and the reporter looks for
+	// verdicts to refresh.
+	tick = time.Second
+)
+
+// verdictTiming returns the verdict max age and refresh period: the given
+// values, or three times the longest check interval (at least 30s) and a
+// third of that.
+func verdictTiming(cfg *config.Config, maxAge, refresh time.Duration) (time.Duration, time.Duration) {
+	if maxAge <= 0 {
+		maxAge = 30 * time.Second
+		for _, c := range cfg.Checks {
+			maxAge = max(maxAge, 3*c.Interval.D())
+		}
+	}
+	if refresh <= 0 {
+		refresh = maxAge / 3
+	}
+	return maxAge, min(refresh, maxAge)
+}
+
+// openStore opens the Raft store the node section asks for. A node whose
+// data directory is empty but whose cluster already lists it (it lost its
+// data) is refused at join (see joinCluster); a bootstrap node with an
+// empty directory first asks its join peers whether a cluster already
+// exists, so that a lost directory never starts a second cluster.
+func (n *Node) openStore(cfg *config.Config, o Options) error {
+	opts := raftstore.OptionsFor(cfg)
+	opts.Logger = n.log.With("part", "raft")
+	if o.Raft != nil {
+		o.Raft(&opts)
+	}
+	n.fresh = emptyDir(opts.Dir)
+	if n.fresh && opts.Bootstrap && len(cfg.Node.Join) > 0 {
+		if err := refuseSecondCluster(cfg, opts.Dir); err != nil {
+			return err
+		}
+	}
+	st, err := raftstore.Open(opts)
+	if err != nil {
+		return fmt.Errorf("node %q: %w", cfg.Node.Name, err)
+	}
+	n.store = st
+	return nil
+}
+
+func emptyDir(dir string) bool {
+	es, err := os.ReadDir(dir)
+	return err != nil && errors.Is(err, os.ErrNotExist) || err == nil && len(es) == 0
+}
+
+// refuseSecondCluster asks each join peer for its members: one that
+// answers with a cluster means this bootstrap node lost its data.
+func refuseSecondCluster(cfg *config.Config, dir string) error {
+	for _, peer := range cfg.Node.Join {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ms, err := api.NewClient(peer, "", nil).Members(ctx)
+		cancel()
+		if err != nil || len(ms) == 0 {
+			continue
+		}
+		ids := make([]string, len(ms))
+		for i, m := range ms {
+			ids[i] = m.ID
+		}
+		return fmt.Errorf("%w: node %q has node.bootstrap set and an empty data directory %s, but its peer %s already belongs to a cluster (members %s): this node lost its data. Do not bootstrap a second cluster: remove node.bootstrap, run `tern cluster remove %s` against the cluster if it still lists this node, and start it again to join",
+			raftstore.ErrDataDir, cfg.Node.Name, dir, peer, strings.Join(ids, ", "), cfg.Node.Name)
+	}
+	return nil
+}
+
+// clusterConfig loads a replicated configuration version with this node's
+// own settings (the local file's node section) in place of the proposer's.
+func (n *Node) clusterConfig(cv raftstore.ConfigVersion) (*config.Config, error) {
+	c, err := cv.Bundle.Load(cv.Bundle.Main)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	c.Node = n.local.Node
+	n.mu.Unlock()
+	return c, nil
+}
+
+// localBundle is the cluster-wide configuration of a local file as a
+// bundle, its paths relative to the file's folder (so that messages name
+// "tern.yaml:12" as `tern apply` does).
+func localBundle(c *config.Config) (raftstore.Bundle, error) {
+	b, err := raftstore.BundleFrom(c)
+	if err != nil {
+		return b, err
+	}
+	dir := path.Dir(b.Main)
+	if dir == "." {
+		return b, nil
+	}
+	prefix := dir + "/"
+	out := raftstore.Bundle{Main: strings.TrimPrefix(b.Main, prefix), Files: make(map[string][]byte, len(b.Files))}
+	for p, data := range b.Files {
+		rel, ok := strings.CutPrefix(p, prefix)
+		if !ok {
+			return b, nil // a zone file outside the folder: keep full paths
+		}
+		out.Files[rel] = data
+	}
+	return out, nil
+}
+
+// startCluster starts the node's cluster tasks; each returns when ctx
+// ends. A task's fatal error goes to done.
+func (n *Node) startCluster(ctx context.Context, wg *sync.WaitGroup, done chan<- error) {
+	run := func(f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				select {
+				case done <- err:
+				default:
+				}
+			}
+		}()
+	}
+	run(n.store.Run)
+	run(n.watch)
+	run(n.reportVerdicts)
+	run(n.joinCluster)
+	run(n.seedConfig)
+}
+
+// watch follows the FSM: a new configuration version becomes a new
+// generation (one that does not compile here is logged and the current
+// one keeps serving); any other change, and every tick, republishes the
+// members' states.
+func (n *Node) watch(ctx context.Context) error {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		st, changed := n.store.FSM().Watch()
+		n.follow(ctx, st)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-t.C:
+		}
+	}
+}
+
+func (n *Node) follow(ctx context.Context, st *raftstore.State) {
+	n.mu.Lock()
+	g, failed := n.gen, n.failed
+	n.mu.Unlock()
+	cv, ok := st.Config()
+	if !ok || cv.Index == g.cv.Index || cv.Index == failed {
+		n.republish(g)
+		return
+	}
+	cfg, err := n.clusterConfig(cv)
+	var ng *generation
+	if err == nil {
+		ng, err = n.build(cfg, g)
+	}
+	if err != nil {
+		n.log.Error("replicated configuration rejected here; the previous one keeps serving",
+			"version", cv.Version, "serving", g.cv.Version, "problems", err.Error())
+		n.mu.Lock()
+		n.failed = cv.Index
+		n.mu.Unlock()
+		n.republish(g)
+		return
+	}
+	ng.cv = cv
+	if err := n.install(ctx, ng); err != nil {
+		return
+	}
+	n.log.Info("configuration version applied", "version", cv.Version, "hash", cv.Hash.String()[:12])
+}
+
+// seedConfig: on the node that bootstrapped the cluster, once it leads and
+// while the FSM holds no configuration, propose the local file's as
+// version 1.
+func (n *Node) seedConfig(ctx context.Context) error {
+	n.mu.Lock()
+	local := n.local
+	n.mu.Unlock()
+	if !local.Node.Bootstrap {
+		return nil
+	}
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st, changed := n.store.FSM().Watch()
+		if _, ok := st.Config(); ok {
+			return nil
+		}
+		if n.store.IsLeader() {
+			b, err := localBundle(local)
+			if err != nil {
+				return fmt.Errorf("bootstrap configuration: %w", err)
+			}
+			actx, cancel := context.WithTimeout(ctx, reportTimeout)
+			_, res, err := n.store.Apply(actx, raftstore.ApplyConfig{Bundle: b, At: time.Now().UTC(), Comment: "bootstrap from " + local.Node.Name})
+			cancel()
+			if err == nil {
+				n.log.Info("proposed the local configuration as the cluster's first version", "version", res.Version)
+				return nil
+			}
+			n.log.Warn("propose the bootstrap configuration", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-t.C:
+		}
+	}
+}
+
+// joinCluster asks the node.join peers, in turn and with backoff, to add
+// this node, until one succeeds. A node that is already a member (a
+// restart) skips it. A node whose log is empty says so: a cluster that
+// still lists its ID refuses it (it lost its data) and the node stops
+// with that error.
+func (n *Node) joinCluster(ctx context.Context) error {
+	n.mu.Lock()
+	local := n.local
+	n.mu.Unlock()
+	if len(local.Node.Join) == 0 {
+		return nil
+	}
+	if ms, err := n.store.Members(); err == nil {
+		for _, m := range ms {
+			if m.ID == n.store.ID() {
+				return nil
+			}
+		}
+	}
+	wait := 250 * time.Millisecond
+	for {
+		for _, peer := range local.Node.Join {
+			req := api.JoinRequest{
+				ID:       string(n.store.ID()),
+				RaftAddr: n.store.RaftAddr(),
+				APIAddr:  local.Node.API,
+				Fresh:    n.store.Status().LastIndex == 0,
+			}
+			jctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			err := api.NewClient(peer, "", nil).Join(jctx, req)
+			cancel()
+			if err == nil {
+				n.log.Info("joined the cluster", "via", peer, "node", req.ID)
+				return nil
+			}
+			var ae *api.Error
+			if errors.As(err, &ae) && ae.Status == 409 {
+				return fmt.Errorf("join the cluster via %s: %s", peer, ae.Message)
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			n.log.Info("join: not yet", "via", peer, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// reportVerdicts proposes this node's verdicts on the members assigned to
+// it: those the FSM does not hold as this node's current verdict (a
+// change, or one never proposed), and those whose held verdict is older
+// than the refresh period when a newer probe confirms it. It looks after
+// every probe change and every tick; a batch that cannot be committed (no
+// leader) is proposed again at the next look.
+func (n *Node) reportVerdicts(ctx context.Context) error {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.kick:
+		case <-t.C:
+		}
+		batch := n.verdictBatch(time.Now())
+		if len(batch) == 0 {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, reportTimeout)
+		_, err := n.propose(pctx, raftstore.Verdicts{Node: n.store.ID(), Verdicts: batch})
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			n.log.Debug("verdicts not proposed; will retry", "count", len(batch), "err", err)
+		}
+	}
+}
+
+func (n *Node) verdictBatch(now time.Time) []raftstore.VerdictReport {
+	n.mu.Lock()
+	g := n.gen
+	n.mu.Unlock()
+	st := n.store.State()
+	nodes := nodeIDs(st)
+	self := n.store.ID()
+	var batch []raftstore.VerdictReport
+	for _, v := range g.prober.Verdicts() {
+		if !v.Probed {
+			continue
+		}
+		key := raftstore.MemberKey{Pool: v.Key.Pool, Member: v.Key.Member}
+		if !raftstore.Assigned(self, key, nodes, 0) {
+			continue
+		}
+		at := v.Checked
+		if at.IsZero() {
+			at = now
+		}
+		held, ok := st.Verdict(self, key.Pool, key.Member)
+		switch {
+		case !ok, held.Up != v.ProbeUp:
+		case now.Sub(held.At) >= n.verdictRefresh && at.After(held.At):
+		default:
+			continue
+		}
+		h := raftstore.HealthDown
+		if v.ProbeUp {
+			h = raftstore.HealthUp
+		}
+		batch = append(batch, raftstore.VerdictReport{Pool: key.Pool, Member: key.Member, Health: h, At: at.UTC()})
+	}
+	return batch
+}
+
+// nodeIDs are the registered nodes: every node computes the members'
+// probers from the same list at the same log index.
+func nodeIDs(st *raftstore.State) []raftstore.NodeID {
+	ns := st.Nodes()
+	ids := make([]raftstore.NodeID, len(ns))
+	for i, x := range ns {
+		ids[i] = x.ID
+	}
+	return ids
+}
+
+// clockLocked is the time verdicts age by: now while this node is in
+// quorum, else the last time it was (so that the state it serves while cut
+// off stays as it was rather than ageing out into its own view).
+func (n *Node) clockLocked() time.Time {
+	now := time.Now()
+	if n.store.Status().InQuorum || n.lastQuorum.IsZero() {
+		n.lastQuorum = now
+		return now
+	}
+	return n.lastQuorum
+}
+
+// agreeLocked sets mv's state from the replicated state (see viewsLocked).
+func (n *Node) agreeLocked(mv *memberView, st *raftstore.State, nodes []raftstore.NodeID, now time.Time) {
+	k := mv.Key
+	switch a := st.Admin(k.Pool, k.Member); a {
+	case raftstore.AdminUp, raftstore.AdminDown:
+		mv.Up, mv.Drain, mv.Forced, mv.admin = a == raftstore.AdminUp, false, true, string(a)
+		mv.why = "forced " + string(a) + " by an operator"
+		return
+	case raftstore.AdminDrain:
+		mv.Drain, mv.admin, mv.why = true, string(a), "drained by an operator"
+		if mv.Forced {
+			return
+		}
+	default:
+		if mv.Forced || mv.Drain {
+			return // the configuration's admin: value
+		}
+	}
+	if !mv.checked {
+		return // no check: its configured state
+	}
+	probers := raftstore.Probers(raftstore.MemberKey{Pool: k.Pool, Member: k.Member}, nodes, 0)
+	up, known := raftstore.MemberUp(st, k.Pool, k.Member, probers, now, n.verdictMaxAge)
+	if !known {
+		if mv.admin != string(raftstore.AdminDrain) {
+			mv.why += " (this node's own verdict: its probers do not agree yet)"
+		}
+		return
+	}
+	mv.Up = up
+	if mv.admin == string(raftstore.AdminDrain) {
+		return
+	}
+	if up {
+		mv.why = fmt.Sprintf("up by agreement of %d probers", len(probers))
+	} else {
+		mv.why = fmt.Sprintf("down by agreement of %d probers", len(probers))
+	}
+}
+
+// reloadCluster takes in a new local file: its node settings here, its
+// cluster-wide part proposed through Raft after the same validation
+// `tern apply` gets.
+func (n *Node) reloadCluster(ctx context.Context, cfg *config.Config) error {
+	n.mu.Lock()
+	g := n.gen
+	n.mu.Unlock()
+	if _, _, ps := n.compile(cfg, g.geo); len(ps) > 0 {
+		return ps
+	}
+	n.mu.Lock()
+	n.local = cfg
+	n.mu.Unlock()
+	b, err := localBundle(cfg)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	res, err := n.propose(pctx, raftstore.ApplyConfig{Bundle: b, At: time.Now().UTC(), Comment: "reload (SIGHUP) on " + cfg.Node.Name})
+	if err != nil {
+		return fmt.Errorf("propose the reloaded configuration: %w", err)
+	}
+	if res.Changed {
+		n.log.Info("reloaded configuration committed", "version", res.Version)
+	} else {
+		n.log.Info("reloaded configuration is the cluster's current one", "version", res.Version)
+	}
+	return nil
+}
+
+// propose commits b: on the leader directly, elsewhere through the
+// leader's API, then waits until this node has applied it, so that the
+// caller reads its own write. While there is no leader (an election) it
+// retries until ctx ends.
+func (n *Node) propose(ctx context.Context, b raftstore.Body) (raftstore.Result, error) {
+	wait := 100 * time.Millisecond
+	for {
+		res, err := n.proposeOnce(ctx, b)
+		if err == nil || !errors.Is(err, api.ErrUnavailable) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+func (n *Node) proposeOnce(ctx context.Context, b raftstore.Body) (raftstore.Result, error) {
+	_, res, err := n.store.Apply(ctx, b)
+	var nl *raftstore.NotLeaderError
+	if !errors.As(err, &nl) {
+		return res, apiError(err)
+	}
+	if nl.LeaderAPI == "" || nl.LeaderID == n.store.ID() {
+		return res, apiError(err)
+	}
+	data, err := raftstore.EncodeCommand(b)
+	if err != nil {
+		return res, err
+	}
+	cr, err := api.NewClient(nl.LeaderAPI, "", nil).ApplyCommand(ctx, data)
+	if err != nil {
+		return res, fmt.Errorf("forward %s to the leader %s at %s: %w", b.Type(), nl.LeaderID, nl.LeaderAPI, apiError(err))
+	}
+	if err := n.store.WaitApplied(ctx, cr.Index); err != nil {
+		return res, fmt.Errorf("%w: committed at index %d but not yet applied here: %v", api.ErrUnavailable, cr.Index, err)
+	}
+	return raftstore.Result{Index: cr.Index, Changed: cr.Changed, Version: cr.Version}, nil
+}
+
+// apiError maps store errors, and errors forwarded from another node's
+// API, to the API's error kinds: the one place that does.
+func apiError(err error) error {
+	var ae *api.Error
+	kind := error(nil)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ae):
+		switch ae.Status {
+		case 400:
+			kind = api.ErrInvalid
+		case 404:
+			kind = api.ErrNotFound
+		case 409:
+			kind = api.ErrConflict
+		case 503:
+			kind = api.ErrUnavailable
+		}
+	case errors.Is(err, raftstore.ErrNotLeader), errors.Is(err, raftstore.ErrClosed):
+		kind = api.ErrUnavailable
+	case errors.Is(err, raftstore.ErrConflict):
+		kind = api.ErrConflict
+	case errors.Is(err, raftstore.ErrNoSuchVersion), errors.Is(err, raftstore.ErrUnknownNode):
+		kind = api.ErrNotFound
+	case errors.Is(err, raftstore.ErrMalformed), errors.Is(err, raftstore.ErrUnknownCommand), errors.Is(err, raftstore.ErrUnsupportedVersion):
+		kind = api.ErrInvalid
+	case errors.Is(err, context.DeadlineExceeded):
+		kind = api.ErrUnavailable
+	}
+	if kind == nil || errors.Is(err, kind) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", kind, err)
+}
