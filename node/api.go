@@ -326,7 +326,6 @@ func (f apiForwarder) ApplyCommand(ctx context.Context, cmd []byte) (api.Command
 	return api.CommandResult{Index: res.Index, Changed: res.Changed, Version: res.Version}, nil
 }
 
-
 // why says in a few words why a member is in or out of answers.
 func why(v probes.Verdict) string {
 	switch {

@@ -68,7 +68,7 @@ type Node struct {
 	swap   chan *generation // Reload or the FSM watcher -> Run: a validated new generation
 	served atomic.Pointer[dnsserver.Snapshot]
 
-	mu    sync.Mutex // guards everything below; never taken on the query path
+	mu    sync.Mutex     // guards everything below; never taken on the query path
 	local *config.Config // the local file: node settings, and the cluster-wide part until the FSM has one
 	gen   *generation
 	admin map[probes.Key]probes.Admin // run-time admin states, kept across reloads (standalone)
