@@ -33,6 +33,10 @@ var (
 	ErrNodeIDMismatch = errors.New("data directory belongs to another node")
 	// ErrUnknownNode is a node ID that is not a member of the cluster.
 	ErrUnknownNode = errors.New("unknown node")
+	// ErrPeerTLS is a node that Join refused because the mutual TLS
+	// handshake with it failed: no certificate, one from another CA, an
+	// expired one, or one without the address's name.
+	ErrPeerTLS = errors.New("mutual TLS with the Raft peer failed")
 	// ErrClosed is an operation on a closed Store.
 	ErrClosed = errors.New("store closed")
 )

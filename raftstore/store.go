@@ -41,9 +41,12 @@ type Options struct {
 	// that holds a node-id but no Raft state, Open fails rather than make
 	// a second cluster.
 	Bootstrap bool
+	// TLS, when set, runs the Raft transport over mutual TLS (see
+	// TLSFiles); nil keeps plain TCP.
+	TLS *TLSFiles
 
 	// Transport replaces the TCP transport (tests use raft.InmemTransport);
-	// RaftAddr and Advertise are then unused.
+	// RaftAddr, Advertise and TLS are then unused.
 	Transport raft.Transport
 	// Logger receives Raft's log messages (nil: none).
 	Logger *slog.Logger
@@ -82,6 +85,7 @@ type Store struct {
 	raft  *raft.Raft
 	bolt  *raftboltdb.BoltStore
 	trans raft.Transport
+	tls   *tlsStream // nil without TLS
 	log   *slog.Logger
 
 	closeOnce sync.Once
@@ -190,7 +194,14 @@ func (s *Store) start(ds dirState) (err error) {
 				return fmt.Errorf("raft advertise address %q: %w", opts.Advertise, err)
 			}
 		}
-		s.trans, err = raft.NewTCPTransportWithLogger(opts.RaftAddr, adv, 3, 10*time.Second, hl.Named("transport"))
+		if opts.TLS != nil {
+			var tr *raft.NetworkTransport
+			if tr, s.tls, err = newTLSTransport(opts.RaftAddr, adv, *opts.TLS, hl, s.log); err == nil {
+				s.trans = tr
+			}
+		} else {
+			s.trans, err = raft.NewTCPTransportWithLogger(opts.RaftAddr, adv, 3, 10*time.Second, hl.Named("transport"))
+		}
 		if err != nil {
 			return fmt.Errorf("raft transport on %q: %w", opts.RaftAddr, err)
 		}
@@ -434,6 +445,9 @@ func (s *Store) Join(ctx context.Context, id NodeID, raftAddr, apiAddr string) e
 	if err := s.mustLead(); err != nil {
 		return fmt.Errorf("join %q: %w", id, err)
 	}
+	if err := s.checkPeer(ctx, raftAddr); err != nil {
+		return fmt.Errorf("join %q: %w", id, err)
+	}
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return s.raftErr(fmt.Sprintf("join %q", id), err)
@@ -465,6 +479,24 @@ func (s *Store) Join(ctx context.Context, id NodeID, raftAddr, apiAddr string) e
 	if _, _, err := s.Apply(ctx, reg); err != nil {
 		return fmt.Errorf("join %q: %w", id, err)
 	}
+	return nil
+}
+
+// checkPeer makes sure, with TLS, that the node at raftAddr holds a
+// certificate this cluster accepts (and accepts this node's) before it
+// enters the configuration: a voter that can never be reached would count
+// against the quorum, and could stop a small cluster from committing.
+func (s *Store) checkPeer(ctx context.Context, raftAddr string) error {
+	if s.tls == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, min(s.timeout(ctx), 10*time.Second))
+	defer cancel()
+	c, err := s.tls.dial(ctx, raftAddr)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrPeerTLS, err)
+	}
+	c.Close()
 	return nil
 }
 
@@ -627,18 +659,29 @@ func (s *Store) Close() error {
 
 // OptionsFor returns the Options that c's node section asks for: node.name
 // as the ID, node.data (relative to the configuration file) as the data
-// directory, node.raft, node.api and node.bootstrap. Timing and logging are
-// left for the caller.
+// directory, node.raft, node.api, node.bootstrap and node.tls (its files
+// relative to the configuration file). Timing and logging are left for the
+// caller.
 func OptionsFor(c *config.Config) Options {
 	dir := c.HostPath(c.Node.Data)
 	if dir == "" {
 		dir = c.Node.Data
 	}
-	return Options{
+	o := Options{
 		ID:        NodeID(c.Node.Name),
 		Dir:       dir,
 		RaftAddr:  c.Node.Raft,
 		APIAddr:   c.Node.API,
 		Bootstrap: c.Node.Bootstrap,
 	}
+	if t := c.Node.TLS; t.Enabled() {
+		host := func(p string) string {
+			if h := c.HostPath(p); h != "" {
+				return h
+			}
+			return p
+		}
+		o.TLS = &TLSFiles{Cert: host(t.Cert), Key: host(t.Key), CA: host(t.CA), ServerName: t.ServerName}
+	}
+	return o
 }
