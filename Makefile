@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/tern
 
-.PHONY: all build run test vet fuzz bench bench-go bench-dispatcher generate clean
+.PHONY: all build run test vet fuzz bench bench-go bench-probes bench-dispatcher generate clean
 
 all: build
 
@@ -31,9 +31,14 @@ fuzz:
 
 # Whole-server figures (dnsperf against tern, gdnsd and a minimal miekg/dns
 # server) and the testing.B benchmarks; see BENCHMARKS.md.
-bench: build bench-go
+bench: build bench-go bench-probes
 	scripts/debs.sh dnsperf:dnsperf gdnsd:gdnsd dig:bind9-dnsutils
 	bench/run.sh
+
+# 2,000 members probed every second for 10 s: lateness and prober CPU.
+bench-probes:
+	TERN_SCALE=1 $(GO) test -run '^TestScale$$' -v -count=1 ./probes/
+	TERN_SCALE=1 TERN_SCALE_CHECK=http $(GO) test -run '^TestScale$$' -v -count=1 ./probes/
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./selector ./zones ./dnsserver ./dispatcher/maglev
