@@ -57,7 +57,7 @@
 // # Store
 //
 // Open starts a node from its data directory (node-id, raft.db,
-// snapshots/) on a TCP transport. It bootstraps a new cluster only when
+// snapshots/) on a TCP transport (mutual TLS with Options.TLS). It bootstraps a new cluster only when
 // Options.Bootstrap is set and the directory is empty; another node's
 // directory, a corrupt or lost raft.db or a lost node-id is an error, never
 // a silent new cluster. Reads are local (Store.State). Writes go through
@@ -67,6 +67,42 @@
 // (Store.ApplyEncoded), then waits with WaitApplied for the returned index
 // to reach its own FSM. Join, Remove, Members and Status serve the cluster
 // commands; Run keeps the leader's own registry entry current.
+//
+// # Raft over TLS
+//
+// With Options.TLS (node.tls: cert, key, ca, optional server_name) the
+// transport is hashicorp/raft's NetworkTransport on a StreamLayer of our
+// own (tls.go) instead of NewTCPTransport: TLS 1.3 only, no session
+// resumption, and both ends present their certificate and verify the
+// other's against the CA. The dialling node also checks the peer's name:
+// the host of the Raft address it dials (nodes are usually addressed by
+// IP, so a node's certificate carries the IP SAN of its advertised Raft
+// address), or server_name when set (every node's certificate carries that
+// one DNS name; any certificate from the CA can then stand for any node).
+// The accepting node checks the chain only. A node's certificate therefore
+// needs both serverAuth and clientAuth (or no extended key usage).
+//
+// In TLS 1.3 a client's handshake ends before the server has judged the
+// client's certificate, so the accepting side writes one byte (0x01) once
+// it has, and Dial waits for it: a refused node learns so while dialling,
+// with the peer's alert as the reason. The accepting side runs the
+// handshake in the connection's own goroutine and logs a refusal (no
+// certificate, another CA, expired, plain TCP) with the peer's address.
+//
+// Join dials the new node over TLS before AddVoter: a node whose
+// certificate does not verify (or that does not accept ours) is refused
+// with ErrPeerTLS and never enters the configuration, where it would count
+// against the quorum it cannot join.
+//
+// The files are read again when a connection is made, at most once a
+// second, and a changed set is used for new connections; connections
+// already up keep the identity they were made with (Raft pools them, so
+// a removed CA takes full effect after a restart or once they break). A
+// set that does not load (a certificate written before its key, an
+// expired one) is logged and the previous one kept. Open refuses to start
+// with files that do not load, naming the file at fault.
+//
+// Without Options.TLS the transport is raft.NewTCPTransport, as before.
 //
 // # Imports
 //
