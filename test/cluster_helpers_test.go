@@ -43,7 +43,8 @@ type tcluster struct {
 	nodes   []*tnode
 	backA   *tbackend
 	backB   *tbackend
-	cluster string // the cluster-wide part of every node's file
+	cluster string   // the cluster-wide part of every node's file
+	args    []string // more `tern serve` flags
 }
 
 type tnode struct {
@@ -152,7 +153,7 @@ func (nd *tnode) start() {
 	t := nd.c.t
 	t.Helper()
 	nd.out = &lockedBuffer{}
-	nd.cmd = exec.Command(ternBinary(t), "serve", "--config", "tern.yaml", "--probe-source", nd.ip)
+	nd.cmd = exec.Command(ternBinary(t), append([]string{"serve", "--config", "tern.yaml", "--probe-source", nd.ip}, nd.c.args...)...)
 	nd.cmd.Dir = nd.dir
 	nd.cmd.Stdout, nd.cmd.Stderr = nd.out, nd.out
 	if err := nd.cmd.Start(); err != nil {

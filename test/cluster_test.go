@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -238,4 +240,65 @@ func TestClusterLeaderKill(t *testing.T) {
 	old.start()
 	c.waitConverged(30*time.Second, 2)
 	waitFor(t, 10*time.Second, "the restarted node to serve version 2", func() bool { return old.txt() == "v2" })
+}
+
+// TestClusterIsolatedNode: a node whose peers stop (SIGSTOP: they hold
+// their sockets but answer nothing) keeps answering DNS from its last
+// state, including a member the cluster agreed was down, for longer than
+// the verdicts' max age (its clock for them stops at its last quorum), and
+// reports itself out of quorum in `tern status` and on /readyz; it comes
+// back when they do.
+func TestClusterIsolatedNode(t *testing.T) {
+	const maxAge = 3 * time.Second
+	c := newCluster(t, 3)
+	c.args = []string{"--verdict-max-age", maxAge.String(), "--verdict-refresh", "1s"}
+	c.form()
+	// B down by agreement of all three before the isolation.
+	for _, nd := range c.nodes {
+		c.backB.cut(nd.ip, true)
+	}
+	c.eachAnswers(20*time.Second, []string{memberA})
+
+	lone := c.leader()
+	if lone == nil {
+		t.Fatal("no leader")
+	}
+	var others []*tnode
+	for _, nd := range c.nodes {
+		if nd != lone {
+			others = append(others, nd)
+			nd.cmd.Process.Signal(syscall.SIGSTOP)
+		}
+	}
+	// The lone node's own probes now see B up again; the state it serves
+	// stays the agreed one (its clock for verdicts stops at its last
+	// quorum).
+	c.backB.cut(lone.ip, false)
+
+	waitFor(t, 15*time.Second, "tern status to report the lone node out of quorum", func() bool {
+		out, err := lone.cli("status")
+		return err == nil && regexp.MustCompile(`in quorum\s+false`).MatchString(out)
+	})
+	if err := lone.client().Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "quorum") {
+		t.Fatalf("/readyz of an isolated node: %v, want 503 naming the quorum", err)
+	}
+	// Past the max age, the peers' down verdicts would be stale by the
+	// wall clock and the lone node's own (B up) would decide.
+	for end := time.Now().Add(maxAge + 2*time.Second); time.Now().Before(end); {
+		if got, err := lone.answers(); err != nil || !slices.Equal(got, []string{memberA}) {
+			t.Fatalf("isolated node answers %v (%v), want its last state %v", got, err, []string{memberA})
+		}
+		time.Sleep(50 * time.Millisecond) // pacing the queries, not waiting for a state
+	}
+	if lone.txt() != "v1" {
+		t.Fatal("isolated node lost its static data")
+	}
+
+	for _, nd := range others {
+		nd.cmd.Process.Signal(syscall.SIGCONT)
+	}
+	waitFor(t, 20*time.Second, "the node back in quorum and ready", func() bool {
+		s, err := lone.status()
+		return err == nil && s.InQuorum && lone.client().Ready(context.Background()) == nil
+	})
 }
