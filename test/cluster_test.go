@@ -302,3 +302,74 @@ func TestClusterIsolatedNode(t *testing.T) {
 		return err == nil && s.InQuorum && lone.client().Ready(context.Background()) == nil
 	})
 }
+
+// TestClusterDataDir: a corrupt raft.db, a joined node's lost data
+// directory and the bootstrap node's lost data directory each stop `tern
+// serve` with a clear error and a non-zero exit, never a silent new
+// cluster; the node with its data restored rejoins.
+func TestClusterDataDir(t *testing.T) {
+	c := newCluster(t, 3)
+	c.form()
+	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	ctx := context.Background()
+
+	// Garbage in raft.db.
+	n2.stop(syscall.SIGTERM)
+	db := filepath.Join(n2.dir, "data", "raft.db")
+	good, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, len(good))
+	for i := range junk {
+		junk[i] = byte(i*7 + 3)
+	}
+	if err := os.WriteFile(db, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n2.start()
+	if err := n2.wait(30 * time.Second); err == nil || !strings.Contains(n2.out.String(), "raft.db") || !strings.Contains(n2.out.String(), "unusable data directory") {
+		t.Fatalf("start on a corrupt raft.db: exit %v, want non-zero naming raft.db\n%s", err, n2.out.String())
+	}
+	// Restored, it rejoins with its ID and log.
+	if err := os.WriteFile(db, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n2.start()
+	c.waitConverged(30*time.Second, 1)
+
+	// A joined node whose data directory is gone: the cluster still lists
+	// it, so it must not come back as a blank voter.
+	n3.stop(syscall.SIGTERM)
+	if err := os.RemoveAll(filepath.Join(n3.dir, "data")); err != nil {
+		t.Fatal(err)
+	}
+	n3.start()
+	if err := n3.wait(30 * time.Second); err == nil || !strings.Contains(n3.out.String(), "lost its data directory") {
+		t.Fatalf("start of a joined node without its data: exit %v, want non-zero saying it lost its data\n%s", err, n3.out.String())
+	}
+	if ms, err := n1.client().Members(ctx); err != nil || len(ms) != 3 {
+		t.Fatalf("members after the refused start: %v %v", ms, err)
+	}
+	// The documented way back: remove it, then it joins as a new member.
+	if out, err := n1.cli("cluster", "remove", "n3"); err != nil {
+		t.Fatalf("tern cluster remove n3: %v\n%s", err, out)
+	}
+	os.RemoveAll(filepath.Join(n3.dir, "data"))
+	n3.start()
+	c.waitConverged(30*time.Second, 1)
+
+	// The bootstrap node's data directory is gone: its peers hold a
+	// cluster, so it must not bootstrap a second one.
+	n1.stop(syscall.SIGTERM)
+	if err := os.RemoveAll(filepath.Join(n1.dir, "data")); err != nil {
+		t.Fatal(err)
+	}
+	n1.start()
+	if err := n1.wait(30 * time.Second); err == nil || !strings.Contains(n1.out.String(), "Do not bootstrap a second cluster") {
+		t.Fatalf("bootstrap node without its data: exit %v, want non-zero refusing a second cluster\n%s", err, n1.out.String())
+	}
+	if _, err := os.Stat(filepath.Join(n1.dir, "data", "raft.db")); err == nil {
+		t.Fatal("the refused bootstrap node created a Raft log")
+	}
+}
