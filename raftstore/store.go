@@ -446,6 +446,7 @@ func (s *Store) Join(ctx context.Context, id NodeID, raftAddr, apiAddr string) e
 		return fmt.Errorf("join %q: %w", id, err)
 	}
 	if err := s.checkPeer(ctx, raftAddr); err != nil {
+		s.log.Warn("join refused: the node failed mutual TLS", "node", id, "raft", raftAddr, "err", err)
 		return fmt.Errorf("join %q: %w", id, err)
 	}
 	f := s.raft.GetConfiguration()

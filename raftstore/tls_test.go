@@ -226,6 +226,9 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 		if !errors.Is(err, ErrPeerTLS) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("join of %s: %v, want ErrPeerTLS with %q", id, err, want)
 		}
+		if !logs[l.ID()].has("join refused: the node failed mutual TLS") || !logs[l.ID()].has("node="+string(id)) {
+			t.Fatalf("the leader did not log the refused join of %s", id)
+		}
 		unharmed(t)
 	}
 
@@ -317,7 +320,7 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 	})
 }
 
-func TestTLSStreamServerNames(t *testing.T) {
+func TestTLSStreamHandshakes(t *testing.T) {
 	ca := newTestCA(t, "tern-ca")
 	named := func(c *x509.Certificate) { c.IPAddresses, c.DNSNames = nil, []string{"raft.tern.test"} }
 	serverCert, serverKey := ca.issue(t, "server", named)
@@ -336,14 +339,17 @@ func TestTLSStreamServerNames(t *testing.T) {
 		server     *tlsStream
 		serverName string
 		tlsMax     uint16 // 0: no cap
+		noCert     bool   // present no client certificate
 		want       string // "" for success
 	}{
-		{"IP SAN equal to the dialled address", ip, "", 0, ""},
-		{"IP SAN of another address", elsewhere, "", 0, "certificate is valid for 127.0.0.2, not 127.0.0.1"},
-		{"no IP SAN", server, "", 0, "doesn't contain any IP SANs"},
-		{"cluster server name", server, "raft.tern.test", 0, ""},
-		{"wrong cluster server name", server, "other.tern.test", 0, "not other.tern.test"},
-		{"TLS 1.2 refused", ip, "", tls.VersionTLS12, "protocol version"},
+		{"IP SAN equal to the dialled address", ip, "", 0, false, ""},
+		{"IP SAN of another address", elsewhere, "", 0, false, "certificate is valid for 127.0.0.2, not 127.0.0.1"},
+		{"no IP SAN", server, "", 0, false, "doesn't contain any IP SANs"},
+		{"cluster server name", server, "raft.tern.test", 0, false, ""},
+		{"wrong cluster server name", server, "other.tern.test", 0, false, "not other.tern.test"},
+		{"TLS 1.2 refused", ip, "", tls.VersionTLS12, false, "protocol version"},
+		{"crypto/tls client with a certificate", ip, "", tls.VersionTLS13, false, ""},
+		{"no client certificate", ip, "", 0, true, "certificate required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -352,11 +358,22 @@ func TestTLSStreamServerNames(t *testing.T) {
 			defer client.Close()
 			client.serverName = tc.serverName
 			var err error
-			if tc.tlsMax != 0 {
+			if tc.tlsMax != 0 || tc.noCert {
+				// crypto/tls directly, then wait for the listener's verdict.
 				cfg := client.m.clientConfig("127.0.0.1")
-				cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS12, tc.tlsMax
+				if tc.tlsMax != 0 {
+					cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS12, tc.tlsMax
+				}
+				if tc.noCert {
+					cfg.GetClientCertificate = nil
+				}
 				var c *tls.Conn
 				if c, err = tls.Dial("tcp", string(addr), cfg); err == nil {
+					c.SetReadDeadline(time.Now().Add(5 * time.Second))
+					var b [1]byte
+					if _, err = c.Read(b[:]); err == nil && b[0] != tlsAccepted {
+						t.Fatalf("first byte %#x", b[0])
+					}
 					c.Close()
 				}
 			} else {
