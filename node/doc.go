@@ -1,8 +1,88 @@
 // Package node is the composition root of one Tern node: it compiles a
-// configuration (and, later, replicated state) into the immutable snapshot
-// the DNS server answers from, starts the parts in order and stops them in
-// reverse, and swaps in a new snapshot on reload only when the whole new
+// configuration and the replicated state into the immutable snapshot the
+// DNS server answers from, starts the parts in order and stops them in
+// reverse, and swaps in a new snapshot only when the whole new
 // configuration is valid.
+//
+// # Standalone and cluster
+//
+// Without node.raft a node runs standalone: its configuration is its local
+// file, SIGHUP (Reload) swaps in a new one, admin states are its own.
+//
+// With node.raft it is a Raft cluster node (package raftstore, data in
+// node.data). The node settings (name, dns, api, raft, data, bootstrap,
+// join, tls) always come from the local file. The cluster-wide part
+// (pools, checks, zones, geo maps, sites) comes from the FSM's current
+// configuration bundle once there is one, and from the local file until
+// then. A bundle's geo.database is opened on this host: the local file's
+// database when it names one, else the bundle's path resolved against the
+// local file's folder.
+//
+// Starting: a node with node.bootstrap on an empty data directory starts
+// the cluster and, once it leads, proposes its local configuration as
+// version 1. A node with node.join asks those API addresses in turn,
+// with backoff, to add it (POST /v1/cluster/join; a follower forwards to
+// the leader) until one does; a node already in the Raft configuration (a
+// restart) skips it, and joining again with the same ID and address
+// changes nothing. Lost data is an error, never a new cluster: a corrupt
+// or unreadable raft.db stops Open (raftstore); a node whose log is empty
+// but whose ID the cluster still lists is refused at join (it must be
+// removed first: a voter that forgot its log must not vote); a bootstrap
+// node with an empty directory first asks its node.join peers and refuses
+// to start when one of them already belongs to a cluster.
+//
+// Following the FSM: Run watches the FSM. A new configuration version is
+// loaded and compiled into a new generation (config + snapshot + prober +
+// geo database); one that fails here (it was validated before it was
+// proposed, but this node's geo database may differ) is logged and the
+// previous generation keeps serving. Any other change, and a tick every
+// second (so that verdicts ageing out take effect without a new apply),
+// republishes the members' states.
+//
+// A member's served state, in order of precedence: an admin state set
+// through Raft (`tern member up|down|drain|auto`, any node, forwarded to
+// the leader); the configuration's admin: value; the agreement of the
+// member's probers (raftstore.Probers: every node up to five nodes,
+// three chosen by rendezvous hashing beyond) by raftstore.MemberUp over
+// their fresh verdicts; and while they do not agree (no majority of fresh
+// verdicts yet, e.g. just after a start), this node's own verdict. A node
+// out of quorum ages verdicts by the time it was last in quorum, so the
+// state it serves while cut off stays the last agreed one.
+//
+// Health reports: every node probes every member (the prober knows no
+// assignment) but proposes verdicts only on the members assigned to it,
+// in batches: whatever the FSM does not hold as its current verdict (a
+// change, or never proposed) on every probe change and every tick, and
+// unchanged verdicts again every VerdictRefresh when a newer probe
+// confirms them. A verdict carries the time of the probe that made it and
+// is ignored once older than VerdictMaxAge (default three times the
+// longest check interval, at least 30s; refresh default a third of it).
+// A batch that finds no leader is dropped and proposed again at the next
+// tick.
+//
+// Writes: `tern apply`, rollback, member admin states, verdicts, join and
+// remove reach any node's API. The node applies them on the leader, or
+// forwards the encoded command to the leader's API (POST /v1/raft/apply,
+// write token), retrying while an election runs, and waits until its own
+// FSM has applied the returned index before it answers, so the client
+// gets the committed version and reads its own write. An apply is first
+// validated by compiling it as this node would serve it; a configuration
+// with problems changes nothing and the error lists file:line: message.
+//
+// SIGHUP in a cluster re-reads the local file: its node settings are taken
+// in, and its cluster-wide part is validated and proposed through Raft
+// like `tern apply`, so that on a single-node cluster a reload behaves as
+// it does standalone; on a larger one the file becomes every node's
+// configuration. A bundle holds the whole file, node section included, so
+// the same cluster-wide part applied from two nodes' files makes two
+// versions.
+//
+// Status and readiness: /v1/status reports the Raft state, term, applied
+// index, leader, whether the node is in quorum, the configuration version
+// and hash it serves, and how many members it serves up; /readyz is 503
+// while the node does not serve yet or is out of quorum (it still answers
+// DNS from its last state then). /v1/explain answers from the snapshot
+// being served.
 //
 // node is the only package that imports all the others.
 package node
