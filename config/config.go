@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -89,8 +90,19 @@ func Load(name string) (*Config, error) {
 	// An fs.FS rooted at / lets every relative path resolve the way an
 	// operator expects: against the configuration file's directory.
 	c, err := LoadFS(os.DirFS("/"), strings.TrimPrefix(abs, "/"), name)
-	if c != nil {
-		c.onHost = true
+	if c == nil {
+		return nil, err
+	}
+	c.onHost = true
+	// Files only this host has (certificates) are checked here, not in
+	// Parse: a configuration replicated from another node names that
+	// node's files.
+	if tps := c.CheckTLS(time.Now()); len(tps) > 0 {
+		var ps Problems
+		errors.As(err, &ps)
+		ps = append(ps, tps...)
+		ps.Sort()
+		return c, ps
 	}
 	return c, err
 }

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -102,5 +105,18 @@ func TestMinHealthyOf(t *testing.T) {
 		if got := tc.m.Of(tc.n); got != tc.want {
 			t.Errorf("%+v.Of(%d) = %d, want %d", tc.m, tc.n, got, tc.want)
 		}
+	}
+}
+
+// TestLoadChecksTLSFiles: tern check (config.Load) reports a node.tls file
+// that is missing, at its line.
+func TestLoadChecksTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tern.yaml")
+	os.WriteFile(cfg, []byte(strings.Replace(base, "  dns: [\"127.0.0.1:5354\"]\n", "  dns: [\"127.0.0.1:5354\"]\n  tls: {cert: n1.crt, key: n1.key, ca: ca.crt}\n", 1)), 0o644)
+	_, err := Load(cfg)
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) == 0 || !strings.Contains(ps.Error(), "tern.yaml:4:") {
+		t.Fatalf("missing certificate files: %v, want problems at the tls line", err)
 	}
 }
