@@ -69,6 +69,27 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 		}
 	}
 
+	// Rollback through a follower re-applies version 1 as version 3.
+	ctx := context.Background()
+	res, err := follower.client().Rollback(ctx, 1)
+	if err != nil || res.Version != 3 {
+		t.Fatalf("rollback to 1: %+v %v, want version 3", res, err)
+	}
+	waitFor(t, 10*time.Second, "every node to serve the rolled-back data", func() bool {
+		for _, nd := range c.nodes {
+			if s, err := nd.status(); err != nil || s.ConfigVersion != 3 || nd.txt() != "v1" {
+				return false
+			}
+		}
+		return true
+	})
+	if vs, err := c.nodes[2].client().Versions(ctx); err != nil || len(vs) != 3 || !vs[2].Current || vs[2].Hash != vs[0].Hash {
+		t.Fatalf("versions after rollback: %+v %v", vs, err)
+	}
+	if _, err := follower.client().Rollback(ctx, 99); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("rollback to a version never made: %v, want 404", err)
+	}
+
 	// Health by agreement: n3 alone cut off from backend B keeps B in every
 	// node's answers, n3's included.
 	n2, n3 := c.nodes[1], c.nodes[2]
@@ -101,7 +122,6 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 	c.eachAnswers(10*time.Second, both)
 
 	// The live explanation comes from the node's own snapshot.
-	ctx := context.Background()
 	if e, err := n3.client().Explain(ctx, "www.gslb.test", "198.51.100.1"); err != nil || !strings.Contains(e.Text, "POOL web") {
 		t.Fatalf("explain on n3: %v\n%s", err, e.Text)
 	}
@@ -213,8 +233,8 @@ func TestClusterLeaderKill(t *testing.T) {
 		gap = time.Since(killed)
 		return true
 	})
-	t.Logf("kill -9 of leader %s: new leader %s seen after %v; write gap (kill to first committed write, through a follower) %v",
-		old.name, leader.name, elected.Round(time.Millisecond), gap.Round(time.Millisecond))
+	t.Logf("kill -9 of leader %s: new leader %s seen after %v; write gap (kill to the first write committed through %s) %v",
+		old.name, leader.name, elected.Round(time.Millisecond), others[1].name, gap.Round(time.Millisecond))
 
 	// A new version while the old leader is down.
 	applyDir := t.TempDir()
