@@ -1,0 +1,99 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/raftstore"
+)
+
+func TestVerdictTiming(t *testing.T) {
+	cfg := func(intervals ...string) *config.Config {
+		c := &config.Config{Checks: map[string]config.Check{}}
+		for i, iv := range intervals {
+			d, _ := time.ParseDuration(iv)
+			c.Checks[fmt.Sprint(i)] = config.Check{Interval: config.Duration(d)}
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name             string
+		cfg              *config.Config
+		age, refresh     time.Duration
+		wantAge, wantRef time.Duration
+	}{
+		{"defaults, short checks", cfg("1s", "5s"), 0, 0, 30 * time.Second, 10 * time.Second},
+		{"defaults, a long check", cfg("1s", "20s"), 0, 0, 60 * time.Second, 20 * time.Second},
+		{"given", cfg("1s"), 4 * time.Second, time.Second, 4 * time.Second, time.Second},
+		{"refresh capped at the age", cfg(), 4 * time.Second, time.Minute, 4 * time.Second, 4 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			age, ref := verdictTiming(tc.cfg, tc.age, tc.refresh)
+			if age != tc.wantAge || ref != tc.wantRef {
+				t.Fatalf("got %v/%v, want %v/%v", age, ref, tc.wantAge, tc.wantRef)
+			}
+		})
+	}
+}
+
+// localBundle names files relative to the configuration's folder, as
+// `tern apply` does, and loads back to the same configuration.
+func TestLocalBundle(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "zones"), 0o755)
+	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte("node: {name: t1}\npools:\n  web: {members: [{address: 192.0.2.1}]}\nzones:\n  - file: zones/z.zone\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "zones", "z.zone"), []byte(testZone), 0o644)
+	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := localBundle(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Main != "tern.yaml" || len(b.Files) != 2 || string(b.Files["zones/z.zone"]) != testZone {
+		t.Fatalf("bundle: main %q, files %v", b.Main, len(b.Files))
+	}
+	c2, err := b.Load(b.Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ps := compileWith(c2, nil); len(ps) > 0 {
+		t.Fatalf("the bundle does not compile: %v", ps)
+	}
+}
+
+func TestAPIError(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		kind error
+	}{
+		{"not leader", &raftstore.NotLeaderError{}, api.ErrUnavailable},
+		{"closed", raftstore.ErrClosed, api.ErrUnavailable},
+		{"conflict", fmt.Errorf("apply: %w", raftstore.ErrConflict), api.ErrConflict},
+		{"no such version", raftstore.ErrNoSuchVersion, api.ErrNotFound},
+		{"unknown node", raftstore.ErrUnknownNode, api.ErrNotFound},
+		{"malformed", raftstore.ErrMalformed, api.ErrInvalid},
+		{"timeout", context.DeadlineExceeded, api.ErrUnavailable},
+		{"forwarded 400", &api.Error{Status: 400, Message: "x"}, api.ErrInvalid},
+		{"forwarded 409", &api.Error{Status: 409, Message: "x"}, api.ErrConflict},
+		{"forwarded 503", &api.Error{Status: 503, Message: "x"}, api.ErrUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := apiError(tc.err); !errors.Is(got, tc.kind) || !errors.Is(got, tc.err) {
+				t.Fatalf("apiError(%v) = %v, want %v wrapping the original", tc.err, got, tc.kind)
+			}
+		})
+	}
+	if apiError(nil) != nil {
+		t.Fatal("nil must stay nil")
+	}
+}
