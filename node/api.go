@@ -205,7 +205,7 @@ func (c apiCluster) Join(ctx context.Context, r api.JoinRequest) error {
 	err := s.Join(ctx, raftstore.NodeID(r.ID), r.RaftAddr, r.APIAddr)
 	var nl *raftstore.NotLeaderError
 	if errors.As(err, &nl) && nl.LeaderAPI != "" && nl.LeaderID != s.ID() {
-		if err := api.NewClient(nl.LeaderAPI, "", nil).Join(ctx, r); err != nil {
+		if err := c.n.peer(nl.LeaderAPI).Join(ctx, r); err != nil {
 			return fmt.Errorf("forward the join to the leader %s at %s: %w", nl.LeaderID, nl.LeaderAPI, apiError(err))
 		}
 		return nil
@@ -220,7 +220,7 @@ func (c apiCluster) Remove(ctx context.Context, id string) error {
 	err := s.Remove(ctx, raftstore.NodeID(id))
 	var nl *raftstore.NotLeaderError
 	if errors.As(err, &nl) && nl.LeaderAPI != "" && nl.LeaderID != s.ID() {
-		if err := api.NewClient(nl.LeaderAPI, "", nil).Remove(ctx, id); err != nil {
+		if err := c.n.peer(nl.LeaderAPI).Remove(ctx, id); err != nil {
 			return fmt.Errorf("forward the removal to the leader %s at %s: %w", nl.LeaderID, nl.LeaderAPI, apiError(err))
 		}
 		return nil

@@ -59,7 +59,7 @@ func (n *Node) openStore(cfg *config.Config, o Options) error {
 	}
 	n.fresh = emptyDir(opts.Dir)
 	if n.fresh && opts.Bootstrap && len(cfg.Node.Join) > 0 {
-		if err := refuseSecondCluster(cfg, opts.Dir); err != nil {
+		if err := refuseSecondCluster(cfg, opts.Dir, o.APIToken); err != nil {
 			return err
 		}
 	}
@@ -78,10 +78,10 @@ func emptyDir(dir string) bool {
 
 // refuseSecondCluster asks each join peer for its members: one that
 // answers with a cluster means this bootstrap node lost its data.
-func refuseSecondCluster(cfg *config.Config, dir string) error {
+func refuseSecondCluster(cfg *config.Config, dir, token string) error {
 	for _, peer := range cfg.Node.Join {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		ms, err := api.NewClient(peer, "", nil).Members(ctx)
+		ms, err := api.NewClient(peer, token, nil).Members(ctx)
 		cancel()
 		if err != nil || len(ms) == 0 {
 			continue
@@ -95,6 +95,9 @@ func refuseSecondCluster(cfg *config.Config, dir string) error {
 	}
 	return nil
 }
+
+// peer is a client for another node's API, with the cluster's token.
+func (n *Node) peer(addr string) *api.Client { return api.NewClient(addr, n.token, nil) }
 
 // clusterConfig loads a replicated configuration version with this node's
 // own settings (the local file's node section) in place of the proposer's.
@@ -273,7 +276,7 @@ func (n *Node) joinCluster(ctx context.Context) error {
 				Fresh:    n.store.Status().LastIndex == 0,
 			}
 			jctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			err := api.NewClient(peer, "", nil).Join(jctx, req)
+			err := n.peer(peer).Join(jctx, req)
 			cancel()
 			if err == nil {
 				n.log.Info("joined the cluster", "via", peer, "node", req.ID)
@@ -489,7 +492,7 @@ func (n *Node) proposeOnce(ctx context.Context, b raftstore.Body) (raftstore.Res
 	if err != nil {
 		return res, err
 	}
-	cr, err := api.NewClient(nl.LeaderAPI, "", nil).ApplyCommand(ctx, data)
+	cr, err := n.peer(nl.LeaderAPI).ApplyCommand(ctx, data)
 	if err != nil {
 		return res, fmt.Errorf("forward %s to the leader %s at %s: %w", b.Type(), nl.LeaderID, nl.LeaderAPI, apiError(err))
 	}

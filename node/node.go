@@ -42,6 +42,11 @@ type Options struct {
 	// that did not change (default VerdictMaxAge/3).
 	VerdictMaxAge  time.Duration
 	VerdictRefresh time.Duration
+	// APIToken is the bearer token the API requires for writes (empty:
+	// writes are open, acceptable on loopback only). In a cluster every
+	// node must have the same: nodes use it to join and to forward writes
+	// to the leader.
+	APIToken string
 	// Raft, when set, adjusts the Raft store's options after they are
 	// derived from the node section (tests shorten timeouts with it).
 	Raft func(*raftstore.Options)
@@ -55,6 +60,7 @@ type Node struct {
 	reg       *prometheus.Registry
 	probeWait time.Duration
 	source    netip.Addr
+	token     string
 	started   time.Time
 
 	// store is the Raft store; nil when the node runs standalone (no
@@ -112,6 +118,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		reg:       o.Registry,
 		probeWait: o.ProbeWait,
 		source:    o.ProbeSource,
+		token:     o.APIToken,
 		swap:      make(chan *generation),
 		kick:      make(chan struct{}, 1),
 		admin:     map[probes.Key]probes.Admin{},
@@ -166,6 +173,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	if cfg.Node.API != "" {
 		ao := api.Options{
 			Addr:      cfg.Node.API,
+			Token:     o.APIToken,
 			Status:    n,
 			Pools:     apiPools{n},
 			Explainer: n,

@@ -45,6 +45,7 @@ type tcluster struct {
 	backB   *tbackend
 	cluster string   // the cluster-wide part of every node's file
 	args    []string // more `tern serve` flags
+	token   string   // the API token every node requires for writes
 }
 
 type tnode struct {
@@ -154,6 +155,7 @@ func (nd *tnode) start() {
 	t.Helper()
 	nd.out = &lockedBuffer{}
 	nd.cmd = exec.Command(ternBinary(t), append([]string{"serve", "--config", "tern.yaml", "--probe-source", nd.ip}, nd.c.args...)...)
+	nd.cmd.Env = append(os.Environ(), "TERN_API_TOKEN="+nd.c.token)
 	nd.cmd.Dir = nd.dir
 	nd.cmd.Stdout, nd.cmd.Stderr = nd.out, nd.out
 	if err := nd.cmd.Start(); err != nil {
@@ -203,7 +205,7 @@ func (nd *tnode) stop(sig syscall.Signal) error {
 	return nd.wait(20 * time.Second)
 }
 
-func (nd *tnode) client() *api.Client { return api.NewClient(nd.api, "", nil) }
+func (nd *tnode) client() *api.Client { return api.NewClient(nd.api, nd.c.token, nil) }
 
 func (nd *tnode) status() (api.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -214,7 +216,7 @@ func (nd *tnode) status() (api.Status, error) {
 // cli runs a tern client command against this node's API.
 func (nd *tnode) cli(args ...string) (string, error) {
 	cmd := exec.Command(ternBinary(nd.c.t), args...)
-	cmd.Env = append(os.Environ(), "TERN_API="+nd.api)
+	cmd.Env = append(os.Environ(), "TERN_API="+nd.api, "TERN_TOKEN="+nd.c.token)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

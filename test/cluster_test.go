@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/api"
 )
 
 // TestClusterFormsAppliesAgrees: three nodes form a cluster (one
@@ -17,9 +19,11 @@ import (
 // answers and returns the committed version, a bad configuration changes
 // nothing and names file:line; health is decided by agreement (one node
 // cut off from a backend does not take it out, two do); member admin
-// states and removal go through any node.
+// states and removal go through any node. The API needs a token for
+// writes, which the nodes use to join and to forward.
 func TestClusterFormsAppliesAgrees(t *testing.T) {
 	c := newCluster(t, 3)
+	c.token = "cluster-s3cret"
 	c.form()
 	both := []string{memberA, memberB}
 	c.eachAnswers(20*time.Second, both)
@@ -69,8 +73,12 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 		}
 	}
 
-	// Rollback through a follower re-applies version 1 as version 3.
 	ctx := context.Background()
+	if err := api.NewClient(follower.api, "", nil).SetAdmin(ctx, "web", memberA, "down"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("a write without the token: %v, want 401", err)
+	}
+
+	// Rollback through a follower re-applies version 1 as version 3.
 	res, err := follower.client().Rollback(ctx, 1)
 	if err != nil || res.Version != 3 {
 		t.Fatalf("rollback to 1: %+v %v, want version 3", res, err)

@@ -93,6 +93,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE`"},
 			&cli.BoolFlag{Name: "dev", Usage: "serve the embedded example configuration on loopback"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "api-token", EnvVars: []string{"TERN_API_TOKEN"}, Usage: "bearer `TOKEN` the API requires for writes; in a cluster every node's must match (nodes use it to join and forward writes)"},
 			&cli.StringFlag{Name: "probe-source", Usage: "local `ADDRESS` health probes leave from (default: the kernel chooses)"},
 			&cli.DurationFlag{Name: "verdict-max-age", Usage: "in a cluster, ignore a node's health verdict older than this (default: 3 x the longest check interval, at least 30s)"},
 			&cli.DurationFlag{Name: "verdict-refresh", Usage: "in a cluster, re-propose unchanged verdicts this often (default: a third of --verdict-max-age)"},
@@ -110,7 +111,7 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return reportProblems(c, err)
 			}
-			o := node.Options{Logger: log, VerdictMaxAge: c.Duration("verdict-max-age"), VerdictRefresh: c.Duration("verdict-refresh")}
+			o := node.Options{Logger: log, APIToken: c.String("api-token"), VerdictMaxAge: c.Duration("verdict-max-age"), VerdictRefresh: c.Duration("verdict-refresh")}
 			if src := c.String("probe-source"); src != "" {
 				if o.ProbeSource, err = netip.ParseAddr(src); err != nil {
 					return cli.Exit(fmt.Sprintf("--probe-source %q: write an IP address", src), 2)
