@@ -316,6 +316,9 @@ func (n *Node) reportVerdicts(ctx context.Context) error {
 		case <-n.kick:
 		case <-t.C:
 		}
+		if n.store.IsLeader() {
+			n.forgetGone(ctx)
+		}
 		batch := n.verdictBatch(time.Now())
 		if len(batch) == 0 {
 			continue
@@ -327,6 +330,48 @@ func (n *Node) reportVerdicts(ctx context.Context) error {
 			n.log.Debug("verdicts not proposed; will retry", "count", len(batch), "err", err)
 		}
 	}
+}
+
+// forgetGone, on the leader, drops the verdicts, load reports and admin
+// states of members that the current configuration no longer has, so
+// that a member removed and later added again starts afresh. It acts only
+// when this node serves the FSM's current version (a member of a newer
+// one is never forgotten for not being in an older one).
+func (n *Node) forgetGone(ctx context.Context) {
+	n.mu.Lock()
+	g := n.gen
+	n.mu.Unlock()
+	st := n.store.State()
+	if cv, ok := st.Config(); !ok || cv.Index != g.cv.Index {
+		return
+	}
+	present := map[raftstore.MemberKey]bool{}
+	for _, v := range g.prober.Verdicts() {
+		present[raftstore.MemberKey{Pool: v.Key.Pool, Member: v.Key.Member}] = true
+	}
+	var gone []raftstore.MemberKey
+	for _, k := range st.Observed() {
+		if !present[k] {
+			gone = append(gone, k)
+			present[k] = true // once
+		}
+	}
+	for _, a := range st.AdminStates() {
+		if !present[a.MemberKey] {
+			gone = append(gone, a.MemberKey)
+			present[a.MemberKey] = true
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, reportTimeout)
+	defer cancel()
+	if _, _, err := n.store.Apply(actx, raftstore.ForgetMembers{Members: gone}); err != nil {
+		n.log.Warn("forget members no longer configured", "count", len(gone), "err", err)
+		return
+	}
+	n.log.Info("forgot members no longer configured", "count", len(gone))
 }
 
 func (n *Node) verdictBatch(now time.Time) []raftstore.VerdictReport {

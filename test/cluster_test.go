@@ -129,6 +129,37 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 	}
 	c.eachAnswers(10*time.Second, both)
 
+	// A member taken out of the configuration is forgotten (verdicts and
+	// admin state): added back, it starts afresh instead of forced down.
+	if out, err := n3.cli("member", "down", "web", memberB); err != nil {
+		t.Fatalf("tern member down: %v\n%s", err, out)
+	}
+	c.eachAnswers(10*time.Second, []string{memberA})
+	var noB []string
+	for _, line := range strings.Split(c.cluster, "\n") {
+		if !strings.Contains(line, memberB) {
+			noB = append(noB, line)
+		}
+	}
+	for _, cluster := range []string{strings.Join(noB, "\n"), c.cluster} {
+		writeFiles(t, applyDir, map[string]string{
+			"tern.yaml":    "node: {name: operator}\n" + cluster,
+			"zones/z.zone": strings.Replace(clusterZone, "%s", "v1", 1),
+		})
+		if out, err := follower.cli("apply", "--config", filepath.Join(applyDir, "tern.yaml")); err != nil {
+			t.Fatalf("apply: %v\n%s", err, out)
+		}
+		if cluster != c.cluster {
+			// The API lists configured members only: the leader's log says
+			// when it has forgotten the others.
+			waitFor(t, 10*time.Second, "the leader to forget the removed member", func() bool {
+				ld := c.leader()
+				return ld != nil && strings.Contains(ld.out.String(), "forgot members no longer configured")
+			})
+		}
+	}
+	c.eachAnswers(15*time.Second, both)
+
 	// The live explanation comes from the node's own snapshot.
 	if e, err := n3.client().Explain(ctx, "www.gslb.test", "198.51.100.1"); err != nil || !strings.Contains(e.Text, "POOL web") {
 		t.Fatalf("explain on n3: %v\n%s", err, e.Text)
