@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command dispbench measures the dispatcher's datapath against plain kernel
 // IP forwarding: 64-byte UDP frames from a client namespace through a
 // dispatcher namespace to a server namespace, all on one bridge, in three
