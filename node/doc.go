@@ -58,7 +58,9 @@
 // is ignored once older than VerdictMaxAge (default three times the
 // longest check interval, at least 30s; refresh default a third of it).
 // A batch that finds no leader is dropped and proposed again at the next
-// tick.
+// tick. The leader forgets the verdicts, load reports and admin states of
+// members the current configuration no longer has, so that a member added
+// back starts afresh.
 //
 // Writes: `tern apply`, rollback, member admin states, verdicts, join and
 // remove reach any node's API. The node applies them on the leader, or

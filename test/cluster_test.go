@@ -79,9 +79,8 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 	}
 
 	// Rollback through a follower re-applies version 1 as version 3.
-	res, err := follower.client().Rollback(ctx, 1)
-	if err != nil || res.Version != 3 {
-		t.Fatalf("rollback to 1: %+v %v, want version 3", res, err)
+	if out, err := follower.cli("config", "rollback", "1"); err != nil || !strings.Contains(out, "now version 3") {
+		t.Fatalf("tern config rollback 1: %v\n%s", err, out)
 	}
 	waitFor(t, 10*time.Second, "every node to serve the rolled-back data", func() bool {
 		for _, nd := range c.nodes {
@@ -93,6 +92,9 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 	})
 	if vs, err := c.nodes[2].client().Versions(ctx); err != nil || len(vs) != 3 || !vs[2].Current || vs[2].Hash != vs[0].Hash {
 		t.Fatalf("versions after rollback: %+v %v", vs, err)
+	}
+	if out, err := c.nodes[2].cli("config", "versions"); err != nil || !regexp.MustCompile(`(?m)^3\s+[0-9a-f]{64}\s+\*$`).MatchString(out) {
+		t.Fatalf("tern config versions: %v\n%s", err, out)
 	}
 	if _, err := follower.client().Rollback(ctx, 99); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("rollback to a version never made: %v, want 404", err)

@@ -35,6 +35,7 @@ func newApp() *cli.App {
 			explainCommand(),
 			statusCommand(),
 			clusterCommand(),
+			configCommand(),
 			memberCommand(),
 			dispatcher.Command(),
 			dispatcher.DecapCommand(),

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -291,6 +292,65 @@ func explainCommand() *cli.Command {
 			}
 			fmt.Fprint(c.App.Writer, e.Text)
 			return nil
+		},
+	}
+}
+
+func configCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "config",
+		Usage: "the cluster's configuration versions",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "versions",
+				Usage: "list the kept versions (the current one is marked *)",
+				Flags: apiFlags(),
+				Action: func(c *cli.Context) error {
+					cl, err := apiClient(c)
+					if err != nil {
+						return err
+					}
+					vs, err := cl.Versions(c.Context)
+					if err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						return printJSON(c, vs)
+					}
+					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(w, "VERSION\tHASH\tCURRENT")
+					for _, v := range vs {
+						cur := ""
+						if v.Current {
+							cur = "*"
+						}
+						fmt.Fprintf(w, "%d\t%s\t%s\n", v.Version, v.Hash, cur)
+					}
+					return w.Flush()
+				},
+			},
+			{
+				Name:      "rollback",
+				Usage:     "re-apply a kept version as a new version",
+				ArgsUsage: "VERSION",
+				Flags:     apiFlags(),
+				Action: func(c *cli.Context) error {
+					v, err := strconv.ParseUint(c.Args().First(), 10, 64)
+					if c.NArg() != 1 || err != nil || v == 0 {
+						return cli.Exit("usage: tern config rollback VERSION (a number from tern config versions)", 2)
+					}
+					cl, err := apiClient(c)
+					if err != nil {
+						return err
+					}
+					res, err := cl.Rollback(c.Context, v)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "rolled back to version %d: now version %d (%s)\n", v, res.Version, res.Hash)
+					return nil
+				},
+			},
 		},
 	}
 }
