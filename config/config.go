@@ -25,6 +25,10 @@ type Config struct {
 	Pools      map[string]Pool  `yaml:"pools"`
 	Zones      []Zone           `yaml:"zones"`
 	Dispatcher *Dispatcher      `yaml:"dispatcher"`
+	// RRL, TSIG and Transfer protect and extend the DNS side (dns.go).
+	RRL      *RRL     `yaml:"rrl"`
+	TSIG     TSIG     `yaml:"tsig"`
+	Transfer Transfer `yaml:"transfer"`
 
 	// Name is the configuration's path as the operator gave it, for
 	// messages. File is the same file as a path into FS; other paths in the

@@ -111,6 +111,7 @@ func (c *Config) validate(file string) Problems {
 			}
 		}
 	}
+	c.validateDNS(add)
 	if c.Dispatcher != nil {
 		c.Dispatcher.check(func(path, msg string) { add(path, "%s", msg) })
 	}
