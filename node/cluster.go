@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ternlb/tern/api"
@@ -509,7 +510,7 @@ func (n *Node) reloadCluster(ctx context.Context, cfg *config.Config) error {
 // caller reads its own write. While there is no leader (an election) it
 // retries until ctx ends.
 func (n *Node) propose(ctx context.Context, b raftstore.Body) (raftstore.Result, error) {
-	wait := 100 * time.Millisecond
+	wait := 50 * time.Millisecond
 	for {
 		res, err := n.proposeOnce(ctx, b)
 		if err == nil || !errors.Is(err, api.ErrUnavailable) {
@@ -520,7 +521,9 @@ func (n *Node) propose(ctx context.Context, b raftstore.Body) (raftstore.Result,
 			return res, err
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, time.Second)
+		// Short steps: an election takes a second or two and the write
+		// should go through as soon as it is over.
+		wait = min(2*wait, 250*time.Millisecond)
 	}
 }
 
@@ -538,6 +541,11 @@ func (n *Node) proposeOnce(ctx context.Context, b raftstore.Body) (raftstore.Res
 		return res, err
 	}
 	cr, err := n.peer(nl.LeaderAPI).ApplyCommand(ctx, data)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		// The leader this node knows is gone and nothing was sent: an
+		// election is under way, try again.
+		err = fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+	}
 	if err != nil {
 		return res, fmt.Errorf("forward %s to the leader %s at %s: %w", b.Type(), nl.LeaderID, nl.LeaderAPI, apiError(err))
 	}
