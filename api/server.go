@@ -87,9 +87,11 @@ type Options struct {
 	Configs   Configs
 	Explainer Explainer
 	Forwarder Forwarder
+	Events    Events // GET /v1/events, for the status page
+	Stats     Stats  // GET /v1/stats, for the status page
 	// Registry is scraped on /metrics.
 	Registry *prometheus.Registry
-	// Page is served on / (the status page).
+	// Page is served on / (nil: the built-in status page, StatusPage).
 	Page   http.Handler
 	Logger *slog.Logger
 }
@@ -119,6 +121,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{o: o, ln: ln, mux: http.NewServeMux(), ready: make(chan struct{})}
 	s.routes()
+	s.pageRoutes()
 	return s, nil
 }
 

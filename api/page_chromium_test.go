@@ -1,0 +1,400 @@
+//go:build linux
+
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+)
+
+// chromiumPath is Debian's chromium (make test installs it).
+const chromiumPath = "/usr/bin/chromium"
+
+// The badge colours of status.css, exact: the screenshot check counts them.
+var (
+	colUp    = color.RGBA{0x1a, 0x7f, 0x37, 0xff}
+	colDown  = color.RGBA{0xcf, 0x22, 0x2e, 0xff}
+	colDrain = color.RGBA{0x9a, 0x67, 0x00, 0xff}
+	colStale = color.RGBA{0x6e, 0x77, 0x81, 0xff}
+	colOK    = color.RGBA{0x05, 0x50, 0xae, 0xff}
+)
+
+// chromium runs headless Chromium on url with extra flags (--dump-dom,
+// --screenshot=...) and returns its standard output. It is bounded by a
+// timeout, runs in its own process group, and that group (the browser and
+// the renderer, GPU and zygote processes it starts) is killed by its ID
+// when it ends or times out.
+func chromium(t *testing.T, url string, extra ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	args := append([]string{
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-extensions", "--disable-default-apps", "--no-default-browser-check",
+		"--force-color-profile=srgb", "--force-device-scale-factor=1", "--hide-scrollbars",
+		"--user-data-dir=" + t.TempDir(),
+		"--window-size=1280,1600",
+		// Virtual time runs only while nothing is loading: the page's
+		// fetches complete and render before the budget runs out.
+		"--virtual-time-budget=4000",
+	}, extra...)
+	cmd := exec.CommandContext(ctx, chromiumPath, append(args, url)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	start := time.Now()
+	err := cmd.Run()
+	if cmd.Process != nil {
+		// Whatever the browser left behind in its group.
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			t.Logf("kill chromium group %d: %v", cmd.Process.Pid, err)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("chromium %v: timed out after %s\nstderr: %s", extra, time.Since(start).Round(time.Millisecond), tail(stderr.String(), 2000))
+	}
+	if err != nil {
+		t.Fatalf("chromium %v: %v\nstderr: %s", extra, err, tail(stderr.String(), 2000))
+	}
+	t.Logf("chromium %v: %s", extra, time.Since(start).Round(time.Millisecond))
+	return out.Bytes()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// dom is the rendered document, queried by attribute.
+type dom struct{ root *html.Node }
+
+func parseDOM(t *testing.T, b []byte) dom {
+	t.Helper()
+	n, err := html.Parse(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("parse dumped DOM: %v", err)
+	}
+	return dom{n}
+}
+
+func attr(n *html.Node, key string) (string, bool) {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val, true
+		}
+	}
+	return "", false
+}
+
+// find returns the elements under n for which match holds, in document order.
+func find(n *html.Node, match func(*html.Node) bool) []*html.Node {
+	var out []*html.Node
+	for c := range n.Descendants() {
+		if c.Type == html.ElementNode && match(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func withAttr(key, val string) func(*html.Node) bool {
+	return func(n *html.Node) bool { v, ok := attr(n, key); return ok && (val == "" || v == val) }
+}
+
+func text(n *html.Node) string {
+	var b strings.Builder
+	for c := range n.Descendants() {
+		if c.Type == html.TextNode {
+			b.WriteString(c.Data + " ")
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+func (d dom) byID(id string) *html.Node {
+	if ns := find(d.root, withAttr("id", id)); len(ns) > 0 {
+		return ns[0]
+	}
+	return nil
+}
+
+func hidden(n *html.Node) bool { _, ok := attr(n, "hidden"); return ok }
+
+// memberRow is what the page must show for one member: its answer state
+// and each vantage node's verdict, and so the badge colours in its row.
+type memberRow struct {
+	pool, member string
+	state        string            // data-state: up, down, drain
+	label        string            // the state badge's text
+	nodes        map[string]string // node -> data-state: up, down, stale, none
+	colours      []color.RGBA
+}
+
+var wantRows = []memberRow{
+	{"web", "192.0.2.10", "up", "UP", map[string]string{"n1": "up", "n2": "up", "n3": "up"}, []color.RGBA{colUp}},
+	{"web", "192.0.2.11", "down", "DOWN", map[string]string{"n1": "down", "n2": "down", "n3": "up"}, []color.RGBA{colDown, colUp}},
+	{"web", "192.0.2.12", "drain", "DRAIN", map[string]string{"n1": "up", "n2": "up", "n3": "none"}, []color.RGBA{colDrain, colUp}},
+	{"api", "2001:db8::1", "up", "UP (forced)", map[string]string{"n1": "down", "n2": "stale", "n3": "none"}, []color.RGBA{colUp, colDown, colStale}},
+	{"api", "198.51.100.7", "down", "DOWN", map[string]string{"n1": "down", "n3": "stale", "n2": "none"}, []color.RGBA{colDown, colStale}},
+	{"mail", "203.0.113.5", "up", "UP", map[string]string{}, []color.RGBA{colUp}},
+}
+
+var verdictText = map[string]string{"up": "up", "down": "down", "stale": "stale:", "none": "not probed"}
+
+func TestPageInChromium(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no %s (Debian package chromium; make test installs it): %v", chromiumPath, err)
+	}
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	f := newPageNode(time.Now())
+	s := serve(t, Options{Token: "s3cret", ReadToken: true, Status: f, Cluster: f, Pools: f, Events: f, Stats: f})
+	base := "http://" + s.Addr().String() + "/"
+
+	t.Run("dom", func(t *testing.T) {
+		d := parseDOM(t, chromium(t, base+"#token=s3cret", "--dump-dom"))
+		if form := d.byID("token-form"); form == nil || !hidden(form) {
+			t.Errorf("the token form shows although the fragment carried the token")
+		}
+		rows := find(d.root, withAttr("data-member", ""))
+		var got []string
+		for _, r := range rows {
+			p, _ := attr(r, "data-pool")
+			m, _ := attr(r, "data-member")
+			got = append(got, p+"/"+m)
+		}
+		var want []string
+		for _, w := range wantRows {
+			want = append(want, w.pool+"/"+w.member)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("member rows %v, want %v in this order", got, want)
+		}
+		for i, w := range wantRows {
+			r := rows[i]
+			if st, _ := attr(r, "data-state"); st != w.state {
+				t.Errorf("%s/%s: data-state %q, want %q", w.pool, w.member, st, w.state)
+			}
+			if cells := find(r, withAttr("data-col", "state")); len(cells) != 1 || text(cells[0]) != w.label {
+				t.Errorf("%s/%s: state cell %q, want %q", w.pool, w.member, textOf(cells), w.label)
+			}
+			cells := find(r, withAttr("data-node", ""))
+			if len(cells) != len(w.nodes) {
+				t.Errorf("%s/%s: %d vantage-node cells, want %d", w.pool, w.member, len(cells), len(w.nodes))
+			}
+			for _, c := range cells {
+				node, _ := attr(c, "data-node")
+				st, _ := attr(c, "data-state")
+				if st != w.nodes[node] || !strings.Contains(text(c), verdictText[st]) {
+					t.Errorf("%s/%s seen by %s: %s %q, want %s", w.pool, w.member, node, st, text(c), w.nodes[node])
+				}
+			}
+		}
+
+		leaders := find(d.root, withAttr("data-leader", "true"))
+		if len(leaders) != 1 || !strings.Contains(text(leaders[0]), "n2") || !strings.Contains(text(leaders[0]), "leader") {
+			t.Errorf("leader rows %q, want n2's marked leader", textOf(leaders))
+		}
+		if n := len(find(d.root, withAttr("data-cluster-member", ""))); n != 3 {
+			t.Errorf("%d cluster member rows, want 3", n)
+		}
+		if node := d.byID("node"); node == nil || !strings.Contains(text(node), "Leader n2") || !strings.Contains(text(node), "in quorum") {
+			t.Errorf("node summary %q", textOf([]*html.Node{node}))
+		}
+
+		evs := find(d.root, withAttr("data-event-member", ""))
+		if len(evs) != 2 {
+			t.Fatalf("%d event rows, want 2", len(evs))
+		}
+		// Newest first: the cluster's decision on web, then n1's verdict.
+		if e := text(evs[0]); !strings.Contains(e, "192.0.2.11") || !strings.Contains(e, "cluster") || !strings.Contains(e, "up → down") {
+			t.Errorf("newest event %q", e)
+		}
+		if e := text(evs[1]); !strings.Contains(e, "2001:db8::1") || !strings.Contains(e, "n1") || !strings.Contains(e, "connection refused") {
+			t.Errorf("older event %q", e)
+		}
+
+		if r := d.byID("query-rate"); r == nil || text(r) != "42.5 queries/s" {
+			t.Errorf("query rate %q, want 42.5 queries/s", textOf([]*html.Node{r}))
+		}
+		if r := d.byID("query-total"); r == nil || text(r) != "123,456 queries" {
+			t.Errorf("query total %q", textOf([]*html.Node{r}))
+		}
+		if n := len(find(d.root, withAttr("data-rcode", ""))); n != 3 {
+			t.Errorf("%d rcode rows, want 3", n)
+		}
+	})
+
+	t.Run("screenshot", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "status.png")
+		chromium(t, base+"#token=s3cret", "--screenshot="+file)
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("decode screenshot: %v", err)
+		}
+		defer func() {
+			if t.Failed() || os.Getenv("TERN_KEEP_SCREENSHOT") != "" {
+				keep := filepath.Join(os.TempDir(), "tern-status-page.png")
+				if os.WriteFile(keep, b, 0o644) == nil {
+					t.Logf("screenshot kept in %s", keep)
+				}
+			}
+		}()
+		checkScreenshot(t, img)
+	})
+
+	t.Run("no token", func(t *testing.T) {
+		d := parseDOM(t, chromium(t, base, "--dump-dom"))
+		form, problem := d.byID("token-form"), d.byID("problem")
+		if form == nil || hidden(form) || problem == nil || hidden(problem) || !strings.Contains(text(problem), "Reads need the API token") {
+			t.Errorf("without the token: form %q hidden=%v, problem %q; want the form and the reason", textOf([]*html.Node{form}), form != nil && hidden(form), textOf([]*html.Node{problem}))
+		}
+		if n := len(find(d.root, withAttr("data-member", ""))); n != 0 {
+			t.Errorf("%d member rows without the token", n)
+		}
+	})
+
+	t.Run("not available", func(t *testing.T) {
+		// A node without the events and stats backends, reads open.
+		s := serve(t, Options{Status: f, Cluster: f, Pools: f})
+		d := parseDOM(t, chromium(t, "http://"+s.Addr().String()+"/", "--dump-dom"))
+		for _, id := range []string{"events", "queries"} {
+			if n := d.byID(id); n == nil || text(n) != "Not available on this node." {
+				t.Errorf("#%s = %q, want it to say not available", id, textOf([]*html.Node{n}))
+			}
+		}
+		if n := len(find(d.root, withAttr("data-member", ""))); n != len(wantRows) {
+			t.Errorf("%d member rows, want %d: the other sections still render", n, len(wantRows))
+		}
+	})
+}
+
+func textOf(ns []*html.Node) string {
+	var out []string
+	for _, n := range ns {
+		if n != nil {
+			out = append(out, text(n))
+		}
+	}
+	return strings.Join(out, " | ")
+}
+
+// checkScreenshot finds the member rows in the picture as horizontal
+// bands holding health-badge colours (badges are separated vertically by
+// the rows' padding) and checks each band, top to bottom, against the
+// expected row: every colour the row must show covers at least minPixels
+// and no other health colour appears in it.
+func checkScreenshot(t *testing.T, img image.Image) {
+	t.Helper()
+	const minPixels = 300 // a badge is about 80 x 22 pixels, less its text
+	health := []color.RGBA{colUp, colDown, colDrain, colStale}
+	name := map[color.RGBA]string{colUp: "up", colDown: "down", colDrain: "drain", colStale: "stale", colOK: "ok"}
+	bounds := img.Bounds()
+	if bounds.Dx() != 1280 || bounds.Dy() != 1600 {
+		t.Errorf("screenshot %v, want 1280x1600", bounds.Size())
+	}
+
+	type band struct {
+		top, bottom int
+		count       map[color.RGBA]int
+	}
+	var bands []band
+	colours := map[color.RGBA]int{}
+	var cur *band
+	nonWhite, okPixels := 0, 0
+	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+		line := map[color.RGBA]int{}
+		for x := bounds.Min.X; x < bounds.Max.X; x++ {
+			c := color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)
+			colours[c]++
+			if c != (color.RGBA{0xff, 0xff, 0xff, 0xff}) {
+				nonWhite++
+			}
+			if c == colOK {
+				okPixels++
+			}
+			if slices.Contains(health, c) {
+				line[c]++
+			}
+		}
+		if len(line) == 0 {
+			if cur != nil {
+				bands = append(bands, *cur)
+				cur = nil
+			}
+			continue
+		}
+		if cur == nil {
+			cur = &band{top: y, count: map[color.RGBA]int{}}
+		}
+		cur.bottom = y
+		for c, n := range line {
+			cur.count[c] += n
+		}
+	}
+	if cur != nil {
+		bands = append(bands, *cur)
+	}
+
+	total := bounds.Dx() * bounds.Dy()
+	if len(colours) < 20 || nonWhite < total/100 {
+		t.Fatalf("blank screenshot: %d colours, %d of %d pixels not white", len(colours), nonWhite, total)
+	}
+	if okPixels < minPixels {
+		t.Errorf("%d pixels of the leader/quorum badge colour, want >= %d", okPixels, minPixels)
+	}
+	describe := func(b band) string {
+		var parts []string
+		for _, c := range health {
+			if b.count[c] > 0 {
+				parts = append(parts, fmt.Sprintf("%s:%d", name[c], b.count[c]))
+			}
+		}
+		return fmt.Sprintf("y %d-%d {%s}", b.top, b.bottom, strings.Join(parts, " "))
+	}
+	var all []string
+	for _, b := range bands {
+		all = append(all, describe(b))
+	}
+	if len(bands) != len(wantRows) {
+		t.Fatalf("%d bands of health colours, want one per member row (%d): %s", len(bands), len(wantRows), strings.Join(all, "; "))
+	}
+	for i, w := range wantRows {
+		b := bands[i]
+		for _, c := range health {
+			want := slices.Contains(w.colours, c)
+			switch n := b.count[c]; {
+			case want && n < minPixels:
+				t.Errorf("row %s/%s (%s): %d %s pixels, want >= %d", w.pool, w.member, describe(b), n, name[c], minPixels)
+			case !want && n > 0:
+				t.Errorf("row %s/%s (%s): %d %s pixels, want none", w.pool, w.member, describe(b), n, name[c])
+			}
+		}
+	}
+}

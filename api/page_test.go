@@ -1,0 +1,207 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pageNode is a fake node behind the status page: a three-node cluster
+// seen from follower n1, pools with members in every state, a few state
+// changes and query counters.
+type pageNode struct {
+	pools  []Pool
+	events []Event
+	stats  QueryStats
+	since  []time.Time // the since argument of each Events call
+}
+
+func (p *pageNode) Status(context.Context) (Status, error) {
+	return Status{Node: "n1", RaftState: "Follower", Term: 7, Leader: "n2", InQuorum: true,
+		ConfigVersion: 4, Serving: true, MembersUp: 4, MembersTotal: 6}, nil
+}
+func (p *pageNode) Ready(context.Context) error { return nil }
+func (p *pageNode) Members(context.Context) ([]ClusterMember, error) {
+	return []ClusterMember{
+		{ID: "n1", RaftAddr: "10.0.0.1:7000", APIAddr: "10.0.0.1:8053", Voter: true},
+		{ID: "n2", RaftAddr: "10.0.0.2:7000", APIAddr: "10.0.0.2:8053", Voter: true, Leader: true},
+		{ID: "n3", RaftAddr: "10.0.0.3:7000", APIAddr: "10.0.0.3:8053", Voter: true},
+	}, nil
+}
+func (p *pageNode) Join(context.Context, JoinRequest) error { return errors.New("not in this test") }
+func (p *pageNode) Remove(context.Context, string) error    { return errors.New("not in this test") }
+func (p *pageNode) Pools(context.Context) ([]Pool, error)   { return p.pools, nil }
+func (p *pageNode) SetAdmin(context.Context, string, string, string) error {
+	return errors.New("not in this test")
+}
+func (p *pageNode) Events(_ context.Context, since time.Time) ([]Event, error) {
+	p.since = append(p.since, since)
+	var out []Event
+	for _, e := range p.events {
+		if !e.At.Before(since) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+func (p *pageNode) Stats(context.Context) (QueryStats, error) { return p.stats, nil }
+
+func newPageNode(now time.Time) *pageNode {
+	v := func(node string, up bool, age time.Duration, stale bool) Verdict {
+		return Verdict{Node: node, Up: up, At: now.Add(-age), Stale: stale}
+	}
+	return &pageNode{
+		pools: []Pool{
+			{Name: "web", Members: []PoolMember{
+				{Address: "192.0.2.10", Up: true, Admin: "auto", Why: "up by agreement of 3 probers", Load: 0.25,
+					Verdicts: []Verdict{v("n1", true, time.Second, false), v("n2", true, 2*time.Second, false), v("n3", true, time.Second, false)}},
+				{Address: "192.0.2.11", Up: false, Admin: "auto", Why: "down by agreement of 3 probers",
+					Verdicts: []Verdict{v("n1", false, time.Second, false), v("n2", false, time.Second, false), v("n3", true, time.Second, false)}},
+				{Address: "192.0.2.12", Up: false, Admin: "drain", Why: "drained by an operator",
+					Verdicts: []Verdict{v("n1", true, time.Second, false), v("n2", true, time.Second, false)}},
+			}},
+			{Name: "api", Members: []PoolMember{
+				{Address: "2001:db8::1", Up: true, Admin: "up", Forced: true, Why: "forced up by an operator",
+					Verdicts: []Verdict{v("n1", false, time.Second, false), v("n2", false, time.Hour, true)}},
+				{Address: "198.51.100.7", Up: false, Admin: "auto", Why: "down by agreement of 2 probers",
+					Verdicts: []Verdict{v("n1", false, time.Second, false), v("n3", true, time.Hour, true)}},
+			}},
+			{Name: "mail", Members: []PoolMember{
+				{Address: "203.0.113.5", Up: true, Admin: "auto", Why: "not probed: up (no check, or initial state)"},
+			}},
+		},
+		events: []Event{
+			{At: now.Add(-90 * time.Second), Pool: "api", Member: "2001:db8::1", Node: "n1", From: "up", To: "down", Why: "connect: connection refused"},
+			{At: now.Add(-30 * time.Second), Pool: "web", Member: "192.0.2.11", From: "up", To: "down", Why: "down by agreement of 3 probers"},
+		},
+		stats: QueryStats{Total: 123456, Rate: 42.5, WindowSeconds: 10,
+			Rcodes: map[string]uint64{"NOERROR": 120000, "NXDOMAIN": 3000, "REFUSED": 456}},
+	}
+}
+
+func httpGet(t *testing.T, url, token string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// The page and its assets are public (they carry no data) even when reads
+// need the token; the data endpoints are not.
+func TestPageServesAssets(t *testing.T) {
+	f := newPageNode(time.Now())
+	s := serve(t, Options{Token: "s3cret", ReadToken: true, Status: f, Pools: f, Events: f, Stats: f})
+	base := "http://" + s.Addr().String()
+	tests := []struct {
+		path, token string
+		code        int
+		ctype, body string
+	}{
+		{"/", "", 200, "text/html", `<script src="/static/status.js"`},
+		{"/static/status.js", "", 200, "javascript", "/v1/pools"},
+		{"/static/status.css", "", 200, "text/css", "--up: #1a7f37"},
+		{"/static/", "", 404, "", ""},
+		{"/static/nothing.js", "", 404, "", ""},
+		{"/v1/events", "", 401, "application/json", "bearer token"},
+		{"/v1/stats", "", 401, "application/json", "bearer token"},
+		{"/v1/stats", "s3cret", 200, "application/json", `"rate": 42.5`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path+" "+tc.token, func(t *testing.T) {
+			resp, body := httpGet(t, base+tc.path, tc.token)
+			if resp.StatusCode != tc.code {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.code, body)
+			}
+			if !strings.Contains(resp.Header.Get("Content-Type"), tc.ctype) || !strings.Contains(body, tc.body) {
+				t.Fatalf("Content-Type %q, body %.200q: want %q containing %q", resp.Header.Get("Content-Type"), body, tc.ctype, tc.body)
+			}
+			if tc.code == 200 && !strings.HasPrefix(tc.path, "/v1/") {
+				if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "default-src 'none'") {
+					t.Errorf("Content-Security-Policy %q", csp)
+				}
+			}
+		})
+	}
+
+	// Options.Page replaces the built-in page; its assets stay served.
+	s2 := serve(t, Options{Page: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "custom page") })})
+	if _, body := httpGet(t, "http://"+s2.Addr().String()+"/", ""); body != "custom page" {
+		t.Errorf("with Options.Page: / = %q", body)
+	}
+}
+
+func TestPageEventsAndStatsEndpoints(t *testing.T) {
+	now := time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
+	f := newPageNode(now)
+	for i := range 1005 { // more than one answer holds: the newest are kept
+		f.events = append(f.events, Event{At: now.Add(time.Duration(i) * time.Millisecond), Pool: "bulk", Member: fmt.Sprint(i), From: "up", To: "down"})
+	}
+	s := serve(t, Options{Events: f, Stats: f})
+	c := NewClient(s.Addr().String(), "", nil)
+	ctx := context.Background()
+
+	all, err := c.Events(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != maxEvents || all[len(all)-1].Member != "1004" || all[0].Member != "5" {
+		t.Fatalf("all events: %d, first %q last %q; want the newest %d, 5..1004", len(all), all[0].Member, all[len(all)-1].Member, maxEvents)
+	}
+	since := now.Add(1000 * time.Millisecond)
+	got, err := c.Events(ctx, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 || !f.since[len(f.since)-1].Equal(since) {
+		t.Fatalf("since %v: %d events, backend asked for %v", since, len(got), f.since[len(f.since)-1])
+	}
+	st, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Total != 123456 || st.Rate != 42.5 || st.WindowSeconds != 10 || st.Rcodes["NXDOMAIN"] != 3000 {
+		t.Fatalf("stats round trip: %+v", st)
+	}
+
+	bare := NewClient(serve(t, Options{}).Addr().String(), "", nil)
+	tests := []struct {
+		name string
+		call func() error
+		code int
+		msg  string
+	}{
+		{"bad since", func() error {
+			resp, body := httpGet(t, "http://"+s.Addr().String()+"/v1/events?since=yesterday", "")
+			return &Error{Status: resp.StatusCode, Message: body}
+		}, 400, "RFC 3339"},
+		{"no events backend", func() error { _, err := bare.Events(ctx, time.Time{}); return err }, 501, "not available"},
+		{"no stats backend", func() error { _, err := bare.Stats(ctx); return err }, 501, "not available"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var apiErr *Error
+			if err := tc.call(); !errors.As(err, &apiErr) || apiErr.Status != tc.code || !strings.Contains(apiErr.Message, tc.msg) {
+				t.Fatalf("got %v, want HTTP %d with %q", err, tc.code, tc.msg)
+			}
+		})
+	}
+}
