@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -41,6 +42,7 @@ that a restart drops no packet and forgets no flow; --detach removes them.`,
 			&cli.StringFlag{Name: "bpffs", Usage: "directory the instances are pinned in", Value: DefaultBPFFSRoot},
 			&cli.BoolFlag{Name: "detach", Usage: "at exit, detach the program and remove its pins"},
 			&cli.DurationFlag{Name: "stats-interval", Usage: "log each VIP's load this often (0: never)", Value: time.Minute},
+			&cli.DurationFlag{Name: "flow-lifetime", Usage: "longest a TCP flow whose FIN or RST was never seen counts as active", Value: DefaultFlowLifetime},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := config.Load(c.String("config"))
@@ -58,6 +60,7 @@ that a restart drops no packet and forgets no flow; --detach removes them.`,
 				BPFFSRoot:     c.String("bpffs"),
 				Detach:        c.Bool("detach"),
 				StatsInterval: c.Duration("stats-interval"),
+				FlowLifetime:  c.Duration("flow-lifetime"),
 				Logger:        slog.Default(),
 			})
 		},
@@ -71,6 +74,7 @@ type RunOptions struct {
 	BPFFSRoot     string // default DefaultBPFFSRoot
 	Detach        bool   // detach and unpin at exit
 	StatsInterval time.Duration
+	FlowLifetime  time.Duration // see ControlOptions.FlowLifetime
 	Logger        *slog.Logger
 }
 
@@ -191,7 +195,7 @@ func (in *Instance) Run(ctx context.Context) error {
 	}()
 	log.Info("dispatch: datapath attached", "interface", in.iface, "xdp_mode", in.dcfg.XDPMode, "services", len(in.spec.Services))
 
-	ctrl, err := NewControl(dp, in.spec, ControlOptions{OwnAll: !in.standby, Logger: log})
+	ctrl, err := NewControl(dp, in.spec, ControlOptions{OwnAll: !in.standby, FlowLifetime: opts.FlowLifetime, Logger: log})
 	if err != nil {
 		return fmt.Errorf("dispatch: %w", err)
 	}
@@ -281,7 +285,8 @@ func (in *Instance) Run(ctx context.Context) error {
 func logLoad(log *slog.Logger, loads []VIPLoad) {
 	for _, l := range loads {
 		log.Info("dispatch: load", "vip", l.VIP, "forwarding", l.Forwarding, "packets", l.Packets, "bytes", l.Bytes,
-			"pps", int64(l.PacketRate), "bps", int64(8*l.ByteRate), "servers", l.Servers, "serving", l.Serving)
+			"pps", int64(l.PacketRate), "bps", int64(8*l.ByteRate), "active_flows", l.ActiveFlows, "new_flows", l.NewFlows,
+			"new_flows_per_s", math.Round(l.NewFlowRate*10)/10, "servers", l.Servers, "serving", l.Serving)
 	}
 }
 

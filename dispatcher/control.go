@@ -213,10 +213,12 @@ type Control struct {
 	services map[ServiceKey]appliedService
 	tables   map[string]*maglev.Table // Maglev input -> table, for this round
 
-	lmu      sync.Mutex
-	load     map[netip.Addr]*VIPLoad
-	lastRead time.Time
-	last     Counters
+	lmu          sync.Mutex
+	load         map[netip.Addr]*VIPLoad
+	lastRead     time.Time
+	last         Counters
+	flows        map[ServiceKey]*flowEstimate
+	flowLifetime time.Duration
 }
 
 // ControlOptions configures a Control.
@@ -224,7 +226,10 @@ type ControlOptions struct {
 	// OwnAll starts with every VIP forwarded (no HA); otherwise VIPs wait
 	// for SetOwned.
 	OwnAll bool
-	Logger *slog.Logger
+	// FlowLifetime is how long a TCP flow whose close the dispatcher never
+	// saw counts as active at most (default DefaultFlowLifetime).
+	FlowLifetime time.Duration
+	Logger       *slog.Logger
 }
 
 // NewControl returns a Control writing to maps.
@@ -244,6 +249,12 @@ func NewControl(maps Maps, spec Spec, opts ControlOptions) (*Control, error) {
 		backends: map[uint32]Backend{},
 		services: map[ServiceKey]appliedService{},
 		load:     map[netip.Addr]*VIPLoad{},
+		flows:    map[ServiceKey]*flowEstimate{},
+
+		flowLifetime: opts.FlowLifetime,
+	}
+	if c.flowLifetime <= 0 {
+		c.flowLifetime = DefaultFlowLifetime
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

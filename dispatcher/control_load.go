@@ -15,6 +15,16 @@ type VIPLoad struct {
 	Packets, Bytes uint64
 	// PacketRate and ByteRate are per second over the last sample interval.
 	PacketRate, ByteRate float64
+	// ActiveFlows estimates the TCP flows open through this dispatcher
+	// from the client's SYN, FIN and RST segments it forwarded (see the
+	// package documentation, Active flows, for how and how far to trust
+	// it). UDP has no flows to count.
+	ActiveFlows uint64
+	// NewFlows counts TCP flows opened (the client's SYNs) since the
+	// services were set; NewFlowRate is per second over the last sample
+	// interval.
+	NewFlows    uint64
+	NewFlowRate float64
 	// Servers is how many distinct servers the VIP's services list,
 	// Serving how many of them take new flows of at least one service (up
 	// and weight above 0).
@@ -53,6 +63,7 @@ func (c *Control) Load() []VIPLoad {
 			if sampled := c.load[s.Key.VIP]; sampled != nil {
 				l.Packets, l.Bytes = sampled.Packets, sampled.Bytes
 				l.PacketRate, l.ByteRate = sampled.PacketRate, sampled.ByteRate
+				l.ActiveFlows, l.NewFlows, l.NewFlowRate = sampled.ActiveFlows, sampled.NewFlows, sampled.NewFlowRate
 			}
 			out = append(out, l)
 		}
@@ -107,6 +118,29 @@ func (c *Control) sampleLoad(cr counterReader, now time.Time) {
 			l.ByteRate = float64(t.Bytes-p.Bytes) / dt
 		}
 		next[vip] = l
+	}
+	for k, tc := range cs.TCP {
+		e := c.flows[k]
+		if e == nil {
+			e = &flowEstimate{}
+			c.flows[k] = e
+		}
+		opened := e.update(now, tc, c.flowLifetime)
+		l := next[k.VIP]
+		if l == nil {
+			l = &VIPLoad{VIP: k.VIP}
+			next[k.VIP] = l
+		}
+		l.ActiveFlows += e.active
+		l.NewFlows += tc.Opened
+		if dt > 0 && !c.lastRead.IsZero() {
+			l.NewFlowRate += float64(opened) / dt
+		}
+	}
+	for k := range c.flows {
+		if _, ok := cs.TCP[k]; !ok {
+			delete(c.flows, k) // service gone: its estimate starts afresh
+		}
 	}
 	c.load = next
 	c.last = cs

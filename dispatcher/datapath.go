@@ -114,10 +114,33 @@ type Counter struct {
 	Bytes   uint64
 }
 
+// TCPCounter counts a TCP service's forwarded segments that open or close
+// a flow, summed over all CPUs. With direct server return the dispatcher
+// sees only the client's side of each flow: these are the client's
+// segments (a SYN-ACK never passes, nor the server's FIN or RST).
+type TCPCounter struct {
+	// Opened counts SYN without ACK: a new flow, or the client
+	// retransmitting its SYN.
+	Opened uint64
+	// Fin counts segments with FIN: the client's orderly close (once per
+	// flow but for retransmissions).
+	Fin uint64
+	// Reset counts RST with ACK: the client's stack aborting a flow it
+	// has (an application's abortive close).
+	Reset uint64
+	// StrayReset counts RST without ACK: the client's answer to a segment
+	// of a flow it no longer has, typically data the server sent after
+	// the client's FIN or RST, so mostly a flow already counted closed.
+	StrayReset uint64
+}
+
 // Counters is a reading of the datapath's counters.
 type Counters struct {
 	// Services counts packets forwarded per service (ICMP included).
 	Services map[ServiceKey]Counter
+	// TCP counts, per TCP service, the segments forwarded that open or
+	// close flows.
+	TCP map[ServiceKey]TCPCounter
 	// Backends counts packets forwarded per backend id.
 	Backends map[uint32]Counter
 	// Fragments counts IP fragments to a VIP, passed to the kernel.

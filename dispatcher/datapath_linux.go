@@ -215,6 +215,7 @@ func newDatapath(cfg DatapathConfig, ifaceMAC net.HardwareAddr, dir string) (*Da
 		lbMapLbServices:        cfg.MaxServices,
 		lbMapLbTables:          2 * cfg.MaxServices,
 		lbMapLbSvcCounters:     cfg.MaxServices,
+		lbMapLbSvcTcp:          cfg.MaxServices,
 		lbMapLbBackends:        cfg.MaxBackends,
 		lbMapLbBackendCounters: cfg.MaxBackends,
 	}
@@ -369,7 +370,7 @@ func (d *Datapath) Detach() error {
 		if d.link != nil {
 			errs = append(errs, d.link.Unpin())
 		}
-		for _, m := range []*ebpf.Map{d.objs.LbServices, d.objs.LbTables, d.objs.LbBackends, d.objs.LbConfig, d.objs.LbSvcCounters, d.objs.LbBackendCounters, d.objs.LbStats} {
+		for _, m := range []*ebpf.Map{d.objs.LbServices, d.objs.LbTables, d.objs.LbBackends, d.objs.LbConfig, d.objs.LbSvcCounters, d.objs.LbSvcTcp, d.objs.LbBackendCounters, d.objs.LbStats} {
 			if m.IsPinned() {
 				errs = append(errs, m.Unpin())
 			}
@@ -487,7 +488,7 @@ func (d *Datapath) SetService(key ServiceKey, svc Service, table []uint32) error
 		if !ok {
 			return fmt.Errorf("service %s: all %d service slots in use", key, d.cfg.MaxServices)
 		}
-		if err := d.zeroCounter(d.objs.LbSvcCounters, idx); err != nil {
+		if err := d.zeroServiceCounters(idx); err != nil {
 			return fmt.Errorf("service %s: %w", key, err)
 		}
 		val = lbSvcVal{Index: idx, Table: idx * 2}
@@ -585,7 +586,7 @@ func (d *Datapath) DeleteService(key ServiceKey) error {
 			return fmt.Errorf("delete service %s: table: %w", key, err)
 		}
 	}
-	if err := d.zeroCounter(d.objs.LbSvcCounters, val.Index); err != nil {
+	if err := d.zeroServiceCounters(val.Index); err != nil {
 		return fmt.Errorf("delete service %s: %w", key, err)
 	}
 	return nil
@@ -625,6 +626,7 @@ func (d *Datapath) Counters() (Counters, error) {
 	c := Counters{
 		Services: make(map[ServiceKey]Counter, len(d.services)),
 		Backends: make(map[uint32]Counter, len(d.backends)),
+		TCP:      make(map[ServiceKey]TCPCounter, len(d.services)),
 	}
 	for k, v := range d.services {
 		n, err := sumCounter(d.objs.LbSvcCounters, v.Index)
@@ -632,6 +634,14 @@ func (d *Datapath) Counters() (Counters, error) {
 			return Counters{}, fmt.Errorf("counters of service %s: %w", k, err)
 		}
 		c.Services[k] = n
+		if k.Proto != ProtoTCP {
+			continue
+		}
+		tc, err := sumTCPCounter(d.objs.LbSvcTcp, v.Index)
+		if err != nil {
+			return Counters{}, fmt.Errorf("TCP counters of service %s: %w", k, err)
+		}
+		c.TCP[k] = tc
 	}
 	for id := range d.backends {
 		n, err := sumCounter(d.objs.LbBackendCounters, id)
@@ -666,14 +676,41 @@ func sumCounter(m *ebpf.Map, idx uint32) (Counter, error) {
 }
 
 func (d *Datapath) zeroCounter(m *ebpf.Map, idx uint32) error {
+	return zeroPerCPU[lbCounter](m, idx)
+}
+
+// zeroServiceCounters clears a service index's packet and TCP counters.
+func (d *Datapath) zeroServiceCounters(idx uint32) error {
+	if err := zeroPerCPU[lbCounter](d.objs.LbSvcCounters, idx); err != nil {
+		return err
+	}
+	return zeroPerCPU[lbTcpCounter](d.objs.LbSvcTcp, idx)
+}
+
+func zeroPerCPU[T any](m *ebpf.Map, idx uint32) error {
 	n, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("count CPUs: %w", err)
 	}
-	if err := m.Put(idx, make([]lbCounter, n)); err != nil {
+	if err := m.Put(idx, make([]T, n)); err != nil {
 		return fmt.Errorf("clear counters: %w", err)
 	}
 	return nil
+}
+
+func sumTCPCounter(m *ebpf.Map, idx uint32) (TCPCounter, error) {
+	var per []lbTcpCounter
+	if err := m.Lookup(idx, &per); err != nil {
+		return TCPCounter{}, err
+	}
+	var c TCPCounter
+	for _, x := range per {
+		c.Opened += x.Syn
+		c.Fin += x.Fin
+		c.Reset += x.Rst
+		c.StrayReset += x.RstStray
+	}
+	return c, nil
 }
 
 // mapKey is the key's form in lb_services.

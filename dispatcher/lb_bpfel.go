@@ -52,6 +52,14 @@ type lbSvcVal struct {
 	TunnelSrc uint32
 }
 
+type lbTcpCounter struct {
+	_        structs.HostLayout
+	Syn      uint64
+	Fin      uint64
+	Rst      uint64
+	RstStray uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -62,6 +70,7 @@ const (
 	lbMapLbServices        = "lb_services"
 	lbMapLbStats           = "lb_stats"
 	lbMapLbSvcCounters     = "lb_svc_counters"
+	lbMapLbSvcTcp          = "lb_svc_tcp"
 	lbMapLbTables          = "lb_tables"
 	lbProgTernLb           = "tern_lb"
 )
@@ -121,6 +130,7 @@ type lbMapSpecs struct {
 	LbServices        *ebpf.MapSpec `ebpf:"lb_services"`
 	LbStats           *ebpf.MapSpec `ebpf:"lb_stats"`
 	LbSvcCounters     *ebpf.MapSpec `ebpf:"lb_svc_counters"`
+	LbSvcTcp          *ebpf.MapSpec `ebpf:"lb_svc_tcp"`
 	LbTables          *ebpf.MapSpec `ebpf:"lb_tables"`
 }
 
@@ -156,6 +166,7 @@ type lbMaps struct {
 	LbServices        *ebpf.Map `ebpf:"lb_services"`
 	LbStats           *ebpf.Map `ebpf:"lb_stats"`
 	LbSvcCounters     *ebpf.Map `ebpf:"lb_svc_counters"`
+	LbSvcTcp          *ebpf.Map `ebpf:"lb_svc_tcp"`
 	LbTables          *ebpf.Map `ebpf:"lb_tables"`
 }
 
@@ -167,6 +178,7 @@ func (m *lbMaps) Close() error {
 		m.LbServices,
 		m.LbStats,
 		m.LbSvcCounters,
+		m.LbSvcTcp,
 		m.LbTables,
 	)
 }

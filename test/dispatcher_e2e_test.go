@@ -79,6 +79,48 @@ func dispForwarded(out, vip string) int64 {
 	return n
 }
 
+var dispFlowsLine = regexp.MustCompile(`msg="dispatch: load" vip=(\S+) .* active_flows=(\d+) new_flows=(\d+)`)
+
+// dispFlows returns the last active-flow estimate and count of new flows
+// the dispatcher logged for vip (-1, -1 before any).
+func dispFlows(out, vip string) (active, opened int64) {
+	active, opened = -1, -1
+	for _, m := range dispFlowsLine.FindAllStringSubmatch(out, -1) {
+		if m[1] == vip {
+			active, _ = strconv.ParseInt(m[2], 10, 64)
+			opened, _ = strconv.ParseInt(m[3], 10, 64)
+		}
+	}
+	return active, opened
+}
+
+// dispCheckFlows: the dispatcher counted the client's n closed HTTP
+// connections as opened and, their FINs seen, none as active; a TCP
+// stream through it then counts as active while it runs and not after.
+func dispCheckFlows(t *testing.T, s *dsite, d *nsProc, n int64) {
+	t.Helper()
+	nsPoll(t, 3*time.Second, "closed connections counted opened, none active", func() bool {
+		active, opened := dispFlows(d.out.String(), s.vip)
+		return opened >= n && active == 0
+	})
+	_, opened0 := dispFlows(d.out.String(), s.vip)
+	t.Logf("dispatcher counted %d TCP flows opened, 0 active", opened0)
+	st := s.stream("client", s.vip+":9000", 2*time.Second)
+	nsPoll(t, 2*time.Second, "the stream counted active", func() bool {
+		active, opened := dispFlows(d.out.String(), s.vip)
+		return active >= 1 && opened > opened0
+	})
+	active, _ := dispFlows(d.out.String(), s.vip)
+	t.Logf("during the stream: %d active", active)
+	if _, ok, line := dispStreamResult(st.wait(t, 10*time.Second)); !ok {
+		t.Fatalf("stream: %s", line)
+	}
+	nsPoll(t, 3*time.Second, "the closed stream no longer active", func() bool {
+		active, _ := dispFlows(d.out.String(), s.vip)
+		return active == 0
+	})
+}
+
 func dispCheckAll(t *testing.T, s *dsite, vip string, n int) {
 	t.Helper()
 	by, errs := s.get("client", "http://"+vip+"/", n)
@@ -95,7 +137,8 @@ func dispCheckAll(t *testing.T, s *dsite, vip string, n int) {
 
 // TestDispatcherModes: HTTP from a client to the VIP reaches all three
 // servers through the dispatcher, in mac and ipip mode, and the replies
-// (20 kB each) go from the servers straight to the client.
+// (20 kB each) go from the servers straight to the client. The dispatcher
+// counts the connections opened, and as active only while they are open.
 func TestDispatcherModes(t *testing.T) {
 	for _, mode := range []string{"mac", "ipip"} {
 		t.Run(mode, func(t *testing.T) {
@@ -133,6 +176,7 @@ func TestDispatcherModes(t *testing.T) {
 				t.Fatalf("dispatcher sent %d bytes of the %d it received: not forwarding", tx1-tx0, rx1-rx0)
 			}
 			nsPoll(t, 3*time.Second, "counters logged", func() bool { return dispForwarded(d.out.String(), s.vip) >= 60*4 })
+			dispCheckFlows(t, s, d, 60)
 		})
 	}
 }

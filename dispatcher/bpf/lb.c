@@ -15,6 +15,10 @@
 // the kernel (non-first fragments carry no ports, so they cannot follow
 // their flow); first fragments of a service's flows are counted.
 //
+// Counters (per CPU): packets and bytes per service and per backend, and
+// per service the TCP segments that open (SYN without ACK) or close (FIN,
+// RST) a flow, from which the control side estimates active flows.
+//
 // Atomic table swap: a service entry in lb_services names a slot of the
 // lb_tables map of maps. Each service index owns two slots (2*index and
 // 2*index+1). The control side fills a new table in a fresh inner map, puts
@@ -77,6 +81,22 @@ struct counter {
 	__u64 bytes;
 };
 
+// tcp_counter counts, per service, the TCP packets forwarded that open or
+// close a flow. The dispatcher sees only the client's direction (direct
+// server return), so these are the client's SYN, FIN and RST.
+struct tcp_counter {
+	__u64 syn;       // SYN without ACK: a new flow (or a retransmitted SYN)
+	__u64 fin;       // FIN: the client's orderly close
+	__u64 rst;       // RST with ACK: the client's abort of a flow
+	__u64 rst_stray; // RST without ACK: answer to a segment of a flow the
+	                 // client no longer has, often after its FIN or RST
+};
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
 struct table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_INNER_MAP);
@@ -127,6 +147,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 256); // = lb_services
+	__type(key, __u32);
+	__type(value, struct tcp_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_svc_tcp SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 4096); // = lb_backends
 	__type(key, __u32);
 	__type(value, struct counter);
@@ -154,6 +182,27 @@ static __always_inline void count(void *map, __u32 idx, __u64 bytes)
 	if (c) {
 		c->packets++;
 		c->bytes += bytes;
+	}
+}
+
+// count_tcp counts a forwarded TCP segment that opens or closes a flow.
+// Most segments carry none of these flags and cost one test.
+static __always_inline void count_tcp(__u32 idx, __u8 flags)
+{
+	if (!(flags & (TCP_SYN | TCP_FIN | TCP_RST)))
+		return;
+	struct tcp_counter *c = bpf_map_lookup_elem(&lb_svc_tcp, &idx);
+	if (!c)
+		return;
+	if ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+		c->syn++;
+	if (flags & TCP_FIN)
+		c->fin++;
+	if (flags & TCP_RST) {
+		if (flags & TCP_ACK)
+			c->rst++;
+		else
+			c->rst_stray++;
 	}
 }
 
@@ -217,6 +266,7 @@ struct inner {
 	__u8 tos;    // TOS or traffic class, copied out
 	__be16 id;   // IPv4 identification, copied out
 	__be16 df;   // IP_DF (network order) if the outer header gets DF
+	__u8 tcp_flags; // flags of a TCP segment; 0 for UDP and ICMP
 };
 
 // forward sends the packet at the start of ctx to the backend the hash
@@ -229,6 +279,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct svc_val *svc
 	__u8 mode = svc->mode;
 	__be32 tunnel_src = svc->tunnel_src;
 	__u32 index = svc->index;
+	__u8 tcp_flags = in->tcp_flags;
 
 	void *table = bpf_map_lookup_elem(&lb_tables, &slot);
 	if (!table || size == 0)
@@ -250,6 +301,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct svc_val *svc
 	    (mode == MODE_MAC && mac_equal(be->mac, cfg->iface_mac))) {
 		count(&lb_svc_counters, index, frame_len);
 		count(&lb_backend_counters, bid, frame_len);
+		count_tcp(index, tcp_flags);
 		return XDP_PASS;
 	}
 
@@ -265,6 +317,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct svc_val *svc
 		__builtin_memcpy(eth->h_source, cfg->iface_mac, ETH_ALEN);
 		count(&lb_svc_counters, index, frame_len);
 		count(&lb_backend_counters, bid, frame_len);
+		count_tcp(index, tcp_flags);
 		return XDP_TX;
 	}
 
@@ -313,6 +366,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct svc_val *svc
 	}
 	count(&lb_svc_counters, index, frame_len);
 	count(&lb_backend_counters, bid, frame_len);
+	count_tcp(index, tcp_flags);
 	return XDP_TX;
 
 no_backend:
@@ -406,6 +460,13 @@ static __always_inline int lb4(struct xdp_md *ctx, void *data, void *data_end)
 	struct svc_val *svc = lookup_svc4(ip->daddr, p->dst, proto);
 	if (!svc)
 		return XDP_PASS;
+	__u8 tcp_flags = 0;
+	if (proto == IPPROTO_TCP) {
+		__u8 *fl = l4 + 13;
+		if ((void *)(fl + 1) > data_end)
+			return XDP_PASS;
+		tcp_flags = *fl;
+	}
 	if (ip->frag_off & bpf_htons(IP_MF)) {
 		stat_inc(STAT_FRAGMENT);
 		return XDP_PASS;
@@ -417,6 +478,7 @@ static __always_inline int lb4(struct xdp_md *ctx, void *data, void *data_end)
 		.tos = ip->tos,
 		.id = ip->id,
 		.df = ip->frag_off & bpf_htons(IP_DF),
+		.tcp_flags = tcp_flags,
 	};
 	return forward(ctx, svc, hash, &inn);
 }
@@ -498,8 +560,16 @@ static __always_inline int lb6(struct xdp_md *ctx, void *data, void *data_end)
 	struct svc_val *svc = lookup_svc6(&ip6->daddr, p->dst, nh);
 	if (!svc)
 		return XDP_PASS;
+	__u8 tcp_flags = 0;
+	if (nh == IPPROTO_TCP) {
+		__u8 *fl = l4 + 13;
+		if ((void *)(fl + 1) > data_end)
+			return XDP_PASS;
+		tcp_flags = *fl;
+	}
 	__u32 hash = flow_hash6(ip6->saddr.in6_u.u6_addr32, ip6->daddr.in6_u.u6_addr32, p->src, p->dst, nh);
 	struct inner inn = inner6(ip6, plen);
+	inn.tcp_flags = tcp_flags;
 	return forward(ctx, svc, hash, &inn);
 }
 
