@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -101,4 +102,123 @@ func (c *Client) Stats(ctx context.Context) (QueryStats, error) {
 	var out QueryStats
 	err := c.do(ctx, http.MethodGet, "/v1/stats", nil, &out)
 	return out, err
+}
+
+// EventLog keeps the last events in memory and implements Events. It is
+// safe for concurrent use; a node adds to it when a member's state changes.
+type EventLog struct {
+	mu   sync.Mutex
+	buf  []Event // ring, oldest at next once full
+	next int
+	full bool
+}
+
+// NewEventLog returns a log keeping the last n events (n < 1: 1).
+func NewEventLog(n int) *EventLog {
+	return &EventLog{buf: make([]Event, max(n, 1))}
+}
+
+// Add records e, dropping the oldest event when the log is full.
+func (l *EventLog) Add(e Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf[l.next] = e
+	l.next = (l.next + 1) % len(l.buf)
+	if l.next == 0 {
+		l.full = true
+	}
+}
+
+// Events returns the kept events at or after since, in the order added.
+func (l *EventLog) Events(_ context.Context, since time.Time) ([]Event, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Event
+	add := func(es []Event) {
+		for _, e := range es {
+			if !e.At.Before(since) {
+				out = append(out, e)
+			}
+		}
+	}
+	if l.full {
+		add(l.buf[l.next:])
+	}
+	add(l.buf[:l.next])
+	return out, nil
+}
+
+var _ Events = (*EventLog)(nil)
+
+// RateMeter turns a growing total (queries answered) into a rate over a
+// sliding window. The query path only bumps its counter; the node samples
+// that counter about once a second (a ticker in its Run) and reads Rate
+// when asked for Stats. Safe for concurrent use.
+type RateMeter struct {
+	mu      sync.Mutex
+	window  time.Duration
+	samples []rateSample // oldest first, spanning a little over window
+}
+
+type rateSample struct {
+	at    time.Time
+	total uint64
+}
+
+// NewRateMeter returns a meter over window (<= 0: 10 s).
+func NewRateMeter(window time.Duration) *RateMeter {
+	if window <= 0 {
+		window = 10 * time.Second
+	}
+	return &RateMeter{window: window}
+}
+
+// Sample records the total at a time; samples must come in time order
+// (an earlier one is ignored). A total lower than the previous one (a
+// counter reset) starts the window afresh.
+func (m *RateMeter) Sample(at time.Time, total uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := len(m.samples); n > 0 {
+		last := m.samples[n-1]
+		if !at.After(last.at) {
+			return
+		}
+		if total < last.total {
+			m.samples = m.samples[:0]
+		}
+	}
+	m.samples = append(m.samples, rateSample{at, total})
+	// Keep one sample at or before at-window, and everything after it.
+	cut := 0
+	for i, s := range m.samples {
+		if !s.at.After(at.Add(-m.window)) {
+			cut = i
+		}
+	}
+	m.samples = append(m.samples[:0], m.samples[cut:]...)
+}
+
+// Rate returns the rate per second over the window ending at the newest
+// sample, and the span it was measured over: shorter than the window
+// while the meter has not yet seen a whole one, 0 with fewer than two
+// samples.
+func (m *RateMeter) Rate() (perSecond float64, over time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.samples) < 2 {
+		return 0, 0
+	}
+	newest := m.samples[len(m.samples)-1]
+	oldest := m.samples[0]
+	if newest.at.Sub(oldest.at) > m.window {
+		// The kept sample before the window: interpolate to the window's start.
+		next := m.samples[1]
+		start := newest.at.Add(-m.window)
+		frac := float64(start.Sub(oldest.at)) / float64(next.at.Sub(oldest.at))
+		base := float64(oldest.total) + frac*float64(next.total-oldest.total)
+		return (float64(newest.total) - base) / m.window.Seconds(), m.window
+	}
+	span := newest.at.Sub(oldest.at)
+	return float64(newest.total-oldest.total) / span.Seconds(), span
 }

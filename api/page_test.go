@@ -205,3 +205,94 @@ func TestPageEventsAndStatsEndpoints(t *testing.T) {
 		})
 	}
 }
+
+func TestPageEventLog(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
+	ev := func(i int) Event { return Event{At: t0.Add(time.Duration(i) * time.Second), Member: fmt.Sprint(i)} }
+	members := func(es []Event) string {
+		var s []string
+		for _, e := range es {
+			s = append(s, e.Member)
+		}
+		return strings.Join(s, ",")
+	}
+	tests := []struct {
+		name  string
+		size  int
+		added int
+		since time.Time
+		want  string
+	}{
+		{"empty", 3, 0, time.Time{}, ""},
+		{"not full", 3, 2, time.Time{}, "0,1"},
+		{"exactly full", 3, 3, time.Time{}, "0,1,2"},
+		{"wrapped keeps the newest in order", 3, 7, time.Time{}, "4,5,6"},
+		{"since is inclusive", 3, 7, t0.Add(5 * time.Second), "5,6"},
+		{"since after all", 3, 7, t0.Add(time.Hour), ""},
+		{"size below one keeps one", 0, 4, time.Time{}, "3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := NewEventLog(tc.size)
+			for i := range tc.added {
+				l.Add(ev(i))
+			}
+			got, err := l.Events(context.Background(), tc.since)
+			if err != nil || members(got) != tc.want {
+				t.Fatalf("Events = %q, %v; want %q", members(got), err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPageRateMeter(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	type sample struct {
+		at    float64
+		total uint64
+	}
+	tests := []struct {
+		name     string
+		samples  []sample
+		rate     float64
+		overSecs float64
+	}{
+		{"no samples", nil, 0, 0},
+		{"one sample", []sample{{0, 100}}, 0, 0},
+		{"partial window", []sample{{0, 100}, {2, 300}}, 100, 2},
+		// 10/s for 20 s, then 50/s for the last 10 s: the window sees only the latter.
+		{"sliding window", func() []sample {
+			var s []sample
+			total := uint64(0)
+			for i := 0; i <= 30; i++ {
+				s = append(s, sample{float64(i), total})
+				if i < 20 {
+					total += 10
+				} else {
+					total += 50
+				}
+			}
+			return s
+		}(), 50, 10},
+		// Samples 4 s apart: the window's start falls between two of them.
+		{"interpolated start", []sample{{0, 0}, {4, 400}, {8, 800}, {12, 1200}}, 100, 10},
+		{"counter reset starts afresh", []sample{{0, 5000}, {1, 6000}, {2, 10}, {3, 30}}, 20, 1},
+		{"out of order ignored", []sample{{0, 0}, {5, 500}, {3, 9999}, {10, 1000}}, 100, 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewRateMeter(10 * time.Second)
+			for _, s := range tc.samples {
+				m.Sample(at(s.at), s.total)
+			}
+			rate, over := m.Rate()
+			if diff := rate - tc.rate; diff > 1e-9 || diff < -1e-9 || over.Seconds() != tc.overSecs {
+				t.Fatalf("Rate = %v over %v, want %v over %vs", rate, over, tc.rate, tc.overSecs)
+			}
+			if len(m.samples) > 12 {
+				t.Errorf("%d samples kept for a 10 s window sampled each second", len(m.samples))
+			}
+		})
+	}
+}
