@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -41,6 +42,14 @@ var (
 // when it ends or times out.
 func chromium(t *testing.T, url string, extra ...string) []byte {
 	t.Helper()
+	return chromiumFor(t, url, 4*time.Second, extra...)
+}
+
+// chromiumFor is chromium with budget of virtual time: virtual time runs
+// only while nothing is loading, so the page's fetches complete and
+// render, and timers (the page's refresh) fire without real waiting.
+func chromiumFor(t *testing.T, url string, budget time.Duration, extra ...string) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	args := append([]string{
@@ -50,9 +59,7 @@ func chromium(t *testing.T, url string, extra ...string) []byte {
 		"--force-color-profile=srgb", "--force-device-scale-factor=1", "--hide-scrollbars",
 		"--user-data-dir=" + t.TempDir(),
 		"--window-size=1280,1600",
-		// Virtual time runs only while nothing is loading: the page's
-		// fetches complete and render before the budget runs out.
-		"--virtual-time-budget=4000",
+		fmt.Sprintf("--virtual-time-budget=%d", budget.Milliseconds()),
 	}, extra...)
 	cmd := exec.CommandContext(ctx, chromiumPath, append(args, url)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -280,6 +287,24 @@ func TestPageInChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("refreshes", func(t *testing.T) {
+		// Each read of the counters answers 1,000 more queries: after
+		// 11 s of the page's (virtual) time it has read them at least
+		// three times (on load, at 5 s, at 10 s) and shows the last.
+		c := &countingStats{}
+		s := serve(t, Options{Status: f, Pools: f, Stats: c})
+		d := parseDOM(t, chromiumFor(t, "http://"+s.Addr().String()+"/", 11*time.Second, "--dump-dom"))
+		n := c.calls.Load()
+		t.Logf("%d reads of /v1/stats", n)
+		if n < 3 {
+			t.Fatalf("the page read /v1/stats %d times in 11 s, want >= 3", n)
+		}
+		got := textOf([]*html.Node{d.byID("query-total")})
+		if got != fmt.Sprintf("%s queries", fmtThousands(n*1000)) && got != fmt.Sprintf("%s queries", fmtThousands((n-1)*1000)) {
+			t.Errorf("query total %q after %d reads: not the last answer", got, n)
+		}
+	})
+
 	t.Run("not available", func(t *testing.T) {
 		// A node without the events and stats backends, reads open.
 		s := serve(t, Options{Status: f, Cluster: f, Pools: f})
@@ -397,4 +422,20 @@ func checkScreenshot(t *testing.T, img image.Image) {
 			}
 		}
 	}
+}
+
+// countingStats answers 1,000 more queries at each call.
+type countingStats struct{ calls atomic.Uint64 }
+
+func (c *countingStats) Stats(context.Context) (QueryStats, error) {
+	n := c.calls.Add(1)
+	return QueryStats{Total: n * 1000, Rate: 100, WindowSeconds: 10}, nil
+}
+
+func fmtThousands(n uint64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

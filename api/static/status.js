@@ -5,6 +5,7 @@
 
 (function () {
   const REFRESH_MS = 5000;
+  const FETCH_TIMEOUT_MS = 4000;
   const MAX_EVENTS = 50;
   const TOKEN_KEY = 'tern.token';
 
@@ -53,11 +54,16 @@
     const headers = {Accept: 'application/json'};
     const t = token();
     if (t) headers.Authorization = 'Bearer ' + t;
+    // A node that does not answer must not stop the refreshes.
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
     let resp;
     try {
-      resp = await fetch(path, {headers: headers, cache: 'no-store'});
+      resp = await fetch(path, {headers: headers, cache: 'no-store', signal: ctl.signal});
     } catch (e) {
-      return {err: 'down', msg: 'node unreachable (' + e.message + ')'};
+      return {err: 'down', msg: 'node unreachable (' + (e.name === 'AbortError' ? 'no answer within ' + FETCH_TIMEOUT_MS / 1000 + ' s' : e.message) + ')'};
+    } finally {
+      clearTimeout(timer);
     }
     let body = null;
     try { body = await resp.json(); } catch (e) { /* not JSON */ }
