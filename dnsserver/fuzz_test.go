@@ -22,7 +22,7 @@ func FuzzHandler(f *testing.F) {
 		w := newWorker(1232, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		panicked := false
 		w.log = slog.New(panicSpy{&panicked})
-		out := w.handle(snap, msg, netip.MustParseAddr("192.0.2.99"), tcp)
+		out := w.handle(&served{snap: snap}, msg, netip.MustParseAddr("192.0.2.99"), tcp)
 		if panicked {
 			t.Fatalf("handler panicked on %x", msg)
 		}

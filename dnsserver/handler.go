@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/ternlb/tern/selector"
@@ -31,6 +33,21 @@ type worker struct {
 	visited [maxChain]string
 	udpSize int // advertised EDNS UDP payload size
 	log     *slog.Logger
+
+	// Set by the server; nil in unit tests of the handler alone.
+	rrl   *limiter
+	stats *stats
+	// xfrOn: transfers are configured, so AXFR and IXFR over TCP are
+	// handed to the transfer code (xfr.go) instead of refused.
+	xfrOn bool
+
+	// Per query:
+	cur  *served
+	zone *zones.Zone // the zone the question fell in; nil for none
+	tcp  bool
+	// xfr says the query is a zone transfer over TCP: handle returned
+	// nil and the caller serves it with serveTransfer.
+	xfr bool
 }
 
 func newWorker(udpSize int, log *slog.Logger) *worker {
@@ -43,11 +60,72 @@ func newWorker(udpSize int, log *slog.Logger) *worker {
 	}
 }
 
-// handle answers one request. src is the query's source address; tcp says
-// which transport it came over. It returns the response, which lives in
-// the worker's buffer until the next call, or nil for no response. A panic
-// is recovered, logged and answered SERVFAIL.
-func (w *worker) handle(snap *Snapshot, msg []byte, src netip.Addr, tcp bool) (out []byte) {
+// handle answers one request from cur. src is the query's source
+// address; tcp says which transport it came over. It returns the
+// response, which lives in the worker's buffer until the next call, or nil
+// for no response (then w.xfr says whether it is a zone transfer for the
+// caller to serve). Over UDP the response passes response rate limiting
+// when it is on. A panic is recovered, logged and answered SERVFAIL.
+func (w *worker) handle(cur *served, msg []byte, src netip.Addr, tcp bool) (out []byte) {
+	var start time.Time
+	if w.stats != nil {
+		start = time.Now()
+	}
+	w.cur, w.zone, w.tcp, w.xfr = cur, nil, tcp, false
+	var snap *Snapshot
+	var serials map[*dns.SOA]uint32
+	if cur != nil {
+		snap, serials = cur.snap, cur.serials
+	}
+	w.pk.serials = serials
+	out = w.respond(snap, msg, src, tcp)
+	if out == nil {
+		return nil
+	}
+	if w.rrl != nil && !tcp {
+		out = w.limit(out, src)
+	}
+	if w.stats != nil {
+		w.count(cur, time.Since(start))
+	}
+	return out
+}
+
+// limit applies response rate limiting to out, the packed response to
+// w.q: it returns out, nil (dropped) or a truncated empty response.
+func (w *worker) limit(out []byte, src netip.Addr) []byte {
+	q := &w.q
+	resp := &w.resp
+	kind := uint8(kindError)
+	name := ""
+	switch {
+	case resp.rcode == dns.RcodeNameError:
+		kind = kindNXDomain
+		if w.zone != nil {
+			name = w.zone.Origin // random names in one zone share an account
+		}
+	case resp.rcode != dns.RcodeSuccess:
+	case len(resp.recs) > 0 && resp.recs[0].sect == secAnswer:
+		kind, name = kindAnswer, q.name
+	default:
+		kind, name = kindNoData, q.name
+	}
+	switch w.rrl.check(src, kind, name, q.qtype) {
+	case rrlDrop:
+		return nil
+	case rrlSlip:
+		// An empty truncated answer: a real resolver retries over TCP,
+		// a spoofed victim gets no amplification.
+		resp.recs = resp.recs[:0]
+		resp.tc = true
+		q.nsid = false
+		return w.pk.pack(q, resp, 512, w.udpSize)
+	}
+	return out
+}
+
+// respond is handle without rate limiting and counting.
+func (w *worker) respond(snap *Snapshot, msg []byte, src netip.Addr, tcp bool) (out []byte) {
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("panic while answering a query: answered SERVFAIL",
@@ -158,7 +236,11 @@ func (w *worker) answer(snap *Snapshot) {
 		resp.rcode = dns.RcodeFormatError // meta types are not questions
 		return
 	case dns.TypeAXFR, dns.TypeIXFR:
-		resp.rcode = dns.RcodeRefused // no zone transfers
+		if w.tcp && w.xfrOn {
+			w.xfr = true // served by serveTransfer
+			return
+		}
+		resp.rcode = dns.RcodeRefused // over UDP, or no transfers configured
 		return
 	case dns.TypeMAILA, dns.TypeMAILB:
 		resp.rcode = dns.RcodeNotImplemented
@@ -189,6 +271,7 @@ func (w *worker) chase(snap *Snapshot, name string) {
 		}
 		if depth == 0 {
 			resp.aa = true
+			w.zone = z
 		}
 		w.visited[nv] = name
 		nv++
@@ -314,11 +397,20 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Resu
 			ttl = res.PoolTTL
 		}
 		if host := a.CNAME(); host != "" {
+			if w.cur != nil {
+				if cs := w.cur.pstats[a.Pool]; a.Members[0] < len(cs) {
+					cs[a.Members[0]].Add(1)
+				}
+			}
 			resp.add(rec{sect: secAnswer, kind: recCNAME, class: dns.ClassINET, owner: name, ttl: ttl, target: host})
 			if q.qtype == dns.TypeANY {
 				return ""
 			}
 			return host
+		}
+		var counters []*atomic.Uint64
+		if w.cur != nil {
+			counters = w.cur.pstats[a.Pool]
 		}
 		for _, i := range a.Members {
 			m := &a.Pool.Members[i]
@@ -326,6 +418,9 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Resu
 				continue
 			}
 			resp.add(rec{sect: secAnswer, kind: recA, class: dns.ClassINET, owner: name, ttl: ttl, addr: m.Addr})
+			if i < len(counters) {
+				counters[i].Add(1)
+			}
 		}
 		return ""
 	}

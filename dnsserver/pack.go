@@ -68,6 +68,8 @@ type response struct {
 	scope uint8
 	// nsid is the NSID option's payload when the query asked for it.
 	nsid string
+	// tc sets TC=1 (a response RRL lets slip out empty).
+	tc bool
 }
 
 func (r *response) reset() {
@@ -89,6 +91,9 @@ type packer struct {
 	// q is the query being answered; seeded says comp holds its name.
 	q      *query
 	seeded bool
+	// serials are the SOA serials served in place of the zone files'
+	// (see Snapshot.Serials); nil when none differ.
+	serials map[*dns.SOA]uint32
 }
 
 const maxMsg = 65535
@@ -160,7 +165,7 @@ func (p *packer) pack(q *query, resp *response, limit int, udpSize int) []byte {
 			last = cur
 		}
 	}
-	if truncated {
+	if truncated || resp.tc {
 		flags |= flagTC
 		cur = last
 	}
@@ -262,7 +267,11 @@ func (p *packer) packRdata(b []byte, off int, r *rec) (int, bool) {
 		if off, ok = p.name(b, off, rr.Mbox); !ok || off+20 > len(b) {
 			return 0, false
 		}
-		for i, v := range [5]uint32{rr.Serial, rr.Refresh, rr.Retry, rr.Expire, rr.Minttl} {
+		serial := rr.Serial
+		if v, ok := p.serials[rr]; ok {
+			serial = v
+		}
+		for i, v := range [5]uint32{serial, rr.Refresh, rr.Retry, rr.Expire, rr.Minttl} {
 			binary.BigEndian.PutUint32(b[off+4*i:], v)
 		}
 		return off + 20, true

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/ternlb/tern/selector"
 	"github.com/ternlb/tern/zones"
 )
@@ -28,6 +29,25 @@ type Snapshot struct {
 	NodeName string
 	// Version names the configuration version the snapshot serves.
 	Version string
+	// Serials, when set, are the SOA serials to serve and transfer, by
+	// zone origin (canonical, as zones.Zone.Origin), in place of the zone
+	// files' own. A cluster node fills it with serials every node agrees
+	// on. A zone missing from it gets a serial Store derives: see doc.go,
+	// "SOA serials".
+	Serials map[string]uint32
+}
+
+// served is a stored snapshot with what Store derived from it for the
+// query path: the SOA serials, the counters to count into.
+type served struct {
+	snap *Snapshot
+	// serials maps a zone's SOA record to the serial served where it
+	// differs from the record's own.
+	serials map[*dns.SOA]uint32
+	// xfr is each zone's transfer state by origin.
+	xfr    map[string]*zoneXfr
+	zstats map[*zones.Zone]*zoneCounters
+	pstats map[*selector.Pool][]*atomic.Uint64
 }
 
 // Options configure a Server. The zero value of each field means its
@@ -50,13 +70,30 @@ type Options struct {
 	UDPSize int
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
+
+	// RRL, when set, rate-limits UDP responses (see RRL).
+	RRL *RRL
+	// TSIGKeys are the keys transfers may be signed with and NOTIFY is
+	// signed with.
+	TSIGKeys []TSIGKey
+	// TransferAllow admits zone transfers; empty: every transfer is
+	// refused.
+	TransferAllow []TransferACL
+	// Notify lists the secondaries told of every new serial.
+	Notify []NotifyTarget
 }
 
 // Server is an authoritative DNS server over UDP and TCP.
 type Server struct {
 	opts  Options
 	log   *slog.Logger
-	snap  atomic.Pointer[Snapshot]
+	cur   atomic.Pointer[served]
+	rrl   *limiter // nil: off
+	stats *stats
+	keys  map[string]*TSIGKey // by wire name
+
+	storeMu sync.Mutex // serializes Store
+	notify  notifier
 	udp   []*udpSocket
 	tcp   []*net.TCPListener
 	ready chan struct{}
@@ -93,7 +130,10 @@ func New(o Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{opts: o, log: log, ready: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	s := &Server{opts: o, log: log, ready: make(chan struct{}), conns: map[net.Conn]struct{}{}, stats: newStats()}
+	if err := s.configure(); err != nil {
+		return nil, err
+	}
 	s.workers.New = func() any { return s.newWorker() }
 	for _, a := range o.Addrs {
 		if err := s.listen(a); err != nil {
@@ -165,8 +205,27 @@ func (s *Server) closeAll() {
 }
 
 // Store makes snap the snapshot every following query is answered from.
-// The node calls it for every new snapshot; it never blocks queries.
-func (s *Server) Store(snap *Snapshot) { s.snap.Store(snap) }
+// The node calls it for every new snapshot; it never blocks queries. It
+// derives each zone's served SOA serial and queues a NOTIFY to the
+// secondaries for every zone whose serial changed.
+func (s *Server) Store(snap *Snapshot) {
+	s.storeMu.Lock()
+	defer s.storeMu.Unlock()
+	prev := s.cur.Load()
+	cur := &served{snap: snap}
+	s.stats.index(snap, cur)
+	var prevXfr map[string]*zoneXfr
+	if prev != nil {
+		prevXfr = prev.xfr
+	}
+	cur.xfr, cur.serials = deriveSerials(snap, prevXfr)
+	s.cur.Store(cur)
+	for origin, zx := range cur.xfr {
+		if p := prevXfr[origin]; p == nil || p.serial != zx.serial {
+			s.notify.queue(origin, zx.soa)
+		}
+	}
+}
 
 // Addrs returns the bound addresses, one per listen address (its TCP
 // listener; its UDP sockets share the port).
@@ -204,6 +263,11 @@ func (s *Server) Run(ctx context.Context) error {
 			s.serveTCP(l, &wg)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runNotify(ctx)
+	}()
 	close(s.ready)
 	<-ctx.Done()
 	for _, u := range s.udp {
@@ -228,4 +292,10 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) newWorker() *worker { return newWorker(s.opts.UDPSize, s.log) }
+func (s *Server) newWorker() *worker {
+	w := newWorker(s.opts.UDPSize, s.log)
+	w.rrl = s.rrl
+	w.stats = s.stats
+	w.xfrOn = len(s.opts.TransferAllow) > 0
+	return w
+}

@@ -69,7 +69,13 @@ func (s *Server) serveConn(c *net.TCPConn) {
 		if _, err := io.ReadFull(r, msg[:n]); err != nil {
 			return
 		}
-		resp := w.handle(s.snap.Load(), msg[:n], src, true)
+		resp := w.handle(s.cur.Load(), msg[:n], src, true)
+		if w.xfr {
+			if !s.serveTransfer(c, msg[:n], src) {
+				return
+			}
+			continue
+		}
 		if resp == nil {
 			continue
 		}

@@ -206,7 +206,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 				continue
 			}
 			q := io.inBuf[i*maxUDPQuery : i*maxUDPQuery+int(io.in[i].Len)]
-			resp := w.handle(s.snap.Load(), q, src, false)
+			resp := w.handle(s.cur.Load(), q, src, false)
 			if len(resp) == 0 || len(resp) > io.outMax {
 				continue
 			}
