@@ -68,7 +68,7 @@ const (
 	xfrOK = iota
 	xfrRefused
 	xfrFailed
-	notifyAcked = 0
+	notifyAcked  = 0
 	notifyFailed = 1
 )
 

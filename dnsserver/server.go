@@ -94,10 +94,10 @@ type Server struct {
 
 	storeMu sync.Mutex // serializes Store
 	notify  notifier
-	udp   []*udpSocket
-	tcp   []*net.TCPListener
-	ready chan struct{}
-	ran   atomic.Bool
+	udp     []*udpSocket
+	tcp     []*net.TCPListener
+	ready   chan struct{}
+	ran     atomic.Bool
 
 	mu    sync.Mutex // guards conns; never taken on the query path
 	conns map[net.Conn]struct{}
