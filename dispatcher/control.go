@@ -1,23 +1,6 @@
 package dispatcher
 
-// Control plane.
-//
-// The configuration's dispatcher: section becomes a Spec (services, their
-// servers, weights and checks). Control holds the Spec, the servers' health
-// verdicts (SetHealth, fed by package probes through one synthetic pool per
-// check) and which VIPs this dispatcher forwards (SetOwned, fed by the HA
-// agent of package dispatcher/ha), and reconciles the datapath to them
-// through the Maps interface: a server down or drained gets weight 0, each
-// service's Maglev table (package dispatcher/maglev, keyed by server
-// address so every dispatcher computes the same one) is built aside and
-// swapped in whole, backends are written before the tables that name them
-// and deleted after. Backend ids are numbered from the sorted configuration
-// at start, so a restarted dispatcher rewrites the very tables its pinned
-// maps hold. Until HA has decided, services a previous run left forwarding
-// stay; a VIP is added to the interface only after its services forward.
-//
-// Instance (command.go) puts datapath, Control, health checks and HA
-// together; `tern dispatch` runs one.
+// The control plane; see the package documentation, Control plane.
 
 import (
 	"cmp"
