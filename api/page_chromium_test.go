@@ -306,8 +306,10 @@ func TestPageInChromium(t *testing.T) {
 	})
 
 	t.Run("not available", func(t *testing.T) {
-		// A node without the events and stats backends, reads open.
-		s := serve(t, Options{Status: f, Cluster: f, Pools: f})
+		// A standalone node without the events and stats backends, reads open.
+		solo := newPageNode(time.Now())
+		solo.standalone = true
+		s := serve(t, Options{Status: solo, Pools: solo})
 		d := parseDOM(t, chromium(t, "http://"+s.Addr().String()+"/", "--dump-dom"))
 		for _, id := range []string{"events", "queries"} {
 			if n := d.byID(id); n == nil || text(n) != "Not available on this node." {
@@ -316,6 +318,9 @@ func TestPageInChromium(t *testing.T) {
 		}
 		if n := len(find(d.root, withAttr("data-member", ""))); n != len(wantRows) {
 			t.Errorf("%d member rows, want %d: the other sections still render", n, len(wantRows))
+		}
+		if n := d.byID("cluster"); n == nil || !strings.Contains(text(n), "Standalone node") {
+			t.Errorf("#cluster = %q on a node without Raft, want it to say standalone", textOf([]*html.Node{n}))
 		}
 	})
 }

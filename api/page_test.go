@@ -15,13 +15,17 @@ import (
 // seen from follower n1, pools with members in every state, a few state
 // changes and query counters.
 type pageNode struct {
-	pools  []Pool
-	events []Event
-	stats  QueryStats
-	since  []time.Time // the since argument of each Events call
+	standalone bool // no Raft: Status says no Raft state
+	pools      []Pool
+	events     []Event
+	stats      QueryStats
+	since      []time.Time // the since argument of each Events call
 }
 
 func (p *pageNode) Status(context.Context) (Status, error) {
+	if p.standalone {
+		return Status{Node: "solo", InQuorum: true, Serving: true, MembersUp: 4, MembersTotal: 6}, nil
+	}
 	return Status{Node: "n1", RaftState: "Follower", Term: 7, Leader: "n2", InQuorum: true,
 		ConfigVersion: 4, Serving: true, MembersUp: 4, MembersTotal: 6}, nil
 }

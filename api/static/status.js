@@ -242,7 +242,11 @@
       }
       if (down) return; // keep what is on screen
       if (st.data) $('node').replaceWith(renderNode(st.data));
-      fill('cluster', cl, (m) => renderCluster(m, st.data && st.data.leader));
+      if (cl.err === 'na' && st.data && !st.data.raft_state) {
+        $('cluster').replaceChildren(el('p', {class: 'muted'}, 'Standalone node (no Raft cluster).'));
+      } else {
+        fill('cluster', cl, (m) => renderCluster(m, st.data && st.data.leader));
+      }
       fill('queries', stats, renderQueries);
       fill('pools', pools, renderPools);
       fill('events', evs, renderEvents);
