@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/raftstore"
+	"github.com/ternlb/tern/zones"
 )
 
 // Cluster timing that is not the operator's to tune.
@@ -114,27 +116,68 @@ func (n *Node) clusterConfig(cv raftstore.ConfigVersion) (*config.Config, error)
 }
 
 // localBundle is the cluster-wide configuration of a local file as a
-// bundle, its paths relative to the file's folder (so that messages name
+// bundle: the YAML file and every file its zones read, $INCLUDEs too (the
+// zones are loaded through a file system that records what they open),
+// with paths relative to the file's folder (so that messages name
 // "tern.yaml:12" as `tern apply` does).
 func localBundle(c *config.Config) (raftstore.Bundle, error) {
-	b, err := raftstore.BundleFrom(c)
+	main, err := fs.ReadFile(c.FS, c.File)
 	if err != nil {
-		return b, err
+		return raftstore.Bundle{}, fmt.Errorf("bundle: read %q: %w", c.Name, err)
 	}
+	rec := &recordFS{fsys: c.FS, files: map[string][]byte{}}
+	rc := *c
+	rc.FS = rec
+	if _, ps := zones.Load(&rc); len(ps) > 0 {
+		return raftstore.Bundle{}, ps
+	}
+	b := raftstore.Bundle{Main: c.File, Files: rec.files}
+	b.Files[c.File] = main
 	dir := path.Dir(b.Main)
-	if dir == "." {
-		return b, nil
-	}
-	prefix := dir + "/"
-	out := raftstore.Bundle{Main: strings.TrimPrefix(b.Main, prefix), Files: make(map[string][]byte, len(b.Files))}
-	for p, data := range b.Files {
-		rel, ok := strings.CutPrefix(p, prefix)
-		if !ok {
-			return b, nil // a zone file outside the folder: keep full paths
+	if dir != "." {
+		prefix := dir + "/"
+		out := raftstore.Bundle{Main: strings.TrimPrefix(b.Main, prefix), Files: make(map[string][]byte, len(b.Files))}
+		rebased := true
+		for p, data := range b.Files {
+			rel, ok := strings.CutPrefix(p, prefix)
+			if !ok {
+				rebased = false // a file outside the folder: keep full paths
+				break
+			}
+			out.Files[rel] = data
 		}
-		out.Files[rel] = data
+		if rebased {
+			b = out
+		}
 	}
-	return out, nil
+	if err := b.Validate(); err != nil {
+		return raftstore.Bundle{}, err
+	}
+	return b, nil
+}
+
+// recordFS keeps a copy of every file read through it.
+type recordFS struct {
+	fsys  fs.FS
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+func (r *recordFS) ReadFile(name string) ([]byte, error) {
+	data, err := fs.ReadFile(r.fsys, name)
+	if err == nil {
+		r.mu.Lock()
+		r.files[name] = data
+		r.mu.Unlock()
+	}
+	return data, err
+}
+
+func (r *recordFS) Open(name string) (fs.File, error) {
+	if _, err := r.ReadFile(name); err != nil {
+		return nil, err
+	}
+	return r.fsys.Open(name)
 }
 
 // startCluster starts the node's cluster tasks; each returns when ctx

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
@@ -49,7 +53,9 @@ func TestLocalBundle(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "zones"), 0o755)
 	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte("node: {name: t1}\npools:\n  web: {members: [{address: 192.0.2.1}]}\nzones:\n  - file: zones/z.zone\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "zones", "z.zone"), []byte(testZone), 0o644)
+	os.WriteFile(filepath.Join(dir, "zones", "z.zone"), []byte(testZone+"$INCLUDE inc/more.zone\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "zones", "inc"), 0o755)
+	os.WriteFile(filepath.Join(dir, "zones", "inc", "more.zone"), []byte("included 300 IN A 192.0.2.77\n"), 0o644)
 	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -58,15 +64,19 @@ func TestLocalBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Main != "tern.yaml" || len(b.Files) != 2 || string(b.Files["zones/z.zone"]) != testZone {
-		t.Fatalf("bundle: main %q, files %v", b.Main, len(b.Files))
+	if b.Main != "tern.yaml" || len(b.Files) != 3 || b.Files["zones/inc/more.zone"] == nil {
+		t.Fatalf("bundle: main %q, files %v", b.Main, slices.Collect(maps.Keys(b.Files)))
 	}
 	c2, err := b.Load(b.Main)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ps := compileWith(c2, nil); len(ps) > 0 {
+	snap, ps := compileWith(c2, nil)
+	if len(ps) > 0 {
 		t.Fatalf("the bundle does not compile: %v", ps)
+	}
+	if _, res := snap.Zones.Lookup("included.example.test.", dns.TypeA); len(res.Answer) != 1 {
+		t.Fatalf("the included record is not in the bundle's zone: %+v", res)
 	}
 }
 
