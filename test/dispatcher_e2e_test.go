@@ -237,7 +237,8 @@ func TestDispatcherFailover(t *testing.T) {
 
 // TestDispatcherRestart: restarting the dispatcher during a stream drops
 // no connection: the program and maps stay pinned and the new process
-// takes them over.
+// takes them over, counters included: the new process counts the open
+// streams as active flows until they end.
 func TestDispatcherRestart(t *testing.T) {
 	s := newDSite(t)
 	s.host("d1", 2)
@@ -247,7 +248,7 @@ func TestDispatcherRestart(t *testing.T) {
 
 	streams := make([]*nsProc, 4)
 	for i := range streams {
-		streams[i] = s.stream("client", s.vip+":9000", 3*time.Second)
+		streams[i] = s.stream("client", s.vip+":9000", 4*time.Second)
 	}
 	nsPoll(t, 3*time.Second, "streams through d1", func() bool { return dispForwarded(d.out.String(), s.vip) > 400 })
 	d.stop(syscall.SIGTERM)
@@ -256,6 +257,16 @@ func TestDispatcherRestart(t *testing.T) {
 	time.Sleep(gap)
 	d2 := s.dispatch("d1", sec)
 	nsPoll(t, 5*time.Second, "restarted", func() bool { return strings.Contains(d2.out.String(), "datapath attached") })
+	// The pinned counters carry the open streams into the new process's
+	// estimate of active flows.
+	nsPoll(t, 2*time.Second, "the restarted dispatcher counts the 4 streams active", func() bool {
+		for _, m := range dispFlowsLine.FindAllStringSubmatch(d2.out.String(), -1) {
+			if n, _ := strconv.Atoi(m[2]); m[1] == s.vip && n >= len(streams) {
+				return true
+			}
+		}
+		return false
+	})
 	for i, st := range streams {
 		srv, ok, line := dispStreamResult(st.wait(t, 20*time.Second))
 		if !ok {
@@ -270,6 +281,10 @@ func TestDispatcherRestart(t *testing.T) {
 			t.Fatalf("stream %d stalled %dms across the restart: forwarding stopped", i, maxGap)
 		}
 	}
+	nsPoll(t, 3*time.Second, "the ended streams no longer active", func() bool {
+		active, _ := dispFlows(d2.out.String(), s.vip)
+		return active == 0
+	})
 	dispCheckAll(t, s, s.vip, 30)
 
 	// With --detach the program and its pins go at exit.
