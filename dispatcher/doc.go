@@ -146,11 +146,16 @@
 // the lifetime stops being counted: set --flow-lifetime to the longest
 // flows the site serves if their count matters more than forgetting lost
 // ones. Retransmitted SYNs (a SYN flood, an overloaded server) raise the
-// estimate, up to the bound. At a restart over pinned maps, the first
+// estimate, up to the bound. After a takeover, the flows the peer opened
+// are not counted here (their closes only meet the clamp at 0). At a
+// restart over pinned maps, the first
 // sample takes opened − closed of the counters as they stand (the service's
 // whole history) and lets it age out like flows opened then. UDP services
-// report packets only. The estimate is for weighing sites against each
-// other, not for accounting.
+// report packets only. The clamps bound the error but do not remove a
+// steady bias: if closes are over-counted by a few percent (many aborts
+// after FIN), the estimate sinks towards 0; if closes go unseen (servers
+// resetting idle flows), it rises towards the bound. It is for weighing
+// sites against each other, not for accounting.
 //
 // # High availability
 //
