@@ -1,0 +1,86 @@
+package dnsserver
+
+import (
+	"testing"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// TestCollectors registers the server's collectors in a fresh registry,
+// sends queries and a transfer, and reads the counters back.
+func TestCollectors(t *testing.T) {
+	s, addr := startServer(t, testSnapshot(t), xfrOptions())
+	reg := prometheus.NewRegistry()
+	for _, c := range s.Collectors() {
+		if err := reg.Register(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		exchange(t, "udp", addr, newQuery("www.example.test.", dns.TypeA))
+	}
+	exchange(t, "udp", addr, newQuery("nothere.example.test.", dns.TypeA))
+	exchange(t, "tcp", addr, newQuery("static.example.test.", dns.TypeTXT))
+	exchange(t, "udp", addr, newQuery("static.example.test.", 65000)) // an unlisted type
+	exchange(t, "udp", addr, newQuery("example.org.", dns.TypeA))
+	if _, err := transfer(t, addr, "example.test.", dns.TypeAXFR, 0, "xfr.", testSecret); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	value := func(name string, labels map[string]string) float64 {
+		mf := byName[name]
+		if mf == nil {
+			t.Fatalf("no metric %s", name)
+		}
+		var sum float64
+	next:
+		for _, m := range mf.Metric {
+			for _, lp := range m.Label {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.Histogram.GetSampleCount())
+			}
+		}
+		return sum
+	}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"tern_dns_queries_total", map[string]string{"zone": "example.test.", "qtype": "A", "rcode": "NOERROR"}, 3},
+		{"tern_dns_queries_total", map[string]string{"zone": "example.test.", "qtype": "A", "rcode": "NXDOMAIN"}, 1},
+		{"tern_dns_queries_total", map[string]string{"zone": "example.test.", "qtype": "TXT", "rcode": "NOERROR"}, 1},
+		{"tern_dns_queries_total", map[string]string{"zone": "example.test.", "qtype": "other"}, 1},
+		{"tern_dns_queries_total", map[string]string{"zone": "none", "qtype": "A", "rcode": "REFUSED"}, 1},
+		{"tern_dns_queries_total", map[string]string{"qtype": "AXFR"}, 1},
+		{"tern_dns_pool_answers_total", map[string]string{"pool": "web"}, 9}, // 3 IPv4 members × 3 answers
+		{"tern_dns_pool_answers_total", map[string]string{"pool": "web", "member": "192.0.2.1"}, 3},
+		{"tern_dns_response_seconds", nil, 8},
+		{"tern_dns_transfers_total", map[string]string{"result": "ok"}, 1},
+		{"tern_dns_rrl_responses_total", nil, 0},
+		{"tern_dns_notifies_total", nil, 0},
+		{"tern_dns_zone_serial", map[string]string{"zone": "example.test."}, 2026112201},
+	} {
+		if got := value(tc.name, tc.labels); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+}
