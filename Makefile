@@ -20,7 +20,7 @@ run: build
 # Every test. Tests that need root (XDP, network namespaces) skip without it;
 # CI runs as root, so there they run.
 test:
-	scripts/debs.sh ip:iproute2 ethtool:ethtool
+	scripts/debs.sh ip:iproute2 ethtool:ethtool chromium:chromium
 	$(GO) vet ./...
 	$(GO) test -race -timeout 20m ./...
 
@@ -45,7 +45,7 @@ bench-go:
 
 # XDP path against kernel forwarding through the same namespaces (root).
 bench-dispatcher:
-	scripts/debs.sh ip:iproute2 ethtool:ethtool
+	scripts/debs.sh ip:iproute2 ethtool:ethtool chromium:chromium
 	dispatcher/bench/run.sh
 
 # Rebuild the BPF objects and bindings (needs clang; installed if missing).

@@ -87,8 +87,9 @@ type Options struct {
 	Configs   Configs
 	Explainer Explainer
 	Forwarder Forwarder
-	Events    Events // GET /v1/events, for the status page
-	Stats     Stats  // GET /v1/stats, for the status page
+	Events    Events     // GET /v1/events, for the status page
+	Stats     Stats      // GET /v1/stats, for the status page
+	Site      SiteLoader // GET /v1/site/load: the dispatcher's load for a load check
 	// Registry is scraped on /metrics.
 	Registry *prometheus.Registry
 	// Page is served on / (nil: the built-in status page, StatusPage).
@@ -122,6 +123,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{o: o, ln: ln, mux: http.NewServeMux(), ready: make(chan struct{})}
 	s.routes()
 	s.pageRoutes()
+	s.siteRoutes()
 	return s, nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/dispatcher"
 	"github.com/ternlb/tern/dnsserver"
 	"github.com/ternlb/tern/geo"
 	"github.com/ternlb/tern/probes"
@@ -84,7 +85,12 @@ type Node struct {
 	// lastQuorum is when this node last knew itself in quorum: the clock
 	// verdicts age by while it is out of quorum.
 	lastQuorum time.Time
-	up, total  int // members up (not drained) and all members in the served snapshot
+	up, total  int                   // members up (not drained) and all members in the served snapshot
+	lastServed map[probes.Key]string // each member's served state in the last snapshot (events)
+
+	events *api.EventLog        // recent member state changes
+	rate   *api.RateMeter       // DNS queries per second
+	disp   *dispatcher.Instance // nil without a dispatcher: section
 }
 
 // generation is one configuration with everything compiled from it.
@@ -123,6 +129,8 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		kick:      make(chan struct{}, 1),
 		admin:     map[probes.Key]probes.Admin{},
 		local:     cfg,
+		events:    api.NewEventLog(eventsKept),
+		rate:      api.NewRateMeter(rateWindow),
 	}
 	n.verdictMaxAge, n.verdictRefresh = verdictTiming(cfg, o.VerdictMaxAge, o.VerdictRefresh)
 	built := false
@@ -158,15 +166,22 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		return nil, err
 	}
 	g.cv = cv
-	srv, err := dnsserver.New(dnsserver.Options{
-		Addrs:      cfg.Node.DNS,
-		UDPSockets: cfg.Node.UDPSockets,
-		TCPIdle:    cfg.Node.TCPIdle.D(),
-		UDPSize:    cfg.Node.UDPSize,
-		Logger:     o.Logger,
-	})
+	// Listeners, RRL, TSIG keys and transfer settings come from the local
+	// file and take effect at start.
+	do, err := dnsserver.OptionsFrom(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("dns server: %w", err)
+	}
+	do.Logger = o.Logger
+	srv, err := dnsserver.New(do)
+	if err != nil {
+		return nil, fmt.Errorf("dns server: %w", err)
+	}
+	if cfg.Dispatcher != nil {
+		n.disp, err = dispatcher.NewInstance(cfg, dispatcher.RunOptions{Logger: o.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("dispatcher: %w", err)
+		}
 	}
 	n.dns = srv
 	n.gen = g
@@ -177,6 +192,9 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 			Status:    n,
 			Pools:     apiPools{n},
 			Explainer: n,
+			Events:    n,
+			Stats:     n,
+			Site:      n,
 			Registry:  n.reg,
 			Logger:    o.Logger,
 		}
@@ -188,9 +206,13 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 			return nil, err
 		}
 	}
-	for _, c := range g.prober.Collectors() {
+	collectors := append(g.prober.Collectors(), srv.Collectors()...)
+	if n.store != nil {
+		collectors = append(collectors, n.store.Collector())
+	}
+	for _, c := range collectors {
 		if err := n.reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register probe metrics: %w", err)
+			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
 	built = true
@@ -211,7 +233,8 @@ func (n *Node) build(cfg *config.Config, prev *generation) (*generation, error) 
 	pr, err := probes.New(cfg, probes.Options{
 		Logger: n.log,
 		Source: n.source,
-		Observer: probes.ObserverFunc(func([]probes.Verdict) {
+		Observer: probes.ObserverFunc(func(changed []probes.Verdict) {
+			n.recordProbes(cfg.Node.Name, changed)
 			n.republish(g)
 			select {
 			case n.kick <- struct{}{}:
@@ -318,6 +341,16 @@ func (n *Node) Run(ctx context.Context) error {
 	} else {
 		apiDone <- nil
 	}
+	dispCtx, stopDisp := context.WithCancel(context.Background())
+	dispDone := make(chan error, 1)
+	if n.disp != nil {
+		go func() { dispDone <- n.disp.Run(dispCtx) }()
+	} else {
+		dispDone <- nil
+	}
+	rateCtx, stopRate := context.WithCancel(ctx)
+	rateDone := make(chan struct{})
+	go func() { n.sampleRate(rateCtx); close(rateDone) }()
 	clusterCtx, stopCluster := context.WithCancel(ctx)
 	clusterDone := make(chan error, 1)
 	var tasks sync.WaitGroup
@@ -341,6 +374,12 @@ loop:
 			}
 		case err = <-clusterDone:
 			break loop
+		case err = <-dispDone:
+			dispDone = nil
+			if err != nil {
+				err = fmt.Errorf("dispatcher: %w", err)
+				break loop
+			}
 		case ng := <-n.swap:
 			stopProber()
 			<-proberDone
@@ -350,6 +389,14 @@ loop:
 	}
 	stopCluster()
 	tasks.Wait()
+	stopRate()
+	<-rateDone
+	stopDisp()
+	if dispDone != nil {
+		if e := <-dispDone; err == nil && e != nil {
+			err = fmt.Errorf("dispatcher: %w", e)
+		}
+	}
 	stopAPI()
 	if apiDone != nil {
 		if e := <-apiDone; err == nil {
@@ -432,6 +479,7 @@ func (n *Node) viewsLocked(g *generation) []memberView {
 
 func (n *Node) snapshotLocked(g *generation) *dnsserver.Snapshot {
 	views := n.viewsLocked(g)
+	n.recordServedLocked(views, time.Now())
 	snap := *g.base
 	snap.Pools = make([]*selector.Pool, len(g.base.Pools))
 	i := 0

@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/config"
+)
+
+// TestMetricsEventsStats scrapes a running single-node cluster's /metrics
+// and checks the families an operator's dashboards use, then the status
+// page's /v1/stats and /v1/events.
+func TestMetricsEventsStats(t *testing.T) {
+	port := freePort(t)
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`node:
+  name: m1
+  dns: ["127.0.0.1:0"]
+  api: "127.0.0.1:0"
+  raft: "127.0.0.1:0"
+  data: %q
+  bootstrap: true
+checks:
+  h: {type: http, port: %d, interval: 200ms, timeout: 100ms, fall: 1, rise: 1}
+pools:
+  web:
+    check: h
+    members: [{address: 127.0.0.1}, {address: 127.0.0.2}]
+zones:
+  - file: z.zone
+`, filepath.Join(dir, "data"), port)
+	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(yaml), 0o644)
+	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(testZone), 0o644)
+	b1 := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	b2 := &backend{addr: fmt.Sprintf("127.0.0.2:%d", port)}
+	b1.start(t)
+	b2.start(t)
+	defer b1.stop()
+	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), ProbeWait: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node: %v", err)
+		}
+	}()
+	<-n.Serving()
+	addr := n.DNSAddrs()[0].String()
+	for range 20 {
+		answers(t, addr, "www.example.test.")
+		answers(t, addr, "nope.example.test.")
+	}
+	b2.stop() // a state change for the events
+	within(t, 5*time.Second, "127.0.0.2 leaves the answers", func() bool {
+		got := answers(t, addr, "www.example.test.")
+		return len(got) == 1 && got[0] == "127.0.0.1"
+	})
+
+	base := "http://" + n.APIAddr().String()
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	var metrics string
+	within(t, 10*time.Second, "the raft metrics to show a leader", func() bool {
+		metrics = get("/metrics")
+		return strings.Contains(metrics, `tern_raft_state{state="Leader"} 1`)
+	})
+	for _, name := range []string{
+		`tern_dns_queries_total{qtype="A",rcode="NOERROR",zone="example.test."}`,
+		`tern_dns_queries_total{qtype="A",rcode="NXDOMAIN",zone="example.test."}`,
+		`tern_dns_pool_answers_total{member="127.0.0.1",pool="web"}`,
+		`tern_dns_response_seconds_bucket`,
+		`tern_probe_duration_seconds_bucket`,
+		`tern_probe_results_total`,
+		`tern_probe_transitions_total`,
+		`tern_raft_term`,
+		`tern_raft_commit_index`,
+		`tern_raft_applied_index`,
+		`tern_raft_in_quorum 1`,
+	} {
+		if !strings.Contains(metrics, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+
+	var st api.QueryStats
+	within(t, 5*time.Second, "stats to count the queries", func() bool {
+		json.Unmarshal([]byte(get("/v1/stats")), &st)
+		return st.Total >= 40
+	})
+	if st.Rcodes["NXDOMAIN"] < 20 || st.Rcodes["NOERROR"] < 20 {
+		t.Errorf("stats by rcode: %v", st.Rcodes)
+	}
+	var evs []api.Event
+	within(t, 5*time.Second, "the down event", func() bool {
+		json.Unmarshal([]byte(get("/v1/events")), &evs)
+		for _, e := range evs {
+			if e.Member == "127.0.0.2" && e.Node == "" && e.From == "up" && e.To == "down" {
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(get("/"), "<html") {
+		t.Error("the status page is not served on /")
+	}
+}

@@ -1,0 +1,160 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/probes"
+)
+
+// What a node keeps for people: the recent history of member state changes
+// and the DNS query rate, behind /v1/events and /v1/stats (the status
+// page).
+
+const (
+	eventsKept = 1000
+	rateWindow = 10 * time.Second
+)
+
+// servedState names a member's state as answers see it.
+func servedState(up, drain bool) string {
+	switch {
+	case drain:
+		return "drain"
+	case up:
+		return "up"
+	}
+	return "down"
+}
+
+// recordServedLocked adds an event for every member whose served state
+// differs from the last snapshot's. The first snapshot records nothing:
+// there is nothing it changed from.
+func (n *Node) recordServedLocked(views []memberView, now time.Time) {
+	first := n.lastServed == nil
+	if first {
+		n.lastServed = make(map[probes.Key]string, len(views))
+	}
+	seen := make(map[probes.Key]bool, len(views))
+	for _, v := range views {
+		to := servedState(v.Up, v.Drain)
+		seen[v.Key] = true
+		from, ok := n.lastServed[v.Key]
+		n.lastServed[v.Key] = to
+		if first || !ok || from == to {
+			continue
+		}
+		n.events.Add(api.Event{At: now, Pool: v.Key.Pool, Member: v.Key.Member, From: from, To: to, Why: v.why})
+	}
+	for k := range n.lastServed {
+		if !seen[k] {
+			delete(n.lastServed, k) // left the configuration
+		}
+	}
+}
+
+// recordProbes adds an event for each of this node's own probe verdicts
+// that flipped.
+func (n *Node) recordProbes(name string, changed []probes.Verdict) {
+	now := time.Now()
+	for _, v := range changed {
+		if !v.Probed {
+			continue
+		}
+		to := servedState(v.ProbeUp, false)
+		from := servedState(!v.ProbeUp, false)
+		why := "probes pass"
+		if v.Err != "" {
+			why = v.Err
+		}
+		n.events.Add(api.Event{At: now, Pool: v.Key.Pool, Member: v.Key.Member, Node: name, From: from, To: to, Why: why})
+	}
+}
+
+// Events returns recent member state changes (api.Events).
+func (n *Node) Events(ctx context.Context, since time.Time) ([]api.Event, error) {
+	return n.events.Events(ctx, since)
+}
+
+// Stats returns the DNS query counters and rate (api.Stats).
+func (n *Node) Stats(context.Context) (api.QueryStats, error) {
+	total, rcodes := n.queryCounts()
+	rate, over := n.rate.Rate()
+	return api.QueryStats{Total: total, Rate: rate, WindowSeconds: over.Seconds(), Rcodes: rcodes}, nil
+}
+
+// queryCounts sums the DNS server's query counter over zones and types.
+func (n *Node) queryCounts() (uint64, map[string]uint64) {
+	ch := make(chan prometheus.Metric, 64)
+	go func() {
+		for _, c := range n.dns.Collectors() {
+			c.Collect(ch)
+		}
+		close(ch)
+	}()
+	var total uint64
+	rcodes := map[string]uint64{}
+	for m := range ch {
+		var pb dto.Metric
+		if m.Write(&pb) != nil || pb.Counter == nil {
+			continue
+		}
+		var rcode string
+		isQueries := false
+		for _, l := range pb.Label {
+			switch l.GetName() {
+			case "rcode":
+				rcode = l.GetValue()
+			case "qtype":
+				isQueries = true
+			}
+		}
+		if !isQueries || rcode == "" {
+			continue
+		}
+		v := uint64(pb.Counter.GetValue())
+		total += v
+		rcodes[rcode] += v
+	}
+	return total, rcodes
+}
+
+// sampleRate feeds the query total to the rate meter every second.
+func (n *Node) sampleRate(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		total, _ := n.queryCounts()
+		n.rate.Sample(time.Now(), total)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// SiteLoad reports the dispatcher's load in the shape a `load` check reads
+// ({"load": active flows, "capacity": ...}), so that a DNS pool member can
+// be a whole site whose dispatcher runs on this node.
+func (n *Node) SiteLoad(context.Context) (api.SiteLoad, error) {
+	if n.disp == nil {
+		return api.SiteLoad{}, api.ErrNotFound
+	}
+	var sl api.SiteLoad
+	for _, v := range n.disp.Load() {
+		if !v.Forwarding {
+			continue
+		}
+		sl.Load += float64(v.ActiveFlows)
+		sl.PacketRate += v.PacketRate
+		sl.Servers += v.Servers
+		sl.Serving += v.Serving
+		sl.VIPs++
+	}
+	return sl, nil
+}
