@@ -45,7 +45,7 @@ bench-go:
 
 # XDP path against kernel forwarding through the same namespaces (root).
 bench-dispatcher:
-	scripts/debs.sh ip:iproute2 ethtool:ethtool chromium:chromium
+	scripts/debs.sh ip:iproute2 ethtool:ethtool
 	dispatcher/bench/run.sh
 
 # Rebuild the BPF objects and bindings (needs clang; installed if missing).
