@@ -159,3 +159,18 @@ func TestDispatcherUnknownKey(t *testing.T) {
 		t.Fatalf("decode with a misspelt key = %v, want an error naming it", err)
 	}
 }
+
+// TestDispatcherOnlyConfiguration: tern dispatch's configuration needs no
+// zones, and a service naming an unknown check is reported at its line
+// by Parse (what tern check runs), not only when the dispatcher starts.
+func TestDispatcherOnlyConfiguration(t *testing.T) {
+	checks := "checks:\n  http-ok: {type: http, port: 80}\n  tcp: {type: tcp, port: 22}\n"
+	if _, ps := Parse("d.yaml", []byte("node: {name: d1}\n"+checks+goodDispatcher)); len(ps) > 0 {
+		t.Fatalf("dispatcher-only configuration rejected:\n%v", ps)
+	}
+	_, ps := Parse("d.yaml", []byte("node: {name: d1}\n"+goodDispatcher))
+	if len(ps) != 2 || !strings.Contains(ps[0].String(), `d.yaml:8: service 0: check "http-ok" is not defined`) ||
+		!strings.Contains(ps[1].String(), `d.yaml:11: service 0 server 1: check "tcp" is not defined`) {
+		t.Fatalf("unknown checks: got\n%v", ps)
+	}
+}

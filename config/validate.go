@@ -98,7 +98,8 @@ func (c *Config) validate(file string) Problems {
 		c.validatePool(name, add)
 	}
 
-	if len(c.Zones) == 0 {
+	// A dispatcher-only configuration (tern dispatch) serves no DNS.
+	if len(c.Zones) == 0 && (c.Dispatcher == nil || len(c.Pools) > 0) {
 		add("zones", "no zones: list at least one zone file under zones:")
 	}
 	for i, z := range c.Zones {
@@ -114,6 +115,8 @@ func (c *Config) validate(file string) Problems {
 	c.validateDNS(add)
 	if c.Dispatcher != nil {
 		c.Dispatcher.check(func(path, msg string) { add(path, "%s", msg) })
+		c.Dispatcher.checkRefs(func(name string) bool { _, ok := c.Checks[name]; return ok },
+			func(path, msg string) { add(path, "%s", msg) })
 	}
 	return ps
 }

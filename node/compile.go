@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"io/fs"
 
 	"github.com/ternlb/tern/config"
@@ -17,7 +18,7 @@ import (
 // its zone files and opening its geo database. It returns every problem
 // found; a snapshot is returned only when there are none.
 func Compile(cfg *config.Config) (*dnsserver.Snapshot, config.Problems) {
-	db, ps := openGeo(cfg, cfg.HostPath(cfg.Geo.Database), nil)
+	db, ps := openGeo(cfg, cfg.HostPath(cfg.Geo.Database), nil, nil)
 	if len(ps) > 0 {
 		_, zps := zones.Load(cfg)
 		ps = append(ps, zps...)
@@ -30,7 +31,7 @@ func Compile(cfg *config.Config) (*dnsserver.Snapshot, config.Problems) {
 // openGeo opens cfg's MaxMind database, found on this host at path, or
 // returns reuse when it is the same file (a reload does not re-read an
 // unchanged path: the database's own watcher reloads its content).
-func openGeo(cfg *config.Config, path string, reuse *geo.DB) (*geo.DB, config.Problems) {
+func openGeo(cfg *config.Config, path string, reuse *geo.DB, log *slog.Logger) (*geo.DB, config.Problems) {
 	if cfg.Geo.Database == "" {
 		return nil, nil
 	}
@@ -43,7 +44,7 @@ func openGeo(cfg *config.Config, path string, reuse *geo.DB) (*geo.DB, config.Pr
 	if reuse != nil && reuse.Info().Path == path {
 		return reuse, nil
 	}
-	db, err := geo.Open(path, geo.Options{})
+	db, err := geo.Open(path, geo.Options{Logger: log})
 	if err != nil {
 		return nil, problem(fmt.Sprintf("geo.database %q: %v", cfg.Geo.Database, err))
 	}
@@ -96,7 +97,7 @@ func checkLoaded(cfg *config.Config, err error) config.Problems {
 	if len(ps) > 0 {
 		// Zones and the geo database can still be checked against what was
 		// read, so one run shows every file's problems.
-		_, gps := openGeo(cfg, cfg.HostPath(cfg.Geo.Database), nil)
+		_, gps := openGeo(cfg, cfg.HostPath(cfg.Geo.Database), nil, nil)
 		_, zps := zones.Load(cfg)
 		ps = append(append(ps, gps...), zps...)
 		ps.Sort()

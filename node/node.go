@@ -256,7 +256,7 @@ func (n *Node) build(cfg *config.Config, prev *generation) (*generation, error) 
 // to keep when it is the same file) without building a prober: the whole
 // validation a configuration passes before it serves or is proposed.
 func (n *Node) compile(cfg *config.Config, reuse *geo.DB) (*geo.DB, *dnsserver.Snapshot, config.Problems) {
-	db, ps := openGeo(cfg, n.geoFile(cfg), reuse)
+	db, ps := openGeo(cfg, n.geoFile(cfg), reuse, n.log)
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}

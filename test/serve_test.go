@@ -58,6 +58,7 @@ func copyExample(t *testing.T, addr, apiAddr string) string {
 	}
 	s := strings.Replace(string(b), `dns: ["127.0.0.1:5354"]`, fmt.Sprintf("dns: [%q]", addr), 1)
 	s = strings.Replace(s, `api: "127.0.0.1:8054"`, fmt.Sprintf("api: %q", apiAddr), 1)
+	s = strings.Replace(s, `raft: "127.0.0.1:7054"`, fmt.Sprintf(`raft: "127.0.0.1:%d"`, freePort(t)), 1)
 	s = strings.Replace(s, `../testdata/geoip/`, filepath.Join(src, "..", "testdata", "geoip")+"/", 1)
 	if err := os.WriteFile(cfg, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
