@@ -210,6 +210,9 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	if n.store != nil {
 		collectors = append(collectors, n.store.Collector())
 	}
+	if n.disp != nil {
+		collectors = append(collectors, n.disp.Collector())
+	}
 	for _, c := range collectors {
 		if err := n.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
