@@ -111,8 +111,9 @@
 // query path only adds to atomics: still no allocation.
 //
 // Options from the configuration: OptionsFrom(cfg) reads node, rrl, tsig
-// and transfer; they take effect when the server is made (restart to
-// change them), while zones and pools follow every Store.
+// and transfer. Reconfigure applies new RRL, TSIG, allow list and NOTIFY
+// settings to a running server (listeners need a new one); a limiter
+// whose settings did not change keeps its accounts.
 //
 // dnsserver imports config, zones, selector and geo; never raftstore.
 package dnsserver

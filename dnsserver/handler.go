@@ -35,8 +35,11 @@ type worker struct {
 	log     *slog.Logger
 
 	// Set by the server; nil in unit tests of the handler alone.
-	rrl   *limiter
+	pol   *atomic.Pointer[policy]
 	stats *stats
+
+	// From the policy, per query (unit tests set them directly):
+	rrl *limiter
 	// xfrOn: transfers are configured, so AXFR and IXFR over TCP are
 	// handed to the transfer code (xfr.go) instead of refused.
 	xfrOn bool
@@ -72,6 +75,10 @@ func (w *worker) handle(cur *served, msg []byte, src netip.Addr, tcp bool) (out 
 		start = time.Now()
 	}
 	w.cur, w.zone, w.tcp, w.xfr = cur, nil, tcp, false
+	if w.pol != nil {
+		p := w.pol.Load()
+		w.rrl, w.xfrOn = p.rrl, len(p.allow) > 0
+	}
 	var snap *Snapshot
 	var serials map[*dns.SOA]uint32
 	if cur != nil {

@@ -85,6 +85,9 @@ type stats struct {
 
 	transfers [3]atomic.Uint64
 	notifies  [2]atomic.Uint64
+	// RRL's counters, here so that they outlive a limiter Reconfigure
+	// replaces.
+	rrlDropped, rrlSlipped atomic.Uint64
 }
 
 func newStats() *stats {
@@ -211,9 +214,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstHistogram(descLatency, count, float64(st.sumNs.Load())/1e9, bounds)
 	var dropped, slipped uint64
-	if l := c.s.rrl; l != nil {
-		dropped, slipped = l.dropped.Load(), l.slipped.Load()
-	}
+	dropped, slipped = st.rrlDropped.Load(), st.rrlSlipped.Load()
 	ch <- prometheus.MustNewConstMetric(descRRL, prometheus.CounterValue, float64(dropped), "dropped")
 	ch <- prometheus.MustNewConstMetric(descRRL, prometheus.CounterValue, float64(slipped), "slipped")
 	for i, r := range []string{"ok", "refused", "failed"} {

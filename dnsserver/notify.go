@@ -70,7 +70,7 @@ func (s *Server) runNotify(ctx context.Context) {
 		n.pending = map[string]*dns.SOA{}
 		n.mu.Unlock()
 		for origin, soa := range batch {
-			for _, t := range s.opts.Notify {
+			for _, t := range s.pol.Load().notify {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -123,7 +123,10 @@ func (s *Server) notifyOnce(ctx context.Context, t NotifyTarget, origin string, 
 	m.Answer = []dns.RR{soa}
 	c := &dns.Client{Net: "udp", Timeout: s.notify.timeout}
 	if t.Key != "" {
-		k := s.keys[dns.CanonicalName(t.Key)]
+		k := s.pol.Load().keys[dns.CanonicalName(t.Key)]
+		if k == nil {
+			return fmt.Errorf("TSIG key %q is no longer configured", t.Key)
+		}
 		c.TsigSecret = map[string]string{k.Name: k.Secret}
 		m.SetTsig(k.Name, k.Algorithm, 300, time.Now().Unix())
 	}

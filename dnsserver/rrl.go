@@ -57,17 +57,19 @@ const (
 // the slot idle longest. Two accounts racing for one slot may briefly
 // share a balance: the limit is approximate, as BIND's and Knot's are.
 type limiter struct {
-	refill  int64 // balance units per tick
-	cap     int64 // the most a quiet account holds: one second's responses
-	floor   int64 // the deepest debt: Window's worth of responses
-	slip    uint32
-	v4, v6  int
-	exempt  []netip.Prefix
-	slots   []rrlSlot
-	mask    uint64
-	start   time.Time
-	dropped atomic.Uint64
-	slipped atomic.Uint64
+	refill int64 // balance units per tick
+	cap    int64 // the most a quiet account holds: one second's responses
+	floor  int64 // the deepest debt: Window's worth of responses
+	slip   uint32
+	v4, v6 int
+	exempt []netip.Prefix
+	slots  []rrlSlot
+	mask   uint64
+	start  time.Time
+	// dropped and slipped count what the limiter held back; the server
+	// points them at its stats.
+	dropped, slipped *atomic.Uint64
+	opts             RRL // as given, to tell whether a new one differs
 }
 
 type rrlSlot struct {
@@ -82,6 +84,7 @@ func newLimiter(o RRL) *limiter {
 	if o.ResponsesPerSecond <= 0 {
 		return nil
 	}
+	given := o
 	if o.Window <= 0 {
 		o.Window = 15 * time.Second
 	}
@@ -96,16 +99,19 @@ func newLimiter(o RRL) *limiter {
 	rate := int64(min(o.ResponsesPerSecond, 10000))
 	win := min(int64(o.Window/time.Second), 60)
 	return &limiter{
-		refill: rate * rrlScale / rrlHz,
-		cap:    rate * rrlScale,
-		floor:  -max(win, 1) * rate * rrlScale,
-		slip:   uint32(max(o.Slip, 0)),
-		v4:     o.IPv4Prefix,
-		v6:     o.IPv6Prefix,
-		exempt: o.Exempt,
-		slots:  make([]rrlSlot, n),
-		mask:   uint64(n - 1),
-		start:  time.Now(),
+		opts:    given,
+		dropped: new(atomic.Uint64),
+		slipped: new(atomic.Uint64),
+		refill:  rate * rrlScale / rrlHz,
+		cap:     rate * rrlScale,
+		floor:   -max(win, 1) * rate * rrlScale,
+		slip:    uint32(max(o.Slip, 0)),
+		v4:      o.IPv4Prefix,
+		v6:      o.IPv6Prefix,
+		exempt:  o.Exempt,
+		slots:   make([]rrlSlot, n),
+		mask:    uint64(n - 1),
+		start:   time.Now(),
 	}
 }
 

@@ -160,7 +160,7 @@ func TestRRLFlood(t *testing.T) {
 	}
 	wg.Wait()
 	answers, truncated := ans[0]+ans[1], tc[0]+tc[1]
-	dropped, slipped := s.rrl.dropped.Load(), s.rrl.slipped.Load()
+	dropped, slipped := s.stats.rrlDropped.Load(), s.stats.rrlSlipped.Load()
 	t.Logf("flood: %d answered, %d truncated; server dropped %d, slipped %d", answers, truncated, dropped, slipped)
 	elapsed := 2.0 // the flood and its reading fit the deadline
 	if answers < rate || float64(answers) > rate*elapsed+rate {

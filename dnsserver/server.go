@@ -88,9 +88,10 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	cur   atomic.Pointer[served]
-	rrl   *limiter // nil: off
 	stats *stats
-	keys  map[string]*TSIGKey // by wire name
+	// pol holds the settings Reconfigure may change: RRL, TSIG keys,
+	// transfer allow list, NOTIFY targets.
+	pol atomic.Pointer[policy]
 
 	storeMu sync.Mutex // serializes Store
 	notify  notifier
@@ -131,9 +132,12 @@ func New(o Options) (*Server, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{opts: o, log: log, ready: make(chan struct{}), conns: map[net.Conn]struct{}{}, stats: newStats()}
-	if err := s.configure(); err != nil {
+	pol, err := s.buildPolicy(o, nil)
+	if err != nil {
 		return nil, err
 	}
+	s.pol.Store(pol)
+	s.notify.init()
 	s.workers.New = func() any { return s.newWorker() }
 	for _, a := range o.Addrs {
 		if err := s.listen(a); err != nil {
@@ -294,8 +298,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 func (s *Server) newWorker() *worker {
 	w := newWorker(s.opts.UDPSize, s.log)
-	w.rrl = s.rrl
+	w.pol = &s.pol
 	w.stats = s.stats
-	w.xfrOn = len(s.opts.TransferAllow) > 0
 	return w
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/miekg/dns"
@@ -19,11 +21,20 @@ type TSIGKey struct {
 	Secret string
 }
 
-// configure checks the options and builds what they imply: the key table
-// and the rate limiter.
-func (s *Server) configure() error {
-	o := &s.opts
-	s.keys = map[string]*TSIGKey{}
+// policy is what Reconfigure can change while the server runs. It is
+// immutable; the server swaps it whole.
+type policy struct {
+	rrl    *limiter            // nil: off
+	keys   map[string]*TSIGKey // by wire name
+	allow  []TransferACL
+	notify []NotifyTarget
+}
+
+// buildPolicy checks o's RRL, TSIG, transfer and NOTIFY settings and
+// builds the policy they make. The rate limiter of prev is kept when its
+// settings are unchanged (so are its accounts).
+func (s *Server) buildPolicy(o Options, prev *policy) (*policy, error) {
+	p := &policy{keys: map[string]*TSIGKey{}, allow: slices.Clone(o.TransferAllow), notify: slices.Clone(o.Notify)}
 	for i := range o.TSIGKeys {
 		k := o.TSIGKeys[i]
 		k.Name = dns.CanonicalName(k.Name)
@@ -36,27 +47,47 @@ func (s *Server) configure() error {
 		m.SetQuestion("check.", dns.TypeSOA)
 		m.SetTsig(k.Name, k.Algorithm, 300, 0)
 		if _, _, err := dns.TsigGenerate(m, k.Secret, "", false); err != nil {
-			return fmt.Errorf("dnsserver: TSIG key %q: %w", k.Name, err)
+			return nil, fmt.Errorf("dnsserver: TSIG key %q: %w", k.Name, err)
 		}
-		s.keys[k.Name] = &k
+		p.keys[k.Name] = &k
 	}
 	for _, a := range o.TransferAllow {
-		if a.Key != "" && s.keys[dns.CanonicalName(a.Key)] == nil {
-			return fmt.Errorf("dnsserver: transfer allow entry names TSIG key %q, which is not among the keys", a.Key)
+		if a.Key != "" && p.keys[dns.CanonicalName(a.Key)] == nil {
+			return nil, fmt.Errorf("dnsserver: transfer allow entry names TSIG key %q, which is not among the keys", a.Key)
 		}
 	}
 	for _, n := range o.Notify {
 		if !n.Addr.IsValid() {
-			return errors.New("dnsserver: NOTIFY target without an address")
+			return nil, errors.New("dnsserver: NOTIFY target without an address")
 		}
-		if n.Key != "" && s.keys[dns.CanonicalName(n.Key)] == nil {
-			return fmt.Errorf("dnsserver: NOTIFY target %s names TSIG key %q, which is not among the keys", n.Addr, n.Key)
+		if n.Key != "" && p.keys[dns.CanonicalName(n.Key)] == nil {
+			return nil, fmt.Errorf("dnsserver: NOTIFY target %s names TSIG key %q, which is not among the keys", n.Addr, n.Key)
 		}
 	}
-	if o.RRL != nil {
-		s.rrl = newLimiter(*o.RRL)
+	if o.RRL != nil && o.RRL.ResponsesPerSecond > 0 {
+		if prev != nil && prev.rrl != nil && reflect.DeepEqual(prev.rrl.opts, *o.RRL) {
+			p.rrl = prev.rrl
+		} else {
+			p.rrl = newLimiter(*o.RRL)
+			p.rrl.dropped, p.rrl.slipped = &s.stats.rrlDropped, &s.stats.rrlSlipped
+		}
 	}
-	s.notify.init()
+	return p, nil
+}
+
+// Reconfigure applies o's RRL, TSIG keys, transfer allow list and NOTIFY
+// targets to the running server (its listener settings are ignored: those
+// need a new server). Queries and transfers that start afterwards see the
+// new settings; NOTIFYs already under way keep their targets. On error
+// nothing changes.
+func (s *Server) Reconfigure(o Options) error {
+	s.storeMu.Lock()
+	defer s.storeMu.Unlock()
+	p, err := s.buildPolicy(o, s.pol.Load())
+	if err != nil {
+		return err
+	}
+	s.pol.Store(p)
 	return nil
 }
 
@@ -69,7 +100,7 @@ func (s *Server) verifyTSIG(req *dns.Msg, msg []byte) (*TSIGKey, string, int) {
 	if t == nil {
 		return nil, "", 0
 	}
-	k := s.keys[dns.CanonicalName(t.Hdr.Name)]
+	k := s.pol.Load().keys[dns.CanonicalName(t.Hdr.Name)]
 	if k == nil || k.Algorithm != dns.CanonicalName(t.Algorithm) {
 		return nil, "", dns.RcodeBadKey
 	}

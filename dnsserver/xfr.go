@@ -322,7 +322,7 @@ func (s *Server) serveTransfer(c net.Conn, msg []byte, src netip.Addr) bool {
 // transfer from src signed with key (nil: unsigned).
 func (s *Server) transferAllowed(src netip.Addr, key *TSIGKey) bool {
 	src = src.Unmap()
-	for _, a := range s.opts.TransferAllow {
+	for _, a := range s.pol.Load().allow {
 		if a.From.IsValid() && !a.From.Contains(src) {
 			continue
 		}

@@ -297,3 +297,57 @@ func TestDeriveSerials(t *testing.T) {
 		})
 	}
 }
+
+// TestBadTime: a request signed outside the fudge gets NOTAUTH with TSIG
+// error BADTIME, signed, our time in Other Data.
+func TestBadTime(t *testing.T) {
+	_, addr := startServer(t, testSnapshot(t), xfrOptions())
+	m := new(dns.Msg)
+	m.SetAxfr("example.test.")
+	m.SetTsig("xfr.", dns.HmacSHA256, 300, time.Now().Unix()-3600)
+	c := &dns.Client{Net: "tcp", Timeout: 5 * time.Second, TsigSecret: map[string]string{"xfr.": testSecret}}
+	r, _, _ := c.Exchange(m, addr)
+	if r == nil {
+		t.Fatal("no response")
+	}
+	ts := r.IsTsig()
+	if r.Rcode != dns.RcodeNotAuth || ts == nil || ts.Error != dns.RcodeBadTime || ts.MAC == "" || ts.OtherLen != 6 {
+		t.Errorf("rcode %s, TSIG %v; want NOTAUTH, signed BADTIME with our time", dns.RcodeToString[r.Rcode], ts)
+	}
+}
+
+// TestReconfigure: transfer, TSIG and RRL settings change on a running
+// server; a bad set changes nothing.
+func TestReconfigure(t *testing.T) {
+	s, addr := startServer(t, testSnapshot(t), Options{})
+	if _, err := transfer(t, addr, "example.test.", dns.TypeAXFR, 0, "xfr.", testSecret); err == nil {
+		t.Fatal("AXFR allowed before any transfer settings")
+	}
+	if err := s.Reconfigure(xfrOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transfer(t, addr, "example.test.", dns.TypeAXFR, 0, "xfr.", testSecret); err != nil {
+		t.Fatalf("AXFR after Reconfigure: %v", err)
+	}
+	bad := xfrOptions()
+	bad.TransferAllow = append(bad.TransferAllow, TransferACL{Key: "missing"})
+	if err := s.Reconfigure(bad); err == nil || !strings.Contains(err.Error(), `"missing"`) {
+		t.Fatalf("Reconfigure with an unknown key: %v", err)
+	}
+	if _, err := transfer(t, addr, "example.test.", dns.TypeAXFR, 0, "xfr.", testSecret); err != nil {
+		t.Fatalf("AXFR after a rejected Reconfigure: %v", err)
+	}
+	o := xfrOptions()
+	o.RRL = &RRL{ResponsesPerSecond: 1, Slip: 1}
+	if err := s.Reconfigure(o); err != nil {
+		t.Fatal(err)
+	}
+	l := s.pol.Load().rrl
+	exchange(t, "udp", addr, newQuery("static.example.test.", dns.TypeA))
+	if r := exchange(t, "udp", addr, newQuery("static.example.test.", dns.TypeA)); !r.Truncated || len(r.Answer) != 0 {
+		t.Errorf("second query at 1/s with slip 1: %v, want an empty truncated answer", r)
+	}
+	if err := s.Reconfigure(o); err != nil || s.pol.Load().rrl != l {
+		t.Errorf("the same RRL settings replaced the limiter (and its accounts): %v", err)
+	}
+}
