@@ -59,6 +59,10 @@ type Node struct {
 	// UDPSize is the EDNS0 UDP payload size Tern advertises and the cap it
 	// applies to clients' sizes (default 1232, RFC 9715's advice).
 	UDPSize int `yaml:"udp_size"`
+	// ProbeWait bounds how long the node waits at start for one probe
+	// round before it answers pools (default 3s); members still unprobed
+	// then answer with their pool's initial state.
+	ProbeWait Duration `yaml:"probe_wait"`
 	// TLS, when set, runs the Raft transport over mutual TLS (see TLS).
 	TLS TLS `yaml:"tls"`
 }

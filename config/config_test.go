@@ -68,6 +68,7 @@ func TestProblemsEveryOneWithLine(t *testing.T) {
 			[]string{`x.yaml:17: geo map "m": "continent:XX"`, `x.yaml:17: geo map "m" key "continent:XX" names site "nowhere"`}},
 		{"min_healthy", strings.Replace(base, "    members:", "    min_healthy: 150%\n    members:", 1),
 			[]string{`x.yaml:10: min_healthy "150%"`}},
+		{"probe wait", strings.Replace(base, "  name: n1\n", "  name: n1\n  probe_wait: 1h\n", 1), []string{`x.yaml:3: probe_wait 1h0m0s: write 0`}},
 		{"no zones", strings.Replace(base, "zones:\n  - file: z.zone\n", "", 1), []string{`no zones`}},
 		{"duplicate member", strings.Replace(base, "      - {address: 192.0.2.1, site: a}", "      - {address: 192.0.2.1}\n      - {address: 192.0.2.1}", 1),
 			[]string{`x.yaml:12: pool "p": member "192.0.2.1" is listed twice`}},

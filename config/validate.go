@@ -63,6 +63,9 @@ func (c *Config) validate(file string) Problems {
 	if n.UDPSize < 512 || n.UDPSize > 65535 {
 		add("node.udp_size", "udp_size %d: write 512 to 65535 (1232 is the safe default)", n.UDPSize)
 	}
+	if n.ProbeWait < 0 || n.ProbeWait > Duration(5*time.Minute) {
+		add("node.probe_wait", "probe_wait %v: write 0 (the default, 3s) up to 5m", n.ProbeWait.D())
+	}
 	if n.TCPIdle < 0 {
 		add("node.tcp_idle_timeout", "tcp_idle_timeout must be positive")
 	}
