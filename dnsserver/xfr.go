@@ -376,3 +376,24 @@ func (s *Server) writeMsg(c net.Conn, m *dns.Msg, key *TSIGKey, requestMAC strin
 	_, err = c.Write(out)
 	return mac, err
 }
+
+// VersionSerials returns serials for Snapshot.Serials that every node of
+// a cluster derives alike, for a snapshot of set compiled from the
+// replicated configuration version number version: each zone file's
+// serial plus that number. They survive restarts (the number is in the
+// Raft log), never go backwards while the zone files' serials do not (a
+// rollback is applied as a new, higher version), and advance with every
+// version, one that leaves a zone unchanged included (a needless but
+// harmless transfer).
+func VersionSerials(set *zones.Set, version uint64) map[string]uint32 {
+	out := map[string]uint32{}
+	if set == nil {
+		return out
+	}
+	for _, z := range set.Zones() {
+		if z.SOA != nil {
+			out[z.Origin] = z.SOA.Serial + uint32(version)
+		}
+	}
+	return out
+}

@@ -351,3 +351,17 @@ func TestReconfigure(t *testing.T) {
 		t.Errorf("the same RRL settings replaced the limiter (and its accounts): %v", err)
 	}
 }
+
+func TestVersionSerials(t *testing.T) {
+	snap := testSnapshot(t)
+	got := VersionSerials(snap.Zones, 7)
+	file := snap.Zones.Zone("example.test.").SOA.Serial
+	if len(got) != 2 || got["example.test."] != file+7 {
+		t.Errorf("VersionSerials = %v, want the file's serial + 7 for both zones", got)
+	}
+	snap.Serials = got
+	out, _ := deriveSerials(snap, nil)
+	if out["example.test."].serial != file+7 {
+		t.Errorf("served serial %d, want %d", out["example.test."].serial, file+7)
+	}
+}
