@@ -91,7 +91,9 @@
 // can be older than what a secondary holds (raise the file's serial past
 // it); and nodes of a cluster that saw different sequences of versions
 // may derive different serials for the same content. A cluster node
-// should therefore fill Snapshot.Serials from replicated state.
+// should therefore fill Snapshot.Serials from replicated state:
+// VersionSerials gives each zone file's serial plus the configuration
+// version number, the same on every node and across restarts.
 //
 // On every serial change (and at the first Store) a NOTIFY (RFC 1996)
 // goes to each Options.Notify target over UDP, TSIG-signed when the
