@@ -200,7 +200,12 @@ func (s *Store) start(ds dirState) (err error) {
 				s.trans = tr
 			}
 		} else {
-			s.trans, err = raft.NewTCPTransportWithLogger(opts.RaftAddr, adv, 3, 10*time.Second, hl.Named("transport"))
+			// Assign only a transport that opened: a nil *NetworkTransport
+			// in the interface would be "closed" by release and panic.
+			var tr *raft.NetworkTransport
+			if tr, err = raft.NewTCPTransportWithLogger(opts.RaftAddr, adv, 3, 10*time.Second, hl.Named("transport")); err == nil {
+				s.trans = tr
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("raft transport on %q: %w", opts.RaftAddr, err)

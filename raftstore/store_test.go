@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -633,4 +634,24 @@ func TestCloseLeaderHandsOver(t *testing.T) {
 		t.Fatalf("write on a closed store: %v", err)
 	}
 	c.converged()
+}
+
+// TestOpenRaftAddressInUse: a Raft address another process holds is a
+// clear error from Open, not a crash while it cleans up.
+func TestOpenRaftAddressInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	o := testOptions("busy", t.TempDir())
+	o.RaftAddr, o.Bootstrap = ln.Addr().String(), true
+	s, err := Open(o)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded on an address in use")
+	}
+	if !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Fatalf("error %q does not name the address", err)
+	}
 }
