@@ -244,7 +244,7 @@ func (n *Node) follow(ctx context.Context, st *raftstore.State) {
 		n.republish(g)
 		return
 	}
-	ng.cv = cv
+	ng.setVersion(cv)
 	if err := n.install(ctx, ng); err != nil {
 		return
 	}
@@ -530,6 +530,7 @@ func (n *Node) reloadCluster(ctx context.Context, cfg *config.Config) error {
 	n.mu.Lock()
 	n.local = cfg
 	n.mu.Unlock()
+	n.reconfigureDNS(cfg)
 	b, err := localBundle(cfg)
 	if err != nil {
 		return err

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
 )
@@ -132,5 +134,17 @@ zones:
 	})
 	if !strings.Contains(get("/"), "<html") {
 		t.Error("the status page is not served on /")
+	}
+
+	// In a cluster the SOA serial is the file's (1) plus the replicated
+	// configuration version (1 here), the same on every node.
+	m := new(dns.Msg)
+	m.SetQuestion("example.test.", dns.TypeSOA)
+	r, err := dns.Exchange(m, addr)
+	if err != nil || len(r.Answer) != 1 {
+		t.Fatalf("SOA: %v %v", r, err)
+	}
+	if got := r.Answer[0].(*dns.SOA).Serial; got != 2 {
+		t.Errorf("SOA serial %d, want 2 (file serial 1 + version 1)", got)
 	}
 }

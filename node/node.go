@@ -165,7 +165,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.cv = cv
+	g.setVersion(cv)
 	// Listeners, RRL, TSIG keys and transfer settings come from the local
 	// file and take effect at start.
 	do, err := dnsserver.OptionsFrom(cfg)
@@ -553,8 +553,35 @@ func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
 	if err := n.install(ctx, ng); err != nil {
 		return err
 	}
+	n.reconfigureDNS(cfg)
 	n.log.Info("configuration reloaded", "version", ng.base.Version)
 	return nil
+}
+
+// reconfigureDNS applies the local file's rate limiting, TSIG keys and
+// transfer settings to the running DNS server (its listeners change only
+// on restart). The file was validated whole before this; a failure here is
+// logged and the previous settings stay.
+func (n *Node) reconfigureDNS(cfg *config.Config) {
+	do, err := dnsserver.OptionsFrom(cfg)
+	if err == nil {
+		do.Logger = n.log
+		err = n.dns.Reconfigure(do)
+	}
+	if err != nil {
+		n.log.Error("DNS settings not reloaded; the previous ones stay", "err", err)
+	}
+}
+
+// setVersion records the replicated configuration version g serves and
+// derives each zone's SOA serial from it (the file's serial plus the
+// version), so every node serves and transfers the same serial and it
+// advances with every applied version.
+func (g *generation) setVersion(cv raftstore.ConfigVersion) {
+	g.cv = cv
+	if cv.Version > 0 {
+		g.base.Serials = dnsserver.VersionSerials(g.base.Zones, cv.Version)
+	}
 }
 
 // install makes ng the current generation and has Run start its prober.
