@@ -197,7 +197,7 @@ func (n *Node) startCluster(ctx context.Context, wg *sync.WaitGroup, done chan<-
 	}
 	run(n.store.Run)
 	run(n.watch)
-	run(n.reportVerdicts)
+	run(n.report)
 	run(n.joinCluster)
 	run(n.seedConfig)
 }
@@ -344,38 +344,6 @@ func (n *Node) joinCluster(ctx context.Context) error {
 	}
 }
 
-// reportVerdicts proposes this node's verdicts on the members assigned to
-// it: those the FSM does not hold as this node's current verdict (a
-// change, or one never proposed), and those whose held verdict is older
-// than the refresh period when a newer probe confirms it. It looks after
-// every probe change and every tick; a batch that cannot be committed (no
-// leader) is proposed again at the next look.
-func (n *Node) reportVerdicts(ctx context.Context) error {
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-n.kick:
-		case <-t.C:
-		}
-		if n.store.IsLeader() {
-			n.forgetGone(ctx)
-		}
-		batch := n.verdictBatch(time.Now())
-		if len(batch) == 0 {
-			continue
-		}
-		pctx, cancel := context.WithTimeout(ctx, reportTimeout)
-		_, err := n.propose(pctx, raftstore.Verdicts{Node: n.store.ID(), Verdicts: batch})
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			n.log.Debug("verdicts not proposed; will retry", "count", len(batch), "err", err)
-		}
-	}
-}
-
 // forgetGone, on the leader, drops the verdicts, load reports and admin
 // states of members that the current configuration no longer has, so
 // that a member removed and later added again starts afresh. It acts only
@@ -416,42 +384,6 @@ func (n *Node) forgetGone(ctx context.Context) {
 		return
 	}
 	n.log.Info("forgot members no longer configured", "count", len(gone))
-}
-
-func (n *Node) verdictBatch(now time.Time) []raftstore.VerdictReport {
-	n.mu.Lock()
-	g := n.gen
-	n.mu.Unlock()
-	st := n.store.State()
-	nodes := nodeIDs(st)
-	self := n.store.ID()
-	var batch []raftstore.VerdictReport
-	for _, v := range g.prober.Verdicts() {
-		if !v.Probed {
-			continue
-		}
-		key := raftstore.MemberKey{Pool: v.Key.Pool, Member: v.Key.Member}
-		if !raftstore.Assigned(self, key, nodes, 0) {
-			continue
-		}
-		at := v.Checked
-		if at.IsZero() {
-			at = now
-		}
-		held, ok := st.Verdict(self, key.Pool, key.Member)
-		switch {
-		case !ok, held.Up != v.ProbeUp:
-		case now.Sub(held.At) >= n.verdictRefresh && at.After(held.At):
-		default:
-			continue
-		}
-		h := raftstore.HealthDown
-		if v.ProbeUp {
-			h = raftstore.HealthUp
-		}
-		batch = append(batch, raftstore.VerdictReport{Pool: key.Pool, Member: key.Member, Health: h, At: at.UTC()})
-	}
-	return batch
 }
 
 // nodeIDs are the registered nodes: every node computes the members'

@@ -446,7 +446,9 @@ type memberView struct {
 // this node's verdict. In a cluster: an admin state set through Raft
 // outranks everything; then the configuration's admin: value; then the
 // agreement of the member's probers' fresh verdicts; and while they do not
-// agree (too few fresh verdicts), this node's own verdict.
+// agree (too few fresh verdicts), this node's own verdict. A member of a
+// pool checked by type load serves the median of its probers' fresh load
+// reports (see servedLoad), else this node's own load.
 func (n *Node) viewsLocked(g *generation) []memberView {
 	vs := g.prober.Verdicts()
 	var prev map[probes.Key]probes.Verdict
@@ -474,6 +476,12 @@ func (n *Node) viewsLocked(g *generation) []memberView {
 		mv := memberView{Verdict: v, admin: v.Admin.String(), why: why(v), checked: g.cfg.Pools[v.Key.Pool].Check != ""}
 		if st != nil {
 			n.agreeLocked(&mv, st, nodes, now)
+			if pc := g.cfg.Pools[v.Key.Pool]; pc.Check != "" && g.cfg.Checks[pc.Check].Type == "load" {
+				key := raftstore.MemberKey{Pool: v.Key.Pool, Member: v.Key.Member}
+				if l, ok := servedLoad(st, key, raftstore.Probers(key, nodes, 0), now, n.verdictMaxAge); ok {
+					mv.Load, mv.HasLoad = l, true
+				}
+			}
 		}
 		out[i] = mv
 	}
