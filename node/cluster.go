@@ -211,6 +211,7 @@ func (n *Node) watch(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		st, changed := n.store.FSM().Watch()
+		n.setProbeNodes(st)
 		n.follow(ctx, st)
 		select {
 		case <-ctx.Done():

@@ -49,14 +49,28 @@
 // out of quorum ages verdicts by the time it was last in quorum, so the
 // state it serves while cut off stays the last agreed one.
 //
-// Health reports: every node probes every member (the prober knows no
-// assignment) but proposes verdicts only on the members assigned to it,
-// in batches: whatever the FSM does not hold as its current verdict (a
-// change, or never proposed) on every probe change and every tick, and
-// unchanged verdicts again every VerdictRefresh when a newer probe
-// confirms them. A verdict carries the time of the probe that made it and
-// is ignored once older than VerdictMaxAge (default three times the
-// longest check interval, at least 30s; refresh default a third of it).
+// Probe assignment: a cluster node probes only the members assigned to it
+// (probes.Options.Filter with raftstore.Assigned over the registered
+// nodes, itself counted in): every member by every node up to five nodes,
+// by three beyond. The filter reads the node list the FSM watcher keeps,
+// so a membership change takes effect at each member's next probe slot;
+// an unassigned member gets no probe traffic from this node, is not
+// awaited by the first round, and keeps the last verdict this node had.
+//
+// Health and load reports: a node proposes, on the members assigned to
+// it, its health verdicts (raftstore.Verdicts) and, for pools whose check
+// is of type load, its smoothed load reports (raftstore.Loads), each kind
+// in one batch through the same path (report, pending): whatever the FSM
+// does not hold as this node's current one (a change, or never proposed)
+// on every probe change and every tick, and unchanged ones again every
+// VerdictRefresh when a newer probe confirms them. A report carries the
+// time of the probe that made it and is ignored once older than
+// VerdictMaxAge (default three times the longest check interval, at least
+// 30s; refresh default a third of it). A member of a load-checked pool
+// serves the median of its probers' fresh load reports (the probers read
+// the same agent and normally agree; the median ignores one that is off,
+// where a mean would follow it), and this node's own load when none is
+// fresh.
 // A batch that finds no leader is dropped and proposed again at the next
 // tick. The leader forgets the verdicts, load reports and admin states of
 // members the current configuration no longer has, so that a member added

@@ -69,8 +69,11 @@ type Node struct {
 	store          *raftstore.Store
 	verdictMaxAge  time.Duration
 	verdictRefresh time.Duration
-	fresh          bool          // the data directory was empty at start
-	kick           chan struct{} // cap 1: the prober saw a change
+	fresh          bool // the data directory was empty at start
+	// probeNodes are the registered nodes the probe assignment is
+	// computed from (see assignFilter); the FSM watcher updates it.
+	probeNodes atomic.Pointer[[]raftstore.NodeID]
+	kick       chan struct{} // cap 1: the prober saw a change
 
 	swap   chan *generation // Reload or the FSM watcher -> Run: a validated new generation
 	served atomic.Pointer[dnsserver.Snapshot]
@@ -145,6 +148,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		if err := n.openStore(cfg, o); err != nil {
 			return nil, err
 		}
+		n.setProbeNodes(n.store.State())
 		// A restarted node resumes from its snapshot's configuration (the
 		// log after it is applied once a leader is heard from).
 		if v, ok := n.store.State().Config(); ok {
@@ -233,9 +237,14 @@ func (n *Node) build(cfg *config.Config, prev *generation) (*generation, error) 
 		return nil, ps
 	}
 	g := &generation{cfg: cfg, geo: db, base: snap}
+	var filter func(pool, member string) bool
+	if n.store != nil {
+		filter = assignFilter(n.store.ID(), func() []raftstore.NodeID { return *n.probeNodes.Load() })
+	}
 	pr, err := probes.New(cfg, probes.Options{
 		Logger: n.log,
 		Source: n.source,
+		Filter: filter,
 		Observer: probes.ObserverFunc(func(changed []probes.Verdict) {
 			n.recordProbes(cfg.Node.Name, changed)
 			n.republish(g)

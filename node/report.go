@@ -194,3 +194,29 @@ func freshAt(at, now time.Time, maxAge time.Duration) bool {
 	d := now.Sub(at)
 	return d <= maxAge && d >= -maxAge
 }
+
+// setProbeNodes makes st's registered nodes the ones the probe assignment
+// is computed from, when they changed.
+func (n *Node) setProbeNodes(st *raftstore.State) {
+	ids := nodeIDs(st)
+	if cur := n.probeNodes.Load(); cur != nil && slices.Equal(*cur, ids) {
+		return
+	}
+	n.probeNodes.Store(&ids)
+}
+
+// assignFilter is the probes.Options.Filter of node self: a member is
+// probed here when raftstore.Assigned gives it to self among the nodes
+// (read at each call, so a membership change takes effect at each
+// member's next probe), self counted in (a node not yet registered, or
+// alone, probes everything). The nodes that report on and agree about a
+// member are the same ones (see pending and agreeLocked).
+func assignFilter(self raftstore.NodeID, nodes func() []raftstore.NodeID) func(pool, member string) bool {
+	return func(pool, member string) bool {
+		ns := nodes()
+		if !slices.Contains(ns, self) {
+			ns = append(slices.Clip(ns), self)
+		}
+		return raftstore.Assigned(self, raftstore.MemberKey{Pool: pool, Member: member}, ns, 0)
+	}
+}

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -168,5 +170,61 @@ func TestServedLoad(t *testing.T) {
 				t.Fatalf("servedLoad = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
 			}
 		})
+	}
+}
+
+// Each member is probed by every node up to five, by exactly three of six,
+// and the assignment follows the node list as it changes.
+func TestAssignFilter(t *testing.T) {
+	all := []raftstore.NodeID{"n1", "n2", "n3", "n4", "n5", "n6"}
+	var cur []raftstore.NodeID
+	filters := map[raftstore.NodeID]func(pool, member string) bool{}
+	for _, id := range all {
+		filters[id] = assignFilter(id, func() []raftstore.NodeID { return cur })
+	}
+	for _, tc := range []struct {
+		nodes []raftstore.NodeID
+		want  int
+	}{
+		{all, 3},
+		{all[:5], 5},
+		{all[:3], 3},
+		{all[:1], 1},
+	} {
+		t.Run(fmt.Sprintf("%d nodes", len(tc.nodes)), func(t *testing.T) {
+			cur = tc.nodes
+			for i := range 50 {
+				member := fmt.Sprintf("192.0.2.%d", i)
+				var probers []raftstore.NodeID
+				for _, id := range tc.nodes {
+					if filters[id]("web", member) {
+						probers = append(probers, id)
+					}
+				}
+				if len(probers) != tc.want {
+					t.Fatalf("%s probed by %v, want %d nodes", member, probers, tc.want)
+				}
+				want := raftstore.Probers(raftstore.MemberKey{Pool: "web", Member: member}, tc.nodes, 0)
+				slices.Sort(want)
+				if !slices.Equal(probers, want) {
+					t.Fatalf("%s probed by %v, but its verdicts are agreed among %v", member, probers, want)
+				}
+			}
+		})
+	}
+	// A node not yet registered (joining) probes everything until it is.
+	cur = nil
+	if !filters["n6"]("web", "192.0.2.1") {
+		t.Fatal("an unregistered node must probe every member")
+	}
+	cur = all[:3]
+	n := 0
+	for i := range 50 {
+		if filters["n6"]("web", fmt.Sprintf("192.0.2.%d", i)) {
+			n++
+		}
+	}
+	if n != 50 {
+		t.Fatalf("node 4 of 4 (itself not yet registered) probes %d of 50 members, want all", n)
 	}
 }

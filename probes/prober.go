@@ -54,6 +54,16 @@ type Options struct {
 	// own address so that a backend, and its firewall, see which node
 	// probes; members of the other address family are probed unbound.
 	Source netip.Addr
+	// Filter, when set, says which members this prober probes (pool and
+	// member as in Key: an address in canonical form or a lower-case host
+	// name); nil: all of them. A cluster node probes only the members
+	// assigned to it. It is asked at New, where a member it rejects is not
+	// awaited by FirstRound, and each time a member's probe is due, where
+	// a member it rejects is not probed at all (no connection) and keeps
+	// its last verdict; so a filter that reads changing state (the
+	// cluster's nodes) takes effect at each member's next slot. It must be
+	// fast and safe for concurrent use.
+	Filter func(pool, member string) bool
 }
 
 // Prober probes the members of every pool that has a check, keeps each
@@ -125,12 +135,15 @@ func New(cfg *config.Config, opts Options) (*Prober, error) {
 			p.targets = append(p.targets, t)
 			if ch != nil {
 				p.probed = append(p.probed, t)
+				t.awaited = p.wanted(t)
+				if t.awaited {
+					p.unresolved++
+				}
 				load += ch.timeout.Seconds() / ch.interval.Seconds()
 			}
 		}
 		p.pools[pool] = members
 	}
-	p.unresolved = len(p.probed)
 	if p.unresolved == 0 {
 		close(p.firstDone)
 	}
@@ -171,7 +184,7 @@ func (p *Prober) Inherit(old *Prober) {
 			admin, initialUp := t.st.admin, t.st.initialUp
 			t.st = o.st
 			t.st.admin, t.st.initialUp = admin, initialUp
-			p.unresolved--
+			p.resolvedLocked(t)
 		}
 		t.st.sent = t.st.verdict(t.key, 0)
 		if same {
@@ -243,7 +256,10 @@ func (p *Prober) schedule(ctx context.Context, jobs chan<- *target) {
 		for len(h) > 0 && !h[0].next.After(now) {
 			t := h[0]
 			due := t.next
-			if t.running.Load() {
+			if !p.wanted(t) {
+				// Not this prober's member (now): no probe, the slot
+				// kept for when it is again.
+			} else if t.running.Load() {
 				p.metrics.skipped.Inc()
 			} else {
 				t.running.Store(true)
@@ -328,11 +344,26 @@ func (p *Prober) record(t *target, r result, start time.Time, rtt time.Duration)
 	}
 	p.changedLocked(t, ch.cfg.LoadThreshold)
 	if first {
-		p.unresolved--
-		if p.unresolved == 0 {
-			close(p.firstDone)
-		}
+		p.resolvedLocked(t)
 	}
+}
+
+// resolvedLocked counts t's first result towards the first round, once,
+// if FirstRound awaits it.
+func (p *Prober) resolvedLocked(t *target) {
+	if !t.awaited {
+		return
+	}
+	t.awaited = false
+	p.unresolved--
+	if p.unresolved == 0 {
+		close(p.firstDone)
+	}
+}
+
+// wanted reports whether Options.Filter lets t be probed.
+func (p *Prober) wanted(t *target) bool {
+	return p.opts.Filter == nil || p.opts.Filter(t.key.Pool, t.key.Member)
 }
 
 // changedLocked queues t's verdict for the observer if it differs from the

@@ -36,7 +36,11 @@ type target struct {
 	running atomic.Bool
 
 	cfgAdmin Admin // the admin state the configuration gives
-	st       state // guarded by Prober.mu
+	// awaited: FirstRound waits for this target's first result (it has a
+	// check and Options.Filter let it be probed at New). Guarded by
+	// Prober.mu.
+	awaited bool
+	st      state // guarded by Prober.mu
 }
 
 // hostPort returns where target t connects.
