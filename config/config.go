@@ -63,8 +63,16 @@ type Node struct {
 	// round before it answers pools (default 3s); members still unprobed
 	// then answer with their pool's initial state.
 	ProbeWait Duration `yaml:"probe_wait"`
-	// TLS, when set, runs the Raft transport over mutual TLS (see TLS).
+	// TLS, when set, runs the Raft transport over mutual TLS (see TLS),
+	// and the API over HTTPS with the same certificate.
 	TLS TLS `yaml:"tls"`
+	// APIToken is the bearer token the API requires for writes (see
+	// api.go); APITokenFile names a file holding it instead (read by Load,
+	// trimmed; the token is then in APIToken). APIReadToken makes reads
+	// need it too.
+	APIToken     string `yaml:"api_token"`
+	APITokenFile string `yaml:"api_token_file"`
+	APIReadToken bool   `yaml:"api_read_token"`
 }
 
 // Geo holds the MaxMind database and the named geo maps.
@@ -105,7 +113,7 @@ func Load(name string) (*Config, error) {
 	// Files only this host has (certificates) are checked here, not in
 	// Parse: a configuration replicated from another node names that
 	// node's files.
-	if tps := c.CheckTLS(time.Now()); len(tps) > 0 {
+	if tps := append(c.CheckTLS(time.Now()), c.readAPIToken()...); len(tps) > 0 {
 		var ps Problems
 		errors.As(err, &ps)
 		ps = append(ps, tps...)

@@ -70,6 +70,7 @@ func (c *Config) validate(file string) Problems {
 		add("node.tcp_idle_timeout", "tcp_idle_timeout must be positive")
 	}
 	c.validateTLS(add)
+	c.validateAPIToken(add)
 
 	for _, name := range sortedKeys(c.Sites) {
 		if err := checkLocation(c.Sites[name].Location); err != nil {

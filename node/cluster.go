@@ -62,7 +62,7 @@ func (n *Node) openStore(cfg *config.Config, o Options) error {
 	}
 	n.fresh = emptyDir(opts.Dir)
 	if n.fresh && opts.Bootstrap && len(cfg.Node.Join) > 0 {
-		if err := refuseSecondCluster(cfg, opts.Dir, o.APIToken); err != nil {
+		if err := refuseSecondCluster(cfg, opts.Dir, n.token, n.tls); err != nil {
 			return err
 		}
 	}
@@ -81,10 +81,10 @@ func emptyDir(dir string) bool {
 
 // refuseSecondCluster asks each join peer for its members: one that
 // answers with a cluster means this bootstrap node lost its data.
-func refuseSecondCluster(cfg *config.Config, dir, token string) error {
+func refuseSecondCluster(cfg *config.Config, dir, token string, t *apiTLS) error {
 	for _, peer := range cfg.Node.Join {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		ms, err := api.NewClient(peer, token, nil).Members(ctx)
+		ms, err := peerClient(peer, token, t).Members(ctx)
 		cancel()
 		if err != nil || len(ms) == 0 {
 			continue
@@ -99,8 +99,9 @@ func refuseSecondCluster(cfg *config.Config, dir, token string) error {
 	return nil
 }
 
-// peer is a client for another node's API, with the cluster's token.
-func (n *Node) peer(addr string) *api.Client { return api.NewClient(addr, n.token, nil) }
+// peer is a client for another node's API, with the cluster's token (and
+// over HTTPS with node.tls).
+func (n *Node) peer(addr string) *api.Client { return peerClient(addr, n.token, n.tls) }
 
 // clusterConfig loads a replicated configuration version with this node's
 // own settings (the local file's node section) in place of the proposer's.

@@ -100,5 +100,14 @@
 // DNS from its last state then). /v1/explain answers from the snapshot
 // being served.
 //
+// API security: the API's token is --api-token (Options.APIToken) when
+// given, else node.api_token or the trimmed content of
+// node.api_token_file (read by config.Load); writes need it, and reads too
+// with node.api_read_token (refused at start without a token). With
+// node.tls the API serves HTTPS with the node certificate, and this
+// node's own API clients (join, the bootstrap check, forwarding to the
+// leader) verify peers against node.tls.ca (by server_name when set, else
+// by the host dialled) and present the node certificate.
+//
 // node is the only package that imports all the others.
 package node

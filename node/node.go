@@ -43,10 +43,11 @@ type Options struct {
 	// that did not change (default VerdictMaxAge/3).
 	VerdictMaxAge  time.Duration
 	VerdictRefresh time.Duration
-	// APIToken is the bearer token the API requires for writes (empty:
-	// writes are open, acceptable on loopback only). In a cluster every
-	// node must have the same: nodes use it to join and to forward writes
-	// to the leader.
+	// APIToken is the bearer token the API requires for writes (reads
+	// too with node.api_read_token); empty: node.api_token or
+	// node.api_token_file, and without those writes are open (acceptable
+	// on loopback only). In a cluster every node must have the same: nodes
+	// use it to join and to forward writes to the leader.
 	APIToken string
 	// Raft, when set, adjusts the Raft store's options after they are
 	// derived from the node section (tests shorten timeouts with it).
@@ -62,6 +63,7 @@ type Node struct {
 	probeWait time.Duration
 	source    netip.Addr
 	token     string
+	tls       *apiTLS // nil without node.tls: the API is plain HTTP
 	started   time.Time
 
 	// store is the Raft store; nil when the node runs standalone (no
@@ -127,7 +129,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		reg:       o.Registry,
 		probeWait: o.ProbeWait,
 		source:    o.ProbeSource,
-		token:     o.APIToken,
+		token:     apiToken(cfg, o),
 		swap:      make(chan *generation),
 		kick:      make(chan struct{}, 1),
 		admin:     map[probes.Key]probes.Admin{},
@@ -136,6 +138,13 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		rate:      api.NewRateMeter(rateWindow),
 	}
 	n.verdictMaxAge, n.verdictRefresh = verdictTiming(cfg, o.VerdictMaxAge, o.VerdictRefresh)
+	if cfg.Node.APIReadToken && n.token == "" {
+		return nil, fmt.Errorf("node %q: node.api_read_token is set but there is no token: set node.api_token_file (or --api-token)", cfg.Node.Name)
+	}
+	var err error
+	if n.tls, err = apiTLSFor(cfg); err != nil {
+		return nil, fmt.Errorf("node %q: %w", cfg.Node.Name, err)
+	}
 	built := false
 	defer func() {
 		if !built && n.store != nil {
@@ -192,7 +201,8 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	if cfg.Node.API != "" {
 		ao := api.Options{
 			Addr:      cfg.Node.API,
-			Token:     o.APIToken,
+			Token:     n.token,
+			ReadToken: cfg.Node.APIReadToken,
 			Status:    n,
 			Pools:     apiPools{n},
 			Explainer: n,
@@ -201,6 +211,9 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 			Site:      n,
 			Registry:  n.reg,
 			Logger:    o.Logger,
+		}
+		if n.tls != nil {
+			ao.CertFile, ao.KeyFile = n.tls.certFile, n.tls.keyFile
 		}
 		if n.store != nil {
 			ao.Cluster, ao.Configs, ao.Forwarder = apiCluster{n}, apiConfigs{n}, apiForwarder{n}

@@ -1,0 +1,173 @@
+package node
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/config"
+)
+
+// writeTLS writes a CA and a node certificate for 127.0.0.1 (serverAuth
+// and clientAuth) into dir and returns the CA's pool.
+func writeTLS(t *testing.T, dir string) *x509.CertPool {
+	t.Helper()
+	key := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	caKey, nodeKey := key(), key()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tern test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	nodeTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "t1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	nodeDER, err := x509.CreateCertificate(rand.Reader, nodeTmpl, ca, &nodeKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kDER, _ := x509.MarshalPKCS8PrivateKey(nodeKey)
+	os.WriteFile(filepath.Join(dir, "ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(filepath.Join(dir, "n1.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: nodeDER}), 0o644)
+	os.WriteFile(filepath.Join(dir, "n1.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kDER}), 0o600)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return pool
+}
+
+func status(code int) func(error) bool {
+	return func(err error) bool {
+		var ae *api.Error
+		return errors.As(err, &ae) && ae.Status == code
+	}
+}
+
+// With node.tls the API serves HTTPS with the node certificate: a client
+// trusting the CA (the CLI's --ca, or another node's peer client) reads
+// it, a plain-HTTP client does not. The token from node.api_token_file
+// guards writes, and reads too with node.api_read_token.
+func TestAPITLSAndToken(t *testing.T) {
+	certs := t.TempDir()
+	cas := writeTLS(t, certs)
+	os.WriteFile(filepath.Join(certs, "token"), []byte("s3cret-token\n"), 0o600)
+	for _, readToken := range []bool{false, true} {
+		t.Run(fmt.Sprintf("api_read_token %v", readToken), func(t *testing.T) {
+			yaml := fmt.Sprintf(`node:
+  name: t1
+  dns: ["127.0.0.1:0"]
+  api: "127.0.0.1:0"
+  tls: {cert: %[1]s/n1.crt, key: %[1]s/n1.key, ca: %[1]s/ca.crt}
+  api_token_file: %[1]s/token
+  api_read_token: %[2]v
+pools:
+  web:
+    members: [{address: 192.0.2.1}]
+zones:
+  - file: z.zone
+`, certs, readToken)
+			n, _ := startNode(t, yaml, testZone)
+			addr := n.APIAddr().String()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			trusting := &tls.Config{RootCAs: cas}
+			anon := api.NewClient(addr, "", trusting)
+			withToken := api.NewClient(addr, "s3cret-token", trusting)
+			wrong := api.NewClient(addr, "other", trusting)
+
+			if _, err := api.NewClient(addr, "s3cret-token", nil).Status(ctx); err == nil {
+				t.Fatal("a plain-HTTP client read the HTTPS API")
+			}
+			if _, err := api.NewClient(addr, "s3cret-token", &tls.Config{}).Status(ctx); err == nil {
+				t.Fatal("a client that does not trust the CA read the API")
+			}
+			if _, err := withToken.Status(ctx); err != nil {
+				t.Fatalf("HTTPS client trusting the CA: %v", err)
+			}
+			if _, err := n.peer(addr).Status(ctx); err != nil {
+				t.Fatalf("the node's own peer client (CA, node certificate, token): %v", err)
+			}
+			_, err := anon.Status(ctx)
+			if readToken && !status(401)(err) {
+				t.Fatalf("read without the token: %v, want 401", err)
+			}
+			if !readToken && err != nil {
+				t.Fatalf("read without the token, reads open: %v", err)
+			}
+			if err := anon.SetAdmin(ctx, "web", "192.0.2.1", "drain"); !status(401)(err) {
+				t.Fatalf("write without the token: %v, want 401", err)
+			}
+			if err := wrong.SetAdmin(ctx, "web", "192.0.2.1", "drain"); !status(401)(err) {
+				t.Fatalf("write with a wrong token: %v, want 401", err)
+			}
+			if err := withToken.SetAdmin(ctx, "web", "192.0.2.1", "drain"); err != nil {
+				t.Fatalf("write with the configured token: %v", err)
+			}
+		})
+	}
+}
+
+// node.api_read_token without any token is refused at start rather than
+// serving reads open; --api-token (Options.APIToken) outranks the
+// configuration's token.
+func TestTokenSources(t *testing.T) {
+	for _, tc := range []struct {
+		name, node, flag, want string
+	}{
+		{"read token without a token", "api_read_token: true", "", ""},
+		{"the configuration's", "api_token: cfg-token, api_read_token: true", "", "cfg-token"},
+		{"the flag outranks it", "api_token: cfg-token", "flag-token", "flag-token"},
+		{"the flag alone", "api_read_token: true", "flag-token", "flag-token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte("node: {name: t1, dns: [\"127.0.0.1:0\"], api: \"127.0.0.1:0\", "+tc.node+"}\npools:\n  web: {members: [{address: 192.0.2.1}]}\nzones: [{file: z.zone}]\n"), 0o644)
+			os.WriteFile(filepath.Join(dir, "z.zone"), []byte(testZone), 0o644)
+			cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), APIToken: tc.flag})
+			if tc.want == "" {
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			n.Run(ctx) // releases the listeners
+			if n.token != tc.want {
+				t.Fatalf("token %q, want %q", n.token, tc.want)
+			}
+		})
+	}
+}
