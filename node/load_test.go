@@ -1,0 +1,109 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/raftstore"
+)
+
+// A single-node cluster proposes the smoothed load its probe reads through
+// Raft, and serves the median of the probers' fresh reports: once two more
+// nodes (registered here by hand) report 7.5 and 100, the member is served
+// at 7.5, not at its own 7 or the mean 38.2.
+func TestClusterLoadReported(t *testing.T) {
+	agent := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"load": 7, "capacity": 100}`)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go agent.Serve(ln)
+	t.Cleanup(func() { agent.Close() })
+
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`node:
+  name: t1
+  dns: ["127.0.0.1:0"]
+  raft: "127.0.0.1:%d"
+  data: data
+  bootstrap: true
+checks:
+  agent: {type: load, interval: 200ms, timeout: 150ms, load_smoothing: 1}
+pools:
+  web:
+    policy: load
+    check: agent
+    members: [{address: 192.0.2.1, probe: %q}]
+zones:
+  - file: z.zone
+`, freePort(t), ln.Addr().String())
+	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(yaml), 0o644)
+	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(testZone), 0o644)
+	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), ProbeWait: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node stopped with %v", err)
+		}
+	})
+	self := n.store.ID()
+	served := func() (float64, bool) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		for _, v := range n.viewsLocked(n.gen) {
+			if v.Key.Pool == "web" {
+				return v.Load, v.HasLoad
+			}
+		}
+		return 0, false
+	}
+	within(t, 15*time.Second, "the node's load report in the FSM", func() bool {
+		for _, l := range n.store.State().Loads("web", "192.0.2.1") {
+			if l.Node == self && l.Load == 7 && l.Capacity == 100 {
+				return true
+			}
+		}
+		return false
+	})
+	if l, ok := served(); !ok || l != 7 {
+		t.Fatalf("served load %v (%v), want 7", l, ok)
+	}
+	now := time.Now().UTC()
+	for i, b := range []raftstore.Body{
+		raftstore.RegisterNode{ID: "b", Raft: "127.0.0.1:1", API: "127.0.0.1:2"},
+		raftstore.RegisterNode{ID: "c", Raft: "127.0.0.1:3", API: "127.0.0.1:4"},
+		raftstore.Loads{Node: "b", Loads: []raftstore.LoadReport{{Pool: "web", Member: "192.0.2.1", Load: 7.5, At: now}}},
+		raftstore.Loads{Node: "c", Loads: []raftstore.LoadReport{{Pool: "web", Member: "192.0.2.1", Load: 100, At: now}}},
+	} {
+		actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, _, err := n.store.Apply(actx, b)
+		acancel()
+		if err != nil {
+			t.Fatalf("apply %d %s: %v", i, b.Type(), err)
+		}
+	}
+	within(t, 5*time.Second, "the median of three probers' reports served", func() bool {
+		l, ok := served()
+		return ok && l == 7.5
+	})
+}
