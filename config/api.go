@@ -12,7 +12,7 @@ import (
 func (c *Config) validateAPIToken(add func(path, format string, args ...any)) {
 	n := c.Node
 	if n.APIToken != "" && n.APITokenFile != "" {
-		add("node.api_token_file", "node.api_token and node.api_token_file are both set: keep one (api_token_file keeps the secret out of the configuration, which is replicated and shown by `tern config show`)")
+		add("node.api_token_file", "node.api_token and node.api_token_file are both set: keep one (api_token_file keeps the secret out of the configuration file)")
 	}
 	if n.APIToken != "" {
 		if err := checkToken(n.APIToken); err != nil {

@@ -269,6 +269,7 @@ func (c apiConfigs) Apply(ctx context.Context, r api.ApplyRequest) (api.ApplyRes
 	if err := b.Validate(); err != nil {
 		return api.ApplyResult{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
 	}
+	b = redactToken(b)
 	cfg, err := b.Load(b.Main)
 	if err == nil {
 		n.mu.Lock()

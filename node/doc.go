@@ -103,7 +103,10 @@
 // API security: the API's token is --api-token (Options.APIToken) when
 // given, else node.api_token or the trimmed content of
 // node.api_token_file (read by config.Load); writes need it, and reads too
-// with node.api_read_token (refused at start without a token). With
+// with node.api_read_token (refused at start without a token). An inline
+// node.api_token is replaced by "redacted" in every bundle a node
+// proposes (redactToken), so it is neither in the Raft log nor shown by
+// the configuration versions API. With
 // node.tls the API serves HTTPS with the node certificate, and this
 // node's own API clients (join, the bootstrap check, forwarding to the
 // leader) verify peers against node.tls.ca (by server_name when set, else
