@@ -171,3 +171,48 @@ func TestTokenSources(t *testing.T) {
 		})
 	}
 }
+
+// Two nodes with node.tls: the second joins through the first's HTTPS API
+// (verified against the CA, the token from the configuration), and a write
+// sent to the follower is forwarded to the leader over HTTPS.
+func TestClusterOverTLS(t *testing.T) {
+	certs := t.TempDir()
+	cas := writeTLS(t, certs)
+	api1, raft1, api2, raft2 := freePort(t), freePort(t), freePort(t), freePort(t)
+	nodeYAML := func(name string, api, raft int, extra string) string {
+		return fmt.Sprintf(`node:
+  name: %[1]s
+  dns: ["127.0.0.1:0"]
+  api: "127.0.0.1:%[2]d"
+  raft: "127.0.0.1:%[3]d"
+  data: data
+  tls: {cert: %[4]s/n1.crt, key: %[4]s/n1.key, ca: %[4]s/ca.crt}
+  api_token: cluster-token
+%[5]s
+pools:
+  web:
+    members: [{address: 192.0.2.1}]
+zones:
+  - file: z.zone
+`, name, api, raft, certs, extra)
+	}
+	n1, _ := startNode(t, nodeYAML("n1", api1, raft1, "  bootstrap: true"), testZone)
+	within(t, 20*time.Second, "n1 leads with a configuration", func() bool {
+		_, ok := n1.store.State().Config()
+		return n1.store.IsLeader() && ok
+	})
+	n2, _ := startNode(t, nodeYAML("n2", api2, raft2, fmt.Sprintf("  join: [\"127.0.0.1:%d\"]", api1)), testZone)
+	within(t, 20*time.Second, "n2 joined through n1's HTTPS API", func() bool {
+		ms, err := n1.store.Members()
+		return err == nil && len(ms) == 2
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c2 := api.NewClient(fmt.Sprintf("127.0.0.1:%d", api2), "cluster-token", &tls.Config{RootCAs: cas})
+	if err := c2.SetAdmin(ctx, "web", "192.0.2.1", "drain"); err != nil {
+		t.Fatalf("write on the follower, forwarded over HTTPS: %v", err)
+	}
+	within(t, 5*time.Second, "the leader applied the forwarded write", func() bool {
+		return n1.store.State().Admin("web", "192.0.2.1") == "drain" && n2.store.State().Admin("web", "192.0.2.1") == "drain"
+	})
+}
