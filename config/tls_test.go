@@ -1,75 +1,21 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/internal/testpki"
 )
 
-// testCA signs test certificates; everything is made fresh per test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
+// testCA is the shared test CA; newTestCA keeps the tests' spelling.
+type testCA = testpki.CA
 
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a node certificate and key in PEM; tune edits the template.
-func (ca *testCA) issue(t *testing.T, cn string, tune func(*x509.Certificate)) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	if tune != nil {
-		tune(tmpl)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
-}
+func newTestCA(t *testing.T, name string) *testCA { return testpki.NewCA(t, name) }
 
 func TestTLSSectionShape(t *testing.T) {
 	tls := func(body string) string {
@@ -110,14 +56,14 @@ func TestTLSSectionShape(t *testing.T) {
 func TestCheckTLSFiles(t *testing.T) {
 	ca := newTestCA(t, "tern-ca")
 	other := newTestCA(t, "other-ca")
-	good, goodKey := ca.issue(t, "n1", nil)
-	_, strayKey := ca.issue(t, "n9", nil)
-	foreign, foreignKey := other.issue(t, "n1", nil)
-	expired, expiredKey := ca.issue(t, "n1", func(c *x509.Certificate) {
+	good, goodKey := ca.Issue(t, "n1", nil)
+	_, strayKey := ca.Issue(t, "n9", nil)
+	foreign, foreignKey := other.Issue(t, "n1", nil)
+	expired, expiredKey := ca.Issue(t, "n1", func(c *x509.Certificate) {
 		c.NotBefore, c.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
 	})
-	serverOnly, serverOnlyKey := ca.issue(t, "n1", func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth} })
-	noEKU, noEKUKey := ca.issue(t, "n1", func(c *x509.Certificate) { c.ExtKeyUsage = nil })
+	serverOnly, serverOnlyKey := ca.Issue(t, "n1", func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth} })
+	noEKU, noEKUKey := ca.Issue(t, "n1", func(c *x509.Certificate) { c.ExtKeyUsage = nil })
 
 	// Lines: tls 4, cert 5, key 6, ca 7.
 	yaml := strings.Replace(base, "  dns: [\"127.0.0.1:5354\"]\n",
@@ -127,16 +73,16 @@ func TestCheckTLSFiles(t *testing.T) {
 		cert, key, ca []byte // nil: file absent
 		want          string // substring of the one problem; "" for none
 	}{
-		{"valid", good, goodKey, ca.pem, ""},
-		{"no extended key usage is any usage", noEKU, noEKUKey, ca.pem, ""},
-		{"cert missing", nil, goodKey, ca.pem, "tern.yaml:5: node.tls.cert tls/n1.crt: no such file or directory"},
-		{"cert not PEM", []byte("hello"), goodKey, ca.pem, "tern.yaml:5: node.tls.cert tls/n1.crt: no PEM CERTIFICATE block"},
-		{"key of another certificate", good, strayKey, ca.pem, "tern.yaml:6: node.tls.key tls/n1.key: does not go with the certificate"},
-		{"key not PEM", good, []byte("-----"), ca.pem, "tern.yaml:6: node.tls.key tls/n1.key: no PEM PRIVATE KEY block"},
+		{"valid", good, goodKey, ca.PEM, ""},
+		{"no extended key usage is any usage", noEKU, noEKUKey, ca.PEM, ""},
+		{"cert missing", nil, goodKey, ca.PEM, "tern.yaml:5: node.tls.cert tls/n1.crt: no such file or directory"},
+		{"cert not PEM", []byte("hello"), goodKey, ca.PEM, "tern.yaml:5: node.tls.cert tls/n1.crt: no PEM CERTIFICATE block"},
+		{"key of another certificate", good, strayKey, ca.PEM, "tern.yaml:6: node.tls.key tls/n1.key: does not go with the certificate"},
+		{"key not PEM", good, []byte("-----"), ca.PEM, "tern.yaml:6: node.tls.key tls/n1.key: no PEM PRIVATE KEY block"},
 		{"ca not PEM", good, goodKey, []byte("x"), "tern.yaml:7: node.tls.ca tls/ca.crt: no PEM CERTIFICATE block"},
-		{"cert from another CA", foreign, foreignKey, ca.pem, `tern.yaml:5: node.tls.cert tls/n1.crt: certificate "n1" is not signed by the CA`},
-		{"expired", expired, expiredKey, ca.pem, `tern.yaml:5: node.tls.cert tls/n1.crt: certificate "n1" expired at`},
-		{"server auth only", serverOnly, serverOnlyKey, ca.pem, `tern.yaml:5: node.tls.cert tls/n1.crt: certificate "n1" does not allow clientAuth`},
+		{"cert from another CA", foreign, foreignKey, ca.PEM, `tern.yaml:5: node.tls.cert tls/n1.crt: certificate "n1" is not signed by the CA`},
+		{"expired", expired, expiredKey, ca.PEM, `tern.yaml:5: node.tls.cert tls/n1.crt: certificate "n1" expired at`},
+		{"server auth only", serverOnly, serverOnlyKey, ca.PEM, `tern.yaml:5: node.tls.cert tls/n1.crt: certificate "n1" does not allow clientAuth`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,17 +3,11 @@ package raftstore
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,65 +16,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ternlb/tern/internal/testpki"
+
 	"github.com/hashicorp/raft"
 	"github.com/ternlb/tern/config"
 )
 
-// testCA signs test certificates, made fresh in every test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
+// testCA is the shared test CA; newTestCA keeps the tests' spelling.
+type testCA = testpki.CA
 
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a node certificate (IP SAN 127.0.0.1, serverAuth and
-// clientAuth, valid for an hour) and its key, in PEM; tune edits the
-// template.
-func (ca *testCA) issue(t *testing.T, cn string, tune func(*x509.Certificate)) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	if tune != nil {
-		tune(tmpl)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
-}
+func newTestCA(t *testing.T, name string) *testCA { return testpki.NewCA(t, name) }
 
 // files writes a node's certificate, key and the CA bundle into a new
 // directory and returns them as TLSFiles.
@@ -168,7 +113,7 @@ func rawStream(t *testing.T, cert, key []byte, cas ...*testCA) *tlsStream {
 	}
 	pool := x509.NewCertPool()
 	for _, ca := range cas {
-		pool.AddCert(ca.cert)
+		pool.AddCert(ca.Cert)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -185,8 +130,8 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 	logs := map[NodeID]*logBuf{}
 	nodes := map[NodeID]*Store{}
 	for i, id := range []NodeID{"n1", "n2", "n3"} {
-		cert, key := ca.issue(t, string(id), nil)
-		f := tlsFiles(t, cert, key, ca.pem)
+		cert, key := ca.Issue(t, string(id), nil)
+		f := tlsFiles(t, cert, key, ca.PEM)
 		logs[id] = &logBuf{}
 		nodes[id] = openTLS(t, id, &f, i == 0, logs[id])
 	}
@@ -234,8 +179,8 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 
 	t.Run("certificate from another CA", func(t *testing.T) {
 		c.t = t
-		cert, key := other.issue(t, "rogue", nil)
-		f := tlsFiles(t, cert, key, other.pem)
+		cert, key := other.Issue(t, "rogue", nil)
+		f := tlsFiles(t, cert, key, other.PEM)
 		log := &logBuf{}
 		rogue := openTLS(t, "rogue1", &f, false, log)
 		joinRefused(t, "rogue1", rogue.RaftAddr(), "certificate signed by unknown authority")
@@ -247,7 +192,7 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 		c.t = t
 		// It trusts the cluster's CA (which is public) but holds no
 		// certificate signed by it; it asks for votes with a high term.
-		cert, key := other.issue(t, "rogue", nil)
+		cert, key := other.Issue(t, "rogue", nil)
 		st := rawStream(t, cert, key, ca, other)
 		tr := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: st, MaxPool: 1, Timeout: 5 * time.Second})
 		defer tr.Close()
@@ -293,7 +238,7 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 
 	t.Run("expired certificate", func(t *testing.T) {
 		c.t = t
-		cert, key := ca.issue(t, "stale", func(c *x509.Certificate) {
+		cert, key := ca.Issue(t, "stale", func(c *x509.Certificate) {
 			c.NotBefore, c.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour)
 		})
 		st := rawStream(t, cert, key, ca)
@@ -308,7 +253,7 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 		waitFor(t, 5*time.Second, "the leader to log the expired certificate", func() bool { return logs[l.ID()].has("expired") })
 
 		// A node is not even started with one.
-		f := tlsFiles(t, cert, key, ca.pem)
+		f := tlsFiles(t, cert, key, ca.PEM)
 		o := testOptions("stale", t.TempDir())
 		o.RaftAddr, o.TLS = "127.0.0.1:0", &f
 		if s, err := Open(o); err == nil || !strings.Contains(err.Error(), "node.tls.cert "+f.Cert) || !strings.Contains(err.Error(), "expired at") {
@@ -323,14 +268,14 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 func TestTLSStreamHandshakes(t *testing.T) {
 	ca := newTestCA(t, "tern-ca")
 	named := func(c *x509.Certificate) { c.IPAddresses, c.DNSNames = nil, []string{"raft.tern.test"} }
-	serverCert, serverKey := ca.issue(t, "server", named)
-	clientCert, clientKey := ca.issue(t, "client", named)
+	serverCert, serverKey := ca.Issue(t, "server", named)
+	clientCert, clientKey := ca.Issue(t, "client", named)
 	server := rawStream(t, serverCert, serverKey, ca)
 	serveStream(t, server)
-	elsewhereCert, elsewhereKey := ca.issue(t, "elsewhere", func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 2)} })
+	elsewhereCert, elsewhereKey := ca.Issue(t, "elsewhere", func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 2)} })
 	elsewhere := rawStream(t, elsewhereCert, elsewhereKey, ca)
 	serveStream(t, elsewhere)
-	ipCert, ipKey := ca.issue(t, "ip", nil)
+	ipCert, ipKey := ca.Issue(t, "ip", nil)
 	ip := rawStream(t, ipCert, ipKey, ca)
 	serveStream(t, ip)
 
@@ -394,8 +339,8 @@ func TestTLSStreamHandshakes(t *testing.T) {
 
 func TestTLSReloadsChangedFiles(t *testing.T) {
 	ca := newTestCA(t, "tern-ca")
-	cert, key := ca.issue(t, "before", nil)
-	f := tlsFiles(t, cert, key, ca.pem)
+	cert, key := ca.Issue(t, "before", nil)
+	f := tlsFiles(t, cert, key, ca.PEM)
 	f.reloadEvery = time.Nanosecond
 	log := &logBuf{}
 	ln, err := newTLSStream("127.0.0.1:0", nil, f, log.logger())
@@ -403,7 +348,7 @@ func TestTLSReloadsChangedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	serveStream(t, ln)
-	cc, ck := ca.issue(t, "client", nil)
+	cc, ck := ca.Issue(t, "client", nil)
 	client := rawStream(t, cc, ck, ca)
 	defer client.Close()
 	presented := func() string {
@@ -424,7 +369,7 @@ func TestTLSReloadsChangedFiles(t *testing.T) {
 	if got := presented(); got != "before" {
 		t.Fatalf("presents %q", got)
 	}
-	cert, key = ca.issue(t, "after", nil)
+	cert, key = ca.Issue(t, "after", nil)
 	write(f.Cert, cert)
 	write(f.Key, key)
 	if got := presented(); got != "after" {
@@ -432,7 +377,7 @@ func TestTLSReloadsChangedFiles(t *testing.T) {
 	}
 
 	// A certificate written before its key: the old pair stays in use.
-	next, _ := ca.issue(t, "half-written", nil)
+	next, _ := ca.Issue(t, "half-written", nil)
 	write(f.Cert, next)
 	if got := presented(); got != "after" {
 		t.Fatalf("with a mismatched key presents %q", got)
