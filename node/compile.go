@@ -4,8 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"io/fs"
+	"log/slog"
 
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dnsserver"

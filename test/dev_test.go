@@ -38,9 +38,11 @@ func TestServeDev(t *testing.T) {
 		r, err := query(addr, "www.gslb.example.test.", dns.TypeA)
 		return err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0
 	})
-	if !strings.Contains(out.String(), "dig @127.0.0.1 -p 5354 www.gslb.example.test A") {
-		t.Errorf("tern serve --dev did not print the dig line:\n%s", out.String())
-	}
+	// The dig line is printed once the listeners serve, which can be a
+	// moment after the first answer.
+	waitFor(t, 5*time.Second, "the dig line", func() bool {
+		return strings.Contains(out.String(), "dig @127.0.0.1 -p 5354 www.gslb.example.test A")
+	})
 	// The geo map steers a client subnet to its site.
 	m := new(dns.Msg)
 	m.SetQuestion("www.gslb.example.test.", dns.TypeA)
