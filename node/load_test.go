@@ -3,15 +3,11 @@ package node
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/raftstore"
 )
 
@@ -47,25 +43,7 @@ pools:
 zones:
   - file: z.zone
 `, freePort(t), ln.Addr().String())
-	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(yaml), 0o644)
-	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(testZone), 0o644)
-	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), ProbeWait: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node stopped with %v", err)
-		}
-	})
+	n := runNode(t, dir, yaml, testZone)
 	self := n.store.ID()
 	served := func() (float64, bool) {
 		n.mu.Lock()

@@ -1,13 +1,10 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +13,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ternlb/tern/api"
-	"github.com/ternlb/tern/config"
 )
 
 // TestMetricsEventsStats scrapes a running single-node cluster's /metrics
@@ -41,30 +37,12 @@ pools:
 zones:
   - file: z.zone
 `, filepath.Join(dir, "data"), port)
-	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(yaml), 0o644)
-	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(testZone), 0o644)
 	b1 := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	b2 := &backend{addr: fmt.Sprintf("127.0.0.2:%d", port)}
 	b1.start(t)
 	b2.start(t)
 	defer b1.stop()
-	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), ProbeWait: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	}()
+	n := runNode(t, dir, yaml, testZone)
 	<-n.Serving()
 	addr := n.DNSAddrs()[0].String()
 	for range 20 {

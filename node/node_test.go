@@ -58,9 +58,10 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
-func startNode(t *testing.T, yaml, zone string) (*Node, string) {
+// runNode writes yaml and zone (as z.zone) into dir, loads them and runs
+// a node until the test ends.
+func runNode(t *testing.T, dir, yaml, zone string) *Node {
 	t.Helper()
-	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(yaml), 0o644)
 	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(zone), 0o644)
 	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
@@ -80,6 +81,14 @@ func startNode(t *testing.T, yaml, zone string) (*Node, string) {
 			t.Errorf("node stopped with %v", err)
 		}
 	})
+	return n
+}
+
+// startNode runs a node on yaml and zone in a new folder and waits until
+// it serves; it returns the node and its DNS address.
+func startNode(t *testing.T, yaml, zone string) (*Node, string) {
+	t.Helper()
+	n := runNode(t, t.TempDir(), yaml, zone)
 	select {
 	case <-n.Serving():
 	case <-time.After(10 * time.Second):
