@@ -110,7 +110,7 @@ zones:
 `, memberA, c.backA.port, memberB, c.backB.port)
 	for i := 1; i <= n; i++ {
 		ip := fmt.Sprintf("127.0.0.%d", i)
-		port := func() string { return fmt.Sprintf("%s:%d", ip, freePort(t)) }
+		port := func() string { return fmt.Sprintf("%s:%d", ip, freePortOn(t, ip)) }
 		c.nodes = append(c.nodes, &tnode{c: c, name: fmt.Sprintf("n%d", i), ip: ip, dns: port(), api: port(), raft: port(), dir: t.TempDir()})
 	}
 	for _, nd := range c.nodes {

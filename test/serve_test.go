@@ -2,11 +2,14 @@ package test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -14,25 +17,67 @@ import (
 	"github.com/miekg/dns"
 )
 
-// freePort returns a loopback port that was free a moment ago (for both
-// UDP and TCP, as a DNS server needs both).
-func freePort(t *testing.T) int {
+// freePort returns a port free for TCP and UDP on 127.0.0.1; see
+// freePortOn.
+func freePort(t *testing.T) int { return freePortOn(t, "127.0.0.1") }
+
+var (
+	portMu   sync.Mutex
+	portNext int // next candidate; 0: not yet chosen
+)
+
+// freePortOn returns a port free for both TCP and UDP on ip (a DNS server
+// needs both). Ports come from below the kernel's ephemeral range, so that
+// no outgoing connection and no bind to port 0 -- by this test process,
+// the tern processes it starts, or another package's tests running beside
+// it -- can take the port between now and when a node binds it, seconds
+// later for a joining node.
+func freePortOn(t *testing.T, ip string) int {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	lo, hi := testPortRange()
+	if portNext == 0 {
+		portNext = lo + rand.IntN(hi-lo) // processes side by side start apart
+	}
+	for range hi - lo {
+		port := portNext
+		portNext++
+		if portNext >= hi {
+			portNext = lo
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
 		l.Close()
 		if err == nil {
 			u.Close()
 			return port
 		}
 	}
-	t.Fatal("no free port")
+	t.Fatalf("no free port on %s", ip)
 	return 0
+}
+
+// testPortRange is the 10,000 ports just below the kernel's ephemeral
+// range (net.ipv4.ip_local_port_range), or 20000-30000 when it is unknown.
+func testPortRange() (lo, hi int) {
+	lo, hi = 20000, 30000
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return lo, hi
+	}
+	eph, err := strconv.Atoi(f[0])
+	if err != nil || eph < 11024 {
+		return lo, hi
+	}
+	return eph - 10000, eph
 }
 
 // copyExample copies the reference configuration to a temporary folder with
