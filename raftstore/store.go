@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -89,7 +90,10 @@ type Store struct {
 	log   *slog.Logger
 
 	closeOnce sync.Once
-	closeErr  error
+	// closed is set when Close begins: raft's own state can read as
+	// Follower for a moment after Shutdown, so writes check this first.
+	closed   atomic.Bool
+	closeErr error
 }
 
 // Open opens (or creates) the data directory, starts Raft and returns the
@@ -294,6 +298,9 @@ func (s *Store) timeout(ctx context.Context) time.Duration {
 // mustLead returns nil on the leader, ErrClosed after Close, and a
 // *NotLeaderError elsewhere.
 func (s *Store) mustLead() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
 	switch s.raft.State() {
 	case raft.Leader:
 		return nil
@@ -313,6 +320,9 @@ func (s *Store) notLeader() error {
 }
 
 func (s *Store) raftErr(what string, err error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("%s: %w", what, ErrClosed)
+	}
 	switch {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return fmt.Errorf("%s: %w", what, s.notLeader())
@@ -638,6 +648,7 @@ func (s *Store) registerSelf(ctx context.Context) error {
 // Raft shuts down and the log is closed. It is safe to call twice.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		if s.raft.State() == raft.Leader {
 			if cfg := s.raft.GetConfiguration(); cfg.Error() == nil {
 				voters := 0
