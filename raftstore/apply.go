@@ -3,6 +3,7 @@ package raftstore
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Result is what an applied command did.
@@ -160,39 +161,53 @@ func (s *State) setAdmin(index uint64, c SetAdmin) bool {
 }
 
 func (s *State) setVerdicts(index uint64, c Verdicts) bool {
-	t := newCow3(s.verdicts)
-	for _, r := range c.Verdicts {
-		v := Verdict{Node: c.Node, Up: r.Health == HealthUp, At: normTime(r.At)}
-		old, ok := t.get(r.Pool, r.Member, c.Node)
-		if ok && (v.At.Before(old.At) || v == old) {
-			continue
-		}
-		t.set(r.Pool, r.Member, c.Node, v)
-	}
-	if !t.dirty() {
+	m, changed := mergeReports(s.verdicts, c.Node, len(c.Verdicts), func(i int) (string, string, Verdict) {
+		r := c.Verdicts[i]
+		return r.Pool, r.Member, Verdict{Node: c.Node, Up: r.Health == HealthUp, At: normTime(r.At)}
+	})
+	if !changed {
 		return false
 	}
-	s.verdicts = t.cur
-	s.indexes.Health = index
+	s.verdicts, s.indexes.Health = m, index
 	return true
 }
 
 func (s *State) setLoads(index uint64, c Loads) bool {
-	t := newCow3(s.loads)
-	for _, r := range c.Loads {
-		l := Load{Node: c.Node, Load: r.Load, Capacity: r.Capacity, At: normTime(r.At)}
-		old, ok := t.get(r.Pool, r.Member, c.Node)
-		if ok && (l.At.Before(old.At) || l == old) {
-			continue
-		}
-		t.set(r.Pool, r.Member, c.Node, l)
-	}
-	if !t.dirty() {
+	m, changed := mergeReports(s.loads, c.Node, len(c.Loads), func(i int) (string, string, Load) {
+		r := c.Loads[i]
+		return r.Pool, r.Member, Load{Node: c.Node, Load: r.Load, Capacity: r.Capacity, At: normTime(r.At)}
+	})
+	if !changed {
 		return false
 	}
-	s.loads = t.cur
-	s.indexes.Load = index
+	s.loads, s.indexes.Load = m, index
 	return true
+}
+
+// report is a node's observation of a member: a verdict or a load.
+type report interface {
+	comparable
+	observed() time.Time
+}
+
+func (v Verdict) observed() time.Time { return v.At }
+func (l Load) observed() time.Time    { return l.At }
+
+// mergeReports takes node's n reports (item i gives pool, member and the
+// report) into orig copy-on-write. A report older than, or the same as,
+// the one held changes nothing, so reports arriving out of order never
+// move a member back. It returns the map to keep and whether it changed.
+func mergeReports[V report](orig map[string]map[string]map[NodeID]V, node NodeID, n int, item func(i int) (pool, member string, v V)) (map[string]map[string]map[NodeID]V, bool) {
+	t := newCow3(orig)
+	for i := range n {
+		pool, member, v := item(i)
+		old, ok := t.get(pool, member, node)
+		if ok && (v.observed().Before(old.observed()) || v == old) {
+			continue
+		}
+		t.set(pool, member, node, v)
+	}
+	return t.cur, t.dirty()
 }
 
 func (s *State) register(index uint64, c RegisterNode) bool {
