@@ -137,32 +137,29 @@ func within(t *testing.T, limit time.Duration, what string, cond func() bool) ti
 	return time.Since(start)
 }
 
+// twoMembers is a standalone node's configuration whose pool web has the
+// members 127.0.0.1 and 127.0.0.2, probed by check h (a YAML flow mapping).
+func twoMembers(check string) string {
+	return `node:
+  name: t1
+  dns: ["127.0.0.1:0"]
+checks:
+  h: ` + check + `
+pools:
+  web:
+    check: h
+    members: [{address: 127.0.0.1}, {address: 127.0.0.2}]
+zones:
+  - file: z.zone
+`
+}
+
 // TestBackendDeathLeavesAnswers kills a real HTTP backend and measures how
 // long until the answers drop it, then brings it back.
 func TestBackendDeathLeavesAnswers(t *testing.T) {
 	port := freePort(t)
 	const interval, fall, rise = 200 * time.Millisecond, 2, 2
-	yaml := fmt.Sprintf(`node:
-  name: t1
-  dns: ["127.0.0.1:0"]
-checks:
-  h:
-    type: http
-    port: %d
-    path: /healthz
-    interval: %v
-    timeout: 100ms
-    fall: %d
-    rise: %d
-pools:
-  web:
-    check: h
-    members:
-      - {address: 127.0.0.1}
-      - {address: 127.0.0.2}
-zones:
-  - file: z.zone
-`, port, interval, fall, rise)
+	yaml := twoMembers(fmt.Sprintf("{type: http, port: %d, path: /healthz, interval: %v, timeout: 100ms, fall: %d, rise: %d}", port, interval, fall, rise))
 	b1 := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	b2 := &backend{addr: fmt.Sprintf("127.0.0.2:%d", port)}
 	b1.start(t)
@@ -196,18 +193,7 @@ zones:
 // consecutive probes than fall never leaves the answers.
 func TestFlappingFasterThanFallChangesNothing(t *testing.T) {
 	port := freePort(t)
-	yaml := fmt.Sprintf(`node:
-  name: t1
-  dns: ["127.0.0.1:0"]
-checks:
-  h: {type: http, port: %d, interval: 50ms, timeout: 40ms, fall: 3, rise: 1}
-pools:
-  web:
-    check: h
-    members: [{address: 127.0.0.1}, {address: 127.0.0.2}]
-zones:
-  - file: z.zone
-`, port)
+	yaml := twoMembers(fmt.Sprintf("{type: http, port: %d, interval: 50ms, timeout: 40ms, fall: 3, rise: 1}", port))
 	var fail atomicBool
 	srv := func(a string) *http.Server {
 		ln, err := net.Listen("tcp", a)
@@ -240,18 +226,7 @@ zones:
 // member does not come back into the answers for a moment.
 func TestReloadKeepsVerdicts(t *testing.T) {
 	port := freePort(t)
-	yaml := fmt.Sprintf(`node:
-  name: t1
-  dns: ["127.0.0.1:0"]
-checks:
-  h: {type: http, port: %d, interval: 300ms, timeout: 200ms, fall: 1, rise: 1}
-pools:
-  web:
-    check: h
-    members: [{address: 127.0.0.1}, {address: 127.0.0.2}]
-zones:
-  - file: z.zone
-`, port)
+	yaml := twoMembers(fmt.Sprintf("{type: http, port: %d, interval: 300ms, timeout: 200ms, fall: 1, rise: 1}", port))
 	b1 := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	b1.start(t)
 	defer b1.stop()
