@@ -75,14 +75,10 @@ func (s *Server) eventRoutes() {
 		}
 		reply(w, evs, err)
 	}))
-	s.mux.Handle("GET /v1/stats", read(func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Stats == nil {
-			writeError(w, errNoBackend)
-			return
-		}
+	s.mux.Handle("GET /v1/stats", read(wired(s.o.Stats, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Stats.Stats(r.Context())
 		reply(w, v, err)
-	}))
+	})))
 }
 
 // Events returns the node's state changes at or after since (zero: all

@@ -181,17 +181,13 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
-	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Status == nil {
-			writeError(w, errNoBackend)
-			return
-		}
+	m.HandleFunc("GET /readyz", wired(s.o.Status, func(w http.ResponseWriter, r *http.Request) {
 		if err := s.o.Status.Ready(r.Context()); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	}))
 	if s.o.Registry != nil {
 		m.Handle("GET /metrics", promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{Registry: s.o.Registry}))
 	}
@@ -201,29 +197,17 @@ func (s *Server) routes() {
 
 	read := s.auth(false)
 	write := s.auth(true)
-	m.Handle("GET /v1/status", read(func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Status == nil {
-			writeError(w, errNoBackend)
-			return
-		}
+	m.Handle("GET /v1/status", read(wired(s.o.Status, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Status.Status(r.Context())
 		reply(w, v, err)
-	}))
+	})))
 
-	m.Handle("GET /v1/cluster/members", read(func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Cluster == nil {
-			writeError(w, errNoBackend)
-			return
-		}
+	m.Handle("GET /v1/cluster/members", read(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Cluster.Members(r.Context())
 		reply(w, v, err)
-	}))
-	m.Handle("POST /v1/cluster/join", write(func(w http.ResponseWriter, r *http.Request) {
+	})))
+	m.Handle("POST /v1/cluster/join", write(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
 		var req JoinRequest
-		if s.o.Cluster == nil {
-			writeError(w, errNoBackend)
-			return
-		}
 		if !decode(w, r, &req) {
 			return
 		}
@@ -232,29 +216,17 @@ func (s *Server) routes() {
 			return
 		}
 		respondEmpty(w, s.o.Cluster.Join(r.Context(), req))
-	}))
-	m.Handle("DELETE /v1/cluster/members/{id}", write(func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Cluster == nil {
-			writeError(w, errNoBackend)
-			return
-		}
+	})))
+	m.Handle("DELETE /v1/cluster/members/{id}", write(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
 		respondEmpty(w, s.o.Cluster.Remove(r.Context(), r.PathValue("id")))
-	}))
+	})))
 
-	m.Handle("GET /v1/pools", read(func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Pools == nil {
-			writeError(w, errNoBackend)
-			return
-		}
+	m.Handle("GET /v1/pools", read(wired(s.o.Pools, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Pools.Pools(r.Context())
 		reply(w, v, err)
-	}))
-	m.Handle("PUT /v1/pools/{pool}/members/{address}/admin", write(func(w http.ResponseWriter, r *http.Request) {
+	})))
+	m.Handle("PUT /v1/pools/{pool}/members/{address}/admin", write(wired(s.o.Pools, func(w http.ResponseWriter, r *http.Request) {
 		var req AdminRequest
-		if s.o.Pools == nil {
-			writeError(w, errNoBackend)
-			return
-		}
 		if !decode(w, r, &req) {
 			return
 		}
@@ -265,16 +237,12 @@ func (s *Server) routes() {
 			return
 		}
 		respondEmpty(w, s.o.Pools.SetAdmin(r.Context(), r.PathValue("pool"), r.PathValue("address"), req.State))
-	}))
+	})))
 
-	m.Handle("GET /v1/config/versions", read(func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Configs == nil {
-			writeError(w, errNoBackend)
-			return
-		}
+	m.Handle("GET /v1/config/versions", read(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Configs.Versions(r.Context())
 		reply(w, v, err)
-	}))
+	})))
 	m.Handle("GET /v1/config/versions/{v}", read(func(w http.ResponseWriter, r *http.Request) {
 		v, ok := versionArg(w, r)
 		if !ok {
@@ -299,12 +267,8 @@ func (s *Server) routes() {
 		res, err := s.o.Configs.Rollback(r.Context(), v)
 		reply(w, res, err)
 	}))
-	m.Handle("POST /v1/config", write(func(w http.ResponseWriter, r *http.Request) {
+	m.Handle("POST /v1/config", write(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
 		var req ApplyRequest
-		if s.o.Configs == nil {
-			writeError(w, errNoBackend)
-			return
-		}
 		if !decode(w, r, &req) {
 			return
 		}
@@ -314,15 +278,11 @@ func (s *Server) routes() {
 		}
 		v, err := s.o.Configs.Apply(r.Context(), req)
 		reply(w, v, err)
-	}))
+	})))
 
 	// Internal: a follower forwards a write to the leader here. It needs the
 	// write token like every write.
-	m.Handle("POST /v1/raft/apply", write(func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Forwarder == nil {
-			writeError(w, errNoBackend)
-			return
-		}
+	m.Handle("POST /v1/raft/apply", write(wired(s.o.Forwarder, func(w http.ResponseWriter, r *http.Request) {
 		cmd, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 		switch {
 		case err != nil:
@@ -334,13 +294,9 @@ func (s *Server) routes() {
 		}
 		res, err := s.o.Forwarder.ApplyCommand(r.Context(), cmd)
 		reply(w, res, err)
-	}))
+	})))
 
-	m.Handle("GET /v1/explain", read(func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Explainer == nil {
-			writeError(w, errNoBackend)
-			return
-		}
+	m.Handle("GET /v1/explain", read(wired(s.o.Explainer, func(w http.ResponseWriter, r *http.Request) {
 		name, client := r.URL.Query().Get("name"), r.URL.Query().Get("client")
 		if name == "" || client == "" {
 			writeError(w, fmt.Errorf("%w: explain needs ?name=NAME&client=ADDRESS-OR-SUBNET", ErrInvalid))
@@ -348,11 +304,20 @@ func (s *Server) routes() {
 		}
 		v, err := s.o.Explainer.Explain(r.Context(), name, client)
 		reply(w, v, err)
-	}))
+	})))
 
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
 	})
+}
+
+// wired returns h, or, when the backend h calls is not wired (nil), a
+// handler answering 501: the check is made once, when routes are built.
+func wired(backend any, h http.HandlerFunc) http.HandlerFunc {
+	if backend == nil {
+		return func(w http.ResponseWriter, _ *http.Request) { writeError(w, errNoBackend) }
+	}
+	return h
 }
 
 // auth wraps a handler with the bearer-token check for writes (and for

@@ -27,12 +27,8 @@ type SiteLoader interface {
 }
 
 func (s *Server) siteRoutes() {
-	s.mux.Handle("GET /v1/site/load", s.auth(false)(func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Site == nil {
-			writeError(w, errNoBackend)
-			return
-		}
+	s.mux.Handle("GET /v1/site/load", s.auth(false)(wired(s.o.Site, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Site.SiteLoad(r.Context())
 		reply(w, v, err)
-	}))
+	})))
 }
