@@ -232,3 +232,29 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 
 // Collectors returns the server's metrics for a prometheus.Registry.
 func (s *Server) Collectors() []prometheus.Collector { return []prometheus.Collector{collector{s}} }
+
+// QueryCounts returns the queries counted since the server started, in all
+// and by response code name: the same counters tern_dns_queries_total
+// exports, summed over zones and types.
+func (s *Server) QueryCounts() (total uint64, byRcode map[string]uint64) {
+	st := s.stats
+	st.mu.Lock()
+	zs := make([]*zoneCounters, 0, len(st.zones)+1)
+	for _, z := range st.zones {
+		zs = append(zs, z)
+	}
+	st.mu.Unlock()
+	zs = append(zs, &st.none)
+	byRcode = map[string]uint64{}
+	for _, z := range zs {
+		for r := range z.n {
+			for t := range z.n[r] {
+				if v := z.n[r][t].Load(); v > 0 {
+					total += v
+					byRcode[rcodeLabel(r)] += v
+				}
+			}
+		}
+	}
+	return total, byRcode
+}

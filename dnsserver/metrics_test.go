@@ -83,4 +83,12 @@ func TestCollectors(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
+	// QueryCounts (the status page's figure) agrees with the exported counter.
+	total, byRcode := s.QueryCounts()
+	if want := value("tern_dns_queries_total", nil); float64(total) != want || total != 8 {
+		t.Errorf("QueryCounts total %d, tern_dns_queries_total %v, want 8 both", total, want)
+	}
+	if byRcode["NOERROR"] != 6 || byRcode["NXDOMAIN"] != 1 || byRcode["REFUSED"] != 1 {
+		t.Errorf("QueryCounts by rcode %v, want NOERROR 6, NXDOMAIN 1, REFUSED 1", byRcode)
+	}
 }

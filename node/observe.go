@@ -4,9 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/probes"
 )
@@ -82,45 +79,9 @@ func (n *Node) Events(ctx context.Context, since time.Time) ([]api.Event, error)
 
 // Stats returns the DNS query counters and rate (api.Stats).
 func (n *Node) Stats(context.Context) (api.QueryStats, error) {
-	total, rcodes := n.queryCounts()
+	total, rcodes := n.dns.QueryCounts()
 	rate, over := n.rate.Rate()
 	return api.QueryStats{Total: total, Rate: rate, WindowSeconds: over.Seconds(), Rcodes: rcodes}, nil
-}
-
-// queryCounts sums the DNS server's query counter over zones and types.
-func (n *Node) queryCounts() (uint64, map[string]uint64) {
-	ch := make(chan prometheus.Metric, 64)
-	go func() {
-		for _, c := range n.dns.Collectors() {
-			c.Collect(ch)
-		}
-		close(ch)
-	}()
-	var total uint64
-	rcodes := map[string]uint64{}
-	for m := range ch {
-		var pb dto.Metric
-		if m.Write(&pb) != nil || pb.Counter == nil {
-			continue
-		}
-		var rcode string
-		isQueries := false
-		for _, l := range pb.Label {
-			switch l.GetName() {
-			case "rcode":
-				rcode = l.GetValue()
-			case "qtype":
-				isQueries = true
-			}
-		}
-		if !isQueries || rcode == "" {
-			continue
-		}
-		v := uint64(pb.Counter.GetValue())
-		total += v
-		rcodes[rcode] += v
-	}
-	return total, rcodes
 }
 
 // sampleRate feeds the query total to the rate meter every second.
@@ -128,7 +89,7 @@ func (n *Node) sampleRate(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		total, _ := n.queryCounts()
+		total, _ := n.dns.QueryCounts()
 		n.rate.Sample(time.Now(), total)
 		select {
 		case <-ctx.Done():
