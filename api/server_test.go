@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -167,5 +168,40 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 	if code, body := get("/v1/nothing"); code != 404 || !strings.Contains(body, `"error"`) {
 		t.Errorf("unknown endpoint = %d %s", code, body)
+	}
+}
+
+type fakeSite struct{ load SiteLoad }
+
+func (f fakeSite) SiteLoad(context.Context) (SiteLoad, error) { return f.load, nil }
+
+// TestSiteLoadShape: /v1/site/load answers in the shape Tern's own load
+// check reads: "load" set, and no "capacity" (a zero capacity is not a
+// capacity; the pool member's own capacity: applies).
+func TestSiteLoadShape(t *testing.T) {
+	s := serve(t, Options{Site: fakeSite{SiteLoad{Load: 42, PacketRate: 1000, VIPs: 1, Servers: 3, Serving: 2}}})
+	resp, err := http.Get("http://" + s.Addr().String() + "/v1/site/load")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("status %d, %v", resp.StatusCode, err)
+	}
+	if body["load"] != 42.0 {
+		t.Errorf("load = %v, want 42", body["load"])
+	}
+	if _, ok := body["capacity"]; ok {
+		t.Errorf("capacity present in %v: a load check would read it as the member's capacity", body)
+	}
+	noSite := serve(t, Options{})
+	resp2, err := http.Get("http://" + noSite.Addr().String() + "/v1/site/load")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusNotImplemented {
+		t.Errorf("without a dispatcher backend: %d, want 501", resp2.StatusCode)
 	}
 }
