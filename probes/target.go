@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ternlb/tern/internal/mix"
+
 	"github.com/ternlb/tern/config"
 )
 
@@ -95,13 +97,7 @@ func jitter(k Key, check string, interval time.Duration) time.Duration {
 	h.Write([]byte(check))
 	// FNV's low bits vary little between similar strings; a finalizer
 	// (splitmix64's) spreads them before the modulo.
-	x := h.Sum64()
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return time.Duration(x % uint64(interval))
+	return time.Duration(mix.Mix64(h.Sum64()) % uint64(interval))
 }
 
 // memberName returns the form of a member address that lookups compare:

@@ -5,6 +5,8 @@ import (
 	"hash/fnv"
 	"slices"
 	"time"
+
+	"github.com/ternlb/tern/internal/mix"
 )
 
 // DefaultProbers is how many nodes probe each member in a cluster of n
@@ -64,13 +66,7 @@ func weight(n NodeID, k MemberKey) uint64 {
 	h.Write([]byte{0})
 	h.Write([]byte(k.Member))
 	// FNV alone mixes the last bytes poorly; finish with splitmix64.
-	x := h.Sum64()
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+	return mix.Mix64(h.Sum64())
 }
 
 func uniq(nodes []NodeID) []NodeID {

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+
+	"github.com/ternlb/tern/internal/mix"
 )
 
 // stage is one step of a pool's chain.
@@ -390,7 +392,7 @@ func selectOrder(t []int, k int, key []uint64, desc bool) {
 func (p *Pool) stickyKeys(c *Client, s *Scratch) uint64 {
 	h := p.subnetHash(c, s)
 	for _, i := range s.idx {
-		s.key[i] = mix64(h ^ p.memberKey[i])
+		s.key[i] = mix.Mix64(h ^ p.memberKey[i])
 	}
 	return h
 }
@@ -420,18 +422,7 @@ func (p *Pool) subnetHash(c *Client, s *Scratch) uint64 {
 	if a.Is4() {
 		hi ^= 0x9e3779b97f4a7c15 // keep 0.0.0.0/8 apart from ::/8
 	}
-	return mix64(hi ^ mix64(lo^uint64(bitsLen)))
-}
-
-// mix64 is SplitMix64's finalizer: a bijection that spreads every input
-// bit over the output.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+	return mix.Mix64(hi ^ mix.Mix64(lo^uint64(bitsLen)))
 }
 
 // fnv64 hashes a member's identity for rendezvous hashing: stable across
@@ -442,7 +433,7 @@ func fnv64(s string) uint64 {
 		h ^= uint64(s[i])
 		h *= 1099511628211
 	}
-	return mix64(h)
+	return mix.Mix64(h)
 }
 
 // shape makes the list an answer: one host-name member when the best
