@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -352,6 +353,14 @@ func (c *Control) Run(ctx context.Context, loadEvery time.Duration) error {
 	}
 }
 
+// desired returns copies of the spec, the servers' health and the VIPs'
+// ownership, taken together under mu, for work done without it.
+func (c *Control) desired() (Spec, map[healthKey]bool, map[netip.Addr]ownership) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.spec, maps.Clone(c.health), maps.Clone(c.owned)
+}
+
 // Reconcile pushes the desired state into the datapath now. Order keeps
 // every table valid at every step: backends first, then each service's
 // new table (swapped in whole by the datapath), then removals of services,
@@ -360,17 +369,7 @@ func (c *Control) Reconcile() error {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 
-	c.mu.Lock()
-	spec := c.spec
-	health := make(map[healthKey]bool, len(c.health))
-	for k, v := range c.health {
-		health[k] = v
-	}
-	owned := make(map[netip.Addr]ownership, len(c.owned))
-	for k, v := range c.owned {
-		owned[k] = v
-	}
-	c.mu.Unlock()
+	spec, health, owned := c.desired()
 
 	var errs []error
 	var existing map[ServiceKey]bool

@@ -36,17 +36,7 @@ type VIPLoad struct {
 // Load returns the latest sample for every VIP of the Spec, sorted by VIP.
 // Rates are 0 until two samples have been taken.
 func (c *Control) Load() []VIPLoad {
-	c.mu.Lock()
-	spec := c.spec
-	health := make(map[healthKey]bool, len(c.health))
-	for k, v := range c.health {
-		health[k] = v
-	}
-	owned := make(map[netip.Addr]ownership, len(c.owned))
-	for k, v := range c.owned {
-		owned[k] = v
-	}
-	c.mu.Unlock()
+	spec, health, owned := c.desired()
 
 	c.lmu.Lock()
 	defer c.lmu.Unlock()
