@@ -151,6 +151,9 @@ func (w *worker) respond(snap *Snapshot, msg []byte, src netip.Addr, tcp bool) (
 	q := &w.q
 	resp := &w.resp
 	resp.reset()
+	// No key from an earlier request on this connection may carry over
+	// to this one (serveTransfer reads w.ts.key).
+	w.ts.key, w.ts.reqMAC, w.ts.err = nil, nil, 0
 	res := q.parse(msg)
 	switch res {
 	case parseDrop:
