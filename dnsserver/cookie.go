@@ -72,12 +72,9 @@ func (w *worker) serverCookie(src netip.Addr) {
 			copy(in[cookieClientLen:], s[:8])
 			var mac [8]byte
 			binary.LittleEndian.PutUint64(mac[:], siphash(w.cookieKey, in[:n]))
-			if subtle.ConstantTimeCompare(mac[:], s[8:]) == 1 {
-				resp.cookieGood = true
-				if age <= cookieRenew {
-					copy(resp.cookie[:], s)
-					return
-				}
+			if subtle.ConstantTimeCompare(mac[:], s[8:]) == 1 && age <= cookieRenew {
+				copy(resp.cookie[:], s) // valid and fresh: sent back as it is
+				return
 			}
 		}
 	}

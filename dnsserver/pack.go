@@ -77,9 +77,8 @@ type response struct {
 	// tsig, when set, is the TSIG record to end the response with.
 	tsig *tsigState
 	// cookie is the server cookie to answer a query's COOKIE option
-	// with; cookieGood says the query's own was valid.
-	cookie     [cookieServerLen]byte
-	cookieGood bool
+	// with.
+	cookie [cookieServerLen]byte
 }
 
 func (r *response) reset() {
