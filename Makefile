@@ -20,7 +20,7 @@ run: build
 # Every test. Tests that need root (XDP, network namespaces) skip without it;
 # CI runs as root, so there they run.
 test:
-	scripts/debs.sh ip:iproute2 ethtool:ethtool chromium:chromium knotd:knot
+	scripts/debs.sh ip:iproute2 ethtool:ethtool chromium:chromium knotd:knot dig:bind9-dnsutils kdig:knot-dnsutils dnsviz:dnsviz
 	$(GO) vet ./...
 	$(GO) test -race -timeout 20m ./...
 

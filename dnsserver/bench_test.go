@@ -28,6 +28,8 @@ func BenchmarkHandler(b *testing.B) {
 		{"nxdomain", newQuery("nothere.example.test.", dns.TypeA)},
 		{"cname", newQuery("alias.example.test.", dns.TypeA)},
 		{"referral", newQuery("a.sub.example.test.", dns.TypeA)},
+		{"ns-additional", newQuery("example.test.", dns.TypeNS)},
+		{"cookie", withEDNS(newQuery("static.example.test.", dns.TypeA), 1232, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			msg := packMsg(b, bc.m)
@@ -99,6 +101,29 @@ func BenchmarkHandlerCounted(b *testing.B) {
 		src := netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)}) // many networks
 		if w.handle(cur, msg, src, false) == nil {
 			b.Fatal("no response")
+		}
+	}
+}
+
+// BenchmarkHandlerSigned is the static query signed with TSIG: verified,
+// answered and signed.
+func BenchmarkHandlerSigned(b *testing.B) {
+	snap := testSnapshot(b)
+	s := &Server{stats: newStats()}
+	p, err := s.buildPolicy(Options{TSIGKeys: []TSIGKey{{Name: "xfr", Secret: testSecret}}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg, _ := signQuery(b, newQuery("static.example.test.", dns.TypeA), "xfr.", "", testSecret, time.Now())
+	w := newWorker(1232, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w.keys = p.byWire
+	cur := &served{snap: snap}
+	src := netip.MustParseAddr("192.0.2.99")
+	b.ReportAllocs()
+	for b.Loop() {
+		out := w.handle(cur, msg, src, false)
+		if out == nil || w.ts.key == nil || w.ts.err != 0 {
+			b.Fatal("not verified")
 		}
 	}
 }

@@ -1,6 +1,7 @@
 // Package dnsserver is Tern's authoritative DNS front end: UDP and TCP
-// listeners, the query handler, EDNS0 and EDNS Client Subnet, truncation,
-// response rate limiting, zone transfers out with TSIG, NOTIFY, metrics.
+// listeners, the query handler, EDNS0 and EDNS Client Subnet, DNS
+// Cookies, TSIG, truncation, response rate limiting, zone transfers out,
+// NOTIFY, metrics.
 //
 // The server answers from an immutable Snapshot (zones, compiled pools, the
 // node's name) that the node swaps in with Store. A query loads the
@@ -25,9 +26,22 @@
 //     REFUSED (a version string helps attackers more than operators).
 //   - EDNS0 (RFC 6891): the OPT RR is echoed with Options.UDPSize, DO is
 //     copied, BADVERS answers versions above 0, unknown options are
-//     ignored, NSID (RFC 5001) answers the node name.
-//   - Truncation drops whole RRsets, additional first, then authority, then
-//     answer, and sets TC=1.
+//     ignored, NSID (RFC 5001) answers the node name. Every answer to a
+//     query with an OPT carries one, errors too (NOTIMP, REFUSED,
+//     FORMERR, NOTAUTH; RFC 6891 6.1.1), but for a FORMERR about the OPT
+//     record itself; an error's OPT carries no options.
+//   - Additional-section processing (RFC 1035 3.3.9, 3.3.11, 4.3.2 step
+//     6): an answer of NS, MX or SRV records carries the A and AAAA
+//     records the server has for their targets, as Knot, NSD and BIND
+//     do; zones precomputes them per RRset (see zones.Result.Additional),
+//     so the query only copies. A target that is a POOL name is left
+//     out: its answer depends on health and on the client, so the
+//     resolver asks for it. Positive answers carry no NS in the authority
+//     section (NSD and Knot add none by default either).
+//   - Truncation drops whole RRsets. Required data (answer, authority, a
+//     referral's in-domain glue, RFC 9471) that does not fit ends the
+//     message and sets TC=1; optional data (additional addresses, sibling
+//     glue) that does not fit is left out alone, never setting TC.
 //   - ECS (RFC 7871) is parsed strictly; POOL answers echo the scope the
 //     selector reports (capped at the source prefix), other answers scope 0.
 //
@@ -58,16 +72,33 @@
 // no lock, no allocation, memory bounded; a new account evicts the
 // longest idle of four slots.
 //
-// # Zone transfers, TSIG and NOTIFY
+// # TSIG
+//
+// Every request may be TSIG-signed (RFC 8945), over UDP and TCP,
+// ordinary queries as well as transfers, with a key of Options.TSIGKeys
+// (HMAC-SHA256, SHA-1, SHA-224, SHA-384, SHA-512; the key name in any
+// case). The worker verifies it before anything else but parsing, in
+// the order of RFC 8945 5.2: a TSIG record that is not the last one, or
+// a MAC longer than the hash or shorter than 10 octets or half the
+// hash, is FORMERR; an unknown key or algorithm gets NOTAUTH with TSIG
+// error BADKEY, a wrong MAC BADSIG, a truncated MAC BADTRUNC (Tern takes
+// full-length MACs only), each with an unsigned TSIG record (empty MAC);
+// a time outside the fudge gets NOTAUTH with BADTIME, signed, the
+// client's time in Time Signed and ours in Other Data (5.2.3). Every
+// answer to a good signed request is signed, NOTIMP, REFUSED and
+// truncated UDP answers included: the TSIG record's room is kept like
+// the OPT's. Verification and signing write into the worker's buffers
+// and reuse the last key's HMAC: unsigned queries allocate nothing, and
+// signed ones do not either once a worker has used the key.
+//
+// # Zone transfers and NOTIFY
 //
 // AXFR and IXFR are served over TCP only (REFUSED over UDP), to clients
 // an entry of Options.TransferAllow admits (address and/or TSIG key),
 // REFUSED otherwise; NOTAUTH for a name that is not a zone apex served
-// here (RFC 5936 2.2.1). A TSIG-signed request (RFC 8945) is verified
-// first: an unknown key or algorithm gets NOTAUTH with TSIG error BADKEY,
-// a wrong MAC BADSIG (both unsigned), a time outside the fudge BADTIME
-// (signed); every answer to a good signed request is signed, each
-// message of a transfer after the first with timers only.
+// here (RFC 5936 2.2.1). The request's TSIG is verified as any query's
+// (above); every message of a signed transfer is signed, each after the
+// first with timers only.
 //
 // A transfer carries the zone in canonical order between two copies of
 // its SOA, in messages of at most 64 KiB. A POOL name transfers as the
@@ -101,6 +132,37 @@
 // tries until the secondary answers; a newer serial stops the retries
 // of an older one. Run owns the sending goroutines.
 //
+// # DNS Cookies
+//
+// DNS Cookies (RFC 7873) with interoperable server cookies (RFC 9018):
+// version 1, three reserved bytes, a 32-bit timestamp and the
+// SipHash-2-4 of client cookie, version, reserved, timestamp and client
+// address under Options.CookieSecret. A query with a client cookie alone
+// gets a server cookie; a valid server cookie (made under the secret for
+// that client cookie and address, no more than an hour old or five
+// minutes ahead) is echoed, or renewed once older than half an hour
+// (RFC 9018 4.3); an invalid or stale one is treated as none: a fresh
+// server cookie, and the query answered as usual. A COOKIE option whose
+// length is not 8 or 16 to 40 bytes, or a second one, gets FORMERR (RFC
+// 7873 5.2.2). Tern never answers BADCOOKIE: RFC 7873 5.2.3 allows it
+// for UDP queries without a valid server cookie, but BIND
+// (require-server-cookie no) and Knot (its cookies module off) do not by
+// default either, and a resolver that cannot keep cookies must still be
+// answered; a cookie makes off-path spoofing of answers harder all the
+// same. Making and checking a cookie allocates nothing.
+//
+// Any node of a cluster must accept a cookie another made, so all of
+// them need the same secret. The node fills Options.CookieSecret (at New
+// and, when it changes, through Reconfigure) with 16 bytes that every
+// node derives alike from a secret each already holds and the cluster
+// requires to be equal, such as the first 16 bytes of
+// HMAC-SHA256(API token, "tern dns cookie secret"), so that the cookie
+// secret itself never goes through the Raft log or the API. A zero
+// secret makes New pick a random one of this server's own (a single
+// node, tests) and Reconfigure keep the current one. Changing the secret
+// is harmless: cookies are not enforced, and a client whose cookie no
+// longer verifies gets a new one.
+//
 // # Metrics
 //
 // Collectors returns a prometheus.Collector that reads atomic counters
@@ -113,9 +175,10 @@
 // query path only adds to atomics: still no allocation.
 //
 // Options from the configuration: OptionsFrom(cfg) reads node, rrl, tsig
-// and transfer. Reconfigure applies new RRL, TSIG, allow list and NOTIFY
-// settings to a running server (listeners need a new one); a limiter
-// whose settings did not change keeps its accounts.
+// and transfer (not CookieSecret: see DNS Cookies). Reconfigure applies
+// new RRL, TSIG, allow list, NOTIFY and cookie settings to a running
+// server (listeners need a new one); a limiter whose settings did not
+// change keeps its accounts.
 //
 // dnsserver imports config, zones, selector and geo; never raftstore.
 package dnsserver

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -17,9 +18,18 @@ import (
 // fails on it too). Seeds are in testdata/fuzz/FuzzHandler.
 func FuzzHandler(f *testing.F) {
 	snap := testSnapshot(f)
+	s := &Server{stats: newStats()}
+	pol, err := s.buildPolicy(Options{TSIGKeys: []TSIGKey{{Name: "xfr", Secret: testSecret}}}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add(rawQuery(), false)
+	signed, _ := signQuery(f, withEDNS(newQuery("static.example.test.", dns.TypeA), 1232), "xfr.", "", testSecret, time.Now())
+	f.Add(signed, false)
+	f.Add(packMsg(f, cookieQuery([]byte("0123456789abcdef01234567"))), true)
 	f.Fuzz(func(t *testing.T, msg []byte, tcp bool) {
 		w := newWorker(1232, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		w.keys, w.cookieKey = pol.byWire, pol.cookie
 		panicked := false
 		w.log = slog.New(panicSpy{&panicked})
 		out := w.handle(&served{snap: snap}, msg, netip.MustParseAddr("192.0.2.99"), tcp)

@@ -43,6 +43,13 @@ type worker struct {
 	// xfrOn: transfers are configured, so AXFR and IXFR over TCP are
 	// handed to the transfer code (xfr.go) instead of refused.
 	xfrOn bool
+	// keys verify TSIG-signed requests (nil: every key is unknown);
+	// cookieKey makes and checks server cookies.
+	keys      map[string]*tsigKey
+	cookieKey cookieKey
+
+	// ts is the request's TSIG state (meaningful when q.tsigOff > 0).
+	ts tsigState
 
 	// Per query:
 	cur  *served
@@ -77,7 +84,7 @@ func (w *worker) handle(cur *served, msg []byte, src netip.Addr, tcp bool) (out 
 	w.cur, w.zone, w.tcp, w.xfr = cur, nil, tcp, false
 	if w.pol != nil {
 		p := w.pol.Load()
-		w.rrl, w.xfrOn = p.rrl, len(p.allow) > 0
+		w.rrl, w.xfrOn, w.keys, w.cookieKey = p.rrl, len(p.allow) > 0, p.byWire, p.cookie
 	}
 	var snap *Snapshot
 	var serials map[*dns.SOA]uint32
@@ -144,21 +151,18 @@ func (w *worker) respond(snap *Snapshot, msg []byte, src netip.Addr, tcp bool) (
 	q := &w.q
 	resp := &w.resp
 	resp.reset()
-	switch q.parse(msg) {
+	// No key from an earlier request on this connection may carry over
+	// to this one (serveTransfer reads w.ts.key).
+	w.ts.key, w.ts.reqMAC, w.ts.err = nil, nil, 0
+	res := q.parse(msg)
+	switch res {
 	case parseDrop:
 		return nil
 	case parseFormErr:
-		// The OPT RR may be what was wrong: answer without one.
-		q.edns = false
-		resp.rcode = dns.RcodeFormatError
-		return w.pk.pack(q, resp, maxMsg, w.udpSize)
-	case parseNotImp:
-		q.edns = false
-		resp.rcode = dns.RcodeNotImplemented
-		return w.pk.pack(q, resp, maxMsg, w.udpSize)
-	case parseBadECS:
-		q.ecsFamily = 0 // echo no client subnet
-		q.nsid = false
+		// An OPT RR that was itself at fault is not echoed; one that was
+		// well formed is (RFC 6891 6.1.1), without options.
+		q.edns = q.edns && q.optOK
+		q.noOptions()
 		resp.rcode = dns.RcodeFormatError
 		return w.pk.pack(q, resp, maxMsg, w.udpSize)
 	}
@@ -169,12 +173,41 @@ func (w *worker) respond(snap *Snapshot, msg []byte, src netip.Addr, tcp bool) (
 			limit = min(max(int(q.udpSize), 512), w.udpSize)
 		}
 	}
+	if q.tsigOff > 0 {
+		switch w.verifyTSIG(msg, w.keys) {
+		case tsigFormErr:
+			q.noOptions()
+			resp.rcode = dns.RcodeFormatError
+			return w.pk.pack(q, resp, limit, w.udpSize)
+		case tsigReject:
+			if w.stats != nil && (q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR) {
+				w.stats.transfers[xfrRefused].Add(1)
+			}
+			q.noOptions()
+			resp.rcode = dns.RcodeNotAuth
+			resp.tsig = &w.ts
+			return w.pk.pack(q, resp, limit, w.udpSize)
+		}
+		resp.tsig = &w.ts // signed from here on
+	}
+	switch res {
+	case parseNotImp:
+		q.noOptions()
+		resp.rcode = dns.RcodeNotImplemented
+		return w.pk.pack(q, resp, limit, w.udpSize)
+	case parseBadOption:
+		q.noOptions()
+		resp.rcode = dns.RcodeFormatError
+		return w.pk.pack(q, resp, limit, w.udpSize)
+	}
 	if q.edns && q.ednsVersion > 0 {
 		// RFC 6891 6.1.3: BADVERS, with our version (0), nothing else.
-		q.ecsFamily = 0
-		q.nsid = false
+		q.noOptions()
 		resp.rcode = rcodeBadVers
 		return w.pk.pack(q, resp, limit, w.udpSize)
+	}
+	if q.cookie {
+		w.serverCookie(src)
 	}
 	if snap == nil {
 		resp.rcode = dns.RcodeServerFailure
@@ -200,9 +233,9 @@ func (w *worker) servfail(msg []byte) (out []byte) {
 	if q.parse(msg) != parseOK && !q.hasQuestion {
 		return nil
 	}
-	q.ecsFamily = 0
-	q.nsid = false
-	q.edns = q.edns && q.ednsVersion == 0
+	q.noOptions()
+	q.edns = q.edns && q.ednsVersion == 0 && q.optOK
+	q.tsigOff = 0
 	w.resp.reset()
 	w.resp.rcode = dns.RcodeServerFailure
 	return w.pk.pack(q, &w.resp, 512, w.udpSize)
@@ -286,6 +319,9 @@ func (w *worker) chase(snap *Snapshot, name string) {
 		switch res.Kind {
 		case zones.Success:
 			w.success(name, res.Answer)
+			for _, rr := range res.Additional {
+				resp.add(rec{sect: secAdditional, rr: rr, optional: true})
+			}
 			return
 		case zones.NoData:
 			w.negative(z)
@@ -301,8 +337,10 @@ func (w *worker) chase(snap *Snapshot, name string) {
 			for _, rr := range res.NS {
 				resp.add(rec{sect: secAuthority, rr: rr})
 			}
-			for _, rr := range res.Glue {
-				resp.add(rec{sect: secAdditional, rr: rr})
+			// In-domain glue must fit (RFC 9471); sibling glue may be
+			// left out.
+			for i, rr := range res.Glue {
+				resp.add(rec{sect: secAdditional, rr: rr, optional: i >= res.InDomainGlue})
 			}
 			return
 		case zones.CNAME:

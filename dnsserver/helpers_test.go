@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"context"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -164,4 +165,40 @@ func subnetOf(r *dns.Msg) *dns.EDNS0_SUBNET {
 		}
 	}
 	return nil
+}
+
+// rawExchangeNet sends b over netw ("udp" or "tcp") and returns the raw
+// response.
+func rawExchangeNet(t testing.TB, netw, addr string, b []byte) []byte {
+	t.Helper()
+	if netw == "udp" {
+		return rawExchange(t, addr, b)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(append([]byte{byte(len(b) >> 8), byte(len(b))}, b...)); err != nil {
+		t.Fatal(err)
+	}
+	var l [2]byte
+	if _, err := io.ReadFull(c, l[:]); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	buf := make([]byte, int(l[0])<<8|int(l[1]))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return buf
+}
+
+func unpack(t testing.TB, b []byte) *dns.Msg {
+	t.Helper()
+	r := new(dns.Msg)
+	if err := r.Unpack(b); err != nil {
+		t.Fatalf("response does not parse: %v", err)
+	}
+	return r
 }

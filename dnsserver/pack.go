@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"encoding/binary"
+	"hash"
 	"net/netip"
 
 	"github.com/miekg/dns"
@@ -26,14 +27,17 @@ const (
 // rec is one record of a response before packing. Records of one RRset
 // are adjacent.
 type rec struct {
-	sect   uint8
-	kind   uint8
-	class  uint16
-	owner  string // the owner name to write; "" means rr's own owner
-	rr     dns.RR
-	ttl    uint32
-	addr   netip.Addr
-	target string
+	sect uint8
+	kind uint8
+	// optional: the RRset may be left out when it does not fit, without
+	// setting TC (additional data other than in-domain glue).
+	optional bool
+	class    uint16
+	owner    string // the owner name to write; "" means rr's own owner
+	rr       dns.RR
+	ttl      uint32
+	addr     netip.Addr
+	target   string
 }
 
 func (r *rec) rrtype() uint16 {
@@ -70,6 +74,11 @@ type response struct {
 	nsid string
 	// tc sets TC=1 (a response RRL lets slip out empty).
 	tc bool
+	// tsig, when set, is the TSIG record to end the response with.
+	tsig *tsigState
+	// cookie is the server cookie to answer a query's COOKIE option
+	// with.
+	cookie [cookieServerLen]byte
 }
 
 func (r *response) reset() {
@@ -94,6 +103,14 @@ type packer struct {
 	// serials are the SOA serials served in place of the zone files'
 	// (see Snapshot.Serials); nil when none differ.
 	serials map[*dns.SOA]uint32
+
+	// TSIG: the HMAC of the last key used, kept for the next signed
+	// query, and scratch space for what is hashed and the MAC.
+	hmacKey  *tsigKey
+	hmac     hash.Hash
+	hdr      [headerLen]byte
+	tsigVars [2*(maxNameWire+1) + 32]byte
+	macBuf   [64]byte
 }
 
 const maxMsg = 65535
@@ -137,38 +154,58 @@ func (p *packer) pack(q *query, resp *response, limit int, udpSize int) []byte {
 		binary.BigEndian.PutUint16(b[off+2:], q.qclass)
 		off += 4
 	}
-	opt := 0
+	// Room kept at the end for the OPT and TSIG records.
+	reserve := 0
 	if q.edns {
-		opt = optLen(q, resp)
+		reserve = optLen(q, resp)
 	}
+	if resp.tsig != nil {
+		reserve += tsigLen(resp.tsig)
+	}
+	// Whole RRsets only: a set that does not fit is left out with the
+	// rest of the response and TC set, unless it is optional; then it
+	// alone is left out, without TC (RFC 2181 9, RFC 9471).
 	last := boundary{off: off}
-	var cur boundary
-	cur = last
 	truncated := false
-	for i := range resp.recs {
-		r := &resp.recs[i]
-		end, ok := p.packRec(b, cur.off, r)
-		if !ok || end+opt > limit {
-			truncated = true
-			break
+	for i := 0; i < len(resp.recs); {
+		j := i + 1
+		for j < len(resp.recs) && sameSet(&resp.recs[i], &resp.recs[j]) {
+			j++
 		}
-		cur.off = end
-		switch r.sect {
-		case secAnswer:
-			cur.an++
-		case secAuthority:
-			cur.ns++
-		default:
-			cur.ar++
+		cur := last
+		fits := true
+		for k := i; k < j; k++ {
+			r := &resp.recs[k]
+			end, ok := p.packRec(b, cur.off, r)
+			if !ok || end+reserve > limit {
+				fits = false
+				break
+			}
+			cur.off = end
+			switch r.sect {
+			case secAnswer:
+				cur.an++
+			case secAuthority:
+				cur.ns++
+			default:
+				cur.ar++
+			}
 		}
-		if i+1 == len(resp.recs) || !sameSet(r, &resp.recs[i+1]) {
+		if fits {
 			last = cur
+		} else {
+			p.forget(last.off)
+			if !resp.recs[i].optional {
+				truncated = true
+				break
+			}
 		}
+		i = j
 	}
 	if truncated || resp.tc {
 		flags |= flagTC
-		cur = last
 	}
+	cur := last
 	off = cur.off
 	if q.edns {
 		off = p.writeOPT(b, off, q, resp, udpSize)
@@ -179,7 +216,25 @@ func (p *packer) pack(q *query, resp *response, limit int, udpSize int) []byte {
 	binary.BigEndian.PutUint16(b[6:], uint16(cur.an))
 	binary.BigEndian.PutUint16(b[8:], uint16(cur.ns))
 	binary.BigEndian.PutUint16(b[10:], uint16(cur.ar))
+	if resp.tsig != nil {
+		off = p.writeTSIG(b, off, resp.tsig, q.id)
+		binary.BigEndian.PutUint16(b[10:], uint16(cur.ar+1))
+	}
 	return b[:off]
+}
+
+// forget drops the compression entries of names written at or after
+// off, where a record that did not fit was cut off: later names must not
+// point there.
+func (p *packer) forget(off int) {
+	if !p.seeded {
+		return
+	}
+	for name, at := range p.comp {
+		if at >= off {
+			delete(p.comp, name)
+		}
+	}
 }
 
 // framed returns msg, the last packed response, with its TCP length
@@ -259,6 +314,18 @@ func (p *packer) packRdata(b []byte, off int, r *rec) (int, bool) {
 		}
 		binary.BigEndian.PutUint16(b[off:], rr.Preference)
 		return p.name(b, off+2, rr.Mx)
+	case *dns.SRV:
+		if off+6 > len(b) {
+			return 0, false
+		}
+		binary.BigEndian.PutUint16(b[off:], rr.Priority)
+		binary.BigEndian.PutUint16(b[off+2:], rr.Weight)
+		binary.BigEndian.PutUint16(b[off+4:], rr.Port)
+		// RFC 2782: the target is not compressed, but later names
+		// (its addresses' owners) may point into it.
+		p.seed()
+		end, err := dns.PackDomainName(rr.Target, b, off+6, p.comp, false)
+		return end, err == nil
 	case *dns.SOA:
 		off, ok := p.name(b, off, rr.Ns)
 		if !ok {
@@ -370,12 +437,15 @@ func optLen(q *query, resp *response) int {
 	if q.nsid {
 		n += 4 + len(resp.nsid)
 	}
+	if q.cookie {
+		n += 4 + cookieClientLen + cookieServerLen
+	}
 	return n
 }
 
 // writeOPT appends the response's OPT RR (RFC 6891 6.1): our UDP size, the
-// extended rcode, version 0, DO copied from the query, and the ECS option
-// with its scope.
+// extended rcode, version 0, DO copied from the query, the ECS option
+// with its scope, NSID, and the client's cookie with our server cookie.
 func (p *packer) writeOPT(b []byte, off int, q *query, resp *response, udpSize int) int {
 	b[off] = 0 // root
 	binary.BigEndian.PutUint16(b[off+1:], dns.TypeOPT)
@@ -409,6 +479,13 @@ func (p *packer) writeOPT(b []byte, off int, q *query, resp *response, udpSize i
 		binary.BigEndian.PutUint16(b[o+2:], uint16(len(id)))
 		copy(b[o+4:], id)
 		o += 4 + len(id)
+	}
+	if q.cookie {
+		binary.BigEndian.PutUint16(b[o:], optCookie)
+		binary.BigEndian.PutUint16(b[o+2:], cookieClientLen+cookieServerLen)
+		copy(b[o+4:], q.cookieClient[:])
+		copy(b[o+4+cookieClientLen:], resp.cookie[:])
+		o += 4 + cookieClientLen + cookieServerLen
 	}
 	binary.BigEndian.PutUint16(b[off+9:], uint16(o-rdStart))
 	return o

@@ -1,9 +1,16 @@
 package dnsserver
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,7 +163,7 @@ func TestEDNS(t *testing.T) {
 	})
 	t.Run("unknown options ignored", func(t *testing.T) {
 		m := withEDNS(newQuery("static.example.test.", dns.TypeA), 1232,
-			&dns.EDNS0_LOCAL{Code: 65001, Data: []byte("hello")}, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
+			&dns.EDNS0_LOCAL{Code: 65001, Data: []byte("hello")})
 		r := exchange(t, "udp", addr, m)
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 			t.Errorf("rcode %s answer %v", dns.RcodeToString[r.Rcode], r.Answer)
@@ -334,4 +341,403 @@ func TestECS(t *testing.T) {
 			t.Errorf("rcode %s, want FORMERR", dns.RcodeToString[r.Rcode])
 		}
 	})
+}
+
+// TestCookies: DNS Cookies (RFC 7873) with RFC 9018 server cookies, one
+// rule a row, over UDP and TCP. Cookies are never enforced: every query
+// here is answered.
+func TestCookies(t *testing.T) {
+	secret := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	_, addr := startServer(t, testSnapshot(t), Options{CookieSecret: secret})
+	_, peer := startServer(t, testSnapshot(t), Options{CookieSecret: secret})
+	_, stranger := startServer(t, testSnapshot(t), Options{})
+	client := [8]byte{0xde, 0xad, 0xbe, 0xef, 0x15, 0x80, 0xf0, 0x0d}
+	lo := netip.MustParseAddr("127.0.0.1")
+	now := uint32(time.Now().Unix())
+	withServer := func(s [16]byte) []byte { return append(client[:], s[:]...) }
+	corrupt := makeCookie(t, secret, client, now, lo)
+	corrupt[15] ^= 1
+	for _, netw := range []string{"udp", "tcp"} {
+		for _, tc := range []struct {
+			name   string
+			addr   string
+			cookie []byte
+			echo   bool // the server cookie sent comes back unchanged
+		}{
+			{"client cookie alone: a server cookie comes back", addr, client[:], false},
+			{"valid server cookie: accepted, sent back as it is", addr, withServer(makeCookie(t, secret, client, now-60, lo)), true},
+			{"valid server cookie older than half an hour: renewed", addr, withServer(makeCookie(t, secret, client, now-2000, lo)), false},
+			{"server cookie older than an hour: stale, a fresh one", addr, withServer(makeCookie(t, secret, client, now-4000, lo)), false},
+			{"server cookie from the future: a fresh one", addr, withServer(makeCookie(t, secret, client, now+1000, lo)), false},
+			{"server cookie for another client address: a fresh one", addr, withServer(makeCookie(t, secret, client, now, netip.MustParseAddr("127.0.0.2"))), false},
+			{"wrong hash: a fresh one", addr, withServer(corrupt), false},
+			{"server cookie of 8 bytes (not ours): a fresh one", addr, append(client[:], 1, 2, 3, 4, 5, 6, 7, 8), false},
+			{"another node with the same secret accepts it", peer, withServer(makeCookie(t, secret, client, now-60, lo)), true},
+			{"a node with another secret makes its own", stranger, withServer(makeCookie(t, secret, client, now-60, lo)), false},
+		} {
+			t.Run(netw+"/"+tc.name, func(t *testing.T) {
+				r := exchange(t, netw, tc.addr, cookieQuery(tc.cookie))
+				if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+					t.Fatalf("rcode %s answer %v: a cookie must never stop an answer", dns.RcodeToString[r.Rcode], r.Answer)
+				}
+				got := cookieOf(t, r)
+				if len(got) != 24 || string(got[:8]) != string(client[:]) {
+					t.Fatalf("cookie %x, want our client cookie and a 16-byte server cookie", got)
+				}
+				if tc.echo {
+					if string(got[8:]) != string(tc.cookie[8:]) {
+						t.Errorf("server cookie %x, want %x sent back", got[8:], tc.cookie[8:])
+					}
+					return
+				}
+				ts := binary.BigEndian.Uint32(got[12:16])
+				if got[8] != 1 || got[9] != 0 || got[10] != 0 || got[11] != 0 || ts < now-5 || ts > uint32(time.Now().Unix())+5 {
+					t.Errorf("server cookie %x: want version 1, reserved 0, the time now", got[8:])
+				}
+				if tc.addr != stranger {
+					if want := makeCookie(t, secret, client, ts, lo); string(got[8:]) != string(want[:]) {
+						t.Errorf("server cookie %x, want %x (RFC 9018 under our secret)", got[8:], want)
+					}
+				}
+			})
+		}
+		for _, n := range []int{1, 7, 9, 15, 41} {
+			t.Run(fmt.Sprintf("%s/FORMERR: cookie option of %d bytes", netw, n), func(t *testing.T) {
+				b := make([]byte, n)
+				r := exchange(t, netw, addr, cookieQuery(b))
+				if r.Rcode != dns.RcodeFormatError || len(r.Answer) != 0 {
+					t.Errorf("rcode %s answer %v, want FORMERR (RFC 7873 5.2.2)", dns.RcodeToString[r.Rcode], r.Answer)
+				}
+				if cookieOf(t, r) != nil {
+					t.Errorf("a malformed cookie was answered with one")
+				}
+			})
+		}
+	}
+}
+
+// TestCookieSecret: a zero secret is a random one of the server's own,
+// kept by Reconfigure; a given one replaces it.
+func TestCookieSecret(t *testing.T) {
+	s, addr := startServer(t, testSnapshot(t), Options{})
+	first := cookieOf(t, exchange(t, "udp", addr, cookieQuery([]byte("12345678"))))
+	if err := s.Reconfigure(Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if again := cookieOf(t, exchange(t, "udp", addr, cookieQuery(first))); string(again) != string(first) {
+		t.Errorf("after Reconfigure without a secret the server's cookie %x is no longer accepted (got %x)", first, again)
+	}
+	secret := [16]byte{9: 9}
+	if err := s.Reconfigure(Options{CookieSecret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	got := cookieOf(t, exchange(t, "udp", addr, cookieQuery(first)))
+	if string(got) == string(first) {
+		t.Fatal("after a new secret the old cookie is still accepted")
+	}
+	if want := makeCookie(t, secret, [8]byte([]byte("12345678")), binary.BigEndian.Uint32(got[12:]), netip.MustParseAddr("127.0.0.1")); string(got[8:]) != string(want[:]) {
+		t.Errorf("server cookie %x, want %x made with the new secret", got[8:], want)
+	}
+	if _, addr2 := startServer(t, testSnapshot(t), Options{}); string(cookieOf(t, exchange(t, "udp", addr2, cookieQuery(first)))) == string(first) {
+		t.Errorf("two servers without a secret share one")
+	}
+}
+
+// signQuery signs m with key (HMAC-SHA256 unless alg is given) as of
+// time at and returns it packed, with its MAC.
+func signQuery(t testing.TB, m *dns.Msg, key, alg, secret string, at time.Time) ([]byte, string) {
+	t.Helper()
+	if alg == "" {
+		alg = dns.HmacSHA256
+	}
+	m.SetTsig(key, alg, 300, at.Unix())
+	b, mac, err := dns.TsigGenerate(m, secret, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, mac
+}
+
+// withTSIG packs m with a TSIG record carrying a MAC of macLen bytes
+// that nobody computed, for tests of malformed signatures.
+func withTSIG(t testing.TB, m *dns.Msg, macLen int) []byte {
+	t.Helper()
+	m.Extra = append(m.Extra, &dns.TSIG{
+		Hdr:       dns.RR_Header{Name: "xfr.", Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+		Algorithm: dns.HmacSHA256, TimeSigned: uint64(time.Now().Unix()), Fudge: 300,
+		MACSize: uint16(macLen), MAC: hex.EncodeToString(make([]byte, macLen)), OrigId: m.Id,
+	})
+	return packMsg(t, m)
+}
+
+// verifyMAC checks the MAC of a signed response b to a request whose MAC
+// was reqMAC (RFC 8945 4.3.3), without looking at rcode or time. The
+// TSIG record must be written uncompressed, as Tern writes it.
+func verifyMAC(b []byte, secret, reqMAC string, _ bool) error {
+	r := new(dns.Msg)
+	if err := r.Unpack(b); err != nil {
+		return err
+	}
+	ts := r.IsTsig()
+	if ts == nil {
+		return dns.ErrNoSig
+	}
+	msg := slices.Clone(b[:len(b)-dns.Len(ts)])
+	binary.BigEndian.PutUint16(msg[10:], binary.BigEndian.Uint16(msg[10:])-1)
+	key, err := base64.StdEncoding.DecodeString(secret)
+	if err != nil {
+		return err
+	}
+	h := hmac.New(sha256.New, key)
+	rm, _ := hex.DecodeString(reqMAC)
+	h.Write(binary.BigEndian.AppendUint16(nil, uint16(len(rm))))
+	h.Write(rm)
+	h.Write(msg)
+	name := func(s string) []byte {
+		buf := make([]byte, 256)
+		n, _ := dns.PackDomainName(dns.CanonicalName(s), buf, 0, nil, false)
+		return buf[:n]
+	}
+	h.Write(name(ts.Hdr.Name))
+	h.Write([]byte{0, 255, 0, 0, 0, 0}) // class ANY, TTL 0
+	h.Write(name(ts.Algorithm))
+	h.Write(binary.BigEndian.AppendUint64(nil, ts.TimeSigned)[2:])
+	h.Write(binary.BigEndian.AppendUint16(nil, ts.Fudge))
+	h.Write(binary.BigEndian.AppendUint16(nil, ts.Error))
+	other, _ := hex.DecodeString(ts.OtherData)
+	h.Write(binary.BigEndian.AppendUint16(nil, uint16(len(other))))
+	h.Write(other)
+	if hex.EncodeToString(h.Sum(nil)) != strings.ToLower(ts.MAC) {
+		return dns.ErrSig
+	}
+	return nil
+}
+
+// TestTSIG: every message may be signed (RFC 8945), not transfers only:
+// one rule a row, over UDP and TCP.
+func TestTSIG(t *testing.T) {
+	_, addr := startServer(t, testSnapshot(t), Options{TSIGKeys: []TSIGKey{{Name: "xfr", Secret: testSecret}}})
+	const wrongSecret = "d3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmctd3Jvbmc="
+	q := func(name string, qtype uint16) func() *dns.Msg {
+		return func() *dns.Msg { return newQuery(name, qtype) }
+	}
+	for _, netw := range []string{"udp", "tcp"} {
+		for _, tc := range []struct {
+			name     string
+			msg      func() *dns.Msg
+			key, alg string
+			secret   string
+			skew     time.Duration
+			rcode    int
+			tsigErr  uint16
+			signed   bool // the response's MAC verifies
+			answers  int
+			tc       bool
+		}{
+			{name: "signed query: verified, answer signed", msg: q("static.example.test.", dns.TypeA), key: "xfr.", secret: testSecret,
+				signed: true, answers: 1},
+			{name: "key name in another case: the same key", msg: q("static.example.test.", dns.TypeA), key: "XFR.", secret: testSecret,
+				signed: true, answers: 1},
+			{name: "signed query with EDNS: OPT, then TSIG last", msg: func() *dns.Msg { return withEDNS(newQuery("static.example.test.", dns.TypeA), 1232) },
+				key: "xfr.", secret: testSecret, signed: true, answers: 1},
+			{name: "signed NXDOMAIN: signed", msg: q("nothere.example.test.", dns.TypeA), key: "xfr.", secret: testSecret,
+				rcode: dns.RcodeNameError, signed: true},
+			{name: "signed query outside the zones: REFUSED, signed", msg: q("www.example.org.", dns.TypeA), key: "xfr.", secret: testSecret,
+				rcode: dns.RcodeRefused, signed: true},
+			{name: "signed UPDATE: NOTIMP, signed", msg: func() *dns.Msg { m := newQuery("example.test.", dns.TypeSOA); m.Opcode = dns.OpcodeUpdate; return m },
+				key: "xfr.", secret: testSecret, rcode: dns.RcodeNotImplemented, signed: true},
+			{name: "truncated answer: TC, and signed", msg: func() *dns.Msg { return withEDNS(newQuery("big.example.test.", dns.TypeTXT), 1232) },
+				key: "xfr.", secret: testSecret, signed: true, answers: 30, tc: true},
+			{name: "unknown key: NOTAUTH, BADKEY, empty MAC", msg: q("static.example.test.", dns.TypeA), key: "nokey.", secret: testSecret,
+				rcode: dns.RcodeNotAuth, tsigErr: dns.RcodeBadKey},
+			{name: "known key, other algorithm: BADKEY", msg: q("static.example.test.", dns.TypeA), key: "xfr.", alg: dns.HmacSHA512, secret: testSecret,
+				rcode: dns.RcodeNotAuth, tsigErr: dns.RcodeBadKey},
+			{name: "wrong MAC: NOTAUTH, BADSIG, unsigned", msg: q("static.example.test.", dns.TypeA), key: "xfr.", secret: wrongSecret,
+				rcode: dns.RcodeNotAuth, tsigErr: dns.RcodeBadSig},
+			{name: "an hour off: NOTAUTH, BADTIME, signed with our time", msg: q("static.example.test.", dns.TypeA), key: "xfr.", secret: testSecret,
+				skew: -time.Hour, rcode: dns.RcodeNotAuth, tsigErr: dns.RcodeBadTime, signed: true},
+			{name: "within the fudge: answered", msg: q("static.example.test.", dns.TypeA), key: "xfr.", secret: testSecret,
+				skew: 4 * time.Minute, signed: true, answers: 1},
+		} {
+			t.Run(netw+"/"+tc.name, func(t *testing.T) {
+				b, mac := signQuery(t, tc.msg(), tc.key, tc.alg, tc.secret, time.Now().Add(tc.skew))
+				raw := rawExchangeNet(t, netw, addr, b)
+				r := unpack(t, raw)
+				if r.Rcode != tc.rcode {
+					t.Errorf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
+				}
+				if tc.tc && netw == "tcp" {
+					tc.answers, tc.tc = 30, false
+				} else if tc.tc {
+					tc.answers = 0
+				}
+				if len(r.Answer) != tc.answers || r.Truncated != tc.tc {
+					t.Errorf("%d answers TC %v, want %d TC %v", len(r.Answer), r.Truncated, tc.answers, tc.tc)
+				}
+				ts := r.IsTsig() // the last record, as RFC 8945 5.1 wants
+				if ts == nil {
+					t.Fatalf("no TSIG record last in the response: %v", r)
+				}
+				if ts.Error != tc.tsigErr || ts.OrigId != r.Id {
+					t.Errorf("TSIG error %s original ID %d, want %s and %d", dns.RcodeToString[int(ts.Error)], ts.OrigId, dns.RcodeToString[int(tc.tsigErr)], r.Id)
+				}
+				if !tc.signed {
+					if ts.MACSize != 0 || ts.MAC != "" {
+						t.Errorf("MAC %q on an error about the key or MAC, want none (RFC 8945 5.3.2)", ts.MAC)
+					}
+					return
+				}
+				// miekg/dns verifies no NOTAUTH message (a BADTIME
+				// answer): verifyMAC does, by RFC 8945 4.3.3, and
+				// checks itself against miekg/dns on the others.
+				if err := verifyMAC(raw, testSecret, mac, false); err != nil {
+					t.Errorf("response MAC does not verify: %v", err)
+				}
+				if r.Rcode != dns.RcodeNotAuth {
+					if err := dns.TsigVerify(raw, testSecret, mac, false); err != nil {
+						t.Errorf("miekg/dns: response MAC does not verify: %v", err)
+					}
+				}
+				if tc.tsigErr == dns.RcodeBadTime {
+					other, _ := hex.DecodeString(ts.OtherData)
+					var ours int64
+					for _, c := range other {
+						ours = ours<<8 | int64(c)
+					}
+					if len(other) != 6 || time.Since(time.Unix(ours, 0)).Abs() > 5*time.Second {
+						t.Errorf("Other Data %q, want our time, 6 bytes (RFC 8945 5.2.3)", ts.OtherData)
+					}
+				}
+			})
+		}
+		for _, tc := range []struct {
+			name  string
+			msg   []byte
+			rcode int
+			err   uint16
+		}{
+			{"MAC of 8 bytes: FORMERR (RFC 8945 5.2.2.1)", withTSIG(t, newQuery("static.example.test.", dns.TypeA), 8), dns.RcodeFormatError, 0},
+			{"truncated MAC of 16 bytes: BADTRUNC", withTSIG(t, newQuery("static.example.test.", dns.TypeA), 16), dns.RcodeNotAuth, dns.RcodeBadTrunc},
+			{"TSIG not the last record: FORMERR (RFC 8945 5.1)", func() []byte {
+				m := newQuery("static.example.test.", dns.TypeA)
+				withTSIG(t, m, 32)
+				withEDNS(m, 1232) // the OPT after the TSIG
+				return packMsg(t, m)
+			}(), dns.RcodeFormatError, 0},
+		} {
+			t.Run(netw+"/"+tc.name, func(t *testing.T) {
+				r := unpack(t, rawExchangeNet(t, netw, addr, tc.msg))
+				if r.Rcode != tc.rcode || len(r.Answer) != 0 {
+					t.Errorf("rcode %s answer %v, want %s", dns.RcodeToString[r.Rcode], r.Answer, dns.RcodeToString[tc.rcode])
+				}
+				ts := r.IsTsig()
+				if tc.err == 0 {
+					if ts != nil {
+						t.Errorf("TSIG %v in a FORMERR", ts)
+					}
+					return
+				}
+				if ts == nil || ts.Error != tc.err || ts.MAC != "" {
+					t.Errorf("TSIG %v, want unsigned error %s", ts, dns.RcodeToString[int(tc.err)])
+				}
+			})
+		}
+	}
+}
+
+// TestErrorsCarryOPT: an error answer to a query with an OPT record
+// carries one too (RFC 6891 6.1.1), unless the OPT itself was at fault.
+func TestErrorsCarryOPT(t *testing.T) {
+	_, addr := startServer(t, testSnapshot(t), Options{})
+	withOPT := func(m *dns.Msg) []byte { return packMsg(t, withEDNS(m, 1232)) }
+	opcode := func(op int) []byte {
+		m := newQuery("static.example.test.", dns.TypeA)
+		m.Opcode = op
+		return withOPT(m)
+	}
+	trailing := append(withOPT(newQuery("static.example.test.", dns.TypeA)), 0xFF)
+	badOPT := withOPT(newQuery("static.example.test.", dns.TypeA))
+	badOPT[len(badOPT)-1] = 4 // RDLENGTH beyond the message
+	for _, tc := range []struct {
+		name  string
+		msg   []byte
+		rcode int
+		opt   bool
+	}{
+		{"NOTIMP (opcode STATUS)", opcode(dns.OpcodeStatus), dns.RcodeNotImplemented, true},
+		{"NOTIMP (NOTIFY)", opcode(dns.OpcodeNotify), dns.RcodeNotImplemented, true},
+		{"NOTIMP (UPDATE)", opcode(dns.OpcodeUpdate), dns.RcodeNotImplemented, true},
+		{"NOTIMP (MAILB)", withOPT(newQuery("static.example.test.", dns.TypeMAILB)), dns.RcodeNotImplemented, true},
+		{"REFUSED", withOPT(newQuery("www.example.org.", dns.TypeA)), dns.RcodeRefused, true},
+		{"FORMERR for trailing bytes after a good OPT", trailing, dns.RcodeFormatError, true},
+		{"FORMERR for qtype OPT", withOPT(newQuery("static.example.test.", dns.TypeOPT)), dns.RcodeFormatError, true},
+		{"FORMERR for a broken OPT: no OPT", badOPT, dns.RcodeFormatError, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := unpack(t, rawExchange(t, addr, tc.msg))
+			if r.Rcode != tc.rcode {
+				t.Errorf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
+			}
+			if o := r.IsEdns0(); (o != nil) != tc.opt {
+				t.Errorf("OPT %v, want one: %v", o, tc.opt)
+			} else if o != nil && (o.Version() != 0 || len(o.Option) != 0) {
+				t.Errorf("OPT %v, want version 0 and no options", o)
+			}
+		})
+	}
+}
+
+// TestAdditionalSection: addresses of NS, MX and SRV targets go in the
+// additional section when they fit (RFC 1035 4.3.2 step 6); leaving them
+// out never sets TC. TC means required data did not fit: the answer, or
+// a referral's in-domain glue (RFC 9471); sibling glue is optional.
+func TestAdditionalSection(t *testing.T) {
+	_, addr := startServer(t, testSnapshot(t), Options{})
+	for _, tc := range []struct {
+		name   string
+		netw   string
+		qname  string
+		qtype  uint16
+		tc     bool
+		answer int
+		ns     int
+		extra  int // at least
+		all    bool
+	}{
+		{"MX addresses that do not fit: some left out, no TC", "udp", "manymx.example.test.", dns.TypeMX, false, 12, 0, 1, false},
+		{"MX addresses over TCP: all", "tcp", "manymx.example.test.", dns.TypeMX, false, 12, 0, 24, true},
+		{"in-domain glue that does not fit: TC (RFC 9471)", "udp", "x.bigdel.example.test.", dns.TypeA, true, 0, 12, 0, false},
+		{"in-domain glue over TCP: all", "tcp", "x.bigdel.example.test.", dns.TypeA, false, 0, 12, 24, true},
+		{"sibling glue that does not fit: some left out, no TC", "udp", "x.sibdel.example.test.", dns.TypeA, false, 0, 12, 1, false},
+		{"sibling glue over TCP: all", "tcp", "x.sibdel.example.test.", dns.TypeA, false, 0, 12, 24, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var r *dns.Msg
+			if tc.netw == "udp" {
+				b := rawExchange(t, addr, packMsg(t, newQuery(tc.qname, tc.qtype)))
+				if len(b) > 512 {
+					t.Errorf("%d bytes over UDP without EDNS", len(b))
+				}
+				r = unpack(t, b)
+			} else {
+				r = exchange(t, "tcp", addr, newQuery(tc.qname, tc.qtype))
+			}
+			if r.Truncated != tc.tc || len(r.Answer) != tc.answer || len(r.Ns) != tc.ns {
+				t.Errorf("TC %v, %d answers, %d authority; want TC %v, %d, %d", r.Truncated, len(r.Answer), len(r.Ns), tc.tc, tc.answer, tc.ns)
+			}
+			if len(r.Extra) < tc.extra || tc.all != (len(r.Extra) == 24) {
+				t.Errorf("%d additional records, want at least %d (all 24: %v)", len(r.Extra), tc.extra, tc.all)
+			}
+			// Whole RRsets only: each address set present is complete.
+			sets := map[string]int{}
+			for _, rr := range r.Extra {
+				sets[rr.Header().Name+dns.Type(rr.Header().Rrtype).String()]++
+			}
+			for s, n := range sets {
+				if n != 1 {
+					t.Errorf("%s: %d records, want its one", s, n)
+				}
+			}
+		})
+	}
 }

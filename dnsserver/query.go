@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"unsafe"
+
+	"github.com/miekg/dns"
 )
 
 // DNS header flag bits (RFC 1035 4.1.1).
@@ -25,6 +27,7 @@ const (
 const (
 	optNSID   = 3
 	optSubnet = 8
+	optCookie = 10
 )
 
 // errFormat marks a query that is not well formed: answered FORMERR.
@@ -55,27 +58,49 @@ type query struct {
 	ednsDO      bool
 	udpSize     uint16
 	nsid        bool
+	// optOK: the OPT RR itself was well formed, so even an error answer
+	// carries one (RFC 6891 6.1.1).
+	optOK bool
 
 	// ECS (RFC 7871)
 	ecs       bool
 	ecsFamily uint16
 	ecsSource uint8
 	ecsAddr   netip.Addr
+
+	// COOKIE (RFC 7873): cookie says a well-formed option came, with
+	// the client cookie and the server cookie (none, or 8 to 32 bytes
+	// pointing into the request).
+	cookie       bool
+	cookieClient [cookieClientLen]byte
+	cookieServer []byte
+
+	// tsigOff is the offset of the request's TSIG record (RFC 8945), the
+	// last of its additional section; 0 when it has none.
+	tsigOff int
 }
 
 func (q *query) reset() {
 	*q = query{qwire: q.qwire[:0], qname: q.qname[:0], labelOffs: q.labelOffs[:0], labelTexts: q.labelTexts[:0]}
 }
 
+// noOptions leaves the EDNS options out of the response to q (an error's
+// OPT carries none): no client subnet, NSID or cookie.
+func (q *query) noOptions() {
+	q.ecsFamily = 0
+	q.nsid = false
+	q.cookie = false
+}
+
 // parseResult says what to do with a request.
 type parseResult uint8
 
 const (
-	parseOK      parseResult = iota
-	parseDrop                // no response at all
-	parseFormErr             // FORMERR (header, and question when parsed)
-	parseNotImp              // NOTIMP: opcode other than QUERY
-	parseBadECS              // FORMERR with OPT: malformed client subnet
+	parseOK        parseResult = iota
+	parseDrop                  // no response at all
+	parseFormErr               // FORMERR (header, and question when parsed)
+	parseNotImp                // NOTIMP: opcode other than QUERY
+	parseBadOption             // FORMERR with OPT: a malformed client subnet or cookie
 )
 
 // parse reads msg into q. It is strict: anything not well formed is
@@ -96,54 +121,66 @@ func (q *query) parse(msg []byte) parseResult {
 	an := binary.BigEndian.Uint16(msg[6:])
 	ns := binary.BigEndian.Uint16(msg[8:])
 	ar := binary.BigEndian.Uint16(msg[10:])
+	// A message of another opcode is answered NOTIMP however it is
+	// formed; what could be read of it (question, OPT, TSIG) is used.
+	fail := parseFormErr
+	if q.opcode != 0 {
+		fail = parseNotImp
+	}
 	if qd != 1 {
-		if q.opcode != 0 {
-			return parseNotImp
-		}
-		return parseFormErr
+		return fail
 	}
 	off, err := q.parseQuestion(msg, headerLen)
 	if err != nil {
-		if q.opcode != 0 {
-			return parseNotImp
-		}
-		return parseFormErr
+		return fail
 	}
 	q.hasQuestion = true
-	if q.opcode != 0 {
-		return parseNotImp
-	}
 	for i := 0; i < int(an)+int(ns); i++ {
 		if off, err = skipRR(msg, off); err != nil {
-			return parseFormErr
+			return fail
 		}
 	}
 	res := parseOK
+	tsigOff := 0
 	for i := 0; i < int(ar); i++ {
 		start := off
 		var typ uint16
 		if off, typ, err = rrType(msg, off); err != nil {
-			return parseFormErr
+			return fail
 		}
-		if typ != 41 {
-			// Other additional records (TSIG, SIG(0)) are not used.
+		switch {
+		case typ == dns.TypeTSIG:
+			// RFC 8945 5.1: only as the last record.
+			if i != int(ar)-1 {
+				return fail
+			}
+			tsigOff = start
+			fallthrough
+		case typ != dns.TypeOPT:
+			// Other additional records (SIG(0)) are not used.
 			if off, err = skipRR(msg, start); err != nil {
-				return parseFormErr
+				return fail
 			}
 			continue
 		}
 		if q.edns || off != start+1 { // a second OPT, or one not owned by the root
-			return parseFormErr
+			q.optOK = false
+			return fail
 		}
 		var r parseResult
 		if off, r = q.parseOPT(msg, off); r == parseFormErr {
-			return parseFormErr
+			return fail
 		} else if r != parseOK {
 			res = r
 		}
+		q.optOK = true
 	}
 	if off != len(msg) {
-		return parseFormErr
+		return fail
+	}
+	q.tsigOff = tsigOff
+	if q.opcode != 0 {
+		return parseNotImp
 	}
 	return res
 }
@@ -275,8 +312,20 @@ func (q *query) parseOPT(msg []byte, off int) (int, parseResult) {
 			q.nsid = true
 		case optSubnet:
 			if q.ecs || !q.parseECS(data) {
-				res = parseBadECS
+				res = parseBadOption
 			}
+		case optCookie:
+			// RFC 7873 5.2.2: a client cookie alone, or with a server
+			// cookie of 8 to 32 bytes; anything else (or a second
+			// COOKIE) is FORMERR.
+			if q.cookie || !(l == cookieClientLen || l >= cookieClientLen+8 && l <= cookieClientLen+32) {
+				q.cookie = false
+				res = parseBadOption
+				break
+			}
+			q.cookie = true
+			copy(q.cookieClient[:], data)
+			q.cookieServer = data[cookieClientLen:]
 		}
 	}
 	return end, res

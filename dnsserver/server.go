@@ -73,9 +73,15 @@ type Options struct {
 
 	// RRL, when set, rate-limits UDP responses (see RRL).
 	RRL *RRL
-	// TSIGKeys are the keys transfers may be signed with and NOTIFY is
-	// signed with.
+	// TSIGKeys are the keys queries and transfers may be signed with
+	// and NOTIFY is signed with.
 	TSIGKeys []TSIGKey
+	// CookieSecret makes and checks DNS server cookies (RFC 7873, RFC
+	// 9018). Every node of a cluster should have the same one, so that
+	// any node accepts a cookie another made: see doc.go, "DNS Cookies".
+	// Zero: a random secret of this server's own, made by New and kept
+	// by Reconfigure.
+	CookieSecret [16]byte
 	// TransferAllow admits zone transfers; empty: every transfer is
 	// refused.
 	TransferAllow []TransferACL

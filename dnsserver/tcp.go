@@ -71,7 +71,7 @@ func (s *Server) serveConn(c *net.TCPConn) {
 		}
 		resp := w.handle(s.cur.Load(), msg[:n], src, true)
 		if w.xfr {
-			if !s.serveTransfer(c, msg[:n], src) {
+			if !s.serveTransfer(c, msg[:n], src, w.ts.key, w.ts.reqMAC) {
 				return
 			}
 			continue

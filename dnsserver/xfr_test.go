@@ -365,3 +365,37 @@ func TestVersionSerials(t *testing.T) {
 		t.Errorf("served serial %d, want %d", out["example.test."].serial, file+7)
 	}
 }
+
+// TestTransferKeyPerRequest: on one TCP connection, a signed query and
+// then an unsigned AXFR: the AXFR is unsigned, whatever came before, so
+// an allow entry that wants the key refuses it.
+func TestTransferKeyPerRequest(t *testing.T) {
+	_, addr := startServer(t, testSnapshot(t), xfrOptions())
+	c, err := dns.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.TsigSecret = map[string]string{"xfr.": testSecret}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	m := newQuery("static.example.test.", dns.TypeA)
+	m.SetTsig("xfr.", dns.HmacSHA256, 300, time.Now().Unix())
+	if err := c.WriteMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.ReadMsg(); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("signed query: %v %v", r, err)
+	}
+	a := new(dns.Msg)
+	a.SetAxfr("example.test.")
+	if err := c.WriteMsg(a); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.ReadMsg()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 || r.IsTsig() != nil {
+		t.Errorf("unsigned AXFR after a signed query: %s with %d records, TSIG %v; want REFUSED, unsigned", dns.RcodeToString[r.Rcode], len(r.Answer), r.IsTsig())
+	}
+}

@@ -172,6 +172,7 @@ func (b *builder) build(origin string, entries []entry) *Zone {
 	}
 	if soa != nil {
 		z.SOA, _ = soa.rr.(*dns.SOA)
+		z.soaFile, z.soaLine = soa.file, soa.line
 	}
 
 	// Every name an NS record points at: addresses there are glue.
@@ -361,16 +362,22 @@ func (b *builder) compile(z *Zone, apex string, names []*owner) {
 			continue
 		}
 		n.ns = n.set(dns.TypeNS)
-		seen := map[string]bool{}
-		for _, rr := range n.ns {
-			t, ok := canonical(rr.(*dns.NS).Ns)
-			if !ok || seen[t] || !isSubdomain(t, apex) {
-				continue
+		// In-domain glue first (RFC 9471: required), then sibling glue.
+		for _, inDomain := range []bool{true, false} {
+			seen := map[string]bool{}
+			for _, rr := range n.ns {
+				t, ok := canonical(rr.(*dns.NS).Ns)
+				if !ok || seen[t] || !isSubdomain(t, apex) || isSubdomain(t, n.name) != inDomain {
+					continue
+				}
+				seen[t] = true
+				if g := z.nodes[t]; g != nil {
+					n.glue = append(n.glue, g.set(dns.TypeA)...)
+					n.glue = append(n.glue, g.set(dns.TypeAAAA)...)
+				}
 			}
-			seen[t] = true
-			if g := z.nodes[t]; g != nil {
-				n.glue = append(n.glue, g.set(dns.TypeA)...)
-				n.glue = append(n.glue, g.set(dns.TypeAAAA)...)
+			if inDomain {
+				n.inDomain = len(n.glue)
 			}
 		}
 	}

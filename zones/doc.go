@@ -34,6 +34,25 @@
 // and allocates nothing. Callers must not modify the dns.RR values a Zone
 // hands out.
 //
+// A Set precomputes, when it is made, the additional-section data of
+// every NS, MX and SRV RRset it serves (RFC 1035 4.3.2 step 6): the A and
+// AAAA records it serves for the targets, in any of its zones, by exact
+// name. Targets under a delegation, aliases, wildcard matches and POOL
+// names are left out (a POOL name's answer depends on health and the
+// client: the resolver asks for it). Set.Lookup hands them out in
+// Result.Additional. A referral's glue lists in-domain glue (names below
+// the cut, which RFC 9471 requires) before sibling glue
+// (Result.InDomainGlue counts it).
+//
+// DS at the apex of a served zone whose parent zone the Set also serves
+// is answered from the parent when the parent delegates the name (NS
+// records there), else from the child: NODATA with the child's SOA, not
+// the parent's NXDOMAIN for a name that exists (RFC 4035 3.1.4.1).
+// Set.Warnings reports such a child without a delegation in its served
+// parent, at the child's SOA record: legal, but resolvers that start from
+// the parent never find the child. tern check prints warnings and still
+// passes.
+//
 // zones is a leaf package: it imports config (for Config and Problem) and no
 // other Tern package.
 package zones

@@ -54,9 +54,18 @@ type Result struct {
 	Pool    int
 	PoolTTL uint32
 	// NS is the child's NS RRset and Glue the addresses of its name
-	// servers found in this zone (Delegation).
-	NS   []dns.RR
-	Glue []dns.RR
+	// servers found in this zone (Delegation). The first InDomainGlue
+	// records of Glue belong to names below the cut (in-domain glue,
+	// which RFC 9471 requires in a referral: without it the child cannot
+	// be reached); the rest are sibling glue, optional.
+	NS           []dns.RR
+	Glue         []dns.RR
+	InDomainGlue int
+	// Additional holds, for a Success answer of type NS, MX or SRV from
+	// Set.Lookup, the A and AAAA records the set serves for the answer's
+	// targets (RFC 1035 section 4.3.2 step 6), to be added to the
+	// additional section when they fit. Zone.Lookup leaves it empty.
+	Additional []dns.RR
 }
 
 // Lookup answers qname (any case, with or without the final dot) and qtype
@@ -118,7 +127,7 @@ func lookup[S name](z *Zone, name S, qtype uint16) Result {
 }
 
 func (n *node) referral() Result {
-	return Result{Kind: Delegation, Owner: n.name, NS: n.ns, Glue: n.glue}
+	return Result{Kind: Delegation, Owner: n.name, NS: n.ns, Glue: n.glue, InDomainGlue: n.inDomain}
 }
 
 func (n *node) answer(qtype uint16, wild bool) Result {

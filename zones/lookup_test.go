@@ -91,6 +91,7 @@ type lookupCase struct {
 	poolTTL  uint32
 	ns       int
 	glue     []string
+	inDomain int // of glue, how many are in-domain (below the cut)
 }
 
 func checkLookup(t *testing.T, z *Zone, tc lookupCase) {
@@ -113,6 +114,9 @@ func checkLookup(t *testing.T, z *Zone, tc lookupCase) {
 	}
 	if got := rrs(r.Glue); !slices.Equal(got, tc.glue) {
 		t.Errorf("glue %q, want %q", got, tc.glue)
+	}
+	if r.InDomainGlue != tc.inDomain {
+		t.Errorf("in-domain glue %d, want %d", r.InDomainGlue, tc.inDomain)
 	}
 }
 
@@ -185,11 +189,11 @@ func TestLookup(t *testing.T) {
 		{qname: "example.test.", qtype: dns.TypeSOA, kind: Success, owner: "example.test.", answer: []string{"example.test. SOA ns1.example.test. hostmaster.example.test. 1 3600 600 604800 60"}},
 		// Delegations: at the cut, below it, glue from the child and from
 		// the parent's own data; DS at the cut is the parent's.
-		{qname: "sub.example.test.", qtype: dns.TypeA, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue},
-		{qname: "sub.example.test.", qtype: dns.TypeNS, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue},
-		{qname: "www.sub.example.test.", qtype: dns.TypeA, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue},
-		{qname: "ns.sub.example.test.", qtype: dns.TypeA, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue},
-		{qname: "a.b.c.sub.example.test.", qtype: dns.TypeTXT, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue},
+		{qname: "sub.example.test.", qtype: dns.TypeA, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue, inDomain: 2},
+		{qname: "sub.example.test.", qtype: dns.TypeNS, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue, inDomain: 2},
+		{qname: "www.sub.example.test.", qtype: dns.TypeA, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue, inDomain: 2},
+		{qname: "ns.sub.example.test.", qtype: dns.TypeA, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue, inDomain: 2},
+		{qname: "a.b.c.sub.example.test.", qtype: dns.TypeTXT, kind: Delegation, owner: "sub.example.test.", ns: 3, glue: glue, inDomain: 2},
 		{qname: "sub.example.test.", qtype: dns.TypeDS, kind: Success, owner: "sub.example.test.", answer: []string{"sub.example.test. DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}},
 		{qname: "nods.example.test.", qtype: dns.TypeDS, kind: NoData, owner: "nods.example.test."},
 		{qname: "x.nods.example.test.", qtype: dns.TypeDS, kind: Delegation, owner: "nods.example.test.", ns: 1, glue: []string{"ns1.example.test. A 192.0.2.1", "ns1.example.test. AAAA 2001:db8::1"}},
@@ -293,4 +297,191 @@ ns1 IN A 192.0.2.1
 	if got := rrs(z.Records()); !slices.Equal(got, want) {
 		t.Errorf("Records():\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// addrZone and addrChild exercise additional-section processing (RFC
+// 1035 sections 3.3.9, 3.3.11 and 4.3.2 step 6) across two served zones.
+const addrZone = `$ORIGIN example.test.
+$TTL 300
+@        IN SOA ns1 hostmaster 1 3600 600 604800 60
+@        IN NS  ns1
+@        IN NS  ns2
+@        IN NS  ns.elsewhere.org.
+@        IN MX  10 mail
+@        IN MX  20 mail2
+@        IN MX  30 alias
+@        IN MX  40 www
+@        IN MX  50 x.wild
+@        IN MX  60 host.child
+@        IN MX  70 ns.sub
+ns1      IN A   192.0.2.1
+ns1      IN AAAA 2001:db8::1
+ns2      IN A   192.0.2.2
+mail     IN A   192.0.2.25
+mail2    IN AAAA 2001:db8::25
+alias    IN CNAME mail
+www      IN POOL web
+*.wild   IN A   192.0.2.99
+_sip._udp IN SRV 10 5 5060 mail
+_none._tcp IN SRV 0 0 0 .
+null     IN MX  0 .
+dup      IN MX  10 mail
+dup      IN MX  20 MAIL
+sub      IN NS  ns.sub
+ns.sub   IN A   192.0.2.53
+child    IN NS  ns1
+`
+
+const addrChild = `$ORIGIN child.example.test.
+$TTL 60
+@        IN SOA ns1.example.test. hostmaster 1 3600 600 604800 60
+@        IN NS  ns1.example.test.
+host     IN A   192.0.2.80
+`
+
+func TestSetAdditional(t *testing.T) {
+	s, err := NewSet(mustParse(t, addrZone, ""), mustParse(t, addrChild, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		qname string
+		qtype uint16
+		want  []string
+	}{
+		{"apex NS: both families, in rdata order, out-of-zone target left out", "example.test.", dns.TypeNS,
+			[]string{"ns1.example.test. A 192.0.2.1", "ns1.example.test. AAAA 2001:db8::1", "ns2.example.test. A 192.0.2.2"}},
+		{"minimal ANY at the apex answers NS: the same", "example.test.", dns.TypeANY,
+			[]string{"ns1.example.test. A 192.0.2.1", "ns1.example.test. AAAA 2001:db8::1", "ns2.example.test. A 192.0.2.2"}},
+		{"MX: addresses of in-zone and other served zones' hosts; aliases, POOL names, wildcards and glue left out", "example.test.", dns.TypeMX,
+			[]string{"mail.example.test. A 192.0.2.25", "mail2.example.test. AAAA 2001:db8::25", "host.child.example.test. A 192.0.2.80"}},
+		{"SRV target", "_sip._udp.example.test.", dns.TypeSRV, []string{"mail.example.test. A 192.0.2.25"}},
+		{"SRV target . (no service)", "_none._tcp.example.test.", dns.TypeSRV, nil},
+		{"null MX (RFC 7505)", "null.example.test.", dns.TypeMX, nil},
+		{"a target named twice is added once", "dup.example.test.", dns.TypeMX, []string{"mail.example.test. A 192.0.2.25"}},
+		{"the child's NS in the parent zone's data", "child.example.test.", dns.TypeNS,
+			[]string{"ns1.example.test. A 192.0.2.1", "ns1.example.test. AAAA 2001:db8::1"}},
+		{"other types get none", "mail.example.test.", dns.TypeA, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, r := s.Lookup(tc.qname, tc.qtype)
+			if r.Kind != Success {
+				t.Fatalf("kind %v, want Success", r.Kind)
+			}
+			if got := rrs(r.Additional); !slices.Equal(got, tc.want) {
+				t.Errorf("additional %q, want %q", got, tc.want)
+			}
+		})
+	}
+	t.Run("referral: glue, not additional", func(t *testing.T) {
+		_, r := s.Lookup("x.sub.example.test.", dns.TypeA)
+		if r.Kind != Delegation || len(r.Additional) != 0 || r.InDomainGlue != 1 || len(r.Glue) != 1 {
+			t.Errorf("%v additional %q glue %q (%d in-domain)", r.Kind, rrs(r.Additional), rrs(r.Glue), r.InDomainGlue)
+		}
+	})
+	t.Run("Zone.Lookup leaves Additional empty", func(t *testing.T) {
+		if r := s.Zone("example.test.").Lookup("example.test.", dns.TypeNS); len(r.Additional) != 0 {
+			t.Errorf("additional %q", rrs(r.Additional))
+		}
+	})
+}
+
+// TestSetDS: DS at the apex of a served child, RFC 4035 section 3.1.4.1:
+// the parent's side of the cut answers DS, when there is a cut; else
+// the child, which holds the name, answers NODATA.
+func TestSetDS(t *testing.T) {
+	parentOf := func(extra string) *Zone {
+		return mustParse(t, `$ORIGIN example.test.
+$TTL 300
+@        IN SOA ns1 hostmaster 1 3600 600 604800 60
+@        IN NS  ns1
+ns1      IN A   192.0.2.1
+`+extra, "")
+	}
+	child := func(origin string) *Zone {
+		return mustParse(t, "$TTL 60\n@ IN SOA ns1.example.test. h 1 2 3 4 5\n@ IN NS ns1.example.test.\nwww IN A 192.0.2.80\n", origin)
+	}
+	const ds = "sub IN DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+	for _, tc := range []struct {
+		name      string
+		parent    string // records added to the parent
+		child     string // the child's origin
+		qname     string
+		wantChild bool // answered from the child (else the parent)
+		kind      Kind
+		answer    int
+	}{
+		{"delegated with DS: the parent's DS", "sub IN NS ns1\n" + ds, "sub.example.test.", "sub.example.test.", false, Success, 1},
+		{"delegated without DS: the parent's NODATA", "sub IN NS ns1\n", "sub.example.test.", "sub.example.test.", false, NoData, 0},
+		{"any case", "sub IN NS ns1\n", "sub.example.test.", "SUB.Example.TEST.", false, NoData, 0},
+		{"not delegated: the child's NODATA, not the parent's NXDOMAIN", "", "sub.example.test.", "sub.example.test.", true, NoData, 0},
+		{"parent has other data there but no NS: the child's", "sub IN TXT \"not a cut\"\n", "sub.example.test.", "sub.example.test.", true, NoData, 0},
+		{"parent delegates an ancestor only: the child's", "b IN NS ns1\n", "a.b.example.test.", "a.b.example.test.", true, NoData, 0},
+		{"delegated two labels down: the parent's", "a.b IN NS ns1\n", "a.b.example.test.", "a.b.example.test.", false, NoData, 0},
+		{"DS below the child's apex: the child's", "sub IN NS ns1\n", "sub.example.test.", "www.sub.example.test.", true, NoData, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, c := parentOf(tc.parent), child(tc.child)
+			s, err := NewSet(p, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := p
+			if tc.wantChild {
+				want = c
+			}
+			z, r := s.Lookup(tc.qname, dns.TypeDS)
+			if z != want || r.Kind != tc.kind || len(r.Answer) != tc.answer {
+				t.Errorf("zone %s, %v with %d records; want zone %s, %v with %d", origin(z), r.Kind, len(r.Answer), origin(want), tc.kind, tc.answer)
+			}
+		})
+	}
+}
+
+func TestSetWarnings(t *testing.T) {
+	parent := `$ORIGIN example.test.
+$TTL 300
+@        IN SOA ns1 hostmaster 1 3600 600 604800 60
+@        IN NS  ns1
+ns1      IN A   192.0.2.1
+`
+	child := "$ORIGIN sub.example.test.\n$TTL 60\n\n@ IN SOA ns1.example.test. h 1 2 3 4 5\n@ IN NS ns1.example.test.\n"
+	load := func(t *testing.T, parent string) *Set {
+		fsys := fstest.MapFS{"p.zone": {Data: []byte(parent)}, "c.zone": {Data: []byte(child)}}
+		p, ps := Parse(fsys, "p.zone", "zones/p.zone", "", nil)
+		c, cps := Parse(fsys, "c.zone", "zones/c.zone", "", nil)
+		if len(ps)+len(cps) > 0 {
+			t.Fatalf("problems: %v %v", ps, cps)
+		}
+		s, err := NewSet(p, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	t.Run("child without delegation: a warning at the child's SOA", func(t *testing.T) {
+		ws := load(t, parent).Warnings()
+		if len(ws) != 1 {
+			t.Fatalf("warnings %v, want one", ws)
+		}
+		if w := ws[0].String(); !strings.HasPrefix(w, "zones/c.zone:4: zone sub.example.test. is served with its parent zone example.test. (zones/p.zone)") ||
+			!strings.Contains(w, "`sub IN NS ns1.example.test.`") {
+			t.Errorf("warning %q", w)
+		}
+	})
+	t.Run("delegated child: none", func(t *testing.T) {
+		if ws := load(t, parent+"sub IN NS ns1\n").Warnings(); len(ws) != 0 {
+			t.Errorf("warnings %v, want none", ws)
+		}
+	})
+	t.Run("a parent that delegates its served child (ternZone): none", func(t *testing.T) {
+		s, err := NewSet(mustParse(t, ternZone, ""), mustParse(t, childZone, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ws := s.Warnings(); len(ws) != 0 {
+			t.Errorf("warnings %v, want none", ws)
+		}
+	})
 }

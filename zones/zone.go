@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/miekg/dns"
 	"github.com/ternlb/tern/config"
@@ -20,6 +21,11 @@ type Zone struct {
 	SOA *dns.SOA
 	// File names the zone file as the operator knows it.
 	File string
+
+	// soaFile and soaLine say where the SOA record was written (an
+	// $INCLUDE file perhaps), for warnings about the zone as a whole.
+	soaFile string
+	soaLine int
 
 	apex    *node
 	nodes   map[string]*node
@@ -38,7 +44,11 @@ type node struct {
 	cut     *node    // the delegation at or above this name; nil when authoritative
 	wild    *node    // the node "*.name", when it exists
 	ns      []dns.RR // at a delegation: the child's NS RRset
-	glue    []dns.RR // at a delegation: addresses of its in-zone name servers
+	// glue: at a delegation, addresses of its in-zone name servers, the
+	// inDomain ones (names below the cut, RFC 9471's in-domain glue)
+	// first.
+	glue     []dns.RR
+	inDomain int
 }
 
 type rrset struct {
@@ -68,6 +78,10 @@ func (z *Zone) Records() []dns.RR { return z.records }
 type Set struct {
 	zones    []*Zone
 	byOrigin map[string]*Zone
+	// extra holds the additional-section records of every NS, MX and SRV
+	// RRset the set serves, keyed by the RRset's first record (see
+	// additional): the query path only reads it.
+	extra map[dns.RR][]dns.RR
 }
 
 var (
@@ -87,6 +101,7 @@ func NewSet(zones ...*Zone) (*Set, error) {
 		s.zones = append(s.zones, z)
 	}
 	slices.SortFunc(s.zones, func(a, b *Zone) int { return compareNames(a.Origin, b.Origin) })
+	s.extra = s.additional()
 	return s, nil
 }
 
@@ -118,7 +133,11 @@ func zoneOf[S name](s *Set, name S) *Zone {
 // Lookup finds the zone for qname and looks qname up in it, lowercasing the
 // name once. The zone is nil (and the Result's Kind NotInZone) when no zone
 // holds qname. DS at the apex of a zone whose parent zone the set also
-// serves is looked up in the parent, where DS records belong.
+// serves is looked up in the parent, where DS records belong, when the
+// parent delegates that name (has NS records there); else the child
+// answers it (RFC 4035 section 3.1.4.1). A Success answer of type NS, MX
+// or SRV carries in Additional the addresses of its targets (see
+// Result.Additional).
 func (s *Set) Lookup(qname string, qtype uint16) (*Zone, Result) {
 	if qname == "" {
 		return nil, Result{Kind: NotInZone}
@@ -136,15 +155,143 @@ func setLookup[S name](s *Set, name S, qtype uint16) (*Zone, Result) {
 		return nil, Result{Kind: NotInZone}
 	}
 	// DS records live in the parent (RFC 4035 section 3.1.4.1): when the
-	// set serves the parent too, DS at a child's apex is the parent's.
+	// set serves the parent too and the parent delegates the child, DS
+	// at the child's apex is the parent's. A parent without that
+	// delegation knows nothing of the name (it would say NXDOMAIN for a
+	// name that exists): the child answers, NODATA with its SOA.
 	if qtype == dns.TypeDS && len(z.Origin) == len(name) {
-		if off := parent(name, 0); off >= 0 {
-			if p := zoneOf(s, name[off:]); p != nil {
-				return p, lookup(p, name, qtype)
+		if p := s.delegator(z); p != nil {
+			return p, lookup(p, name, qtype)
+		}
+	}
+	r := lookup(z, name, qtype)
+	if r.Kind == Success && len(r.Answer) > 0 {
+		switch r.Answer[0].Header().Rrtype {
+		case dns.TypeNS, dns.TypeMX, dns.TypeSRV:
+			r.Additional = s.extra[r.Answer[0]]
+		}
+	}
+	return z, r
+}
+
+// parentZone returns the served zone holding the name one label above
+// z's origin, or nil (z is the root, or its parent is not served).
+func (s *Set) parentZone(z *Zone) *Zone {
+	off := parent(z.Origin, 0)
+	if off < 0 {
+		return nil
+	}
+	return zoneOf(s, z.Origin[off:])
+}
+
+// delegator returns the served parent zone of z when it delegates z's
+// origin (has NS records there), else nil.
+func (s *Set) delegator(z *Zone) *Zone {
+	p := s.parentZone(z)
+	if p == nil {
+		return nil
+	}
+	if n := p.nodes[z.Origin]; n == nil || n.cut != n {
+		return nil
+	}
+	return p
+}
+
+// Warnings returns what is legal in the set but likely a mistake, each
+// at the file and line it concerns: a served zone whose served parent
+// zone does not delegate it (no NS records at the child's name). A
+// resolver that learns of the parent first is told the child's names do
+// not exist; a checker of the delegation finds none. They do not stop
+// the set from serving.
+func (s *Set) Warnings() config.Problems {
+	var ws config.Problems
+	for _, z := range s.zones {
+		p := s.parentZone(z)
+		if p == nil || s.delegator(z) != nil {
+			continue
+		}
+		label := strings.TrimSuffix(z.Origin, "."+p.Origin)
+		if p.Origin == "." {
+			label = strings.TrimSuffix(z.Origin, ".")
+		}
+		ws = append(ws, config.Problem{File: z.soaFile, Line: z.soaLine, Msg: fmt.Sprintf(
+			"zone %s is served with its parent zone %s (%s), which does not delegate it: add its NS records to the parent, like `%s IN NS %s`",
+			z.Origin, p.Origin, p.File, label, firstNS(z))})
+	}
+	return ws
+}
+
+// firstNS names the first name server of z's apex NS RRset, for an
+// example record.
+func firstNS(z *Zone) string {
+	for _, rr := range z.NS() {
+		if ns, ok := rr.(*dns.NS); ok {
+			return ns.Ns
+		}
+	}
+	return "<name server>"
+}
+
+// additional resolves, once per set, the targets of every NS, MX and SRV
+// RRset to the A and AAAA records the set serves for them (RFC 1035
+// sections 3.3.9, 3.3.11 and 4.3.2 step 6; RFC 2782), in the order of
+// the RRset's records, each address RRset once. A target is resolved in
+// whichever served zone holds it, by its exact name: a target that is
+// not an owner of addresses there is left out, and so are targets under
+// a delegation (not authoritative data), aliases (RFC 2181 section 10.3),
+// wildcard matches, and POOL names, whose answer depends on health and
+// on the client: the resolver asks for those and gets the pool's live
+// answer. A delegation's own NS RRset is not here: referrals carry glue
+// (Result.Glue).
+func (s *Set) additional() map[dns.RR][]dns.RR {
+	out := map[dns.RR][]dns.RR{}
+	for _, z := range s.zones {
+		for _, n := range z.nodes {
+			if n.cut != nil {
+				continue // at or below a delegation: referrals only
+			}
+			for _, set := range n.sets {
+				if rrs := s.targetAddresses(set.rrs); len(rrs) > 0 {
+					out[set.rrs[0]] = rrs
+				}
 			}
 		}
 	}
-	return z, lookup(z, name, qtype)
+	return out
+}
+
+func (s *Set) targetAddresses(rrs []dns.RR) []dns.RR {
+	var out []dns.RR
+	seen := map[string]bool{}
+	for _, rr := range rrs {
+		var target string
+		switch r := rr.(type) {
+		case *dns.NS:
+			target = r.Ns
+		case *dns.MX:
+			target = r.Mx
+		case *dns.SRV:
+			target = r.Target
+		default:
+			return nil
+		}
+		t, ok := canonical(target)
+		if !ok || t == "." || seen[t] {
+			continue // "." is the null MX (RFC 7505) or "no service" SRV
+		}
+		seen[t] = true
+		z := zoneOf(s, t)
+		if z == nil {
+			continue
+		}
+		n := z.nodes[t]
+		if n == nil || n.cut != nil || n.cname != nil || n.pool >= 0 {
+			continue
+		}
+		out = append(out, n.set(dns.TypeA)...)
+		out = append(out, n.set(dns.TypeAAAA)...)
+	}
+	return out
 }
 
 // Load parses and validates every zone of c (c.Zones, read from c.FS with

@@ -17,6 +17,7 @@ import (
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dispatcher"
 	"github.com/ternlb/tern/node"
+	"github.com/ternlb/tern/zones"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
@@ -79,6 +80,14 @@ func checkCommand() *cli.Command {
 			}
 			if len(ps) > 0 {
 				return cli.Exit(fmt.Sprintf("%d problem(s) found", len(ps)), 1)
+			}
+			if cfg, err := config.Load(c.String("config")); err == nil {
+				if set, zps := zones.Load(cfg); len(zps) == 0 {
+					for _, w := range set.Warnings() { // legal, but likely a mistake
+						w.Msg = "warning: " + w.Msg
+						fmt.Fprintln(c.App.ErrWriter, w.String())
+					}
+				}
 			}
 			fmt.Fprintf(c.App.Writer, "%s: ok\n", c.String("config"))
 			return nil
