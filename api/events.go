@@ -51,7 +51,7 @@ const maxEvents = 1000
 
 // eventRoutes adds GET /v1/events and GET /v1/stats.
 func (s *Server) eventRoutes() {
-	read := s.auth(false)
+	read := s.auth(reader)
 	s.mux.Handle("GET /v1/events", read(func(w http.ResponseWriter, r *http.Request) {
 		var since time.Time
 		if v := r.URL.Query().Get("since"); v != "" {
