@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -134,10 +135,11 @@ type Options struct {
 
 // Server is the HTTP API of one node.
 type Server struct {
-	o     Options
-	ln    net.Listener
-	mux   *http.ServeMux
-	ready chan struct{}
+	o        Options
+	ln       net.Listener
+	mux      *http.ServeMux
+	patterns []string // every route's, for Routes
+	ready    chan struct{}
 }
 
 // New binds the listener (so the address is known and in use before Run)
@@ -192,6 +194,17 @@ func LoopbackOnly(addr string) bool {
 	return true
 }
 
+// handle registers a route and notes its pattern for Routes.
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	s.patterns = append(s.patterns, pattern)
+}
+
+// Routes returns the pattern of every route, in the order registered
+// ("GET /v1/status", "POST /v1/config", ...): what a test that must
+// reach every endpoint iterates over.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
+
 // Addr is the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
@@ -239,11 +252,10 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
-	})
-	m.HandleFunc("GET /readyz", wired(s.o.Status, func(w http.ResponseWriter, r *http.Request) {
+	}))
+	s.handle("GET /readyz", wired(s.o.Status, func(w http.ResponseWriter, r *http.Request) {
 		if err := s.o.Status.Ready(r.Context()); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
 			return
@@ -251,25 +263,25 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}))
 	if s.o.Registry != nil {
-		m.Handle("GET /metrics", s.auth(metricsReader)(promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{Registry: s.o.Registry}).ServeHTTP))
+		s.handle("GET /metrics", s.auth(metricsReader)(promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{Registry: s.o.Registry}).ServeHTTP))
 	}
 	if s.o.Page != nil {
-		m.Handle("GET /{$}", s.o.Page)
+		s.handle("GET /{$}", s.o.Page)
 	}
 
 	read := s.auth(reader)
 	write := s.auth(operator)
 	peer := s.auth(clusterPeer)
-	m.Handle("GET /v1/status", read(wired(s.o.Status, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/status", read(wired(s.o.Status, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Status.Status(r.Context())
 		reply(w, v, err)
 	})))
 
-	m.Handle("GET /v1/cluster/members", read(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/cluster/members", read(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Cluster.Members(r.Context())
 		reply(w, v, err)
 	})))
-	m.Handle("POST /v1/cluster/join", peer(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("POST /v1/cluster/join", peer(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
 		var req JoinRequest
 		if !decode(w, r, maxSmallBody, &req) {
 			return
@@ -280,15 +292,15 @@ func (s *Server) routes() {
 		}
 		respondEmpty(w, s.o.Cluster.Join(r.Context(), req))
 	})))
-	m.Handle("DELETE /v1/cluster/members/{id}", write(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("DELETE /v1/cluster/members/{id}", write(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
 		respondEmpty(w, s.o.Cluster.Remove(r.Context(), r.PathValue("id")))
 	})))
 
-	m.Handle("GET /v1/pools", read(wired(s.o.Pools, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/pools", read(wired(s.o.Pools, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Pools.Pools(r.Context())
 		reply(w, v, err)
 	})))
-	m.Handle("PUT /v1/pools/{pool}/members/{address}/admin", write(wired(s.o.Pools, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("PUT /v1/pools/{pool}/members/{address}/admin", write(wired(s.o.Pools, func(w http.ResponseWriter, r *http.Request) {
 		var req AdminRequest
 		if !decode(w, r, maxSmallBody, &req) {
 			return
@@ -302,11 +314,11 @@ func (s *Server) routes() {
 		respondEmpty(w, s.o.Pools.SetAdmin(r.Context(), r.PathValue("pool"), r.PathValue("address"), req.State))
 	})))
 
-	m.Handle("GET /v1/config/versions", read(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/config/versions", read(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Configs.Versions(r.Context())
 		reply(w, v, err)
 	})))
-	m.Handle("GET /v1/config/versions/{v}", read(func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/config/versions/{v}", read(func(w http.ResponseWriter, r *http.Request) {
 		v, ok := versionArg(w, r)
 		if !ok {
 			return
@@ -318,7 +330,7 @@ func (s *Server) routes() {
 		cv, err := s.o.Configs.Version(r.Context(), v)
 		reply(w, cv, err)
 	}))
-	m.Handle("POST /v1/config/versions/{v}/rollback", write(func(w http.ResponseWriter, r *http.Request) {
+	s.handle("POST /v1/config/versions/{v}/rollback", write(func(w http.ResponseWriter, r *http.Request) {
 		// No body is read; one that is sent is bounded all the same.
 		r.Body = http.MaxBytesReader(w, r.Body, maxSmallBody)
 		v, ok := versionArg(w, r)
@@ -332,7 +344,7 @@ func (s *Server) routes() {
 		res, err := s.o.Configs.Rollback(r.Context(), v)
 		reply(w, res, err)
 	}))
-	m.Handle("POST /v1/config", write(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("POST /v1/config", write(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
 		var req ApplyRequest
 		if !decode(w, r, s.o.MaxApplyBody, &req) {
 			return
@@ -347,7 +359,7 @@ func (s *Server) routes() {
 
 	// Internal: a follower forwards a write to the leader here. It needs
 	// the token or a node's client certificate (see Options.ClientCAs).
-	m.Handle("POST /v1/raft/apply", peer(wired(s.o.Forwarder, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("POST /v1/raft/apply", peer(wired(s.o.Forwarder, func(w http.ResponseWriter, r *http.Request) {
 		cmd, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxApplyBody))
 		if err != nil {
 			writeError(w, bodyError(err))
@@ -357,7 +369,7 @@ func (s *Server) routes() {
 		reply(w, res, err)
 	})))
 
-	m.Handle("GET /v1/explain", read(wired(s.o.Explainer, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/explain", read(wired(s.o.Explainer, func(w http.ResponseWriter, r *http.Request) {
 		name, client := r.URL.Query().Get("name"), r.URL.Query().Get("client")
 		if name == "" || client == "" {
 			writeError(w, fmt.Errorf("%w: explain needs ?name=NAME&client=ADDRESS-OR-SUBNET", ErrInvalid))
@@ -367,9 +379,9 @@ func (s *Server) routes() {
 		reply(w, v, err)
 	})))
 
-	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+	s.handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
-	})
+	}))
 }
 
 // wired returns h, or, when the backend h calls is not wired (nil), a
