@@ -73,6 +73,13 @@ func (b *fuzzBackend) ApplyCommand(_ context.Context, cmd []byte) (CommandResult
 	return CommandResult{Index: 1}, nil
 }
 
+// lastCall returns the last call recorded in calls, one of b's lists.
+func lastCall[T any](b *fuzzBackend, calls *[]T) T {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return (*calls)[len(*calls)-1]
+}
+
 // calls is how many times the backend was called in all.
 func (b *fuzzBackend) calls() int {
 	b.mu.Lock()
@@ -150,10 +157,7 @@ func FuzzJoinBody(f *testing.F) {
 			t.Fatalf("join %q: HTTP %d, but the body is valid=%v (%+v)", body, code, valid, req)
 		}
 		if code == 200 {
-			b.mu.Lock()
-			got := b.joins[len(b.joins)-1]
-			b.mu.Unlock()
-			if got != req {
+			if got := lastCall(b, &b.joins); got != req {
 				t.Fatalf("the backend got %+v, the body says %+v", got, req)
 			}
 		}
@@ -200,10 +204,7 @@ func FuzzForwardBody(f *testing.F) {
 			t.Fatalf("a %d-byte command: HTTP %d (limit %d)", len(body), code, fuzzLimit)
 		}
 		if code == 200 {
-			b.mu.Lock()
-			got := b.commands[len(b.commands)-1]
-			b.mu.Unlock()
-			if !bytes.Equal(got, body) {
+			if got := lastCall(b, &b.commands); !bytes.Equal(got, body) {
 				t.Fatalf("the backend got %q, not the command's bytes %q", got, body)
 			}
 		}
@@ -223,10 +224,7 @@ func FuzzRollbackVersion(f *testing.F) {
 			t.Fatalf("rollback %q: HTTP %d, but valid=%v", v, code, valid)
 		}
 		if code == 200 {
-			b.mu.Lock()
-			got := b.rollback[len(b.rollback)-1]
-			b.mu.Unlock()
-			if got != n {
+			if got := lastCall(b, &b.rollback); got != n {
 				t.Fatalf("rollback %q reached the backend as %d", v, got)
 			}
 		}

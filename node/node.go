@@ -45,9 +45,10 @@ type Options struct {
 	VerdictRefresh time.Duration
 	// APIToken is the bearer token the API requires for writes (reads
 	// too with node.api_read_token); empty: node.api_token or
-	// node.api_token_file, and without those writes are open (acceptable
-	// on loopback only). In a cluster every node must have the same: nodes
-	// use it to join and to forward writes to the leader.
+	// node.api_token_file. Without any, a node whose node.api is beyond
+	// loopback refuses to start, and a loopback one answers writes from
+	// loopback clients only. In a cluster every node must have the same:
+	// nodes use it to join and to forward writes to the leader.
 	APIToken string
 	// Raft, when set, adjusts the Raft store's options after they are
 	// derived from the node section (tests shorten timeouts with it).
