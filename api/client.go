@@ -81,7 +81,7 @@ func (c *Client) send(ctx context.Context, method, path, ctype string, in []byte
 		return fmt.Errorf("api %s: %w", c.base, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, DefaultMaxApplyBody)) // a shown version carries a configuration
 	if err != nil {
 		return fmt.Errorf("api %s %s: %w", method, path, err)
 	}

@@ -5,6 +5,16 @@
 // calls a small interface declared here, which package node implements. A
 // group whose interface is nil answers 501 with a message saying so.
 // Errors are JSON objects {"error": "..."} with a message a person can act
-// on. Writes need the configured bearer token; reads need it only when the
-// server is told so.
+// on.
+//
+// Access, decided in one place (Server.auth): /healthz, /readyz, the status
+// page and its assets are public; reads need the bearer token only with
+// Options.ReadToken, and /metrics and /v1/site/load then too unless
+// Options.PublicMetrics; an operator's writes need the token; the
+// cluster's own calls (join, forwarded commands) need the token or a
+// client certificate verified against Options.ClientCAs. New refuses to
+// listen beyond loopback without a token (ErrInsecure); without one,
+// writes are answered for loopback clients only. Every request body is
+// bounded (64 KiB for a join or an admin change, Options.MaxApplyBody for
+// an apply or a forwarded command) and a larger one gets 413.
 package api

@@ -51,8 +51,8 @@ const maxEvents = 1000
 
 // eventRoutes adds GET /v1/events and GET /v1/stats.
 func (s *Server) eventRoutes() {
-	read := s.auth(false)
-	s.mux.Handle("GET /v1/events", read(func(w http.ResponseWriter, r *http.Request) {
+	read := s.auth(reader)
+	s.handle("GET /v1/events", read(func(w http.ResponseWriter, r *http.Request) {
 		var since time.Time
 		if v := r.URL.Query().Get("since"); v != "" {
 			t, err := time.Parse(time.RFC3339Nano, v)
@@ -75,7 +75,7 @@ func (s *Server) eventRoutes() {
 		}
 		reply(w, evs, err)
 	}))
-	s.mux.Handle("GET /v1/stats", read(wired(s.o.Stats, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/stats", read(wired(s.o.Stats, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Stats.Stats(r.Context())
 		reply(w, v, err)
 	})))

@@ -60,8 +60,8 @@ func StatusPage() http.Handler {
 func (s *Server) pageRoutes() {
 	page := StatusPage()
 	if s.o.Page == nil {
-		s.mux.Handle("GET /{$}", page)
+		s.handle("GET /{$}", page)
 	}
-	s.mux.Handle("GET /static/", page)
+	s.handle("GET /static/", page)
 	s.eventRoutes()
 }

@@ -227,7 +227,8 @@ func TestPageInChromium(t *testing.T) {
 		if n := len(find(d.root, withAttr("data-cluster-member", ""))); n != 3 {
 			t.Errorf("%d cluster member rows, want 3", n)
 		}
-		if node := d.byID("node"); node == nil || !strings.Contains(text(node), "Leader n2") || !strings.Contains(text(node), "in quorum") {
+		if node := d.byID("node"); node == nil || !strings.Contains(text(node), "Leader n2") || !strings.Contains(text(node), "in quorum") ||
+			!strings.Contains(text(node), "Warning exec checks are not allowed on this node") {
 			t.Errorf("node summary %q", textOf([]*html.Node{node}))
 		}
 

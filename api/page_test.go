@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,8 @@ func (p *pageNode) Status(context.Context) (Status, error) {
 		return Status{Node: "solo", InQuorum: true, Serving: true, MembersUp: 4, MembersTotal: 6}, nil
 	}
 	return Status{Node: "n1", RaftState: "Follower", Term: 7, Leader: "n2", InQuorum: true,
-		ConfigVersion: 4, Serving: true, MembersUp: 4, MembersTotal: 6}, nil
+		ConfigVersion: 4, Serving: true, MembersUp: 4, MembersTotal: 6,
+		Warnings: []string{"exec checks are not allowed on this node (node.allow_exec_checks): 1 members not probed here (pools mail)"}}, nil
 }
 func (p *pageNode) Ready(context.Context) error { return nil }
 func (p *pageNode) Members(context.Context) ([]ClusterMember, error) {
@@ -296,6 +298,46 @@ func TestPageRateMeter(t *testing.T) {
 			}
 			if len(m.samples) > 12 {
 				t.Errorf("%d samples kept for a 10 s window sampled each second", len(m.samples))
+			}
+		})
+	}
+}
+
+// Every endpoint the page's script reads answers it with either read
+// setting: open reads without a token; private reads 401 (the page then
+// shows its token form) without it, and 200 with it as a bearer token,
+// the way the script sends what it keeps in sessionStorage.
+func TestPageEndpointsFollowReadSetting(t *testing.T) {
+	js, err := staticFiles.ReadFile("static/status.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, m := range regexp.MustCompile(`'(/v1/[a-z/]+)'`).FindAllStringSubmatch(string(js), -1) {
+		paths = append(paths, m[1])
+	}
+	if len(paths) < 5 {
+		t.Fatalf("found %v in status.js; the test's pattern no longer matches how the page names its endpoints", paths)
+	}
+	if !strings.Contains(string(js), "'Bearer ' + t") || !strings.Contains(string(js), "sessionStorage.setItem(TOKEN_KEY") {
+		t.Fatal("status.js no longer sends the kept token as a bearer token")
+	}
+	f := newPageNode(time.Now())
+	for _, private := range []bool{false, true} {
+		t.Run(fmt.Sprintf("api_read_token %v", private), func(t *testing.T) {
+			s := serve(t, Options{Token: "s3cret", ReadToken: private, Status: f, Cluster: f, Pools: f, Events: f, Stats: f})
+			base := "http://" + s.Addr().String()
+			for _, p := range paths {
+				want := 200
+				if private {
+					want = 401
+				}
+				if resp, body := httpGet(t, base+p, ""); resp.StatusCode != want || want == 401 && !strings.Contains(body, `"error"`) {
+					t.Errorf("GET %s without the token: %d %s, want %d", p, resp.StatusCode, body, want)
+				}
+				if resp, body := httpGet(t, base+p, "s3cret"); resp.StatusCode != 200 {
+					t.Errorf("GET %s with the token: %d %s", p, resp.StatusCode, body)
+				}
 			}
 		})
 	}

@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,13 +22,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Errors a backend wraps (with %w) to choose the HTTP status.
+// Errors a backend wraps (with %w) to choose the HTTP status, and New's.
 var (
 	ErrNotFound    = errors.New("not found")       // 404
 	ErrInvalid     = errors.New("invalid request") // 400
 	ErrUnavailable = errors.New("unavailable")     // 503: no leader, not in quorum
 	ErrConflict    = errors.New("conflict")        // 409
 	errNoBackend   = errors.New("not available on this node")
+	errTooLarge    = errors.New("request body too large") // 413
+	// ErrInsecure is New's refusal to serve beyond loopback without a
+	// token: anyone who reached such an API could change the cluster.
+	ErrInsecure = errors.New("the API listens beyond loopback without a write token")
+)
+
+// Body limits per route: JoinRequest and AdminRequest are a few short
+// strings; an apply carries a whole configuration with its zone files
+// (JSON-escaped), as does a forwarded command.
+const (
+	maxSmallBody = 64 << 10
+	// DefaultMaxApplyBody is Options.MaxApplyBody's default.
+	DefaultMaxApplyBody = 64 << 20
 )
 
 // StatusSource reports a node's state.
@@ -72,14 +89,33 @@ type Explainer interface {
 // Options configure a Server. Nil interfaces leave their endpoints
 // answering 501.
 type Options struct {
+	// Addr is where the API listens. Without a Token it must be loopback
+	// only (127.0.0.0/8, ::1, or "localhost" resolving to those): New
+	// refuses a wildcard (":8054", "0.0.0.0:8054", "[::]:8054"), any
+	// other address and any other host name with ErrInsecure.
 	Addr string
-	// Token is the bearer token writes need; empty means writes are open
-	// (acceptable only on loopback; the server logs a warning otherwise).
+	// Token is the bearer token writes need. Empty: writes are open to
+	// loopback clients (Addr is then loopback only).
 	Token string
-	// ReadToken makes reads need the token too.
+	// ReadToken makes reads need the token too; /metrics and
+	// /v1/site/load then too unless PublicMetrics.
 	ReadToken bool
+	// PublicMetrics keeps /metrics and /v1/site/load open when reads need
+	// the token (a scraper, or another site's load check, without one).
+	PublicMetrics bool
 	// CertFile and KeyFile turn on TLS.
 	CertFile, KeyFile string
+	// ClientCAs, with TLS, makes the server ask for a client certificate
+	// and verify one that is given against these CAs (the cluster's):
+	// a verified certificate admits the cluster's own calls, join and
+	// forwarded commands (POST /v1/cluster/join, /v1/raft/apply), in
+	// place of the token. It admits nothing else: an operator's writes
+	// and reads still need the token.
+	ClientCAs *x509.CertPool
+	// MaxApplyBody bounds the body of POST /v1/config and of a forwarded
+	// command (default DefaultMaxApplyBody, 64 MiB); a larger one is
+	// refused with 413. Join and admin bodies are bounded at 64 KiB.
+	MaxApplyBody int64
 
 	Status    StatusSource
 	Cluster   Cluster
@@ -99,10 +135,11 @@ type Options struct {
 
 // Server is the HTTP API of one node.
 type Server struct {
-	o     Options
-	ln    net.Listener
-	mux   *http.ServeMux
-	ready chan struct{}
+	o        Options
+	ln       net.Listener
+	mux      *http.ServeMux
+	patterns []string // every route's, for Routes
+	ready    chan struct{}
 }
 
 // New binds the listener (so the address is known and in use before Run)
@@ -111,14 +148,15 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.MaxApplyBody <= 0 {
+		o.MaxApplyBody = DefaultMaxApplyBody
+	}
+	if o.Token == "" && !LoopbackOnly(o.Addr) {
+		return nil, fmt.Errorf("api %q: %w", o.Addr, ErrInsecure)
+	}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("api listen %q: %w", o.Addr, err)
-	}
-	if o.Token == "" {
-		if ap, err := netipAddrPort(ln.Addr()); err != nil || !ap {
-			o.Logger.Warn("api has no token and listens beyond loopback: anyone who reaches it can change the cluster", "addr", ln.Addr().String())
-		}
 	}
 	s := &Server{o: o, ln: ln, mux: http.NewServeMux(), ready: make(chan struct{})}
 	s.routes()
@@ -127,13 +165,45 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-func netipAddrPort(a net.Addr) (loopback bool, err error) {
-	ta, ok := a.(*net.TCPAddr)
-	if !ok {
-		return false, errors.New("not tcp")
+// LoopbackOnly reports whether a listener on addr (host:port) is reached
+// from this host alone, decided by the address as written: an IP address
+// in 127.0.0.0/8 or ::1, or "localhost" when every address it resolves to
+// (net.LookupHost) is one. A wildcard (":8054", "0.0.0.0", "::"), any
+// other address and any other host name are beyond loopback.
+func LoopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
 	}
-	return ta.IP.IsLoopback(), nil
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap().IsLoopback()
+	}
+	if !strings.EqualFold(host, "localhost") {
+		return false
+	}
+	ips, err := net.LookupHost(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, s := range ips {
+		ip, err := netip.ParseAddr(s)
+		if err != nil || !ip.Unmap().IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
+
+// handle registers a route and notes its pattern for Routes.
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	s.patterns = append(s.patterns, pattern)
+}
+
+// Routes returns the pattern of every route, in the order registered
+// ("GET /v1/status", "POST /v1/config", ...): what a test that must
+// reach every endpoint iterates over.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
 
 // Addr is the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
@@ -150,6 +220,13 @@ func (s *Server) Run(ctx context.Context) error {
 		WriteTimeout:      time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+	}
+	if s.o.ClientCAs != nil {
+		hs.TLSConfig = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			ClientAuth: tls.VerifyClientCertIfGiven,
+			ClientCAs:  s.o.ClientCAs,
+		}
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -174,14 +251,11 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-const maxBody = 16 << 20 // a whole configuration with its zone files
-
 func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
-	})
-	m.HandleFunc("GET /readyz", wired(s.o.Status, func(w http.ResponseWriter, r *http.Request) {
+	}))
+	s.handle("GET /readyz", wired(s.o.Status, func(w http.ResponseWriter, r *http.Request) {
 		if err := s.o.Status.Ready(r.Context()); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
 			return
@@ -189,26 +263,27 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}))
 	if s.o.Registry != nil {
-		m.Handle("GET /metrics", promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{Registry: s.o.Registry}))
+		s.handle("GET /metrics", s.auth(metricsReader)(promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{Registry: s.o.Registry}).ServeHTTP))
 	}
 	if s.o.Page != nil {
-		m.Handle("GET /{$}", s.o.Page)
+		s.handle("GET /{$}", s.o.Page)
 	}
 
-	read := s.auth(false)
-	write := s.auth(true)
-	m.Handle("GET /v1/status", read(wired(s.o.Status, func(w http.ResponseWriter, r *http.Request) {
+	read := s.auth(reader)
+	write := s.auth(operator)
+	peer := s.auth(clusterPeer)
+	s.handle("GET /v1/status", read(wired(s.o.Status, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Status.Status(r.Context())
 		reply(w, v, err)
 	})))
 
-	m.Handle("GET /v1/cluster/members", read(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/cluster/members", read(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Cluster.Members(r.Context())
 		reply(w, v, err)
 	})))
-	m.Handle("POST /v1/cluster/join", write(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("POST /v1/cluster/join", peer(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
 		var req JoinRequest
-		if !decode(w, r, &req) {
+		if !decode(w, r, maxSmallBody, &req) {
 			return
 		}
 		if req.ID == "" || req.RaftAddr == "" {
@@ -217,17 +292,17 @@ func (s *Server) routes() {
 		}
 		respondEmpty(w, s.o.Cluster.Join(r.Context(), req))
 	})))
-	m.Handle("DELETE /v1/cluster/members/{id}", write(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("DELETE /v1/cluster/members/{id}", write(wired(s.o.Cluster, func(w http.ResponseWriter, r *http.Request) {
 		respondEmpty(w, s.o.Cluster.Remove(r.Context(), r.PathValue("id")))
 	})))
 
-	m.Handle("GET /v1/pools", read(wired(s.o.Pools, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/pools", read(wired(s.o.Pools, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Pools.Pools(r.Context())
 		reply(w, v, err)
 	})))
-	m.Handle("PUT /v1/pools/{pool}/members/{address}/admin", write(wired(s.o.Pools, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("PUT /v1/pools/{pool}/members/{address}/admin", write(wired(s.o.Pools, func(w http.ResponseWriter, r *http.Request) {
 		var req AdminRequest
-		if !decode(w, r, &req) {
+		if !decode(w, r, maxSmallBody, &req) {
 			return
 		}
 		switch req.State {
@@ -239,11 +314,11 @@ func (s *Server) routes() {
 		respondEmpty(w, s.o.Pools.SetAdmin(r.Context(), r.PathValue("pool"), r.PathValue("address"), req.State))
 	})))
 
-	m.Handle("GET /v1/config/versions", read(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/config/versions", read(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Configs.Versions(r.Context())
 		reply(w, v, err)
 	})))
-	m.Handle("GET /v1/config/versions/{v}", read(func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/config/versions/{v}", read(func(w http.ResponseWriter, r *http.Request) {
 		v, ok := versionArg(w, r)
 		if !ok {
 			return
@@ -255,7 +330,9 @@ func (s *Server) routes() {
 		cv, err := s.o.Configs.Version(r.Context(), v)
 		reply(w, cv, err)
 	}))
-	m.Handle("POST /v1/config/versions/{v}/rollback", write(func(w http.ResponseWriter, r *http.Request) {
+	s.handle("POST /v1/config/versions/{v}/rollback", write(func(w http.ResponseWriter, r *http.Request) {
+		// No body is read; one that is sent is bounded all the same.
+		r.Body = http.MaxBytesReader(w, r.Body, maxSmallBody)
 		v, ok := versionArg(w, r)
 		if !ok {
 			return
@@ -267,9 +344,9 @@ func (s *Server) routes() {
 		res, err := s.o.Configs.Rollback(r.Context(), v)
 		reply(w, res, err)
 	}))
-	m.Handle("POST /v1/config", write(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("POST /v1/config", write(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
 		var req ApplyRequest
-		if !decode(w, r, &req) {
+		if !decode(w, r, s.o.MaxApplyBody, &req) {
 			return
 		}
 		if req.Main == "" || req.Files[req.Main] == "" {
@@ -280,23 +357,19 @@ func (s *Server) routes() {
 		reply(w, v, err)
 	})))
 
-	// Internal: a follower forwards a write to the leader here. It needs the
-	// write token like every write.
-	m.Handle("POST /v1/raft/apply", write(wired(s.o.Forwarder, func(w http.ResponseWriter, r *http.Request) {
-		cmd, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-		switch {
-		case err != nil:
-			writeError(w, fmt.Errorf("%w: request body: %v", ErrInvalid, err))
-			return
-		case len(cmd) > maxBody:
-			writeError(w, fmt.Errorf("%w: command larger than %d bytes", ErrInvalid, maxBody))
+	// Internal: a follower forwards a write to the leader here. It needs
+	// the token or a node's client certificate (see Options.ClientCAs).
+	s.handle("POST /v1/raft/apply", peer(wired(s.o.Forwarder, func(w http.ResponseWriter, r *http.Request) {
+		cmd, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxApplyBody))
+		if err != nil {
+			writeError(w, bodyError(err))
 			return
 		}
 		res, err := s.o.Forwarder.ApplyCommand(r.Context(), cmd)
 		reply(w, res, err)
 	})))
 
-	m.Handle("GET /v1/explain", read(wired(s.o.Explainer, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/explain", read(wired(s.o.Explainer, func(w http.ResponseWriter, r *http.Request) {
 		name, client := r.URL.Query().Get("name"), r.URL.Query().Get("client")
 		if name == "" || client == "" {
 			writeError(w, fmt.Errorf("%w: explain needs ?name=NAME&client=ADDRESS-OR-SUBNET", ErrInvalid))
@@ -306,9 +379,9 @@ func (s *Server) routes() {
 		reply(w, v, err)
 	})))
 
-	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+	s.handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
-	})
+	}))
 }
 
 // wired returns h, or, when the backend h calls is not wired (nil), a
@@ -320,22 +393,78 @@ func wired(backend any, h http.HandlerFunc) http.HandlerFunc {
 	return h
 }
 
-// auth wraps a handler with the bearer-token check for writes (and for
-// reads when ReadToken is set).
-func (s *Server) auth(isWrite bool) func(http.HandlerFunc) http.Handler {
+// access is who may call a route (see auth).
+type access uint8
+
+const (
+	reader        access = iota // reads: the token when ReadToken
+	metricsReader               // /metrics, /v1/site/load: a read unless PublicMetrics
+	operator                    // an operator's writes: the token
+	clusterPeer                 // join, forwarded commands: the token or a node's certificate
+)
+
+// auth wraps a handler with the check its access needs:
+//
+//   - reader: the bearer token when Token and ReadToken are set, else open;
+//     metricsReader likewise unless PublicMetrics;
+//   - operator: the token; without one (Addr is then loopback only, see
+//     New) a loopback client;
+//   - clusterPeer: the token, or a client certificate the TLS handshake
+//     verified against ClientCAs; with neither a token nor ClientCAs, a
+//     loopback client (a development node).
+func (s *Server) auth(a access) func(http.HandlerFunc) http.Handler {
 	return func(h http.HandlerFunc) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if s.o.Token != "" && (isWrite || s.o.ReadToken) {
-				got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-				if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.o.Token)) != 1 {
-					w.Header().Set("WWW-Authenticate", `Bearer realm="tern"`)
-					writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or wrong bearer token: pass --token or set TERN_TOKEN"})
-					return
-				}
+			if s.allowed(a, r) {
+				h(w, r)
+				return
 			}
-			h(w, r)
+			msg := "missing or wrong bearer token: pass --token or set TERN_TOKEN"
+			switch {
+			case a == clusterPeer && s.o.ClientCAs != nil:
+				msg = "missing or wrong bearer token, and no client certificate of the cluster's CA: a node needs the cluster's token (node.api_token_file) or its node.tls certificate"
+			case s.o.Token == "":
+				msg = "this API has no token and answers writes from loopback only"
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tern"`)
+			writeJSON(w, http.StatusUnauthorized, errorBody{Error: msg})
 		})
 	}
+}
+
+func (s *Server) allowed(a access, r *http.Request) bool {
+	switch a {
+	case reader:
+		return !s.o.ReadToken || s.o.Token == "" || s.bearer(r)
+	case metricsReader:
+		return s.o.PublicMetrics || !s.o.ReadToken || s.o.Token == "" || s.bearer(r)
+	case operator:
+		if s.o.Token == "" {
+			return fromLoopback(r)
+		}
+		return s.bearer(r)
+	case clusterPeer:
+		switch {
+		case s.o.Token != "" && s.bearer(r):
+			return true
+		case r.TLS != nil && len(r.TLS.VerifiedChains) > 0:
+			return true // verified against ClientCAs in the handshake
+		}
+		return s.o.Token == "" && s.o.ClientCAs == nil && fromLoopback(r)
+	}
+	return false
+}
+
+// bearer reports whether r carries the token.
+func (s *Server) bearer(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && s.o.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.o.Token)) == 1
+}
+
+// fromLoopback reports whether r came from a loopback address.
+func fromLoopback(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 func versionArg(w http.ResponseWriter, r *http.Request) (uint64, bool) {
@@ -347,14 +476,35 @@ func versionArg(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 	return v, true
 }
 
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+// decode reads r's body, at most limit bytes, as one JSON value into v:
+// unknown fields and trailing data are errors (400), a larger body 413.
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, fmt.Errorf("%w: request body: %v", ErrInvalid, err))
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON value")
+			if terr != nil {
+				err = terr
+			}
+		}
+	}
+	if err != nil {
+		writeError(w, bodyError(err))
 		return false
 	}
 	return true
+}
+
+// bodyError is the error answered for a body that could not be read:
+// 413 when it was over its limit, else 400.
+func bodyError(err error) error {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return fmt.Errorf("%w: more than %d bytes: send a smaller one (for `tern apply`, fewer or smaller zone files)", errTooLarge, mb.Limit)
+	}
+	return fmt.Errorf("%w: request body: %v", ErrInvalid, err)
 }
 
 func reply(w http.ResponseWriter, v any, err error) {
@@ -386,6 +536,8 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errNoBackend):
 		return http.StatusNotImplemented
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusInternalServerError
 }

@@ -27,7 +27,7 @@ type SiteLoader interface {
 }
 
 func (s *Server) siteRoutes() {
-	s.mux.Handle("GET /v1/site/load", s.auth(false)(wired(s.o.Site, func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /v1/site/load", s.auth(metricsReader)(wired(s.o.Site, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.o.Site.SiteLoad(r.Context())
 		reply(w, v, err)
 	})))

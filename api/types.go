@@ -15,6 +15,9 @@ type Status struct {
 	Serving       bool   `json:"serving"`
 	MembersUp     int    `json:"members_up"`
 	MembersTotal  int    `json:"members_total"`
+	// Warnings are what an operator should know of this node's own
+	// settings: members it does not probe, and why.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ClusterMember is one Raft server.

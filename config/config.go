@@ -73,6 +73,19 @@ type Node struct {
 	APIToken     string `yaml:"api_token"`
 	APITokenFile string `yaml:"api_token_file"`
 	APIReadToken bool   `yaml:"api_read_token"`
+	// APIPublicMetrics keeps /metrics open to anyone who reaches the API
+	// when reads need the token (api_read_token), for a Prometheus that
+	// scrapes without one. Default false: /metrics is a read like any
+	// other (a scraper sends the token, Prometheus with
+	// authorization: {credentials_file: ...}).
+	APIPublicMetrics bool `yaml:"api_public_metrics"`
+	// AllowExecChecks lets this node run exec checks (a command on this
+	// host, as the user tern runs as). Default false: a replicated
+	// configuration with an exec check is accepted, but this node does
+	// not run it and reports its members as not probed here. Only the
+	// local file decides: the node section of a replicated configuration
+	// is never used.
+	AllowExecChecks bool `yaml:"allow_exec_checks"`
 }
 
 // Geo holds the MaxMind database and the named geo maps.
@@ -113,7 +126,8 @@ func Load(name string) (*Config, error) {
 	// Files only this host has (certificates) are checked here, not in
 	// Parse: a configuration replicated from another node names that
 	// node's files.
-	if tps := append(c.CheckTLS(time.Now()), c.readAPIToken()...); len(tps) > 0 {
+	tps := append(c.CheckTLS(time.Now()), c.readAPIToken()...)
+	if tps = append(tps, c.redactedOnHost()...); len(tps) > 0 {
 		var ps Problems
 		errors.As(err, &ps)
 		ps = append(ps, tps...)

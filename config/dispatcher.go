@@ -344,7 +344,7 @@ func (h *DispatcherHA) check(p string, vips map[netip.Addr]bool, addf func(path,
 		addf(p, "ha: key or key_file is required (a shared secret of at least %d bytes)", minKeyLen)
 	case h.Key != "" && h.KeyFile != "":
 		addf(p+".key", "ha: write key or key_file, not both")
-	case h.Key != "" && len(h.Key) < minKeyLen:
+	case h.Key != "" && h.Key != Redacted && len(h.Key) < minKeyLen: // Redacted: a replicated copy, never run
 		addf(p+".key", "ha: key is %d bytes, at least %d are needed", len(h.Key), minKeyLen)
 	}
 	if h.Priority < 1 || h.Priority > 255 {

@@ -200,7 +200,7 @@ func (c *Config) validateDNS(add func(path, format string, args ...any)) {
 			add(path, "TSIG key %q has both secret and secret_file: keep one", name)
 		case k.Secret == "" && k.SecretFile == "":
 			add(path, "TSIG key %q has no secret: write secret: <base64> (make one with: head -c 32 /dev/urandom | base64) or secret_file: <path>", name)
-		case k.Secret != "":
+		case k.Secret != "" && k.Secret != Redacted: // Redacted: a replicated copy (see TSIGSecrets)
 			if err := checkSecret(k.Secret); err != nil {
 				add(path+".secret", "TSIG key %q: %v", name, err)
 			}
@@ -256,13 +256,20 @@ type TSIGSecret struct {
 
 // TSIGSecrets returns every TSIG key by configured name, reading
 // secret_file ones from c.FS. A file that cannot be read or holds no valid
-// secret is a problem at the line of its secret_file.
+// secret is a problem at the line of its secret_file; an inline secret
+// that is the placeholder Redacted is a problem at its line.
 func (c *Config) TSIGSecrets() (map[string]TSIGSecret, Problems) {
 	out := make(map[string]TSIGSecret, len(c.TSIG.Keys))
 	var ps Problems
 	for _, name := range sortedKeys(c.TSIG.Keys) {
 		k := c.TSIG.Keys[name]
 		secret := strings.TrimSpace(k.Secret)
+		if k.SecretFile == "" && secret == Redacted {
+			// A replicated copy's placeholder is never a key: a node's
+			// TSIG keys come from its own file.
+			ps = append(ps, Problem{File: c.Name, Line: c.Line("tsig.keys." + name + ".secret"), Msg: fmt.Sprintf("TSIG key %q: the secret is %q, a replicated copy's placeholder, not a key: this node's own file must hold the secret (or secret_file)", name, Redacted)})
+			continue
+		}
 		if k.SecretFile != "" {
 			line := c.Line("tsig.keys." + name + ".secret_file")
 			if c.FS == nil {

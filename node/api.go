@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ternlb/tern/api"
@@ -30,6 +31,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	g := n.gen
 	s := api.Status{Node: g.cfg.Node.Name, ConfigHash: g.base.Version, InQuorum: true, MembersUp: n.up, MembersTotal: n.total}
 	n.mu.Unlock()
+	s.Warnings = unprobedWarnings(g.prober.Verdicts())
 	select {
 	case <-n.dns.Ready():
 		s.Serving = true
@@ -248,10 +250,16 @@ func (c apiConfigs) Version(_ context.Context, v uint64) (api.ConfigVersion, err
 	if !ok {
 		return api.ConfigVersion{}, fmt.Errorf("%w: configuration version %d is not kept", api.ErrNotFound, v)
 	}
+	// Bundles are redacted when proposed; one proposed before that (or by
+	// a node that did not) is redacted on its way out all the same.
+	b, err := redactSecrets(cv.Bundle)
+	if err != nil {
+		return api.ConfigVersion{}, fmt.Errorf("configuration version %d is not shown: %w", v, err)
+	}
 	cur, _ := st.Config()
-	out := api.ConfigVersion{Version: cv.Version, Hash: cv.Hash.String(), Current: cv.Version == cur.Version, Main: cv.Bundle.Main, Files: map[string]string{}}
-	for p, b := range cv.Bundle.Files {
-		out.Files[p] = string(b)
+	out := api.ConfigVersion{Version: cv.Version, Hash: cv.Hash.String(), Current: cv.Version == cur.Version, Main: b.Main, Files: map[string]string{}}
+	for p, data := range b.Files {
+		out.Files[p] = string(data)
 	}
 	return out, nil
 }
@@ -269,7 +277,10 @@ func (c apiConfigs) Apply(ctx context.Context, r api.ApplyRequest) (api.ApplyRes
 	if err := b.Validate(); err != nil {
 		return api.ApplyResult{}, fmt.Errorf("%w: %v", api.ErrInvalid, err)
 	}
-	b = redactToken(b)
+	b, err := redactSecrets(b)
+	if err != nil {
+		return api.ApplyResult{}, fmt.Errorf("%w: nothing changed: %v", api.ErrInvalid, err)
+	}
 	cfg, err := b.Load(b.Main)
 	if err == nil {
 		n.mu.Lock()
@@ -315,6 +326,10 @@ func (c apiConfigs) result(res raftstore.Result) (api.ApplyResult, error) {
 type apiForwarder struct{ n *Node }
 
 func (f apiForwarder) ApplyCommand(ctx context.Context, cmd []byte) (api.CommandResult, error) {
+	cmd, err := redactCommand(cmd)
+	if err != nil {
+		return api.CommandResult{}, fmt.Errorf("%w: nothing changed: %v", api.ErrInvalid, err)
+	}
 	ctx, cancel := writeContext(ctx)
 	defer cancel()
 	idx, res, err := f.n.store.ApplyEncoded(ctx, cmd)
@@ -327,6 +342,38 @@ func (f apiForwarder) ApplyCommand(ctx context.Context, cmd []byte) (api.Command
 	return api.CommandResult{Index: res.Index, Changed: res.Changed, Version: res.Version}, nil
 }
 
+// unprobedWarnings says, for each reason this node does not probe members
+// whose pool has a check, how many and in which pools.
+func unprobedWarnings(vs []probes.Verdict) []string {
+	type group struct {
+		members int
+		pools   []string
+	}
+	groups := map[string]*group{}
+	var order []string
+	for _, v := range vs {
+		if v.Unprobed == "" {
+			continue
+		}
+		g := groups[v.Unprobed]
+		if g == nil {
+			g = &group{}
+			groups[v.Unprobed] = g
+			order = append(order, v.Unprobed)
+		}
+		g.members++
+		if len(g.pools) == 0 || g.pools[len(g.pools)-1] != v.Key.Pool {
+			g.pools = append(g.pools, v.Key.Pool) // verdicts come in pool order
+		}
+	}
+	var out []string
+	for _, why := range order {
+		g := groups[why]
+		out = append(out, fmt.Sprintf("%s: %d members not probed here (pools %s)", why, g.members, strings.Join(g.pools, ", ")))
+	}
+	return out
+}
+
 // why says in a few words why a member is in or out of answers.
 func why(v probes.Verdict) string {
 	switch {
@@ -336,6 +383,11 @@ func why(v probes.Verdict) string {
 		return "forced up by an operator"
 	case v.Forced:
 		return "forced down by an operator"
+	case v.Unprobed != "":
+		if v.Up {
+			return "not probed here: " + v.Unprobed + "; initial state up"
+		}
+		return "not probed here: " + v.Unprobed + "; initial state down"
 	case !v.Probed && v.Err == "" && v.Checked.IsZero():
 		if v.Up {
 			return "not probed: up (no check, or initial state)"

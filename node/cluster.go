@@ -154,7 +154,7 @@ func localBundle(c *config.Config) (raftstore.Bundle, error) {
 	if err := b.Validate(); err != nil {
 		return raftstore.Bundle{}, err
 	}
-	return redactToken(b), nil
+	return redactSecrets(b)
 }
 
 // recordFS keeps a copy of every file read through it.

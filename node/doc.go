@@ -103,14 +103,27 @@
 // API security: the API's token is --api-token (Options.APIToken) when
 // given, else node.api_token or the trimmed content of
 // node.api_token_file (read by config.Load); writes need it, and reads too
-// with node.api_read_token (refused at start without a token). An inline
-// node.api_token is replaced by "redacted" in every bundle a node
-// proposes (redactToken), so it is neither in the Raft log nor shown by
-// the configuration versions API. With
-// node.tls the API serves HTTPS with the node certificate, and this
-// node's own API clients (join, the bootstrap check, forwarding to the
-// leader) verify peers against node.tls.ca (by server_name when set, else
-// by the host dialled) and present the node certificate.
+// with node.api_read_token (refused at start without a token), /metrics
+// then too unless node.api_public_metrics. New refuses node.api beyond
+// loopback without a token (api.ErrInsecure, at node.api's line) before
+// it opens anything. Every inline secret (config.SecretPaths) is replaced
+// by config.Redacted on its own line in every bundle a node proposes and
+// in every command it accepts to forward (redactSecrets, redactCommand),
+// and again in every version the API shows, so none is in the Raft log
+// or an API answer; a secret that cannot be replaced in place fails the
+// proposal. The DNS server's TSIG keys and the dispatcher's key always
+// come from the local file. With node.tls the API serves HTTPS with the
+// node certificate and asks clients for one: a certificate node.tls.ca
+// signed admits joins and forwarded commands; this node's own API
+// clients (join, the bootstrap check, forwarding to the leader) verify
+// peers against node.tls.ca (by server_name when set, else by the host
+// dialled) and present the node certificate.
+//
+// Exec checks: the prober runs them only when the local file's node
+// section says node.allow_exec_checks (clusterConfig always puts the
+// local node section in a replicated configuration); members it does not
+// probe keep their initial state and say why (/v1/pools, /v1/status
+// warnings, tern_probe_not_allowed).
 //
 // node is the only package that imports all the others.
 package node

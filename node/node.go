@@ -45,9 +45,10 @@ type Options struct {
 	VerdictRefresh time.Duration
 	// APIToken is the bearer token the API requires for writes (reads
 	// too with node.api_read_token); empty: node.api_token or
-	// node.api_token_file, and without those writes are open (acceptable
-	// on loopback only). In a cluster every node must have the same: nodes
-	// use it to join and to forward writes to the leader.
+	// node.api_token_file. Without any, a node whose node.api is beyond
+	// loopback refuses to start, and a loopback one answers writes from
+	// loopback clients only. In a cluster every node must have the same:
+	// nodes use it to join and to forward writes to the leader.
 	APIToken string
 	// Raft, when set, adjusts the Raft store's options after they are
 	// derived from the node section (tests shorten timeouts with it).
@@ -141,6 +142,9 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	if cfg.Node.APIReadToken && n.token == "" {
 		return nil, fmt.Errorf("node %q: node.api_read_token is set but there is no token: set node.api_token_file (or --api-token)", cfg.Node.Name)
 	}
+	if cfg.Node.API != "" && n.token == "" && !api.LoopbackOnly(cfg.Node.API) {
+		return nil, insecureAPI(cfg, api.ErrInsecure)
+	}
 	var err error
 	if n.tls, err = apiTLSFor(cfg); err != nil {
 		return nil, fmt.Errorf("node %q: %w", cfg.Node.Name, err)
@@ -200,25 +204,31 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	n.gen = g
 	if cfg.Node.API != "" {
 		ao := api.Options{
-			Addr:      cfg.Node.API,
-			Token:     n.token,
-			ReadToken: cfg.Node.APIReadToken,
-			Status:    n,
-			Pools:     apiPools{n},
-			Explainer: n,
-			Events:    n,
-			Stats:     n,
-			Site:      n,
-			Registry:  n.reg,
-			Logger:    o.Logger,
+			Addr:          cfg.Node.API,
+			Token:         n.token,
+			ReadToken:     cfg.Node.APIReadToken,
+			PublicMetrics: cfg.Node.APIPublicMetrics,
+			Status:        n,
+			Pools:         apiPools{n},
+			Explainer:     n,
+			Events:        n,
+			Stats:         n,
+			Site:          n,
+			Registry:      n.reg,
+			Logger:        o.Logger,
 		}
 		if n.tls != nil {
-			ao.CertFile, ao.KeyFile = n.tls.certFile, n.tls.keyFile
+			// Peers present the node certificate: it admits their joins
+			// and forwarded commands (see api.Options.ClientCAs).
+			ao.CertFile, ao.KeyFile, ao.ClientCAs = n.tls.certFile, n.tls.keyFile, n.tls.cas
 		}
 		if n.store != nil {
 			ao.Cluster, ao.Configs, ao.Forwarder = apiCluster{n}, apiConfigs{n}, apiForwarder{n}
 		}
 		n.api, err = api.New(ao)
+		if errors.Is(err, api.ErrInsecure) {
+			return nil, insecureAPI(cfg, err)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -237,6 +247,21 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	}
 	built = true
 	return n, nil
+}
+
+// insecureAPI is the refusal to start an API beyond loopback without a
+// token, at node.api's line, saying how to fix it either way.
+func insecureAPI(cfg *config.Config, err error) error {
+	port := "8054"
+	if _, p, e := net.SplitHostPort(cfg.Node.API); e == nil && p != "" {
+		port = p
+	}
+	at := cfg.Name
+	if l := cfg.Line("node.api"); l > 0 {
+		at = fmt.Sprintf("%s:%d", at, l)
+	}
+	return fmt.Errorf("%s: node.api %q: %w, so anyone who reaches it could change the cluster (add exec checks, replace zones): give the node a token with node.api_token_file: /etc/tern/api-token (a file holding it, the same on every node; or --api-token / TERN_API_TOKEN), or listen on loopback only: api: \"127.0.0.1:%s\"",
+		at, cfg.Node.API, err, port)
 }
 
 // build compiles cfg into a generation whose prober reports to n.
@@ -258,6 +283,10 @@ func (n *Node) build(cfg *config.Config, prev *generation) (*generation, error) 
 		Logger: n.log,
 		Source: n.source,
 		Filter: filter,
+		// cfg's node section is the local file's, also for a replicated
+		// configuration (clusterConfig): only this host decides whether
+		// it runs commands.
+		AllowExec: cfg.Node.AllowExecChecks,
 		Observer: probes.ObserverFunc(func(changed []probes.Verdict) {
 			n.recordProbes(cfg.Node.Name, changed)
 			n.republish(g)

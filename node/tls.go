@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"time"
@@ -17,6 +18,7 @@ import (
 // address dialled, and present this node's certificate.
 type apiTLS struct {
 	certFile, keyFile string
+	cas               *x509.CertPool // node.tls.ca: the peers' client certificates verify against it
 	client            *tls.Config
 }
 
@@ -42,7 +44,7 @@ func apiTLSFor(cfg *config.Config) (*apiTLS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api tls: node.tls: %w", err)
 	}
-	return &apiTLS{certFile: cert, keyFile: key, client: &tls.Config{
+	return &apiTLS{certFile: cert, keyFile: key, cas: kp.CAs, client: &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		RootCAs:      kp.CAs,
 		Certificates: []tls.Certificate{kp.Cert},

@@ -146,11 +146,23 @@ func TestTokenSources(t *testing.T) {
 
 // Two nodes with node.tls: the second joins through the first's HTTPS API
 // (verified against the CA, the token from the configuration), and a write
-// sent to the follower is forwarded to the leader over HTTPS.
+// sent to the follower is forwarded to the leader over HTTPS. Without a
+// token (loopback nodes) the node certificate alone admits the join and
+// the forwarded write: the API asks peers for it.
 func TestClusterOverTLS(t *testing.T) {
+	for _, token := range []string{"cluster-token", ""} {
+		t.Run(fmt.Sprintf("token %q", token), func(t *testing.T) { clusterOverTLS(t, token) })
+	}
+}
+
+func clusterOverTLS(t *testing.T, token string) {
 	certs := t.TempDir()
 	cas := writeTLS(t, certs)
 	api1, raft1, api2, raft2 := freePort(t), freePort(t), freePort(t), freePort(t)
+	tokenLine := ""
+	if token != "" {
+		tokenLine = "  api_token: " + token + "\n"
+	}
 	nodeYAML := func(name string, api, raft int, extra string) string {
 		return fmt.Sprintf(`node:
   name: %[1]s
@@ -159,14 +171,13 @@ func TestClusterOverTLS(t *testing.T) {
   raft: "127.0.0.1:%[3]d"
   data: data
   tls: {cert: %[4]s/n1.crt, key: %[4]s/n1.key, ca: %[4]s/ca.crt}
-  api_token: cluster-token
-%[5]s
+%[6]s%[5]s
 pools:
   web:
     members: [{address: 192.0.2.1}]
 zones:
   - file: z.zone
-`, name, api, raft, certs, extra)
+`, name, api, raft, certs, extra, tokenLine)
 	}
 	n1, _ := startNode(t, nodeYAML("n1", api1, raft1, "  bootstrap: true"), testZone)
 	within(t, 20*time.Second, "n1 leads with a configuration", func() bool {
@@ -180,7 +191,7 @@ zones:
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c2 := api.NewClient(fmt.Sprintf("127.0.0.1:%d", api2), "cluster-token", &tls.Config{RootCAs: cas})
+	c2 := api.NewClient(fmt.Sprintf("127.0.0.1:%d", api2), token, &tls.Config{RootCAs: cas})
 	if err := c2.SetAdmin(ctx, "web", "192.0.2.1", "drain"); err != nil {
 		t.Fatalf("write on the follower, forwarded over HTTPS: %v", err)
 	}

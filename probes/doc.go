@@ -19,7 +19,11 @@
 //   - exec: up when the command exits 0. It runs with TERN_POOL,
 //     TERN_MEMBER, TERN_ADDRESS, TERN_PORT and TERN_TIMEOUT in its
 //     environment, in a process group of its own that is killed at the
-//     timeout.
+//     timeout. It runs only on a prober built with Options.AllowExec (a
+//     node's own node.allow_exec_checks); elsewhere its members are not
+//     probed (Verdict.Unprobed says why, tern_probe_not_allowed counts
+//     them, the reason is logged once per Run) and keep their initial
+//     state.
 //   - load: an HTTP request like http's whose body is a load report,
 //     {"load": 0.42, "capacity": 100} or a bare number; up when it answers
 //     an expected status with a valid report. Reports are smoothed (EWMA,

@@ -1,16 +1,24 @@
 package probes
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the prober's Prometheus collectors, registered by whoever
-// serves /metrics (see Prober.Collectors).
+// serves /metrics (see Prober.Collectors). Probers that inherit from one
+// another share them (see Inherit); the gauges read current, the newest.
 type metrics struct {
+	current atomic.Pointer[Prober]
+
 	duration    *prometheus.HistogramVec // check, type
 	results     *prometheus.CounterVec   // type, result
 	transitions *prometheus.CounterVec   // pool, to
 	lateness    prometheus.Histogram
 	skipped     prometheus.Counter
 	members     *prometheus.Desc // pool, state: counted from the table when scraped
+	notAllowed  *prometheus.Desc // pool, check: members not probed here (Verdict.Unprobed)
 }
 
 func newMetrics() *metrics {
@@ -36,6 +44,9 @@ func newMetrics() *metrics {
 		members: prometheus.NewDesc("tern_probe_members",
 			"Members by pool and state: up, down, drain, forced_up or forced_down (each member in one).",
 			[]string{"pool", "state"}, nil),
+		notAllowed: prometheus.NewDesc("tern_probe_not_allowed",
+			"Members this node does not probe although their pool has a check, by pool and check: exec checks without node.allow_exec_checks.",
+			[]string{"pool", "check"}, nil),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tern_probe_skipped_total",
 			Help: "Probes not started because the member's previous probe was still running or the prober fell a whole interval behind.",
@@ -48,20 +59,39 @@ func newMetrics() *metrics {
 //	reg.MustRegister(p.Collectors()...)
 func (p *Prober) Collectors() []prometheus.Collector {
 	m := p.metrics
-	return []prometheus.Collector{m.duration, m.results, m.transitions, m.lateness, m.skipped, membersCollector{p}}
+	return []prometheus.Collector{m.duration, m.results, m.transitions, m.lateness, m.skipped, membersCollector{m}}
 }
 
-// membersCollector counts members by state from the verdict table when
-// scraped.
-type membersCollector struct{ p *Prober }
+// membersCollector counts members by state, and those not probed here,
+// from the newest prober's verdict table when scraped.
+type membersCollector struct{ m *metrics }
 
-func (c membersCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.p.metrics.members }
+func (c membersCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.m.members
+	ch <- c.m.notAllowed
+}
 
 func (c membersCollector) Collect(ch chan<- prometheus.Metric) {
+	p := c.m.current.Load()
 	type key struct{ pool, state string }
 	counts := map[key]int{}
 	var order []key
-	for _, v := range c.p.Verdicts() {
+	type unprobed struct{ pool, check string }
+	skipped := map[unprobed]int{}
+	var skippedOrder []unprobed
+	for _, t := range p.targets {
+		if t.st.unprobed != "" { // fixed at New: no lock needed
+			k := unprobed{t.key.Pool, t.check.name}
+			if skipped[k] == 0 {
+				skippedOrder = append(skippedOrder, k)
+			}
+			skipped[k]++
+		}
+	}
+	for _, k := range skippedOrder {
+		ch <- prometheus.MustNewConstMetric(c.m.notAllowed, prometheus.GaugeValue, float64(skipped[k]), k.pool, k.check)
+	}
+	for _, v := range p.Verdicts() {
 		st := "down"
 		switch {
 		case v.Forced && v.Up:
@@ -80,6 +110,6 @@ func (c membersCollector) Collect(ch chan<- prometheus.Metric) {
 		counts[k]++
 	}
 	for _, k := range order {
-		ch <- prometheus.MustNewConstMetric(c.p.metrics.members, prometheus.GaugeValue, float64(counts[k]), k.pool, k.state)
+		ch <- prometheus.MustNewConstMetric(c.m.members, prometheus.GaugeValue, float64(counts[k]), k.pool, k.state)
 	}
 }

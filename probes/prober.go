@@ -25,6 +25,9 @@ var (
 	// ErrFirstRound is returned by FirstRound when its wait ended before
 	// every probed member had a result.
 	ErrFirstRound = errors.New("first probe round incomplete")
+	// ErrExecNotAllowed is why a prober without Options.AllowExec does not
+	// probe the members of a pool checked by an exec check.
+	ErrExecNotAllowed = errors.New("exec checks are not allowed on this node (node.allow_exec_checks)")
 )
 
 // Observer receives verdicts as they change. Observe is called from one
@@ -64,6 +67,13 @@ type Options struct {
 	// cluster's nodes) takes effect at each member's next slot. It must be
 	// fast and safe for concurrent use.
 	Filter func(pool, member string) bool
+	// AllowExec lets exec checks run: a command on this host. Without it
+	// the members of a pool checked by an exec check are not probed (no
+	// command runs): they keep their pool's initial state, FirstRound
+	// does not wait for them, their Verdict.Unprobed says why, and
+	// tern_probe_not_allowed{pool,check} counts them. A node sets it from
+	// its own file's node.allow_exec_checks alone.
+	AllowExec bool
 }
 
 // Prober probes the members of every pool that has a check, keeps each
@@ -104,6 +114,7 @@ func New(cfg *config.Config, opts Options) (*Prober, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	p.metrics.current.Store(p)
 	checkers := map[string]*checker{}
 	for _, name := range sortedNames(cfg.Checks) {
 		ch, err := newChecker(name, cfg.Checks[name])
@@ -129,11 +140,14 @@ func New(cfg *config.Config, opts Options) (*Prober, error) {
 			if err != nil {
 				return nil, err
 			}
+			if ch != nil && ch.cfg.Type == "exec" && !opts.AllowExec {
+				t.st.unprobed = ErrExecNotAllowed.Error()
+			}
 			t.st.since = now
 			t.st.sent = t.st.verdict(t.key, 0)
 			members[memberName(m.Address)] = t
 			p.targets = append(p.targets, t)
-			if ch != nil {
+			if ch != nil && t.st.unprobed == "" {
 				p.probed = append(p.probed, t)
 				t.awaited = p.wanted(t)
 				if t.awaited {
@@ -160,12 +174,18 @@ func New(cfg *config.Config, opts Options) (*Prober, error) {
 // nor sends them back to their initial state. A member keeps its probe
 // state and load when it is probed the same way (same pool, address, check
 // name and type, and probe target); it keeps an admin state set at run
-// time unless the configuration changed its admin: value. Call it before
-// Run, after old's Run has returned or while it still runs.
+// time unless the configuration changed its admin: value. A member p does
+// not probe (Verdict.Unprobed) inherits no probe state. p also takes over
+// old's metrics, so collectors registered once (Collectors of the first
+// prober) count for every prober that inherits from it, and the gauges
+// read the newest one. Call it before Run, after old's Run has returned
+// or while it still runs.
 func (p *Prober) Inherit(old *Prober) {
 	if p.started.Load() {
 		return
 	}
+	p.metrics = old.metrics
+	p.metrics.current.Store(p)
 	old.mu.Lock()
 	defer old.mu.Unlock()
 	p.mu.Lock()
@@ -178,7 +198,7 @@ func (p *Prober) Inherit(old *Prober) {
 		if o.cfgAdmin == t.cfgAdmin {
 			t.st.admin = o.st.admin
 		}
-		same := t.check != nil && o.check != nil && t.check.name == o.check.name &&
+		same := t.check != nil && o.check != nil && t.st.unprobed == "" && t.check.name == o.check.name &&
 			t.check.cfg.Type == o.check.cfg.Type && t.host == o.host && t.port == o.port
 		if same && o.st.probed {
 			admin, initialUp := t.st.admin, t.st.initialUp
@@ -217,6 +237,7 @@ func (p *Prober) Run(ctx context.Context) error {
 	if !p.started.CompareAndSwap(false, true) {
 		return errors.New("probes: Run called twice")
 	}
+	p.logUnprobed()
 	var wg sync.WaitGroup
 	wg.Go(func() { p.notify(ctx) })
 	if len(p.probed) > 0 {
@@ -235,6 +256,28 @@ func (p *Prober) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// logUnprobed says once per check (and so once per configuration: a
+// prober runs once) which checks this prober does not run and why.
+func (p *Prober) logUnprobed() {
+	type key struct{ check, why string }
+	counts := map[key]int{}
+	var order []key
+	for _, t := range p.targets {
+		if t.st.unprobed == "" {
+			continue
+		}
+		k := key{t.check.name, t.st.unprobed}
+		if counts[k] == 0 {
+			order = append(order, k)
+		}
+		counts[k]++
+	}
+	for _, k := range order {
+		p.log.Warn("check not run on this node: its members are not probed here and keep their pool's initial state unless other nodes probe them",
+			"check", k.check, "members", counts[k], "why", k.why)
+	}
 }
 
 // schedule dispatches each target at its slots until ctx ends. The first

@@ -412,6 +412,26 @@ func TestMetrics(t *testing.T) {
 	if err := p.FirstRound(context.Background(), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	got := gather(t, reg)
+	for name, want := range map[string]float64{
+		"tern_probe_results_total,result=up,type=tcp":    1,
+		"tern_probe_results_total,result=error,type=tcp": 1,
+		"tern_probe_transitions_total,pool=p,to=down":    1,
+		"tern_probe_duration_seconds,check=c,type=tcp":   2,
+		"tern_probe_lateness_seconds":                    2,
+		"tern_probe_members,pool=p,state=up":             1,
+		"tern_probe_members,pool=p,state=down":           1,
+	} {
+		if g := got[name]; math.Abs(g-want) > 0 {
+			t.Errorf("%s = %g, want %g (all: %v)", name, g, want, got)
+		}
+	}
+}
+
+// gather scrapes reg into name,label=value,... -> value (a histogram's
+// sample count).
+func gather(t testing.TB, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -433,19 +453,7 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 	}
-	for name, want := range map[string]float64{
-		"tern_probe_results_total,result=up,type=tcp":    1,
-		"tern_probe_results_total,result=error,type=tcp": 1,
-		"tern_probe_transitions_total,pool=p,to=down":    1,
-		"tern_probe_duration_seconds,check=c,type=tcp":   2,
-		"tern_probe_lateness_seconds":                    2,
-		"tern_probe_members,pool=p,state=up":             1,
-		"tern_probe_members,pool=p,state=down":           1,
-	} {
-		if g := got[name]; math.Abs(g-want) > 0 {
-			t.Errorf("%s = %g, want %g (all: %v)", name, g, want, got)
-		}
-	}
+	return got
 }
 
 func TestInherit(t *testing.T) {

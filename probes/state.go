@@ -63,6 +63,10 @@ type Verdict struct {
 	ProbeUp bool
 	// Probed is false until the first result; no check means never.
 	Probed bool
+	// Unprobed, when set, says why this prober does not probe the member
+	// although its pool has a check (ErrExecNotAllowed's text); the
+	// member keeps its initial state here.
+	Unprobed string
 	// Load is the smoothed load as last passed on (see Check
 	// load_threshold); HasLoad is false until a first report.
 	Load     float64
@@ -103,6 +107,7 @@ func (v Verdict) State() string {
 // Prober.mu.
 type state struct {
 	initialUp bool
+	unprobed  string // see Verdict.Unprobed; fixed at New
 	admin     Admin
 	probed    bool
 	probeUp   bool
@@ -159,7 +164,7 @@ func (s *state) report(load, capacity, alpha float64) {
 // verdict returns the member's verdict with load as last sent, except that
 // the smoothed load replaces it when it moved by more than threshold since.
 func (s *state) verdict(key Key, threshold float64) Verdict {
-	v := Verdict{Key: key, Admin: s.admin, Probed: s.probed, ProbeUp: s.initialUp,
+	v := Verdict{Key: key, Admin: s.admin, Probed: s.probed, ProbeUp: s.initialUp, Unprobed: s.unprobed,
 		RTT: s.rtt, Err: s.err, Checked: s.checked, Since: s.since,
 		Load: s.sent.Load, HasLoad: s.sent.HasLoad, Capacity: s.capacity}
 	if s.probed {

@@ -112,6 +112,7 @@
     item('Serving', st.serving ? badge('b-ok', 'serving') : badge('b-bad', 'NOT serving'));
     item('Config', st.config_version ? 'version ' + st.config_version : 'local');
     item('Members up', st.members_up + ' of ' + st.members_total);
+    for (const w of st.warnings || []) item('Warning', w);
     return dl;
   }
 

@@ -77,6 +77,9 @@ func statusCommand() *cli.Command {
 			fmt.Fprintf(w, "config\tversion %d %s\n", s.ConfigVersion, s.ConfigHash)
 			fmt.Fprintf(w, "serving\t%v\n", s.Serving)
 			fmt.Fprintf(w, "members up\t%d of %d\n", s.MembersUp, s.MembersTotal)
+			for _, warning := range s.Warnings {
+				fmt.Fprintf(w, "warning\t%s\n", warning)
+			}
 			return w.Flush()
 		},
 	}
