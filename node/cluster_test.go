@@ -88,7 +88,7 @@ func TestAPIError(t *testing.T) {
 	}{
 		{"not leader", &raftstore.NotLeaderError{}, api.ErrUnavailable},
 		{"closed", raftstore.ErrClosed, api.ErrUnavailable},
-		{"conflict", fmt.Errorf("apply: %w", raftstore.ErrConflict), api.ErrConflict},
+		{"stale", fmt.Errorf("apply: %w", raftstore.ErrStale), api.ErrConflict},
 		{"no such version", raftstore.ErrNoSuchVersion, api.ErrNotFound},
 		{"unknown node", raftstore.ErrUnknownNode, api.ErrNotFound},
 		{"malformed", raftstore.ErrMalformed, api.ErrInvalid},
