@@ -16,10 +16,11 @@ type Status struct {
 	MembersUp     int    `json:"members_up"`
 	MembersTotal  int    `json:"members_total"`
 	// LocalFileDiffers: in a cluster, the node's own file's cluster-wide
-	// part (everything but node:) is not the cluster's current version.
-	// SIGHUP never proposes it; `tern apply` does. LocalFileHash is the
-	// digest of that part (the YAML decoded without node:, and the zone
-	// files), empty when the file does not load.
+	// part (everything but node, rrl, tsig and transfer, which a node
+	// always takes from its own file) is not the cluster's current
+	// version. SIGHUP never proposes it; `tern apply` does. LocalFileHash
+	// is the digest of that part (the YAML decoded without those keys,
+	// and the zone files), empty when the file does not load.
 	LocalFileDiffers bool   `json:"local_file_differs,omitempty"`
 	LocalFileHash    string `json:"local_file_hash,omitempty"`
 	// LastConfigError is the last failure to propose, load or compile a

@@ -137,15 +137,19 @@ type seedBundle struct {
 }
 
 // clusterDigest is a digest of a bundle's cluster-wide part: the YAML file
-// decoded without its node section (so comments, layout and the node's
-// own settings do not count) and every other file's bytes by path. Two
-// nodes' files that would serve the same have the same digest, where their
+// decoded without the keys a cluster node always takes from its own file
+// (node, and the DNS protection settings reconfigureDNS applies: rrl,
+// tsig, transfer), so that comments, layout and the node's own settings
+// do not count, and every other file's bytes by path. Two nodes'
+// files that would serve the same have the same digest, where their
 // bundles' hashes differ by their node sections.
 func clusterDigest(b raftstore.Bundle) raftstore.Hash {
 	main := b.Files[b.Main]
 	var m map[string]any
 	if yaml.Unmarshal(main, &m) == nil {
-		delete(m, "node")
+		for _, k := range [...]string{"node", "rrl", "tsig", "transfer"} {
+			delete(m, k)
+		}
 		if j, err := json.Marshal(m); err == nil {
 			main = j
 		}
@@ -183,14 +187,16 @@ func (n *Node) noteLocalFile(cfg *config.Config, b *raftstore.Bundle) (cur rafts
 		lb, err = localBundle(cfg)
 		b = &lb
 	}
-	cur, ok := n.store.State().Config()
+	st := n.store.State()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.localErr = err
 	if err == nil {
 		n.localDigest = clusterDigest(*b)
 	}
-	return cur, ok && (err != nil || n.localDigest != n.versionDigestLocked(cur))
+	cur, _ = st.Config()
+	differs, _ = n.localDiffersLocked(st)
+	return cur, differs
 }
 
 // localDiffersLocked reports whether the local file's cluster-wide part
@@ -362,8 +368,8 @@ func (n *Node) seedConfig(ctx context.Context) error {
 	if n.seed == nil {
 		return nil
 	}
-	const maxWait = 10 * time.Second
-	wait := 200 * time.Millisecond
+	const poll, maxWait = 200 * time.Millisecond, 10 * time.Second
+	wait := poll // after a failed proposal: doubled up to maxWait
 	for {
 		st, changed := n.store.FSM().Watch()
 		if _, ok := st.Config(); ok {
@@ -390,14 +396,20 @@ func (n *Node) seedConfig(ctx context.Context) error {
 			}
 			n.log.Warn("propose the bootstrap configuration; will retry", "err", err, "in", wait)
 			n.setConfigErr(fmt.Sprintf("bootstrap proposal: %v", err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, maxWait)
+			continue
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
-		case <-time.After(wait):
+		case <-time.After(poll):
 		}
-		wait = min(2*wait, maxWait)
 	}
 }
 

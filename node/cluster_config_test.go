@@ -222,7 +222,7 @@ func TestClusterReloadNeverProposes(t *testing.T) {
 	}
 	// A file with version 2's cluster-wide part (comments and the node
 	// section aside) does not differ.
-	o.write("# another comment\n"+o.yaml(""), testZone+"new 300 IN A 192.0.2.9\n")
+	o.write("# another comment\n"+o.yaml("rrl: {responses_per_second: 9}\n"), testZone+"new 300 IN A 192.0.2.9\n")
 	if err := o.n.Reload(context.Background(), o.load()); err != nil {
 		t.Fatal(err)
 	}

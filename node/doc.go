@@ -96,7 +96,8 @@
 // SIGHUP in a cluster re-reads the local file and, once it validates,
 // takes in its node settings and DNS protection settings (rrl, tsig,
 // transfer); it never proposes the file. When the file's cluster-wide part
-// (clusterDigest: the YAML decoded without node:, and the zone files)
+// (clusterDigest: the YAML decoded without node, rrl, tsig and transfer,
+// and the zone files)
 // differs from the cluster's current version, the node logs that it is not
 // applied and Status.LocalFileDiffers says so. A bundle holds the whole
 // file, node section included, so the same cluster-wide part applied from
