@@ -312,8 +312,7 @@ func (c apiConfigs) Apply(ctx context.Context, r api.ApplyRequest) (api.ApplyRes
 	if err != nil {
 		return api.ApplyResult{}, fmt.Errorf("%w: the configuration does not validate, nothing changed:\n%v", api.ErrInvalid, err)
 	}
-	return c.change(ctx, raftstore.ApplyConfig{Bundle: b, Base: r.Base, Force: r.Force, At: time.Now().UTC(),
-		Comment: r.Comment, Origin: c.origin(raftstore.OriginApply, r.Change), Zones: stamps})
+	return c.change(ctx, raftstore.ApplyConfig{Bundle: b, Change: c.raftChange(raftstore.OriginApply, r.Change, stamps)})
 }
 
 // Rollback re-applies kept version v, based on r.Base, once it has
@@ -327,8 +326,7 @@ func (c apiConfigs) Rollback(ctx context.Context, v uint64, r api.RollbackReques
 	if err != nil {
 		return api.ApplyResult{}, fmt.Errorf("%w: version %d does not validate here any more, nothing changed:\n%v", api.ErrInvalid, v, err)
 	}
-	return c.change(ctx, raftstore.Rollback{Version: v, Base: r.Base, Force: r.Force, At: time.Now().UTC(),
-		Comment: r.Comment, Origin: c.origin(raftstore.OriginRollback, r.Change), Zones: stamps})
+	return c.change(ctx, raftstore.Rollback{Version: v, Change: c.raftChange(raftstore.OriginRollback, r.Change, stamps)})
 }
 
 // validate compiles b as this node would serve it and returns its zones'
@@ -349,8 +347,17 @@ func (c apiConfigs) validate(b raftstore.Bundle) (map[string]raftstore.ZoneStamp
 	return zoneStamps(snap), nil
 }
 
-func (c apiConfigs) origin(kind raftstore.OriginKind, ch api.Change) raftstore.Origin {
-	return raftstore.Origin{Kind: kind, Node: c.n.store.ID(), Client: ch.Client}
+// raftChange is what a proposal of an operator's change carries: its base,
+// this node and the client as its origin, and the new version's zones.
+func (c apiConfigs) raftChange(kind raftstore.OriginKind, ch api.Change, zones map[string]raftstore.ZoneStamp) raftstore.Change {
+	return raftstore.Change{
+		Base:    ch.Base,
+		Force:   ch.Force,
+		At:      time.Now().UTC(),
+		Comment: ch.Comment,
+		Origin:  raftstore.Origin{Kind: kind, Node: c.n.store.ID(), Client: ch.Client},
+		Zones:   zones,
+	}
 }
 
 func (c apiConfigs) change(ctx context.Context, b raftstore.Body) (api.ApplyResult, error) {

@@ -377,12 +377,11 @@ func (n *Node) seedConfig(ctx context.Context) error {
 		}
 		if n.store.IsLeader() {
 			actx, cancel := context.WithTimeout(ctx, writeTimeout)
-			_, res, err := n.store.Apply(actx, raftstore.ApplyConfig{
-				Bundle: n.seed.bundle,
+			_, res, err := n.store.Apply(actx, raftstore.ApplyConfig{Bundle: n.seed.bundle, Change: raftstore.Change{
 				At:     time.Now().UTC(),
 				Origin: raftstore.Origin{Kind: raftstore.OriginBootstrap, Node: n.store.ID()},
 				Zones:  n.seed.zones,
-			})
+			}})
 			cancel()
 			switch {
 			case err == nil:

@@ -98,7 +98,22 @@ const (
 // retried proposal that already went in is not refused).
 type ApplyConfig struct {
 	Bundle Bundle `json:"bundle"`
-	// Base is the version the proposer based this bundle on (0: the
+	Change
+}
+
+// Rollback re-applies a kept configuration version as a new version, with
+// the same Base check as ApplyConfig. Zones, when set, are the re-applied
+// bundle's zones as the proposer compiled them; else the FSM takes those
+// the version recorded.
+type Rollback struct {
+	Version uint64 `json:"version"`
+	Change
+}
+
+// Change is what ApplyConfig and Rollback carry besides their content (its
+// fields are the bodies' own in JSON).
+type Change struct {
+	// Base is the version the proposer based the change on (0: the
 	// cluster had none). Unless Force is set, the command fails with
 	// ErrStale when Base is not the current version: a file edited from
 	// an old version never silently replaces a newer one.
@@ -106,28 +121,13 @@ type ApplyConfig struct {
 	Force bool   `json:"force,omitempty"`
 	// Keep is how many versions to keep from now on (0: DefaultKeep).
 	Keep int `json:"keep,omitempty"`
-	// At is when the operator applied it, by the proposer's clock.
+	// At is when the operator made the change, by the proposer's clock.
 	At      time.Time `json:"at"`
 	Comment string    `json:"comment,omitempty"`
 	Origin  Origin    `json:"origin,omitzero"`
-	// Zones are the bundle's zones, by name, as the proposer compiled
-	// them (see ZoneStamp); the FSM derives the serials the new version
-	// serves from them (see NextSerials).
-	Zones map[string]ZoneStamp `json:"zones,omitempty"`
-}
-
-// Rollback re-applies a kept configuration version as a new version, with
-// the same Base check as ApplyConfig.
-type Rollback struct {
-	Version uint64    `json:"version"`
-	Base    uint64    `json:"base"`
-	Force   bool      `json:"force,omitempty"`
-	Keep    int       `json:"keep,omitempty"`
-	At      time.Time `json:"at"`
-	Comment string    `json:"comment,omitempty"`
-	Origin  Origin    `json:"origin,omitzero"`
-	// Zones, when set, are the re-applied bundle's zones as the proposer
-	// compiled them; else the FSM takes those the version recorded.
+	// Zones are the new version's zones, by name, as the proposer
+	// compiled them (see ZoneStamp); the FSM derives the serials the
+	// version serves from them (see NextSerials).
 	Zones map[string]ZoneStamp `json:"zones,omitempty"`
 }
 
@@ -190,11 +190,15 @@ type rollbackV1 struct {
 }
 
 func (c applyConfigV1) current() Body {
-	return ApplyConfig{Bundle: c.Bundle, Base: c.IfVersion, Force: c.IfVersion == 0, Keep: c.Keep, At: c.At, Comment: c.Comment}
+	return ApplyConfig{Bundle: c.Bundle, Change: v1Change(c.IfVersion, c.Keep, c.At, c.Comment)}
 }
 
 func (c rollbackV1) current() Body {
-	return Rollback{Version: c.Version, Base: c.IfVersion, Force: c.IfVersion == 0, Keep: c.Keep, At: c.At, Comment: c.Comment}
+	return Rollback{Version: c.Version, Change: v1Change(c.IfVersion, c.Keep, c.At, c.Comment)}
+}
+
+func v1Change(ifVersion uint64, keep int, at time.Time, comment string) Change {
+	return Change{Base: ifVersion, Force: ifVersion == 0, Keep: keep, At: at, Comment: comment}
 }
 
 // SetAdmin sets the admin state of members, all or none.
@@ -274,36 +278,35 @@ func (c ApplyConfig) validate() error {
 	if err := c.Bundle.Validate(); err != nil {
 		return err
 	}
-	return checkChange(c.Keep, c.At, c.Comment, c.Origin, c.Zones)
+	return c.Change.validate()
 }
 
 func (c Rollback) validate() error {
 	if c.Version == 0 {
 		return errors.New("version: missing")
 	}
-	return checkChange(c.Keep, c.At, c.Comment, c.Origin, c.Zones)
+	return c.Change.validate()
 }
 
-// checkChange checks what ApplyConfig and Rollback have in common.
-func checkChange(keep int, at time.Time, comment string, o Origin, zones map[string]ZoneStamp) error {
-	if err := checkKeep(keep); err != nil {
+func (c Change) validate() error {
+	if err := checkKeep(c.Keep); err != nil {
 		return err
 	}
-	if err := checkText("comment", comment); err != nil {
+	if err := checkText("comment", c.Comment); err != nil {
 		return err
 	}
-	if err := o.validate(); err != nil {
+	if err := c.Origin.validate(); err != nil {
 		return err
 	}
-	if len(zones) > MaxBundleFiles {
-		return fmt.Errorf("zones: %d, more than %d", len(zones), MaxBundleFiles)
+	if len(c.Zones) > MaxBundleFiles {
+		return fmt.Errorf("zones: %d, more than %d", len(c.Zones), MaxBundleFiles)
 	}
-	for name := range zones {
+	for name := range c.Zones {
 		if err := checkName("zone", name); err != nil {
 			return err
 		}
 	}
-	return checkTime("at", at)
+	return checkTime("at", c.At)
 }
 
 func (c SetAdmin) validate() error {

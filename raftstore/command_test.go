@@ -10,10 +10,9 @@ import (
 
 func TestCommandRoundTrip(t *testing.T) {
 	bodies := []Body{
-		ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "pools: {}\n", "zones/x.zone", ""), Keep: 3, At: t0, Comment: "first", Base: 0,
-			Origin: Origin{Kind: OriginApply, Node: "n2", Client: "192.0.2.7:40000"}, Zones: map[string]ZoneStamp{"x.": {Serial: 7, Content: Hash{1}}}},
-		ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", ""), Base: 3, Force: true, At: t0, Origin: Origin{Kind: OriginBootstrap, Node: "n1"}},
-		Rollback{Version: 2, Base: 4, At: t0, Origin: Origin{Kind: OriginRollback, Node: "n1"}, Zones: map[string]ZoneStamp{"x.": {Serial: 1}}},
+		ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "pools: {}\n", "zones/x.zone", ""), Change: Change{Keep: 3, At: t0, Comment: "first", Base: 0, Origin: Origin{Kind: OriginApply, Node: "n2", Client: "192.0.2.7:40000"}, Zones: map[string]ZoneStamp{"x.": {Serial: 7, Content: Hash{1}}}}},
+		ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", ""), Change: Change{Base: 3, Force: true, At: t0, Origin: Origin{Kind: OriginBootstrap, Node: "n1"}}},
+		Rollback{Version: 2, Change: Change{Base: 4, At: t0, Origin: Origin{Kind: OriginRollback, Node: "n1"}, Zones: map[string]ZoneStamp{"x.": {Serial: 1}}}},
 		SetAdmin{States: []AdminChange{{"web", "10.0.0.1", AdminDrain}, {"web", "10.0.0.2", AdminAuto}}},
 		Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "10.0.0.1", HealthUp, t0}, {"web", "10.0.0.2", HealthDown, t0.Add(time.Second)}}},
 		Loads{Node: "n2", Loads: []LoadReport{{"web", "10.0.0.1", 12.5, 100, t0}}},
@@ -132,13 +131,13 @@ func TestDecodeCommandVersion1(t *testing.T) {
 		want Body
 	}{
 		{"apply unconditional", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"at":` + at + `,"comment":"c"}}`,
-			ApplyConfig{Bundle: bundle("a", "a", ""), Force: true, At: t0, Comment: "c"}},
+			ApplyConfig{Bundle: bundle("a", "a", ""), Change: Change{Force: true, At: t0, Comment: "c"}}},
 		{"apply if_version", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"if_version":3,"keep":4,"at":` + at + `}}`,
-			ApplyConfig{Bundle: bundle("a", "a", ""), Base: 3, Keep: 4, At: t0}},
+			ApplyConfig{Bundle: bundle("a", "a", ""), Change: Change{Base: 3, Keep: 4, At: t0}}},
 		{"rollback unconditional", `{"v":1,"type":"config.rollback","body":{"version":2,"at":` + at + `}}`,
-			Rollback{Version: 2, Force: true, At: t0}},
+			Rollback{Version: 2, Change: Change{Force: true, At: t0}}},
 		{"rollback if_version", `{"v":1,"type":"config.rollback","body":{"version":2,"if_version":5,"at":` + at + `}}`,
-			Rollback{Version: 2, Base: 5, At: t0}},
+			Rollback{Version: 2, Change: Change{Base: 5, At: t0}}},
 		{"other types unchanged", `{"v":1,"type":"node.forget","body":{"id":"n3"}}`, ForgetNode{ID: "n3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -58,8 +58,7 @@ func TestVersion1LogAndSnapshot(t *testing.T) {
 	}
 	// The old scheme served zone a.'s file serial (100) + 4; a first
 	// version with serials starts above it.
-	r := mustApply(t, restored, 8, ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "# v5\n"), Base: 4, At: t0,
-		Origin: Origin{Kind: OriginApply, Node: "n1"}, Zones: map[string]ZoneStamp{"a.": {Serial: 100, Content: Hash{9}}}})
+	r := mustApply(t, restored, 8, ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "# v5\n"), Change: Change{Base: 4, At: t0, Origin: Origin{Kind: OriginApply, Node: "n1"}, Zones: map[string]ZoneStamp{"a.": {Serial: 100, Content: Hash{9}}}}})
 	cv, _ := restored.State().ConfigVersion(r.Version)
 	if r.Version != 5 || cv.Zones["a."].Served != 105 {
 		t.Fatalf("first version with serials after the old ones: %+v, want version 5 serving 105", cv)
