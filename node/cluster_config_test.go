@@ -307,3 +307,51 @@ func TestApplyBaseAndRollbackSerials(t *testing.T) {
 		t.Fatalf("after a restart the node serves serial %d, version 4 served %d", got, s4)
 	}
 }
+
+// A replicated version that does not compile on this node (its geo
+// database is gone here) does not stop the node: it serves its local file,
+// says why in status, and /readyz says it does not serve the cluster's
+// configuration.
+func TestVersionThatDoesNotCompileHere(t *testing.T) {
+	mmdb, err := os.ReadFile(filepath.Join("..", "..", "shared", "testdata", "geoip", "GeoIP2-City-Test.mmdb"))
+	if err != nil {
+		t.Skipf("test geo database: %v", err)
+	}
+	o := newOneNode(t, testZone)
+	db := filepath.Join(o.dir, "geo.mmdb")
+	if err := os.WriteFile(db, mmdb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o.run(o.build())
+	o.waitVersion(1)
+	withGeo := "geo: {database: geo.mmdb}\n"
+	if _, err := (apiConfigs{o.n}).Apply(context.Background(), api.ApplyRequest{Main: "tern.yaml",
+		Files: map[string]string{"tern.yaml": o.yaml(withGeo), "z.zone": testZone}, Change: api.Change{Base: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	o.waitVersion(2)
+	if err := o.n.Ready(context.Background()); err != nil {
+		t.Fatalf("ready on version 2: %v", err)
+	}
+	o.stop()
+	os.Remove(db)
+	o.run(o.build())
+	// The log replays once the node leads again; version 2 is then
+	// rejected here, and the bootstrap node's own file is not proposed
+	// over it (its base, 0, is stale).
+	within(t, 15*time.Second, "version 2 to be rejected", func() bool {
+		return strings.Contains(o.status().LastConfigError, "version 2 rejected here")
+	})
+	if s := o.status(); s.ConfigVersion != 0 || !s.Serving {
+		t.Fatalf("status: %+v", s)
+	}
+	if cv, _ := o.n.store.State().Config(); cv.Version != 2 {
+		t.Fatalf("the cluster's version after the restart: %d, want 2", cv.Version)
+	}
+	if err := o.n.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "not serving the cluster's configuration (version 2)") {
+		t.Fatalf("ready: %v", err)
+	}
+	if got := answers(t, o.n.DNSAddrs()[0].String(), "www.example.test."); len(got) != 1 {
+		t.Fatalf("the local file is not served: %v", got)
+	}
+}
