@@ -138,14 +138,33 @@ func (c *Client) Version(ctx context.Context, v uint64) (cv ConfigVersion, err e
 	return cv, err
 }
 
+// Apply sends a whole configuration; r.Base must be the current version
+// (409 otherwise) unless r.Force.
 func (c *Client) Apply(ctx context.Context, r ApplyRequest) (res ApplyResult, err error) {
 	err = c.do(ctx, http.MethodPost, "/v1/config", r, &res)
 	return res, err
 }
 
-func (c *Client) Rollback(ctx context.Context, v uint64) (res ApplyResult, err error) {
-	err = c.do(ctx, http.MethodPost, "/v1/config/versions/"+strconv.FormatUint(v, 10)+"/rollback", nil, &res)
+// Rollback re-applies kept version v as a new version; r.Base must be the
+// current version (409 otherwise) unless r.Force.
+func (c *Client) Rollback(ctx context.Context, v uint64, r RollbackRequest) (res ApplyResult, err error) {
+	err = c.do(ctx, http.MethodPost, "/v1/config/versions/"+strconv.FormatUint(v, 10)+"/rollback", r, &res)
 	return res, err
+}
+
+// Current returns the cluster's current configuration version (0 when it
+// has none), from GET /v1/config/versions.
+func (c *Client) Current(ctx context.Context) (uint64, error) {
+	vs, err := c.Versions(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, v := range vs {
+		if v.Current {
+			return v.Version, nil
+		}
+	}
+	return 0, nil
 }
 
 // ApplyCommand forwards an encoded replicated-state command to the node

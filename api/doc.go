@@ -17,4 +17,10 @@
 // writes are answered for loopback clients only. Every request body is
 // bounded (64 KiB for a join or an admin change, Options.MaxApplyBody for
 // an apply or a forwarded command) and a larger one gets 413.
+//
+// A configuration change (POST /v1/config, a rollback)
+// names the version it was based on (Change.Base) and is answered 409
+// Conflict when that is no longer current, unless it is forced; the
+// server adds the client's address (Change.Client) for the version's
+// origin.
 package api

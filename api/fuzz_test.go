@@ -60,7 +60,7 @@ func (b *fuzzBackend) Apply(_ context.Context, r ApplyRequest) (ApplyResult, err
 	b.applies = append(b.applies, r)
 	return ApplyResult{Version: 1}, nil
 }
-func (b *fuzzBackend) Rollback(_ context.Context, v uint64) (ApplyResult, error) {
+func (b *fuzzBackend) Rollback(_ context.Context, v uint64, _ RollbackRequest) (ApplyResult, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rollback = append(b.rollback, v)
@@ -220,7 +220,7 @@ func FuzzRollbackVersion(f *testing.F) {
 		}
 		code := fuzzCall(t, s, b, "POST", "/v1/config/versions/"+v+"/rollback", body, 200, 400)
 		n, err := strconv.ParseUint(v, 10, 64)
-		if valid := err == nil && n > 0; (code == 200) != valid {
+		if valid := err == nil && n > 0 && (len(body) == 0 || strictJSON(body, &RollbackRequest{})); (code == 200) != valid {
 			t.Fatalf("rollback %q: HTTP %d, but valid=%v", v, code, valid)
 		}
 		if code == 200 {

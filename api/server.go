@@ -69,8 +69,10 @@ type Pools interface {
 type Configs interface {
 	Versions(ctx context.Context) ([]ConfigVersion, error)
 	Version(ctx context.Context, v uint64) (ConfigVersion, error)
+	// Apply and Rollback refuse a change whose Base is no longer the
+	// current version, unless forced, with an error wrapping ErrConflict.
 	Apply(ctx context.Context, r ApplyRequest) (ApplyResult, error)
-	Rollback(ctx context.Context, v uint64) (ApplyResult, error)
+	Rollback(ctx context.Context, v uint64, r RollbackRequest) (ApplyResult, error)
 }
 
 // Forwarder applies a replicated-state command that another node of the
@@ -331,8 +333,6 @@ func (s *Server) routes() {
 		reply(w, cv, err)
 	}))
 	s.handle("POST /v1/config/versions/{v}/rollback", write(func(w http.ResponseWriter, r *http.Request) {
-		// No body is read; one that is sent is bounded all the same.
-		r.Body = http.MaxBytesReader(w, r.Body, maxSmallBody)
 		v, ok := versionArg(w, r)
 		if !ok {
 			return
@@ -341,7 +341,12 @@ func (s *Server) routes() {
 			writeError(w, errNoBackend)
 			return
 		}
-		res, err := s.o.Configs.Rollback(r.Context(), v)
+		var req RollbackRequest // no body: based on version 0, refused unless the cluster has none
+		if r.ContentLength != 0 && !decode(w, r, maxSmallBody, &req) {
+			return
+		}
+		req.Client = r.RemoteAddr
+		res, err := s.o.Configs.Rollback(r.Context(), v, req)
 		reply(w, res, err)
 	}))
 	s.handle("POST /v1/config", write(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
@@ -353,6 +358,7 @@ func (s *Server) routes() {
 			writeError(w, fmt.Errorf("%w: apply needs main (the YAML file's name) and files including it", ErrInvalid))
 			return
 		}
+		req.Client = r.RemoteAddr
 		v, err := s.o.Configs.Apply(r.Context(), req)
 		reply(w, v, err)
 	})))

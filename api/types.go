@@ -18,6 +18,19 @@ type Status struct {
 	// Warnings are what an operator should know of this node's own
 	// settings: members it does not probe, and why.
 	Warnings []string `json:"warnings,omitempty"`
+	// LocalFileDiffers: in a cluster, the node's own file's cluster-wide
+	// part (everything but node, rrl, tsig and transfer, which a node
+	// always takes from its own file) is not the cluster's current
+	// version. SIGHUP never proposes it; `tern apply` does. LocalFileHash
+	// is the digest of that part (the YAML decoded without those keys,
+	// and the zone files), empty when the file does not load.
+	LocalFileDiffers bool   `json:"local_file_differs,omitempty"`
+	LocalFileHash    string `json:"local_file_hash,omitempty"`
+	// LastConfigError is the last failure to propose, load or compile a
+	// configuration (a reload, the bootstrap proposal, a replicated
+	// version this node cannot serve), cleared by the next success. The
+	// node keeps serving its last good configuration meanwhile.
+	LastConfigError string `json:"last_config_error,omitempty"`
 }
 
 // ClusterMember is one Raft server.
@@ -69,11 +82,26 @@ type Verdict struct {
 
 // ConfigVersion describes one applied configuration.
 type ConfigVersion struct {
-	Version uint64            `json:"version"`
-	Hash    string            `json:"hash"`
-	Current bool              `json:"current"`
+	Version uint64    `json:"version"`
+	Hash    string    `json:"hash"`
+	Current bool      `json:"current"`
+	At      time.Time `json:"at,omitzero"` // by the proposing node's clock
+	// Origin is how and where it was made; zero for versions made before
+	// origins were kept.
+	Origin     Origin `json:"origin,omitzero"`
+	Comment    string `json:"comment,omitempty"`
+	RollbackOf uint64 `json:"rollback_of,omitempty"`
+	// Serials are the SOA serials its zones serve, by zone.
+	Serials map[string]uint32 `json:"serials,omitempty"`
 	Files   map[string]string `json:"files,omitempty"` // only when one version is shown
 	Main    string            `json:"main,omitempty"`
+}
+
+// Origin says where a configuration version came from.
+type Origin struct {
+	Kind   string `json:"kind"`             // bootstrap, apply or rollback
+	Node   string `json:"node,omitempty"`   // the node that validated and proposed it
+	Client string `json:"client,omitempty"` // the API client's address (apply, rollback)
 }
 
 // ApplyRequest carries a whole configuration: the YAML file and the zone
@@ -81,12 +109,35 @@ type ConfigVersion struct {
 type ApplyRequest struct {
 	Main  string            `json:"main"`
 	Files map[string]string `json:"files"`
+	// Change names the version the files were based on.
+	Change
 }
 
-// ApplyResult is the committed version.
+// RollbackRequest is a rollback's Change (the body of POST
+// /v1/config/versions/{v}/rollback).
+type RollbackRequest struct {
+	Change
+}
+
+// Change is what every configuration change says besides its content.
+type Change struct {
+	// Base is the configuration version the change was based on (0: the
+	// cluster has none yet). When it is no longer the current version
+	// the change is refused with 409 Conflict, unless Force.
+	Base    uint64 `json:"base"`
+	Force   bool   `json:"force,omitempty"`
+	Comment string `json:"comment,omitempty"`
+	// Client is the sender's address, set by the server (never read
+	// from the request).
+	Client string `json:"-"`
+}
+
+// ApplyResult is the committed version; Changed is false when the
+// configuration sent was the current version already.
 type ApplyResult struct {
 	Version uint64 `json:"version"`
 	Hash    string `json:"hash"`
+	Changed bool   `json:"changed"`
 }
 
 // CommandResult is what the leader answers a forwarded command: the log

@@ -248,8 +248,12 @@ func (c *Config) validatePool(name string, add func(string, string, ...any)) {
 		if m.Address == "" {
 			add(mp, "pool %q member %d has no address", name, i)
 		} else if _, err := netip.ParseAddr(m.Address); err != nil {
-			if _, ok := dns.IsDomainName(m.Address); !ok || strings.ContainsAny(m.Address, " :/") {
+			switch _, ok := dns.IsDomainName(m.Address); {
+			case !ok || strings.ContainsAny(m.Address, " :/"):
 				add(mp+".address", "pool %q: %q is neither an IP address nor a host name", name, m.Address)
+			case allNumeric(m.Address):
+				// 127.0.1.300 is a typo, not a host name to resolve.
+				add(mp+".address", "pool %q: member %q looks like an IPv4 address but is not one", name, m.Address)
 			}
 		}
 		if j, dup := seen[m.Address]; dup {
@@ -396,4 +400,16 @@ func ParseProbeTarget(s string) (ProbeTarget, error) {
 		return ProbeTarget{}, fmt.Errorf("probe %q: port %q is out of range", s, port)
 	}
 	return ProbeTarget{Addr: a, Port: pn}, nil
+}
+
+// allNumeric reports whether every label of the name is digits only: no
+// host name looks like that (RFC 1123 2.1 keeps the top label alphabetic
+// for this reason), a mistyped IPv4 address does.
+func allNumeric(name string) bool {
+	for _, l := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		if l == "" || strings.Trim(l, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }

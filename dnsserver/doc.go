@@ -121,10 +121,12 @@
 // memory, so after a restart a node serves the file's serial again, which
 // can be older than what a secondary holds (raise the file's serial past
 // it); and nodes of a cluster that saw different sequences of versions
-// may derive different serials for the same content. A cluster node
-// should therefore fill Snapshot.Serials from replicated state:
-// VersionSerials gives each zone file's serial plus the configuration
-// version number, the same on every node and across restarts.
+// may derive different serials for the same content. A node should
+// therefore fill Snapshot.Serials from state that outlives it (the
+// replicated configuration version in a cluster, the data directory
+// standalone): VersionSerials gives each zone's file serial and a
+// fingerprint of its transferred content, from which the node derives
+// serials that never go backwards, the same on every node.
 //
 // On every serial change (and at the first Store) a NOTIFY (RFC 1996)
 // goes to each Options.Notify target over UDP, TSIG-signed when the

@@ -365,23 +365,25 @@ func (s *Server) writeMsg(c net.Conn, m *dns.Msg, key *tsigKey, requestMAC strin
 	return mac, err
 }
 
-// VersionSerials returns serials for Snapshot.Serials that every node of
-// a cluster derives alike, for a snapshot of set compiled from the
-// replicated configuration version number version: each zone file's
-// serial plus that number. They survive restarts (the number is in the
-// Raft log), never go backwards while the zone files' serials do not (a
-// rollback is applied as a new, higher version), and advance with every
-// version, one that leaves a zone unchanged included (a needless but
-// harmless transfer).
-func VersionSerials(set *zones.Set, version uint64) map[string]uint32 {
-	out := map[string]uint32{}
-	if set == nil {
-		return out
+// VersionSerials returns, for each zone of snap that has an SOA, the zone
+// file's serial and the SHA-256 of what a transfer of the zone carries
+// (POOL names expanded to their members, health ignored, the serial left
+// out): what a node derives the serial it gives in Snapshot.Serials from,
+// so that the served serial moves when, and only when, the file's serial
+// or the transferred content does. Both depend on the zone and the pools'
+// members alone, so every node of a cluster computes the same for the
+// same configuration.
+func VersionSerials(snap *Snapshot) (serials map[string]uint32, content map[string][32]byte) {
+	serials, content = map[string]uint32{}, map[string][32]byte{}
+	if snap == nil || snap.Zones == nil {
+		return serials, content
 	}
-	for _, z := range set.Zones() {
+	pools := poolsByName(snap)
+	for _, z := range snap.Zones.Zones() {
 		if z.SOA != nil {
-			out[z.Origin] = z.SOA.Serial + uint32(version)
+			serials[z.Origin] = z.SOA.Serial
+			content[z.Origin] = contentHash(transferRecords(z, pools))
 		}
 	}
-	return out
+	return serials, content
 }

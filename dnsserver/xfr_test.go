@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -354,15 +355,25 @@ func TestReconfigure(t *testing.T) {
 
 func TestVersionSerials(t *testing.T) {
 	snap := testSnapshot(t)
-	got := VersionSerials(snap.Zones, 7)
+	serials, content := VersionSerials(snap)
 	file := snap.Zones.Zone("example.test.").SOA.Serial
-	if len(got) != 2 || got["example.test."] != file+7 {
-		t.Errorf("VersionSerials = %v, want the file's serial + 7 for both zones", got)
+	if len(serials) != 2 || serials["example.test."] != file || len(content) != 2 {
+		t.Fatalf("VersionSerials = %v, want the file's serial for both zones", serials)
 	}
-	snap.Serials = got
-	out, _ := deriveSerials(snap, nil)
-	if out["example.test."].serial != file+7 {
-		t.Errorf("served serial %d, want %d", out["example.test."].serial, file+7)
+	// The content fingerprint is the transfer's: it follows the pools'
+	// members, not their health.
+	again := *snap
+	again.Pools = slices.Clone(snap.Pools)
+	_, same := VersionSerials(&again)
+	if same["example.test."] != content["example.test."] {
+		t.Error("the same zone and pools gave another content fingerprint")
+	}
+	web := poolIndex(t, snap, "web")
+	p := *again.Pools[web]
+	p.Members = p.Members[:len(p.Members)-1]
+	again.Pools[web] = &p
+	if _, fewer := VersionSerials(&again); fewer["example.test."] == content["example.test."] {
+		t.Error("a pool member less left the content fingerprint as it was")
 	}
 }
 

@@ -29,7 +29,10 @@ var (
 func (n *Node) Status(context.Context) (api.Status, error) {
 	n.mu.Lock()
 	g := n.gen
-	s := api.Status{Node: g.cfg.Node.Name, ConfigHash: g.base.Version, InQuorum: true, MembersUp: n.up, MembersTotal: n.total}
+	s := api.Status{Node: g.cfg.Node.Name, ConfigHash: g.base.Version, InQuorum: true, MembersUp: n.up, MembersTotal: n.total, LastConfigError: n.configErr}
+	if n.store != nil {
+		s.LocalFileDiffers, s.LocalFileHash = n.localDiffersLocked(n.store.State())
+	}
 	n.mu.Unlock()
 	s.Warnings = unprobedWarnings(g.prober.Verdicts())
 	select {
@@ -52,7 +55,13 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 }
 
 // Ready is nil once the node serves a snapshot and, in a cluster, while it
-// is in quorum.
+// is in quorum and serves a version of the cluster's configuration. A node
+// always starts with a configuration (New refuses one that does not
+// validate), but a cluster node whose replicated configuration does not
+// compile here serves its local file instead, which may answer unlike
+// the rest of the cluster: not ready, with the reason. A node that serves
+// an older good version while a newer one failed here stays ready (it
+// answers as it did) and Status.LastConfigError says what failed.
 func (n *Node) Ready(context.Context) error {
 	select {
 	case <-n.dns.Ready():
@@ -62,6 +71,12 @@ func (n *Node) Ready(context.Context) error {
 	if n.store == nil {
 		return nil
 	}
+	n.mu.Lock()
+	g, cerr := n.gen, n.configErr
+	n.mu.Unlock()
+	if cur, ok := n.store.State().Config(); ok && g.cv.Version == 0 {
+		return fmt.Errorf("not serving the cluster's configuration (version %d) but the local file: %s", cur.Version, orNone(cerr))
+	}
 	if rs := n.store.Status(); !rs.InQuorum {
 		if rs.LastContact.IsZero() {
 			return fmt.Errorf("not in quorum (raft %s, no leader): serving the last known state", rs.State)
@@ -69,6 +84,13 @@ func (n *Node) Ready(context.Context) error {
 		return fmt.Errorf("not in quorum (raft %s, last leader contact %s ago): serving the last known state", rs.State, time.Since(rs.LastContact).Round(time.Second))
 	}
 	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "not taken in yet"
+	}
+	return s
 }
 
 // Explain explains a live decision from the snapshot being served.
@@ -239,7 +261,7 @@ func (c apiConfigs) Versions(context.Context) ([]api.ConfigVersion, error) {
 	cur, _ := st.Config()
 	var out []api.ConfigVersion
 	for _, v := range st.ConfigVersions() {
-		out = append(out, api.ConfigVersion{Version: v.Version, Hash: v.Hash.String(), Current: v.Version == cur.Version})
+		out = append(out, apiVersion(v, cur))
 	}
 	return out, nil
 }
@@ -257,19 +279,35 @@ func (c apiConfigs) Version(_ context.Context, v uint64) (api.ConfigVersion, err
 		return api.ConfigVersion{}, fmt.Errorf("configuration version %d is not shown: %w", v, err)
 	}
 	cur, _ := st.Config()
-	out := api.ConfigVersion{Version: cv.Version, Hash: cv.Hash.String(), Current: cv.Version == cur.Version, Main: b.Main, Files: map[string]string{}}
+	out := apiVersion(cv, cur)
+	out.Main, out.Files = b.Main, map[string]string{}
 	for p, data := range b.Files {
 		out.Files[p] = string(data)
 	}
 	return out, nil
 }
 
+func apiVersion(v, cur raftstore.ConfigVersion) api.ConfigVersion {
+	out := api.ConfigVersion{
+		Version:    v.Version,
+		Hash:       v.Hash.String(),
+		Current:    v.Version == cur.Version,
+		At:         v.At,
+		Origin:     api.Origin{Kind: string(v.Origin.Kind), Node: string(v.Origin.Node), Client: v.Origin.Client},
+		Comment:    v.Comment,
+		RollbackOf: v.RollbackOf,
+	}
+	if len(v.Zones) > 0 {
+		out.Serials = servedSerials(v.Zones)
+	}
+	return out
+}
+
 // Apply validates a configuration the way this node would serve it (the
 // YAML, every zone file, the pools against the geo database) and only then
-// proposes it; a configuration with problems changes nothing and the
-// error lists them as file:line: message.
+// proposes it, based on r.Base; a configuration with problems changes
+// nothing and the error lists them as file:line: message.
 func (c apiConfigs) Apply(ctx context.Context, r api.ApplyRequest) (api.ApplyResult, error) {
-	n := c.n
 	b := raftstore.Bundle{Main: r.Main, Files: make(map[string][]byte, len(r.Files))}
 	for p, data := range r.Files {
 		b.Files[p] = []byte(data)
@@ -281,44 +319,70 @@ func (c apiConfigs) Apply(ctx context.Context, r api.ApplyRequest) (api.ApplyRes
 	if err != nil {
 		return api.ApplyResult{}, fmt.Errorf("%w: nothing changed: %v", api.ErrInvalid, err)
 	}
-	cfg, err := b.Load(b.Main)
-	if err == nil {
-		n.mu.Lock()
-		cfg.Node = n.local.Node
-		g := n.gen
-		n.mu.Unlock()
-		if _, _, ps := n.compile(cfg, g.geo); len(ps) > 0 {
-			err = ps
-		}
-	}
+	stamps, err := c.validate(b)
 	if err != nil {
 		return api.ApplyResult{}, fmt.Errorf("%w: the configuration does not validate, nothing changed:\n%v", api.ErrInvalid, err)
 	}
+	return c.change(ctx, raftstore.ApplyConfig{Bundle: b, Change: c.raftChange(raftstore.OriginApply, r.Change, stamps)})
+}
+
+// Rollback re-applies kept version v, based on r.Base, once it has
+// compiled here as Apply's configurations do.
+func (c apiConfigs) Rollback(ctx context.Context, v uint64, r api.RollbackRequest) (api.ApplyResult, error) {
+	cv, ok := c.n.store.State().ConfigVersion(v)
+	if !ok {
+		return api.ApplyResult{}, fmt.Errorf("%w: configuration version %d is not kept", api.ErrNotFound, v)
+	}
+	stamps, err := c.validate(cv.Bundle)
+	if err != nil {
+		return api.ApplyResult{}, fmt.Errorf("%w: version %d does not validate here any more, nothing changed:\n%v", api.ErrInvalid, v, err)
+	}
+	return c.change(ctx, raftstore.Rollback{Version: v, Change: c.raftChange(raftstore.OriginRollback, r.Change, stamps)})
+}
+
+// validate compiles b as this node would serve it and returns its zones'
+// stamps.
+func (c apiConfigs) validate(b raftstore.Bundle) (map[string]raftstore.ZoneStamp, error) {
+	n := c.n
+	cfg, err := n.bundleConfig(b)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	g := n.gen
+	n.mu.Unlock()
+	_, snap, ps := n.compile(cfg, g.geo)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return zoneStamps(snap), nil
+}
+
+// raftChange is what a proposal of an operator's change carries: its base,
+// this node and the client as its origin, and the new version's zones.
+func (c apiConfigs) raftChange(kind raftstore.OriginKind, ch api.Change, zones map[string]raftstore.ZoneStamp) raftstore.Change {
+	return raftstore.Change{
+		Base:    ch.Base,
+		Force:   ch.Force,
+		At:      time.Now().UTC(),
+		Comment: ch.Comment,
+		Origin:  raftstore.Origin{Kind: kind, Node: c.n.store.ID(), Client: ch.Client},
+		Zones:   zones,
+	}
+}
+
+func (c apiConfigs) change(ctx context.Context, b raftstore.Body) (api.ApplyResult, error) {
 	ctx, cancel := writeContext(ctx)
 	defer cancel()
-	res, err := n.propose(ctx, raftstore.ApplyConfig{Bundle: b, At: time.Now().UTC(), Comment: "tern apply"})
+	res, err := c.n.propose(ctx, b)
 	if err != nil {
 		return api.ApplyResult{}, err
 	}
-	return c.result(res)
-}
-
-func (c apiConfigs) Rollback(ctx context.Context, v uint64) (api.ApplyResult, error) {
-	ctx, cancel := writeContext(ctx)
-	defer cancel()
-	res, err := c.n.propose(ctx, raftstore.Rollback{Version: v, At: time.Now().UTC(), Comment: "tern rollback"})
-	if err != nil {
-		return api.ApplyResult{}, err
-	}
-	return c.result(res)
-}
-
-func (c apiConfigs) result(res raftstore.Result) (api.ApplyResult, error) {
 	cv, ok := c.n.store.State().ConfigVersion(res.Version)
 	if !ok {
-		return api.ApplyResult{Version: res.Version}, nil
+		return api.ApplyResult{Version: res.Version, Changed: res.Changed}, nil
 	}
-	return api.ApplyResult{Version: cv.Version, Hash: cv.Hash.String()}, nil
+	return api.ApplyResult{Version: cv.Version, Hash: cv.Hash.String(), Changed: res.Changed}, nil
 }
 
 // apiForwarder applies a command another node forwarded here because this

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
@@ -74,9 +77,14 @@ func (n *Node) openStore(cfg *config.Config, o Options) error {
 	return nil
 }
 
+// emptyDir: dir holds nothing, or only the serials a standalone node kept
+// there (a standalone node made a cluster node).
 func emptyDir(dir string) bool {
 	es, err := os.ReadDir(dir)
-	return err != nil && errors.Is(err, os.ErrNotExist) || err == nil && len(es) == 0
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	return len(es) == 0 || len(es) == 1 && es[0].Name() == serialsFile
 }
 
 // refuseSecondCluster asks each join peer for its members: one that
@@ -106,7 +114,12 @@ func (n *Node) peer(addr string) *api.Client { return peerClient(addr, n.token, 
 // clusterConfig loads a replicated configuration version with this node's
 // own settings (the local file's node section) in place of the proposer's.
 func (n *Node) clusterConfig(cv raftstore.ConfigVersion) (*config.Config, error) {
-	c, err := cv.Bundle.Load(cv.Bundle.Main)
+	return n.bundleConfig(cv.Bundle)
+}
+
+// bundleConfig loads a bundle with this node's own settings.
+func (n *Node) bundleConfig(b raftstore.Bundle) (*config.Config, error) {
+	c, err := b.Load(b.Main)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +127,91 @@ func (n *Node) clusterConfig(cv raftstore.ConfigVersion) (*config.Config, error)
 	c.Node = n.local.Node
 	n.mu.Unlock()
 	return c, nil
+}
+
+// seedBundle is the bootstrap node's first version, as New read, validated
+// and served it.
+type seedBundle struct {
+	bundle raftstore.Bundle
+	zones  map[string]raftstore.ZoneStamp
+}
+
+// clusterDigest is a digest of a bundle's cluster-wide part: the YAML file
+// decoded without the keys a cluster node always takes from its own file
+// (node, and the DNS protection settings reconfigureDNS applies: rrl,
+// tsig, transfer), so that comments, layout and the node's own settings
+// do not count, and every other file's bytes by path. Two nodes'
+// files that would serve the same have the same digest, where their
+// bundles' hashes differ by their node sections.
+func clusterDigest(b raftstore.Bundle) raftstore.Hash {
+	main := b.Files[b.Main]
+	var m map[string]any
+	if yaml.Unmarshal(main, &m) == nil {
+		for _, k := range [...]string{"node", "rrl", "tsig", "transfer"} {
+			delete(m, k)
+		}
+		if j, err := json.Marshal(m); err == nil {
+			main = j
+		}
+	}
+	d := raftstore.Bundle{Main: "\x00main", Files: make(map[string][]byte, len(b.Files))}
+	for p, data := range b.Files {
+		if p != b.Main {
+			d.Files[p] = data
+		}
+	}
+	d.Files[d.Main] = main
+	return d.Hash()
+}
+
+// digestCache remembers the cluster digest of the last version asked for.
+type digestCache struct {
+	hash, digest raftstore.Hash
+}
+
+// versionDigestLocked returns clusterDigest of cv's bundle.
+func (n *Node) versionDigestLocked(cv raftstore.ConfigVersion) raftstore.Hash {
+	if n.digests.hash != cv.Hash {
+		n.digests = digestCache{hash: cv.Hash, digest: clusterDigest(cv.Bundle)}
+	}
+	return n.digests.digest
+}
+
+// noteLocalFile records the digest of cfg's cluster-wide part (b: its
+// bundle when already built) for LocalFileDiffers, and reports whether it
+// differs from the cluster's current version.
+func (n *Node) noteLocalFile(cfg *config.Config, b *raftstore.Bundle) (cur raftstore.ConfigVersion, differs bool) {
+	var err error
+	if b == nil {
+		var lb raftstore.Bundle
+		lb, err = localBundle(cfg)
+		b = &lb
+	}
+	st := n.store.State()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.localErr = err
+	if err == nil {
+		n.localDigest = clusterDigest(*b)
+	}
+	cur, _ = st.Config()
+	differs, _ = n.localDiffersLocked(st)
+	return cur, differs
+}
+
+// localDiffersLocked reports whether the local file's cluster-wide part
+// differs from st's current version, and the local digest ("" when the
+// local file does not load).
+func (n *Node) localDiffersLocked(st *raftstore.State) (bool, string) {
+	local := ""
+	if n.localErr == nil {
+		local = n.localDigest.String()
+	}
+	cur, ok := st.Config()
+	if !ok {
+		return false, local
+	}
+	return n.localErr != nil || n.localDigest != n.versionDigestLocked(cur), local
 }
 
 // localBundle is the cluster-wide configuration of a local file as a
@@ -182,7 +280,10 @@ func (r *recordFS) Open(name string) (fs.File, error) {
 }
 
 // startCluster starts the node's cluster tasks; each returns when ctx
-// ends. A task's fatal error goes to done.
+// ends. A task's fatal error goes to done: only joinCluster has one (the
+// cluster refused this node because it lost its data). No failure to
+// propose or take in a configuration is fatal: it is logged, reported in
+// Status.LastConfigError, and the last good configuration keeps serving.
 func (n *Node) startCluster(ctx context.Context, wg *sync.WaitGroup, done chan<- error) {
 	run := func(f func(context.Context) error) {
 		wg.Add(1)
@@ -242,6 +343,7 @@ func (n *Node) follow(ctx context.Context, st *raftstore.State) {
 			"version", cv.Version, "serving", g.cv.Version, "problems", err.Error())
 		n.mu.Lock()
 		n.failed = cv.Index
+		n.configErr = fmt.Sprintf("version %d rejected here (serving version %d): %v", cv.Version, g.cv.Version, err)
 		n.mu.Unlock()
 		n.republish(g)
 		return
@@ -250,45 +352,62 @@ func (n *Node) follow(ctx context.Context, st *raftstore.State) {
 	if err := n.install(ctx, ng); err != nil {
 		return
 	}
-	n.log.Info("configuration version applied", "version", cv.Version, "hash", cv.Hash.String()[:12])
+	n.mu.Lock()
+	n.configErr = ""
+	differs, _ := n.localDiffersLocked(st)
+	n.mu.Unlock()
+	n.log.Info("configuration version applied", "version", cv.Version, "hash", cv.Hash.String()[:12], "local_file_differs", differs)
 }
 
 // seedConfig: on the node that bootstrapped the cluster, once it leads and
-// while the FSM holds no configuration, propose the local file's as
-// version 1.
+// while the FSM holds no configuration, propose the bundle New validated
+// and serves as version 1 (based on no version: if another one got in
+// first, the FSM refuses it). A failed proposal is logged, reported, and
+// tried again with backoff until it lands or ctx ends.
 func (n *Node) seedConfig(ctx context.Context) error {
-	n.mu.Lock()
-	local := n.local
-	n.mu.Unlock()
-	if !local.Node.Bootstrap {
+	if n.seed == nil {
 		return nil
 	}
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
+	const poll, maxWait = 200 * time.Millisecond, 10 * time.Second
+	wait := poll // after a failed proposal: doubled up to maxWait
 	for {
 		st, changed := n.store.FSM().Watch()
 		if _, ok := st.Config(); ok {
 			return nil
 		}
 		if n.store.IsLeader() {
-			b, err := localBundle(local)
-			if err != nil {
-				return fmt.Errorf("bootstrap configuration: %w", err)
-			}
-			actx, cancel := context.WithTimeout(ctx, reportTimeout)
-			_, res, err := n.store.Apply(actx, raftstore.ApplyConfig{Bundle: b, At: time.Now().UTC(), Comment: "bootstrap from " + local.Node.Name})
+			actx, cancel := context.WithTimeout(ctx, writeTimeout)
+			_, res, err := n.store.Apply(actx, raftstore.ApplyConfig{Bundle: n.seed.bundle, Change: raftstore.Change{
+				At:     time.Now().UTC(),
+				Origin: raftstore.Origin{Kind: raftstore.OriginBootstrap, Node: n.store.ID()},
+				Zones:  n.seed.zones,
+			}})
 			cancel()
-			if err == nil {
-				n.log.Info("proposed the local configuration as the cluster's first version", "version", res.Version)
+			switch {
+			case err == nil:
+				n.log.Info("proposed the validated local configuration as the cluster's first version", "version", res.Version)
+				return nil
+			case ctx.Err() != nil:
+				return nil
+			case errors.Is(err, raftstore.ErrStale):
+				n.log.Info("the cluster has a configuration already; the bootstrap one is not proposed", "err", err)
 				return nil
 			}
-			n.log.Warn("propose the bootstrap configuration", "err", err)
+			n.log.Warn("propose the bootstrap configuration; will retry", "err", err, "in", wait)
+			n.setConfigErr(fmt.Sprintf("bootstrap proposal: %v", err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, maxWait)
+			continue
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
-		case <-t.C:
+		case <-time.After(poll):
 		}
 	}
 }
@@ -451,10 +570,13 @@ func (n *Node) agreeLocked(mv *memberView, st *raftstore.State, nodes []raftstor
 	}
 }
 
-// reloadCluster takes in a new local file: its node settings here, its
-// cluster-wide part proposed through Raft after the same validation
-// `tern apply` gets.
-func (n *Node) reloadCluster(ctx context.Context, cfg *config.Config) error {
+// reloadCluster takes in a new local file's node-local settings: after the
+// same validation a proposal gets, its node section (used when the next
+// version is loaded) and its DNS protection settings. Its cluster-wide
+// part is never proposed; when it differs from the cluster's current
+// version the node says so (a log line, Status.LocalFileDiffers), since
+// an operator who edited it most likely meant `tern apply`.
+func (n *Node) reloadCluster(cfg *config.Config) error {
 	n.mu.Lock()
 	g := n.gen
 	n.mu.Unlock()
@@ -465,20 +587,13 @@ func (n *Node) reloadCluster(ctx context.Context, cfg *config.Config) error {
 	n.local = cfg
 	n.mu.Unlock()
 	n.reconfigureDNS(cfg)
-	b, err := localBundle(cfg)
-	if err != nil {
-		return err
-	}
-	pctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	defer cancel()
-	res, err := n.propose(pctx, raftstore.ApplyConfig{Bundle: b, At: time.Now().UTC(), Comment: "reload (SIGHUP) on " + cfg.Node.Name})
-	if err != nil {
-		return fmt.Errorf("propose the reloaded configuration: %w", err)
-	}
-	if res.Changed {
-		n.log.Info("reloaded configuration committed", "version", res.Version)
+	n.setConfigErr("")
+	cur, differs := n.noteLocalFile(cfg, nil)
+	if differs {
+		n.log.Warn("reloaded the node settings; the file's cluster-wide part differs from the cluster's and is NOT applied: send it with `tern apply --config FILE`",
+			"cluster_version", cur.Version, "serving", g.cv.Version)
 	} else {
-		n.log.Info("reloaded configuration is the cluster's current one", "version", res.Version)
+		n.log.Info("reloaded the node settings; the file's cluster-wide part is the cluster's current one", "cluster_version", cur.Version)
 	}
 	return nil
 }
@@ -554,7 +669,7 @@ func apiError(err error) error {
 		}
 	case errors.Is(err, raftstore.ErrNotLeader), errors.Is(err, raftstore.ErrClosed):
 		kind = api.ErrUnavailable
-	case errors.Is(err, raftstore.ErrConflict):
+	case errors.Is(err, raftstore.ErrStale):
 		kind = api.ErrConflict
 	case errors.Is(err, raftstore.ErrNoSuchVersion), errors.Is(err, raftstore.ErrUnknownNode):
 		kind = api.ErrNotFound

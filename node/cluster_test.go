@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +81,34 @@ func TestLocalBundle(t *testing.T) {
 	}
 }
 
+// clusterDigest tells apart files that would serve differently, not files
+// that differ only where a node takes its own settings.
+func TestClusterDigest(t *testing.T) {
+	const cluster = "pools:\n  web: {members: [{address: 192.0.2.1}]}\nzones:\n  - file: z.zone\n"
+	b := func(main, yaml, zone string) raftstore.Bundle {
+		return raftstore.Bundle{Main: main, Files: map[string][]byte{main: []byte(yaml), "z.zone": []byte(zone)}}
+	}
+	ref := clusterDigest(b("tern.yaml", "node: {name: n1}\n"+cluster, "z"))
+	for _, tc := range []struct {
+		name string
+		b    raftstore.Bundle
+		same bool
+	}{
+		{"another node section, comments, layout", b("tern.yaml", "# n2's file\nnode:\n  name: n2\n  api: 127.0.0.1:1\n\n"+cluster, "z"), true},
+		{"no node section, another file name", b("cluster.yaml", cluster, "z"), true},
+		{"its own rrl, tsig and transfer", b("tern.yaml", cluster+"rrl: {responses_per_second: 5}\ntransfer: {allow: [{from: 127.0.0.0/8}]}\n", "z"), true},
+		{"another pool member", b("tern.yaml", strings.Replace(cluster, "192.0.2.1", "192.0.2.2", 1), "z"), false},
+		{"another zone file", b("tern.yaml", cluster, "z2"), false},
+		{"not YAML", b("tern.yaml", "{{", "z"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := clusterDigest(tc.b) == ref; got != tc.same {
+				t.Fatalf("same digest: %v, want %v", got, tc.same)
+			}
+		})
+	}
+}
+
 func TestAPIError(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -88,7 +117,7 @@ func TestAPIError(t *testing.T) {
 	}{
 		{"not leader", &raftstore.NotLeaderError{}, api.ErrUnavailable},
 		{"closed", raftstore.ErrClosed, api.ErrUnavailable},
-		{"conflict", fmt.Errorf("apply: %w", raftstore.ErrConflict), api.ErrConflict},
+		{"stale", fmt.Errorf("apply: %w", raftstore.ErrStale), api.ErrConflict},
 		{"no such version", raftstore.ErrNoSuchVersion, api.ErrNotFound},
 		{"unknown node", raftstore.ErrUnknownNode, api.ErrNotFound},
 		{"malformed", raftstore.ErrMalformed, api.ErrInvalid},

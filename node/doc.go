@@ -7,7 +7,8 @@
 // # Standalone and cluster
 //
 // Without node.raft a node runs standalone: its configuration is its local
-// file, SIGHUP (Reload) swaps in a new one, admin states are its own.
+// file, SIGHUP (Reload) swaps in a new one, admin states are its own, and
+// its zones' served serials are kept in node.data (serials.go).
 //
 // With node.raft it is a Raft cluster node (package raftstore, data in
 // node.data). The node settings (name, dns, api, raft, data, bootstrap,
@@ -19,8 +20,11 @@
 // local file's folder.
 //
 // Starting: a node with node.bootstrap on an empty data directory starts
-// the cluster and, once it leads, proposes its local configuration as
-// version 1. A node with node.join asks those API addresses in turn,
+// the cluster and, once it leads, proposes as version 1 (based on no
+// version) the bundle New built from the bytes it read, validated and
+// serves, never the files as they are a moment later; a failed proposal
+// is logged, reported (Status.LastConfigError) and retried with backoff
+// until it lands or another version is there. A node with node.join asks those API addresses in turn,
 // with backoff, to add it (POST /v1/cluster/join; a follower forwards to
 // the leader) until one does; a node already in the Raft configuration (a
 // restart) skips it, and joining again with the same ID and address
@@ -77,7 +81,11 @@
 // back starts afresh.
 //
 // Writes: `tern apply`, rollback, member admin states, verdicts, join and
-// remove reach any node's API. The node applies them on the leader, or
+// remove reach any node's API. An apply or a rollback names the version it
+// was based on (api.Change: Base, Force, Comment); the FSM refuses it when
+// that is no longer current (raftstore.ErrStale, 409 through apiError),
+// and the proposing node records itself and the client's address as the
+// version's Origin and the zones' stamps for their serials. The node applies them on the leader, or
 // forwards the encoded command to the leader's API (POST /v1/raft/apply,
 // write token), retrying while an election runs, and waits until its own
 // FSM has applied the returned index before it answers, so the client
@@ -85,19 +93,41 @@
 // validated by compiling it as this node would serve it; a configuration
 // with problems changes nothing and the error lists file:line: message.
 //
-// SIGHUP in a cluster re-reads the local file: its node settings are taken
-// in, and its cluster-wide part is validated and proposed through Raft
-// like `tern apply`, so that on a single-node cluster a reload behaves as
-// it does standalone; on a larger one the file becomes every node's
-// configuration. A bundle holds the whole file, node section included, so
-// the same cluster-wide part applied from two nodes' files makes two
-// versions.
+// SIGHUP in a cluster re-reads the local file and, once it validates,
+// takes in its node settings and DNS protection settings (rrl, tsig,
+// transfer); it never proposes the file. When the file's cluster-wide part
+// (clusterDigest: the YAML decoded without node, rrl, tsig and transfer,
+// and the zone files)
+// differs from the cluster's current version, the node logs that it is not
+// applied and Status.LocalFileDiffers says so. A bundle holds the whole
+// file, node section included, so the same cluster-wide part applied from
+// two nodes' files makes two versions.
+//
+// Failures: no failure to propose or take in a configuration stops a
+// node. A rejected reload, a bootstrap proposal that fails, a replicated
+// version that does not load or compile here: each is logged and kept as
+// Status.LastConfigError until the next success, while the last good
+// configuration keeps serving. The only fatal cluster task error is a
+// join the cluster refuses (the node lost its data).
+//
+// Serials: a cluster node serves the serials the FSM recorded in the
+// version (setVersion); proposals carry the zones' stamps
+// (dnsserver.VersionSerials). A standalone node derives them with the same
+// rule against the last served ones it keeps in node.data/serials.json
+// (written atomically); when that directory cannot be written, or the
+// configuration is embedded (--dev), they live in memory and a restart
+// serves the files' serials again.
 //
 // Status and readiness: /v1/status reports the Raft state, term, applied
 // index, leader, whether the node is in quorum, the configuration version
-// and hash it serves, and how many members it serves up; /readyz is 503
-// while the node does not serve yet or is out of quorum (it still answers
-// DNS from its last state then). /v1/explain answers from the snapshot
+// and hash it serves, how many members it serves up, whether its local
+// file's cluster-wide part differs from the cluster's, and the last
+// configuration error; /readyz is 503 while the node does not serve yet,
+// is out of quorum (it still answers DNS from its last state then), or
+// serves its local file instead of the cluster's version (one that never
+// compiled here). A node that serves an older good version while a newer
+// one failed stays ready: it answers as it did, and status says why it is
+// behind. /v1/explain answers from the snapshot
 // being served.
 //
 // API security: the API's token is --api-token (Options.APIToken) when

@@ -88,11 +88,29 @@ type Node struct {
 	// failed is the log index of a replicated configuration that did not
 	// compile here (so the watcher does not retry it every tick).
 	failed uint64
+	// configErr is the last failure to propose, load or compile a
+	// configuration (a reload, the bootstrap proposal, a replicated
+	// version); cleared when a configuration is next taken in. The node
+	// keeps serving its last good configuration meanwhile.
+	configErr string
+	// localDigest is clusterDigest of the local file's cluster-wide part
+	// (cluster nodes; localErr when it does not load), compared with the
+	// cluster's current version for LocalFileDiffers.
+	localDigest raftstore.Hash
+	localErr    error
+	digests     digestCache
 	// lastQuorum is when this node last knew itself in quorum: the clock
 	// verdicts age by while it is out of quorum.
 	lastQuorum time.Time
 	up, total  int                   // members up (not drained) and all members in the served snapshot
 	lastServed map[probes.Key]string // each member's served state in the last snapshot (events)
+
+	// seed is what a bootstrap node proposes as version 1: the bundle
+	// built from the very bytes New validated and serves, and its zones'
+	// stamps. nil once the cluster has a version at start, or elsewhere.
+	seed *seedBundle
+	// serials keeps a standalone node's zone serials (nil in a cluster).
+	serials *serialStore
 
 	events *api.EventLog        // recent member state changes
 	rate   *api.RateMeter       // DNS queries per second
@@ -162,20 +180,35 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 			return nil, err
 		}
 		n.setProbeNodes(n.store.State())
+		var seed *raftstore.Bundle
 		// A restarted node resumes from its snapshot's configuration (the
 		// log after it is applied once a leader is heard from).
 		if v, ok := n.store.State().Config(); ok {
 			if c, err := n.clusterConfig(v); err != nil {
 				n.log.Error("the replicated configuration does not load here; serving the local file until a good version arrives", "version", v.Version, "err", err)
+				n.configErr = fmt.Sprintf("version %d does not load here: %v", v.Version, err)
 			} else {
 				start, cv = c, v
 			}
+		} else if cfg.Node.Bootstrap {
+			// Serve, and later propose, the bytes read now, not whatever
+			// the files hold when this node first leads.
+			b, err := localBundle(cfg)
+			if err != nil {
+				return nil, err
+			}
+			if start, err = n.bundleConfig(b); err != nil {
+				return nil, err
+			}
+			n.seed, seed = &seedBundle{bundle: b}, &b
 		}
+		n.noteLocalFile(cfg, seed)
 	}
 	g, err := n.build(start, nil)
-	if err != nil && start != cfg {
+	if err != nil && cv.Version > 0 {
 		n.log.Error("the replicated configuration does not compile here; serving the local file until a good version arrives", "version", cv.Version, "err", err)
 		n.failed = cv.Index
+		n.configErr = fmt.Sprintf("version %d does not compile here: %v", cv.Version, err)
 		start, cv = cfg, raftstore.ConfigVersion{}
 		g, err = n.build(cfg, nil)
 	}
@@ -183,6 +216,16 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		return nil, err
 	}
 	g.setVersion(cv)
+	if n.seed != nil {
+		n.seed.zones = zoneStamps(g.base)
+	}
+	if n.store == nil {
+		var serr error
+		if n.serials, serr = openSerials(cfg); serr != nil {
+			n.log.Warn("zone serials are kept in memory only: after a restart the zone files' serials are served again", "err", serr)
+		}
+		n.setSerials(g)
+	}
 	// Listeners, RRL, TSIG keys and transfer settings come from the local
 	// file and take effect at start.
 	do, err := dnsserver.OptionsFrom(cfg)
@@ -590,14 +633,29 @@ func (n *Node) Registry() *prometheus.Registry { return n.reg }
 
 // Reload takes in a new local configuration file. Standalone, it is
 // validated whole and, only if it is good, swapped in; a bad one changes
-// nothing. In a cluster, the node settings are taken from it and its
-// cluster-wide part is validated the same way and then proposed through
-// Raft (forwarded to the leader), so that every node serves it; the
-// served configuration changes when the FSM applies it. Run must be
-// running.
+// nothing. In a cluster it is validated the same way, but only its node
+// settings and DNS protection settings (rrl, tsig, transfer) are taken in:
+// the cluster-wide part is never proposed (that is `tern apply`'s job); a
+// file whose cluster-wide part differs from the cluster's current version
+// is logged and reported (Status.LocalFileDiffers). A rejected reload is
+// reported as Status.LastConfigError. Run must be running.
 func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
+	err := n.reload(ctx, cfg)
+	if err != nil && ctx.Err() == nil {
+		n.ReloadFailed(err)
+	}
+	return err
+}
+
+// ReloadFailed records a reload that failed before Reload (the file did
+// not load), for Status.LastConfigError.
+func (n *Node) ReloadFailed(err error) {
+	n.setConfigErr(fmt.Sprintf("reload rejected, the previous configuration keeps serving: %v", err))
+}
+
+func (n *Node) reload(ctx context.Context, cfg *config.Config) error {
 	if n.store != nil {
-		return n.reloadCluster(ctx, cfg)
+		return n.reloadCluster(cfg)
 	}
 	n.mu.Lock()
 	old := n.gen
@@ -606,6 +664,7 @@ func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	n.setSerials(ng)
 	n.mu.Lock()
 	n.local = cfg
 	n.mu.Unlock()
@@ -613,8 +672,26 @@ func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	n.reconfigureDNS(cfg)
+	n.setConfigErr("")
 	n.log.Info("configuration reloaded", "version", ng.base.Version)
 	return nil
+}
+
+// setSerials gives a standalone generation its zones' serials from the
+// node's serial store (see serials.go).
+func (n *Node) setSerials(g *generation) {
+	serials, err := n.serials.next(zoneStamps(g.base))
+	if err != nil {
+		n.log.Warn("zone serials not written: a restart may serve older ones", "err", err)
+	}
+	g.base.Serials = serials
+}
+
+// setConfigErr records the last configuration failure ("" clears it).
+func (n *Node) setConfigErr(msg string) {
+	n.mu.Lock()
+	n.configErr = msg
+	n.mu.Unlock()
 }
 
 // reconfigureDNS applies the local file's rate limiting, TSIG keys and
@@ -633,13 +710,13 @@ func (n *Node) reconfigureDNS(cfg *config.Config) {
 }
 
 // setVersion records the replicated configuration version g serves and
-// derives each zone's SOA serial from it (the file's serial plus the
-// version), so every node serves and transfers the same serial and it
-// advances with every applied version.
+// takes each zone's SOA serial from it (derived by the FSM when it made
+// the version, see serials.go), so every node serves and transfers the
+// same serial, and it never goes backwards.
 func (g *generation) setVersion(cv raftstore.ConfigVersion) {
 	g.cv = cv
 	if cv.Version > 0 {
-		g.base.Serials = dnsserver.VersionSerials(g.base.Zones, cv.Version)
+		g.base.Serials = versionSerials(cv, g.base.Zones)
 	}
 }
 

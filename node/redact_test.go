@@ -84,7 +84,7 @@ func TestRedactCommand(t *testing.T) {
 		body    raftstore.Body
 		changed bool
 	}{
-		{"apply with a secret", raftstore.ApplyConfig{Bundle: b, At: time.Now().UTC(), Comment: "from an old node"}, true},
+		{"apply with a secret", raftstore.ApplyConfig{Bundle: b, Change: raftstore.Change{At: time.Now().UTC(), Comment: "from an old node"}}, true},
 		{"another command", raftstore.SetAdmin{States: []raftstore.AdminChange{{Pool: "web", Member: "192.0.2.1", State: raftstore.AdminDrain}}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

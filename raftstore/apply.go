@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -63,42 +64,38 @@ func (s *State) apply(index uint64, b Body) (*State, Result, error) {
 	return n, res, nil
 }
 
-func (s *State) checkIfVersion(want uint64) error {
-	if want == 0 {
-		return nil
-	}
-	cur, _ := s.Config()
-	if cur.Version != want {
-		return fmt.Errorf("%w: expected version %d, current is %d", ErrConflict, want, cur.Version)
+// checkBase refuses a change based on another version than the current
+// one, unless forced.
+func (s *State) checkBase(base uint64, force bool) error {
+	if cur, _ := s.Config(); base != cur.Version && !force {
+		return fmt.Errorf("%w: based on version %d, the current version is %d", ErrStale, base, cur.Version)
 	}
 	return nil
 }
 
 func (s *State) applyConfig(index uint64, c ApplyConfig) (bool, error) {
-	if err := s.checkIfVersion(c.IfVersion); err != nil {
-		return false, err
-	}
 	h := c.Bundle.Hash()
 	if cur, ok := s.Config(); ok && cur.Hash == h {
 		return false, nil
+	}
+	if err := s.checkBase(c.Base, c.Force); err != nil {
+		return false, err
 	}
 	files := make(map[string][]byte, len(c.Bundle.Files))
 	for p, data := range c.Bundle.Files {
 		files[p] = append([]byte{}, data...)
 	}
-	s.addVersion(index, c.Keep, &ConfigVersion{
+	s.addVersion(index, c.Keep, c.Zones, &ConfigVersion{
 		Hash:    h,
 		At:      normTime(c.At),
 		Comment: c.Comment,
+		Origin:  c.Origin,
 		Bundle:  Bundle{Main: c.Bundle.Main, Files: files},
 	})
 	return true, nil
 }
 
 func (s *State) rollback(index uint64, c Rollback) (bool, error) {
-	if err := s.checkIfVersion(c.IfVersion); err != nil {
-		return false, err
-	}
 	old, ok := s.ConfigVersion(c.Version)
 	if !ok {
 		kept := make([]uint64, len(s.versions))
@@ -110,19 +107,50 @@ func (s *State) rollback(index uint64, c Rollback) (bool, error) {
 	if cur, _ := s.Config(); cur.Hash == old.Hash {
 		return false, nil
 	}
-	s.addVersion(index, c.Keep, &ConfigVersion{
+	if err := s.checkBase(c.Base, c.Force); err != nil {
+		return false, err
+	}
+	stamps := c.Zones
+	if stamps == nil && old.Zones != nil {
+		stamps = make(map[string]ZoneStamp, len(old.Zones))
+		for name, z := range old.Zones {
+			stamps[name] = z.ZoneStamp
+		}
+	}
+	s.addVersion(index, c.Keep, stamps, &ConfigVersion{
 		Hash:       old.Hash,
 		At:         normTime(c.At),
 		Comment:    c.Comment,
+		Origin:     c.Origin,
 		RollbackOf: old.Version,
 		Bundle:     old.Bundle, // immutable, shared
 	})
 	return true, nil
 }
 
-func (s *State) addVersion(index uint64, keep int, v *ConfigVersion) {
+// addVersion appends v as the next version, with the serials its zones
+// serve derived from stamps (none without stamps).
+func (s *State) addVersion(index uint64, keep int, stamps map[string]ZoneStamp, v *ConfigVersion) {
 	if keep == 0 {
 		keep = DefaultKeep
+	}
+	if len(stamps) > 0 {
+		last := s.zones
+		if cur, ok := s.Config(); ok && cur.Zones == nil && cur.Origin.Kind == "" {
+			// The current version predates kept serials (and origins): its
+			// nodes serve the file's serial plus its number; start there.
+			last = maps.Clone(last)
+			if last == nil {
+				last = map[string]ZoneSerial{}
+			}
+			for name, st := range stamps {
+				if _, ok := last[name]; !ok {
+					last[name] = ZoneSerial{Served: st.Serial + uint32(cur.Version)}
+				}
+			}
+		}
+		v.Zones = NextSerials(last, stamps)
+		s.zones = WithSerials(s.zones, v.Zones)
 	}
 	s.lastVersion++
 	v.Version = s.lastVersion

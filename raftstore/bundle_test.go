@@ -39,7 +39,7 @@ func TestBundleFromExampleConfig(t *testing.T) {
 	}
 	// Through a command and the FSM, byte for byte.
 	f := NewFSM()
-	mustApply(t, f, 1, ApplyConfig{Bundle: b, At: t0})
+	mustApply(t, f, 1, ApplyConfig{Bundle: b, Change: Change{At: t0}})
 	cv, _ := f.State().Config()
 	if cv.Hash != b.Hash() || !reflect.DeepEqual(cv.Bundle, b) {
 		t.Fatal("bundle changed through the log")

@@ -11,9 +11,10 @@ import (
 	"unicode/utf8"
 )
 
-// CommandVersion is the envelope version this package writes and the only
-// one it reads.
-const CommandVersion = 1
+// CommandVersion is the envelope version this package writes. It also
+// reads version 1, written before configuration changes named the version
+// they were based on (see DecodeCommand).
+const CommandVersion = 2
 
 // Limits on what a command may carry. They bound what one log entry can do
 // to every node's memory; a configuration bundle is the big one.
@@ -93,26 +94,111 @@ const (
 )
 
 // ApplyConfig proposes a new configuration bundle. A bundle identical (same
-// hash) to the current version changes nothing.
+// hash) to the current version changes nothing, whatever its Base (so a
+// retried proposal that already went in is not refused).
 type ApplyConfig struct {
 	Bundle Bundle `json:"bundle"`
-	// IfVersion, when not 0, makes the command fail with ErrConflict unless
-	// it is the current version (compare and swap for concurrent applies).
-	IfVersion uint64 `json:"if_version,omitempty"`
-	// Keep is how many versions to keep from now on (0: DefaultKeep).
-	Keep int `json:"keep,omitempty"`
-	// At is when the operator applied it, by the proposer's clock.
-	At      time.Time `json:"at"`
-	Comment string    `json:"comment,omitempty"`
+	Change
 }
 
-// Rollback re-applies a kept configuration version as a new version.
+// Rollback re-applies a kept configuration version as a new version, with
+// the same Base check as ApplyConfig. Zones, when set, are the re-applied
+// bundle's zones as the proposer compiled them; else the FSM takes those
+// the version recorded.
 type Rollback struct {
+	Version uint64 `json:"version"`
+	Change
+}
+
+// Change is what ApplyConfig and Rollback carry besides their content (its
+// fields are the bodies' own in JSON).
+type Change struct {
+	// Base is the version the proposer based the change on (0: the
+	// cluster had none). Unless Force is set, the command fails with
+	// ErrStale when Base is not the current version: a file edited from
+	// an old version never silently replaces a newer one.
+	Base  uint64 `json:"base"`
+	Force bool   `json:"force,omitempty"`
+	// Keep is how many versions to keep from now on (0: DefaultKeep).
+	Keep int `json:"keep,omitempty"`
+	// At is when the operator made the change, by the proposer's clock.
+	At      time.Time `json:"at"`
+	Comment string    `json:"comment,omitempty"`
+	Origin  Origin    `json:"origin,omitzero"`
+	// Zones are the new version's zones, by name, as the proposer
+	// compiled them (see ZoneStamp); the FSM derives the serials the
+	// version serves from them (see NextSerials).
+	Zones map[string]ZoneStamp `json:"zones,omitempty"`
+}
+
+// Origin says where a configuration version came from.
+type Origin struct {
+	Kind OriginKind `json:"kind"`
+	// Node is the node that validated and proposed it.
+	Node NodeID `json:"node,omitempty"`
+	// Client is the remote address of the API client that sent it (tern
+	// apply, tern config rollback); empty for a node's own proposal.
+	Client string `json:"client,omitempty"`
+}
+
+// OriginKind is how a configuration version was made.
+type OriginKind string
+
+// Origin kinds.
+const (
+	OriginBootstrap OriginKind = "bootstrap" // the bootstrap node's validated file
+	OriginApply     OriginKind = "apply"     // tern apply (POST /v1/config)
+	OriginRollback  OriginKind = "rollback"  // tern config rollback
+)
+
+func (o Origin) validate() error {
+	switch o.Kind {
+	case "", OriginBootstrap, OriginApply, OriginRollback:
+	default:
+		return fmt.Errorf("origin kind %q: want bootstrap, apply or rollback", o.Kind)
+	}
+	if o.Node != "" {
+		if err := checkName("origin node", string(o.Node)); err != nil {
+			return err
+		}
+	}
+	if o.Client != "" {
+		return checkName("origin client", o.Client)
+	}
+	return nil
+}
+
+// applyConfigV1 and rollbackV1 are the bodies of envelope version 1: a
+// non-zero if_version was a compare-and-swap, zero applied whatever the
+// current version. DecodeCommand turns them into the current types with
+// the same meaning (Base if_version, or Force), so that a log written then
+// replays to the same state.
+type applyConfigV1 struct {
+	Bundle    Bundle    `json:"bundle"`
+	IfVersion uint64    `json:"if_version,omitempty"`
+	Keep      int       `json:"keep,omitempty"`
+	At        time.Time `json:"at"`
+	Comment   string    `json:"comment,omitempty"`
+}
+
+type rollbackV1 struct {
 	Version   uint64    `json:"version"`
 	IfVersion uint64    `json:"if_version,omitempty"`
 	Keep      int       `json:"keep,omitempty"`
 	At        time.Time `json:"at"`
 	Comment   string    `json:"comment,omitempty"`
+}
+
+func (c applyConfigV1) current() Body {
+	return ApplyConfig{Bundle: c.Bundle, Change: v1Change(c.IfVersion, c.Keep, c.At, c.Comment)}
+}
+
+func (c rollbackV1) current() Body {
+	return Rollback{Version: c.Version, Change: v1Change(c.IfVersion, c.Keep, c.At, c.Comment)}
+}
+
+func v1Change(ifVersion uint64, keep int, at time.Time, comment string) Change {
+	return Change{Base: ifVersion, Force: ifVersion == 0, Keep: keep, At: at, Comment: comment}
 }
 
 // SetAdmin sets the admin state of members, all or none.
@@ -192,24 +278,33 @@ func (c ApplyConfig) validate() error {
 	if err := c.Bundle.Validate(); err != nil {
 		return err
 	}
-	if err := checkKeep(c.Keep); err != nil {
-		return err
-	}
-	if err := checkText("comment", c.Comment); err != nil {
-		return err
-	}
-	return checkTime("at", c.At)
+	return c.Change.validate()
 }
 
 func (c Rollback) validate() error {
 	if c.Version == 0 {
 		return errors.New("version: missing")
 	}
+	return c.Change.validate()
+}
+
+func (c Change) validate() error {
 	if err := checkKeep(c.Keep); err != nil {
 		return err
 	}
 	if err := checkText("comment", c.Comment); err != nil {
 		return err
+	}
+	if err := c.Origin.validate(); err != nil {
+		return err
+	}
+	if len(c.Zones) > MaxBundleFiles {
+		return fmt.Errorf("zones: %d, more than %d", len(c.Zones), MaxBundleFiles)
+	}
+	for name := range c.Zones {
+		if err := checkName("zone", name); err != nil {
+			return err
+		}
 	}
 	return checkTime("at", c.At)
 }
@@ -393,47 +488,61 @@ func DecodeCommand(data []byte) (Body, error) {
 	if err := strictUnmarshal(data, &env); err != nil {
 		return nil, fmt.Errorf("%w: envelope: %w", ErrMalformed, err)
 	}
-	if env.V != CommandVersion {
-		return nil, fmt.Errorf("%w: %d (this node reads %d)", ErrUnsupportedVersion, env.V, CommandVersion)
+	if env.V != 1 && env.V != CommandVersion {
+		return nil, fmt.Errorf("%w: %d (this node reads 1 to %d)", ErrUnsupportedVersion, env.V, CommandVersion)
 	}
-	var b Body
+	var into any
 	switch env.Type {
 	case TypeApplyConfig:
-		b = new(ApplyConfig)
+		into = new(ApplyConfig)
+		if env.V == 1 {
+			into = new(applyConfigV1)
+		}
 	case TypeRollback:
-		b = new(Rollback)
+		into = new(Rollback)
+		if env.V == 1 {
+			into = new(rollbackV1)
+		}
 	case TypeSetAdmin:
-		b = new(SetAdmin)
+		into = new(SetAdmin)
 	case TypeVerdicts:
-		b = new(Verdicts)
+		into = new(Verdicts)
 	case TypeLoads:
-		b = new(Loads)
+		into = new(Loads)
 	case TypeRegisterNode:
-		b = new(RegisterNode)
+		into = new(RegisterNode)
 	case TypeForgetNode:
-		b = new(ForgetNode)
+		into = new(ForgetNode)
 	case TypeForgetMembers:
-		b = new(ForgetMembers)
+		into = new(ForgetMembers)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, env.Type)
 	}
 	if len(env.Body) == 0 || bytes.Equal(env.Body, []byte("null")) {
 		return nil, fmt.Errorf("%w: %s: missing body", ErrMalformed, env.Type)
 	}
-	if err := strictUnmarshal(env.Body, b); err != nil {
+	if err := strictUnmarshal(env.Body, into); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, env.Type, err)
 	}
-	b = deref(b)
+	b := deref(into)
+	if b == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, env.Type)
+	}
 	if err := b.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, env.Type, err)
 	}
 	return b, nil
 }
 
-// deref returns the value behind the pointer DecodeCommand decoded into, so
-// that callers switch on value types only.
-func deref(b Body) Body {
+// deref returns the value behind the pointer DecodeCommand decoded into
+// (a version 1 body as the current type), so that callers switch on value
+// types only.
+func deref(b any) Body {
 	switch p := b.(type) {
+	case *applyConfigV1:
+		return p.current()
+	case *rollbackV1:
+		return p.current()
 	case *ApplyConfig:
 		return *p
 	case *Rollback:
@@ -451,7 +560,7 @@ func deref(b Body) Body {
 	case *ForgetMembers:
 		return *p
 	}
-	return b
+	return nil
 }
 
 func strictUnmarshal(data []byte, v any) error {

@@ -10,8 +10,9 @@ import (
 
 func TestCommandRoundTrip(t *testing.T) {
 	bodies := []Body{
-		ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "pools: {}\n", "zones/x.zone", ""), Keep: 3, At: t0, Comment: "first", IfVersion: 0},
-		Rollback{Version: 2, IfVersion: 4, At: t0},
+		ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "pools: {}\n", "zones/x.zone", ""), Change: Change{Keep: 3, At: t0, Comment: "first", Base: 0, Origin: Origin{Kind: OriginApply, Node: "n2", Client: "192.0.2.7:40000"}, Zones: map[string]ZoneStamp{"x.": {Serial: 7, Content: Hash{1}}}}},
+		ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", ""), Change: Change{Base: 3, Force: true, At: t0, Origin: Origin{Kind: OriginBootstrap, Node: "n1"}}},
+		Rollback{Version: 2, Change: Change{Base: 4, At: t0, Origin: Origin{Kind: OriginRollback, Node: "n1"}, Zones: map[string]ZoneStamp{"x.": {Serial: 1}}}},
 		SetAdmin{States: []AdminChange{{"web", "10.0.0.1", AdminDrain}, {"web", "10.0.0.2", AdminAuto}}},
 		Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "10.0.0.1", HealthUp, t0}, {"web", "10.0.0.2", HealthDown, t0.Add(time.Second)}}},
 		Loads{Node: "n2", Loads: []LoadReport{{"web", "10.0.0.1", 12.5, 100, t0}}},
@@ -72,7 +73,11 @@ func TestDecodeCommandRejects(t *testing.T) {
 		{"not json", `hello`, ErrMalformed, "envelope"},
 		{"null", `null`, ErrUnsupportedVersion, ""},
 		{"version 0", `{"type":"node.forget","body":{"id":"n1"}}`, ErrUnsupportedVersion, ""},
-		{"version 2", `{"v":2,"type":"node.forget","body":{"id":"n1"}}`, ErrUnsupportedVersion, ""},
+		{"version 3", `{"v":3,"type":"node.forget","body":{"id":"n1"}}`, ErrUnsupportedVersion, ""},
+		{"version 1 apply with a base", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"base":1,"at":` + at + `}}`, ErrMalformed, "unknown field"},
+		{"version 2 apply with if_version", `{"v":2,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"if_version":1,"at":` + at + `}}`, ErrMalformed, "unknown field"},
+		{"origin kind", `{"v":2,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"base":0,"origin":{"kind":"sighup"},"at":` + at + `}}`, ErrMalformed, "sighup"},
+		{"zone name empty", `{"v":2,"type":"config.rollback","body":{"version":1,"base":1,"zones":{"":{"serial":1,"content":"` + strings.Repeat("00", 32) + `"}},"at":` + at + `}}`, ErrMalformed, "zone: missing"},
 		{"unknown type", `{"v":1,"type":"node.explode","body":{"id":"n1"}}`, ErrUnknownCommand, "node.explode"},
 		{"unknown envelope field", `{"v":1,"type":"node.forget","body":{"id":"n1"},"x":1}`, ErrMalformed, "unknown field"},
 		{"unknown body field", `{"v":1,"type":"node.forget","body":{"id":"n1","force":true}}`, ErrMalformed, "unknown field"},
@@ -110,6 +115,38 @@ func TestDecodeCommandRejects(t *testing.T) {
 			}
 			if tc.msg != "" && !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("error %q does not mention %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+// Version 1 envelopes (written before changes carried their base) decode
+// to the current types with the meaning they had: a non-zero if_version is
+// the base, zero applied whatever the current version (Force).
+func TestDecodeCommandVersion1(t *testing.T) {
+	const at = `"2026-11-22T04:00:00Z"`
+	for _, tc := range []struct {
+		name string
+		in   string
+		want Body
+	}{
+		{"apply unconditional", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"at":` + at + `,"comment":"c"}}`,
+			ApplyConfig{Bundle: bundle("a", "a", ""), Change: Change{Force: true, At: t0, Comment: "c"}}},
+		{"apply if_version", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"if_version":3,"keep":4,"at":` + at + `}}`,
+			ApplyConfig{Bundle: bundle("a", "a", ""), Change: Change{Base: 3, Keep: 4, At: t0}}},
+		{"rollback unconditional", `{"v":1,"type":"config.rollback","body":{"version":2,"at":` + at + `}}`,
+			Rollback{Version: 2, Change: Change{Force: true, At: t0}}},
+		{"rollback if_version", `{"v":1,"type":"config.rollback","body":{"version":2,"if_version":5,"at":` + at + `}}`,
+			Rollback{Version: 2, Change: Change{Base: 5, At: t0}}},
+		{"other types unchanged", `{"v":1,"type":"node.forget","body":{"id":"n3"}}`, ForgetNode{ID: "n3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := DecodeCommand([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(normBody(got), normBody(tc.want)) {
+				t.Errorf("got %#v\nwant %#v", got, tc.want)
 			}
 		})
 	}

@@ -8,9 +8,14 @@
 // The FSM holds, per cluster:
 //   - the desired configuration as a Bundle (the YAML file and the zone files
 //     it names, path -> bytes), versioned: each accepted bundle gets the next
-//     version number and its SHA-256; the last few versions are kept (10
-//     unless the command says otherwise) so that a rollback can re-apply one
-//     as a new version;
+//     version number and its SHA-256, with when (the proposer's clock), its
+//     Origin (bootstrap, apply or rollback; the proposing node; the API
+//     client's address) and the operator's comment; the last few versions
+//     are kept (10 unless the command says otherwise) so that a rollback
+//     can re-apply one as a new version;
+//   - per zone, the serial each version serves (see Serials) and the last
+//     one served, so that a zone that leaves and comes back does not start
+//     lower;
 //   - member admin states, (pool, member) -> up|down|drain (auto is the
 //     default and is not stored);
 //   - each node's latest health verdict per member, with the time the node
@@ -30,7 +35,7 @@
 // A command is one JSON envelope, decoded strictly (unknown fields, trailing
 // data, a wrong version or type are errors):
 //
-//	{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[...]}}
+//	{"v":2,"type":"health.verdicts","body":{"node":"n1","verdicts":[...]}}
 //
 // The types are config.apply, config.rollback, admin.set, health.verdicts,
 // load.report, node.register, node.forget and member.forget (see the Body
@@ -38,6 +43,36 @@
 // is rejected whole: Apply returns an error value and the state is the one
 // before it. Apply never reads a clock, never draws a random number and
 // never lets map order reach the state.
+//
+// A configuration change (config.apply, config.rollback) carries Base, the
+// version its proposer based it on (0: none yet). The FSM refuses it with
+// ErrStale when Base is not the current version, unless Force: the check
+// runs where the order is decided, so it is free of races, and a stale
+// file can never silently replace a newer version. A change whose bundle
+// is the current version's changes nothing whatever its base (a retried
+// proposal that already went in is not refused).
+//
+// Envelope version 1 (written before changes carried a base) is still
+// read, so that an old log or snapshot replays to the very same state
+// (testdata/v1): its config.apply and config.rollback bodies become the
+// current types with their old meaning (if_version as Base; none as
+// Force). Other command types are the same in both versions.
+//
+// # Serials
+//
+// A configuration change carries, per zone, a ZoneStamp: the zone file's
+// serial and a fingerprint of the content it serves, which the proposer
+// computes from the bundle (any node would compute the same; a rollback
+// without stamps takes those the version recorded). The FSM derives each
+// zone's served serial from the stamps and the last served serial
+// (NextSerials: kept while the stamp is unchanged, else the file's serial
+// when newer in RFC 1982 arithmetic, else the last + 1) as it makes the
+// version, and records it in the version, so every node serves the same
+// serial for the same version and none ever goes backwards, rollbacks
+// included. A version made before serials were kept has none: nodes serve
+// the file's serial plus the version number, as they did, and the first
+// version after it starts from that. raftstore reads stamps as numbers and
+// hashes only; what a zone is stays the node's business.
 //
 // # Snapshots
 //

@@ -20,9 +20,9 @@ var (
 	// ErrNoSuchVersion is a rollback to a configuration version that is not
 	// (or no longer) kept.
 	ErrNoSuchVersion = errors.New("no such configuration version")
-	// ErrConflict is a configuration change made against a version that is
-	// no longer the current one (if_version).
-	ErrConflict = errors.New("configuration changed concurrently")
+	// ErrStale is a configuration change (apply or rollback) based on a
+	// version that is no longer the current one, and not forced.
+	ErrStale = errors.New("configuration version is no longer current")
 	// ErrCorruptSnapshot is a snapshot that does not decode or whose hash
 	// does not match its content.
 	ErrCorruptSnapshot = errors.New("corrupt snapshot")

@@ -18,8 +18,8 @@ func TestApplyRejectedChangesNothing(t *testing.T) {
 		[]byte(`{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"down","at":"2026-11-22T05:00:00Z"},{"pool":"web","member":"b","health":"sideways","at":"2026-11-22T05:00:00Z"}]}}`),
 		[]byte(`{"v":9,"type":"node.forget","body":{"id":"n1"}}`),
 		[]byte(`garbage`),
-		enc(t, Rollback{Version: 7, At: t0}), // not kept
-		enc(t, ApplyConfig{Bundle: bundle("a", "a", "x"), IfVersion: 3, At: t0}), // conflict
+		enc(t, Rollback{Version: 7, Change: Change{At: t0}}),                                // not kept
+		enc(t, ApplyConfig{Bundle: bundle("a", "a", "x"), Change: Change{Base: 3, At: t0}}), // stale
 	}
 	for i, data := range bad {
 		idx := uint64(2 + i)
@@ -46,7 +46,7 @@ func TestConfigVersions(t *testing.T) {
 	if _, ok := f.State().Config(); ok {
 		t.Fatal("empty state has a configuration")
 	}
-	r := mustApply(t, f, 1, ApplyConfig{Bundle: b1, At: t0, Comment: "c1"})
+	r := mustApply(t, f, 1, ApplyConfig{Bundle: b1, Change: Change{At: t0, Comment: "c1"}})
 	if !r.Changed || r.Version != 1 {
 		t.Fatalf("first apply: %+v", r)
 	}
@@ -57,39 +57,39 @@ func TestConfigVersions(t *testing.T) {
 	// The same bundle again (files in another map order) changes nothing.
 	same := bundle("etc/tern.yaml", "etc/z.zone", "z", "etc/tern.yaml", "v1")
 	st := f.State()
-	if r := mustApply(t, f, 2, ApplyConfig{Bundle: same, At: t0}); r.Changed || r.Version != 1 {
+	if r := mustApply(t, f, 2, ApplyConfig{Bundle: same, Change: Change{At: t0}}); r.Changed || r.Version != 1 {
 		t.Fatalf("same bundle: %+v", r)
 	}
 	if f.State() != st {
 		t.Fatal("same bundle published a new state")
 	}
-	if r := mustApply(t, f, 3, ApplyConfig{Bundle: b2, At: t0, IfVersion: 1}); r.Version != 2 {
+	if r := mustApply(t, f, 3, ApplyConfig{Bundle: b2, Change: Change{At: t0, Base: 1}}); r.Version != 2 {
 		t.Fatalf("second apply: %+v", r)
 	}
 	// Compare and swap against a stale version.
-	r2 := applyLog(f, 4, enc(t, ApplyConfig{Bundle: b1, At: t0, IfVersion: 1}))
-	if err, _ := r2.(error); !errors.Is(err, ErrConflict) {
-		t.Fatalf("stale if_version: %v", r2)
+	r2 := applyLog(f, 4, enc(t, ApplyConfig{Bundle: b1, Change: Change{At: t0, Base: 1}}))
+	if err, _ := r2.(error); !errors.Is(err, ErrStale) {
+		t.Fatalf("stale base: %v", r2)
 	}
 	// Rollback re-applies version 1 as version 3.
-	r = mustApply(t, f, 5, Rollback{Version: 1, At: t0.Add(time.Minute), IfVersion: 2})
+	r = mustApply(t, f, 5, Rollback{Version: 1, Change: Change{At: t0.Add(time.Minute), Base: 2}})
 	cv, _ = f.State().Config()
 	if r.Version != 3 || cv.Version != 3 || cv.RollbackOf != 1 || cv.Hash != b1.Hash() || string(cv.Bundle.Files["etc/tern.yaml"]) != "v1" {
 		t.Fatalf("rollback: %+v %+v", r, cv)
 	}
 	// Rolling back to what is current changes nothing.
-	if r := mustApply(t, f, 6, Rollback{Version: 1, At: t0}); r.Changed {
+	if r := mustApply(t, f, 6, Rollback{Version: 1, Change: Change{At: t0, Base: 1}}); r.Changed {
 		t.Fatal("rollback to the current content made a version")
 	}
 	// Keep trims the oldest versions; a trimmed version cannot come back.
 	for i := 0; i < 5; i++ {
-		mustApply(t, f, uint64(10+i), ApplyConfig{Bundle: bundle("a", "a", string(rune('a'+i))), At: t0, Keep: 3})
+		mustApply(t, f, uint64(10+i), ApplyConfig{Bundle: bundle("a", "a", string(rune('a'+i))), Change: Change{At: t0, Keep: 3, Force: true}})
 	}
 	vs := f.State().ConfigVersions()
 	if len(vs) != 3 || vs[0].Version != 6 || vs[2].Version != 8 {
 		t.Fatalf("kept versions: %v", versionsOf(vs))
 	}
-	r2 = applyLog(f, 20, enc(t, Rollback{Version: 2, At: t0}))
+	r2 = applyLog(f, 20, enc(t, Rollback{Version: 2, Change: Change{At: t0, Base: 8}}))
 	if err, _ := r2.(error); !errors.Is(err, ErrNoSuchVersion) {
 		t.Fatalf("rollback to trimmed version: %v", r2)
 	}
@@ -109,7 +109,7 @@ func versionsOf(vs []ConfigVersion) []uint64 {
 func TestApplyIsCopyOnWrite(t *testing.T) {
 	f := NewFSM()
 	b := bundle("a", "a", "one")
-	mustApply(t, f, 1, ApplyConfig{Bundle: b, At: t0})
+	mustApply(t, f, 1, ApplyConfig{Bundle: b, Change: Change{At: t0}})
 	b.Files["a"][0] = 'X' // the proposer's buffer is not the state's
 	mustApply(t, f, 2, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthUp, t0}, {"web", "b", HealthUp, t0}}})
 	mustApply(t, f, 3, SetAdmin{States: []AdminChange{{"web", "a", AdminDrain}}})
@@ -120,7 +120,7 @@ func TestApplyIsCopyOnWrite(t *testing.T) {
 	mustApply(t, f, 6, Verdicts{Node: "n2", Verdicts: []VerdictReport{{"web", "a", HealthDown, t0}}})
 	mustApply(t, f, 7, SetAdmin{States: []AdminChange{{"web", "a", AdminAuto}}})
 	mustApply(t, f, 8, ForgetNode{ID: "n1"})
-	mustApply(t, f, 9, ApplyConfig{Bundle: bundle("a", "a", "two"), At: t0})
+	mustApply(t, f, 9, ApplyConfig{Bundle: bundle("a", "a", "two"), Change: Change{At: t0, Base: 1}})
 	if old.Hash() != oldHash {
 		t.Fatal("an old view changed under its reader")
 	}

@@ -16,7 +16,7 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte(`{"v":1,"type":"config.rollback","body":{"version":1,"at":"2026-11-22T04:00:00Z"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsm := NewFSM()
-		mustApply(t, fsm, 1, ApplyConfig{Bundle: bundle("a", "a", "x"), At: t0})
+		mustApply(t, fsm, 1, ApplyConfig{Bundle: bundle("a", "a", "x"), Change: Change{At: t0}})
 		mustApply(t, fsm, 2, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthUp, t0}}})
 		before := fsm.State()
 		hash := before.Hash()

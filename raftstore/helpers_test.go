@@ -80,9 +80,11 @@ func randomLog(t testing.TB, seed uint64, n int) [][]byte {
 			states := []AdminState{AdminAuto, AdminUp, AdminDown, AdminDrain}
 			b = SetAdmin{States: []AdminChange{{Pool: pools[r.IntN(len(pools))], Member: member(), State: states[r.IntN(4)]}}}
 		case k < 88:
-			b = ApplyConfig{Bundle: bundle("etc/tern.yaml", "etc/tern.yaml", fmt.Sprintf("# v%d\n", r.IntN(30)), "etc/zones/a.zone", "$ORIGIN a.\n"), At: at(i), Keep: r.IntN(3) * 5}
+			b = ApplyConfig{Bundle: bundle("etc/tern.yaml", "etc/tern.yaml", fmt.Sprintf("# v%d\n", r.IntN(30)), "etc/zones/a.zone", "$ORIGIN a.\n"), Change: Change{At: at(i), Keep: r.IntN(3) * 5,
+				Base: uint64(r.IntN(i/8 + 1)), Force: r.IntN(2) == 0, Origin: Origin{Kind: OriginApply, Node: nodes[r.IntN(len(nodes))]}, // often stale: rejected
+				Zones: map[string]ZoneStamp{"a.": {Serial: uint32(r.IntN(3)), Content: Hash{byte(r.IntN(3))}}}}}
 		case k < 91:
-			b = Rollback{Version: uint64(1 + r.IntN(i+1)), At: at(i)} // often not kept: rejected
+			b = Rollback{Version: uint64(1 + r.IntN(i+1)), Change: Change{At: at(i), Force: true}} // often not kept: rejected
 		case k < 95:
 			n := nodes[r.IntN(len(nodes))]
 			b = RegisterNode{ID: n, Raft: fmt.Sprintf("127.0.0.%d:7000", r.IntN(3)), API: "127.0.0.1:8000"}

@@ -41,6 +41,9 @@ type stateRec struct {
 	Indexes     Indexes `json:"indexes"`
 	LastVersion uint64  `json:"last_version"`
 	Keep        int     `json:"keep"`
+	// Zones: every zone's last served serial (absent in snapshots written
+	// before serials were kept).
+	Zones map[string]ZoneSerial `json:"zones,omitempty"`
 }
 
 type adminRec struct {
@@ -101,7 +104,7 @@ func writeState(w io.Writer, s *State) (int, error) {
 	enc := json.NewEncoder(w)
 	n := 0
 	put := func(r record) error { n++; return enc.Encode(r) }
-	if err := put(record{State: &stateRec{s.index, s.indexes, s.lastVersion, s.keep}}); err != nil {
+	if err := put(record{State: &stateRec{s.index, s.indexes, s.lastVersion, s.keep, s.zones}}); err != nil {
 		return n, err
 	}
 	for _, v := range s.versions {
@@ -293,7 +296,10 @@ func (s *State) restoreRecord(k int, rec record, lastAdmin *MemberKey, lastNode 
 		if r.Keep < 1 || r.Keep > MaxKeep {
 			return fmt.Errorf("state: keep %d out of range", r.Keep)
 		}
-		s.index, s.indexes, s.lastVersion, s.keep = r.Index, r.Indexes, r.LastVersion, r.Keep
+		if err := checkZoneNames(r.Zones); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		s.index, s.indexes, s.lastVersion, s.keep, s.zones = r.Index, r.Indexes, r.LastVersion, r.Keep, r.Zones
 	case kVersion:
 		v := rec.Version
 		if err := v.Bundle.Validate(); err != nil {
@@ -309,6 +315,12 @@ func (s *State) restoreRecord(k int, rec record, lastAdmin *MemberKey, lastNode 
 			return fmt.Errorf("version %d: more versions than kept (%d)", v.Version, s.keep)
 		}
 		if err := checkTime("at", v.At); err != nil {
+			return fmt.Errorf("version %d: %w", v.Version, err)
+		}
+		if err := v.Origin.validate(); err != nil {
+			return fmt.Errorf("version %d: %w", v.Version, err)
+		}
+		if err := checkZoneNames(v.Zones); err != nil {
 			return fmt.Errorf("version %d: %w", v.Version, err)
 		}
 		v.At = normTime(v.At)
@@ -352,6 +364,15 @@ func (s *State) restoreRecord(k int, rec record, lastAdmin *MemberKey, lastNode 
 		}
 		*lastNode = n.ID
 		s.nodes[n.ID] = n
+	}
+	return nil
+}
+
+func checkZoneNames(zs map[string]ZoneSerial) error {
+	for name := range zs {
+		if err := checkName("zone", name); err != nil {
+			return err
+		}
 	}
 	return nil
 }

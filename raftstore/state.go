@@ -18,6 +18,9 @@ type State struct {
 	lastVersion uint64
 	keep        int
 	versions    []*ConfigVersion // oldest first; the last is current
+	// zones holds the last served serial of every zone any version ever
+	// had (NextSerials), trimmed versions' included.
+	zones map[string]ZoneSerial
 
 	admin    map[MemberKey]AdminState
 	verdicts map[string]map[string]map[NodeID]Verdict // pool -> member -> node
@@ -45,6 +48,12 @@ type ConfigVersion struct {
 	// RollbackOf is the version this one re-applied (0: a fresh apply).
 	RollbackOf uint64 `json:"rollback_of,omitempty"`
 	Bundle     Bundle `json:"bundle"`
+	// Origin is who made it; zero in versions made before it was kept.
+	Origin Origin `json:"origin,omitzero"`
+	// Zones are its zones' stamps and served serials, by zone name; nil in
+	// versions made before serials were kept (nodes then serve the file's
+	// serial plus the version number, as they did).
+	Zones map[string]ZoneSerial `json:"zones,omitempty"`
 }
 
 // Verdict is one node's latest observation of one member.

@@ -337,7 +337,7 @@ func (s *Store) raftErr(what string, err error) error {
 // Apply proposes b on the leader and waits until it is applied here. On a
 // follower it returns a *NotLeaderError (errors.Is ErrNotLeader) and
 // proposes nothing: forward the encoded command to the leader's API. A
-// command the FSM refuses (ErrConflict, ErrNoSuchVersion) comes back as the
+// command the FSM refuses (ErrStale, ErrNoSuchVersion) comes back as the
 // error, with the index of the entry that carried it.
 func (s *Store) Apply(ctx context.Context, b Body) (uint64, Result, error) {
 	data, err := EncodeCommand(b)

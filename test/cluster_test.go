@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/ternlb/tern/api"
 )
 
@@ -61,6 +63,19 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 		}
 	}
 
+	// A change based on version 1 while version 2 is current is refused,
+	// with the diff from version 2 to what was sent, and changes nothing.
+	writeFiles(t, applyDir, map[string]string{"zones/z.zone": strings.Replace(clusterZone, "%s", "stale", 1)})
+	out, err = follower.cli("apply", "--base", "1", "--config", filepath.Join(applyDir, "tern.yaml"))
+	if err == nil || !strings.Contains(out, "refused") || !strings.Contains(out, "+++ sent/zones/z.zone") ||
+		!strings.Contains(out, `-v    300 IN TXT "v2"`) || !strings.Contains(out, `+v    300 IN TXT "stale"`) || !strings.Contains(out, "--force") {
+		t.Fatalf("apply on a stale base: %v, want a refusal with the diff\n%s", err, out)
+	}
+	writeFiles(t, applyDir, map[string]string{"zones/z.zone": strings.Replace(clusterZone, "%s", "v2", 1)})
+	if s, _ := c.nodes[0].status(); s.ConfigVersion != 2 || c.nodes[0].txt() != "v2" {
+		t.Fatalf("a refused apply changed the cluster: %+v", s)
+	}
+
 	// A configuration that does not validate changes nothing, and says where.
 	writeFiles(t, applyDir, map[string]string{"zones/z.zone": strings.Replace(clusterZone, "%s", "v3", 1) + "bad 30 IN POOL nosuch\n"})
 	out, err = follower.cli("apply", "--config", filepath.Join(applyDir, "tern.yaml"))
@@ -93,10 +108,13 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 	if vs, err := c.nodes[2].client().Versions(ctx); err != nil || len(vs) != 3 || !vs[2].Current || vs[2].Hash != vs[0].Hash {
 		t.Fatalf("versions after rollback: %+v %v", vs, err)
 	}
-	if out, err := c.nodes[2].cli("config", "versions"); err != nil || !regexp.MustCompile(`(?m)^3\s+[0-9a-f]{64}\s+\*$`).MatchString(out) {
+	versions := regexp.MustCompile(`(?m)^1\s+[0-9a-f]{12}\s+\S+Z\s+bootstrap on n1\s+-\s+$` +
+		`\n^2\s+[0-9a-f]{12}\s+\S+Z\s+apply on n\d from 127\.0\.0\.1:\d+\s+-\s+$` +
+		`\n^3\s+[0-9a-f]{12}\s+\S+Z\s+rollback of 1 on n\d from 127\.0\.0\.1:\d+\s+-\s+\*$`)
+	if out, err := c.nodes[2].cli("config", "versions"); err != nil || !versions.MatchString(out) {
 		t.Fatalf("tern config versions: %v\n%s", err, out)
 	}
-	if _, err := follower.client().Rollback(ctx, 99); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, err := follower.client().Rollback(ctx, 99, api.RollbackRequest{}); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("rollback to a version never made: %v, want 404", err)
 	}
 
@@ -148,7 +166,12 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 			"tern.yaml":    "node: {name: operator}\n" + cluster,
 			"zones/z.zone": strings.Replace(clusterZone, "%s", "v1", 1),
 		})
-		if out, err := follower.cli("apply", "--config", filepath.Join(applyDir, "tern.yaml")); err != nil {
+		// The first one forced over a stale base, with a comment.
+		args := []string{"apply", "--config", filepath.Join(applyDir, "tern.yaml")}
+		if cluster != c.cluster {
+			args = append(args, "--base", "1", "--force", "--comment", "without B")
+		}
+		if out, err := follower.cli(args...); err != nil {
 			t.Fatalf("apply: %v\n%s", err, out)
 		}
 		if cluster != c.cluster {
@@ -161,6 +184,9 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 		}
 	}
 	c.eachAnswers(15*time.Second, both)
+	if out, err := n2.cli("config", "versions"); err != nil || !regexp.MustCompile(`(?m)^4\s.*\swithout B\s+$`).MatchString(out) {
+		t.Fatalf("tern config versions shows no comment: %v\n%s", err, out)
+	}
 
 	// The live explanation comes from the node's own snapshot.
 	if e, err := n3.client().Explain(ctx, "www.gslb.test", "198.51.100.1"); err != nil || !strings.Contains(e.Text, "POOL web") {
@@ -432,5 +458,88 @@ func TestClusterDataDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(n1.dir, "data", "raft.db")); err == nil {
 		t.Fatal("the refused bootstrap node created a Raft log")
+	}
+}
+
+// TestClusterStaleFileAndSerials is the operator's slip, tried as an
+// operator would: a node restarted with its old file while the cluster
+// had moved on, then reloaded (systemctl reload: SIGHUP). The reload
+// commits nothing, every node keeps answering the current version, and
+// the node says its file differs. Then a rollback to version 1 (whose
+// zone file has a lower serial than version 2's) serves a higher serial
+// than version 2 did, the same on every node, and a restart keeps it.
+func TestClusterStaleFileAndSerials(t *testing.T) {
+	c := newCluster(t, 3)
+	c.form()
+	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	serial := func(nd *tnode) uint32 {
+		r, err := query(nd.dns, "gslb.test.", dns.TypeSOA)
+		if err != nil || len(r.Answer) != 1 {
+			return 0
+		}
+		return r.Answer[0].(*dns.SOA).Serial
+	}
+	sameSerial := func(what string, ok func(uint32) bool) uint32 {
+		t.Helper()
+		var got uint32
+		waitFor(t, 15*time.Second, what, func() bool {
+			got = serial(n1)
+			for _, nd := range c.nodes {
+				if s := serial(nd); s != got || !ok(s) {
+					return false
+				}
+			}
+			return true
+		})
+		return got
+	}
+
+	// Version 2 raises the zone file's serial from 1 to 11.
+	applyDir := t.TempDir()
+	writeFiles(t, applyDir, map[string]string{
+		"tern.yaml":    "node: {name: operator}\n" + c.cluster,
+		"zones/z.zone": strings.Replace(strings.Replace(clusterZone, "%s", "v2", 1), "hostmaster 1 ", "hostmaster 11 ", 1),
+	})
+	if out, err := n3.cli("apply", "--config", filepath.Join(applyDir, "tern.yaml"), "--comment", "serial 11"); err != nil || !strings.Contains(out, "applied: version 2") {
+		t.Fatalf("tern apply: %v\n%s", err, out)
+	}
+	c.waitConverged(20*time.Second, 2)
+	s2 := sameSerial("every node to serve version 2's serial", func(s uint32) bool { return s == 11 })
+
+	// n2 restarts with its old file (version 1's content), then reloads.
+	n2.stop(syscall.SIGTERM)
+	n2.start()
+	c.waitConverged(30*time.Second, 2)
+	n2.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "n2 to log that its file is not applied", func() bool {
+		return strings.Contains(n2.out.String(), "NOT applied")
+	})
+	for _, nd := range c.nodes {
+		if s, err := nd.status(); err != nil || s.ConfigVersion != 2 || nd.txt() != "v2" {
+			t.Fatalf("%s after n2's reload of a stale file: %+v %v (txt %q)", nd.name, s, err, nd.txt())
+		}
+	}
+	if vs, err := n1.client().Versions(context.Background()); err != nil || len(vs) != 2 {
+		t.Fatalf("versions after the reload: %+v %v", vs, err)
+	}
+	if out, err := n2.cli("status"); err != nil || !strings.Contains(out, "differs from the cluster's version") {
+		t.Fatalf("tern status on n2: %v\n%s", err, out)
+	}
+
+	// A rollback to version 1 (file serial 1) serves above version 2's 11.
+	if out, err := n2.cli("rollback", "--comment", "undo", "1"); err != nil || !strings.Contains(out, "now version 3") {
+		t.Fatalf("tern rollback 1: %v\n%s", err, out)
+	}
+	c.waitConverged(20*time.Second, 3)
+	s3 := sameSerial("every node to serve one serial above version 2's", func(s uint32) bool { return s > s2 })
+	if n1.txt() != "v1" {
+		t.Fatalf("the rollback serves %q", n1.txt())
+	}
+
+	n3.stop(syscall.SIGTERM)
+	n3.start()
+	c.waitConverged(30*time.Second, 3)
+	if got := sameSerial("every node's serial after n3's restart", func(uint32) bool { return true }); got != s3 {
+		t.Fatalf("after a restart the serial is %d, version 3 served %d", got, s3)
 	}
 }

@@ -236,12 +236,23 @@ func TestServeReloadAndStop(t *testing.T) {
 		return err == nil && len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == "127.0.1.40"
 	})
 
-	// A good change is swapped in on SIGHUP.
+	// The example is a one-node cluster: SIGHUP takes in the node's own
+	// settings only and says the edited zone is not applied; tern apply
+	// applies it.
 	zone := filepath.Join(dir, "zones", "gslb.example.test.zone")
 	zb, _ := os.ReadFile(zone)
 	os.WriteFile(zone, append(zb, []byte("reloaded IN A 192.0.2.99\n")...), 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "the reloaded name", func() bool {
+	waitFor(t, 10*time.Second, "the reload to say the file is not applied", func() bool {
+		return strings.Contains(out.String(), "NOT applied")
+	})
+	if r, err := query(addr, "reloaded.gslb.example.test.", dns.TypeA); err != nil || len(r.Answer) != 0 {
+		t.Fatalf("SIGHUP on a cluster node applied the edited zone: %v %v", r, err)
+	}
+	if s := ternCLI("apply", "--config", filepath.Join(dir, "tern.yaml")); !strings.Contains(s, "applied: version 2") {
+		t.Fatalf("tern apply: %s", s)
+	}
+	waitFor(t, 10*time.Second, "the applied name", func() bool {
 		r, err := query(addr, "reloaded.gslb.example.test.", dns.TypeA)
 		return err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1
 	})

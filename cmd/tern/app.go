@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dispatcher"
@@ -37,6 +38,7 @@ func newApp() *cli.App {
 			statusCommand(),
 			clusterCommand(),
 			configCommand(),
+			rollbackCommand(),
 			memberCommand(),
 			dispatcher.Command(),
 			dispatcher.DecapCommand(),
@@ -88,6 +90,10 @@ func checkCommand() *cli.Command {
 						fmt.Fprintln(c.App.ErrWriter, w.String())
 					}
 				}
+			}
+			if ok, err := hasNodeSection(c.String("config")); err == nil && !ok {
+				fmt.Fprintf(c.App.Writer, "%s: ok (no node: section: a cluster-wide part for tern apply; tern serve needs one)\n", c.String("config"))
+				return nil
 			}
 			fmt.Fprintf(c.App.Writer, "%s: ok\n", c.String("config"))
 			return nil
@@ -162,9 +168,42 @@ func loader(c *cli.Context) (func() (*config.Config, error), error) {
 		return node.DevConfig, nil
 	case c.String("config") != "":
 		path := c.String("config")
-		return func() (*config.Config, error) { return config.Load(path) }, nil
+		return func() (*config.Config, error) {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return cfg, err
+			}
+			if ok, err := hasNodeSection(path); err != nil || !ok {
+				return nil, errNoNode(path, err)
+			}
+			return cfg, nil
+		}, nil
 	}
 	return nil, cli.Exit("tern serve needs --config FILE (or --dev for the embedded example)", 2)
+}
+
+// hasNodeSection reports whether the YAML file at path has a node: key
+// with something under it. Without one a file is only a cluster-wide part
+// (what `tern apply` sends): serving it would make a node of defaults
+// (this host's name, DNS on [::]:53, no API) rather than the one meant.
+func hasNodeSection(path string) (bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	var top map[string]yaml.Node
+	if err := yaml.Unmarshal(data, &top); err != nil {
+		return false, err
+	}
+	n, ok := top["node"]
+	return ok && n.Kind == yaml.MappingNode && len(n.Content) > 0, nil
+}
+
+func errNoNode(path string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return cli.Exit(fmt.Sprintf("%s has no node: section: tern serve needs one to know which node it is (name, dns, api, and in a cluster raft, data, bootstrap or join); a file without it is a cluster-wide part for tern apply", path), 1)
 }
 
 func reloadOnHUP(ctx context.Context, n *node.Node, load func() (*config.Config, error), log *slog.Logger) {
@@ -179,6 +218,8 @@ func reloadOnHUP(ctx context.Context, n *node.Node, load func() (*config.Config,
 			cfg, err := load()
 			if err == nil {
 				err = n.Reload(ctx, cfg)
+			} else {
+				n.ReloadFailed(err)
 			}
 			if err != nil {
 				log.Error("reload rejected; the previous configuration keeps serving", "problems", err.Error())

@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -80,6 +83,12 @@ func statusCommand() *cli.Command {
 			for _, warning := range s.Warnings {
 				fmt.Fprintf(w, "warning\t%s\n", warning)
 			}
+			if s.LocalFileDiffers {
+				fmt.Fprintf(w, "local file\tdiffers from the cluster's version (cluster-wide part %s); not applied: use tern apply\n", orDash(short(s.LocalFileHash)))
+			}
+			if s.LastConfigError != "" {
+				fmt.Fprintf(w, "config error\t%s\n", s.LastConfigError)
+			}
 			return w.Flush()
 		},
 	}
@@ -90,6 +99,14 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// short is a hash's first 12 hex digits, as versions are shown.
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 func clusterCommand() *cli.Command {
@@ -181,11 +198,67 @@ func memberCommand() *cli.Command {
 	}
 }
 
+// changeFlags are how apply and rollback name the version they are based
+// on.
+func changeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.Uint64Flag{Name: "base", Usage: "the configuration `VERSION` this change is based on (default: the current one, read first); refused when it is no longer current"},
+		&cli.BoolFlag{Name: "force", Usage: "apply even when --base is no longer the current version"},
+		&cli.StringFlag{Name: "comment", Usage: "a `TEXT` kept with the new version (tern config versions shows it)"},
+	}
+}
+
+// change reads the change flags, the base from the API unless given.
+func change(c *cli.Context, cl *api.Client) (api.Change, error) {
+	ch := api.Change{Base: c.Uint64("base"), Force: c.Bool("force"), Comment: c.String("comment")}
+	if !c.IsSet("base") {
+		cur, err := cl.Current(c.Context)
+		if err != nil {
+			return ch, fmt.Errorf("read the current configuration version: %w", err)
+		}
+		ch.Base = cur
+	}
+	return ch, nil
+}
+
+// refused explains a change refused because its base is stale (409): the
+// diff from the cluster's current version to what the change would make
+// it (sent, named label), and what to do. Any other error is returned as
+// it is.
+func refused(c *cli.Context, cl *api.Client, err error, ch api.Change, label string, sent func() (map[string]string, error)) error {
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusConflict {
+		return err
+	}
+	w := c.App.ErrWriter
+	fmt.Fprintf(w, "refused: %s\n", ae.Message)
+	cur, err := cl.Current(c.Context)
+	var cv api.ConfigVersion
+	var files map[string]string
+	if err == nil {
+		cv, err = cl.Version(c.Context, cur)
+	}
+	if err == nil {
+		files, err = sent()
+	}
+	if err != nil {
+		fmt.Fprintf(w, "(no diff: %v)\n", err)
+	} else {
+		fmt.Fprintf(w, "what this changes in the current version %d:\n", cur)
+		if !writeBundleDiff(w, fmt.Sprintf("version-%d", cur), cv.Files, label, files) {
+			fmt.Fprintln(w, "(nothing: the files are the current version's)")
+		}
+	}
+	return cli.Exit(fmt.Sprintf("the change was based on version %d, the cluster is at version %d: check the diff, then re-run with --force to replace it, or re-base (start from version %d and run again, or give --base %d)", ch.Base, cur, cur, cur), 1)
+}
+
 func applyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "apply",
 		Usage: "validate a configuration and send it to the cluster",
-		Flags: append(apiFlags(), &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Required: true, Usage: "configuration `FILE`"}),
+		Description: "The change is based on the cluster's current version (read first) or on --base; " +
+			"when that is no longer current it is refused with a diff against the current version, unless --force.",
+		Flags: append(append(apiFlags(), changeFlags()...), &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Required: true, Usage: "configuration `FILE`"}),
 		Action: func(c *cli.Context) error {
 			file := c.String("config")
 			if ps := node.Check(file); len(ps) > 0 {
@@ -199,11 +272,18 @@ func applyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.Apply(c.Context, req)
-			if err != nil {
+			if req.Change, err = change(c, cl); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "applied: version %d (%s)\n", res.Version, res.Hash)
+			res, err := cl.Apply(c.Context, req)
+			if err != nil {
+				return refused(c, cl, err, req.Change, "sent", func() (map[string]string, error) { return req.Files, nil })
+			}
+			if !res.Changed {
+				fmt.Fprintf(c.App.Writer, "unchanged: version %d (%s) is this configuration already\n", res.Version, res.Hash)
+				return nil
+			}
+			fmt.Fprintf(c.App.Writer, "applied: version %d (%s), based on version %d\n", res.Version, res.Hash, req.Base)
 			return nil
 		},
 	}
@@ -321,39 +401,81 @@ func configCommand() *cli.Command {
 						return printJSON(c, vs)
 					}
 					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(w, "VERSION\tHASH\tCURRENT")
+					fmt.Fprintln(w, "VERSION\tHASH\tAT\tORIGIN\tCOMMENT\tCURRENT")
 					for _, v := range vs {
-						cur := ""
+						cur, at := "", "-"
 						if v.Current {
 							cur = "*"
 						}
-						fmt.Fprintf(w, "%d\t%s\t%s\n", v.Version, v.Hash, cur)
+						if !v.At.IsZero() {
+							at = v.At.UTC().Format(time.RFC3339)
+						}
+						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", v.Version, short(v.Hash), at, origin(v), orDash(oneLine(v.Comment)), cur)
 					}
 					return w.Flush()
 				},
 			},
-			{
-				Name:      "rollback",
-				Usage:     "re-apply a kept version as a new version",
-				ArgsUsage: "VERSION",
-				Flags:     apiFlags(),
-				Action: func(c *cli.Context) error {
-					v, err := strconv.ParseUint(c.Args().First(), 10, 64)
-					if c.NArg() != 1 || err != nil || v == 0 {
-						return cli.Exit("usage: tern config rollback VERSION (a number from tern config versions)", 2)
-					}
-					cl, err := apiClient(c)
-					if err != nil {
-						return err
-					}
-					res, err := cl.Rollback(c.Context, v)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "rolled back to version %d: now version %d (%s)\n", v, res.Version, res.Hash)
-					return nil
-				},
-			},
+			rollbackCommand(),
+		},
+	}
+}
+
+// origin says in a few words where a version came from.
+func origin(v api.ConfigVersion) string {
+	o := v.Origin
+	if o.Kind == "" {
+		return "-"
+	}
+	out := o.Kind
+	if v.RollbackOf > 0 {
+		out += fmt.Sprintf(" of %d", v.RollbackOf)
+	}
+	if o.Node != "" {
+		out += " on " + o.Node
+	}
+	if o.Client != "" {
+		out += " from " + o.Client
+	}
+	return out
+}
+
+// oneLine keeps a comment to one table row.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// rollbackCommand is `tern config rollback` (and `tern rollback`).
+func rollbackCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "rollback",
+		Usage:       "re-apply a kept version as a new version",
+		ArgsUsage:   "VERSION",
+		Description: "Like tern apply, the rollback is based on the current version (or --base) and refused, with a diff, when that is no longer current, unless --force.",
+		Flags:       append(apiFlags(), changeFlags()...),
+		Action: func(c *cli.Context) error {
+			v, err := strconv.ParseUint(c.Args().First(), 10, 64)
+			if c.NArg() != 1 || err != nil || v == 0 {
+				return cli.Exit("usage: tern config rollback [--base N] [--force] [--comment TEXT] VERSION (a number from tern config versions; flags before it)", 2)
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			ch, err := change(c, cl)
+			if err != nil {
+				return err
+			}
+			res, err := cl.Rollback(c.Context, v, api.RollbackRequest{Change: ch})
+			if err != nil {
+				return refused(c, cl, err, ch, fmt.Sprintf("version-%d", v), func() (map[string]string, error) {
+					target, err := cl.Version(c.Context, v)
+					return target.Files, err
+				})
+			}
+			if !res.Changed {
+				fmt.Fprintf(c.App.Writer, "unchanged: version %d (%s) is version %d's configuration already\n", res.Version, res.Hash, v)
+				return nil
+			}
+			fmt.Fprintf(c.App.Writer, "rolled back to version %d: now version %d (%s)\n", v, res.Version, res.Hash)
+			return nil
 		},
 	}
 }
