@@ -122,7 +122,7 @@ func TestExecChecksNeedLocalPermission(t *testing.T) {
 		defer cancel()
 		if _, err := c.Apply(ctx, api.ApplyRequest{Main: "tern.yaml", Files: map[string]string{
 			"tern.yaml": cluster("operator", "  allow_exec_checks: true\n", ran2), "z.zone": testZone,
-		}}); err != nil {
+		}, Change: api.Change{Base: 1}}); err != nil {
 			t.Fatal(err)
 		}
 		within(t, 20*time.Second, "the node serves version 2", func() bool {
@@ -295,7 +295,8 @@ zones: [{file: z.zone}]
 	defer cancel()
 	for i, extra := range []string{"  api_token_file: token\n", "  api_token: " + tokenApplied + "\n"} {
 		y := file("operator", extra, secretC, fmt.Sprintf("192.0.2.%d", i+2))
-		if _, err := c.Apply(ctx, api.ApplyRequest{Main: "tern.yaml", Files: map[string]string{"tern.yaml": y, "z.zone": testZone}}); err != nil {
+		base := api.Change{Base: uint64(i + 1)}
+		if _, err := c.Apply(ctx, api.ApplyRequest{Main: "tern.yaml", Files: map[string]string{"tern.yaml": y, "z.zone": testZone}, Change: base}); err != nil {
 			t.Fatalf("apply version %d: %v", i+2, err)
 		}
 	}
