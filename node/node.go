@@ -233,6 +233,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		return nil, fmt.Errorf("dns server: %w", err)
 	}
 	do.Logger = o.Logger
+	do.CookieSecret = cookieSecret(n.token)
 	srv, err := dnsserver.New(do)
 	if err != nil {
 		return nil, fmt.Errorf("dns server: %w", err)
@@ -702,6 +703,7 @@ func (n *Node) reconfigureDNS(cfg *config.Config) {
 	do, err := dnsserver.OptionsFrom(cfg)
 	if err == nil {
 		do.Logger = n.log
+		do.CookieSecret = cookieSecret(n.token)
 		err = n.dns.Reconfigure(do)
 	}
 	if err != nil {
