@@ -100,7 +100,7 @@ func checkLookup(t *testing.T, z *Zone, tc lookupCase) {
 	if r.Kind != tc.kind || r.Owner != tc.owner || r.Wildcard != tc.wildcard {
 		t.Errorf("got %v owner %q wildcard %v, want %v owner %q wildcard %v", r.Kind, r.Owner, r.Wildcard, tc.kind, tc.owner, tc.wildcard)
 	}
-	if got := rrs(r.Answer); !slices.Equal(got, tc.answer) {
+	if got := rrs(r.Answer.RRs()); !slices.Equal(got, tc.answer) {
 		t.Errorf("answer %q, want %q", got, tc.answer)
 	}
 	if tc.kind == PoolName {
@@ -109,10 +109,10 @@ func checkLookup(t *testing.T, z *Zone, tc lookupCase) {
 			t.Errorf("pool %d ttl %d, want %s ttl %d", r.Pool, r.PoolTTL, tc.pool, tc.poolTTL)
 		}
 	}
-	if len(r.NS) != tc.ns {
-		t.Errorf("NS %q, want %d records", rrs(r.NS), tc.ns)
+	if r.NS.Len() != tc.ns {
+		t.Errorf("NS %q, want %d records", rrs(r.NS.RRs()), tc.ns)
 	}
-	if got := rrs(r.Glue); !slices.Equal(got, tc.glue) {
+	if got := rrs(r.Glue.RRs()); !slices.Equal(got, tc.glue) {
 		t.Errorf("glue %q, want %q", got, tc.glue)
 	}
 	if r.InDomainGlue != tc.inDomain {
@@ -243,14 +243,14 @@ func TestSetLongestMatch(t *testing.T) {
 				t.Errorf("with the root zone: Zone = %v, want %v", origin(got), origin(tc.wantRoot))
 			}
 			z, r := s.Lookup(tc.qname, dns.TypeA)
-			if z != tc.want || r.Kind != tc.kind || len(r.Answer) != tc.answerLen {
-				t.Errorf("Lookup = %v, %v with %d answers; want %v, %v with %d", origin(z), r.Kind, len(r.Answer), origin(tc.want), tc.kind, tc.answerLen)
+			if z != tc.want || r.Kind != tc.kind || r.Answer.Len() != tc.answerLen {
+				t.Errorf("Lookup = %v, %v with %d answers; want %v, %v with %d", origin(z), r.Kind, r.Answer.Len(), origin(tc.want), tc.kind, tc.answerLen)
 			}
 		})
 	}
 	// DS at the child's apex is the parent's; other types the child's.
-	if z, r := s.Lookup("SUB.example.test.", dns.TypeDS); z != parent || r.Kind != Success || len(r.Answer) != 1 {
-		t.Errorf("DS at the child's apex: zone %s, %v with %d records; want the parent's DS", origin(z), r.Kind, len(r.Answer))
+	if z, r := s.Lookup("SUB.example.test.", dns.TypeDS); z != parent || r.Kind != Success || r.Answer.Len() != 1 {
+		t.Errorf("DS at the child's apex: zone %s, %v with %d records; want the parent's DS", origin(z), r.Kind, r.Answer.Len())
 	}
 	if z, r := s.Lookup("sub.example.test.", dns.TypeNS); z != child || r.Kind != Success {
 		t.Errorf("NS at the child's apex: zone %s, %v; want the child's", origin(z), r.Kind)
@@ -369,20 +369,20 @@ func TestSetAdditional(t *testing.T) {
 			if r.Kind != Success {
 				t.Fatalf("kind %v, want Success", r.Kind)
 			}
-			if got := rrs(r.Additional); !slices.Equal(got, tc.want) {
+			if got := rrs(r.Additional.RRs()); !slices.Equal(got, tc.want) {
 				t.Errorf("additional %q, want %q", got, tc.want)
 			}
 		})
 	}
 	t.Run("referral: glue, not additional", func(t *testing.T) {
 		_, r := s.Lookup("x.sub.example.test.", dns.TypeA)
-		if r.Kind != Delegation || len(r.Additional) != 0 || r.InDomainGlue != 1 || len(r.Glue) != 1 {
-			t.Errorf("%v additional %q glue %q (%d in-domain)", r.Kind, rrs(r.Additional), rrs(r.Glue), r.InDomainGlue)
+		if r.Kind != Delegation || r.Additional.Len() != 0 || r.InDomainGlue != 1 || r.Glue.Records() != 1 {
+			t.Errorf("%v additional %q glue %q (%d in-domain)", r.Kind, rrs(r.Additional.RRs()), rrs(r.Glue.RRs()), r.InDomainGlue)
 		}
 	})
 	t.Run("Zone.Lookup leaves Additional empty", func(t *testing.T) {
-		if r := s.Zone("example.test.").Lookup("example.test.", dns.TypeNS); len(r.Additional) != 0 {
-			t.Errorf("additional %q", rrs(r.Additional))
+		if r := s.Zone("example.test.").Lookup("example.test.", dns.TypeNS); r.Additional.Len() != 0 {
+			t.Errorf("additional %q", rrs(r.Additional.RRs()))
 		}
 	})
 }
@@ -432,8 +432,8 @@ ns1      IN A   192.0.2.1
 				want = c
 			}
 			z, r := s.Lookup(tc.qname, dns.TypeDS)
-			if z != want || r.Kind != tc.kind || len(r.Answer) != tc.answer {
-				t.Errorf("zone %s, %v with %d records; want zone %s, %v with %d", origin(z), r.Kind, len(r.Answer), origin(want), tc.kind, tc.answer)
+			if z != want || r.Kind != tc.kind || r.Answer.Len() != tc.answer {
+				t.Errorf("zone %s, %v with %d records; want zone %s, %v with %d", origin(z), r.Kind, r.Answer.Len(), origin(want), tc.kind, tc.answer)
 			}
 		})
 	}
