@@ -22,8 +22,24 @@ type zoneXfr struct {
 	serial     uint32   // served and transferred
 	fileSerial uint32   // the zone file's
 	soa        *dns.SOA // the zone's SOA with the served serial
-	hash       [32]byte // of the transferred content, serial left out
-	poolsFP    uint64   // fingerprint of the pools' members the hash saw
+	poolsFP    uint64   // fingerprint of the pools' members the hash sees
+
+	// hash is of the transferred content (contentHash), computed when a
+	// later Store first needs it: a zone that is never replaced is never
+	// hashed, and a node's first Store does not wait for it. pools is
+	// what it is computed with. Store, which alone uses them, is
+	// serialized.
+	hash   [32]byte
+	hashed bool
+	pools  map[string]*selector.Pool
+}
+
+// contentHash returns the hash of zx's transferred content.
+func (zx *zoneXfr) contentHash() [32]byte {
+	if !zx.hashed {
+		zx.hash, zx.hashed, zx.pools = contentHash(transferRecords(zx.zone, zx.pools)), true, nil
+	}
+	return zx.hash
 }
 
 // deriveSerials computes each zone's served serial for snap, given the
@@ -52,12 +68,11 @@ func deriveSerials(snap *Snapshot, prev map[string]*zoneXfr) (map[string]*zoneXf
 		if z.SOA == nil {
 			continue
 		}
-		zx := &zoneXfr{zone: z, fileSerial: z.SOA.Serial, poolsFP: fp}
+		zx := &zoneXfr{zone: z, fileSerial: z.SOA.Serial, poolsFP: fp, pools: pools}
 		p := prev[z.Origin]
-		if p != nil && p.zone == z && p.poolsFP == fp {
-			zx.hash = p.hash // same zone, same members: same content
-		} else {
-			zx.hash = contentHash(transferRecords(z, pools))
+		same := p != nil && p.zone == z && p.poolsFP == fp // same zone, same members: same content
+		if same {
+			zx.hash, zx.hashed, zx.pools = p.hash, p.hashed, p.pools
 		}
 		given, ok := snap.Serials[z.Origin]
 		switch {
@@ -65,11 +80,11 @@ func deriveSerials(snap *Snapshot, prev map[string]*zoneXfr) (map[string]*zoneXf
 			zx.serial = given
 		case p == nil:
 			zx.serial = zx.fileSerial
-		case zx.hash == p.hash && zx.fileSerial == p.fileSerial:
+		case (same || zx.contentHash() == p.contentHash()) && zx.fileSerial == p.fileSerial:
 			zx.serial = p.serial
 		case serialLess(p.serial, zx.fileSerial):
 			zx.serial = zx.fileSerial
-		case zx.hash == p.hash:
+		case same || zx.contentHash() == p.contentHash():
 			zx.serial = p.serial
 		default:
 			zx.serial = p.serial + 1

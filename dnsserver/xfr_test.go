@@ -269,7 +269,7 @@ func TestDeriveSerials(t *testing.T) {
 	z := snap.Zones.Zone("example.test.")
 	file := z.SOA.Serial
 	prev := func(serial, fileSerial uint32, sameHash bool) map[string]*zoneXfr {
-		zx := &zoneXfr{serial: serial, fileSerial: fileSerial}
+		zx := &zoneXfr{serial: serial, fileSerial: fileSerial, hashed: true}
 		if sameHash {
 			zx.hash = contentHash(transferRecords(z, poolsByName(snap)))
 		}

@@ -44,6 +44,7 @@ type builder struct {
 
 	names []byte  // every name, canonical
 	nodes []bnode // by the order names were first seen
+	keys  ordering
 	idx   index
 	recs  []brec // in file order
 	data  []byte // every record's wire rdata
@@ -103,6 +104,8 @@ func (b *builder) sizeFor(data []byte) {
 	b.nodes = make([]bnode, 0, lines)
 	b.names = make([]byte, 0, len(data))
 	b.data = make([]byte, 0, len(data)/4)
+	b.keys.keys = make([]byte, 0, len(data)/2)
+	b.keys.ents = make([]keyEnt, 0, lines)
 }
 
 func (b *builder) nameOf(i uint32) string {
@@ -147,9 +150,9 @@ func typeName(t uint16) string {
 func (b *builder) setApex(apex string) {
 	b.apex = apex
 	b.idx = newIndex(cap(b.nodes))
+	b.keys.apexKey = len(appendSortKey(nil, apex))
 	b.names = append(b.names, apex...)
-	b.nodes = append(b.nodes, bnode{name: 0, nlen: uint16(len(apex)), parent: noNode})
-	b.idx.insert(0, b.idx.hash(apex), b)
+	b.newNode(0, len(apex), b.idx.hash(apex))
 }
 
 // add takes one record from the parser.
@@ -279,6 +282,7 @@ func (b *builder) newNode(off uint32, n int, h uint64) uint32 {
 	b.nodes = append(b.nodes, bnode{name: off, nlen: uint16(n), parent: noNode})
 	b.idx.insert(i, h, b)
 	name := b.nameOf(i)
+	b.keys.add(i, name)
 	if name == b.apex {
 		return i
 	}
@@ -352,45 +356,11 @@ func (b *builder) finish() *Zone {
 	return z
 }
 
-// canonicalOrder returns the nodes in canonical order (RFC 4034 section
-// 6.1): order[rank] is a node, and rank[node] its place.
-func (b *builder) canonicalOrder() (order, rank []uint32) {
-	type ent struct {
-		prefix   uint64 // the key's first 8 bytes, most names' whole key
-		off, len uint32 // the key in keys
-		node     uint32
-	}
-	apexKey := len(appendSortKey(nil, b.apex))
-	keys := make([]byte, 0, len(b.names)+len(b.nodes))
-	ents := make([]ent, len(b.nodes))
-	for i := range b.nodes {
-		start := len(keys)
-		keys = appendSortKey(keys, b.nameOf(uint32(i)))
-		// Every key starts with the apex's: leave it out.
-		k := keys[start+apexKey:]
-		var p [8]byte
-		copy(p[:], k)
-		ents[i] = ent{prefix: binary.BigEndian.Uint64(p[:]), off: uint32(start + apexKey), len: uint32(len(k)), node: uint32(i)}
-	}
-	slices.SortFunc(ents, func(x, y ent) int {
-		if c := cmp.Compare(x.prefix, y.prefix); c != 0 {
-			return c
-		}
-		return bytes.Compare(keys[x.off:x.off+x.len], keys[y.off:y.off+y.len])
-	})
-	order = make([]uint32, len(ents))
-	rank = make([]uint32, len(ents))
-	for r, e := range ents {
-		order[r], rank[e.node] = e.node, uint32(r)
-	}
-	return order, rank
-}
-
 // compile turns the records into the Zone's compact form, in canonical
 // order, dropping duplicates, and applies the rules that concern one
 // name's records together.
 func (b *builder) compile(z *Zone) {
-	order, rank := b.canonicalOrder()
+	order, rank := b.keys.order()
 	n := len(order)
 
 	// The records of each name, in file order (a counting sort).

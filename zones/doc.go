@@ -38,6 +38,9 @@
 // pointer, so the garbage collector does not scan a zone however large.
 // The parsed dns.RR values are dropped as they are read, and what only
 // validation needs (each record's file and line) when the zone is built.
+// The parser and the compiler run in two goroutines of one Load, the
+// records handed over in small batches; the compiler sorts names into
+// canonical order in runs while the parser reads on.
 // Wildcard and delegation information is precomputed, so Lookup reads
 // only and allocates nothing: its Result holds views (RRset, RRsets) of
 // the zone's memory, read with All (wire form, no allocation) or decoded

@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -484,4 +485,43 @@ ns1      IN A   192.0.2.1
 			t.Errorf("warnings %v, want none", ws)
 		}
 	})
+}
+
+// TestCanonicalOrderLarge loads a zone of more names than the builder
+// sorts at a time, written in an order far from canonical, so that the
+// sorted runs are merged: every RRset must come out in canonical order,
+// and every name must be found.
+func TestCanonicalOrderLarge(t *testing.T) {
+	n := 3*sortRun + 77
+	var text strings.Builder
+	text.WriteString(head)
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&text, "h%d IN A 192.0.2.1\n", i)
+		if i%10 == 0 {
+			fmt.Fprintf(&text, "%d.ent%03d.z IN TXT x\n", i, i/10)
+		}
+	}
+	z := mustParse(t, text.String(), "")
+	var prev string
+	count := 0
+	for set := range z.RRsets() {
+		owner := set.Owner()
+		if count == 0 && owner != z.Origin {
+			t.Fatalf("first owner %s, want the apex", owner)
+		}
+		if prev != "" && owner != prev && compareNames(prev, owner) >= 0 {
+			t.Fatalf("%s after %s: not canonical order", owner, prev)
+		}
+		if r := z.Lookup(owner, set.Type()); r.Kind != Success || r.Owner != owner {
+			t.Fatalf("%s %s: %v at %s", owner, typeName(set.Type()), r.Kind, r.Owner)
+		}
+		prev = owner
+		count++
+	}
+	if want := 3 + n + n/10; count != want { // SOA, NS, ns1 A, the generated
+		t.Errorf("%d RRsets, want %d", count, want)
+	}
+	if r := z.Lookup("ent001.z.example.test.", dns.TypeA); r.Kind != NoData || z.Lookup("z.example.test.", dns.TypeA).Kind != NoData {
+		t.Errorf("an empty non-terminal: %v, want NoData", r.Kind)
+	}
 }

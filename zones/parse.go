@@ -35,7 +35,9 @@ type source struct {
 }
 
 func (s *source) ReadByte() (byte, error) {
-	s.tr.last = s
+	if s.tr.last != s {
+		s.tr.last = s
+	}
 	if s.off >= len(s.data) {
 		return 0, io.EOF
 	}
@@ -48,7 +50,9 @@ func (s *source) ReadByte() (byte, error) {
 }
 
 func (s *source) Read(p []byte) (int, error) {
-	s.tr.last = s
+	if s.tr.last != s {
+		s.tr.last = s
+	}
 	if s.off >= len(s.data) {
 		return 0, io.EOF
 	}
