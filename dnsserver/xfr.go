@@ -182,7 +182,8 @@ func transferRecords(z *zones.Zone, pools map[string]*selector.Pool) iter.Seq[zo
 				continue
 			}
 			for r := range set.All() {
-				p := pools[poolName(r.Rdata)]
+				name, _ := r.Pool()
+				p := pools[name]
 				if p == nil {
 					continue
 				}
@@ -225,15 +226,6 @@ func transferRecords(z *zones.Zone, pools map[string]*selector.Pool) iter.Seq[zo
 			}
 		}
 	}
-}
-
-// poolName returns the pool a POOL record's rdata (a character-string)
-// names.
-func poolName(rdata []byte) string {
-	if len(rdata) == 0 || len(rdata) < 1+int(rdata[0]) {
-		return ""
-	}
-	return string(rdata[1 : 1+int(rdata[0])])
 }
 
 // maxXfrChunk bounds the uncompressed size of the records one transfer

@@ -205,6 +205,15 @@ func (r Record) RR() dns.RR {
 	return rr
 }
 
+// Pool returns the name of the pool a POOL record names; ok is false for
+// a record of another type.
+func (r Record) Pool() (name string, ok bool) {
+	if r.Type != TypePOOL {
+		return "", false
+	}
+	return poolName(r.Rdata), true
+}
+
 // RRset is one RRset of a zone, read from the zone's compact form. The
 // zero RRset is empty. Copying one is cheap.
 type RRset struct {
