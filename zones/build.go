@@ -462,11 +462,12 @@ func (b *builder) compile(z *Zone) {
 			zn.aux = uint32(len(z.aux))
 		}
 		z.records += len(recs)
-		var c pos
+		var cutName string
+		var cutAt pos
 		if zn.cut != noNode {
-			c = cutNS[zn.cut]
+			cutName, cutAt = b.nameOf(order[zn.cut]), cutNS[zn.cut]
 		}
-		b.checkName(name, recs, zn.cut, uint32(r), b.nameOf(order[zn.cutOr(r)]), c, nsTarget[r])
+		b.checkName(name, recs, zn.cut, uint32(r), cutName, cutAt, nsTarget[r])
 	}
 	if cap(z.sets) > len(z.sets)+len(z.sets)/8 {
 		z.sets = slices.Clone(z.sets)
@@ -486,14 +487,6 @@ func (b *builder) compile(z *Zone) {
 	}
 }
 
-// cutOr is the node's cut, or r when it has none.
-func (n *node) cutOr(r int) uint32 {
-	if n.cut != noNode {
-		return n.cut
-	}
-	return uint32(r)
-}
-
 // delegation finds the glue of the delegation at node i: the addresses
 // of its name servers found in the zone, in-domain glue first (RFC 9471:
 // required), then sibling glue.
@@ -502,9 +495,9 @@ func (z *Zone) delegation(i uint32) {
 	ns := z.rrsetOf(i, dns.TypeNS)
 	a := aux{pool: -1, glue: uint32(len(z.glue))}
 	var buf []byte
-	var seen []uint32
+	var seen seenSet
 	for _, inDomain := range []bool{true, false} {
-		seen = seen[:0]
+		seen.reset(ns.Len())
 		for r := range ns.All() {
 			var ok bool
 			if buf, ok = appendCanonical(buf[:0], r.Rdata); !ok {
@@ -515,10 +508,9 @@ func (z *Zone) delegation(i uint32) {
 				continue
 			}
 			g := z.find(t)
-			if g == noNode || slices.Contains(seen, g) {
+			if g == noNode || !seen.add(uint64(g)) {
 				continue
 			}
-			seen = append(seen, g)
 			for _, typ := range []uint16{dns.TypeA, dns.TypeAAAA} {
 				if s, ok := z.setOf(g, typ); ok {
 					z.glue = append(z.glue, setRef{node: g, set: s})

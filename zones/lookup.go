@@ -40,13 +40,15 @@ func (k Kind) String() string {
 // compact form: they share its memory.
 type Result struct {
 	Kind Kind
+	// Wildcard is true when the answer is synthesized from a wildcard (RFC
+	// 4592): the caller rewrites owner names to the query name.
+	Wildcard bool
+	// PoolTTL is the POOL record's TTL (PoolName; see Pool).
+	PoolTTL uint32
 	// Owner is the canonical owner that matched; for a wildcard match, the
 	// wildcard ("*.wild.example."); for a Delegation, the zone cut. Empty
 	// for NXDomain and NotInZone.
 	Owner string
-	// Wildcard is true when the answer is synthesized from a wildcard (RFC
-	// 4592): the caller rewrites owner names to the query name.
-	Wildcard bool
 	// Answer is the RRset (Success) or the CNAME RRset, of one record
 	// (CNAME).
 	Answer RRset
@@ -54,9 +56,8 @@ type Result struct {
 	// RRset (Kind CNAME, or Success for qtype CNAME or ANY).
 	Target string
 	// Pool is the index into config.Config.PoolNames() of the pool that
-	// answers a PoolName, PoolTTL the POOL record's TTL.
-	Pool    int
-	PoolTTL uint32
+	// answers a PoolName.
+	Pool int
 	// NS is the child's NS RRset and Glue the address RRsets of its name
 	// servers found in this zone (Delegation). The first InDomainGlue
 	// records of Glue belong to names below the cut (in-domain glue,
@@ -131,7 +132,7 @@ func lookup(z *Zone, name string, qtype uint16) Result {
 func (z *Zone) referral(i uint32) Result {
 	r := Result{Kind: Delegation, Owner: z.nameOf(i), NS: z.rrsetOf(i, dns.TypeNS)}
 	if a := z.auxOf(i); a != nil {
-		r.Glue = RRsets{zones: z.self, refs: z.glue[a.glue : a.glue+a.nglue]}
+		r.Glue = RRsets{zones: &z.self, refs: z.glue[a.glue : a.glue+a.nglue]}
 		r.InDomainGlue = int(a.inDomain)
 	}
 	return r

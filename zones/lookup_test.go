@@ -375,6 +375,21 @@ func TestSetAdditional(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a large RRset names each target's addresses once", func(t *testing.T) {
+		text := addrZone
+		for i := range 40 {
+			text += fmt.Sprintf("many IN MX %d %s\n", i, []string{"mail", "MAIL2", "mail2", "ns1"}[i%4])
+		}
+		s, err := NewSet(mustParse(t, text, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, r := s.Lookup("many.example.test.", dns.TypeMX)
+		want := []string{"mail.example.test. A 192.0.2.25", "mail2.example.test. AAAA 2001:db8::25", "ns1.example.test. A 192.0.2.1", "ns1.example.test. AAAA 2001:db8::1"}
+		if got := rrs(r.Additional.RRs()); !slices.Equal(got, want) {
+			t.Errorf("additional %q, want %q", got, want)
+		}
+	})
 	t.Run("referral: glue, not additional", func(t *testing.T) {
 		_, r := s.Lookup("x.sub.example.test.", dns.TypeA)
 		if r.Kind != Delegation || r.Additional.Len() != 0 || r.InDomainGlue != 1 || r.Glue.Records() != 1 {

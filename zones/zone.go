@@ -103,7 +103,25 @@ func (z *Zone) nameOf(i uint32) string {
 	return z.names[n.name : n.name+uint32(n.nlen)]
 }
 
-func (z *Zone) find(name string) uint32 { return z.index.find(name, z) }
+// find returns the node named name (canonical), or noNode. It is
+// index.probe without the namer interface, for the query path.
+func (z *Zone) find(name string) uint32 {
+	x := &z.index
+	h := x.hash(name)
+	mask := uint64(len(x.slots) - 1)
+	tag := h >> 32 << 32
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := x.slots[i]
+		if s == 0 {
+			return noNode
+		}
+		if s&^0xFFFFFFFF == tag {
+			if n := &z.nodes[uint32(s)-1]; z.names[n.name:n.name+uint32(n.nlen)] == name {
+				return uint32(s) - 1
+			}
+		}
+	}
+}
 
 func (z *Zone) auxOf(i uint32) *aux {
 	if a := z.nodes[i].aux; a != 0 {
@@ -288,7 +306,7 @@ func (s RRset) RRs() []dns.RR {
 
 // RRsets is a list of RRsets, of one zone or of several zones of a Set.
 type RRsets struct {
-	zones []*Zone
+	zones *[]*Zone // what setRef.zone indexes
 	refs  []setRef
 }
 
@@ -298,7 +316,7 @@ func (l RRsets) Len() int { return len(l.refs) }
 // At returns the i-th RRset.
 func (l RRsets) At(i int) RRset {
 	r := l.refs[i]
-	return RRset{z: l.zones[r.zone], node: r.node, set: r.set}
+	return RRset{z: (*l.zones)[r.zone], node: r.node, set: r.set}
 }
 
 // Records returns the number of records in all the RRsets.
@@ -418,7 +436,7 @@ func (s *Set) Lookup(qname string, qtype uint16) (*Zone, Result) {
 		switch r.Answer.Type() {
 		case dns.TypeNS, dns.TypeMX, dns.TypeSRV:
 			if span, ok := s.extra[uint64(zi)<<32|uint64(r.Answer.set)]; ok {
-				r.Additional = RRsets{zones: s.zones, refs: s.refs[span>>32 : span&0xFFFFFFFF]}
+				r.Additional = RRsets{zones: &s.zones, refs: s.refs[span>>32 : span&0xFFFFFFFF]}
 			}
 		}
 	}
@@ -500,7 +518,7 @@ func firstNS(z *Zone) string {
 func (s *Set) additional() {
 	s.extra = map[uint64]uint64{}
 	var buf []byte
-	var seen []uint64
+	var seen seenSet
 	for zi, z := range s.zones {
 		for i := range z.nodes {
 			n := &z.nodes[i]
@@ -519,8 +537,9 @@ func (s *Set) additional() {
 					continue
 				}
 				start := len(s.refs)
-				seen = seen[:0]
-				for r := range (RRset{z: z, node: uint32(i), set: si}).All() {
+				set := RRset{z: z, node: uint32(i), set: si}
+				seen.reset(set.Len())
+				for r := range set.All() {
 					if len(r.Rdata) < skip {
 						continue
 					}
@@ -540,7 +559,7 @@ func (s *Set) additional() {
 
 // addAddresses appends the A and AAAA RRsets of target (canonical) to
 // s.refs, unless they are left out (see additional) or seen already.
-func (s *Set) addAddresses(target string, seen *[]uint64) {
+func (s *Set) addAddresses(target string, seen *seenSet) {
 	zi, ok := s.zoneOf(target)
 	if !ok {
 		return
@@ -553,16 +572,45 @@ func (s *Set) addAddresses(target string, seen *[]uint64) {
 	if a := z.auxOf(i); a != nil && (a.cname || a.pool >= 0) {
 		return
 	}
-	key := uint64(zi)<<32 | uint64(i)
-	if slices.Contains(*seen, key) {
+	if !seen.add(uint64(zi)<<32 | uint64(i)) {
 		return
 	}
-	*seen = append(*seen, key)
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		if si, ok := z.setOf(i, t); ok {
 			s.refs = append(s.refs, setRef{zone: uint32(zi), node: i, set: si})
 		}
 	}
+}
+
+// seenSet is a set of keys: a short list for the few targets of most
+// RRsets, a map for large RRsets.
+type seenSet struct {
+	list []uint64
+	m    map[uint64]bool
+}
+
+// reset empties the set for up to n keys.
+func (s *seenSet) reset(n int) {
+	s.list, s.m = s.list[:0], nil
+	if n > 16 {
+		s.m = make(map[uint64]bool, n)
+	}
+}
+
+// add adds k and reports whether it was new.
+func (s *seenSet) add(k uint64) bool {
+	if s.m != nil {
+		if s.m[k] {
+			return false
+		}
+		s.m[k] = true
+		return true
+	}
+	if slices.Contains(s.list, k) {
+		return false
+	}
+	s.list = append(s.list, k)
+	return true
 }
 
 // Load parses and validates every zone of c (c.Zones, read from c.FS with
