@@ -45,11 +45,13 @@ type builder struct {
 	names []byte  // every name, canonical
 	nodes []bnode // by the order names were first seen
 	keys  ordering
-	idx   index
-	recs  []brec // in file order
-	data  []byte // every record's wire rdata
-	buf   []byte // packs one record
-	canon [maxName]byte
+	// groups is checkName's, kept to be reused.
+	groups []group
+	idx    index
+	recs   []brec // in file order
+	data   []byte // every record's wire rdata
+	buf    []byte // packs one record
+	canon  [maxName]byte
 }
 
 type pendingRR struct {
@@ -576,13 +578,8 @@ func (b *builder) firstAt(recs []uint32) pos {
 // name and cutNS its first NS record; nsTarget says an NS record names
 // the name.
 func (b *builder) checkName(name string, recs []uint32, cut, self uint32, cutName string, cutNS pos, nsTarget bool) {
-	// The records of each type, and the first of them in file order.
-	type group struct {
-		typ   uint16
-		recs  []uint32
-		first uint32
-	}
-	var groups []group
+	groups := b.groups[:0]
+	defer func() { b.groups = groups[:0] }()
 	for i := 0; i < len(recs); {
 		j := i + 1
 		for j < len(recs) && b.recs[recs[j]].typ == b.recs[recs[i]].typ {
@@ -676,6 +673,14 @@ func (b *builder) checkName(name string, recs []uint32, cut, self uint32, cutNam
 			}
 		}
 	}
+}
+
+// group is the records of one type at a name, by rdata, and the first
+// of them in file order.
+type group struct {
+	typ   uint16
+	recs  []uint32
+	first uint32
 }
 
 // poolName returns the pool a POOL record's rdata (a character-string)
