@@ -42,9 +42,13 @@ type builder struct {
 	soa   *dns.SOA
 	soaAt pos
 
-	names []byte  // every name, canonical
-	nodes []bnode // by the order names were first seen
-	keys  ordering
+	names []byte // every name, canonical
+	// nodes are the names by the order they were first seen (their
+	// name fields only), parents the name one label up of each (noNode
+	// at the apex).
+	nodes   []node
+	parents []uint32
+	keys    ordering
 	// groups is checkName's, kept to be reused.
 	groups []group
 	idx    index
@@ -63,13 +67,6 @@ type pendingRR struct {
 // pos is where a record was written: an index into builder.files, and a
 // line.
 type pos struct{ file, line uint32 }
-
-// bnode is a name while building.
-type bnode struct {
-	name   uint32 // offset in builder.names
-	parent uint32 // the name one label up; noNode at the apex
-	nlen   uint16
-}
 
 // brec is one record while building.
 type brec struct {
@@ -103,17 +100,19 @@ func newBuilder(display, origin string, pools map[string]int, data []byte) *buil
 func (b *builder) sizeFor(data []byte) {
 	lines := bytes.Count(data, []byte{'\n'}) + 1
 	b.recs = make([]brec, 0, lines)
-	b.nodes = make([]bnode, 0, lines)
+	b.nodes = make([]node, 0, lines)
+	b.parents = make([]uint32, 0, lines)
 	b.names = make([]byte, 0, len(data))
 	b.data = make([]byte, 0, len(data)/4)
 	b.keys.keys = make([]byte, 0, len(data)/2)
 	b.keys.ents = make([]keyEnt, 0, lines)
 }
 
-func (b *builder) nameOf(i uint32) string {
-	n := &b.nodes[i]
-	return unsafe.String(&b.names[n.name], int(n.nlen))
-}
+func (b *builder) nameOf(i uint32) string { return nodeName(b.nameText(), b.nodes, i) }
+
+// nameText is names as a string sharing its bytes, for the index: valid
+// while names is not appended to.
+func (b *builder) nameText() string { return unsafe.String(unsafe.SliceData(b.names), len(b.names)) }
 
 func (b *builder) rdata(r *brec) []byte { return b.data[r.off : r.off+uint32(r.rdlen)] }
 
@@ -266,7 +265,7 @@ func (b *builder) canonicalName(name string) (string, bool) {
 // (RFC 4592 section 2.2.2, RFC 8020).
 func (b *builder) node(name string) uint32 {
 	h := b.idx.hash(name)
-	if i := b.idx.probe(name, h, b); i != noNode {
+	if i := b.idx.probe(name, h, b.nameText(), b.nodes); i != noNode {
 		return i
 	}
 	off := len(b.names)
@@ -281,8 +280,10 @@ func (b *builder) node(name string) uint32 {
 func (b *builder) newNode(off uint32, n int, h uint64) uint32 {
 	i := uint32(len(b.nodes))
 	b.nodes = grow(b.nodes, 1)
-	b.nodes = append(b.nodes, bnode{name: off, nlen: uint16(n), parent: noNode})
-	b.idx.insert(i, h, b)
+	b.nodes = append(b.nodes, node{name: off, nlen: uint16(n)})
+	b.parents = grow(b.parents, 1)
+	b.parents = append(b.parents, noNode)
+	b.idx.insert(i, h, b.nameText(), b.nodes)
 	name := b.nameOf(i)
 	b.keys.add(i, name)
 	if name == b.apex {
@@ -290,11 +291,11 @@ func (b *builder) newNode(off uint32, n int, h uint64) uint32 {
 	}
 	p := parent(name, 0) // a name below the apex has a parent
 	ph := b.idx.hash(name[p:])
-	pi := b.idx.probe(name[p:], ph, b)
+	pi := b.idx.probe(name[p:], ph, b.nameText(), b.nodes)
 	if pi == noNode {
 		pi = b.newNode(off+uint32(p), n-p, ph)
 	}
-	b.nodes[i].parent = pi
+	b.parents[i] = pi
 	return i
 }
 
@@ -389,7 +390,7 @@ func (b *builder) compile(z *Zone) {
 		if r := &b.recs[i]; r.typ == dns.TypeNS {
 			var ok bool
 			if tbuf, ok = appendCanonical(tbuf[:0], b.rdata(r)); ok {
-				if t := b.idx.find(unsafe.String(unsafe.SliceData(tbuf), len(tbuf)), b); t != noNode {
+				if t := b.idx.find(unsafe.String(unsafe.SliceData(tbuf), len(tbuf)), b.nameText(), b.nodes); t != noNode {
 					nsTarget[rank[t]] = true
 				}
 			}
@@ -410,8 +411,8 @@ func (b *builder) compile(z *Zone) {
 		zn := &z.nodes[r]
 		*zn = node{name: bn.name, nlen: bn.nlen, sets: uint32(len(z.sets)), cut: noNode, wild: noNode}
 		parents[r] = noNode
-		if bn.parent != noNode {
-			parents[r] = rank[bn.parent]
+		if p := b.parents[order[r]]; p != noNode {
+			parents[r] = rank[p]
 		}
 
 		recs := b.dedupe(name, byName[first[r]:first[r+1]])

@@ -17,9 +17,6 @@ type index struct {
 	n     int // nodes in the index
 }
 
-// namer gives the name of a node the index holds.
-type namer interface{ nameOf(i uint32) string }
-
 func newIndex(size int) index {
 	n := 16
 	for n < size*2 {
@@ -30,11 +27,19 @@ func newIndex(size int) index {
 
 func (x *index) hash(name string) uint64 { return maphash.String(x.seed, name) }
 
-// find returns the node named name, or noNode.
-func (x *index) find(name string, ns namer) uint32 { return x.probe(name, x.hash(name), ns) }
+// nodeName is the name of nodes[i], in names.
+func nodeName(names string, nodes []node, i uint32) string {
+	n := &nodes[i]
+	return names[n.name : n.name+uint32(n.nlen)]
+}
+
+// find returns the node named name, or noNode; nodes' names are in names.
+func (x *index) find(name, names string, nodes []node) uint32 {
+	return x.probe(name, x.hash(name), names, nodes)
+}
 
 // probe returns the node named name, whose hash is h, or noNode.
-func (x *index) probe(name string, h uint64, ns namer) uint32 {
+func (x *index) probe(name string, h uint64, names string, nodes []node) uint32 {
 	mask := uint64(len(x.slots) - 1)
 	tag := h >> 32 << 32
 	for i := h & mask; ; i = (i + 1) & mask {
@@ -42,16 +47,16 @@ func (x *index) probe(name string, h uint64, ns namer) uint32 {
 		if s == 0 {
 			return noNode
 		}
-		if s&^0xFFFFFFFF == tag && ns.nameOf(uint32(s)-1) == name {
+		if s&^0xFFFFFFFF == tag && nodeName(names, nodes, uint32(s)-1) == name {
 			return uint32(s) - 1
 		}
 	}
 }
 
 // insert adds node i, whose name (of hash h) is not in the index yet.
-func (x *index) insert(i uint32, h uint64, ns namer) {
+func (x *index) insert(i uint32, h uint64, names string, nodes []node) {
 	if (x.n+1)*2 > len(x.slots) {
-		x.grow(ns)
+		x.grow(names, nodes)
 	}
 	mask := uint64(len(x.slots) - 1)
 	at := h & mask
@@ -62,7 +67,7 @@ func (x *index) insert(i uint32, h uint64, ns namer) {
 	x.n++
 }
 
-func (x *index) grow(ns namer) {
+func (x *index) grow(names string, nodes []node) {
 	old := x.slots
 	x.slots = make([]uint64, 2*len(old))
 	mask := uint64(len(x.slots) - 1)
@@ -70,7 +75,7 @@ func (x *index) grow(ns namer) {
 		if s == 0 {
 			continue
 		}
-		i := maphash.String(x.seed, ns.nameOf(uint32(s)-1)) & mask
+		i := maphash.String(x.seed, nodeName(names, nodes, uint32(s)-1)) & mask
 		for x.slots[i] != 0 {
 			i = (i + 1) & mask
 		}

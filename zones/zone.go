@@ -98,30 +98,10 @@ type setRef struct {
 	set  uint32
 }
 
-func (z *Zone) nameOf(i uint32) string {
-	n := &z.nodes[i]
-	return z.names[n.name : n.name+uint32(n.nlen)]
-}
+func (z *Zone) nameOf(i uint32) string { return nodeName(z.names, z.nodes, i) }
 
-// find returns the node named name (canonical), or noNode. It is
-// index.probe without the namer interface, for the query path.
-func (z *Zone) find(name string) uint32 {
-	x := &z.index
-	h := x.hash(name)
-	mask := uint64(len(x.slots) - 1)
-	tag := h >> 32 << 32
-	for i := h & mask; ; i = (i + 1) & mask {
-		s := x.slots[i]
-		if s == 0 {
-			return noNode
-		}
-		if s&^0xFFFFFFFF == tag {
-			if n := &z.nodes[uint32(s)-1]; z.names[n.name:n.name+uint32(n.nlen)] == name {
-				return uint32(s) - 1
-			}
-		}
-	}
-}
+// find returns the node named name (canonical), or noNode.
+func (z *Zone) find(name string) uint32 { return z.index.find(name, z.names, z.nodes) }
 
 func (z *Zone) auxOf(i uint32) *aux {
 	if a := z.nodes[i].aux; a != 0 {
