@@ -113,9 +113,12 @@ type apiPools struct{ n *Node }
 // Pools lists every pool's members in the states the served snapshot was
 // built from (the Resolver's, as last resolved), with what each node said.
 func (p apiPools) Pools(context.Context) ([]api.Pool, error) {
-	n := p.n
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	p.n.mu.Lock()
+	defer p.n.mu.Unlock()
+	return p.n.poolsLocked(), nil
+}
+
+func (n *Node) poolsLocked() []api.Pool {
 	g := n.gen
 	out := make([]api.Pool, 0, len(g.base.Pools))
 	for _, sp := range g.base.Pools {
@@ -125,7 +128,7 @@ func (p apiPools) Pools(context.Context) ([]api.Pool, error) {
 		}
 		out = append(out, ap)
 	}
-	return out, nil
+	return out
 }
 
 // poolMember is a member's resolved state as the API shows it.

@@ -40,7 +40,10 @@ type healthView struct {
 	pools   map[string]int         // g's pools by name: index in g.base.Pools
 	fb      *selector.Fallbacks    // g's pools' fallback graph
 	disp    map[string]config.Pool // the dispatcher's server pools (nil without)
-	snap    *dnsserver.Snapshot    // the last one built
+	// dispChecks are the checks the dispatcher's pools name: the local
+	// file's, which the dispatcher runs, not the replicated ones.
+	dispChecks map[string]config.Check
+	snap       *dnsserver.Snapshot // the last one built
 	// up and total count the members of g's pools, up (not drained) and
 	// all, in snap.
 	up, total int
@@ -155,7 +158,7 @@ func (h *healthView) install(g *generation, cfg *config.Config) ([]health.Change
 			names = append(names, name)
 		}
 		slices.Sort(names)
-		ms = append(ms, membersOf(names, h.disp, cfg.Checks, true)...)
+		ms = append(ms, membersOf(names, h.disp, h.dispChecks, true)...)
 	}
 	if err := h.r.SetMembers(ms); err != nil {
 		return nil, fmt.Errorf("health: %w", err)

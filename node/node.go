@@ -258,7 +258,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 			return nil, fmt.Errorf("dispatcher: %w", err)
 		}
 		if n.store != nil {
-			n.hv.disp = n.disp.HealthPools()
+			n.hv.disp, n.hv.dispChecks = n.disp.HealthPools(), cfg.Checks
 		}
 	}
 	n.dns = srv
