@@ -434,16 +434,6 @@ func healthPools(cfg *config.Config, spec Spec) (map[string]config.Pool, error) 
 	return pools, nil
 }
 
-// healthProber returns the prober of spec's servers, or nil when no server
-// has a check.
-func healthProber(cfg *config.Config, spec Spec, log *slog.Logger) (*serverProber, error) {
-	pools, err := healthPools(cfg, spec)
-	if err != nil {
-		return nil, err
-	}
-	return newServerProber(cfg, pools, nil, log)
-}
-
 // newServerProber returns the prober of pools (nil for none) whose
 // verdicts go to feed, or when it is nil to the Control SetObserver names.
 func newServerProber(cfg *config.Config, pools map[string]config.Pool, feed Health, log *slog.Logger) (*serverProber, error) {

@@ -131,9 +131,13 @@ dispatcher:
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := healthProber(cfg, spec, slog.New(slog.DiscardHandler))
+	pools, err := healthPools(cfg, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := newServerProber(cfg, pools, nil, slog.New(slog.DiscardHandler))
 	if err != nil || sp == nil {
-		t.Fatalf("healthProber = %v, %v", sp, err)
+		t.Fatalf("newServerProber = %v, %v", sp, err)
 	}
 	f := newCtlFakeMaps(t)
 	ctrl := newCtlControl(t, f, spec, true)
