@@ -14,10 +14,12 @@ func FuzzDecodeCommand(f *testing.F) {
 	}
 	f.Add([]byte(`{"v":1,"type":"admin.set","body":{"states":[{"pool":"web","member":"a","state":"drain"}]}}`))
 	f.Add([]byte(`{"v":1,"type":"config.rollback","body":{"version":1,"at":"2026-11-22T04:00:00Z"}}`))
+	f.Add([]byte(`{"v":2,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"down","at":"2026-11-22T04:00:00Z"}]}}`))
+	f.Add([]byte(`{"v":2,"type":"load.report","body":{"node":"n1","loads":[{"pool":"web","member":"a","load":3,"capacity":9,"at":"2026-11-22T04:00:00Z"}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsm := NewFSM()
 		mustApply(t, fsm, 1, ApplyConfig{Bundle: bundle("a", "a", "x"), Change: Change{At: t0}})
-		mustApply(t, fsm, 2, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthUp, t0}}})
+		mustApply(t, fsm, 2, verdict("n1", "a", true, t0))
 		before := fsm.State()
 		hash := before.Hash()
 

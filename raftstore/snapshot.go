@@ -2,32 +2,43 @@ package raftstore
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
+
+	"github.com/ternlb/tern/health"
 )
 
 // Snapshot format: JSON values, one per line.
 //
-//	{"format":"tern-raftstore","v":1,"applied":1234}
+//	{"format":"tern-raftstore","v":2,"applied":1234}
 //	{"state":{"index":..,"indexes":{..},"last_version":..,"keep":..}}
 //	{"version":{..}}   kept configuration versions, oldest first
 //	{"admin":{..}}     admin overrides, by pool, member
-//	{"verdict":{..}}   verdicts, by pool, member, node
-//	{"load":{..}}      load reports, by pool, member, node
+//	{"obs":{..}}       observations, by pool, member, kind, node
 //	{"node":{..}}      node registry, by ID
 //	{"end":{"records":N,"applied":1234,"hash":"<sha256>"}}
 //
 // The lines from "state" to the last before "end" are the state's canonical
 // form; "hash" is their SHA-256 (State.Hash). Restore decodes every line,
 // checks order, content and hash, and only then swaps the state in.
+//
+// Format 1, written before every kind of observation was one, held
+// "verdict" ({pool, member, node, up, at}) and then "load" ({pool,
+// member, node, load, capacity, at}) records, each by pool, member, node,
+// where format 2 has "obs"; Restore reads them as observations of kind
+// health and load (capacity dropped), and checks the hash over the lines
+// as written, since the state they make no longer writes them. In both,
+// the indexes' "health" is the observations' index and "load" (format 1:
+// the load reports') is 0, so that a state without observations keeps the
+// hash it had.
 const (
 	snapshotFormat  = "tern-raftstore"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
 
 type snapHeader struct {
@@ -37,13 +48,26 @@ type snapHeader struct {
 }
 
 type stateRec struct {
-	Index       uint64  `json:"index"`
-	Indexes     Indexes `json:"indexes"`
-	LastVersion uint64  `json:"last_version"`
-	Keep        int     `json:"keep"`
+	Index       uint64     `json:"index"`
+	Indexes     indexesRec `json:"indexes"`
+	LastVersion uint64     `json:"last_version"`
+	Keep        int        `json:"keep"`
 	// Zones: every zone's last served serial (absent in snapshots written
 	// before serials were kept).
 	Zones map[string]ZoneSerial `json:"zones,omitempty"`
+}
+
+// indexesRec is Indexes as snapshots write them (see the format).
+type indexesRec struct {
+	Config uint64 `json:"config"`
+	Admin  uint64 `json:"admin"`
+	Health uint64 `json:"health"` // Indexes.Observations
+	Load   uint64 `json:"load"`   // format 1 only
+	Nodes  uint64 `json:"nodes"`
+}
+
+func (r indexesRec) indexes() Indexes {
+	return Indexes{Config: r.Config, Admin: r.Admin, Observations: max(r.Health, r.Load), Nodes: r.Nodes}
 }
 
 type adminRec struct {
@@ -52,6 +76,16 @@ type adminRec struct {
 	State  AdminState `json:"state"`
 }
 
+type obsRec struct {
+	Pool   string        `json:"pool"`
+	Member string        `json:"member"`
+	Kind   health.Kind   `json:"kind"`
+	Node   health.NodeID `json:"node"`
+	Value  float64       `json:"value"`
+	At     time.Time     `json:"at"`
+}
+
+// verdictRec and loadRec are format 1's observations.
 type verdictRec struct {
 	Pool   string    `json:"pool"`
 	Member string    `json:"member"`
@@ -80,8 +114,9 @@ type record struct {
 	State   *stateRec      `json:"state,omitempty"`
 	Version *ConfigVersion `json:"version,omitempty"`
 	Admin   *adminRec      `json:"admin,omitempty"`
-	Verdict *verdictRec    `json:"verdict,omitempty"`
-	Load    *loadRec       `json:"load,omitempty"`
+	Verdict *verdictRec    `json:"verdict,omitempty"` // format 1
+	Load    *loadRec       `json:"load,omitempty"`    // format 1
+	Obs     *obsRec        `json:"obs,omitempty"`
 	Node    *NodeInfo      `json:"node,omitempty"`
 	End     *endRec        `json:"end,omitempty"`
 }
@@ -104,7 +139,8 @@ func writeState(w io.Writer, s *State) (int, error) {
 	enc := json.NewEncoder(w)
 	n := 0
 	put := func(r record) error { n++; return enc.Encode(r) }
-	if err := put(record{State: &stateRec{s.index, s.indexes, s.lastVersion, s.keep, s.zones}}); err != nil {
+	ix := indexesRec{Config: s.indexes.Config, Admin: s.indexes.Admin, Health: s.indexes.Observations, Nodes: s.indexes.Nodes}
+	if err := put(record{State: &stateRec{s.index, ix, s.lastVersion, s.keep, s.zones}}); err != nil {
 		return n, err
 	}
 	for _, v := range s.versions {
@@ -117,16 +153,9 @@ func writeState(w io.Writer, s *State) (int, error) {
 			return n, err
 		}
 	}
-	for _, k := range sortedKeys3(s.verdicts) {
-		for _, v := range s.Verdicts(k.Pool, k.Member) {
-			if err := put(record{Verdict: &verdictRec{k.Pool, k.Member, v.Node, v.Up, v.At}}); err != nil {
-				return n, err
-			}
-		}
-	}
-	for _, k := range sortedKeys3(s.loads) {
-		for _, l := range s.Loads(k.Pool, k.Member) {
-			if err := put(record{Load: &loadRec{k.Pool, k.Member, l.Node, l.Load, l.Capacity, l.At}}); err != nil {
+	for _, m := range s.obs.sorted() {
+		for _, o := range m.obs {
+			if err := put(record{Obs: &obsRec{m.key.Pool, m.key.Member, o.Kind, o.Node, o.Value, o.At}}); err != nil {
 				return n, err
 			}
 		}
@@ -137,17 +166,6 @@ func writeState(w io.Writer, s *State) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-func sortedKeys3[V any](m map[string]map[string]map[NodeID]V) []MemberKey {
-	var out []MemberKey
-	for p, ms := range m {
-		for mem := range ms {
-			out = append(out, MemberKey{p, mem})
-		}
-	}
-	slices.SortFunc(out, cmpKey)
-	return out
 }
 
 func writeSnapshot(w io.Writer, s *State, applied uint64) error {
@@ -185,13 +203,14 @@ const (
 	kAdmin
 	kVerdict
 	kLoad
+	kObs
 	kNode
 	kEnd
 )
 
 func (r record) kind() (int, error) {
 	k, n := -1, 0
-	for i, set := range []bool{r.State != nil, r.Version != nil, r.Admin != nil, r.Verdict != nil, r.Load != nil, r.Node != nil, r.End != nil} {
+	for i, set := range []bool{r.State != nil, r.Version != nil, r.Admin != nil, r.Verdict != nil, r.Load != nil, r.Obs != nil, r.Node != nil, r.End != nil} {
 		if set {
 			k = i
 			n++
@@ -210,31 +229,25 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 	if err := dec.Decode(&hdr); err != nil {
 		return nil, 0, fmt.Errorf("header: %w", err)
 	}
-	if hdr.Format != snapshotFormat || hdr.V != snapshotVersion {
-		return nil, 0, fmt.Errorf("header: format %q version %d, want %q version %d", hdr.Format, hdr.V, snapshotFormat, snapshotVersion)
+	if hdr.Format != snapshotFormat || hdr.V < 1 || hdr.V > snapshotVersion {
+		return nil, 0, fmt.Errorf("header: format %q version %d, want %q version 1 to %d", hdr.Format, hdr.V, snapshotFormat, snapshotVersion)
 	}
-	s := emptyState()
+	rs := restorer{s: emptyState(), format: hdr.V}
+	rs.s.obs = rs.s.obs.edit()
+	lines := sha256.New() // format 1: the hash is over the lines as written
 	last, count := -1, 0
-	var lastAdmin MemberKey
-	type nk struct {
-		MemberKey
-		node NodeID
-	}
-	var lastV, lastL nk
-	var lastNode NodeID
 	var end *endRec
-	less := func(a, b nk) bool {
-		if c := cmpKey(a.MemberKey, b.MemberKey); c != 0 {
-			return c < 0
-		}
-		return a.node < b.node
-	}
 	for end == nil {
+		var raw json.RawMessage
 		var rec record
-		if err := dec.Decode(&rec); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, 0, fmt.Errorf("record %d: truncated (no end record)", count+1)
-			}
+		err := dec.Decode(&raw)
+		if errors.Is(err, io.EOF) {
+			return nil, 0, fmt.Errorf("record %d: truncated (no end record)", count+1)
+		}
+		if err == nil {
+			err = strictUnmarshal(raw, &rec)
+		}
+		if err != nil {
 			return nil, 0, fmt.Errorf("record %d: %w", count+1, err)
 		}
 		k, err := rec.kind()
@@ -242,21 +255,7 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 			err = errors.New("record out of order")
 		}
 		if err == nil {
-			err = s.restoreRecord(k, rec, &lastAdmin, &lastNode)
-		}
-		if err == nil && (k == kVerdict || k == kLoad) {
-			var cur nk
-			prev := &lastV
-			if k == kVerdict {
-				cur = nk{MemberKey{rec.Verdict.Pool, rec.Verdict.Member}, rec.Verdict.Node}
-			} else {
-				cur = nk{MemberKey{rec.Load.Pool, rec.Load.Member}, rec.Load.Node}
-				prev = &lastL
-			}
-			if prev.Pool != "" && !less(*prev, cur) {
-				err = errors.New("records out of order or duplicated")
-			}
-			*prev = cur
+			err = rs.record(k, rec)
 		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("record %d: %w", count+1, err)
@@ -265,9 +264,13 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 			end = rec.End
 			break
 		}
+		lines.Write(raw)
+		lines.Write([]byte{'\n'})
 		last = k
 		count++
 	}
+	s := rs.s
+	s.obs = s.obs.done()
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, 0, errors.New("data after the end record")
 	}
@@ -283,13 +286,30 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 	if n := len(s.versions); n > 0 && s.versions[n-1].Version != s.lastVersion {
 		return nil, 0, fmt.Errorf("state: last version %d, newest kept is %d", s.lastVersion, s.versions[n-1].Version)
 	}
-	if h := s.Hash(); h != end.Hash {
+	var h Hash
+	if hdr.V == 1 {
+		lines.Sum(h[:0])
+	} else {
+		h = s.Hash()
+	}
+	if h != end.Hash {
 		return nil, 0, fmt.Errorf("hash mismatch: content %s, recorded %s", h, end.Hash)
 	}
 	return s, hdr.Applied, nil
 }
 
-func (s *State) restoreRecord(k int, rec record, lastAdmin *MemberKey, lastNode *NodeID) error {
+// restorer builds a State from snapshot records, checking their order.
+type restorer struct {
+	s        *State
+	format   int
+	lastKey  MemberKey // of the last admin record
+	lastNode NodeID
+	lastObs  obsRec // of the last observation record of the section under way
+	obsKind  int
+}
+
+func (rs *restorer) record(k int, rec record) error {
+	s := rs.s
 	switch k {
 	case kState:
 		r := rec.State
@@ -299,7 +319,10 @@ func (s *State) restoreRecord(k int, rec record, lastAdmin *MemberKey, lastNode 
 		if err := checkZoneNames(r.Zones); err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
-		s.index, s.indexes, s.lastVersion, s.keep, s.zones = r.Index, r.Indexes, r.LastVersion, r.Keep, r.Zones
+		if rs.format > 1 && r.Indexes.Load != 0 {
+			return errors.New("state: indexes: load is 0 since format 2")
+		}
+		s.index, s.indexes, s.lastVersion, s.keep, s.zones = r.Index, r.Indexes.indexes(), r.LastVersion, r.Keep, r.Zones
 	case kVersion:
 		v := rec.Version
 		if err := v.Bundle.Validate(); err != nil {
@@ -334,38 +357,71 @@ func (s *State) restoreRecord(k int, rec record, lastAdmin *MemberKey, lastNode 
 		if a.State != AdminUp && a.State != AdminDown && a.State != AdminDrain {
 			return fmt.Errorf("admin: state %q", a.State)
 		}
-		if len(s.admin) > 0 && cmpKey(*lastAdmin, key) >= 0 {
+		if len(s.admin) > 0 && cmpKey(rs.lastKey, key) >= 0 {
 			return errors.New("admin: out of order or duplicated")
 		}
-		*lastAdmin = key
+		rs.lastKey = key
 		s.admin[key] = a.State
-	case kVerdict:
-		v := rec.Verdict
-		if err := checkObs(v.Pool, v.Member, v.Node, v.At); err != nil {
-			return fmt.Errorf("verdict: %w", err)
+	case kVerdict, kLoad, kObs:
+		o, err := rs.observation(k, rec)
+		if err != nil {
+			return err
 		}
-		put3(s.verdicts, v.Pool, v.Member, v.Node, Verdict{Node: v.Node, Up: v.Up, At: normTime(v.At)})
-	case kLoad:
-		l := rec.Load
-		if err := checkObs(l.Pool, l.Member, l.Node, l.At); err != nil {
-			return fmt.Errorf("load: %w", err)
+		if rs.obsKind == k && cmpObsRec(rs.lastObs, o) >= 0 {
+			return fmt.Errorf("%s: out of order or duplicated", o.Kind)
 		}
-		if !finite(l.Load) || l.Load < 0 || !finite(l.Capacity) || l.Capacity < 0 {
-			return errors.New("load: not finite or negative")
+		rs.lastObs, rs.obsKind = o, k
+		key := MemberKey{o.Pool, o.Member}
+		if err := key.validate(); err != nil {
+			return fmt.Errorf("%s: %w", o.Kind, err)
 		}
-		put3(s.loads, l.Pool, l.Member, l.Node, Load{Node: l.Node, Load: l.Load, Capacity: l.Capacity, At: normTime(l.At)})
+		if err := checkName("node", string(o.Node)); err != nil {
+			return fmt.Errorf("%s: %w", o.Kind, err)
+		}
+		if err := checkObservation(o.Kind, o.Value); err != nil {
+			return err
+		}
+		if err := checkTime("at", o.At); err != nil {
+			return fmt.Errorf("%s: %w", o.Kind, err)
+		}
+		s.obs.restoreObs(key, health.Observation{Node: o.Node, Kind: o.Kind, Value: o.Value, At: normTime(o.At)})
 	case kNode:
 		n := *rec.Node
 		if err := (RegisterNode{n.ID, n.Raft, n.API}).validate(); err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
-		if len(s.nodes) > 0 && *lastNode >= n.ID {
+		if len(s.nodes) > 0 && rs.lastNode >= n.ID {
 			return errors.New("node: out of order or duplicated")
 		}
-		*lastNode = n.ID
+		rs.lastNode = n.ID
 		s.nodes[n.ID] = n
 	}
 	return nil
+}
+
+// observation reads an observation record: obs in format 2, verdict or
+// load in format 1.
+func (rs *restorer) observation(k int, rec record) (obsRec, error) {
+	if (k == kObs) != (rs.format > 1) {
+		return obsRec{}, fmt.Errorf("a %s record in a format %d snapshot", [...]string{kVerdict: "verdict", kLoad: "load", kObs: "obs"}[k], rs.format)
+	}
+	switch k {
+	case kVerdict:
+		v := rec.Verdict
+		return obsRec{Pool: v.Pool, Member: v.Member, Kind: health.KindHealth, Node: health.NodeID(v.Node), Value: health.HealthValue(v.Up), At: v.At}, nil
+	case kLoad:
+		l := rec.Load
+		if !finite(l.Capacity) || l.Capacity < 0 {
+			return obsRec{}, errors.New("load: capacity not finite or negative")
+		}
+		return obsRec{Pool: l.Pool, Member: l.Member, Kind: health.KindLoad, Node: health.NodeID(l.Node), Value: l.Load, At: l.At}, nil
+	}
+	return *rec.Obs, nil
+}
+
+// cmpObsRec orders observation records: by pool, member, kind, node.
+func cmpObsRec(a, b obsRec) int {
+	return cmp.Or(cmpKey(MemberKey{a.Pool, a.Member}, MemberKey{b.Pool, b.Member}), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Node, b.Node))
 }
 
 func checkZoneNames(zs map[string]ZoneSerial) error {
@@ -375,28 +431,4 @@ func checkZoneNames(zs map[string]ZoneSerial) error {
 		}
 	}
 	return nil
-}
-
-func checkObs(pool, member string, node NodeID, at time.Time) error {
-	if err := (MemberKey{pool, member}).validate(); err != nil {
-		return err
-	}
-	if err := checkName("node", string(node)); err != nil {
-		return err
-	}
-	return checkTime("at", at)
-}
-
-func put3[V any](m map[string]map[string]map[NodeID]V, pool, member string, node NodeID, v V) {
-	pm := m[pool]
-	if pm == nil {
-		pm = map[string]map[NodeID]V{}
-		m[pool] = pm
-	}
-	mm := pm[member]
-	if mm == nil {
-		mm = map[NodeID]V{}
-		pm[member] = mm
-	}
-	mm[node] = v
 }
