@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -142,6 +143,37 @@ func TestCheckReferenceExample(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("tern check rejected the reference configuration: %v\n%s", err, out)
+	}
+}
+
+// TestRepositoryExample: the copy of the reference example in examples/
+// checks, and says what ../shared/examples says but for where it keeps
+// its data (outside the example folder).
+func TestRepositoryExample(t *testing.T) {
+	bin := ternBinary(t)
+	cmd := exec.Command(bin, "check", "--config", "tern.yaml")
+	cmd.Dir = filepath.Join("..", "examples")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tern check rejected examples/tern.yaml: %v\n%s", err, out)
+	}
+	shared := filepath.Join("..", "..", "shared", "examples")
+	if _, err := os.Stat(shared); err != nil {
+		t.Skip("reference configuration not found")
+	}
+	for _, f := range []string{"tern.yaml", "zones/gslb.example.test.zone"} {
+		ours, err := os.ReadFile(filepath.Join("..", "examples", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := os.ReadFile(filepath.Join(shared, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref = bytes.Replace(ref, []byte(`  data: "./data/n1"             # Raft log, stable store and snapshots`),
+			[]byte(`  data: "../data/n1"            # Raft log, stable store and snapshots (outside this folder)`), 1)
+		if !bytes.Equal(ours, ref) {
+			t.Errorf("examples/%s differs from the reference example's (beyond node.data): copy it again", f)
+		}
 	}
 }
 
