@@ -3,46 +3,20 @@ package node
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ternlb/tern/api"
-	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/health"
 	"github.com/ternlb/tern/raftstore"
 )
 
-// runNodeWith is runNode with options of its own.
+// runNodeWith runs a node on yaml and testZone with options of its own
+// and waits until it serves.
 func runNodeWith(t *testing.T, yaml string, o Options) *Node {
 	t.Helper()
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(yaml), 0o644)
-	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(testZone), 0o644)
-	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	o.ProbeWait = 2 * time.Second
-	n, err := New(cfg, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node stopped with %v", err)
-		}
-	})
+	n := runNodeOpts(t, t.TempDir(), yaml, testZone, o)
 	select {
 	case <-n.Serving():
 	case <-time.After(10 * time.Second):

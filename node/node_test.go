@@ -62,13 +62,24 @@ func freePort(t *testing.T) int {
 // a node until the test ends.
 func runNode(t *testing.T, dir, yaml, zone string) *Node {
 	t.Helper()
+	return runNodeOpts(t, dir, yaml, zone, Options{})
+}
+
+// runNodeOpts is runNode with options (a discarding logger unless one is
+// given; ProbeWait 2s).
+func runNodeOpts(t *testing.T, dir, yaml, zone string, o Options) *Node {
+	t.Helper()
 	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(yaml), 0o644)
 	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(zone), 0o644)
 	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), ProbeWait: 2 * time.Second})
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.ProbeWait = 2 * time.Second
+	n, err := New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
