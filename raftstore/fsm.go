@@ -15,6 +15,8 @@ import (
 type FSM struct {
 	state   atomic.Pointer[State]
 	applied atomic.Uint64
+	// restored is the index of the last snapshot restored (0: none).
+	restored atomic.Uint64
 
 	mu   sync.Mutex    // guards next only; readers of State never take it
 	next chan struct{} // closed at the next apply or restore
@@ -35,6 +37,11 @@ func (f *FSM) State() *State { return f.state.Load() }
 // Applied is the index of the last log entry applied, whether it changed
 // the state or was rejected.
 func (f *FSM) Applied() uint64 { return f.applied.Load() }
+
+// Restored is the log index of the last snapshot this FSM was restored
+// from (0: none): a node that caught up from a leader's snapshot, or
+// started from its own, tells so.
+func (f *FSM) Restored() uint64 { return f.restored.Load() }
 
 // Watch returns the current state and a channel that is closed when the
 // next log entry is applied (or a snapshot restored). A consumer loops:
@@ -78,15 +85,24 @@ func (f *FSM) Apply(l *raft.Log) any {
 }
 
 func (f *FSM) applyData(index uint64, data []byte) (Result, error) {
+	cur := f.state.Load()
+	// Content whose upload lease ran out falls out at this entry whatever
+	// the command does, so that it does on every node.
+	swept := cur.expire(index)
+	keep := func() *State {
+		if swept == cur {
+			return nil
+		}
+		return swept
+	}
 	b, err := DecodeCommand(data)
 	if err != nil {
-		f.publish(nil, index)
+		f.publish(keep(), index)
 		return Result{}, fmt.Errorf("log index %d: %w", index, err)
 	}
-	cur := f.state.Load()
-	next, res, err := cur.apply(index, b)
+	next, res, err := swept.apply(index, b)
 	if err != nil {
-		f.publish(nil, index)
+		f.publish(keep(), index)
 		return Result{}, fmt.Errorf("log index %d: %s: %w", index, b.Type(), err)
 	}
 	if next == cur {
@@ -117,6 +133,7 @@ func (f *FSM) Restore(r io.ReadCloser) error {
 		return err
 	}
 	f.publish(s, applied)
+	f.restored.Store(applied)
 	return nil
 }
 

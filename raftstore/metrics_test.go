@@ -57,7 +57,7 @@ func TestCollectorSingleNodeTCP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	idx, _, err := s.Apply(ctx, ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "# v1\n"), Change: Change{At: t0}})
+	idx, _, err := s.Apply(ctx, inlineApply(bundle("tern.yaml", "tern.yaml", "# v1\n"), Change{At: t0}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestCollectorSingleNodeTCP(t *testing.T) {
 
 	// The values are read at scrape time: another write moves them.
 	before := got["tern_raft_applied_index"]
-	idx2, _, err := s.Apply(ctx, ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "# v2\n"), Change: Change{At: t0.Add(time.Minute), Base: 1}})
+	idx2, _, err := s.Apply(ctx, inlineApply(bundle("tern.yaml", "tern.yaml", "# v2\n"), Change{At: t0.Add(time.Minute), Base: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}

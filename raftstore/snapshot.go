@@ -2,32 +2,49 @@ package raftstore
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"maps"
 	"slices"
 	"time"
 )
 
-// Snapshot format: JSON values, one per line.
+// Snapshot format 2: JSON values, one per line, each chunk's bytes raw
+// right after its line.
 //
-//	{"format":"tern-raftstore","v":1,"applied":1234}
+//	{"format":"tern-raftstore","v":2,"applied":1234}
 //	{"state":{"index":..,"indexes":{..},"last_version":..,"keep":..}}
-//	{"version":{..}}   kept configuration versions, oldest first
+//	{"version":{..}}   kept configuration versions, oldest first, files by hash
 //	{"admin":{..}}     admin overrides, by pool, member
 //	{"verdict":{..}}   verdicts, by pool, member, node
 //	{"load":{..}}      load reports, by pool, member, node
 //	{"node":{..}}      node registry, by ID
+//	{"chunk":{"hash":..,"size":N,"touched":..}} and N bytes: chunks, by hash
+//	{"file":{"hash":..,"size":..,"chunks":[..],"touched":..}}: files, by hash
 //	{"end":{"records":N,"applied":1234,"hash":"<sha256>"}}
 //
-// The lines from "state" to the last before "end" are the state's canonical
-// form; "hash" is their SHA-256 (State.Hash). Restore decodes every line,
-// checks order, content and hash, and only then swaps the state in.
+// The lines from "state" to the last before "end", without the chunks'
+// bytes, are the state's canonical form; "hash" is their SHA-256
+// (State.Hash), and each chunk's bytes are checked against its own hash.
+// Restore reads every record, checks order, content and hashes, and only
+// then swaps the state in.
+//
+// Format 1, written before file content was stored apart, has no chunk
+// or file records and a version's files inline (its "bundle", base64);
+// it is still read, its files becoming content without an upload lease,
+// as a version 1 or 2 config.apply's do (inlineConfig), so that it
+// restores to the state its log replays to.
 const (
 	snapshotFormat  = "tern-raftstore"
-	snapshotVersion = 1
+	snapshotVersion = 2
+	// maxSnapshotLine bounds one record's line (a version naming
+	// MaxBundleFiles files is far below it).
+	maxSnapshotLine = 64 << 20
 )
 
 type snapHeader struct {
@@ -69,6 +86,19 @@ type loadRec struct {
 	At       time.Time `json:"at"`
 }
 
+type chunkRec struct {
+	Hash    Hash   `json:"hash"`
+	Size    int    `json:"size"`
+	Touched uint64 `json:"touched,omitempty"`
+}
+
+type fileRec struct {
+	Hash    Hash   `json:"hash"`
+	Size    int64  `json:"size"`
+	Chunks  []Hash `json:"chunks"`
+	Touched uint64 `json:"touched,omitempty"`
+}
+
 type endRec struct {
 	Records int    `json:"records"`
 	Applied uint64 `json:"applied"` // repeats the header's, so a flip there shows
@@ -83,14 +113,28 @@ type record struct {
 	Verdict *verdictRec    `json:"verdict,omitempty"`
 	Load    *loadRec       `json:"load,omitempty"`
 	Node    *NodeInfo      `json:"node,omitempty"`
+	Chunk   *chunkRec      `json:"chunk,omitempty"`
+	File    *fileRec       `json:"file,omitempty"`
 	End     *endRec        `json:"end,omitempty"`
 }
 
+// recordV1 is a line of format 1, whose versions carried their files.
+type recordV1 struct {
+	record
+	Version *versionV1 `json:"version,omitempty"`
+}
+
+type versionV1 struct {
+	ConfigVersion
+	Bundle Bundle `json:"bundle"`
+}
+
 // Hash returns the SHA-256 of the state's canonical form (its snapshot
-// lines). Two nodes that applied the same log have the same hash.
+// lines, chunks by their hash). Two nodes that applied the same log have
+// the same hash.
 func (s *State) Hash() Hash {
 	h := sha256.New()
-	if _, err := writeState(h, s); err != nil {
+	if _, err := writeState(h, nil, s); err != nil {
 		panic(fmt.Sprintf("raftstore: hash state: %v", err)) // a hash.Hash never fails to write
 	}
 	var out Hash
@@ -99,8 +143,9 @@ func (s *State) Hash() Hash {
 }
 
 // writeState writes the canonical records of s (without header and end)
-// and returns how many it wrote.
-func writeState(w io.Writer, s *State) (int, error) {
+// to w, each chunk's bytes after its record to raw (nil: not at all), and
+// returns how many records it wrote.
+func writeState(w, raw io.Writer, s *State) (int, error) {
 	enc := json.NewEncoder(w)
 	n := 0
 	put := func(r record) error { n++; return enc.Encode(r) }
@@ -136,8 +181,33 @@ func writeState(w io.Writer, s *State) (int, error) {
 			return n, err
 		}
 	}
-	return n, nil
+	return n, writeBlobs(s.blobs, put, raw)
 }
+
+// writeBlobs writes the chunks, each followed by its bytes on raw, then
+// the files.
+func writeBlobs(b blobStore, put func(record) error, raw io.Writer) error {
+	for _, h := range slices.SortedFunc(maps.Keys(b.chunks), cmpHash) {
+		c := b.chunks[h]
+		if err := put(record{Chunk: &chunkRec{Hash: h, Size: len(c.data), Touched: c.touched}}); err != nil {
+			return err
+		}
+		if raw != nil {
+			if _, err := raw.Write(c.data); err != nil {
+				return err
+			}
+		}
+	}
+	for _, h := range slices.SortedFunc(maps.Keys(b.files), cmpHash) {
+		f := b.files[h]
+		if err := put(record{File: &fileRec{Hash: h, Size: f.size, Chunks: f.chunks, Touched: f.touched}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmpHash(a, b Hash) int { return bytes.Compare(a[:], b[:]) }
 
 func sortedKeys3[V any](m map[string]map[string]map[NodeID]V) []MemberKey {
 	var out []MemberKey
@@ -157,7 +227,7 @@ func writeSnapshot(w io.Writer, s *State, applied uint64) error {
 		return err
 	}
 	h := sha256.New()
-	n, err := writeState(io.MultiWriter(bw, h), s)
+	n, err := writeState(io.MultiWriter(bw, h), bw, s)
 	if err != nil {
 		return err
 	}
@@ -186,12 +256,14 @@ const (
 	kVerdict
 	kLoad
 	kNode
+	kChunk
+	kFile
 	kEnd
 )
 
 func (r record) kind() (int, error) {
 	k, n := -1, 0
-	for i, set := range []bool{r.State != nil, r.Version != nil, r.Admin != nil, r.Verdict != nil, r.Load != nil, r.Node != nil, r.End != nil} {
+	for i, set := range []bool{r.State != nil, r.Version != nil, r.Admin != nil, r.Verdict != nil, r.Load != nil, r.Node != nil, r.Chunk != nil, r.File != nil, r.End != nil} {
 		if set {
 			k = i
 			n++
@@ -204,15 +276,19 @@ func (r record) kind() (int, error) {
 }
 
 func decodeSnapshot(r io.Reader) (*State, uint64, error) {
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
-	dec.DisallowUnknownFields()
+	sr := &snapReader{r: bufio.NewReaderSize(r, 64<<10), h: sha256.New()}
 	var hdr snapHeader
-	if err := dec.Decode(&hdr); err != nil {
+	line, err := sr.line()
+	if err == nil {
+		err = strictUnmarshal(line, &hdr)
+	}
+	if err != nil {
 		return nil, 0, fmt.Errorf("header: %w", err)
 	}
-	if hdr.Format != snapshotFormat || hdr.V != snapshotVersion {
-		return nil, 0, fmt.Errorf("header: format %q version %d, want %q version %d", hdr.Format, hdr.V, snapshotFormat, snapshotVersion)
+	if hdr.Format != snapshotFormat || hdr.V < 1 || hdr.V > snapshotVersion {
+		return nil, 0, fmt.Errorf("header: format %q version %d, want %q version 1 to %d", hdr.Format, hdr.V, snapshotFormat, snapshotVersion)
 	}
+	sr.v = hdr.V
 	s := emptyState()
 	last, count := -1, 0
 	var lastAdmin MemberKey
@@ -229,19 +305,29 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 		}
 		return a.node < b.node
 	}
+	var lastBlob Hash
 	for end == nil {
-		var rec record
-		if err := dec.Decode(&rec); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, 0, fmt.Errorf("record %d: truncated (no end record)", count+1)
-			}
+		rec, legacy, err := sr.record()
+		if errors.Is(err, io.EOF) {
+			return nil, 0, fmt.Errorf("record %d: truncated (no end record)", count+1)
+		}
+		if err != nil {
 			return nil, 0, fmt.Errorf("record %d: %w", count+1, err)
 		}
 		k, err := rec.kind()
 		if err == nil && (k < last || (k == kState && last == kState) || (k != kState && last == -1)) {
 			err = errors.New("record out of order")
 		}
-		if err == nil {
+		if err == nil && k != last {
+			lastBlob = Hash{}
+		}
+		switch {
+		case err != nil:
+		case k == kChunk || k == kFile:
+			err = s.restoreBlob(sr, rec, &lastBlob)
+		case k == kVersion && legacy != nil:
+			err = s.restoreVersionV1(legacy)
+		default:
 			err = s.restoreRecord(k, rec, &lastAdmin, &lastNode)
 		}
 		if err == nil && (k == kVerdict || k == kLoad) {
@@ -268,7 +354,7 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 		last = k
 		count++
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if _, err := sr.r.ReadByte(); !errors.Is(err, io.EOF) {
 		return nil, 0, errors.New("data after the end record")
 	}
 	if end.Applied != hdr.Applied {
@@ -283,10 +369,161 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 	if n := len(s.versions); n > 0 && s.versions[n-1].Version != s.lastVersion {
 		return nil, 0, fmt.Errorf("state: last version %d, newest kept is %d", s.lastVersion, s.versions[n-1].Version)
 	}
-	if h := s.Hash(); h != end.Hash {
+	if h := Hash(sr.h.Sum(nil)); h != end.Hash {
 		return nil, 0, fmt.Errorf("hash mismatch: content %s, recorded %s", h, end.Hash)
 	}
+	if err := s.checkBlobs(); err != nil {
+		return nil, 0, err
+	}
+	// Format 1 was hashed in its own canonical form; this one must also be
+	// this code's, so that the state hashes as every node's does.
+	if h := s.Hash(); hdr.V == snapshotVersion && h != end.Hash {
+		return nil, 0, fmt.Errorf("hash mismatch: state %s, recorded %s (not the canonical form)", h, end.Hash)
+	}
 	return s, hdr.Applied, nil
+}
+
+// snapReader reads a snapshot's lines, hashing all but the header and the
+// end record, and the chunks' bytes between them.
+type snapReader struct {
+	r   *bufio.Reader
+	v   int // format
+	h   hash.Hash
+	buf []byte
+}
+
+// line returns the next line, its newline included; io.EOF at the end.
+func (sr *snapReader) line() ([]byte, error) {
+	sr.buf = sr.buf[:0]
+	for {
+		part, err := sr.r.ReadSlice('\n')
+		sr.buf = append(sr.buf, part...)
+		if len(sr.buf) > maxSnapshotLine {
+			return nil, fmt.Errorf("a line longer than %d bytes", maxSnapshotLine)
+		}
+		switch {
+		case err == nil:
+			return sr.buf, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(sr.buf) > 0:
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+}
+
+// record reads and decodes the next record; legacy is a format 1
+// version's record, with its files.
+func (sr *snapReader) record() (rec record, legacy *versionV1, err error) {
+	line, err := sr.line()
+	if err != nil {
+		return record{}, nil, err
+	}
+	if sr.v == 1 {
+		var r1 recordV1
+		err = strictUnmarshal(line, &r1)
+		rec, legacy = r1.record, r1.Version
+		if legacy != nil {
+			rec.Version = &legacy.ConfigVersion
+		}
+	} else {
+		err = strictUnmarshal(line, &rec)
+	}
+	if err != nil {
+		return record{}, nil, err
+	}
+	if rec.End == nil {
+		sr.h.Write(line)
+	}
+	return rec, legacy, nil
+}
+
+// restoreVersionV1 takes in a format 1 version: its files become content
+// without upload lease, and its hash the manifest's, as when a version 1
+// or 2 config.apply is replayed.
+func (s *State) restoreVersionV1(v *versionV1) error {
+	if v.Main != "" || v.Files != nil {
+		return fmt.Errorf("version %d: files by hash in a format 1 snapshot", v.Version)
+	}
+	if err := v.Bundle.Validate(); err != nil {
+		return fmt.Errorf("version %d: %w", v.Version, err)
+	}
+	if v.Bundle.Hash() != v.Hash {
+		return fmt.Errorf("version %d: bundle does not match its hash", v.Version)
+	}
+	ac := inlineConfig(v.Bundle, Change{})
+	if err := s.putBlobs(0, ac.Blobs, false); err != nil {
+		return fmt.Errorf("version %d: %w", v.Version, err)
+	}
+	v.Manifest, v.Hash = ac.Manifest, ac.Manifest.Hash()
+	return s.restoreRecord(kVersion, record{Version: &v.ConfigVersion}, nil, nil)
+}
+
+// restoreBlob takes in a chunk (reading its bytes) or a file record, in
+// hash order.
+func (s *State) restoreBlob(sr *snapReader, rec record, last *Hash) error {
+	if sr.v == 1 {
+		return errors.New("a chunk or file record in a format 1 snapshot")
+	}
+	b := &s.blobs
+	if c := rec.Chunk; c != nil {
+		if cmpHash(*last, c.Hash) >= 0 {
+			return errors.New("chunk: out of order or duplicated")
+		}
+		*last = c.Hash
+		if c.Size < 1 || c.Size > MaxChunk || b.bytes+int64(c.Size) > MaxStoredBytes {
+			return fmt.Errorf("chunk %s: size %d out of range", c.Hash, c.Size)
+		}
+		data := make([]byte, c.Size)
+		if _, err := io.ReadFull(sr.r, data); err != nil {
+			return fmt.Errorf("chunk %s: %w", c.Hash, err)
+		}
+		if Hash(sha256.Sum256(data)) != c.Hash {
+			return fmt.Errorf("chunk %s: %w", c.Hash, ErrBlobMismatch)
+		}
+		b.chunks[c.Hash] = storedChunk{data: data, touched: c.Touched}
+		b.bytes += int64(c.Size)
+		return nil
+	}
+	f := rec.File
+	if cmpHash(*last, f.Hash) >= 0 {
+		return errors.New("file: out of order or duplicated")
+	}
+	*last = f.Hash
+	spec := FileSpec{Hash: f.Hash, Size: f.Size, Chunks: f.Chunks}
+	if err := (PutBlobs{Files: []FileSpec{spec}}).validate(); err != nil {
+		return fmt.Errorf("file %s: %w", f.Hash, err)
+	}
+	var size int64
+	for _, h := range f.Chunks {
+		c, ok := b.chunks[h]
+		if !ok {
+			return fmt.Errorf("file %s: chunk %s: %w", f.Hash, h, ErrMissingBlob)
+		}
+		size += int64(len(c.data))
+	}
+	if size != f.Size {
+		return fmt.Errorf("file %s: %w: its chunks hold %d bytes, not %d", f.Hash, ErrBlobMismatch, size, f.Size)
+	}
+	b.files[f.Hash] = storedFile{size: f.Size, chunks: f.Chunks, touched: f.Touched}
+	return nil
+}
+
+// checkBlobs checks, once all is read, that every kept version's files
+// are held, and derives when a lease next runs out. (Each chunk was
+// checked against its hash and each file against its chunks' sizes; the
+// file's own hash is its line's, under the snapshot's.)
+func (s *State) checkBlobs() error {
+	for _, v := range s.versions {
+		for _, p := range slices.Sorted(maps.Keys(v.Files)) {
+			if !s.HasFile(v.Files[p]) {
+				return fmt.Errorf("version %d: %s: file %s: %w", v.Version, p, v.Files[p], ErrMissingBlob)
+			}
+		}
+	}
+	s.blobs.due = s.blobs.leaseDue(s.namedFiles(), s.blobs.heldChunks())
+	return nil
 }
 
 func (s *State) restoreRecord(k int, rec record, lastAdmin *MemberKey, lastNode *NodeID) error {
@@ -302,11 +539,11 @@ func (s *State) restoreRecord(k int, rec record, lastAdmin *MemberKey, lastNode 
 		s.index, s.indexes, s.lastVersion, s.keep, s.zones = r.Index, r.Indexes, r.LastVersion, r.Keep, r.Zones
 	case kVersion:
 		v := rec.Version
-		if err := v.Bundle.Validate(); err != nil {
+		if err := v.Manifest.validate(); err != nil {
 			return fmt.Errorf("version %d: %w", v.Version, err)
 		}
-		if v.Bundle.Hash() != v.Hash {
-			return fmt.Errorf("version %d: bundle does not match its hash", v.Version)
+		if v.Manifest.Hash() != v.Hash {
+			return fmt.Errorf("version %d: files do not match its hash", v.Version)
 		}
 		if n := len(s.versions); v.Version == 0 || v.Version > s.lastVersion || (n > 0 && v.Version <= s.versions[n-1].Version) {
 			return fmt.Errorf("version %d: out of order or beyond last version %d", v.Version, s.lastVersion)
