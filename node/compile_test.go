@@ -119,7 +119,6 @@ func TestZoneCache(t *testing.T) {
 	}
 }
 
-
 // A zone's stamp is computed once while its zone and the pools are the
 // same, and is the one computing every zone's gives.
 func TestZoneCacheStamps(t *testing.T) {

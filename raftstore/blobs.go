@@ -51,7 +51,7 @@ const (
 const (
 	chunkMin  = 64 << 10
 	chunkMax  = 1 << 20
-	chunkBits = 18 // a cut where the gear hash's top bits are 0: about every 256 KiB past chunkMin
+	chunkBits = 18 // a cut where the gear hash's top 18 bits are 0: about every 256 KiB past chunkMin
 	putBatch  = 1 << 20
 )
 

@@ -78,6 +78,9 @@ func TestCollectorSingleNodeTCP(t *testing.T) {
 		"tern_raft_voters":                 1,
 		"tern_raft_servers":                1,
 		"tern_config_version":              1,
+		"tern_config_content_bytes":        float64(len("# v1\n")),
+		"tern_config_content_files":        1,
+		"tern_config_content_chunks":       1,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
