@@ -21,6 +21,18 @@ import (
 // 28 MiB of zone file.
 const bigRecords = 1_000_000
 
+// skipBig skips a test of the big zone under -short, and under -race
+// (minutes there: `make test` runs them again without it).
+func skipBig(t *testing.T) {
+	t.Helper()
+	switch {
+	case testing.Short():
+		t.Skip("a 1,000,000-record zone: skipped with -short")
+	case raceDetector:
+		t.Skip("a 1,000,000-record zone takes minutes under -race: make test runs it without")
+	}
+}
+
 // bigZone is a zone file of n A records h0 .. h(n-1).
 func bigZone(origin string, n int) []byte {
 	var b bytes.Buffer
@@ -134,9 +146,7 @@ func timedApply(t *testing.T, what string, via *Node, files map[string][]byte, b
 // the current version) is served; so is an edit of a small zone beside
 // it, which carries the small file alone. (Figures: see the log.)
 func TestBigZoneThroughACluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a 1,000,000-record zone: skipped with -short")
-	}
+	skipBig(t)
 	start := time.Now()
 	apiPort, raftPort := freePort(t), freePort(t)
 	files := bigFiles(clusterNode("b1", apiPort, raftPort, "  bootstrap: true\n"), true)
@@ -188,9 +198,7 @@ func TestBigZoneThroughACluster(t *testing.T) {
 // into a snapshot, and a third node that joins catches up from that
 // snapshot and answers the zone's last record.
 func TestBigZoneJoinFromSnapshot(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a 1,000,000-record zone: skipped with -short")
-	}
+	skipBig(t)
 	start := time.Now()
 	snapshotOften := func(o *raftstore.Options) {
 		o.SnapshotThreshold, o.SnapshotInterval, o.TrailingLogs = 1, 50*time.Millisecond, 1

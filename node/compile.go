@@ -145,10 +145,12 @@ func zonePaths(cfg *config.Config) []string {
 // takes a zone whose key and files' hashes match instead of parsing it,
 // so that a change to one zone among many re-parses that zone alone. The
 // cache keeps what the last two compiles used (the served generation's
-// and a validation's, which alternate): zones the node holds anyway.
+// and a validation's, which alternate): zones the node holds anyway; and
+// the zones a compile that failed did parse, until the next failure
+// (the operator fixes one zone, the others are good).
 type zoneCache struct {
-	mu        sync.Mutex
-	cur, prev map[zoneKey][]*cachedZone
+	mu                sync.Mutex
+	cur, prev, failed map[zoneKey][]*cachedZone
 }
 
 type zoneKey struct {
@@ -226,25 +228,25 @@ func (c *zoneCache) load(cfg *config.Config) (*zones.Set, []*cachedZone, config.
 		return c.reload(cfg, src, fresh)
 	}
 	c.mu.Lock()
-	c.prev, c.cur = c.cur, map[zoneKey][]*cachedZone{}
-	for _, e := range used {
-		c.cur[e.key] = append(c.cur[e.key], e)
-	}
+	c.prev, c.cur, c.failed = c.cur, byKey(used), nil
 	c.mu.Unlock()
 	return set, used, nil
 }
 
+func byKey(es []*cachedZone) map[zoneKey][]*cachedZone {
+	m := make(map[zoneKey][]*cachedZone, len(es))
+	for _, e := range es {
+		m[e.key] = append(m[e.key], e)
+	}
+	return m
+}
+
 // reload is load's answer when a zone has a problem: zones.Load's, read
 // through the same files. The zones that did parse are kept for the next
-// try (the operator fixes one zone, the others are still good).
+// try, in place of those of the last failure.
 func (c *zoneCache) reload(cfg *config.Config, src *sourceFS, fresh []*cachedZone) (*zones.Set, []*cachedZone, config.Problems) {
 	c.mu.Lock()
-	if c.cur == nil {
-		c.cur = map[zoneKey][]*cachedZone{}
-	}
-	for _, e := range fresh {
-		c.cur[e.key] = append(c.cur[e.key], e)
-	}
+	c.failed = byKey(fresh)
 	c.mu.Unlock()
 	rc := *cfg
 	rc.FS = src
@@ -260,7 +262,7 @@ func (c *zoneCache) reload(cfg *config.Config, src *sourceFS, fresh []*cachedZon
 // they had, or nil.
 func (c *zoneCache) lookup(key zoneKey, src *sourceFS) *cachedZone {
 	c.mu.Lock()
-	cands := append(slices.Clip(c.cur[key]), c.prev[key]...)
+	cands := slices.Concat(c.cur[key], c.prev[key], c.failed[key])
 	c.mu.Unlock()
 next:
 	for _, e := range cands {
@@ -390,7 +392,7 @@ func (c *zoneCache) stamps(cfg *config.Config, snap *dnsserver.Snapshot) map[str
 	pools := raftstore.Hash(sha256.Sum256(pj))
 	byZone := map[*zones.Zone]*cachedZone{}
 	c.mu.Lock()
-	for _, m := range []map[zoneKey][]*cachedZone{c.prev, c.cur} {
+	for _, m := range []map[zoneKey][]*cachedZone{c.failed, c.prev, c.cur} {
 		for _, es := range m {
 			for _, e := range es {
 				byZone[e.zone] = e

@@ -109,7 +109,7 @@ func TestZoneCache(t *testing.T) {
 	if len(ps) == 0 || !reflect.DeepEqual(ps, want) {
 		t.Fatalf("problems %v, want zones.Load's %v", ps, want)
 	}
-	kept := c.cur[zoneKey{file: "zones/big.zone", display: "zones/big.zone", pools: strings.Join(pools, "\x00")}]
+	kept := c.failed[zoneKey{file: "zones/big.zone", display: "zones/big.zone", pools: strings.Join(pools, "\x00")}]
 	if len(kept) != 1 {
 		t.Fatalf("the zone parsed before the bad one is not kept: %v", c.cur)
 	}
