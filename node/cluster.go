@@ -747,8 +747,10 @@ func apiError(err error) error {
 		}
 	case errors.Is(err, raftstore.ErrNotLeader), errors.Is(err, raftstore.ErrClosed):
 		kind = api.ErrUnavailable
-	case errors.Is(err, raftstore.ErrStale):
+	case errors.Is(err, raftstore.ErrStale), errors.Is(err, raftstore.ErrMissingBlob):
 		kind = api.ErrConflict
+	case errors.Is(err, raftstore.ErrBlobMismatch), errors.Is(err, raftstore.ErrBlobSpace):
+		kind = api.ErrInvalid
 	case errors.Is(err, raftstore.ErrNoSuchVersion), errors.Is(err, raftstore.ErrUnknownNode):
 		kind = api.ErrNotFound
 	case errors.Is(err, raftstore.ErrMalformed), errors.Is(err, raftstore.ErrUnknownCommand), errors.Is(err, raftstore.ErrUnsupportedVersion):
