@@ -59,8 +59,9 @@ type Pool struct {
 	Members []PoolMember `json:"members"`
 }
 
-// PoolMember is one member's state: the verdict used, whether an admin
-// state forces it, and what each vantage node saw.
+// PoolMember is one member's state as the node serves it: whether answers
+// hold it, whether an admin state forces it, why, its served load, and
+// what each vantage node saw.
 type PoolMember struct {
 	Address  string    `json:"address"`
 	Up       bool      `json:"up"`
@@ -69,15 +70,30 @@ type PoolMember struct {
 	Why      string    `json:"why,omitempty"`
 	Load     float64   `json:"load,omitempty"`
 	Verdicts []Verdict `json:"verdicts,omitempty"`
+	// Loads are the load reports of a member of a pool checked by type
+	// load, by node.
+	Loads []LoadReport `json:"loads,omitempty"`
 }
 
-// Verdict is one node's latest probe verdict on a member.
+// Verdict is one node's latest probe verdict on a member. A verdict with
+// a Reason and no time is a node saying why it does not probe the member.
 type Verdict struct {
+	Node  string    `json:"node"`
+	Up    bool      `json:"up"`
+	At    time.Time `json:"at"`
+	Stale bool      `json:"stale,omitempty"` // too old (or too far ahead) to count
+	// Prober: the node is one of the member's probers; only theirs count.
+	Prober bool   `json:"prober,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// LoadReport is one node's latest load report of a member.
+type LoadReport struct {
 	Node   string    `json:"node"`
-	Up     bool      `json:"up"`
+	Load   float64   `json:"load"`
 	At     time.Time `json:"at"`
 	Stale  bool      `json:"stale,omitempty"`
-	Reason string    `json:"reason,omitempty"`
+	Prober bool      `json:"prober,omitempty"`
 }
 
 // ConfigVersion describes one applied configuration.

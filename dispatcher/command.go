@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
@@ -76,6 +77,10 @@ type RunOptions struct {
 	StatsInterval time.Duration
 	FlowLifetime  time.Duration // see ControlOptions.FlowLifetime
 	Logger        *slog.Logger
+	// Health, when set, decides the servers' health in place of this
+	// dispatcher's own probes, which go to it instead (a cluster node's
+	// agreed health; see Health). Nil: the dispatcher's own probes decide.
+	Health Health
 }
 
 // Run runs the dispatcher of cfg until ctx ends.
@@ -98,6 +103,7 @@ type Instance struct {
 	log     *slog.Logger
 	iface   string
 	prober  *serverProber
+	pools   map[string]config.Pool // the prober's pools of servers (see HealthPools)
 	agent   *ha.Agent
 	standby bool // HA decides ownership
 
@@ -158,11 +164,20 @@ func NewInstance(cfg *config.Config, opts RunOptions) (*Instance, error) {
 			return nil, fmt.Errorf("dispatch: ha: %w", err)
 		}
 	}
-	if in.prober, err = healthProber(cfg, spec, log); err != nil {
+	if in.pools, err = healthPools(cfg, spec); err != nil {
+		return nil, fmt.Errorf("dispatch: health checks: %w", err)
+	}
+	if in.prober, err = newServerProber(cfg, in.pools, opts.Health, log); err != nil {
 		return nil, fmt.Errorf("dispatch: health checks: %w", err)
 	}
 	return in, nil
 }
+
+// HealthPools are the pools the dispatcher's prober probes, by name
+// (CheckPoolPrefix and a check's name): one per check, its members the
+// servers the check decides. Its verdicts and a Health's agreed states
+// are keyed by them.
+func (in *Instance) HealthPools() map[string]config.Pool { return maps.Clone(in.pools) }
 
 // Load returns each VIP's load (see Control.Load), nil before Run has
 // attached the datapath.
@@ -230,6 +245,9 @@ func (in *Instance) Run(ctx context.Context) error {
 	goRun("control", func(ctx context.Context) error { return ctrl.Run(ctx, sampleEvery) })
 	if in.prober != nil {
 		goRun("health checks", in.prober.p.Run)
+	}
+	if in.opts.Health != nil {
+		goRun("agreed health", func(ctx context.Context) error { return ctrl.FollowHealth(ctx, in.opts.Health) })
 	}
 	link := &ha.Link{Name: in.iface}
 	vips := in.spec.VIPs()
@@ -373,23 +391,24 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// checkPoolPrefix names the pools Tern makes for the probes package out
+// CheckPoolPrefix names the pools Tern makes for the probes package out
 // of the dispatcher's servers: one per check, its members the servers the
 // check applies to.
-const checkPoolPrefix = "dispatcher:"
+const CheckPoolPrefix = "dispatcher:"
 
 // serverProber runs the servers' health checks with package probes and
-// passes verdicts to a Control.
+// passes verdicts to a Control, or to a Health that decides instead.
 type serverProber struct {
-	p *probes.Prober
+	p    *probes.Prober
+	feed Health // nil: the verdicts decide
 
 	mu   sync.Mutex
 	ctrl *Control
 }
 
-// healthProber returns the prober of spec's servers, or nil when no server
-// has a check.
-func healthProber(cfg *config.Config, spec Spec, log *slog.Logger) (*serverProber, error) {
+// healthPools returns the pools of spec's servers that have a check (see
+// Instance.HealthPools), nil when none has.
+func healthPools(cfg *config.Config, spec Spec) (map[string]config.Pool, error) {
 	pools := map[string]config.Pool{}
 	for _, s := range spec.Services {
 		for _, srv := range s.Servers {
@@ -399,7 +418,7 @@ func healthProber(cfg *config.Config, spec Spec, log *slog.Logger) (*serverProbe
 			if _, ok := cfg.Checks[srv.Check]; !ok {
 				return nil, fmt.Errorf("service %s server %s: check %q is not under checks:", s.Key, srv.Addr, srv.Check)
 			}
-			name := checkPoolPrefix + srv.Check
+			name := CheckPoolPrefix + srv.Check
 			pool := pools[name]
 			pool.Check = srv.Check
 			m := config.Member{Address: srv.Addr.String()}
@@ -412,7 +431,16 @@ func healthProber(cfg *config.Config, spec Spec, log *slog.Logger) (*serverProbe
 	if len(pools) == 0 {
 		return nil, nil
 	}
-	sp := &serverProber{}
+	return pools, nil
+}
+
+// newServerProber returns the prober of pools (nil for none) whose
+// verdicts go to feed, or when it is nil to the Control SetObserver names.
+func newServerProber(cfg *config.Config, pools map[string]config.Pool, feed Health, log *slog.Logger) (*serverProber, error) {
+	if len(pools) == 0 {
+		return nil, nil
+	}
+	sp := &serverProber{feed: feed}
 	p, err := probes.New(&config.Config{Checks: cfg.Checks, Pools: pools}, probes.Options{
 		Observer: probes.ObserverFunc(sp.observe),
 		Logger:   log,
@@ -421,11 +449,14 @@ func healthProber(cfg *config.Config, spec Spec, log *slog.Logger) (*serverProbe
 		return nil, err
 	}
 	sp.p = p
+	if feed != nil {
+		feed.Observe(p.Verdicts())
+	}
 	return sp, nil
 }
 
 // SetObserver starts passing verdicts to ctrl, beginning with the current
-// ones.
+// ones (unless a Health decides).
 func (sp *serverProber) SetObserver(ctrl *Control) {
 	sp.mu.Lock()
 	sp.ctrl = ctrl
@@ -434,6 +465,10 @@ func (sp *serverProber) SetObserver(ctrl *Control) {
 }
 
 func (sp *serverProber) observe(vs []probes.Verdict) {
+	if sp.feed != nil {
+		sp.feed.Observe(vs)
+		return
+	}
 	sp.mu.Lock()
 	ctrl := sp.ctrl
 	sp.mu.Unlock()
@@ -441,14 +476,21 @@ func (sp *serverProber) observe(vs []probes.Verdict) {
 		return
 	}
 	for _, v := range vs {
-		check, ok := strings.CutPrefix(v.Key.Pool, checkPoolPrefix)
-		if !ok {
-			continue
+		if a, check, ok := serverOf(v.Key); ok {
+			ctrl.SetHealth(a, check, v.Up && !v.Drain)
 		}
-		a, err := netip.ParseAddr(v.Key.Member)
-		if err != nil {
-			continue
-		}
-		ctrl.SetHealth(a, check, v.Up && !v.Drain)
 	}
+}
+
+// serverOf reads a key of the prober's pools: the server and its check.
+func serverOf(k probes.Key) (netip.Addr, string, bool) {
+	check, ok := strings.CutPrefix(k.Pool, CheckPoolPrefix)
+	if !ok {
+		return netip.Addr{}, "", false
+	}
+	a, err := netip.ParseAddr(k.Member)
+	if err != nil {
+		return netip.Addr{}, "", false
+	}
+	return a, check, true
 }

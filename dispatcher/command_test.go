@@ -4,17 +4,20 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/probes"
 )
 
 func ctlLoadConfig(t *testing.T, dispatcher string, files map[string]string) *config.Config {
@@ -128,9 +131,13 @@ dispatcher:
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := healthProber(cfg, spec, slog.New(slog.DiscardHandler))
+	pools, err := healthPools(cfg, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := newServerProber(cfg, pools, nil, slog.New(slog.DiscardHandler))
 	if err != nil || sp == nil {
-		t.Fatalf("healthProber = %v, %v", sp, err)
+		t.Fatalf("newServerProber = %v, %v", sp, err)
 	}
 	f := newCtlFakeMaps(t)
 	ctrl := newCtlControl(t, f, spec, true)
@@ -167,5 +174,123 @@ dispatcher:
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// fakeHealth is a Health the test decides.
+type fakeHealth struct {
+	mu      sync.Mutex
+	own     map[probes.Key]bool
+	agreed  map[probes.Key]bool
+	changed chan struct{}
+}
+
+func (h *fakeHealth) Observe(vs []probes.Verdict) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, v := range vs {
+		if v.Probed {
+			h.own[v.Key] = v.ProbeUp
+		}
+	}
+}
+
+func (h *fakeHealth) Agreed() (map[probes.Key]bool, <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.agreed), h.changed
+}
+
+func (h *fakeHealth) set(k probes.Key, up bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.agreed[k] = up
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+// With a Health, the dispatcher's own probes go to it and do not decide:
+// a server its own probe finds down keeps its slots while the agreed
+// state says up, and loses them when that says down, whatever its probe
+// says then.
+func TestHealthFeedDecides(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	cfg := ctlLoadConfig(t, `
+checks:
+  up: {type: http, port: `+port+`, path: /, interval: 20ms, timeout: 15ms, rise: 1, fall: 1}
+dispatcher:
+  interface: eth0
+  table_size: 251
+  services:
+    - vip: 192.0.2.1
+      port: 80
+      check: up
+      servers:
+        - {address: 127.0.0.1, mac: "02:00:00:00:00:01"}
+        - {address: 127.0.0.2, mac: "02:00:00:00:00:02", check: none}
+`, nil)
+	feed := &fakeHealth{own: map[probes.Key]bool{}, agreed: map[probes.Key]bool{}, changed: make(chan struct{})}
+	in, err := NewInstance(cfg, RunOptions{Health: feed, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := probes.Key{Pool: CheckPoolPrefix + "up", Member: "127.0.0.1"}
+	if pools := in.HealthPools(); len(pools) != 1 || len(pools[k.Pool].Members) != 1 || pools[k.Pool].Members[0].Address != k.Member {
+		t.Fatalf("health pools %+v, want the checked server under %s", pools, k.Pool)
+	}
+	f := newCtlFakeMaps(t)
+	ctrl := newCtlControl(t, f, in.spec, true)
+	in.prober.SetObserver(ctrl)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 2)
+	go func() { done <- in.prober.p.Run(ctx) }()
+	go func() { done <- ctrl.FollowHealth(ctx, feed) }()
+	key := ServiceKey{VIP: netip.MustParseAddr("192.0.2.1"), Port: 80, Proto: ProtoTCP}
+	holds := func() bool {
+		if err := ctrl.Reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		return f.shares(key)["127.0.0.1"] > 0
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 3s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	wait("its own probe's down verdict handed to the feed", func() bool {
+		feed.mu.Lock()
+		defer feed.mu.Unlock()
+		up, ok := feed.own[k]
+		return ok && !up
+	})
+	feed.set(k, true)
+	wait("up by the agreed state, though its own probe says down", holds)
+	feed.set(k, false)
+	down.Store(false)
+	wait("its own probe up", func() bool {
+		feed.mu.Lock()
+		defer feed.mu.Unlock()
+		return feed.own[k]
+	})
+	wait("down by the agreed state, though its own probe says up", func() bool { return !holds() })
+	cancel()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -38,6 +38,17 @@
 //     out: its answer depends on health and on the client, so the
 //     resolver asks for it. Positive answers carry no NS in the authority
 //     section (NSD and Knot add none by default either).
+//   - Answers are written from the zones' wire rdata, copied. Names in
+//     the rdata of the types RFC 1035 defines (NS, CNAME, MX, SOA, PTR,
+//     MINFO, MB, MD, MF, MG, MR) are compressed, which RFC 3597 4
+//     allows for those types only. Uncompressed would be legal too, but
+//     every target would then cost its whole name, and so would each
+//     address record owned by it, making referrals and NS and MX
+//     answers larger than miekg/dns (or BIND, Knot, NSD) makes them.
+//     SRV targets are written whole (RFC 2782) but later names may
+//     point into them; other types' rdata is copied as it is. Names
+//     compare without regard to case when compressed, so a name that
+//     is the question's points into the question and keeps its case.
 //   - Truncation drops whole RRsets. Required data (answer, authority, a
 //     referral's in-domain glue, RFC 9471) that does not fit ends the
 //     message and sets TC=1; optional data (additional addresses, sibling

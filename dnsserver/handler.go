@@ -32,6 +32,9 @@ type worker struct {
 	client  selector.Client
 	visited [maxChain]string
 	udpSize int // advertised EDNS UDP payload size
+	// serials are the SOA serials served in place of the zone files'
+	// (see Snapshot.Serials); nil when none differ.
+	serials map[*dns.SOA]uint32
 	log     *slog.Logger
 
 	// Set by the server; nil in unit tests of the handler alone.
@@ -87,11 +90,10 @@ func (w *worker) handle(cur *served, msg []byte, src netip.Addr, tcp bool) (out 
 		w.rrl, w.xfrOn, w.keys, w.cookieKey = p.rrl, len(p.allow) > 0, p.byWire, p.cookie
 	}
 	var snap *Snapshot
-	var serials map[*dns.SOA]uint32
+	w.serials = nil
 	if cur != nil {
-		snap, serials = cur.snap, cur.serials
+		snap, w.serials = cur.snap, cur.serials
 	}
-	w.pk.serials = serials
 	out = w.respond(snap, msg, src, tcp)
 	if out == nil {
 		return nil
@@ -318,9 +320,9 @@ func (w *worker) chase(snap *Snapshot, name string) {
 		var target string
 		switch res.Kind {
 		case zones.Success:
-			w.success(name, res.Answer)
-			for _, rr := range res.Additional {
-				resp.add(rec{sect: secAdditional, rr: rr, optional: true})
+			w.success(z, name, res.Answer)
+			for i := range res.Additional.Len() {
+				w.addSet(secAdditional, res.Additional.At(i), "", true)
 			}
 			return
 		case zones.NoData:
@@ -334,22 +336,18 @@ func (w *worker) chase(snap *Snapshot, name string) {
 			if depth == 0 {
 				resp.aa = false
 			}
-			for _, rr := range res.NS {
-				resp.add(rec{sect: secAuthority, rr: rr})
-			}
+			w.addSet(secAuthority, res.NS, "", false)
 			// In-domain glue must fit (RFC 9471); sibling glue may be
 			// left out.
-			for i, rr := range res.Glue {
-				resp.add(rec{sect: secAdditional, rr: rr, optional: i >= res.InDomainGlue})
+			for i, n := 0, 0; i < res.Glue.Len(); i++ {
+				g := res.Glue.At(i)
+				w.addSet(secAdditional, g, "", n >= res.InDomainGlue)
+				n += g.Len()
 			}
 			return
 		case zones.CNAME:
-			for _, rr := range res.Answer {
-				resp.add(rec{sect: secAnswer, owner: name, rr: rr})
-				if c, ok := rr.(*dns.CNAME); ok {
-					target = c.Target
-				}
-			}
+			w.addSet(secAnswer, res.Answer, name, false)
+			target = res.Target
 			if q.qtype == dns.TypeCNAME || q.qtype == dns.TypeANY || target == "" {
 				return
 			}
@@ -378,20 +376,30 @@ func (w *worker) seen(name string, n int) bool {
 	return false
 }
 
-// success adds the records of a positive answer at name. For ANY only the
-// first RRset goes out (RFC 8482 4.1).
-func (w *worker) success(name string, rrs []dns.RR) {
-	var anyType uint16
-	for _, rr := range rrs {
-		if w.q.qtype == dns.TypeANY {
-			t := rr.Header().Rrtype
-			if anyType == 0 {
-				anyType = t
-			} else if t != anyType {
-				continue
+// success adds the records of a positive answer at name (the query
+// name, or a CNAME's target: a wildcard's records are owned by it). Minimal
+// ANY (RFC 8482 4.1) is one RRset already.
+func (w *worker) success(z *zones.Zone, name string, set zones.RRset) {
+	n := len(w.resp.recs)
+	w.addSet(secAnswer, set, name, false)
+	if set.Type() == dns.TypeSOA {
+		if v, ok := w.serials[z.SOA]; ok {
+			for i := n; i < len(w.resp.recs); i++ {
+				w.resp.recs[i].serial, w.resp.recs[i].soaSer = true, v
 			}
 		}
-		w.resp.add(rec{sect: secAnswer, owner: name, rr: rr})
+	}
+}
+
+// addSet adds the records of set to section sect, owned by owner (""
+// for the set's own owner).
+func (w *worker) addSet(sect uint8, set zones.RRset, owner string, optional bool) {
+	if owner == "" {
+		owner = set.Owner()
+	}
+	typ := set.Type()
+	for r := range set.All() {
+		w.resp.add(rec{sect: sect, kind: recZone, optional: optional, typ: typ, class: dns.ClassINET, ttl: r.TTL, owner: owner, rdata: r.Rdata})
 	}
 }
 
@@ -401,7 +409,12 @@ func (w *worker) negative(z *zones.Zone) {
 	if z.SOA == nil {
 		return
 	}
-	w.resp.add(rec{sect: secAuthority, kind: recNegSOA, rr: z.SOA, ttl: min(z.SOA.Hdr.Ttl, z.SOA.Minttl)})
+	r := rec{sect: secAuthority, kind: recZone, typ: dns.TypeSOA, class: dns.ClassINET, owner: z.Origin,
+		ttl: min(z.SOA.Hdr.Ttl, z.SOA.Minttl), rdata: z.SOARdata()}
+	if v, ok := w.serials[z.SOA]; ok {
+		r.serial, r.soaSer = true, v
+	}
+	w.resp.add(r)
 }
 
 // pool answers a POOL name from the selector. It returns the CNAME target
@@ -447,7 +460,7 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Resu
 					cs[a.Members[0]].Add(1)
 				}
 			}
-			resp.add(rec{sect: secAnswer, kind: recCNAME, class: dns.ClassINET, owner: name, ttl: ttl, target: host})
+			resp.add(rec{sect: secAnswer, kind: recCNAME, typ: dns.TypeCNAME, class: dns.ClassINET, owner: name, ttl: ttl, target: host})
 			if q.qtype == dns.TypeANY {
 				return ""
 			}
@@ -462,7 +475,11 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Resu
 			if m.Host != "" || m.Addr.Is4() != (fam == selector.IPv4) {
 				continue
 			}
-			resp.add(rec{sect: secAnswer, kind: recA, class: dns.ClassINET, owner: name, ttl: ttl, addr: m.Addr})
+			typ := dns.TypeAAAA
+			if m.Addr.Is4() {
+				typ = dns.TypeA
+			}
+			resp.add(rec{sect: secAnswer, kind: recA, typ: typ, class: dns.ClassINET, owner: name, ttl: ttl, addr: m.Addr})
 			if i < len(counters) {
 				counters[i].Add(1)
 			}
@@ -485,6 +502,6 @@ func (w *worker) chaos(snap *Snapshot) {
 	}
 	resp.aa = true
 	if q.qtype == dns.TypeTXT || q.qtype == dns.TypeANY {
-		resp.add(rec{sect: secAnswer, kind: recTXT, class: dns.ClassCHAOS, owner: q.name, target: snap.NodeName})
+		resp.add(rec{sect: secAnswer, kind: recTXT, typ: dns.TypeTXT, class: dns.ClassCHAOS, owner: q.name, target: snap.NodeName})
 	}
 }

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,11 @@ func TestCollectors(t *testing.T) {
 	exchange(t, "udp", addr, newQuery("example.org.", dns.TypeA))
 	if _, err := transfer(t, addr, "example.test.", dns.TypeAXFR, 0, "xfr.", testSecret); err != nil {
 		t.Fatal(err)
+	}
+	// The server counts a transfer after its last message is written, so
+	// the client can have it all before the count.
+	for deadline := time.Now().Add(5 * time.Second); s.stats.transfers[xfrOK].Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
 	}
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -17,11 +17,10 @@ const (
 
 // Kinds of record a response carries.
 const (
-	recZone   = iota // a record of a zone, packed from rr
-	recA             // synthesized A or AAAA from addr
-	recCNAME         // synthesized CNAME to target
-	recNegSOA        // rr (a SOA) with ttl as the negative TTL
-	recTXT           // synthesized TXT (CHAOS), text in target
+	recZone  = iota // a record of a zone: wire rdata
+	recA            // synthesized A or AAAA from addr
+	recCNAME        // synthesized CNAME to target
+	recTXT          // synthesized TXT (CHAOS), text in target
 )
 
 // rec is one record of a response before packing. Records of one RRset
@@ -32,34 +31,17 @@ type rec struct {
 	// optional: the RRset may be left out when it does not fit, without
 	// setting TC (additional data other than in-domain glue).
 	optional bool
-	class    uint16
-	owner    string // the owner name to write; "" means rr's own owner
-	rr       dns.RR
-	ttl      uint32
-	addr     netip.Addr
-	target   string
-}
-
-func (r *rec) rrtype() uint16 {
-	switch r.kind {
-	case recA:
-		if r.addr.Is4() {
-			return dns.TypeA
-		}
-		return dns.TypeAAAA
-	case recCNAME:
-		return dns.TypeCNAME
-	case recTXT:
-		return dns.TypeTXT
-	}
-	return r.rr.Header().Rrtype
-}
-
-func (r *rec) ownerName() string {
-	if r.owner != "" {
-		return r.owner
-	}
-	return r.rr.Header().Name
+	// serial: rdata is a SOA's, to be written with serial in place of its
+	// own (see Snapshot.Serials).
+	serial bool
+	typ    uint16
+	class  uint16
+	ttl    uint32
+	soaSer uint32
+	owner  string // the owner name to write, presentation form
+	rdata  []byte // recZone: the zone's wire rdata, names uncompressed
+	addr   netip.Addr
+	target string
 }
 
 // response is what the handler decided, before packing.
@@ -89,20 +71,17 @@ func (r *response) add(x rec) { r.recs = append(r.recs, x) }
 
 // packer writes responses. It belongs to one worker.
 type packer struct {
-	comp map[string]int // compression: name -> offset
 	// buf holds a 2-byte length prefix (for TCP) and the response under
 	// construction.
 	buf []byte
-	// tmp packs one record of a type Tern does not write itself.
-	tmp    dns.Msg
-	tmpRR  [1]dns.RR
-	tmpBuf []byte
-	// q is the query being answered; seeded says comp holds its name.
-	q      *query
-	seeded bool
-	// serials are the SOA serials served in place of the zone files'
-	// (see Snapshot.Serials); nil when none differ.
-	serials map[*dns.SOA]uint32
+	// names are the names written so far that later ones may point to
+	// (RFC 1035 4.1.4), the question's first: for each label, where it
+	// starts and how long the name is from there, uncompressed.
+	names  [maxCompress]nameAt
+	nnames int
+	wire   [maxNameWire + 1]byte // a name being written, in wire form
+	// q is the query being answered.
+	q *query
 
 	// TSIG: the HMAC of the last key used, kept for the next signed
 	// query, and scratch space for what is hashed and the MAC.
@@ -115,13 +94,18 @@ type packer struct {
 
 const maxMsg = 65535
 
+// maxCompress bounds the labels a response remembers for compression:
+// a longer response is compressed less, never wrongly.
+const maxCompress = 256
+
+// nameAt is a label of the response that names may point to.
+type nameAt struct {
+	off uint16 // where the label starts, under 0x4000
+	rem uint16 // the length of the name from there, uncompressed
+}
+
 func newPacker() *packer {
-	p := &packer{
-		comp: make(map[string]int, 16),
-		buf:  make([]byte, 2+maxMsg),
-	}
-	p.tmp.Answer = p.tmpRR[:]
-	return p
+	return &packer{buf: make([]byte, 2+maxMsg)}
 }
 
 // boundary is the state after a complete RRset.
@@ -133,11 +117,8 @@ type boundary struct {
 // pack writes the response to q with resp's records, cutting whole RRsets
 // so that the message fits limit bytes, and returns it.
 func (p *packer) pack(q *query, resp *response, limit int, udpSize int) []byte {
-	if p.seeded {
-		clear(p.comp)
-		p.seeded = false
-	}
 	p.q = q
+	p.nnames = 0
 	b := p.buf[2 : 2+maxMsg]
 	flags := uint16(flagQR) | q.flags&(0xF<<11|flagRD|flagCD) | uint16(resp.rcode&0xF)
 	if resp.aa {
@@ -149,6 +130,9 @@ func (p *packer) pack(q *query, resp *response, limit int, udpSize int) []byte {
 	if q.hasQuestion {
 		qd = 1
 		copy(b[off:], q.qwire)
+		for _, lo := range q.labelOffs {
+			p.remember(headerLen+lo, len(q.qwire)-lo)
+		}
 		off += len(q.qwire)
 		binary.BigEndian.PutUint16(b[off:], q.qtype)
 		binary.BigEndian.PutUint16(b[off+2:], q.qclass)
@@ -227,13 +211,8 @@ func (p *packer) pack(q *query, resp *response, limit int, udpSize int) []byte {
 // off, where a record that did not fit was cut off: later names must not
 // point there.
 func (p *packer) forget(off int) {
-	if !p.seeded {
-		return
-	}
-	for name, at := range p.comp {
-		if at >= off {
-			delete(p.comp, name)
-		}
+	for p.nnames > 0 && int(p.names[p.nnames-1].off) >= off {
+		p.nnames--
 	}
 }
 
@@ -245,29 +224,19 @@ func (p *packer) framed(msg []byte) []byte {
 }
 
 func sameSet(a, b *rec) bool {
-	return a.sect == b.sect && a.rrtype() == b.rrtype() && a.ownerName() == b.ownerName()
+	return a.sect == b.sect && a.typ == b.typ && a.owner == b.owner
 }
 
 // packRec writes r at off and returns the end, or false when it does not
 // fit the buffer or cannot be packed.
 func (p *packer) packRec(b []byte, off int, r *rec) (int, bool) {
-	off, ok := p.name(b, off, r.ownerName())
+	off, ok := p.name(b, off, r.owner)
 	if !ok || off+10 > len(b) {
 		return 0, false
 	}
-	typ := r.rrtype()
-	class := r.class
-	ttl := r.ttl
-	if r.kind == recZone || r.kind == recNegSOA {
-		h := r.rr.Header()
-		class = h.Class
-		if r.kind == recZone {
-			ttl = h.Ttl
-		}
-	}
-	binary.BigEndian.PutUint16(b[off:], typ)
-	binary.BigEndian.PutUint16(b[off+2:], class)
-	binary.BigEndian.PutUint32(b[off+4:], ttl)
+	binary.BigEndian.PutUint16(b[off:], r.typ)
+	binary.BigEndian.PutUint16(b[off+2:], r.class)
+	binary.BigEndian.PutUint32(b[off+4:], r.ttl)
 	rd := off + 10
 	end, ok := p.packRdata(b, rd, r)
 	if !ok || end-rd > 0xFFFF {
@@ -295,90 +264,60 @@ func (p *packer) packRdata(b []byte, off int, r *rec) (int, bool) {
 		copy(b[off+1:], s)
 		return off + 1 + len(s), true
 	}
-	switch rr := r.rr.(type) {
-	case *dns.A:
-		a, _ := netip.AddrFromSlice(rr.A.To4())
-		return putAddr(b, off, a)
-	case *dns.AAAA:
-		a, _ := netip.AddrFromSlice(rr.AAAA.To16())
-		return putAddr(b, off, a)
-	case *dns.CNAME:
-		return p.name(b, off, rr.Target)
-	case *dns.NS:
-		return p.name(b, off, rr.Ns)
-	case *dns.PTR:
-		return p.name(b, off, rr.Ptr)
-	case *dns.MX:
-		if off+2 > len(b) {
+	return p.zoneRdata(b, off, r)
+}
+
+// zoneRdata writes a zone record's wire rdata. Names in the rdata of
+// the types RFC 1035 defines (CNAME, MB, MD, MF, MG, MINFO, MR, MX, NS,
+// PTR, SOA) are compressed, as RFC 3597 section 4 allows for those and
+// only those: they are the bulk of what an answer repeats (a name
+// server's or exchange's name is its address record's owner). SRV's
+// target is written whole (RFC 2782) but later names may point into
+// it; every other type's rdata is copied as it is.
+func (p *packer) zoneRdata(b []byte, off int, r *rec) (int, bool) {
+	rd := r.rdata
+	var fixed, names int // bytes before the names; names to compress
+	compress := true
+	switch r.typ {
+	case dns.TypeCNAME, dns.TypeNS, dns.TypePTR, dns.TypeMB, dns.TypeMD, dns.TypeMF, dns.TypeMG, dns.TypeMR:
+		names = 1
+	case dns.TypeMINFO, dns.TypeSOA:
+		names = 2
+	case dns.TypeMX:
+		fixed, names = 2, 1
+	case dns.TypeSRV:
+		fixed, names, compress = 6, 1, false
+	}
+	if off+fixed > len(b) || fixed > len(rd) {
+		return 0, false
+	}
+	off += copy(b[off:], rd[:fixed])
+	rd = rd[fixed:]
+	for range names {
+		l := wireNameLen(rd)
+		if l < 0 {
 			return 0, false
 		}
-		binary.BigEndian.PutUint16(b[off:], rr.Preference)
-		return p.name(b, off+2, rr.Mx)
-	case *dns.SRV:
-		if off+6 > len(b) {
+		var ok bool
+		if off, ok = p.wireName(b, off, rd[:l], compress); !ok {
 			return 0, false
 		}
-		binary.BigEndian.PutUint16(b[off:], rr.Priority)
-		binary.BigEndian.PutUint16(b[off+2:], rr.Weight)
-		binary.BigEndian.PutUint16(b[off+4:], rr.Port)
-		// RFC 2782: the target is not compressed, but later names
-		// (its addresses' owners) may point into it.
-		p.seed()
-		end, err := dns.PackDomainName(rr.Target, b, off+6, p.comp, false)
-		return end, err == nil
-	case *dns.SOA:
-		off, ok := p.name(b, off, rr.Ns)
-		if !ok {
-			return 0, false
-		}
-		if off, ok = p.name(b, off, rr.Mbox); !ok || off+20 > len(b) {
-			return 0, false
-		}
-		serial := rr.Serial
-		if v, ok := p.serials[rr]; ok {
-			serial = v
-		}
-		for i, v := range [5]uint32{serial, rr.Refresh, rr.Retry, rr.Expire, rr.Minttl} {
-			binary.BigEndian.PutUint32(b[off+4*i:], v)
-		}
+		rd = rd[l:]
+	}
+	if off+len(rd) > len(b) {
+		return 0, false
+	}
+	if r.serial && len(rd) == 20 {
+		binary.BigEndian.PutUint32(b[off:], r.soaSer)
+		copy(b[off+4:], rd[4:])
 		return off + 20, true
 	}
-	return p.generic(b, off, r.rr)
+	return off + copy(b[off:], rd), true
 }
 
-// generic packs the RDATA of any other type through miekg/dns: the record
-// alone in a message without compression (RFC 3597 forbids compressing
-// names in the RDATA of newer types), then copies the RDATA out. Packing a
-// Msg does not write to the record, so records shared between workers are
-// safe.
-func (p *packer) generic(b []byte, off int, rr dns.RR) (int, bool) {
-	p.tmpRR[0] = rr
-	p.tmp.Answer = p.tmpRR[:]
-	if p.tmpBuf == nil {
-		p.tmpBuf = make([]byte, maxMsg)
-	}
-	m, err := p.tmp.PackBuffer(p.tmpBuf)
-	p.tmpRR[0] = nil
-	if err != nil {
-		return 0, false
-	}
-	o, err := skipName(m, headerLen)
-	if err != nil || o+10 > len(m) {
-		return 0, false
-	}
-	rdlen := int(binary.BigEndian.Uint16(m[o+8:]))
-	rd := m[o+10:]
-	if rdlen > len(rd) || off+rdlen > len(b) {
-		return 0, false
-	}
-	copy(b[off:], rd[:rdlen])
-	return off + rdlen, true
-}
-
-// name writes a domain name, compressed. The query's name and its
-// parents, the most common names in an answer, become a pointer into the
-// question without a table lookup; other names go through miekg/dns's
-// packer and the compression table.
+// name writes a domain name given in presentation form, compressed. The
+// query's name and its parents, the most common names in an answer,
+// become a pointer into the question at once.
 func (p *packer) name(b []byte, off int, name string) (int, bool) {
 	if q := p.q; q.hasQuestion && off+2 <= len(b) {
 		for i, lt := range q.labelTexts {
@@ -389,27 +328,153 @@ func (p *packer) name(b []byte, off int, name string) (int, bool) {
 			}
 		}
 	}
-	p.seed()
-	end, err := dns.PackDomainName(name, b, off, p.comp, true)
-	return end, err == nil
+	w, ok := appendWire(p.wire[:0], name)
+	if !ok {
+		return 0, false
+	}
+	return p.wireName(b, off, w, true)
 }
 
-// seed fills the compression table with the question's name: lower case
-// text to the original-case labels, so that a name ending in it points
-// into the question.
-func (p *packer) seed() {
-	if p.seeded {
-		return
+// wireName writes w, an uncompressed wire-format name, at off: when
+// compress is set, its longest tail that the response already holds
+// becomes a pointer to it. Its labels are remembered either way.
+// Names compare without regard to case (RFC 4343), so a name in the
+// question's case points into the question.
+func (p *packer) wireName(b []byte, off int, w []byte, compress bool) (int, bool) {
+	cut, ptr := len(w), -1
+	if compress {
+		for i := 0; i < len(w) && w[i] != 0; i += int(w[i]) + 1 {
+			if at := p.holds(b, w[i:]); at >= 0 {
+				cut, ptr = i, at
+				break
+			}
+		}
 	}
-	p.seeded = true
-	q := p.q
-	if !q.hasQuestion {
-		return
+	end := off + cut
+	if ptr >= 0 {
+		end += 2
 	}
-	for i, lo := range q.labelOffs {
-		p.comp[q.name[q.labelTexts[i]:]] = headerLen + lo
+	if end > len(b) {
+		return 0, false
+	}
+	copy(b[off:], w[:cut])
+	for i := 0; i < cut && w[i] != 0; i += int(w[i]) + 1 {
+		p.remember(off+i, len(w)-i)
+	}
+	if ptr >= 0 {
+		b[off+cut], b[off+cut+1] = 0xC0|byte(ptr>>8), byte(ptr)
+	}
+	return end, true
+}
+
+// remember notes a label at off that later names may point to.
+func (p *packer) remember(off, rem int) {
+	if off < 0x4000 && p.nnames < maxCompress {
+		p.names[p.nnames] = nameAt{off: uint16(off), rem: uint16(rem)}
+		p.nnames++
 	}
 }
+
+// holds returns where the response holds the name w (uncompressed wire
+// form), or -1.
+func (p *packer) holds(b []byte, w []byte) int {
+	for _, n := range p.names[:p.nnames] {
+		if int(n.rem) == len(w) && sameName(b, int(n.off), w) {
+			return int(n.off)
+		}
+	}
+	return -1
+}
+
+// sameName reports whether the name at off in b (compressed perhaps) is
+// w, in any case.
+func sameName(b []byte, off int, w []byte) bool {
+	for hops := 0; off < len(b); {
+		c := int(b[off])
+		if c&0xC0 == 0xC0 {
+			if hops++; hops > 64 || off+1 >= len(b) {
+				return false
+			}
+			off = (c&0x3F)<<8 | int(b[off+1])
+			continue
+		}
+		if len(w) == 0 || c != int(w[0]) || off+1+c > len(b) || len(w) < 1+c {
+			return false
+		}
+		if c == 0 {
+			return true
+		}
+		for k := 1; k <= c; k++ {
+			if fold(b[off+k]) != fold(w[k]) {
+				return false
+			}
+		}
+		off, w = off+1+c, w[1+c:]
+	}
+	return false
+}
+
+func fold(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// wireNameLen returns the length of the uncompressed wire-format name at
+// the start of b, or -1 when b does not start with one.
+func wireNameLen(b []byte) int {
+	for i := 0; i < len(b); {
+		l := int(b[i])
+		switch {
+		case l == 0:
+			return i + 1
+		case l&0xC0 != 0:
+			return -1
+		}
+		i += 1 + l
+	}
+	return -1
+}
+
+// appendWire appends name, absolute and in presentation form (\X and
+// \DDD escapes), in uncompressed wire form.
+func appendWire(dst []byte, name string) ([]byte, bool) {
+	if name == "." {
+		return append(dst, 0), true
+	}
+	start := len(dst)
+	lab := len(dst)
+	dst = append(dst, 0)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '.':
+			if l := len(dst) - lab - 1; l == 0 || l > 63 {
+				return dst, false
+			}
+			dst[lab] = byte(len(dst) - lab - 1)
+			lab = len(dst)
+			dst = append(dst, 0)
+			continue
+		case c == '\\' && i+3 < len(name) && isDigit(name[i+1]) && isDigit(name[i+2]) && isDigit(name[i+3]):
+			v := int(name[i+1]-'0')*100 + int(name[i+2]-'0')*10 + int(name[i+3]-'0')
+			if v > 255 {
+				return dst, false
+			}
+			c = byte(v)
+			i += 3
+		case c == '\\' && i+1 < len(name):
+			i++
+			c = name[i]
+		}
+		dst = append(dst, c)
+	}
+	// An absolute name ends in a dot, whose placeholder is the root.
+	return dst, len(dst)-lab == 1 && len(dst)-start <= maxNameWire
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func putAddr(b []byte, off int, a netip.Addr) (int, bool) {
 	if a.Is4() {

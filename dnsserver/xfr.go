@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"iter"
 	"net"
 	"net/netip"
 	"slices"
@@ -21,8 +22,24 @@ type zoneXfr struct {
 	serial     uint32   // served and transferred
 	fileSerial uint32   // the zone file's
 	soa        *dns.SOA // the zone's SOA with the served serial
-	hash       [32]byte // of the transferred content, serial left out
-	poolsFP    uint64   // fingerprint of the pools' members the hash saw
+	poolsFP    uint64   // fingerprint of the pools' members the hash sees
+
+	// hash is of the transferred content (contentHash), computed when a
+	// later Store first needs it: a zone that is never replaced is never
+	// hashed, and a node's first Store does not wait for it. pools is
+	// what it is computed with. Store, which alone uses them, is
+	// serialized.
+	hash   [32]byte
+	hashed bool
+	pools  map[string]*selector.Pool
+}
+
+// contentHash returns the hash of zx's transferred content.
+func (zx *zoneXfr) contentHash() [32]byte {
+	if !zx.hashed {
+		zx.hash, zx.hashed, zx.pools = contentHash(transferRecords(zx.zone, zx.pools)), true, nil
+	}
+	return zx.hash
 }
 
 // deriveSerials computes each zone's served serial for snap, given the
@@ -51,12 +68,11 @@ func deriveSerials(snap *Snapshot, prev map[string]*zoneXfr) (map[string]*zoneXf
 		if z.SOA == nil {
 			continue
 		}
-		zx := &zoneXfr{zone: z, fileSerial: z.SOA.Serial, poolsFP: fp}
+		zx := &zoneXfr{zone: z, fileSerial: z.SOA.Serial, poolsFP: fp, pools: pools}
 		p := prev[z.Origin]
-		if p != nil && p.zone == z && p.poolsFP == fp {
-			zx.hash = p.hash // same zone, same members: same content
-		} else {
-			zx.hash = contentHash(transferRecords(z, pools))
+		same := p != nil && p.zone == z && p.poolsFP == fp // same zone, same members: same content
+		if same {
+			zx.hash, zx.hashed, zx.pools = p.hash, p.hashed, p.pools
 		}
 		given, ok := snap.Serials[z.Origin]
 		switch {
@@ -64,11 +80,11 @@ func deriveSerials(snap *Snapshot, prev map[string]*zoneXfr) (map[string]*zoneXf
 			zx.serial = given
 		case p == nil:
 			zx.serial = zx.fileSerial
-		case zx.hash == p.hash && zx.fileSerial == p.fileSerial:
+		case (same || zx.contentHash() == p.contentHash()) && zx.fileSerial == p.fileSerial:
 			zx.serial = p.serial
 		case serialLess(p.serial, zx.fileSerial):
 			zx.serial = zx.fileSerial
-		case zx.hash == p.hash:
+		case same || zx.contentHash() == p.contentHash():
 			zx.serial = p.serial
 		default:
 			zx.serial = p.serial + 1
@@ -121,119 +137,130 @@ func poolsFingerprint(pools []*selector.Pool) uint64 {
 	return binary.BigEndian.Uint64(h.Sum(nil))
 }
 
-// contentHash hashes records in order, leaving out the SOA's serial.
-func contentHash(rrs []dns.RR) [32]byte {
+// contentHash hashes records in order: owner, type, TTL and rdata.
+func contentHash(rrs iter.Seq[zones.Record]) [32]byte {
 	h := sha256.New()
-	for _, rr := range rrs {
-		if soa, ok := rr.(*dns.SOA); ok {
-			c := *soa
-			c.Serial = 0
-			rr = &c
+	buf := make([]byte, 0, 64<<10)
+	for r := range rrs {
+		if len(buf) > 60<<10 {
+			h.Write(buf)
+			buf = buf[:0]
 		}
-		h.Write([]byte(rr.String()))
-		h.Write([]byte{'\n'})
+		buf = append(buf, r.Owner...)
+		buf = append(buf, 0)
+		buf = binary.BigEndian.AppendUint16(buf, r.Type)
+		buf = binary.BigEndian.AppendUint32(buf, r.TTL)
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(r.Rdata)))
+		buf = append(buf, r.Rdata...)
 	}
+	h.Write(buf)
 	return [32]byte(h.Sum(nil))
 }
 
-// transferRecords returns what a secondary gets of z, SOA excluded: every
+// transferRecords yields what a secondary gets of z, SOA excluded: every
 // record in canonical order, with each POOL record replaced by the static
 // view of its pool: A and AAAA records for every address member (healthy
 // or not: a secondary cannot know), with the POOL record's TTL. A pool of
 // host-name members only transfers as a CNAME to its first member, when
 // nothing else is at the name (a CNAME cannot share it). The private POOL
-// type itself never leaves.
-func transferRecords(z *zones.Zone, pools map[string]*selector.Pool) []dns.RR {
-	recs := z.Records()
-	out := make([]dns.RR, 0, len(recs))
-	owners := map[string]int{} // owner -> records other than POOL there
-	for _, rr := range recs {
-		if rr.Header().Rrtype != zones.TypePOOL {
-			owners[rr.Header().Name]++
-		}
-	}
-	for _, rr := range recs {
-		h := rr.Header()
-		switch h.Rrtype {
-		case dns.TypeSOA:
-			continue
-		case zones.TypePOOL:
-		default:
-			out = append(out, rr)
-			continue
-		}
-		pr, ok := rr.(*dns.PrivateRR)
-		if !ok {
-			continue
-		}
-		pd, ok := pr.Data.(*zones.POOL)
-		if !ok {
-			continue
-		}
-		p := pools[pd.Pool]
-		if p == nil {
-			continue
-		}
-		hdr := func(t uint16) dns.RR_Header {
-			return dns.RR_Header{Name: h.Name, Rrtype: t, Class: dns.ClassINET, Ttl: h.Ttl}
-		}
-		var v4, v6 []netip.Addr
-		host := ""
-		for _, m := range p.Members {
-			switch {
-			case m.Host != "":
-				if host == "" {
-					host = m.Host
-				}
-			case m.Addr.Is4():
-				v4 = append(v4, m.Addr)
+// type itself never leaves. It reads the zone's compact form as it goes:
+// a yielded record's Rdata is valid until the next one.
+func transferRecords(z *zones.Zone, pools map[string]*selector.Pool) iter.Seq[zones.Record] {
+	return func(yield func(zones.Record) bool) {
+		var scratch []byte
+		for set := range z.RRsets() {
+			switch set.Type() {
+			case dns.TypeSOA:
+				continue
+			case zones.TypePOOL:
 			default:
-				v6 = append(v6, m.Addr)
+				for r := range set.All() {
+					if !yield(r) {
+						return
+					}
+				}
+				continue
 			}
-		}
-		if len(v4)+len(v6) == 0 {
-			if host != "" && owners[h.Name] == 0 {
-				out = append(out, &dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: dns.Fqdn(host)})
-			}
-			continue
-		}
-		for _, addrs := range [][]netip.Addr{v4, v6} {
-			slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
-			addrs = slices.Compact(addrs)
-			for _, a := range addrs {
-				if a.Is4() {
-					out = append(out, &dns.A{Hdr: hdr(dns.TypeA), A: a.AsSlice()})
-				} else {
-					out = append(out, &dns.AAAA{Hdr: hdr(dns.TypeAAAA), AAAA: a.AsSlice()})
+			for r := range set.All() {
+				name, _ := r.Pool()
+				p := pools[name]
+				if p == nil {
+					continue
+				}
+				var v4, v6 []netip.Addr
+				host := ""
+				for _, m := range p.Members {
+					switch {
+					case m.Host != "":
+						if host == "" {
+							host = m.Host
+						}
+					case m.Addr.Is4():
+						v4 = append(v4, m.Addr)
+					default:
+						v6 = append(v6, m.Addr)
+					}
+				}
+				if len(v4)+len(v6) == 0 {
+					if host != "" && set.NameSets() == 1 {
+						var ok bool
+						if scratch, ok = appendWire(scratch[:0], dns.Fqdn(host)); ok &&
+							!yield(zones.Record{Owner: r.Owner, Type: dns.TypeCNAME, TTL: r.TTL, Rdata: scratch}) {
+							return
+						}
+					}
+					continue
+				}
+				for _, addrs := range [][]netip.Addr{v4, v6} {
+					slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
+					for _, a := range slices.Compact(addrs) {
+						typ := dns.TypeAAAA
+						if a.Is4() {
+							typ = dns.TypeA
+						}
+						if !yield(zones.Record{Owner: r.Owner, Type: typ, TTL: r.TTL, Rdata: a.AsSlice()}) {
+							return
+						}
+					}
 				}
 			}
 		}
 	}
-	return out
 }
 
 // maxXfrChunk bounds the uncompressed size of the records one transfer
 // message carries, so that every message stays under 64 KiB.
 const maxXfrChunk = 60000
 
-// xfrMessages splits a transfer's answer records into messages: the SOA
-// first and last (RFC 5936 2.2), records never split.
-func xfrMessages(soa *dns.SOA, body []dns.RR) [][]dns.RR {
-	all := make([]dns.RR, 0, len(body)+2)
-	all = append(all, soa)
-	all = append(all, body...)
-	all = append(all, soa)
-	var out [][]dns.RR
-	start, size := 0, 0
-	for i, rr := range all {
+// streamTransfer hands send a transfer's records in messages: the SOA
+// first and last (RFC 5936 2.2), the body decoded as it goes, records
+// never split. It stops at the first send that fails and reports
+// whether all went out.
+func streamTransfer(soa *dns.SOA, body iter.Seq[zones.Record], send func([]dns.RR) bool) bool {
+	var batch []dns.RR
+	size := 0
+	add := func(rr dns.RR) bool {
 		l := dns.Len(rr)
-		if i > start && size+l > maxXfrChunk {
-			out = append(out, all[start:i])
-			start, size = i, 0
+		if len(batch) > 0 && size+l > maxXfrChunk {
+			if !send(batch) {
+				return false
+			}
+			clear(batch)
+			batch, size = batch[:0], 0
 		}
+		batch = append(batch, rr)
 		size += l
+		return true
 	}
-	return append(out, all[start:])
+	if !add(soa) {
+		return false
+	}
+	for r := range body {
+		if !add(r.RR()) {
+			return false
+		}
+	}
+	return add(soa) && send(batch)
 }
 
 // serveTransfer answers an AXFR or IXFR (w.handle flagged it) on c: the
@@ -273,7 +300,26 @@ func (s *Server) serveTransfer(c net.Conn, msg []byte, src netip.Addr, key *tsig
 	if zx == nil || q.Qclass != dns.ClassINET {
 		return refuse(dns.RcodeNotAuth, "not a zone served here")
 	}
-	var msgs [][]dns.RR
+	messages := 0
+	send := func(rrs []dns.RR) bool {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Authoritative = true
+		m.Compress = true
+		if messages > 0 {
+			m.Question = nil // RFC 5936 2.2.1: only the first carries it
+		}
+		m.Answer = rrs
+		mac, err := s.writeMsg(c, m, key, reqMAC, messages > 0)
+		if err != nil {
+			log.Warn("zone transfer failed", "error", err)
+			return false
+		}
+		reqMAC = mac
+		messages++
+		return true
+	}
+	upToDate := false
 	if q.Qtype == dns.TypeIXFR {
 		var have *dns.SOA
 		if len(req.Ns) == 1 {
@@ -282,35 +328,24 @@ func (s *Server) serveTransfer(c net.Conn, msg []byte, src netip.Addr, key *tsig
 		if have == nil {
 			return refuse(dns.RcodeFormatError, "IXFR without the client's SOA")
 		}
-		if !serialLess(have.Serial, zx.serial) {
-			// Up to date (or ahead): our SOA alone says so (RFC 1995 4).
-			msgs = [][]dns.RR{{zx.soa}}
-		}
+		upToDate = !serialLess(have.Serial, zx.serial)
 	}
-	if msgs == nil {
+	var ok bool
+	if upToDate {
+		// Our SOA alone says so (RFC 1995 4).
+		ok = send([]dns.RR{zx.soa})
+	} else {
 		// AXFR, or IXFR answered with the whole zone as RFC 1995 4
-		// allows: Tern keeps no history of differences.
-		msgs = xfrMessages(zx.soa, transferRecords(zx.zone, poolsByName(cur.snap)))
+		// allows: Tern keeps no history of differences. The records are
+		// decoded from the zone's compact form a message at a time.
+		ok = streamTransfer(zx.soa, transferRecords(zx.zone, poolsByName(cur.snap)), send)
 	}
-	for i, rrs := range msgs {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.Authoritative = true
-		m.Compress = true
-		if i > 0 {
-			m.Question = nil // RFC 5936 2.2.1: only the first carries it
-		}
-		m.Answer = rrs
-		mac, err := s.writeMsg(c, m, key, reqMAC, i > 0)
-		if err != nil {
-			s.stats.transfers[xfrFailed].Add(1)
-			log.Warn("zone transfer failed", "error", err)
-			return false
-		}
-		reqMAC = mac
+	if !ok {
+		s.stats.transfers[xfrFailed].Add(1)
+		return false
 	}
 	s.stats.transfers[xfrOK].Add(1)
-	log.Info("zone transferred", "serial", zx.serial, "messages", len(msgs), "key", keyName(key))
+	log.Info("zone transferred", "serial", zx.serial, "messages", messages, "key", keyName(key))
 	return true
 }
 

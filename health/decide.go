@@ -43,7 +43,7 @@ type Inputs struct {
 	// any node, in any order (cluster only).
 	Health, Load []Observation
 	// Probers are the member's probers (Probers over the registered
-	// nodes), in any order.
+	// nodes), in any order; ignored for a member of Reporters.
 	Probers []NodeID
 }
 
@@ -53,7 +53,7 @@ type Inputs struct {
 //
 //  1. an admin state up or down;
 //  2. the agreement of the probers' fresh verdicts (cluster, checked
-//     pools; see Agree);
+//     pools; see Agree; for Member.Reporters, of the nodes that reported);
 //  3. this node's own verdict while the probers do not agree, and its
 //     previous configuration's while it has not probed yet;
 //  4. the pool's initial state (no check, or not probed).
@@ -104,16 +104,29 @@ func (d *decider) decide(in Inputs, p Params) State {
 		}
 		return s
 	}
-	d.ps = append(d.ps[:0], in.Probers...)
+	q := p.Quorum
+	d.ps = d.ps[:0]
+	if m.Reporters {
+		for _, o := range in.Health {
+			if o.Kind == KindHealth {
+				d.ps = append(d.ps, o.Node)
+			}
+		}
+	} else {
+		d.ps = append(d.ps, in.Probers...)
+	}
 	slices.Sort(d.ps)
 	d.ps = slices.Compact(d.ps)
+	if m.Reporters {
+		q = (len(d.ps) + 1) / 2
+	}
 	if len(d.ps) > 0 {
 		s.Probers = slices.Clone(d.ps)
 	}
 	s.Vantages = vantages(in, own, p, d.ps)
 
 	if m.checked() && !s.Forced {
-		up, known := Agree(in.Health, d.ps, p.Quorum, p.Clock, p.MaxAge)
+		up, known := Agree(in.Health, d.ps, q, p.Clock, p.MaxAge)
 		switch {
 		case known:
 			s.Up = up

@@ -48,6 +48,7 @@ var (
 	web     = Member{Key: Key{"web", "192.0.2.1"}, CheckType: "http", InitialUp: true}
 	lb      = Member{Key: Key{"lb", "192.0.2.9"}, CheckType: "load", InitialUp: true}
 	static  = Member{Key: Key{"static", "192.0.2.5"}, InitialUp: true}
+	disp    = Member{Key: Key{"dispatcher:http", "10.1.0.11"}, CheckType: "http", InitialUp: true, Reporters: true}
 	with    = func(m Member, a Admin) Member { m.Admin = a; return m }
 	initial = func(m Member, up bool) Member { m.InitialUp = up; return m }
 
@@ -159,6 +160,20 @@ func TestDecide(t *testing.T) {
 			want: summary{Why: "not probed here: exec checks are not allowed on this node; initial state down" + ownSuffix}},
 		{name: "not probed here, probers agreed", m: initial(web, false), own: barred, health: ups(true, "n2", "n3"),
 			want: summary{Up: true, Why: "up by agreement of 3 probers"}},
+
+		// A member decided by the nodes that report on it (a dispatcher's
+		// servers): the probers given are ignored, a split resolves up.
+		{name: "reporters: the two that reported split, up wins", m: disp, own: probedDown, probers: []NodeID{"n9"},
+			health: []Observation{hv("n1", false, fresh), hv("n2", true, fresh)},
+			want:   summary{Up: true, Why: "up by agreement of 2 probers"}},
+		{name: "reporters: both down", m: disp, own: probedUp, health: ups(false, "n1", "n2"),
+			want: summary{Why: "down by agreement of 2 probers"}},
+		{name: "reporters: a stale one counts for nothing", m: disp, own: probedUp, health: []Observation{hv("n1", false, fresh), hv("n2", true, stale)},
+			want: summary{Why: "down by agreement of 2 probers"}},
+		{name: "reporters: majority of three", m: disp, own: probedUp, health: append(ups(false, "n1", "n2"), hv("n3", true, fresh)),
+			want: summary{Why: "down by agreement of 3 probers"}},
+		{name: "reporters: none yet, own verdict", m: disp, own: probedDown,
+			want: summary{Why: "probes fail: connect: connection refused" + ownSuffix}},
 
 		// Load.
 		{name: "load: median of three", m: lb, own: probedUp, health: ups(true, three...), load: loads(10, 90, 12),

@@ -1,7 +1,8 @@
 // Package health decides each pool member's state: whether answers hold
 // it (up, drained, forced), the load they serve for it, why, and what each
 // vantage node said. It is the one place these rules live; node feeds it
-// and reads the result for the serving snapshot, the API and the events.
+// and reads the result for the serving snapshot, the API, the events,
+// `tern status` and, in a cluster, the dispatcher.
 //
 // # Rules
 //
@@ -17,6 +18,11 @@
 // probe, or without a check, the pool's initial state. A drain keeps the
 // health and takes the member out of new answers. A load check serves the
 // median of the probers' fresh loads (Median), else this node's own.
+//
+// A member of Member.Reporters (a dispatcher's servers, which only the
+// nodes running that dispatcher probe) has for probers the nodes that
+// reported on it, and a split between them resolves up (a quorum of half,
+// rounded up), so every such node decides alike.
 //
 // Probers chooses each member's probers by rendezvous hashing of (node,
 // pool, member) over the registered nodes, the same hash raftstore used,

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"testing"
@@ -207,5 +208,33 @@ func TestMedian(t *testing.T) {
 				t.Fatalf("Median = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
 			}
 		})
+	}
+}
+
+// TestProbersMatchRaftstore pins every assignment of 300 members over 1
+// to 12 nodes to the digest of what raftstore.Probers computed before the
+// prober choice moved here (commit b55e1e0): every node must keep
+// computing the same probers, or a rolling upgrade would split the
+// probers of a member between two rules.
+func TestProbersMatchRaftstore(t *testing.T) {
+	const want = "9e16281720412aefe885f7650f637b339df7da87ae6b2cb2641a49b15348572b"
+	h := sha256.New()
+	for _, n := range []int{1, 2, 3, 5, 6, 7, 12} {
+		var nodes []NodeID
+		for i := range n {
+			nodes = append(nodes, NodeID(fmt.Sprintf("tern-%d.example", i)))
+		}
+		for i := range 300 {
+			pool, member := fmt.Sprintf("pool-%d", i%7), fmt.Sprintf("10.%d.%d.1", i/250, i%250)
+			if i%50 == 0 {
+				member = "2001:db8::" + fmt.Sprint(i)
+			}
+			for _, k := range []int{0, 2} {
+				fmt.Fprintln(h, n, pool, member, k, Probers(Key{Pool: pool, Member: member}, nodes, k))
+			}
+		}
+	}
+	if got := fmt.Sprintf("%x", h.Sum(nil)); got != want {
+		t.Fatalf("assignments digest %s, raftstore's was %s", got, want)
 	}
 }

@@ -217,7 +217,9 @@ func (r *Resolver) resolve(i int32, src Source, p Params, ch *Changes) {
 			r.load = src.Observations(r.load[:0], k, KindLoad)
 			in.Load = r.load
 		}
-		in.Probers = r.rank.probers(k, r.nodes, r.opts.Probers)
+		if !mb.m.Reporters {
+			in.Probers = r.rank.probers(k, r.nodes, r.opts.Probers)
+		}
 	}
 	st := r.dec.decide(in, p)
 	if !mb.done || st.served(mb.st) {

@@ -74,6 +74,12 @@ type Member struct {
 	// InitialUp is its pool's initial state, in force until a first probe
 	// result.
 	InitialUp bool
+	// Reporters: the member's probers are the nodes that hold a health
+	// observation of it, not those Probers chooses, and a split between
+	// them resolves up (a quorum of half, rounded up). For members only
+	// some nodes can probe and no node list names: a dispatcher's servers,
+	// probed by the nodes that run that dispatcher.
+	Reporters bool
 }
 
 func (m Member) checked() bool   { return m.CheckType != "" }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/health"
 	"github.com/ternlb/tern/probes"
 	"github.com/ternlb/tern/raftstore"
 )
@@ -30,7 +31,7 @@ var (
 func (n *Node) Status(context.Context) (api.Status, error) {
 	n.mu.Lock()
 	g := n.gen
-	s := api.Status{Node: g.cfg.Node.Name, ConfigHash: g.base.Version, InQuorum: true, MembersUp: n.up, MembersTotal: n.total, LastConfigError: n.configErr}
+	s := api.Status{Node: g.cfg.Node.Name, ConfigHash: g.base.Version, InQuorum: true, MembersUp: n.hv.up, MembersTotal: n.hv.total, LastConfigError: n.configErr}
 	if n.store != nil {
 		s.LocalFileDiffers, s.LocalFileHash = n.localDiffersLocked(n.store.State())
 	}
@@ -110,46 +111,46 @@ func (n *Node) Explain(_ context.Context, name, client string) (api.Explanation,
 // apiPools adapts the node to api.Pools (whose SetAdmin takes a context).
 type apiPools struct{ n *Node }
 
+// Pools lists every pool's members in the states the served snapshot was
+// built from (the Resolver's, as last resolved), with what each node said.
 func (p apiPools) Pools(context.Context) ([]api.Pool, error) {
-	n := p.n
-	n.mu.Lock()
+	p.n.mu.Lock()
+	defer p.n.mu.Unlock()
+	return p.n.poolsLocked(), nil
+}
+
+func (n *Node) poolsLocked() []api.Pool {
 	g := n.gen
-	views := n.viewsLocked(g)
-	n.mu.Unlock()
-	var st *raftstore.State
-	if n.store != nil {
-		st = n.store.State()
-	}
-	var out []api.Pool
-	i := 0
-	for _, name := range g.cfg.PoolNames() {
-		ap := api.Pool{Name: name}
-		for range g.cfg.Pools[name].Members {
-			v := views[i]
-			i++
-			m := api.PoolMember{
-				Address: v.Key.Member,
-				Up:      v.Up && !v.Drain,
-				Admin:   v.admin,
-				Forced:  v.Forced,
-				Why:     v.why,
-				Load:    v.Load,
-			}
-			switch {
-			case st != nil:
-				for _, fv := range st.Verdicts(v.Key.Pool, v.Key.Member) {
-					age := time.Since(fv.At)
-					m.Verdicts = append(m.Verdicts, api.Verdict{Node: string(fv.Node), Up: fv.Up, At: fv.At,
-						Stale: age > n.verdictMaxAge || age < -n.verdictMaxAge})
-				}
-			case v.Probed:
-				m.Verdicts = []api.Verdict{{Node: g.cfg.Node.Name, Up: v.ProbeUp, At: v.Checked, Reason: v.Err}}
-			}
-			ap.Members = append(ap.Members, m)
+	out := make([]api.Pool, 0, len(g.base.Pools))
+	for _, sp := range g.base.Pools {
+		ap := api.Pool{Name: sp.Name}
+		for _, s := range n.hv.r.Pool(sp.Name) {
+			ap.Members = append(ap.Members, poolMember(s))
 		}
 		out = append(out, ap)
 	}
-	return out, nil
+	return out
+}
+
+// poolMember is a member's resolved state as the API shows it.
+func poolMember(s health.State) api.PoolMember {
+	m := api.PoolMember{
+		Address: s.Member,
+		Up:      s.Up && !s.Drain,
+		Admin:   s.Admin.String(),
+		Forced:  s.Forced,
+		Why:     s.Why,
+		Load:    s.Load,
+	}
+	for _, v := range s.Vantages {
+		switch v.Kind {
+		case health.KindHealth:
+			m.Verdicts = append(m.Verdicts, api.Verdict{Node: string(v.Node), Up: v.Up(), At: v.At, Stale: v.Stale && v.Observed, Prober: v.Prober, Reason: v.Reason})
+		case health.KindLoad:
+			m.Loads = append(m.Loads, api.LoadReport{Node: string(v.Node), Load: v.Value, At: v.At, Stale: v.Stale, Prober: v.Prober})
+		}
+	}
+	return m
 }
 
 // SetAdmin sets a member's admin state: on this node alone when it runs
@@ -176,7 +177,11 @@ func (p apiPools) SetAdmin(ctx context.Context, pool, address, state string) err
 	if err != nil {
 		return err
 	}
-	n.republish(g)
+	// The write is applied here: serve it before answering, so that the
+	// caller reads its own write.
+	n.mu.Lock()
+	n.followStateLocked(n.store.State())
+	n.mu.Unlock()
 	return nil
 }
 
@@ -454,30 +459,4 @@ func unprobedWarnings(vs []probes.Verdict) []string {
 		out = append(out, fmt.Sprintf("%s: %d members not probed here (pools %s)", why, g.members, strings.Join(g.pools, ", ")))
 	}
 	return out
-}
-
-// why says in a few words why a member is in or out of answers.
-func why(v probes.Verdict) string {
-	switch {
-	case v.Admin == probes.AdminDrain:
-		return "drained by an operator"
-	case v.Forced && v.Up:
-		return "forced up by an operator"
-	case v.Forced:
-		return "forced down by an operator"
-	case v.Unprobed != "":
-		if v.Up {
-			return "not probed here: " + v.Unprobed + "; initial state up"
-		}
-		return "not probed here: " + v.Unprobed + "; initial state down"
-	case !v.Probed && v.Err == "" && v.Checked.IsZero():
-		if v.Up {
-			return "not probed: up (no check, or initial state)"
-		}
-		return "not probed yet: initial state down"
-	case v.Up:
-		return "probes pass"
-	default:
-		return "probes fail: " + v.Err
-	}
 }

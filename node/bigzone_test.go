@@ -65,8 +65,8 @@ func bigFiles(node string, big bool) map[string][]byte {
 	return files
 }
 
-// clusterNode is the node section of a cluster node of the big tests.
-func clusterNode(name string, api, raft int, extra string) string {
+// clusterNodeYAML is the node section of a cluster node of the big tests.
+func clusterNodeYAML(name string, api, raft int, extra string) string {
 	return fmt.Sprintf("node:\n  name: %s\n  dns: [\"127.0.0.1:0\"]\n  api: \"127.0.0.1:%d\"\n  raft: \"127.0.0.1:%d\"\n  data: data\n%s", name, api, raft, extra)
 }
 
@@ -149,7 +149,7 @@ func TestBigZoneThroughACluster(t *testing.T) {
 	skipBig(t)
 	start := time.Now()
 	apiPort, raftPort := freePort(t), freePort(t)
-	files := bigFiles(clusterNode("b1", apiPort, raftPort, "  bootstrap: true\n"), true)
+	files := bigFiles(clusterNodeYAML("b1", apiPort, raftPort, "  bootstrap: true\n"), true)
 	n := startFiles(t, files, nil)
 	within(t, 2*time.Minute, "version 1 served", func() bool {
 		s, _ := n.Status(context.Background())
@@ -208,19 +208,19 @@ func TestBigZoneJoinFromSnapshot(t *testing.T) {
 		ports[i] = freePort(t)
 	}
 	join := fmt.Sprintf("  join: [\"127.0.0.1:%d\"]\n", ports[0])
-	n1 := startFiles(t, bigFiles(clusterNode("j1", ports[0], ports[1], "  bootstrap: true\n"), false), snapshotOften)
+	n1 := startFiles(t, bigFiles(clusterNodeYAML("j1", ports[0], ports[1], "  bootstrap: true\n"), false), snapshotOften)
 	within(t, 20*time.Second, "n1 leads with a configuration", func() bool {
 		_, ok := n1.store.State().Config()
 		return n1.store.IsLeader() && ok
 	})
-	n2 := startFiles(t, bigFiles(clusterNode("j2", ports[2], ports[3], join), false), snapshotOften)
+	n2 := startFiles(t, bigFiles(clusterNodeYAML("j2", ports[2], ports[3], join), false), snapshotOften)
 	within(t, 20*time.Second, "n2 joined", func() bool {
 		ms, err := n1.store.Members()
 		return err == nil && len(ms) == 2 && n2.store.State().Index() >= n1.store.State().Index()
 	})
 
 	last := fmt.Sprintf("h%d.big.test.", bigRecords-1)
-	big := bigFiles(clusterNode("operator", 1, 1, ""), true)
+	big := bigFiles(clusterNodeYAML("operator", 1, 1, ""), true)
 	res := timedApply(t, "the big zone through a follower", n2, big, 1, last, bigAddr(bigRecords-1), n1, n2)
 	// Raft snapshots (taken in the background after every entry here)
 	// have compacted the log past the new version.
@@ -230,7 +230,7 @@ func TestBigZoneJoinFromSnapshot(t *testing.T) {
 	})
 
 	joined := time.Now()
-	n3 := startFiles(t, bigFiles(clusterNode("j3", ports[4], ports[5], join), false), snapshotOften)
+	n3 := startFiles(t, bigFiles(clusterNodeYAML("j3", ports[4], ports[5], join), false), snapshotOften)
 	addr3 := n3.DNSAddrs()[0].String()
 	within(t, 5*time.Minute, "n3 answers the big zone's last record", func() bool {
 		got := answers(t, addr3, last)

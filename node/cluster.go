@@ -18,6 +18,7 @@ import (
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/dispatcher"
 	"github.com/ternlb/tern/raftstore"
 )
 
@@ -27,12 +28,12 @@ const (
 	// the request has no deadline of its own: long enough to ride out a
 	// leader election.
 	writeTimeout = 15 * time.Second
-	// reportTimeout bounds one batch of verdicts; a batch that fails is
-	// proposed again at the next tick.
+	// reportTimeout bounds one batch of observations; a batch that fails
+	// is proposed again a tick later.
 	reportTimeout = 5 * time.Second
-	// tick is how often the watcher republishes without a new apply (so
-	// that verdicts ageing out take effect) and the reporter looks for
-	// verdicts to refresh.
+	// tick is how often the watcher looks at the clock while this node is
+	// out of quorum (to notice it come back), and how soon a failed batch
+	// is retried.
 	tick = time.Second
 )
 
@@ -315,37 +316,59 @@ func (n *Node) startCluster(ctx context.Context, wg *sync.WaitGroup, done chan<-
 
 // watch follows the FSM: a new configuration version becomes a new
 // generation (one that does not compile here is logged and the current
-// one keeps serving); any other change, and every tick, republishes the
-// members' states.
+// one keeps serving); any other change re-resolves the members it changed.
+// Between changes it sleeps until the clock alone would change a member's
+// state (an observation turning stale: health.Resolver.Next), so nothing
+// is rebuilt while nothing changes; out of quorum, where the clock stands,
+// it looks once a tick for the quorum to come back.
 func (n *Node) watch(ctx context.Context) error {
-	t := time.NewTicker(tick)
-	defer t.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		st, changed := n.store.FSM().Watch()
 		n.setProbeNodes(st)
 		n.follow(ctx, st)
+		n.mu.Lock()
+		d, ok := n.nextResolveLocked()
+		n.mu.Unlock()
+		timer.Stop()
+		var due <-chan time.Time
+		if ok {
+			timer.Reset(d)
+			due = timer.C
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
-		case <-t.C:
+		case <-due:
 		}
 	}
 }
 
+// follow takes in st: a new configuration version, or the members whose
+// observations or admin states changed.
 func (n *Node) follow(ctx context.Context, st *raftstore.State) {
 	n.mu.Lock()
 	g, failed := n.gen, n.failed
-	n.mu.Unlock()
 	cv, ok := st.Config()
 	if !ok || cv.Index == g.cv.Index || cv.Index == failed {
-		n.republish(g)
+		n.followStateLocked(st)
+		n.mu.Unlock()
 		return
 	}
+	n.mu.Unlock()
 	cfg, err := n.clusterConfig(st, cv)
 	var ng *generation
 	if err == nil {
 		ng, err = n.build(cfg, g)
+	}
+	if err == nil {
+		ng.setVersion(cv)
+		err = n.install(ctx, ng)
+		if ctx.Err() != nil {
+			return
+		}
 	}
 	if err != nil {
 		n.log.Error("replicated configuration rejected here; the previous one keeps serving",
@@ -353,15 +376,12 @@ func (n *Node) follow(ctx context.Context, st *raftstore.State) {
 		n.mu.Lock()
 		n.failed = cv.Index
 		n.configErr = fmt.Sprintf("version %d rejected here (serving version %d): %v", cv.Version, g.cv.Version, err)
+		n.followStateLocked(st)
 		n.mu.Unlock()
-		n.republish(g)
-		return
-	}
-	ng.setVersion(cv)
-	if err := n.install(ctx, ng); err != nil {
 		return
 	}
 	n.mu.Lock()
+	n.followStateLocked(st)
 	n.configErr = ""
 	differs, _ := n.localDiffersLocked(st)
 	n.mu.Unlock()
@@ -476,26 +496,32 @@ func (n *Node) joinCluster(ctx context.Context) error {
 	}
 }
 
-// forgetGone, on the leader, drops the verdicts, load reports and admin
-// states of members that the current configuration no longer has, so
-// that a member removed and later added again starts afresh. It acts only
-// when this node serves the FSM's current version (a member of a newer
-// one is never forgotten for not being in an older one).
+// forgetGone, on the leader, drops the observations and admin states of
+// members that the current configuration no longer has, so that a member
+// removed and later added again starts afresh. It acts only when this node
+// serves the FSM's current version (a member of a newer one is never
+// forgotten for not being in an older one), and looks only when the
+// version, the admin states or the set of observed members changed since
+// it last did. A dispatcher's servers are never forgotten here: only the
+// nodes that run that dispatcher know them (they go with their node).
 func (n *Node) forgetGone(ctx context.Context) {
+	st := n.store.State()
 	n.mu.Lock()
 	g := n.gen
-	n.mu.Unlock()
-	st := n.store.State()
-	if cv, ok := st.Config(); !ok || cv.Index != g.cv.Index {
+	mark := forgetMark{cfg: g.cv.Index, admin: st.Indexes().Admin, observed: st.ObservedCount()}
+	cv, ok := st.Config()
+	if !ok || cv.Index != g.cv.Index || mark == n.forgot {
+		n.mu.Unlock()
 		return
 	}
-	present := map[raftstore.MemberKey]bool{}
-	for _, v := range g.prober.Verdicts() {
-		present[raftstore.MemberKey{Pool: v.Key.Pool, Member: v.Key.Member}] = true
+	present := make(map[raftstore.MemberKey]bool, len(n.hv.members))
+	for _, m := range n.hv.members {
+		present[raftstore.MemberKey{Pool: m.Pool, Member: m.Member}] = true
 	}
+	n.mu.Unlock()
 	var gone []raftstore.MemberKey
 	for _, k := range st.Observed() {
-		if !present[k] {
+		if !present[k] && !strings.HasPrefix(k.Pool, dispatcher.CheckPoolPrefix) {
 			gone = append(gone, k)
 			present[k] = true // once
 		}
@@ -507,6 +533,9 @@ func (n *Node) forgetGone(ctx context.Context) {
 		}
 	}
 	if len(gone) == 0 {
+		n.mu.Lock()
+		n.forgot = mark
+		n.mu.Unlock()
 		return
 	}
 	actx, cancel := context.WithTimeout(ctx, reportTimeout)
@@ -516,6 +545,12 @@ func (n *Node) forgetGone(ctx context.Context) {
 		return
 	}
 	n.log.Info("forgot members no longer configured", "count", len(gone))
+}
+
+// forgetMark is what forgetGone last looked at.
+type forgetMark struct {
+	cfg, admin uint64
+	observed   int
 }
 
 // nodeIDs are the registered nodes: every node computes the members'
@@ -529,56 +564,17 @@ func nodeIDs(st *raftstore.State) []raftstore.NodeID {
 	return ids
 }
 
-// clockLocked is the time verdicts age by: now while this node is in
-// quorum, else the last time it was (so that the state it serves while cut
-// off stays as it was rather than ageing out into its own view).
-func (n *Node) clockLocked() time.Time {
+// clockLocked is the time observations age by: now while this node is in
+// quorum, else the last time it was (so that the state it serves while
+// cut off stays as it was rather than ageing out into its own view); and
+// whether it is in quorum.
+func (n *Node) clockLocked() (time.Time, bool) {
 	now := time.Now()
 	if n.store.Status().InQuorum || n.lastQuorum.IsZero() {
 		n.lastQuorum = now
-		return now
+		return now, true
 	}
-	return n.lastQuorum
-}
-
-// agreeLocked sets mv's state from the replicated state (see viewsLocked).
-func (n *Node) agreeLocked(mv *memberView, st *raftstore.State, nodes []raftstore.NodeID, now time.Time) {
-	k := mv.Key
-	switch a := st.Admin(k.Pool, k.Member); a {
-	case raftstore.AdminUp, raftstore.AdminDown:
-		mv.Up, mv.Drain, mv.Forced, mv.admin = a == raftstore.AdminUp, false, true, string(a)
-		mv.why = "forced " + string(a) + " by an operator"
-		return
-	case raftstore.AdminDrain:
-		mv.Drain, mv.admin, mv.why = true, string(a), "drained by an operator"
-		if mv.Forced {
-			return
-		}
-	default:
-		if mv.Forced || mv.Drain {
-			return // the configuration's admin: value
-		}
-	}
-	if !mv.checked {
-		return // no check: its configured state
-	}
-	probers := raftstore.Probers(raftstore.MemberKey{Pool: k.Pool, Member: k.Member}, nodes, 0)
-	up, known := raftstore.MemberUp(st, k.Pool, k.Member, probers, now, n.verdictMaxAge)
-	if !known {
-		if mv.admin != string(raftstore.AdminDrain) {
-			mv.why += " (this node's own verdict: its probers do not agree yet)"
-		}
-		return
-	}
-	mv.Up = up
-	if mv.admin == string(raftstore.AdminDrain) {
-		return
-	}
-	if up {
-		mv.why = fmt.Sprintf("up by agreement of %d probers", len(probers))
-	} else {
-		mv.why = fmt.Sprintf("down by agreement of %d probers", len(probers))
-	}
+	return n.lastQuorum, false
 }
 
 // reloadCluster takes in a new local file's node-local settings: after the

@@ -76,7 +76,7 @@ func TestLocalBundle(t *testing.T) {
 	if len(ps) > 0 {
 		t.Fatalf("the bundle does not compile: %v", ps)
 	}
-	if _, res := snap.Zones.Lookup("included.example.test.", dns.TypeA); len(res.Answer) != 1 {
+	if _, res := snap.Zones.Lookup("included.example.test.", dns.TypeA); res.Answer.Len() != 1 {
 		t.Fatalf("the included record is not in the bundle's zone: %+v", res)
 	}
 }

@@ -84,21 +84,28 @@ func compileWith(cfg *config.Config, db *geo.DB, cache *zoneCache) (*dnsserver.S
 // Check validates the configuration at path and its zone files offline,
 // returning every problem found.
 func Check(path string) config.Problems {
+	ps, _ := CheckWarn(path)
+	return ps
+}
+
+// CheckWarn is Check that also returns warnings: what is legal but likely
+// a mistake (zones.Set.Warnings), found when there is no problem.
+func CheckWarn(path string) (problems, warnings config.Problems) {
 	cfg, err := config.Load(path)
 	return checkLoaded(cfg, err)
 }
 
-func checkLoaded(cfg *config.Config, err error) config.Problems {
+func checkLoaded(cfg *config.Config, err error) (config.Problems, config.Problems) {
 	var ps config.Problems
 	if err != nil {
 		p, ok := err.(config.Problems)
 		if !ok {
-			return config.Problems{{File: "config", Msg: err.Error()}}
+			return config.Problems{{File: "config", Msg: err.Error()}}, nil
 		}
 		ps = append(ps, p...)
 	}
 	if cfg == nil {
-		return ps
+		return ps, nil
 	}
 	if len(ps) > 0 {
 		// Zones and the geo database can still be checked against what was
@@ -107,10 +114,13 @@ func checkLoaded(cfg *config.Config, err error) config.Problems {
 		_, zps := zones.Load(cfg)
 		ps = append(append(ps, gps...), zps...)
 		ps.Sort()
-		return ps
+		return ps, nil
 	}
-	_, zps := Compile(cfg)
-	return zps
+	snap, zps := Compile(cfg)
+	if len(zps) > 0 || snap == nil {
+		return zps, nil
+	}
+	return nil, snap.Zones.Warnings()
 }
 
 // version is a short hash of the configuration file and its zone files:

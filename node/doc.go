@@ -40,48 +40,62 @@
 // loaded and compiled into a new generation (config + snapshot + prober +
 // geo database); one that fails here (it was validated before it was
 // proposed, but this node's geo database may differ) is logged and the
-// previous generation keeps serving. Any other change, and a tick every
-// second (so that verdicts ageing out take effect without a new apply),
-// republishes the members' states.
+// previous generation keeps serving.
 //
-// A member's served state, in order of precedence: an admin state set
-// through Raft (`tern member up|down|drain|auto`, any node, forwarded to
-// the leader); the configuration's admin: value; the agreement of the
-// member's probers (raftstore.Probers: every node up to five nodes,
-// three chosen by rendezvous hashing beyond) by raftstore.MemberUp over
-// their fresh verdicts; and while they do not agree (no majority of fresh
-// verdicts yet, e.g. just after a start), this node's own verdict. A node
-// out of quorum ages verdicts by the time it was last in quorum, so the
-// state it serves while cut off stays the last agreed one.
+// Health (health.go): one health.Resolver decides every member's state
+// for the node's life, by package health's rules (see its doc: an admin
+// state, replicated in a cluster and set at run time standalone, replaces
+// the configuration's; then the agreement of the member's probers' fresh
+// verdicts; while they do not agree, this node's own verdict; before any
+// probe, the pool's initial state; a load check serves the median of the
+// probers' fresh loads). It is fed what changed: the prober's changed
+// verdicts, the members raftstore.FSM.ChangedSince names after each apply
+// (and every member when it cannot), the node list when it changes, a
+// run-time admin state. Only pools holding a member whose served state
+// (up, drain, load) changed are rebuilt, into a copy of the last snapshot
+// whose other pools are shared (selector.Fallbacks.Relink repoints the
+// all_down fallbacks that reach them); a new configuration rebuilds all.
+// The served snapshot, /v1/pools, the events, `tern status` and the
+// dispatcher read the Resolver's states, so none can disagree with what
+// DNS answers. Between changes the watcher sleeps until the clock alone
+// would change a state (an observation turning stale: Resolver.Next);
+// nothing is rebuilt while nothing changes. A node out of quorum ages
+// observations by the time it was last in quorum, so the state it serves
+// while cut off stays the last agreed one; it looks once a second for the
+// quorum to come back.
 //
 // Probe assignment: a cluster node probes only the members assigned to it
-// (probes.Options.Filter with raftstore.Assigned over the registered
-// nodes, itself counted in): every member by every node up to five nodes,
-// by three beyond. The filter reads the node list the FSM watcher keeps,
+// (probes.Options.Filter with health.Assigned over the registered nodes,
+// itself counted in): every member by every node up to five nodes, by
+// three beyond. The filter reads the node list the FSM watcher keeps,
 // so a membership change takes effect at each member's next probe slot;
 // an unassigned member gets no probe traffic from this node, is not
 // awaited by the first round, and keeps the last verdict this node had.
 //
-// Health and load reports: a node proposes, on the members assigned to
-// it, its health verdicts (raftstore.Verdicts) and, for pools whose check
-// is of type load, its smoothed load reports (raftstore.Loads), each kind
-// in one batch through the same path (report, pending): whatever the FSM
-// does not hold as this node's current one (a change, or never proposed)
-// on every probe change and every tick, and unchanged ones again every
-// VerdictRefresh when a newer probe confirms them. A report carries the
-// time of the probe that made it and is ignored once older than
-// VerdictMaxAge (default three times the longest check interval, at least
-// 30s; refresh default a third of it). A member of a load-checked pool
-// serves the median of its probers' fresh load reports (the probers read
-// the same agent and normally agree; the median ignores one that is off,
-// where a mean would follow it), and this node's own load when none is
-// fresh.
-// A batch that finds no leader is dropped and proposed again at the next
-// tick. The leader forgets the verdicts, load reports and admin states of
-// members the current configuration no longer has, so that a member added
-// back starts afresh.
+// Observations: a node proposes, on the members assigned to it, its
+// observations of every kind (health verdicts, and for pools whose check
+// is of type load its smoothed loads) in one raftstore.Observations batch
+// (report.go: health.OwnReports, then health.Pending against what the FSM
+// holds of this node): a change or one never proposed as soon as the
+// prober reports it, and unchanged ones again every VerdictRefresh when a
+// newer probe confirms them (a quarter period early, so that one look at
+// every member proposes the refreshes of the next quarter period). An
+// observation carries the time of the probe that made it and counts for
+// nothing once older than VerdictMaxAge (default three times the longest
+// check interval, at least 30s; refresh default a third of it). A batch
+// that finds no leader is proposed again a second later. The leader
+// forgets the observations and admin states of members the current
+// configuration no longer has, so that a member added back starts afresh.
 //
-// Writes: `tern apply`, rollback, member admin states, verdicts, join and
+// Dispatcher: a cluster node's dispatcher (dispatcher: section) forwards
+// by the cluster's agreed health of its servers (dispatcher.Health,
+// dispatcherHealth): its own probes' verdicts are reported like any
+// member's, resolved with every other node's that runs a dispatcher for
+// them (health.Member.Reporters: the nodes that report are the probers,
+// a split resolves up), so both dispatchers of a pair build the same
+// Maglev tables. Standalone, its own probes decide.
+//
+// Writes: `tern apply`, rollback, member admin states, observations, join and
 // remove reach any node's API. An apply or a rollback names the version it
 // was based on (api.Change: Base, Force, Comment); the FSM refuses it when
 // that is no longer current (raftstore.ErrStale, 409 through apiError),

@@ -30,7 +30,7 @@ func Explain(w io.Writer, snap *dnsserver.Snapshot, name, client string) error {
 	case zones.PoolName:
 	default:
 		fmt.Fprintf(w, "%s is not a POOL name in zone %s: a static lookup gives %s\n", name, z.Origin, res.Kind)
-		for _, rr := range res.Answer {
+		for _, rr := range res.Answer.RRs() {
 			fmt.Fprintln(w, "  "+rr.String())
 		}
 		return nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ternlb/tern/health"
 	"github.com/ternlb/tern/raftstore"
 )
 
@@ -48,20 +49,14 @@ zones:
 	served := func() (float64, bool) {
 		n.mu.Lock()
 		defer n.mu.Unlock()
-		for _, v := range n.viewsLocked(n.gen) {
-			if v.Key.Pool == "web" {
-				return v.Load, v.HasLoad
-			}
+		for _, s := range n.hv.r.Pool("web") {
+			return s.Load, s.HasLoad
 		}
 		return 0, false
 	}
 	within(t, 15*time.Second, "the node's load report in the FSM", func() bool {
-		for _, l := range n.store.State().Loads("web", "192.0.2.1") {
-			if l.Node == self && l.Load == 7 && l.Capacity == 100 {
-				return true
-			}
-		}
-		return false
+		o, ok := n.store.State().Observation(self, "web", "192.0.2.1", health.KindLoad)
+		return ok && o.Value == 7
 	})
 	if l, ok := served(); !ok || l != 7 {
 		t.Fatalf("served load %v (%v), want 7", l, ok)
@@ -70,8 +65,8 @@ zones:
 	for i, b := range []raftstore.Body{
 		raftstore.RegisterNode{ID: "b", Raft: "127.0.0.1:1", API: "127.0.0.1:2"},
 		raftstore.RegisterNode{ID: "c", Raft: "127.0.0.1:3", API: "127.0.0.1:4"},
-		raftstore.Loads{Node: "b", Loads: []raftstore.LoadReport{{Pool: "web", Member: "192.0.2.1", Load: 7.5, At: now}}},
-		raftstore.Loads{Node: "c", Loads: []raftstore.LoadReport{{Pool: "web", Member: "192.0.2.1", Load: 100, At: now}}},
+		observation("b", health.KindLoad, "web", "192.0.2.1", 7.5, now),
+		observation("c", health.KindLoad, "web", "192.0.2.1", 100, now),
 	} {
 		actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, _, err := n.store.Apply(actx, b)

@@ -19,9 +19,9 @@ import (
 	"github.com/ternlb/tern/dispatcher"
 	"github.com/ternlb/tern/dnsserver"
 	"github.com/ternlb/tern/geo"
+	"github.com/ternlb/tern/health"
 	"github.com/ternlb/tern/probes"
 	"github.com/ternlb/tern/raftstore"
-	"github.com/ternlb/tern/selector"
 )
 
 // Options tune a Node beyond its configuration.
@@ -76,7 +76,7 @@ type Node struct {
 	// probeNodes are the registered nodes the probe assignment is
 	// computed from (see assignFilter); the FSM watcher updates it.
 	probeNodes atomic.Pointer[[]raftstore.NodeID]
-	kick       chan struct{} // cap 1: the prober saw a change
+	kick       chan struct{} // cap 1: the reporter has something to look at (see report)
 
 	swap   chan *generation // Reload or the FSM watcher -> Run: a validated new generation
 	served atomic.Pointer[dnsserver.Snapshot]
@@ -87,7 +87,17 @@ type Node struct {
 	mu    sync.Mutex     // guards everything below; never taken on the query path
 	local *config.Config // the local file: node settings, and the cluster-wide part until the FSM has one
 	gen   *generation
-	admin map[probes.Key]probes.Admin // run-time admin states, kept across reloads (standalone)
+	// hv resolves every member's health and holds the snapshot built from
+	// it (health.go); its run-time admin states (standalone) outlive
+	// reloads where their member still is.
+	hv *healthView
+	// toReport are the members whose own observation changed since the
+	// reporter last looked; reportAll: it must look at every member.
+	toReport  map[health.Key]bool
+	reportAll bool
+	// reportNext is when the reporter looks at every member again for
+	// refreshes (zero: only on a change).
+	reportNext time.Time
 	// failed is the log index of a replicated configuration that did not
 	// compile here (so the watcher does not retry it every tick).
 	failed uint64
@@ -105,8 +115,8 @@ type Node struct {
 	// lastQuorum is when this node last knew itself in quorum: the clock
 	// verdicts age by while it is out of quorum.
 	lastQuorum time.Time
-	up, total  int                   // members up (not drained) and all members in the served snapshot
-	lastServed map[probes.Key]string // each member's served state in the last snapshot (events)
+	// forgot is what the leader last looked at to forget gone members.
+	forgot forgetMark
 
 	// seed is what a bootstrap node proposes as version 1: the bundle
 	// built from the very bytes New validated and serves, and its zones'
@@ -129,9 +139,6 @@ type generation struct {
 	geo    *geo.DB             // nil without a database
 	base   *dnsserver.Snapshot // pools at their configured initial states
 	prober *probes.Prober
-	// prev is the generation this one replaced: until this one's probes
-	// have a result for a member, the member keeps prev's verdict.
-	prev *generation
 }
 
 // New compiles cfg and builds a node ready to Run. It fails on any problem
@@ -154,7 +161,8 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		token:     apiToken(cfg, o),
 		swap:      make(chan *generation),
 		kick:      make(chan struct{}, 1),
-		admin:     map[probes.Key]probes.Admin{},
+		toReport:  map[health.Key]bool{},
+		reportAll: true,
 		local:     cfg,
 		zones:     newZoneCache(),
 		events:    api.NewEventLog(eventsKept),
@@ -245,18 +253,32 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		return nil, fmt.Errorf("dns server: %w", err)
 	}
 	do.Logger = o.Logger
+	do.CookieSecret = cookieSecret(n.token)
 	srv, err := dnsserver.New(do)
 	if err != nil {
 		return nil, fmt.Errorf("dns server: %w", err)
 	}
+	n.hv = n.newHealthView()
 	if cfg.Dispatcher != nil {
-		n.disp, err = dispatcher.NewInstance(cfg, dispatcher.RunOptions{Logger: o.Logger})
+		ro := dispatcher.RunOptions{Logger: o.Logger}
+		if n.store != nil {
+			// Both dispatchers of a pair forward by the cluster's agreed
+			// health of their servers, so they build the same tables.
+			ro.Health = dispatcherHealth{n}
+		}
+		n.disp, err = dispatcher.NewInstance(cfg, ro)
 		if err != nil {
 			return nil, fmt.Errorf("dispatcher: %w", err)
+		}
+		if n.store != nil {
+			n.hv.disp, n.hv.dispChecks = n.disp.HealthPools(), cfg.Checks
 		}
 	}
 	n.dns = srv
 	n.gen = g
+	if err := n.installHealthLocked(g); err != nil {
+		return nil, err
+	}
 	if cfg.Node.API != "" {
 		ao := api.Options{
 			Addr:          cfg.Node.API,
@@ -344,11 +366,7 @@ func (n *Node) build(cfg *config.Config, prev *generation) (*generation, error) 
 		AllowExec: cfg.Node.AllowExecChecks,
 		Observer: probes.ObserverFunc(func(changed []probes.Verdict) {
 			n.recordProbes(cfg.Node.Name, changed)
-			n.republish(g)
-			select {
-			case n.kick <- struct{}{}:
-			default:
-			}
+			n.probed(g, changed)
 		}),
 	})
 	if err != nil {
@@ -531,104 +549,46 @@ loop:
 	return err
 }
 
-// republish builds a snapshot from g's compiled pools and the members'
-// states, and stores it, if g is still the current generation.
+// republish serves g's pools with their members' current states, if g is
+// still the current generation: it re-resolves what the clock made due and
+// serves the last snapshot built (Run calls it once g's prober runs).
 func (n *Node) republish(g *generation) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if g != n.gen {
 		return
 	}
-	snap := n.snapshotLocked(g)
-	n.served.Store(snap)
-	n.dns.Store(snap)
+	n.resolveLocked(nil)
+	n.serveLocked()
 }
 
-// memberView is one member's served state and why.
-type memberView struct {
-	probes.Verdict
-	admin   string // the admin state in force (cluster: the replicated one)
-	why     string
-	checked bool // its pool has a check
+// probed takes in g's probe changes: their members are re-resolved, and
+// reported to the cluster.
+func (n *Node) probed(g *generation, changed []probes.Verdict) {
+	keys := make([]health.Key, len(changed))
+	for i, v := range changed {
+		keys[i] = health.Key{Pool: v.Key.Pool, Member: v.Key.Member}
+	}
+	n.mu.Lock()
+	if g == n.gen {
+		n.resolveLocked(keys)
+		n.reportLocked(keys)
+	}
+	n.mu.Unlock()
 }
 
-// viewsLocked returns every member's state as g serves it, in pool order
-// then member order (base.Pools' order). Standalone, a member's state is
-// this node's verdict. In a cluster: an admin state set through Raft
-// outranks everything; then the configuration's admin: value; then the
-// agreement of the member's probers' fresh verdicts; and while they do not
-// agree (too few fresh verdicts), this node's own verdict. A member of a
-// pool checked by type load serves the median of its probers' fresh load
-// reports (see servedLoad), else this node's own load.
-func (n *Node) viewsLocked(g *generation) []memberView {
-	vs := g.prober.Verdicts()
-	var prev map[probes.Key]probes.Verdict
-	if g.prev != nil {
-		prev = map[probes.Key]probes.Verdict{}
-		for _, v := range g.prev.prober.Verdicts() {
-			prev[v.Key] = v
-		}
+// newHealthView returns the node's health resolution: by this node's
+// store ID and the quorum clock in a cluster.
+func (n *Node) newHealthView() *healthView {
+	if n.store == nil {
+		return newHealthView(health.NodeID(n.local.Node.Name), false, 0, func() (time.Time, bool) { return time.Now(), true })
 	}
-	var st *raftstore.State
-	var nodes []raftstore.NodeID
-	var now time.Time
-	if n.store != nil {
-		st = n.store.State()
-		nodes = nodeIDs(st)
-		now = n.clockLocked()
-	}
-	out := make([]memberView, len(vs))
-	for i, v := range vs {
-		if !v.Probed && !v.Forced {
-			if pv, ok := prev[v.Key]; ok && pv.Probed {
-				v.Up, v.ProbeUp, v.Probed, v.Load, v.HasLoad = pv.Up, pv.ProbeUp, pv.Probed, pv.Load, pv.HasLoad
-			}
-		}
-		mv := memberView{Verdict: v, admin: v.Admin.String(), why: why(v), checked: g.cfg.Pools[v.Key.Pool].Check != ""}
-		if st != nil {
-			n.agreeLocked(&mv, st, nodes, now)
-			if pc := g.cfg.Pools[v.Key.Pool]; pc.Check != "" && g.cfg.Checks[pc.Check].Type == "load" {
-				key := raftstore.MemberKey{Pool: v.Key.Pool, Member: v.Key.Member}
-				if l, ok := servedLoad(st, key, raftstore.Probers(key, nodes, 0), now, n.verdictMaxAge); ok {
-					mv.Load, mv.HasLoad = l, true
-				}
-			}
-		}
-		out[i] = mv
-	}
-	return out
-}
-
-func (n *Node) snapshotLocked(g *generation) *dnsserver.Snapshot {
-	views := n.viewsLocked(g)
-	n.recordServedLocked(views, time.Now())
-	snap := *g.base
-	snap.Pools = make([]*selector.Pool, len(g.base.Pools))
-	i := 0
-	n.up, n.total = 0, 0
-	for pi, p := range g.base.Pools {
-		st := make([]selector.Status, len(p.Members))
-		for mi := range p.Members {
-			v := views[i]
-			i++
-			st[mi] = selector.Status{Up: v.Up, Drain: v.Drain, Load: v.Load}
-			n.total++
-			if v.Up && !v.Drain {
-				n.up++
-			}
-		}
-		snap.Pools[pi] = p.WithStatus(st)
-	}
-	// all_down fallbacks must point at the pools with these states, not at
-	// the compiled ones.
-	linked, err := selector.Link(snap.Pools)
-	if err != nil {
-		// Compile linked the same pools; only a bug gets here.
-		n.log.Error("linking pools failed; serving without fallbacks' current health", "err", err)
-		return &snap
-	}
-	snap.Pools = linked
-	return &snap
+	h := newHealthView(health.NodeID(n.store.ID()), true, n.verdictMaxAge, n.clockLocked)
+	h.fsm = n.store.FSM()
+	st := h.fsm.State()
+	h.src.st, h.since = st, st.Index()
+	h.r.SetNodes(healthNodes(st))
+	return h
 }
 
 // DNSAddrs returns the addresses the DNS server listens on.
@@ -719,6 +679,7 @@ func (n *Node) reconfigureDNS(cfg *config.Config) {
 	do, err := dnsserver.OptionsFrom(cfg)
 	if err == nil {
 		do.Logger = n.log
+		do.CookieSecret = cookieSecret(n.token)
 		err = n.dns.Reconfigure(do)
 	}
 	if err != nil {
@@ -737,22 +698,29 @@ func (g *generation) setVersion(cv raftstore.ConfigVersion) {
 	}
 }
 
-// install makes ng the current generation and has Run start its prober.
+// install makes ng the current generation, serves its pools, and has Run
+// start its prober.
 func (n *Node) install(ctx context.Context, ng *generation) error {
 	n.mu.Lock()
 	old := n.gen
 	if !slices.Equal(ng.cfg.Node.DNS, old.cfg.Node.DNS) {
 		n.log.Warn("node.dns changed; listeners change only on restart", "serving", old.cfg.Node.DNS, "configured", ng.cfg.Node.DNS)
 	}
-	// Run-time admin states outlive a reload where their member still is.
-	for k, a := range n.admin {
-		if err := ng.prober.SetAdmin(k.Pool, k.Member, a); err != nil {
-			delete(n.admin, k)
+	// Run-time admin states outlive a reload where their member still is
+	// (the prober keeps them too, for its metrics).
+	for k, a := range n.hv.src.admin {
+		pa, _ := probes.ParseAdmin(a.String())
+		if err := ng.prober.SetAdmin(k.Pool, k.Member, pa); err != nil {
+			delete(n.hv.src.admin, k)
 		}
 	}
-	old.prev = nil // keep one generation back, not a chain
-	ng.prev = old
+	if err := n.installHealthLocked(ng); err != nil {
+		n.mu.Unlock()
+		return err
+	}
 	n.gen = ng
+	n.serveLocked()
+	n.reportAllLocked()
 	n.mu.Unlock()
 	select {
 	case n.swap <- ng:
@@ -771,13 +739,18 @@ func (n *Node) SetAdmin(pool, address, state string) error {
 		return err
 	}
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	g := n.gen
-	if err := g.prober.SetAdmin(pool, address, a); err != nil {
-		n.mu.Unlock()
+	v, err := g.prober.Verdict(pool, address)
+	if err != nil {
 		return err
 	}
-	n.admin[probes.Key{Pool: pool, Member: address}] = a
-	n.mu.Unlock()
-	n.republish(g)
+	if err := g.prober.SetAdmin(pool, address, a); err != nil {
+		return err
+	}
+	k := health.Key{Pool: v.Key.Pool, Member: v.Key.Member}
+	n.hv.src.admin[k], _ = health.ParseAdmin(a.String())
+	n.hv.r.Touch(k)
+	n.resolveLocked(nil)
 	return nil
 }

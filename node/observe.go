@@ -17,43 +17,6 @@ const (
 	rateWindow = 10 * time.Second
 )
 
-// servedState names a member's state as answers see it.
-func servedState(up, drain bool) string {
-	switch {
-	case drain:
-		return "drain"
-	case up:
-		return "up"
-	}
-	return "down"
-}
-
-// recordServedLocked adds an event for every member whose served state
-// differs from the last snapshot's. The first snapshot records nothing:
-// there is nothing it changed from.
-func (n *Node) recordServedLocked(views []memberView, now time.Time) {
-	first := n.lastServed == nil
-	if first {
-		n.lastServed = make(map[probes.Key]string, len(views))
-	}
-	seen := make(map[probes.Key]bool, len(views))
-	for _, v := range views {
-		to := servedState(v.Up, v.Drain)
-		seen[v.Key] = true
-		from, ok := n.lastServed[v.Key]
-		n.lastServed[v.Key] = to
-		if first || !ok || from == to {
-			continue
-		}
-		n.events.Add(api.Event{At: now, Pool: v.Key.Pool, Member: v.Key.Member, From: from, To: to, Why: v.why})
-	}
-	for k := range n.lastServed {
-		if !seen[k] {
-			delete(n.lastServed, k) // left the configuration
-		}
-	}
-}
-
 // recordProbes adds an event for each of this node's own probe verdicts
 // that flipped.
 func (n *Node) recordProbes(name string, changed []probes.Verdict) {
@@ -62,8 +25,10 @@ func (n *Node) recordProbes(name string, changed []probes.Verdict) {
 		if !v.Probed {
 			continue
 		}
-		to := servedState(v.ProbeUp, false)
-		from := servedState(!v.ProbeUp, false)
+		to, from := "up", "down"
+		if !v.ProbeUp {
+			to, from = from, to
+		}
 		why := "probes pass"
 		if v.Err != "" {
 			why = v.Err

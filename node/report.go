@@ -5,194 +5,191 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ternlb/tern/config"
-	"github.com/ternlb/tern/probes"
+	"github.com/ternlb/tern/health"
 	"github.com/ternlb/tern/raftstore"
 )
 
 // report proposes this node's observations of the members assigned to it,
-// of every kind (health verdicts, load reports), each kind in one batch
-// per look: those the FSM does not hold as this node's current one (a
-// change, or one never proposed), and those whose held one is older than
-// the refresh period when a newer probe confirms it. It looks after every
-// probe change and every tick; a batch that cannot be committed (no
-// leader) is proposed again at the next look.
+// of every kind health.OwnReports makes (health verdicts, and loads of
+// load checks), in one raftstore.Observations batch per look: those the
+// FSM does not hold as this node's current ones (a change, or one never
+// proposed), and those whose held one is about to be older than the
+// refresh period when a newer probe confirms it (see health.Pending). It
+// looks at the members whose own observation changed as soon as the
+// prober says so, and at every member when the configuration or the node
+// list changed, after a batch failed, and when the earliest refresh comes
+// due; never on a tick of its own. A batch that cannot be committed (no
+// leader) is proposed again a tick later.
 func (n *Node) report(ctx context.Context) error {
-	t := time.NewTicker(tick)
-	defer t.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-n.kick:
-		case <-t.C:
+		case <-timer.C:
 		}
 		if n.store.IsLeader() {
 			n.forgetGone(ctx)
 		}
+		now := time.Now()
 		n.mu.Lock()
-		g := n.gen
+		b := n.reportBatchLocked(now)
+		next := n.reportNext
 		n.mu.Unlock()
-		in := reportInput{
-			self:    n.store.ID(),
-			st:      n.store.State(),
-			cfg:     g.cfg,
-			vs:      g.prober.Verdicts(),
-			now:     time.Now(),
-			refresh: n.verdictRefresh,
-		}
-		in.nodes = nodeIDs(in.st)
-		for _, b := range []raftstore.Body{verdictBatch(in), loadBatch(in)} {
-			if b == nil {
-				continue
-			}
+		if b != nil {
 			pctx, cancel := context.WithTimeout(ctx, reportTimeout)
 			_, err := n.propose(pctx, b)
 			cancel()
 			if err != nil && ctx.Err() == nil {
-				n.log.Debug("reports not proposed; will retry", "kind", b.Type(), "err", err)
+				n.log.Debug("observations not proposed; will retry", "reports", len(b.Reports), "err", err)
+				n.mu.Lock()
+				n.reportAll = true
+				n.mu.Unlock()
+				next = now.Add(tick)
+			}
+		}
+		if !next.IsZero() {
+			timer.Reset(max(time.Until(next), 0))
+		}
+	}
+}
+
+// reportLocked has the reporter look at keys, whose own observation
+// changed.
+func (n *Node) reportLocked(keys []health.Key) {
+	if n.store == nil {
+		return
+	}
+	for _, k := range keys {
+		n.toReport[k] = true
+	}
+	n.kickReporter()
+}
+
+// reportAllLocked has the reporter look at every member.
+func (n *Node) reportAllLocked() {
+	n.reportAll = true
+	n.kickReporter()
+}
+
+func (n *Node) kickReporter() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// reportBatchLocked is the batch this node must propose now (nil: none),
+// from the members the reporter was asked to look at. A look at every
+// member also sets reportNext, when the earliest refresh comes due.
+func (n *Node) reportBatchLocked(now time.Time) *raftstore.Observations {
+	h := n.hv
+	self := n.store.ID()
+	st := n.store.State()
+	all := n.reportAll || (!n.reportNext.IsZero() && !now.Before(n.reportNext))
+	in := reportInput{
+		own: h.src.Own,
+		assigned: func(m health.Member) bool {
+			return m.Reporters || n.assignedLocked(m.Key)
+		},
+		held: func(k health.Key, kind health.Kind) (health.Observation, bool) {
+			return st.Observation(self, k.Pool, k.Member, kind)
+		},
+		now:     now,
+		refresh: n.verdictRefresh,
+	}
+	if all {
+		in.members = h.members
+	} else {
+		for k := range n.toReport {
+			if i, ok := h.byKey[k]; ok {
+				in.members = append(in.members, h.members[i])
 			}
 		}
 	}
+	n.reportAll = false
+	clear(n.toReport)
+	out, next := reportBatch(in)
+	if all {
+		n.reportNext = next
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	b := &raftstore.Observations{Node: self, Reports: make([]raftstore.ObservationReport, len(out))}
+	for i, r := range out {
+		b.Reports[i] = raftstore.ObservationReport{Pool: r.Key.Pool, Member: r.Key.Member, Kind: r.Kind, Value: r.Value, At: r.At}
+	}
+	return b
 }
 
 // reportInput is what a batch is computed from.
 type reportInput struct {
-	self    raftstore.NodeID
-	nodes   []raftstore.NodeID // registered nodes
-	st      *raftstore.State
-	cfg     *config.Config
-	vs      []probes.Verdict // this node's
+	members  []health.Member // those to look at
+	own      func(health.Key) health.Own
+	assigned func(health.Member) bool // this node reports on it
+	// held is this node's observation of a member as the FSM holds it.
+	held    func(health.Key, health.Kind) (health.Observation, bool)
 	now     time.Time
 	refresh time.Duration
 }
 
-// pending returns the reports of in.vs that this node must propose: of
-// members assigned to it, those that report returns (ok), when the FSM
-// holds none of this node's, holds a different one (same false), or holds
-// one older than the refresh period and the probe is newer. report gets
-// the time a report is made at (the latest probe, else now); held returns
-// the FSM's report of this node for a member and its time.
-func pending[R any](in reportInput,
-	report func(v probes.Verdict, at time.Time) (R, bool),
-	held func(k raftstore.MemberKey) (R, time.Time, bool),
-	same func(a, b R) bool,
-) []R {
-	var out []R
-	for _, v := range in.vs {
-		key := raftstore.MemberKey{Pool: v.Key.Pool, Member: v.Key.Member}
-		if !raftstore.Assigned(in.self, key, in.nodes, 0) {
-			continue
+// reportBatch returns the reports of in.members this node must propose
+// (health.Pending of health.OwnReports), and when the earliest of them
+// all is next due for a refresh once those went in (zero: nothing held).
+// Refreshes come due a quarter period early, so that one look proposes
+// those of the next quarter period too: a look at every member then comes
+// about once a quarter period, not at each member's own moment.
+func reportBatch(in reportInput) ([]health.Report, time.Time) {
+	var mine []health.Report
+	for _, m := range in.members {
+		if in.assigned(m) {
+			mine = health.OwnReports(mine, m, in.own(m.Key), in.now)
 		}
-		at := v.Checked
-		if at.IsZero() {
-			at = in.now
-		}
-		r, ok := report(v, at.UTC())
-		if !ok {
-			continue
-		}
-		h, hAt, ok := held(key)
-		switch {
-		case !ok, !same(r, h):
-		case in.now.Sub(hAt) >= in.refresh && at.After(hAt):
-		default:
-			continue
-		}
-		out = append(out, r)
 	}
-	return out
+	slack := in.refresh / 4
+	out := health.Pending(mine, in.held, health.PendingOptions{Now: in.now.Add(slack), Refresh: in.refresh})
+	return out, refreshDue(mine, out, in.held, in.now, in.refresh-slack)
 }
 
-// verdictBatch is the Verdicts command this node must propose, nil when
-// there is nothing to say.
-func verdictBatch(in reportInput) raftstore.Body {
-	vs := pending(in,
-		func(v probes.Verdict, at time.Time) (raftstore.VerdictReport, bool) {
-			h := raftstore.HealthDown
-			if v.ProbeUp {
-				h = raftstore.HealthUp
+// refreshDue is when the earliest of mine is next due for a refresh once
+// proposed (a subsequence of mine, as health.Pending returns it) went in:
+// the duration every after its held time (its own time when it is being
+// proposed); one whose moment passed waits for a newer probe, looked for
+// a tick later. Zero: nothing is held.
+func refreshDue(mine, proposed []health.Report, held func(health.Key, health.Kind) (health.Observation, bool), now time.Time, every time.Duration) time.Time {
+	var next time.Time
+	j := 0
+	for _, r := range mine {
+		at := r.At
+		if j < len(proposed) && proposed[j] == r {
+			j++
+		} else {
+			h, ok := held(r.Key, r.Kind)
+			if !ok {
+				continue
 			}
-			return raftstore.VerdictReport{Pool: v.Key.Pool, Member: v.Key.Member, Health: h, At: at}, v.Probed
-		},
-		func(k raftstore.MemberKey) (raftstore.VerdictReport, time.Time, bool) {
-			v, ok := in.st.Verdict(in.self, k.Pool, k.Member)
-			h := raftstore.HealthDown
-			if v.Up {
-				h = raftstore.HealthUp
-			}
-			return raftstore.VerdictReport{Health: h}, v.At, ok
-		},
-		func(a, b raftstore.VerdictReport) bool { return a.Health == b.Health })
-	if len(vs) == 0 {
-		return nil
-	}
-	return raftstore.Verdicts{Node: in.self, Verdicts: vs}
-}
-
-// loadBatch is the Loads command this node must propose (the smoothed
-// load of members of pools whose check is of type load, once reported),
-// nil when there is nothing to say.
-func loadBatch(in reportInput) raftstore.Body {
-	ls := pending(in,
-		func(v probes.Verdict, at time.Time) (raftstore.LoadReport, bool) {
-			p := in.cfg.Pools[v.Key.Pool]
-			if !v.HasLoad || p.Check == "" || in.cfg.Checks[p.Check].Type != "load" {
-				return raftstore.LoadReport{}, false
-			}
-			return raftstore.LoadReport{Pool: v.Key.Pool, Member: v.Key.Member, Load: v.Load, Capacity: v.Capacity, At: at}, true
-		},
-		func(k raftstore.MemberKey) (raftstore.LoadReport, time.Time, bool) {
-			ls := in.st.Loads(k.Pool, k.Member)
-			i := slices.IndexFunc(ls, func(l raftstore.Load) bool { return l.Node == in.self })
-			if i < 0 {
-				return raftstore.LoadReport{}, time.Time{}, false
-			}
-			l := ls[i]
-			return raftstore.LoadReport{Load: l.Load, Capacity: l.Capacity}, l.At, true
-		},
-		func(a, b raftstore.LoadReport) bool { return a.Load == b.Load && a.Capacity == b.Capacity })
-	if len(ls) == 0 {
-		return nil
-	}
-	return raftstore.Loads{Node: in.self, Loads: ls}
-}
-
-// servedLoad is the load a cluster serves for a member: the median of the
-// fresh load reports of its probers (ok false when none is fresh). The
-// median, not the mean: the probers read the same agent a few seconds
-// apart and normally agree, so the median is their common value, while
-// one prober whose reports are off (a stale agent path, a node whose
-// probes time out and keep an old smoothed value) moves it not at all
-// with three probers, where it would drag a mean. With two fresh reports
-// the median is their mean.
-func servedLoad(st *raftstore.State, key raftstore.MemberKey, probers []raftstore.NodeID, now time.Time, maxAge time.Duration) (float64, bool) {
-	var ls []float64
-	for _, l := range st.Loads(key.Pool, key.Member) {
-		if !slices.Contains(probers, l.Node) || !freshAt(l.At, now, maxAge) {
-			continue
+			at = h.At
 		}
-		ls = append(ls, l.Load)
+		due := at.Add(every)
+		if !due.After(now) {
+			due = now.Add(tick)
+		}
+		if next.IsZero() || due.Before(next) {
+			next = due
+		}
 	}
-	if len(ls) == 0 {
-		return 0, false
-	}
-	slices.Sort(ls)
-	m := len(ls) / 2
-	if len(ls)%2 == 1 {
-		return ls[m], true
-	}
-	return (ls[m-1] + ls[m]) / 2, true
+	return next
 }
 
-// freshAt is raftstore's freshness rule for verdicts, applied to loads:
-// within maxAge of now on either side; maxAge <= 0: never stale.
-func freshAt(at, now time.Time, maxAge time.Duration) bool {
-	if maxAge <= 0 {
-		return true
-	}
-	d := now.Sub(at)
-	return d <= maxAge && d >= -maxAge
+// assignedLocked reports whether this node is one of k's probers, as the
+// Resolver last chose them among the registered nodes: the nodes that
+// report on and agree about a member are the same ones.
+func (n *Node) assignedLocked(k health.Key) bool {
+	s, ok := n.hv.r.State(k)
+	return ok && slices.Contains(s.Probers, health.NodeID(n.store.ID()))
 }
 
 // setProbeNodes makes st's registered nodes the ones the probe assignment
@@ -206,17 +203,21 @@ func (n *Node) setProbeNodes(st *raftstore.State) {
 }
 
 // assignFilter is the probes.Options.Filter of node self: a member is
-// probed here when raftstore.Assigned gives it to self among the nodes
-// (read at each call, so a membership change takes effect at each
-// member's next probe), self counted in (a node not yet registered, or
-// alone, probes everything). The nodes that report on and agree about a
-// member are the same ones (see pending and agreeLocked).
+// probed here when health.Assigned gives it to self among the nodes (read
+// at each call, so a membership change takes effect at each member's next
+// probe), self counted in (a node not yet registered, or alone, probes
+// everything). The nodes that report on and agree about a member are the
+// same ones (see assignedLocked).
 func assignFilter(self raftstore.NodeID, nodes func() []raftstore.NodeID) func(pool, member string) bool {
 	return func(pool, member string) bool {
 		ns := nodes()
-		if !slices.Contains(ns, self) {
-			ns = append(slices.Clip(ns), self)
+		ids := make([]health.NodeID, 0, len(ns)+1)
+		for _, id := range ns {
+			ids = append(ids, health.NodeID(id))
 		}
-		return raftstore.Assigned(self, raftstore.MemberKey{Pool: pool, Member: member}, ns, 0)
+		if !slices.Contains(ns, self) {
+			ids = append(ids, health.NodeID(self))
+		}
+		return health.Assigned(health.NodeID(self), health.Key{Pool: pool, Member: member}, ids, 0)
 	}
 }

@@ -185,7 +185,9 @@ func (p *Prober) Inherit(old *Prober) {
 		return
 	}
 	p.metrics = old.metrics
-	p.metrics.current.Store(p)
+	// The gauges read the newest prober's targets without its lock: hand
+	// them this one only once its targets are final.
+	defer p.metrics.current.Store(p)
 	old.mu.Lock()
 	defer old.mu.Unlock()
 	p.mu.Lock()

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 )
 
 // Result is what an applied command did.
@@ -13,23 +12,26 @@ type Result struct {
 	// Index is the command's log index.
 	Index uint64 `json:"index"`
 	// Changed is false when the command was valid but changed nothing (the
-	// same bundle again, a verdict older than the one held).
+	// same bundle again, an observation older than the one held).
 	Changed bool `json:"changed"`
 	// Version is the current configuration version after the command.
 	Version uint64 `json:"version"`
 }
 
-// apply returns the state after b at index, or an error and no state. It
-// never modifies s: every map it changes is copied first. It reads no
-// clock and no randomness, and iterates maps only where the order cannot
-// matter (deletions), so every node computes the same state.
-func (s *State) apply(index uint64, b Body) (*State, Result, error) {
+// apply returns the state after b at index and the members whose
+// observations or admin state b changed (see FSM.ChangedSince), or an
+// error and no state. It never modifies s: every map it changes is copied
+// first. It reads no clock and no randomness, and iterates maps only where
+// the order cannot matter (deletions), so every node computes the same
+// state.
+func (s *State) apply(index uint64, b Body) (*State, Result, []MemberKey, error) {
 	res := Result{Index: index, Version: s.lastVersion}
 	if cur, ok := s.Config(); ok {
 		res.Version = cur.Version
 	}
 	n := s.clone()
 	var changed bool
+	var keys []MemberKey
 	var err error
 	switch c := b.(type) {
 	case ApplyConfig:
@@ -37,17 +39,15 @@ func (s *State) apply(index uint64, b Body) (*State, Result, error) {
 	case Rollback:
 		changed, err = n.rollback(index, c)
 	case SetAdmin:
-		changed = n.setAdmin(index, c)
-	case Verdicts:
-		changed = n.setVerdicts(index, c)
-	case Loads:
-		changed = n.setLoads(index, c)
+		keys = n.setAdmin(index, c)
+	case Observations:
+		keys = n.observe(index, c)
 	case RegisterNode:
 		changed = n.register(index, c)
 	case ForgetNode:
-		changed = n.forgetNode(index, c)
+		changed, keys = n.forgetNode(index, c)
 	case ForgetMembers:
-		changed = n.forgetMembers(index, c)
+		keys = n.forgetMembers(index, c)
 	case PutBlobs:
 		changed, err = true, n.putBlobs(index, c, true)
 		if err == nil {
@@ -57,17 +57,17 @@ func (s *State) apply(index uint64, b Body) (*State, Result, error) {
 		err = fmt.Errorf("%w: %T", ErrUnknownCommand, b)
 	}
 	if err != nil {
-		return nil, Result{}, err
+		return nil, Result{}, nil, err
 	}
-	if !changed {
-		return s, res, nil
+	if !changed && len(keys) == 0 {
+		return s, res, nil, nil
 	}
 	n.index = index
 	res.Changed = true
 	if cur, ok := n.Config(); ok {
 		res.Version = cur.Version
 	}
-	return n, res, nil
+	return n, res, keys, nil
 }
 
 // checkBase refuses a change based on another version than the current
@@ -188,8 +188,9 @@ func (s *State) addVersion(index uint64, keep int, stamps map[string]ZoneStamp, 
 	s.sweep(index) // a trimmed version's files may be named by no other
 }
 
-func (s *State) setAdmin(index uint64, c SetAdmin) bool {
+func (s *State) setAdmin(index uint64, c SetAdmin) []MemberKey {
 	var m map[MemberKey]AdminState
+	var changed []MemberKey
 	for _, a := range c.States {
 		k := MemberKey{a.Pool, a.Member}
 		if s.Admin(k.Pool, k.Member) == a.State {
@@ -204,62 +205,21 @@ func (s *State) setAdmin(index uint64, c SetAdmin) bool {
 		} else {
 			m[k] = a.State
 		}
+		changed = append(changed, k)
 	}
 	if m == nil {
-		return false
+		return nil
 	}
 	s.indexes.Admin = index
-	return true
+	return changed
 }
 
-func (s *State) setVerdicts(index uint64, c Verdicts) bool {
-	m, changed := mergeReports(s.verdicts, c.Node, len(c.Verdicts), func(i int) (string, string, Verdict) {
-		r := c.Verdicts[i]
-		return r.Pool, r.Member, Verdict{Node: c.Node, Up: r.Health == HealthUp, At: normTime(r.At)}
-	})
-	if !changed {
-		return false
+func (s *State) observe(index uint64, c Observations) []MemberKey {
+	changed := s.merge(c.Node, c.Reports)
+	if len(changed) > 0 {
+		s.indexes.Observations = index
 	}
-	s.verdicts, s.indexes.Health = m, index
-	return true
-}
-
-func (s *State) setLoads(index uint64, c Loads) bool {
-	m, changed := mergeReports(s.loads, c.Node, len(c.Loads), func(i int) (string, string, Load) {
-		r := c.Loads[i]
-		return r.Pool, r.Member, Load{Node: c.Node, Load: r.Load, Capacity: r.Capacity, At: normTime(r.At)}
-	})
-	if !changed {
-		return false
-	}
-	s.loads, s.indexes.Load = m, index
-	return true
-}
-
-// report is a node's observation of a member: a verdict or a load.
-type report interface {
-	comparable
-	observed() time.Time
-}
-
-func (v Verdict) observed() time.Time { return v.At }
-func (l Load) observed() time.Time    { return l.At }
-
-// mergeReports takes node's n reports (item i gives pool, member and the
-// report) into orig copy-on-write. A report older than, or the same as,
-// the one held changes nothing, so reports arriving out of order never
-// move a member back. It returns the map to keep and whether it changed.
-func mergeReports[V report](orig map[string]map[string]map[NodeID]V, node NodeID, n int, item func(i int) (pool, member string, v V)) (map[string]map[string]map[NodeID]V, bool) {
-	t := newCow3(orig)
-	for i := range n {
-		pool, member, v := item(i)
-		old, ok := t.get(pool, member, node)
-		if ok && (v.observed().Before(old.observed()) || v == old) {
-			continue
-		}
-		t.set(pool, member, node, v)
-	}
-	return t.cur, t.dirty()
+	return changed
 }
 
 func (s *State) register(index uint64, c RegisterNode) bool {
@@ -273,7 +233,7 @@ func (s *State) register(index uint64, c RegisterNode) bool {
 	return true
 }
 
-func (s *State) forgetNode(index uint64, c ForgetNode) bool {
+func (s *State) forgetNode(index uint64, c ForgetNode) (bool, []MemberKey) {
 	changed := false
 	if _, ok := s.nodes[c.ID]; ok {
 		s.nodes = copyMap(s.nodes)
@@ -281,132 +241,32 @@ func (s *State) forgetNode(index uint64, c ForgetNode) bool {
 		s.indexes.Nodes = index
 		changed = true
 	}
-	// Deleting is the same whatever order the maps are walked in.
-	v := newCow3(s.verdicts)
-	for p, ms := range s.verdicts {
-		for m := range ms {
-			v.del(p, m, c.ID)
-		}
+	gone := s.dropNode(c.ID)
+	if len(gone) > 0 {
+		s.indexes.Observations = index
 	}
-	if v.dirty() {
-		s.verdicts = v.cur
-		s.indexes.Health = index
-		changed = true
-	}
-	l := newCow3(s.loads)
-	for p, ms := range s.loads {
-		for m := range ms {
-			l.del(p, m, c.ID)
-		}
-	}
-	if l.dirty() {
-		s.loads = l.cur
-		s.indexes.Load = index
-		changed = true
-	}
-	return changed
+	return changed, gone
 }
 
-func (s *State) forgetMembers(index uint64, c ForgetMembers) bool {
-	changed := false
-	v, l := newCow3(s.verdicts), newCow3(s.loads)
+func (s *State) forgetMembers(index uint64, c ForgetMembers) []MemberKey {
 	var admin map[MemberKey]AdminState
+	var adminGone []MemberKey
 	for _, k := range c.Members {
-		v.delMember(k.Pool, k.Member)
-		l.delMember(k.Pool, k.Member)
 		if _, ok := s.admin[k]; ok {
 			if admin == nil {
 				admin = copyMap(s.admin)
 				s.admin = admin
 			}
 			delete(admin, k)
+			adminGone = append(adminGone, k)
 		}
 	}
 	if admin != nil {
 		s.indexes.Admin = index
-		changed = true
 	}
-	if v.dirty() {
-		s.verdicts = v.cur
-		s.indexes.Health = index
-		changed = true
+	gone := s.dropMembers(c.Members)
+	if len(gone) > 0 {
+		s.indexes.Observations = index
 	}
-	if l.dirty() {
-		s.loads = l.cur
-		s.indexes.Load = index
-		changed = true
-	}
-	return changed
-}
-
-// cow3 edits a pool -> member -> node map copy-on-write: the first write
-// under a pool or member copies that level once; the maps of the original
-// are never written. Empty inner maps are removed so that equal states
-// have equal maps.
-type cow3[V any] struct {
-	cur     map[string]map[string]map[NodeID]V
-	copied  bool
-	pools   map[string]bool
-	members map[MemberKey]bool
-}
-
-func newCow3[V any](orig map[string]map[string]map[NodeID]V) *cow3[V] {
-	return &cow3[V]{cur: orig}
-}
-
-func (c *cow3[V]) dirty() bool { return c.copied }
-
-func (c *cow3[V]) get(pool, member string, node NodeID) (V, bool) {
-	v, ok := c.cur[pool][member][node]
-	return v, ok
-}
-
-func (c *cow3[V]) own(pool, member string) map[NodeID]V {
-	if !c.copied {
-		c.cur = copyMap(c.cur)
-		c.copied = true
-		c.pools = map[string]bool{}
-		c.members = map[MemberKey]bool{}
-	}
-	pm := c.cur[pool]
-	if !c.pools[pool] || pm == nil {
-		pm = copyMap(pm)
-		c.cur[pool] = pm
-		c.pools[pool] = true
-	}
-	k := MemberKey{pool, member}
-	mm := pm[member]
-	if !c.members[k] || mm == nil {
-		mm = copyMap(mm)
-		pm[member] = mm
-		c.members[k] = true
-	}
-	return mm
-}
-
-func (c *cow3[V]) set(pool, member string, node NodeID, v V) {
-	c.own(pool, member)[node] = v
-}
-
-func (c *cow3[V]) del(pool, member string, node NodeID) {
-	if _, ok := c.get(pool, member, node); !ok {
-		return
-	}
-	mm := c.own(pool, member)
-	delete(mm, node)
-	if len(mm) == 0 {
-		c.delMember(pool, member)
-	}
-}
-
-func (c *cow3[V]) delMember(pool, member string) {
-	if _, ok := c.cur[pool][member]; !ok {
-		return
-	}
-	c.own(pool, member) // copies the levels above
-	pm := c.cur[pool]
-	delete(pm, member)
-	if len(pm) == 0 {
-		delete(c.cur, pool)
-	}
+	return append(gone, adminGone...) // a member may be in both: listed twice
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/health"
 )
 
 // bigState is 5 nodes' verdicts and loads on 20 pools of 100 members.
@@ -16,39 +18,64 @@ func bigState(b *testing.B) *FSM {
 	idx := uint64(0)
 	for n := 1; n <= 5; n++ {
 		for p := range 20 {
-			vs := make([]VerdictReport, 100)
-			ls := make([]LoadReport, 100)
-			for m := range vs {
-				vs[m] = VerdictReport{fmt.Sprintf("pool%d", p), fmt.Sprintf("10.%d.0.%d", p, m), HealthUp, t0}
-				ls[m] = LoadReport{fmt.Sprintf("pool%d", p), fmt.Sprintf("10.%d.0.%d", p, m), 10, 100, t0}
+			rs := make([]ObservationReport, 0, 200)
+			for m := range 100 {
+				pool, member := fmt.Sprintf("pool%d", p), fmt.Sprintf("10.%d.0.%d", p, m)
+				rs = append(rs, ObservationReport{pool, member, health.KindHealth, 1, t0}, ObservationReport{pool, member, health.KindLoad, 10, t0})
 			}
 			idx++
-			mustApply(b, f, idx, Verdicts{Node: NodeID(fmt.Sprintf("n%d", n)), Verdicts: vs})
-			idx++
-			mustApply(b, f, idx, Loads{Node: NodeID(fmt.Sprintf("n%d", n)), Loads: ls})
+			mustApply(b, f, idx, Observations{Node: NodeID(fmt.Sprintf("n%d", n)), Reports: rs})
 		}
 	}
 	return f
 }
 
 // BenchmarkApplyVerdictBatch: one node's batch of 10 changed verdicts
-// against 10,000 held verdicts (decode, copy-on-write, publish).
+// against 20,000 held observations (decode, copy-on-write, publish), then
+// the same against 100 times as many members: the cost follows the batch.
 func BenchmarkApplyVerdictBatch(b *testing.B) {
-	f := bigState(b)
+	b.Run("2000 members", func(b *testing.B) { benchVerdictBatch(b, bigState(b)) })
+	b.Run("200000 members", func(b *testing.B) {
+		f := bigState(b)
+		idx := uint64(1 << 20)
+		for p := 20; p < 2000; p++ {
+			rs := make([]ObservationReport, 100)
+			for m := range rs {
+				rs[m] = ObservationReport{fmt.Sprintf("pool%d", p), fmt.Sprintf("10.%d.%d.%d", p/250, p%250, m), health.KindHealth, 1, t0}
+			}
+			idx++
+			mustApply(b, f, idx, Observations{Node: "n1", Reports: rs})
+		}
+		benchVerdictBatch(b, f)
+	})
+}
+
+func benchVerdictBatch(b *testing.B, f *FSM) {
 	cmds := make([][]byte, 64)
 	for i := range cmds {
-		vs := make([]VerdictReport, 10)
-		for j := range vs {
-			vs[j] = VerdictReport{fmt.Sprintf("pool%d", (i+j)%20), fmt.Sprintf("10.%d.0.%d", (i+j)%20, j*7), HealthDown, t0.Add(time.Duration(i+1) * time.Second)}
+		rs := make([]ObservationReport, 10)
+		for j := range rs {
+			rs[j] = ObservationReport{fmt.Sprintf("pool%d", (i+j)%20), fmt.Sprintf("10.%d.0.%d", (i+j)%20, j*7), health.KindHealth, 0, t0.Add(time.Duration(i+1) * time.Second)}
 		}
-		cmds[i] = enc(b, Verdicts{Node: "n2", Verdicts: vs})
+		cmds[i] = enc(b, Observations{Node: "n2", Reports: rs})
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	idx := uint64(1000)
+	idx := f.Applied() + 1000
 	for i := 0; i < b.N; i++ {
 		idx++
-		if _, err := f.applyData(idx, cmds[i%len(cmds)]); err != nil {
+		// Each round of the 64 commands is newer than the last.
+		c := cmds[i%len(cmds)]
+		if i >= len(cmds) {
+			b.StopTimer()
+			rs := make([]ObservationReport, 10)
+			for j := range rs {
+				rs[j] = ObservationReport{fmt.Sprintf("pool%d", (i+j)%20), fmt.Sprintf("10.%d.0.%d", (i+j)%20, j*7), health.KindHealth, float64(i / len(cmds) % 2), t0.Add(time.Duration(i+1) * time.Second)}
+			}
+			c = enc(b, Observations{Node: "n2", Reports: rs})
+			b.StartTimer()
+		}
+		if _, err := f.applyData(idx, c); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ternlb/tern/health"
 )
 
 // CommandVersion is the envelope version this package writes. It also
@@ -33,8 +35,7 @@ const (
 	TypeApplyConfig   = "config.apply"
 	TypeRollback      = "config.rollback"
 	TypeSetAdmin      = "admin.set"
-	TypeVerdicts      = "health.verdicts"
-	TypeLoads         = "load.report"
+	TypeObservations  = "observations"
 	TypeRegisterNode  = "node.register"
 	TypeForgetNode    = "node.forget"
 	TypeForgetMembers = "member.forget"
@@ -85,15 +86,6 @@ func ParseAdminState(s string) (AdminState, error) {
 	}
 	return "", fmt.Errorf("admin state %q: want auto, up, down or drain", s)
 }
-
-// Health is a verdict as written in a command: "up" or "down".
-type Health string
-
-// Health values.
-const (
-	HealthUp   Health = "up"
-	HealthDown Health = "down"
-)
 
 // ApplyConfig proposes a new configuration version: its files by content
 // hash. Every file must be held whole once Blobs are stored (uploaded
@@ -232,37 +224,83 @@ type AdminChange struct {
 	State  AdminState `json:"state"`
 }
 
-// Verdicts is one node's batch of health verdicts. A verdict older than the
-// one held for the same (node, pool, member) is ignored, so batches that
-// arrive out of order cannot undo a newer observation.
-type Verdicts struct {
-	Node     NodeID          `json:"node"`
-	Verdicts []VerdictReport `json:"verdicts"`
+// Observations is one node's batch of observations of members, of any
+// kind (health.KindHealth: 1 up, 0 down; health.KindLoad: the smoothed
+// load a load check read; more kinds to come). An observation older than
+// the one held for the same (node, kind, member) is ignored, so batches
+// that arrive out of order cannot undo a newer one; of two at the same
+// time the greater value is kept (health.Supersedes).
+type Observations struct {
+	Node    NodeID              `json:"node"`
+	Reports []ObservationReport `json:"reports"`
 }
 
-// VerdictReport is one observation of one member.
-type VerdictReport struct {
-	Pool   string    `json:"pool"`
-	Member string    `json:"member"`
-	Health Health    `json:"health"`
-	At     time.Time `json:"at"`
+// ObservationReport is one observation of one member.
+type ObservationReport struct {
+	Pool   string      `json:"pool"`
+	Member string      `json:"member"`
+	Kind   health.Kind `json:"kind"`
+	Value  float64     `json:"value"`
+	At     time.Time   `json:"at"` // when the probe that made it started
 }
 
-// Loads is one node's batch of load reports; older reports than the held
-// ones are ignored as for Verdicts.
-type Loads struct {
-	Node  NodeID       `json:"node"`
-	Loads []LoadReport `json:"loads"`
+// verdictsV1 and loadsV1 are the health.verdicts and load.report commands
+// written before every kind of observation was one command. DecodeCommand
+// reads them as Observations of kind health (1 up, 0 down) and load (the
+// capacity they carried is dropped: nothing read it), so that an old log
+// replays to the same observations.
+type verdictsV1 struct {
+	Node     NodeID `json:"node"`
+	Verdicts []struct {
+		Pool   string    `json:"pool"`
+		Member string    `json:"member"`
+		Health string    `json:"health"`
+		At     time.Time `json:"at"`
+	} `json:"verdicts"`
 }
 
-// LoadReport is one member's load as seen by one node: Load out of
-// Capacity (Capacity 0: unknown), in whatever unit the agent reports.
-type LoadReport struct {
-	Pool     string    `json:"pool"`
-	Member   string    `json:"member"`
-	Load     float64   `json:"load"`
-	Capacity float64   `json:"capacity"`
-	At       time.Time `json:"at"`
+type loadsV1 struct {
+	Node  NodeID `json:"node"`
+	Loads []struct {
+		Pool     string    `json:"pool"`
+		Member   string    `json:"member"`
+		Load     float64   `json:"load"`
+		Capacity float64   `json:"capacity"`
+		At       time.Time `json:"at"`
+	} `json:"loads"`
+}
+
+// Type names of the commands verdictsV1 and loadsV1 decode.
+const (
+	typeVerdictsV1 = "health.verdicts"
+	typeLoadsV1    = "load.report"
+)
+
+func (c verdictsV1) current() (Body, error) {
+	o := Observations{Node: c.Node, Reports: make([]ObservationReport, len(c.Verdicts))}
+	for i, v := range c.Verdicts {
+		var value float64
+		switch v.Health {
+		case "up":
+			value = 1
+		case "down":
+		default:
+			return nil, fmt.Errorf("verdicts[%d]: health %q: want up or down", i, v.Health)
+		}
+		o.Reports[i] = ObservationReport{Pool: v.Pool, Member: v.Member, Kind: health.KindHealth, Value: value, At: v.At}
+	}
+	return o, nil
+}
+
+func (c loadsV1) current() (Body, error) {
+	o := Observations{Node: c.Node, Reports: make([]ObservationReport, len(c.Loads))}
+	for i, l := range c.Loads {
+		if !finite(l.Capacity) || l.Capacity < 0 {
+			return nil, fmt.Errorf("loads[%d]: capacity must be finite and not negative", i)
+		}
+		o.Reports[i] = ObservationReport{Pool: l.Pool, Member: l.Member, Kind: health.KindLoad, Value: l.Load, At: l.At}
+	}
+	return o, nil
 }
 
 // RegisterNode records a node's Raft and API addresses.
@@ -272,14 +310,14 @@ type RegisterNode struct {
 	API  string `json:"api"`
 }
 
-// ForgetNode drops a node from the registry with all its verdicts and load
-// reports (after it left the cluster).
+// ForgetNode drops a node from the registry with all its observations
+// (after it left the cluster).
 type ForgetNode struct {
 	ID NodeID `json:"id"`
 }
 
-// ForgetMembers drops the verdicts, load reports and admin states of members
-// (after they left the configuration).
+// ForgetMembers drops the observations and admin states of members (after
+// they left the configuration).
 type ForgetMembers struct {
 	Members []MemberKey `json:"members"`
 }
@@ -287,8 +325,7 @@ type ForgetMembers struct {
 func (ApplyConfig) Type() string   { return TypeApplyConfig }
 func (Rollback) Type() string      { return TypeRollback }
 func (SetAdmin) Type() string      { return TypeSetAdmin }
-func (Verdicts) Type() string      { return TypeVerdicts }
-func (Loads) Type() string         { return TypeLoads }
+func (Observations) Type() string  { return TypeObservations }
 func (RegisterNode) Type() string  { return TypeRegisterNode }
 func (ForgetNode) Type() string    { return TypeForgetNode }
 func (ForgetMembers) Type() string { return TypeForgetMembers }
@@ -366,44 +403,49 @@ func (c SetAdmin) validate() error {
 	return nil
 }
 
-func (c Verdicts) validate() error {
+func (c Observations) validate() error {
 	if err := checkName("node", string(c.Node)); err != nil {
 		return err
 	}
-	if len(c.Verdicts) == 0 {
-		return errors.New("verdicts: empty")
+	if len(c.Reports) == 0 {
+		return errors.New("reports: empty")
 	}
-	for i, v := range c.Verdicts {
-		if err := (MemberKey{v.Pool, v.Member}).validate(); err != nil {
-			return fmt.Errorf("verdicts[%d]: %w", i, err)
+	for i, r := range c.Reports {
+		if err := (MemberKey{r.Pool, r.Member}).validate(); err != nil {
+			return fmt.Errorf("reports[%d]: %w", i, err)
 		}
-		if v.Health != HealthUp && v.Health != HealthDown {
-			return fmt.Errorf("verdicts[%d]: health %q: want up or down", i, v.Health)
+		if err := checkObservation(r.Kind, r.Value); err != nil {
+			return fmt.Errorf("reports[%d]: %w", i, err)
 		}
-		if err := checkTime("at", v.At); err != nil {
-			return fmt.Errorf("verdicts[%d]: %w", i, err)
+		if err := checkTime("at", r.At); err != nil {
+			return fmt.Errorf("reports[%d]: %w", i, err)
 		}
 	}
 	return nil
 }
 
-func (c Loads) validate() error {
-	if err := checkName("node", string(c.Node)); err != nil {
-		return err
+// maxKind is the longest kind name, in bytes.
+const maxKind = 32
+
+// checkObservation checks a kind's name (lower-case letters, digits and
+// '-', the set open to kinds to come) and its value: finite, 0 or 1 for
+// health, not negative for load.
+func checkObservation(kind health.Kind, v float64) error {
+	if kind == "" || len(kind) > maxKind {
+		return fmt.Errorf("kind %q: want 1 to %d bytes", kind, maxKind)
 	}
-	if len(c.Loads) == 0 {
-		return errors.New("loads: empty")
+	for _, r := range kind {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return fmt.Errorf("kind %q: want lower-case letters, digits and '-'", kind)
+		}
 	}
-	for i, l := range c.Loads {
-		if err := (MemberKey{l.Pool, l.Member}).validate(); err != nil {
-			return fmt.Errorf("loads[%d]: %w", i, err)
-		}
-		if !finite(l.Load) || l.Load < 0 || !finite(l.Capacity) || l.Capacity < 0 {
-			return fmt.Errorf("loads[%d]: load and capacity must be finite and not negative", i)
-		}
-		if err := checkTime("at", l.At); err != nil {
-			return fmt.Errorf("loads[%d]: %w", i, err)
-		}
+	switch {
+	case !finite(v):
+		return fmt.Errorf("%s value: not finite", kind)
+	case kind == health.KindHealth && v != 0 && v != 1:
+		return fmt.Errorf("health value %v: want 1 (up) or 0 (down)", v)
+	case kind == health.KindLoad && v < 0:
+		return fmt.Errorf("load value %v: negative", v)
 	}
 	return nil
 }
@@ -551,10 +593,12 @@ func DecodeCommand(data []byte) (Body, error) {
 		}
 	case TypeSetAdmin:
 		into = new(SetAdmin)
-	case TypeVerdicts:
-		into = new(Verdicts)
-	case TypeLoads:
-		into = new(Loads)
+	case TypeObservations:
+		into = new(Observations)
+	case typeVerdictsV1:
+		into = new(verdictsV1)
+	case typeLoadsV1:
+		into = new(loadsV1)
 	case TypeRegisterNode:
 		into = new(RegisterNode)
 	case TypeForgetNode:
@@ -572,7 +616,10 @@ func DecodeCommand(data []byte) (Body, error) {
 	if err := strictUnmarshal(env.Body, into); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, env.Type, err)
 	}
-	b := deref(into)
+	b, err := deref(into)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, env.Type, err)
+	}
 	if b == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, env.Type)
 	}
@@ -583,36 +630,38 @@ func DecodeCommand(data []byte) (Body, error) {
 }
 
 // deref returns the value behind the pointer DecodeCommand decoded into
-// (a version 1 body as the current type), so that callers switch on value
+// (an older body as the current type), so that callers switch on value
 // types only.
-func deref(b any) Body {
+func deref(b any) (Body, error) {
 	switch p := b.(type) {
 	case *applyConfigV1:
-		return p.current()
+		return p.current(), nil
 	case *applyConfigV2:
-		return p.current()
+		return p.current(), nil
 	case *rollbackV1:
+		return p.current(), nil
+	case *verdictsV1:
+		return p.current()
+	case *loadsV1:
 		return p.current()
 	case *ApplyConfig:
-		return *p
+		return *p, nil
 	case *Rollback:
-		return *p
+		return *p, nil
 	case *SetAdmin:
-		return *p
-	case *Verdicts:
-		return *p
-	case *Loads:
-		return *p
+		return *p, nil
+	case *Observations:
+		return *p, nil
 	case *RegisterNode:
-		return *p
+		return *p, nil
 	case *ForgetNode:
-		return *p
+		return *p, nil
 	case *ForgetMembers:
-		return *p
+		return *p, nil
 	case *PutBlobs:
-		return *p
+		return *p, nil
 	}
-	return nil
+	return nil, nil
 }
 
 func strictUnmarshal(data []byte, v any) error {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/health"
 )
 
 func TestCommandRoundTrip(t *testing.T) {
@@ -14,8 +16,8 @@ func TestCommandRoundTrip(t *testing.T) {
 		inlineApply(bundle("tern.yaml", "tern.yaml", ""), Change{Base: 3, Force: true, At: t0, Origin: Origin{Kind: OriginBootstrap, Node: "n1"}}),
 		Rollback{Version: 2, Change: Change{Base: 4, At: t0, Origin: Origin{Kind: OriginRollback, Node: "n1"}, Zones: map[string]ZoneStamp{"x.": {Serial: 1}}}},
 		SetAdmin{States: []AdminChange{{"web", "10.0.0.1", AdminDrain}, {"web", "10.0.0.2", AdminAuto}}},
-		Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "10.0.0.1", HealthUp, t0}, {"web", "10.0.0.2", HealthDown, t0.Add(time.Second)}}},
-		Loads{Node: "n2", Loads: []LoadReport{{"web", "10.0.0.1", 12.5, 100, t0}}},
+		Observations{Node: "n1", Reports: []ObservationReport{{"web", "10.0.0.1", health.KindHealth, 1, t0}, {"web", "10.0.0.2", health.KindHealth, 0, t0.Add(time.Second)},
+			{"web", "10.0.0.1", health.KindLoad, 12.5, t0}, {"web", "10.0.0.1", "latency-ms", 3.25, t0}}},
 		RegisterNode{ID: "n1", Raft: "127.0.0.1:7054", API: "127.0.0.1:8054"},
 		ForgetNode{ID: "n3"},
 		ForgetMembers{Members: []MemberKey{{"web", "10.0.0.9"}}},
@@ -44,19 +46,12 @@ func normBody(b Body) Body {
 	case Rollback:
 		c.At = normTime(c.At)
 		return c
-	case Verdicts:
-		vs := append([]VerdictReport(nil), c.Verdicts...)
-		for i := range vs {
-			vs[i].At = normTime(vs[i].At)
+	case Observations:
+		rs := append([]ObservationReport(nil), c.Reports...)
+		for i := range rs {
+			rs[i].At = normTime(rs[i].At)
 		}
-		c.Verdicts = vs
-		return c
-	case Loads:
-		ls := append([]LoadReport(nil), c.Loads...)
-		for i := range ls {
-			ls[i].At = normTime(ls[i].At)
-		}
-		c.Loads = ls
+		c.Reports = rs
 		return c
 	}
 	return b
@@ -93,9 +88,18 @@ func TestDecodeCommandRejects(t *testing.T) {
 		{"verdict health missing", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","at":` + at + `}]}}`, ErrMalformed, "health"},
 		{"verdict time missing", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"up"}]}}`, ErrMalformed, "at: missing"},
 		{"verdict year 1", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"up","at":"0001-01-02T00:00:00Z"}]}}`, ErrMalformed, "year"},
-		{"second verdict bad", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"up","at":` + at + `},{"pool":"","member":"b","health":"up","at":` + at + `}]}}`, ErrMalformed, "verdicts[1]: pool"},
+		{"second verdict bad", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"up","at":` + at + `},{"pool":"","member":"b","health":"up","at":` + at + `}]}}`, ErrMalformed, "reports[1]: pool"},
 		{"no verdicts", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[]}}`, ErrMalformed, "empty"},
 		{"negative load", `{"v":1,"type":"load.report","body":{"node":"n1","loads":[{"pool":"web","member":"a","load":-1,"capacity":1,"at":` + at + `}]}}`, ErrMalformed, "negative"},
+		{"negative capacity", `{"v":1,"type":"load.report","body":{"node":"n1","loads":[{"pool":"web","member":"a","load":1,"capacity":-1,"at":` + at + `}]}}`, ErrMalformed, "capacity"},
+		{"no reports", `{"v":2,"type":"observations","body":{"node":"n1","reports":[]}}`, ErrMalformed, "reports: empty"},
+		{"report kind missing", `{"v":2,"type":"observations","body":{"node":"n1","reports":[{"pool":"web","member":"a","value":1,"at":` + at + `}]}}`, ErrMalformed, "kind"},
+		{"report kind upper case", `{"v":2,"type":"observations","body":{"node":"n1","reports":[{"pool":"web","member":"a","kind":"Health","value":1,"at":` + at + `}]}}`, ErrMalformed, "lower-case"},
+		{"report kind too long", `{"v":2,"type":"observations","body":{"node":"n1","reports":[{"pool":"web","member":"a","kind":"` + strings.Repeat("k", 33) + `","value":1,"at":` + at + `}]}}`, ErrMalformed, "kind"},
+		{"health value 2", `{"v":2,"type":"observations","body":{"node":"n1","reports":[{"pool":"web","member":"a","kind":"health","value":2,"at":` + at + `}]}}`, ErrMalformed, "health value"},
+		{"load value negative", `{"v":2,"type":"observations","body":{"node":"n1","reports":[{"pool":"web","member":"a","kind":"load","value":-3,"at":` + at + `}]}}`, ErrMalformed, "negative"},
+		{"second report bad", `{"v":2,"type":"observations","body":{"node":"n1","reports":[{"pool":"web","member":"a","kind":"load","value":3,"at":` + at + `},{"pool":"web","member":"","kind":"load","value":3,"at":` + at + `}]}}`, ErrMalformed, "reports[1]: member"},
+		{"report time missing", `{"v":2,"type":"observations","body":{"node":"n1","reports":[{"pool":"web","member":"a","kind":"load","value":3}]}}`, ErrMalformed, "at: missing"},
 		{"admin state", `{"v":1,"type":"admin.set","body":{"states":[{"pool":"web","member":"a","state":"maintenance"}]}}`, ErrMalformed, "maintenance"},
 		{"bundle without main", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"","files":{}},"at":` + at + `}}`, ErrMalformed, "main"},
 		{"bundle main not in files", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a.yaml","files":{"b.yaml":""}},"at":` + at + `}}`, ErrMalformed, "not among"},
@@ -125,7 +129,8 @@ func TestDecodeCommandRejects(t *testing.T) {
 // to the current types with the meaning they had: a non-zero if_version is
 // the base, zero applied whatever the current version (Force). A version 1
 // or 2 config.apply's files become content carried inside the version,
-// one chunk a file, each content once.
+// one chunk a file, each content once. The commands that became
+// Observations decode to it.
 func TestDecodeCommandVersion1(t *testing.T) {
 	const at = `"2026-11-22T04:00:00Z"`
 	for _, tc := range []struct {
@@ -144,6 +149,12 @@ func TestDecodeCommandVersion1(t *testing.T) {
 		{"rollback if_version", `{"v":1,"type":"config.rollback","body":{"version":2,"if_version":5,"at":` + at + `}}`,
 			Rollback{Version: 2, Change: Change{Base: 5, At: t0}}},
 		{"other types unchanged", `{"v":1,"type":"node.forget","body":{"id":"n3"}}`, ForgetNode{ID: "n3"}},
+		// Verdicts and load reports, in either envelope version, are
+		// observations of kind health and load; capacity is dropped.
+		{"verdicts", `{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"up","at":` + at + `},{"pool":"web","member":"b","health":"down","at":` + at + `}]}}`,
+			Observations{Node: "n1", Reports: []ObservationReport{{"web", "a", health.KindHealth, 1, t0}, {"web", "b", health.KindHealth, 0, t0}}}},
+		{"load reports", `{"v":2,"type":"load.report","body":{"node":"n2","loads":[{"pool":"web","member":"a","load":12.5,"capacity":100,"at":` + at + `}]}}`,
+			Observations{Node: "n2", Reports: []ObservationReport{{"web", "a", health.KindLoad, 12.5, t0}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := DecodeCommand([]byte(tc.in))
@@ -158,7 +169,7 @@ func TestDecodeCommandVersion1(t *testing.T) {
 }
 
 func TestEncodeCommandValidates(t *testing.T) {
-	_, err := EncodeCommand(Verdicts{Node: "n1"})
+	_, err := EncodeCommand(Observations{Node: "n1"})
 	if !errors.Is(err, ErrMalformed) {
 		t.Fatalf("encode of an empty batch: %v, want ErrMalformed", err)
 	}

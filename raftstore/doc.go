@@ -1,7 +1,8 @@
 // Package raftstore is Tern's replicated state machine: the commands every
-// node applies in the same order, the state they build, snapshots of it, the
-// health-by-agreement rules read from it, and the Store that runs it on
-// github.com/hashicorp/raft with its log in bbolt (raft-boltdb/v2).
+// node applies in the same order, the state they build, snapshots of it,
+// and the Store that runs it on github.com/hashicorp/raft with its log in
+// bbolt (raft-boltdb/v2). What the state means for a member's health is
+// package health's to decide.
 //
 // # State
 //
@@ -21,9 +22,12 @@
 //     lower;
 //   - member admin states, (pool, member) -> up|down|drain (auto is the
 //     default and is not stored);
-//   - each node's latest health verdict per member, with the time the node
-//     observed it (the proposer's clock, carried in the command);
-//   - load reports per (node, pool, member);
+//   - each node's latest observation of each kind of each member (kind
+//     health: its verdict, 1 up or 0 down; kind load: the smoothed load a
+//     load check read; the set is open to kinds to come), with the time
+//     of the probe that made it (the proposer's clock, carried in the
+//     command), held as health.Observation in a persistent trie (one
+//     batch copies the paths it touches, whatever the state holds);
 //   - the node registry, node ID -> Raft and API addresses, so that any node
 //     can find the leader's API to forward a write.
 //
@@ -31,18 +35,20 @@
 // is published (Apply builds a new one, copying only the maps it touches),
 // so a reader takes no lock and a node compiles its serving snapshot from
 // one consistent view. FSM.Watch hands out the current view and a channel
-// closed at the next apply, so a node recompiles only when the state moved.
+// closed at the next apply, so a node recompiles only when the state moved;
+// FSM.ChangedSince names the members whose observations or admin state
+// changed since the view it read last, so that it recomputes those alone.
 //
 // # Commands
 //
 // A command is one JSON envelope, decoded strictly (unknown fields, trailing
 // data, a wrong version or type are errors):
 //
-//	{"v":2,"type":"health.verdicts","body":{"node":"n1","verdicts":[...]}}
+//	{"v":3,"type":"observations","body":{"node":"n1","reports":[...]}}
 //
 // The types are config.apply, config.rollback, blob.put, admin.set,
-// health.verdicts, load.report, node.register, node.forget and
-// member.forget (see the Body types in command.go and blobs.go). A command that does not decode or does not validate
+// observations, node.register, node.forget and member.forget (see the
+// Body types in command.go and blobs.go). A command that does not decode or does not validate
 // is rejected whole: Apply returns an error value and the state is the one
 // before it. Apply never reads a clock, never draws a random number and
 // never lets map order reach the state.
@@ -86,6 +92,16 @@
 // (1 GiB) in one file, MaxStoredBytes (2 GiB) held in all, MaxPutBytes
 // (8 MiB) of chunks in one command.
 //
+// health.verdicts and load.report, the commands of verdicts and load
+// reports before every kind of observation was one, are still read, in
+// either envelope version, as Observations of kind health and load (the
+// capacity a load report carried is dropped: nothing read it), so that an
+// old log replays to the same observations (testdata/reports). Every
+// kind merges by one rule (health.Supersedes): an older or identical
+// observation changes nothing, and of two at the same time the greater
+// value is kept, whatever order they arrive in (the old rule kept the
+// later one in the log).
+//
 // # Serials
 //
 // A configuration change carries, per zone, a ZoneStamp: the zone file's
@@ -107,18 +123,14 @@
 // FSM.Snapshot captures the current *State (a pointer copy: chunks are
 // never written once held); Persist streams it as JSON lines in sorted
 // order, each chunk's bytes raw after its line, ending with the state's
-// SHA-256, while Apply goes on (format 2, see snapshot.go; format 1,
-// whose versions carried their files as base64, is still read). Restore
+// SHA-256, while Apply goes on (format 3, see snapshot.go). Restore
 // decodes a whole new state, checks that hash and every chunk's, and only
 // then swaps it in: a corrupt snapshot is an error and leaves the state as
-// it was.
-//
-// # Health by agreement
-//
-// Probers picks, by rendezvous hashing, which nodes probe a member (all of
-// them up to five nodes, three beyond). MemberUp decides from the fresh
-// verdicts of those probers: up when a majority of them say up, down when a
-// majority say down, unknown otherwise (the caller keeps its last answer).
+// it was. Older formats still restore, their hash checked over the lines
+// as written: format 1 (versions with their files inline, verdict and
+// load records) and both format 2s, each written by one line of
+// development with one of format 3's changes (files by hash and chunks,
+// or obs records), told apart by the kinds of record they hold.
 //
 // # Store
 //
@@ -172,6 +184,7 @@
 //
 // # Imports
 //
-// raftstore imports config (for Bundle helpers) and nothing else of Tern: it
-// knows nothing of DNS wire format, zones, selectors or probes.
+// raftstore imports config (for Bundle helpers) and health (the
+// observation type and its merge rule) and nothing else of Tern: it knows
+// nothing of DNS wire format, zones, selectors or probes.
 package raftstore

@@ -1,8 +1,10 @@
 package raftstore
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -18,9 +20,24 @@ type FSM struct {
 	// restored is the index of the last snapshot restored (0: none).
 	restored atomic.Uint64
 
-	mu   sync.Mutex    // guards next only; readers of State never take it
+	mu   sync.Mutex    // guards next and the history; readers of State never take it
 	next chan struct{} // closed at the next apply or restore
+	// changes are the last commands that changed members (see
+	// ChangedSince), oldest first; they hold every change after index
+	// changesFrom.
+	changes     []memberChange
+	changesFrom uint64
 }
+
+// memberChange is the members one command changed.
+type memberChange struct {
+	index uint64
+	keys  []MemberKey
+}
+
+// keptChanges is how many changing commands ChangedSince reaches back at
+// least (it keeps up to twice as many).
+const keptChanges = 512
 
 var _ raft.ConfigurationStore = (*FSM)(nil)
 
@@ -57,10 +74,40 @@ func (f *FSM) Watch() (*State, <-chan struct{}) {
 	return f.state.Load(), f.next
 }
 
-func (f *FSM) publish(s *State, index uint64) {
+// ChangedSince returns the members whose observations or admin state
+// changed in the commands applied after log index since (a member may be
+// listed more than once, and commands applied after the state the caller
+// read may be included). ok is false when the FSM no longer knows: since
+// is before a restored snapshot, or more changing commands ago than it
+// keeps (keptChanges at least); the caller then treats every member as
+// changed. A reader that recomputes from a state s passes s.Index() as
+// since the next time, and so learns of every change it has not seen.
+func (f *FSM) ChangedSince(since uint64) (keys []MemberKey, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if since < f.changesFrom {
+		return nil, false
+	}
+	i, _ := slices.BinarySearchFunc(f.changes, since+1, func(c memberChange, idx uint64) int { return cmp.Compare(c.index, idx) })
+	for _, c := range f.changes[i:] {
+		keys = append(keys, c.keys...)
+	}
+	return keys, true
+}
+
+// publish makes s (nil: unchanged) the state as of index; keys are the
+// members the command changed.
+func (f *FSM) publish(s *State, index uint64, keys []MemberKey) {
 	f.mu.Lock()
 	if s != nil {
 		f.state.Store(s)
+	}
+	if len(keys) > 0 {
+		if len(f.changes) == 2*keptChanges {
+			f.changesFrom = f.changes[keptChanges-1].index
+			f.changes = slices.Delete(f.changes, 0, keptChanges)
+		}
+		f.changes = append(f.changes, memberChange{index, keys})
 	}
 	f.applied.Store(index)
 	close(f.next)
@@ -74,7 +121,7 @@ func (f *FSM) publish(s *State, index uint64) {
 // nothing.
 func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
-		f.publish(nil, l.Index)
+		f.publish(nil, l.Index, nil)
 		return nil
 	}
 	res, err := f.applyData(l.Index, l.Data)
@@ -97,18 +144,18 @@ func (f *FSM) applyData(index uint64, data []byte) (Result, error) {
 	}
 	b, err := DecodeCommand(data)
 	if err != nil {
-		f.publish(keep(), index)
+		f.publish(keep(), index, nil)
 		return Result{}, fmt.Errorf("log index %d: %w", index, err)
 	}
-	next, res, err := swept.apply(index, b)
+	next, res, keys, err := swept.apply(index, b)
 	if err != nil {
-		f.publish(keep(), index)
+		f.publish(keep(), index, nil)
 		return Result{}, fmt.Errorf("log index %d: %s: %w", index, b.Type(), err)
 	}
 	if next == cur {
 		next = nil
 	}
-	f.publish(next, index)
+	f.publish(next, index, keys)
 	return res, nil
 }
 
@@ -116,7 +163,7 @@ func (f *FSM) applyData(index uint64, data []byte) (Result, error) {
 // the FSM keeps nothing of it (Store.Members asks raft) but counts it as
 // applied, so that WaitApplied on a Join's index returns.
 func (f *FSM) StoreConfiguration(index uint64, _ raft.Configuration) {
-	f.publish(nil, index)
+	f.publish(nil, index, nil)
 }
 
 // Snapshot captures the current state; the pointer is all it copies.
@@ -132,7 +179,10 @@ func (f *FSM) Restore(r io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
-	f.publish(s, applied)
+	f.mu.Lock()
+	f.changes, f.changesFrom = nil, s.Index() // nothing is known of what came before
+	f.mu.Unlock()
+	f.publish(s, applied, nil)
 	f.restored.Store(applied)
 	return nil
 }

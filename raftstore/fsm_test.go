@@ -1,17 +1,22 @@
 package raftstore
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/ternlb/tern/health"
 )
 
 func TestApplyRejectedChangesNothing(t *testing.T) {
 	f := NewFSM()
-	mustApply(t, f, 1, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthUp, t0}}})
+	mustApply(t, f, 1, verdict("n1", "a", true, t0))
 	before := f.State()
 	hash := before.Hash()
 	bad := [][]byte{
@@ -34,7 +39,7 @@ func TestApplyRejectedChangesNothing(t *testing.T) {
 			t.Errorf("applied = %d, want %d", f.Applied(), idx)
 		}
 	}
-	if v, _ := f.State().Verdict("n1", "web", "a"); !v.Up {
+	if v, _ := f.State().Observation("n1", "web", "a", health.KindHealth); !v.Up() {
 		t.Error("the valid half of a rejected batch was applied")
 	}
 }
@@ -111,68 +116,156 @@ func TestApplyIsCopyOnWrite(t *testing.T) {
 	b := bundle("a", "a", "one")
 	mustApply(t, f, 1, inlineApply(b, Change{At: t0}))
 	b.Files["a"][0] = 'X' // the proposer's buffer is not the state's
-	mustApply(t, f, 2, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthUp, t0}, {"web", "b", HealthUp, t0}}})
+	mustApply(t, f, 2, Observations{Node: "n1", Reports: []ObservationReport{{"web", "a", health.KindHealth, 1, t0}, {"web", "b", health.KindHealth, 1, t0}}})
 	mustApply(t, f, 3, SetAdmin{States: []AdminChange{{"web", "a", AdminDrain}}})
 	mustApply(t, f, 4, RegisterNode{ID: "n1", Raft: "r1", API: "a1"})
 	old := f.State()
 	oldHash := old.Hash()
-	mustApply(t, f, 5, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthDown, t0.Add(time.Second)}}})
-	mustApply(t, f, 6, Verdicts{Node: "n2", Verdicts: []VerdictReport{{"web", "a", HealthDown, t0}}})
+	mustApply(t, f, 5, verdict("n1", "a", false, t0.Add(time.Second)))
+	mustApply(t, f, 6, verdict("n2", "a", false, t0))
 	mustApply(t, f, 7, SetAdmin{States: []AdminChange{{"web", "a", AdminAuto}}})
 	mustApply(t, f, 8, ForgetNode{ID: "n1"})
 	mustApply(t, f, 9, inlineApply(bundle("a", "a", "two"), Change{At: t0, Base: 1}))
 	if old.Hash() != oldHash {
 		t.Fatal("an old view changed under its reader")
 	}
-	if v, _ := old.Verdict("n1", "web", "a"); !v.Up || len(old.Verdicts("web", "a")) != 1 || old.Admin("web", "a") != AdminDrain {
-		t.Fatalf("old view: %+v admin %s", old.Verdicts("web", "a"), old.Admin("web", "a"))
+	if v, _ := old.Observation("n1", "web", "a", health.KindHealth); !v.Up() || len(old.Observations(nil, "web", "a", "")) != 1 || old.Admin("web", "a") != AdminDrain {
+		t.Fatalf("old view: %+v admin %s", old.Observations(nil, "web", "a", ""), old.Admin("web", "a"))
 	}
 	if cv, _ := old.Config(); string(filesOf(t, old, cv).Files["a"]) != "one" {
 		t.Fatalf("old config: %q", filesOf(t, old, cv).Files["a"])
 	}
 	s := f.State()
-	if got := s.Verdicts("web", "a"); len(got) != 1 || got[0].Node != "n2" {
+	if got := s.Observations(nil, "web", "a", health.KindHealth); len(got) != 1 || got[0].Node != "n2" {
 		t.Fatalf("after forget n1: %+v", got)
 	}
-	if len(s.Verdicts("web", "b")) != 0 || len(s.Nodes()) != 0 || s.Admin("web", "a") != AdminAuto {
-		t.Fatalf("forget n1 left %+v / %+v", s.Verdicts("web", "b"), s.Nodes())
+	if len(s.Observations(nil, "web", "b", "")) != 0 || len(s.Nodes()) != 0 || s.Admin("web", "a") != AdminAuto {
+		t.Fatalf("forget n1 left %+v / %+v", s.Observations(nil, "web", "b", ""), s.Nodes())
 	}
 	ix := s.Indexes()
-	if ix.Health != 8 || ix.Admin != 7 || ix.Config != 9 || ix.Nodes != 8 || s.Index() != 9 {
+	if ix.Observations != 8 || ix.Admin != 7 || ix.Config != 9 || ix.Nodes != 8 || s.Index() != 9 {
 		t.Fatalf("indexes %+v index %d", ix, s.Index())
 	}
 }
 
-func TestVerdictsAndLoads(t *testing.T) {
+func TestObservations(t *testing.T) {
 	f := NewFSM()
-	mustApply(t, f, 1, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthDown, t0.Add(10 * time.Second)}}})
+	held := func(node NodeID, kind health.Kind) health.Observation {
+		t.Helper()
+		o, ok := f.State().Observation(node, "web", "a", kind)
+		if !ok {
+			t.Fatalf("no %s observation of %s", kind, node)
+		}
+		return o
+	}
+	mustApply(t, f, 1, verdict("n1", "a", false, t0.Add(10*time.Second)))
 	// An older observation (a batch that arrived late) is ignored.
-	if r := mustApply(t, f, 2, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthUp, t0}}}); r.Changed {
+	if r := mustApply(t, f, 2, verdict("n1", "a", true, t0)); r.Changed {
 		t.Fatal("older verdict changed the state")
 	}
 	// The same verdict again with the same time is no change either.
-	if r := mustApply(t, f, 3, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthDown, t0.Add(10 * time.Second)}}}); r.Changed {
+	if r := mustApply(t, f, 3, verdict("n1", "a", false, t0.Add(10*time.Second))); r.Changed {
 		t.Fatal("repeated verdict changed the state")
 	}
 	// A refresh (same verdict, later time) moves the time.
-	mustApply(t, f, 4, Verdicts{Node: "n1", Verdicts: []VerdictReport{{"web", "a", HealthDown, t0.Add(20 * time.Second)}}})
-	if v, _ := f.State().Verdict("n1", "web", "a"); v.Up || !v.At.Equal(t0.Add(20*time.Second)) {
-		t.Fatalf("verdict %+v", v)
+	mustApply(t, f, 4, verdict("n1", "a", false, t0.Add(20*time.Second)))
+	if o := held("n1", health.KindHealth); o.Up() || !o.At.Equal(t0.Add(20*time.Second)) {
+		t.Fatalf("verdict %+v", o)
 	}
 	// Times are stored in UTC whatever zone the proposer wrote.
 	east := time.FixedZone("x", 3600)
-	mustApply(t, f, 5, Verdicts{Node: "n2", Verdicts: []VerdictReport{{"web", "a", HealthUp, t0.In(east)}}})
-	if v, _ := f.State().Verdict("n2", "web", "a"); v.At.Location() != time.UTC || !v.At.Equal(t0) {
-		t.Fatalf("time %v", v.At)
+	mustApply(t, f, 5, verdict("n2", "a", true, t0.In(east)))
+	if o := held("n2", health.KindHealth); o.At.Location() != time.UTC || !o.At.Equal(t0) {
+		t.Fatalf("time %v", o.At)
 	}
-	mustApply(t, f, 6, Loads{Node: "n1", Loads: []LoadReport{{"web", "a", 40, 100, t0}}})
-	mustApply(t, f, 7, Loads{Node: "n1", Loads: []LoadReport{{"web", "a", 10, 100, t0.Add(-time.Second)}}})
-	if ls := f.State().Loads("web", "a"); len(ls) != 1 || ls[0].Load != 40 {
-		t.Fatalf("loads %+v", ls)
+	// Every kind merges by the same rule: loads, and a kind this version
+	// has no rule for.
+	mustApply(t, f, 6, Observations{Node: "n1", Reports: []ObservationReport{{"web", "a", health.KindLoad, 40, t0}, {"web", "a", "latency-ms", 7, t0}}})
+	mustApply(t, f, 7, report("n1", health.KindLoad, "web", "a", 10, t0.Add(-time.Second)))
+	if o := held("n1", health.KindLoad); o.Value != 40 {
+		t.Fatalf("load %+v", o)
 	}
-	mustApply(t, f, 8, ForgetMembers{Members: []MemberKey{{"web", "a"}}})
-	if len(f.State().Observed()) != 0 {
+	// Two values at the same time: the greater one, in either order.
+	mustApply(t, f, 8, report("n1", "latency-ms", "web", "a", 9, t0))
+	if r := mustApply(t, f, 9, report("n1", "latency-ms", "web", "a", 8, t0)); r.Changed || held("n1", "latency-ms").Value != 9 {
+		t.Fatalf("tie at the same time: %+v, %+v", r, held("n1", "latency-ms"))
+	}
+	got := f.State().Observations(nil, "web", "a", "")
+	var kinds []string
+	for _, o := range got {
+		kinds = append(kinds, string(o.Kind)+"/"+string(o.Node))
+	}
+	if want := []string{"health/n1", "health/n2", "latency-ms/n1", "load/n1"}; !reflect.DeepEqual(kinds, want) {
+		t.Fatalf("observations of web/a: %v, want %v (by kind, then node)", kinds, want)
+	}
+	mustApply(t, f, 10, ForgetMembers{Members: []MemberKey{{"web", "a"}}})
+	if len(f.State().Observed()) != 0 || f.State().ObservedCount() != 0 {
 		t.Fatalf("forget member left %v", f.State().Observed())
+	}
+}
+
+// ChangedSince names the members each command changed, across any number
+// of commands, and says when it no longer knows.
+func TestChangedSince(t *testing.T) {
+	f := NewFSM()
+	mustApply(t, f, 1, RegisterNode{ID: "n1", Raft: "r1"})
+	mustApply(t, f, 2, Observations{Node: "n1", Reports: []ObservationReport{{"web", "a", health.KindHealth, 1, t0}, {"web", "a", health.KindLoad, 3, t0}, {"web", "b", health.KindHealth, 1, t0}}})
+	mustApply(t, f, 3, verdict("n1", "b", true, t0)) // no change
+	mustApply(t, f, 4, SetAdmin{States: []AdminChange{{"api", "c", AdminDrain}}})
+	mustApply(t, f, 5, inlineApply(bundle("a", "a", ""), Change{At: t0}))
+	mustApply(t, f, 6, ForgetMembers{Members: []MemberKey{{"web", "b"}, {"api", "c"}, {"api", "zz"}}})
+	mustApply(t, f, 7, ForgetNode{ID: "n1"})
+	key := func(k string) MemberKey { p, m, _ := strings.Cut(k, "/"); return MemberKey{p, m} }
+	for _, tc := range []struct {
+		since uint64
+		want  []string
+	}{
+		{0, []string{"web/a", "web/b", "api/c", "web/b", "api/c", "web/a"}},
+		{1, []string{"web/a", "web/b", "api/c", "web/b", "api/c", "web/a"}},
+		{2, []string{"api/c", "web/b", "api/c", "web/a"}},
+		{4, []string{"web/b", "api/c", "web/a"}},
+		{5, []string{"web/b", "api/c", "web/a"}},
+		{6, []string{"web/a"}},
+		{7, nil},
+		{9, nil},
+	} {
+		got, ok := f.ChangedSince(tc.since)
+		var want []MemberKey
+		for _, k := range tc.want {
+			want = append(want, key(k))
+		}
+		if !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("since %d: %v %v, want %v", tc.since, got, ok, want)
+		}
+	}
+	// A restored state knows nothing before itself.
+	var buf bytes.Buffer
+	if err := writeSnapshot(&buf, f.State(), f.Applied()); err != nil {
+		t.Fatal(err)
+	}
+	g := NewFSM()
+	if err := g.Restore(io.NopCloser(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := g.ChangedSince(6); ok {
+		t.Error("a restored state claims to know what changed before it")
+	}
+	if ks, ok := g.ChangedSince(7); !ok || len(ks) != 0 {
+		t.Errorf("since the restored index: %v %v", ks, ok)
+	}
+	mustApply(t, g, 8, verdict("n1", "z", true, t0))
+	if ks, ok := g.ChangedSince(7); !ok || !reflect.DeepEqual(ks, []MemberKey{{"web", "z"}}) {
+		t.Errorf("after the restore: %v %v", ks, ok)
+	}
+	// Far enough back, the history is gone: the reader starts over.
+	for i := range 2 * keptChanges {
+		mustApply(t, g, uint64(9+i), verdict("n1", "z", i%2 == 0, t0.Add(time.Duration(i+1)*time.Second)))
+	}
+	if _, ok := g.ChangedSince(7); ok {
+		t.Errorf("%d commands later the history still reaches back", 2*keptChanges)
+	}
+	if ks, ok := g.ChangedSince(g.Applied() - keptChanges); !ok || len(ks) != keptChanges {
+		t.Errorf("the last %d commands: %d keys, %v", keptChanges, len(ks), ok)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/ternlb/tern/health"
 )
 
 var t0 = time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
@@ -39,6 +41,26 @@ func mustApply(t testing.TB, f *FSM, index uint64, b Body) Result {
 	return Result{}
 }
 
+// report is node's observation batch of one report.
+func report(node NodeID, kind health.Kind, pool, member string, value float64, at time.Time) Observations {
+	return Observations{Node: node, Reports: []ObservationReport{{Pool: pool, Member: member, Kind: kind, Value: value, At: at}}}
+}
+
+// verdict is node's health verdict on a member of pool web.
+func verdict(node NodeID, member string, up bool, at time.Time) Observations {
+	return report(node, health.KindHealth, "web", member, health.HealthValue(up), at)
+}
+
+// memberUp is health's agreement of probers on member of pool web, from
+// the health observations st holds.
+func memberUp(st *State, member string, probers []NodeID, clock time.Time, maxAge time.Duration) (up, known bool) {
+	ps := make([]health.NodeID, len(probers))
+	for i, p := range probers {
+		ps[i] = health.NodeID(p)
+	}
+	return health.Agree(st.Observations(nil, "web", member, health.KindHealth), ps, 0, clock, maxAge)
+}
+
 func bundle(main string, files ...string) Bundle {
 	b := Bundle{Main: main, Files: map[string][]byte{}}
 	for i := 0; i+1 < len(files); i += 2 {
@@ -61,22 +83,18 @@ func randomLog(t testing.TB, seed uint64, n int) [][]byte {
 	for i := 0; i < n; i++ {
 		var b Body
 		switch k := r.IntN(100); {
-		case k < 55:
-			vs := make([]VerdictReport, 1+r.IntN(8))
-			for j := range vs {
-				h := HealthUp
-				if r.IntN(4) == 0 {
-					h = HealthDown
+		case k < 75: // one node's batch of health verdicts, or of loads
+			rs := make([]ObservationReport, 1+r.IntN(8))
+			for j := range rs {
+				rs[j] = ObservationReport{Pool: pools[r.IntN(len(pools))], Member: member(), Kind: health.KindHealth, At: at(i)}
+				if r.IntN(4) != 0 {
+					rs[j].Value = 1
 				}
-				vs[j] = VerdictReport{Pool: pools[r.IntN(len(pools))], Member: member(), Health: h, At: at(i)}
+				if k >= 55 {
+					rs[j].Kind, rs[j].Value = health.KindLoad, float64(r.IntN(1000))/7
+				}
 			}
-			b = Verdicts{Node: nodes[r.IntN(len(nodes))], Verdicts: vs}
-		case k < 75:
-			ls := make([]LoadReport, 1+r.IntN(4))
-			for j := range ls {
-				ls[j] = LoadReport{Pool: pools[r.IntN(len(pools))], Member: member(), Load: float64(r.IntN(1000)) / 7, Capacity: 100, At: at(i)}
-			}
-			b = Loads{Node: nodes[r.IntN(len(nodes))], Loads: ls}
+			b = Observations{Node: nodes[r.IntN(len(nodes))], Reports: rs}
 		case k < 82:
 			states := []AdminState{AdminAuto, AdminUp, AdminDown, AdminDrain}
 			b = SetAdmin{States: []AdminChange{{Pool: pools[r.IntN(len(pools))], Member: member(), State: states[r.IntN(4)]}}}

@@ -3,6 +3,7 @@ package raftstore
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -12,17 +13,18 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/ternlb/tern/health"
 )
 
-// Snapshot format 2: JSON values, one per line, each chunk's bytes raw
+// Snapshot format 3: JSON values, one per line, each chunk's bytes raw
 // right after its line.
 //
-//	{"format":"tern-raftstore","v":2,"applied":1234}
+//	{"format":"tern-raftstore","v":3,"applied":1234}
 //	{"state":{"index":..,"indexes":{..},"last_version":..,"keep":..}}
 //	{"version":{..}}   kept configuration versions, oldest first, files by hash
 //	{"admin":{..}}     admin overrides, by pool, member
-//	{"verdict":{..}}   verdicts, by pool, member, node
-//	{"load":{..}}      load reports, by pool, member, node
+//	{"obs":{..}}       observations, by pool, member, kind, node
 //	{"node":{..}}      node registry, by ID
 //	{"chunk":{"hash":..,"size":N,"touched":..}} and N bytes: chunks, by hash
 //	{"file":{"hash":..,"size":..,"chunks":[..],"touched":..}}: files, by hash
@@ -32,16 +34,33 @@ import (
 // bytes, are the state's canonical form; "hash" is their SHA-256
 // (State.Hash), and each chunk's bytes are checked against its own hash.
 // Restore reads every record, checks order, content and hashes, and only
-// then swaps the state in.
+// then swaps the state in. The indexes' "health" is the observations'
+// index and "load" is 0, so that a state without observations keeps the
+// hash it had.
 //
-// Format 1, written before file content was stored apart, has no chunk
-// or file records and a version's files inline (its "bundle", base64);
-// it is still read, its files becoming content without an upload lease,
-// as a version 1 or 2 config.apply's do (inlineConfig), so that it
-// restores to the state its log replays to.
+// Older formats still restore, their hash checked over the lines as
+// written (the state they make no longer writes them):
+//
+//   - Format 1 has versions with their files inline (a "bundle", base64)
+//     and "verdict" ({pool, member, node, up, at}) then "load" ({pool,
+//     member, node, load, capacity, at}) records, each by pool, member,
+//     node, where format 3 has "obs"; a non-zero "load" index.
+//   - Format 2 was written by two lines of development, each with one of
+//     format 3's changes: one has versions by hash and chunk and file
+//     records, with format 1's verdict and load records and load index;
+//     the other has format 1's inline versions and "obs" records. Their
+//     headers are alike, so a format 2 snapshot is told by the record
+//     kinds it holds (see formatKinds): one holding kinds of both is
+//     corrupt, and one holding neither's own (no versions, observations
+//     or content) restores to the same state read as either.
+//
+// Inline files become content without an upload lease, as a version 1 or
+// 2 config.apply's do (inlineConfig), verdicts observations of kind
+// health and load reports of kind load (capacity dropped), so that an old
+// snapshot restores to the state its log replays to.
 const (
 	snapshotFormat  = "tern-raftstore"
-	snapshotVersion = 2
+	snapshotVersion = 3
 	// maxSnapshotLine bounds one record's line (a version naming
 	// MaxBundleFiles files is far below it).
 	maxSnapshotLine = 64 << 20
@@ -54,13 +73,26 @@ type snapHeader struct {
 }
 
 type stateRec struct {
-	Index       uint64  `json:"index"`
-	Indexes     Indexes `json:"indexes"`
-	LastVersion uint64  `json:"last_version"`
-	Keep        int     `json:"keep"`
+	Index       uint64     `json:"index"`
+	Indexes     indexesRec `json:"indexes"`
+	LastVersion uint64     `json:"last_version"`
+	Keep        int        `json:"keep"`
 	// Zones: every zone's last served serial (absent in snapshots written
 	// before serials were kept).
 	Zones map[string]ZoneSerial `json:"zones,omitempty"`
+}
+
+// indexesRec is Indexes as snapshots write them (see the format).
+type indexesRec struct {
+	Config uint64 `json:"config"`
+	Admin  uint64 `json:"admin"`
+	Health uint64 `json:"health"` // Indexes.Observations
+	Load   uint64 `json:"load"`   // format 1 only
+	Nodes  uint64 `json:"nodes"`
+}
+
+func (r indexesRec) indexes() Indexes {
+	return Indexes{Config: r.Config, Admin: r.Admin, Observations: max(r.Health, r.Load), Nodes: r.Nodes}
 }
 
 type adminRec struct {
@@ -69,6 +101,16 @@ type adminRec struct {
 	State  AdminState `json:"state"`
 }
 
+type obsRec struct {
+	Pool   string        `json:"pool"`
+	Member string        `json:"member"`
+	Kind   health.Kind   `json:"kind"`
+	Node   health.NodeID `json:"node"`
+	Value  float64       `json:"value"`
+	At     time.Time     `json:"at"`
+}
+
+// verdictRec and loadRec are format 1's observations.
 type verdictRec struct {
 	Pool   string    `json:"pool"`
 	Member string    `json:"member"`
@@ -110,8 +152,9 @@ type record struct {
 	State   *stateRec      `json:"state,omitempty"`
 	Version *ConfigVersion `json:"version,omitempty"`
 	Admin   *adminRec      `json:"admin,omitempty"`
-	Verdict *verdictRec    `json:"verdict,omitempty"`
-	Load    *loadRec       `json:"load,omitempty"`
+	Verdict *verdictRec    `json:"verdict,omitempty"` // format 1
+	Load    *loadRec       `json:"load,omitempty"`    // format 1
+	Obs     *obsRec        `json:"obs,omitempty"`
 	Node    *NodeInfo      `json:"node,omitempty"`
 	Chunk   *chunkRec      `json:"chunk,omitempty"`
 	File    *fileRec       `json:"file,omitempty"`
@@ -149,7 +192,8 @@ func writeState(w, raw io.Writer, s *State) (int, error) {
 	enc := json.NewEncoder(w)
 	n := 0
 	put := func(r record) error { n++; return enc.Encode(r) }
-	if err := put(record{State: &stateRec{s.index, s.indexes, s.lastVersion, s.keep, s.zones}}); err != nil {
+	ix := indexesRec{Config: s.indexes.Config, Admin: s.indexes.Admin, Health: s.indexes.Observations, Nodes: s.indexes.Nodes}
+	if err := put(record{State: &stateRec{s.index, ix, s.lastVersion, s.keep, s.zones}}); err != nil {
 		return n, err
 	}
 	for _, v := range s.versions {
@@ -162,16 +206,9 @@ func writeState(w, raw io.Writer, s *State) (int, error) {
 			return n, err
 		}
 	}
-	for _, k := range sortedKeys3(s.verdicts) {
-		for _, v := range s.Verdicts(k.Pool, k.Member) {
-			if err := put(record{Verdict: &verdictRec{k.Pool, k.Member, v.Node, v.Up, v.At}}); err != nil {
-				return n, err
-			}
-		}
-	}
-	for _, k := range sortedKeys3(s.loads) {
-		for _, l := range s.Loads(k.Pool, k.Member) {
-			if err := put(record{Load: &loadRec{k.Pool, k.Member, l.Node, l.Load, l.Capacity, l.At}}); err != nil {
+	for _, m := range s.obs.sorted() {
+		for _, o := range m.obs {
+			if err := put(record{Obs: &obsRec{m.key.Pool, m.key.Member, o.Kind, o.Node, o.Value, o.At}}); err != nil {
 				return n, err
 			}
 		}
@@ -209,17 +246,6 @@ func writeBlobs(b blobStore, put func(record) error, raw io.Writer) error {
 
 func cmpHash(a, b Hash) int { return bytes.Compare(a[:], b[:]) }
 
-func sortedKeys3[V any](m map[string]map[string]map[NodeID]V) []MemberKey {
-	var out []MemberKey
-	for p, ms := range m {
-		for mem := range ms {
-			out = append(out, MemberKey{p, mem})
-		}
-	}
-	slices.SortFunc(out, cmpKey)
-	return out
-}
-
 func writeSnapshot(w io.Writer, s *State, applied uint64) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
@@ -255,6 +281,7 @@ const (
 	kAdmin
 	kVerdict
 	kLoad
+	kObs
 	kNode
 	kChunk
 	kFile
@@ -263,7 +290,7 @@ const (
 
 func (r record) kind() (int, error) {
 	k, n := -1, 0
-	for i, set := range []bool{r.State != nil, r.Version != nil, r.Admin != nil, r.Verdict != nil, r.Load != nil, r.Node != nil, r.Chunk != nil, r.File != nil, r.End != nil} {
+	for i, set := range []bool{r.State != nil, r.Version != nil, r.Admin != nil, r.Verdict != nil, r.Load != nil, r.Obs != nil, r.Node != nil, r.Chunk != nil, r.File != nil, r.End != nil} {
 		if set {
 			k = i
 			n++
@@ -289,22 +316,10 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 		return nil, 0, fmt.Errorf("header: format %q version %d, want %q version 1 to %d", hdr.Format, hdr.V, snapshotFormat, snapshotVersion)
 	}
 	sr.v = hdr.V
-	s := emptyState()
+	rs := restorer{s: emptyState(), format: hdr.V}
+	rs.s.obs = rs.s.obs.edit()
 	last, count := -1, 0
-	var lastAdmin MemberKey
-	type nk struct {
-		MemberKey
-		node NodeID
-	}
-	var lastV, lastL nk
-	var lastNode NodeID
 	var end *endRec
-	less := func(a, b nk) bool {
-		if c := cmpKey(a.MemberKey, b.MemberKey); c != 0 {
-			return c < 0
-		}
-		return a.node < b.node
-	}
 	var lastBlob Hash
 	for end == nil {
 		rec, legacy, err := sr.record()
@@ -324,25 +339,15 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 		switch {
 		case err != nil:
 		case k == kChunk || k == kFile:
-			err = s.restoreBlob(sr, rec, &lastBlob)
+			err = rs.blob(sr, rec, &lastBlob)
 		case k == kVersion && legacy != nil:
-			err = s.restoreVersionV1(legacy)
+			err = rs.versionV1(legacy)
+		case k == kVersion:
+			if err = rs.holds(kindByHash, "version naming its files by hash"); err == nil {
+				err = rs.record(k, rec)
+			}
 		default:
-			err = s.restoreRecord(k, rec, &lastAdmin, &lastNode)
-		}
-		if err == nil && (k == kVerdict || k == kLoad) {
-			var cur nk
-			prev := &lastV
-			if k == kVerdict {
-				cur = nk{MemberKey{rec.Verdict.Pool, rec.Verdict.Member}, rec.Verdict.Node}
-			} else {
-				cur = nk{MemberKey{rec.Load.Pool, rec.Load.Member}, rec.Load.Node}
-				prev = &lastL
-			}
-			if prev.Pool != "" && !less(*prev, cur) {
-				err = errors.New("records out of order or duplicated")
-			}
-			*prev = cur
+			err = rs.record(k, rec)
 		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("record %d: %w", count+1, err)
@@ -354,6 +359,8 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 		last = k
 		count++
 	}
+	s := rs.s
+	s.obs = s.obs.done()
 	if _, err := sr.r.ReadByte(); !errors.Is(err, io.EOF) {
 		return nil, 0, errors.New("data after the end record")
 	}
@@ -375,12 +382,64 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 	if err := s.checkBlobs(); err != nil {
 		return nil, 0, err
 	}
-	// Format 1 was hashed in its own canonical form; this one must also be
-	// this code's, so that the state hashes as every node's does.
+	// Older formats were hashed in their own canonical form; this one must
+	// also be this code's, so that the state hashes as every node's does.
 	if h := s.Hash(); hdr.V == snapshotVersion && h != end.Hash {
 		return nil, 0, fmt.Errorf("hash mismatch: state %s, recorded %s (not the canonical form)", h, end.Hash)
 	}
 	return s, hdr.Applied, nil
+}
+
+// restorer builds a State from snapshot records, checking their order.
+type restorer struct {
+	s        *State
+	format   int
+	lastKey  MemberKey // of the last admin record
+	lastNode NodeID
+	lastObs  obsRec // of the last observation record of the section under way
+	obsKind  int
+	kinds    recordKinds // of the records read so far
+}
+
+// recordKinds are the kinds of record that tell snapshot formats apart.
+type recordKinds uint8
+
+const (
+	kindInline   recordKinds = 1 << iota // versions with their files inline
+	kindByHash                           // versions naming their files by hash
+	kindBlobs                            // chunk and file records
+	kindVerdicts                         // verdict and load records, a non-zero load index
+	kindObs                              // obs records
+)
+
+// formatKinds returns the sets of record kinds a snapshot of format v may
+// hold: two for format 2, written by two lines of development (see the
+// format).
+func formatKinds(v int) []recordKinds {
+	switch v {
+	case 1:
+		return []recordKinds{kindInline | kindVerdicts}
+	case 2:
+		return []recordKinds{kindByHash | kindBlobs | kindVerdicts, kindInline | kindObs}
+	}
+	return []recordKinds{kindByHash | kindBlobs | kindObs}
+}
+
+// holds records that the snapshot holds a record of kind k (what names
+// it), an error if no set of its format has k with all kinds seen before.
+func (rs *restorer) holds(k recordKinds, what string) error {
+	rs.kinds |= k
+	for _, set := range formatKinds(rs.format) {
+		if rs.kinds&^set == 0 {
+			return nil
+		}
+	}
+	for _, set := range formatKinds(rs.format) {
+		if k&^set == 0 { // k fits the format, not with what came before
+			return fmt.Errorf("a %s in a format %d snapshot with records of the other format %d", what, rs.format, rs.format)
+		}
+	}
+	return fmt.Errorf("a %s in a format %d snapshot", what, rs.format)
 }
 
 // snapReader reads a snapshot's lines, hashing all but the header and the
@@ -413,19 +472,22 @@ func (sr *snapReader) line() ([]byte, error) {
 	}
 }
 
-// record reads and decodes the next record; legacy is a format 1
-// version's record, with its files.
+// record reads and decodes the next record; legacy is a version's record
+// with its files inline (formats 1 and 2), else nil.
 func (sr *snapReader) record() (rec record, legacy *versionV1, err error) {
 	line, err := sr.line()
 	if err != nil {
 		return record{}, nil, err
 	}
-	if sr.v == 1 {
+	if sr.v < snapshotVersion {
 		var r1 recordV1
 		err = strictUnmarshal(line, &r1)
 		rec, legacy = r1.record, r1.Version
 		if legacy != nil {
 			rec.Version = &legacy.ConfigVersion
+			if legacy.Main != "" || legacy.Files != nil {
+				legacy = nil // by hash (a format 2's, see formatKinds)
+			}
 		}
 	} else {
 		err = strictUnmarshal(line, &rec)
@@ -439,12 +501,13 @@ func (sr *snapReader) record() (rec record, legacy *versionV1, err error) {
 	return rec, legacy, nil
 }
 
-// restoreVersionV1 takes in a format 1 version: its files become content
-// without upload lease, and its hash the manifest's, as when a version 1
-// or 2 config.apply is replayed.
-func (s *State) restoreVersionV1(v *versionV1) error {
-	if v.Main != "" || v.Files != nil {
-		return fmt.Errorf("version %d: files by hash in a format 1 snapshot", v.Version)
+// versionV1 takes in a version with its files inline: they become
+// content without upload lease, and its hash the manifest's, as when a
+// version 1 or 2 config.apply is replayed.
+func (rs *restorer) versionV1(v *versionV1) error {
+	s := rs.s
+	if err := rs.holds(kindInline, "version with its files inline"); err != nil {
+		return err
 	}
 	if err := v.Bundle.Validate(); err != nil {
 		return fmt.Errorf("version %d: %w", v.Version, err)
@@ -457,16 +520,20 @@ func (s *State) restoreVersionV1(v *versionV1) error {
 		return fmt.Errorf("version %d: %w", v.Version, err)
 	}
 	v.Manifest, v.Hash = ac.Manifest, ac.Manifest.Hash()
-	return s.restoreRecord(kVersion, record{Version: &v.ConfigVersion}, nil, nil)
+	return rs.record(kVersion, record{Version: &v.ConfigVersion})
 }
 
-// restoreBlob takes in a chunk (reading its bytes) or a file record, in
-// hash order.
-func (s *State) restoreBlob(sr *snapReader, rec record, last *Hash) error {
-	if sr.v == 1 {
-		return errors.New("a chunk or file record in a format 1 snapshot")
+// blob takes in a chunk (reading its bytes) or a file record, in hash
+// order.
+func (rs *restorer) blob(sr *snapReader, rec record, last *Hash) error {
+	what := "file record"
+	if rec.Chunk != nil {
+		what = "chunk record"
 	}
-	b := &s.blobs
+	if err := rs.holds(kindBlobs, what); err != nil {
+		return err
+	}
+	b := &rs.s.blobs
 	if c := rec.Chunk; c != nil {
 		if cmpHash(*last, c.Hash) >= 0 {
 			return errors.New("chunk: out of order or duplicated")
@@ -526,7 +593,8 @@ func (s *State) checkBlobs() error {
 	return nil
 }
 
-func (s *State) restoreRecord(k int, rec record, lastAdmin *MemberKey, lastNode *NodeID) error {
+func (rs *restorer) record(k int, rec record) error {
+	s := rs.s
 	switch k {
 	case kState:
 		r := rec.State
@@ -536,7 +604,12 @@ func (s *State) restoreRecord(k int, rec record, lastAdmin *MemberKey, lastNode 
 		if err := checkZoneNames(r.Zones); err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
-		s.index, s.indexes, s.lastVersion, s.keep, s.zones = r.Index, r.Indexes, r.LastVersion, r.Keep, r.Zones
+		if r.Indexes.Load != 0 {
+			if err := rs.holds(kindVerdicts, "non-zero load index"); err != nil {
+				return fmt.Errorf("state: indexes: %w", err)
+			}
+		}
+		s.index, s.indexes, s.lastVersion, s.keep, s.zones = r.Index, r.Indexes.indexes(), r.LastVersion, r.Keep, r.Zones
 	case kVersion:
 		v := rec.Version
 		if err := v.Manifest.validate(); err != nil {
@@ -571,38 +644,75 @@ func (s *State) restoreRecord(k int, rec record, lastAdmin *MemberKey, lastNode 
 		if a.State != AdminUp && a.State != AdminDown && a.State != AdminDrain {
 			return fmt.Errorf("admin: state %q", a.State)
 		}
-		if len(s.admin) > 0 && cmpKey(*lastAdmin, key) >= 0 {
+		if len(s.admin) > 0 && cmpKey(rs.lastKey, key) >= 0 {
 			return errors.New("admin: out of order or duplicated")
 		}
-		*lastAdmin = key
+		rs.lastKey = key
 		s.admin[key] = a.State
-	case kVerdict:
-		v := rec.Verdict
-		if err := checkObs(v.Pool, v.Member, v.Node, v.At); err != nil {
-			return fmt.Errorf("verdict: %w", err)
+	case kVerdict, kLoad, kObs:
+		o, err := rs.observation(k, rec)
+		if err != nil {
+			return err
 		}
-		put3(s.verdicts, v.Pool, v.Member, v.Node, Verdict{Node: v.Node, Up: v.Up, At: normTime(v.At)})
-	case kLoad:
-		l := rec.Load
-		if err := checkObs(l.Pool, l.Member, l.Node, l.At); err != nil {
-			return fmt.Errorf("load: %w", err)
+		if rs.obsKind == k && cmpObsRec(rs.lastObs, o) >= 0 {
+			return fmt.Errorf("%s: out of order or duplicated", o.Kind)
 		}
-		if !finite(l.Load) || l.Load < 0 || !finite(l.Capacity) || l.Capacity < 0 {
-			return errors.New("load: not finite or negative")
+		rs.lastObs, rs.obsKind = o, k
+		key := MemberKey{o.Pool, o.Member}
+		if err := key.validate(); err != nil {
+			return fmt.Errorf("%s: %w", o.Kind, err)
 		}
-		put3(s.loads, l.Pool, l.Member, l.Node, Load{Node: l.Node, Load: l.Load, Capacity: l.Capacity, At: normTime(l.At)})
+		if err := checkName("node", string(o.Node)); err != nil {
+			return fmt.Errorf("%s: %w", o.Kind, err)
+		}
+		if err := checkObservation(o.Kind, o.Value); err != nil {
+			return err
+		}
+		if err := checkTime("at", o.At); err != nil {
+			return fmt.Errorf("%s: %w", o.Kind, err)
+		}
+		s.obs.restoreObs(key, health.Observation{Node: o.Node, Kind: o.Kind, Value: o.Value, At: normTime(o.At)})
 	case kNode:
 		n := *rec.Node
 		if err := (RegisterNode{n.ID, n.Raft, n.API}).validate(); err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
-		if len(s.nodes) > 0 && *lastNode >= n.ID {
+		if len(s.nodes) > 0 && rs.lastNode >= n.ID {
 			return errors.New("node: out of order or duplicated")
 		}
-		*lastNode = n.ID
+		rs.lastNode = n.ID
 		s.nodes[n.ID] = n
 	}
 	return nil
+}
+
+// observation reads an observation record: obs (format 3 and one format
+// 2), verdict or load (format 1 and the other format 2).
+func (rs *restorer) observation(k int, rec record) (obsRec, error) {
+	kind := kindVerdicts
+	if k == kObs {
+		kind = kindObs
+	}
+	if err := rs.holds(kind, [...]string{kVerdict: "verdict", kLoad: "load", kObs: "obs"}[k]+" record"); err != nil {
+		return obsRec{}, err
+	}
+	switch k {
+	case kVerdict:
+		v := rec.Verdict
+		return obsRec{Pool: v.Pool, Member: v.Member, Kind: health.KindHealth, Node: health.NodeID(v.Node), Value: health.HealthValue(v.Up), At: v.At}, nil
+	case kLoad:
+		l := rec.Load
+		if !finite(l.Capacity) || l.Capacity < 0 {
+			return obsRec{}, errors.New("load: capacity not finite or negative")
+		}
+		return obsRec{Pool: l.Pool, Member: l.Member, Kind: health.KindLoad, Node: health.NodeID(l.Node), Value: l.Load, At: l.At}, nil
+	}
+	return *rec.Obs, nil
+}
+
+// cmpObsRec orders observation records: by pool, member, kind, node.
+func cmpObsRec(a, b obsRec) int {
+	return cmp.Or(cmpKey(MemberKey{a.Pool, a.Member}, MemberKey{b.Pool, b.Member}), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Node, b.Node))
 }
 
 func checkZoneNames(zs map[string]ZoneSerial) error {
@@ -612,28 +722,4 @@ func checkZoneNames(zs map[string]ZoneSerial) error {
 		}
 	}
 	return nil
-}
-
-func checkObs(pool, member string, node NodeID, at time.Time) error {
-	if err := (MemberKey{pool, member}).validate(); err != nil {
-		return err
-	}
-	if err := checkName("node", string(node)); err != nil {
-		return err
-	}
-	return checkTime("at", at)
-}
-
-func put3[V any](m map[string]map[string]map[NodeID]V, pool, member string, node NodeID, v V) {
-	pm := m[pool]
-	if pm == nil {
-		pm = map[string]map[NodeID]V{}
-		m[pool] = pm
-	}
-	mm := pm[member]
-	if mm == nil {
-		mm = map[NodeID]V{}
-		pm[member] = mm
-	}
-	mm[node] = v
 }

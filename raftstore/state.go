@@ -25,20 +25,20 @@ type State struct {
 	// in progress, each once (see blobs.go).
 	blobs blobStore
 
-	admin    map[MemberKey]AdminState
-	verdicts map[string]map[string]map[NodeID]Verdict // pool -> member -> node
-	loads    map[string]map[string]map[NodeID]Load
-	nodes    map[NodeID]NodeInfo
+	admin map[MemberKey]AdminState
+	obs   obsTrie // every node's latest observation of every kind of every member
+	nodes map[NodeID]NodeInfo
 }
 
 // Indexes are the log indexes at which each part of the state last changed
-// (0: never), so that a reader can tell what it must recompute.
+// (0: never), so that a reader can tell what it must recompute
+// (FSM.ChangedSince tells which members).
 type Indexes struct {
-	Config uint64 `json:"config"`
-	Admin  uint64 `json:"admin"`
-	Health uint64 `json:"health"`
-	Load   uint64 `json:"load"`
-	Nodes  uint64 `json:"nodes"`
+	Config uint64
+	Admin  uint64
+	// Observations: any node's observation of any kind of any member.
+	Observations uint64
+	Nodes        uint64
 }
 
 // ConfigVersion is one accepted configuration.
@@ -61,21 +61,6 @@ type ConfigVersion struct {
 	Zones map[string]ZoneSerial `json:"zones,omitempty"`
 }
 
-// Verdict is one node's latest observation of one member.
-type Verdict struct {
-	Node NodeID
-	Up   bool
-	At   time.Time
-}
-
-// Load is one node's latest load report for one member.
-type Load struct {
-	Node     NodeID
-	Load     float64
-	Capacity float64
-	At       time.Time
-}
-
 // NodeInfo is a registered node.
 type NodeInfo struct {
 	ID   NodeID `json:"id"`
@@ -91,12 +76,10 @@ type AdminEntry struct {
 
 func emptyState() *State {
 	return &State{
-		keep:     DefaultKeep,
-		blobs:    blobStore{chunks: map[Hash]storedChunk{}, files: map[Hash]storedFile{}},
-		admin:    map[MemberKey]AdminState{},
-		verdicts: map[string]map[string]map[NodeID]Verdict{},
-		loads:    map[string]map[string]map[NodeID]Load{},
-		nodes:    map[NodeID]NodeInfo{},
+		keep:  DefaultKeep,
+		blobs: blobStore{chunks: map[Hash]storedChunk{}, files: map[Hash]storedFile{}},
+		admin: map[MemberKey]AdminState{},
+		nodes: map[NodeID]NodeInfo{},
 	}
 }
 
@@ -152,56 +135,6 @@ func (s *State) AdminStates() []AdminEntry {
 		out = append(out, AdminEntry{k, a})
 	}
 	slices.SortFunc(out, func(a, b AdminEntry) int { return cmpKey(a.MemberKey, b.MemberKey) })
-	return out
-}
-
-// Verdicts returns each node's latest verdict on a member, by node ID.
-func (s *State) Verdicts(pool, member string) []Verdict {
-	m := s.verdicts[pool][member]
-	out := make([]Verdict, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	slices.SortFunc(out, func(a, b Verdict) int { return cmp.Compare(a.Node, b.Node) })
-	return out
-}
-
-// Verdict returns node's latest verdict on a member.
-func (s *State) Verdict(node NodeID, pool, member string) (Verdict, bool) {
-	v, ok := s.verdicts[pool][member][node]
-	return v, ok
-}
-
-// Loads returns each node's latest load report for a member, by node ID.
-func (s *State) Loads(pool, member string) []Load {
-	m := s.loads[pool][member]
-	out := make([]Load, 0, len(m))
-	for _, l := range m {
-		out = append(out, l)
-	}
-	slices.SortFunc(out, func(a, b Load) int { return cmp.Compare(a.Node, b.Node) })
-	return out
-}
-
-// Observed returns every member with a verdict or a load report, by pool
-// then member.
-func (s *State) Observed() []MemberKey {
-	seen := map[MemberKey]bool{}
-	for p, ms := range s.verdicts {
-		for m := range ms {
-			seen[MemberKey{p, m}] = true
-		}
-	}
-	for p, ms := range s.loads {
-		for m := range ms {
-			seen[MemberKey{p, m}] = true
-		}
-	}
-	out := make([]MemberKey, 0, len(seen))
-	for k := range seen {
-		out = append(out, k)
-	}
-	slices.SortFunc(out, cmpKey)
 	return out
 }
 

@@ -213,14 +213,6 @@ func (c *cluster) heal(id NodeID) {
 	}
 }
 
-func verdict(node NodeID, member string, up bool, at time.Time) Verdicts {
-	h := HealthDown
-	if up {
-		h = HealthUp
-	}
-	return Verdicts{Node: node, Verdicts: []VerdictReport{{"web", member, h, at}}}
-}
-
 func TestClusterReplicatesAndForwards(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := context.Background()
@@ -250,14 +242,14 @@ func TestClusterReplicatesAndForwards(t *testing.T) {
 	}
 	c.converged()
 	for _, id := range c.ids {
-		if up, known := MemberUp(c.nodes[id].State(), "web", "a", c.ids, t0, time.Minute); !up || !known {
+		if up, known := memberUp(c.nodes[id].State(), "a", c.ids, t0, time.Minute); !up || !known {
 			t.Fatalf("%s: member down with one of three verdicts down", id)
 		}
 	}
 	c.apply(verdict("n3", "a", false, t0.Add(time.Second)))
 	c.converged()
 	for _, id := range c.ids {
-		if up, known := MemberUp(c.nodes[id].State(), "web", "a", c.ids, t0.Add(time.Second), time.Minute); up || !known {
+		if up, known := memberUp(c.nodes[id].State(), "a", c.ids, t0.Add(time.Second), time.Minute); up || !known {
 			t.Fatalf("%s: member up with two of three verdicts down", id)
 		}
 	}
@@ -335,7 +327,7 @@ func TestJoinIsIdempotentAndRemove(t *testing.T) {
 		if len(ms) != 2 {
 			t.Fatalf("%s: members after remove: %+v", id, ms)
 		}
-		if _, ok := c.nodes[id].State().Node("n3"); ok || len(c.nodes[id].State().Verdicts("web", "a")) != 0 {
+		if _, ok := c.nodes[id].State().Node("n3"); ok || len(c.nodes[id].State().Observations(nil, "web", "a", "")) != 0 {
 			t.Fatalf("%s: removed node's registry entry or verdicts remain", id)
 		}
 	}
@@ -418,7 +410,7 @@ func TestFollowerCatchesUpAfterRestart(t *testing.T) {
 			if got := len(snaps) > 0; got != tc.snapshot {
 				t.Fatalf("follower has snapshots %v, want %v", got, tc.snapshot)
 			}
-			if up, known := MemberUp(s.State(), "web", "m1", []NodeID{"n1"}, t0, 0); !up || !known {
+			if up, known := memberUp(s.State(), "m1", []NodeID{"n1"}, t0, 0); !up || !known {
 				t.Fatal("restarted follower lacks the writes it missed")
 			}
 		})

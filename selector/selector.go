@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 )
 
@@ -181,29 +182,102 @@ func (p *Pool) Stages() []string {
 // pools, and returns the set with every pool that has a fallback copied
 // (the others are returned as they are). Call it after replacing pools with
 // WithStatus so a fallback answers from current member states. A
-// fallback naming no pool in the set is an error.
+// fallback naming no pool in the set is an error. To replace a few pools
+// of a large set, Fallbacks.Relink repoints only the pools that need it.
 func Link(pools []*Pool) ([]*Pool, error) {
-	out := make([]*Pool, len(pools))
-	byName := make(map[string]*Pool, len(pools))
-	for i, p := range pools {
-		out[i] = p
-		if p.AllDown == AllDownFallback {
-			q := *p // only copies are repointed: p may be serving
+	fb, err := NewFallbacks(pools)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(pools)
+	for i, to := range fb.to {
+		if to >= 0 {
+			q := *out[i] // only copies are repointed: the pool may be serving
 			out[i] = &q
 		}
-		byName[p.Name] = out[i]
 	}
-	for _, p := range out {
+	for i, to := range fb.to {
+		if to >= 0 {
+			out[i].fallback = out[to]
+		}
+	}
+	return out, nil
+}
+
+// Fallbacks is the all_down fallback graph of a set of pools (one
+// configuration's, by index): which pool each falls back to and which fall
+// back to it. It outlives the pools' states: every WithStatus copy of the
+// set has the same graph.
+type Fallbacks struct {
+	to   []int32   // by pool: the pool it falls back to, -1 for none
+	from [][]int32 // by pool: the pools that fall back to it
+}
+
+// NewFallbacks computes the fallback graph of pools; a fallback naming no
+// other pool of the set is an error.
+func NewFallbacks(pools []*Pool) (*Fallbacks, error) {
+	byName := make(map[string]int32, len(pools))
+	for i, p := range pools {
+		byName[p.Name] = int32(i)
+	}
+	f := &Fallbacks{to: make([]int32, len(pools)), from: make([][]int32, len(pools))}
+	for i, p := range pools {
+		f.to[i] = -1
 		if p.AllDown != AllDownFallback {
 			continue
 		}
-		fb, ok := byName[p.Fallback]
-		if !ok || fb == p {
+		to, ok := byName[p.Fallback]
+		if !ok || to == int32(i) {
 			return nil, fmt.Errorf("pool %q: all_down fallback %q: %w", p.Name, p.Fallback, ErrUnknownFallback)
 		}
-		p.fallback = fb
+		f.to[i] = to
+		f.from[to] = append(f.from[to], int32(i))
 	}
-	return out, nil
+	return f, nil
+}
+
+// Relink repoints fallbacks after the pools at the indexes changed were
+// replaced in pools (a set of the same pools, by index, that the caller
+// owns and does not serve yet): each changed pool that has a fallback, and
+// every pool whose fallback chain reaches a changed one, points at its
+// fallback as pools now holds it. The changed pools must be the caller's
+// own copies (WithStatus gives one) and are repointed in place; the others
+// are copied first, since they may be serving. Pools no chain from a
+// changed one reaches are left alone, so the cost follows the changed
+// pools and those that fall back to them, not the set.
+func (f *Fallbacks) Relink(pools []*Pool, changed []int) {
+	own := make(map[int32]bool, len(changed))
+	for _, i := range changed {
+		own[int32(i)] = true
+	}
+	// Every pool whose chain reaches a changed one, by the reverse edges.
+	seen := make(map[int32]bool, len(changed))
+	queue := make([]int32, 0, len(changed))
+	for _, i := range changed {
+		if !seen[int32(i)] {
+			seen[int32(i)] = true
+			queue = append(queue, int32(i))
+		}
+	}
+	for k := 0; k < len(queue); k++ {
+		for _, j := range f.from[queue[k]] {
+			if !seen[j] {
+				seen[j] = true
+				queue = append(queue, j)
+			}
+		}
+	}
+	for _, i := range queue {
+		if f.to[i] >= 0 && !own[i] {
+			q := *pools[i]
+			pools[i] = &q
+		}
+	}
+	for _, i := range queue {
+		if f.to[i] >= 0 {
+			pools[i].fallback = pools[f.to[i]]
+		}
+	}
 }
 
 // Select decides which members answer client c for family fam, running

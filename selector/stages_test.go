@@ -1,6 +1,7 @@
 package selector
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -140,6 +141,79 @@ func TestLinkFollowsNewStatus(t *testing.T) {
 	}
 	if _, err := Link(next[:1]); err == nil {
 		t.Error("Link accepted a fallback naming a pool not in the set")
+	}
+}
+
+// Relink repoints, after some pools were replaced, the pools whose
+// fallback chain reaches them, and leaves every other pool as it was.
+func TestRelink(t *testing.T) {
+	c := configWith(t, `  a:
+    all_down: fallback:b
+    members: [{address: 192.0.2.1}]
+  b:
+    all_down: fallback:c
+    members: [{address: 192.0.2.2}]
+  c:
+    members: [{address: 192.0.2.3}]
+  d:
+    all_down: fallback:e
+    members: [{address: 192.0.2.4}]
+  e:
+    members: [{address: 192.0.2.5}]
+`, "")
+	base, err := Compile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := NewFallbacks(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		changed []string
+		copied  []string // the pools Relink copied or repointed
+	}{
+		{"the end of a chain: every pool falling back to it", []string{"c"}, []string{"a", "b", "c"}},
+		{"the middle of a chain", []string{"b"}, []string{"a", "b"}},
+		{"a pool nothing falls back to", []string{"a"}, []string{"a"}},
+		{"another chain", []string{"e"}, []string{"d", "e"}},
+		{"two chains at once", []string{"a", "e"}, []string{"a", "d", "e"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			serving, err := Link(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := slices.Clone(serving)
+			var idx []int
+			for _, name := range tc.changed {
+				i := slices.IndexFunc(base, func(p *Pool) bool { return p.Name == name })
+				next[i] = withDown(base[i], base[i].Members[0].Name())
+				idx = append(idx, i)
+			}
+			fb.Relink(next, idx)
+			var copied []string
+			for i, p := range next {
+				if p != serving[i] {
+					copied = append(copied, p.Name)
+				}
+				if f := p.FallbackPool(); f != nil && f != next[slices.IndexFunc(base, func(q *Pool) bool { return q.Name == p.Fallback })] {
+					t.Errorf("pool %s falls back to an old copy of %s", p.Name, p.Fallback)
+				}
+			}
+			if !slices.Equal(copied, tc.copied) {
+				t.Fatalf("pools copied %v, want %v", copied, tc.copied)
+			}
+			for i, p := range serving {
+				if f := p.FallbackPool(); f != nil && f != serving[slices.IndexFunc(base, func(q *Pool) bool { return q.Name == p.Fallback })] {
+					t.Errorf("Relink changed the serving pool %s (index %d)", p.Name, i)
+				}
+			}
+		})
+	}
+	if _, err := NewFallbacks(base[:1]); !errors.Is(err, ErrUnknownFallback) {
+		t.Fatalf("a fallback naming a pool not in the set: %v", err)
 	}
 }
 

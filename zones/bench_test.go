@@ -1,9 +1,17 @@
 package zones
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/config"
 )
 
 var benchQueries = []struct {
@@ -106,5 +114,78 @@ func TestLookupConcurrent(t *testing.T) {
 	}
 	for range 4 {
 		<-done
+	}
+}
+
+// scaleZone writes the zone bench/scale.sh generates: n records, 60% A,
+// 20% AAAA, 10% TXT, 10% MX, the last one "last IN A".
+func scaleZone(n int) []byte {
+	var b strings.Builder
+	b.WriteString("$ORIGIN scale.example.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ IN NS ns1\nns1 IN A 127.0.0.1\n")
+	for i := 0; i < n-4; i++ {
+		switch r := i % 10; {
+		case r < 6:
+			fmt.Fprintf(&b, "h%d IN A 10.%d.%d.%d\n", i, i/65536%256, i/256%256, i%256)
+		case r < 8:
+			fmt.Fprintf(&b, "h%d IN AAAA 2001:db8::%x:%x\n", i, i/65536, i%65536)
+		case r < 9:
+			fmt.Fprintf(&b, "h%d IN TXT \"record %d of the scale zone\"\n", i, i)
+		default:
+			fmt.Fprintf(&b, "h%d IN MX 10 mail%d\n", i, i%1000)
+		}
+	}
+	b.WriteString("last IN A 192.0.2.99\n")
+	return []byte(b.String())
+}
+
+// scaleRecords is the size of the zone BenchmarkLoadScale loads: the
+// environment's TERN_BENCH_RECORDS (1000000 is bench/scale.sh's largest),
+// else the benchmark is skipped, so that CI does not spend a minute on it.
+func scaleRecords(b *testing.B) int {
+	n, err := strconv.Atoi(os.Getenv("TERN_BENCH_RECORDS"))
+	if err != nil || n < 5 {
+		b.Skip("set TERN_BENCH_RECORDS (say 1000000) to load a zone that large")
+	}
+	return n
+}
+
+// BenchmarkLoadScale loads bench/scale.sh's zone, TERN_BENCH_RECORDS
+// records large, and reports the heap the loaded zone keeps.
+func BenchmarkLoadScale(b *testing.B) {
+	n := scaleRecords(b)
+	fsys := fstest.MapFS{"z.zone": {Data: scaleZone(n)}}
+	b.ReportAllocs()
+	var z *Zone
+	for b.Loop() {
+		z = nil
+		runtime.GC()
+		var ps config.Problems
+		if z, ps = Parse(fsys, "z.zone", "z.zone", "", nil); len(ps) > 0 {
+			b.Fatal(ps)
+		}
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+	if r := z.Lookup("last.scale.example.test.", dns.TypeA); r.Kind != Success {
+		b.Fatalf("last: %v", r.Kind)
+	}
+}
+
+// BenchmarkParserFloor is the floor under BenchmarkLoadScale: miekg/dns's
+// ZoneParser alone over the same zone, every record dropped as it comes.
+func BenchmarkParserFloor(b *testing.B) {
+	data := scaleZone(scaleRecords(b))
+	b.ReportAllocs()
+	for b.Loop() {
+		zp := dns.NewZoneParser(bytes.NewReader(data), "", "z.zone")
+		n := 0
+		for _, ok := zp.Next(); ok; _, ok = zp.Next() {
+			n++
+		}
+		if zp.Err() != nil {
+			b.Fatal(zp.Err())
+		}
 	}
 }

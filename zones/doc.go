@@ -28,16 +28,29 @@
 // parser's own syntax errors. miekg/dns stops at the first syntax error of
 // a zone; the problems found in the records before it are still reported.
 //
-// Once loaded, a Zone and a Set never change: owner names are stored in
-// canonical (lowercase) form, RRsets are grouped by type and sorted, and
-// wildcard and delegation information is precomputed, so Lookup reads only
-// and allocates nothing. Callers must not modify the dns.RR values a Zone
-// hands out.
+// Once loaded, a Zone and a Set never change. A zone is compiled into a
+// compact form as its records stream out of the parser, as Knot DNS and
+// NSD hold theirs: owner names in canonical (lowercase) form in one
+// string, each name once (a parent's name is the tail of its child's);
+// RRsets grouped by type, their records sorted, as wire rdata in one byte
+// slice; names and RRsets as small fixed-size structures that refer to
+// those by offset; a hash index from name to node. None of it holds a
+// pointer, so the garbage collector does not scan a zone however large.
+// The parsed dns.RR values are dropped as they are read, and what only
+// validation needs (each record's file and line) when the zone is built.
+// The parser and the compiler run in two goroutines of one Load, the
+// records handed over in small batches; the compiler sorts names into
+// canonical order in runs while the parser reads on.
+// Wildcard and delegation information is precomputed, so Lookup reads
+// only and allocates nothing: its Result holds views (RRset, RRsets) of
+// the zone's memory, read with All (wire form, no allocation) or decoded
+// into dns.RR values with RRs. Zone.All and Zone.RRsets walk a whole zone
+// in canonical order without allocating; Zone.Records decodes it all.
 //
 // A Set precomputes, when it is made, the additional-section data of
 // every NS, MX and SRV RRset it serves (RFC 1035 4.3.2 step 6): the A and
-// AAAA records it serves for the targets, in any of its zones, by exact
-// name. Targets under a delegation, aliases, wildcard matches and POOL
+// AAAA RRsets it serves for the targets, in any of its zones, by exact
+// name, kept as references to those RRsets. Targets under a delegation, aliases, wildcard matches and POOL
 // names are left out (a POOL name's answer depends on health and the
 // client: the resolver asks for it). Set.Lookup hands them out in
 // Result.Additional. A referral's glue lists in-domain glue (names below

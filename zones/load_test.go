@@ -29,8 +29,8 @@ func TestLoadReference(t *testing.T) {
 	if z.SOA == nil || z.SOA.Serial != 2026112201 {
 		t.Errorf("SOA = %v", z.SOA)
 	}
-	if len(z.NS()) != 2 {
-		t.Errorf("NS = %v", z.NS())
+	if z.NS().Len() != 2 {
+		t.Errorf("NS = %v", z.NS().RRs())
 	}
 	names := c.PoolNames()
 	for _, tc := range []struct {
@@ -228,8 +228,8 @@ func TestLoadIncludeFromDisk(t *testing.T) {
 	if r := z.Lookup("www.svc.example.test.", dns.TypeA); r.Kind != PoolName || r.PoolTTL != 30 {
 		t.Errorf("www.svc: %v ttl %d, want PoolName ttl 30", r.Kind, r.PoolTTL)
 	}
-	if r := z.Lookup("static.svc.example.test.", dns.TypeA); r.Kind != Success || len(r.Answer) != 1 {
-		t.Errorf("static.svc: %v %v, want the A record", r.Kind, r.Answer)
+	if r := z.Lookup("static.svc.example.test.", dns.TypeA); r.Kind != Success || r.Answer.Len() != 1 {
+		t.Errorf("static.svc: %v %v, want the A record", r.Kind, r.Answer.RRs())
 	}
 	// A problem in the innermost file names it as the operator would.
 	c.Pools = nil

@@ -36,36 +36,41 @@ func (k Kind) String() string {
 	return "Kind(?)"
 }
 
-// Result is the outcome of a lookup. Its slices are shared with the Zone:
-// do not modify them.
+// Result is the outcome of a lookup. Its RRsets are views of the Zone's
+// compact form: they share its memory.
 type Result struct {
 	Kind Kind
+	// Wildcard is true when the answer is synthesized from a wildcard (RFC
+	// 4592): the caller rewrites owner names to the query name.
+	Wildcard bool
+	// PoolTTL is the POOL record's TTL (PoolName; see Pool).
+	PoolTTL uint32
 	// Owner is the canonical owner that matched; for a wildcard match, the
 	// wildcard ("*.wild.example."); for a Delegation, the zone cut. Empty
 	// for NXDomain and NotInZone.
 	Owner string
-	// Wildcard is true when the answer is synthesized from a wildcard (RFC
-	// 4592): the caller rewrites owner names to the query name.
-	Wildcard bool
-	// Answer is the RRset (Success) or the CNAME record (CNAME).
-	Answer []dns.RR
+	// Answer is the RRset (Success) or the CNAME RRset, of one record
+	// (CNAME).
+	Answer RRset
+	// Target is the CNAME's target, canonical, when Answer is a CNAME
+	// RRset (Kind CNAME, or Success for qtype CNAME or ANY).
+	Target string
 	// Pool is the index into config.Config.PoolNames() of the pool that
-	// answers a PoolName, PoolTTL the POOL record's TTL.
-	Pool    int
-	PoolTTL uint32
-	// NS is the child's NS RRset and Glue the addresses of its name
+	// answers a PoolName.
+	Pool int
+	// NS is the child's NS RRset and Glue the address RRsets of its name
 	// servers found in this zone (Delegation). The first InDomainGlue
 	// records of Glue belong to names below the cut (in-domain glue,
 	// which RFC 9471 requires in a referral: without it the child cannot
 	// be reached); the rest are sibling glue, optional.
-	NS           []dns.RR
-	Glue         []dns.RR
+	NS           RRset
+	Glue         RRsets
 	InDomainGlue int
 	// Additional holds, for a Success answer of type NS, MX or SRV from
-	// Set.Lookup, the A and AAAA records the set serves for the answer's
+	// Set.Lookup, the A and AAAA RRsets the set serves for the answer's
 	// targets (RFC 1035 section 4.3.2 step 6), to be added to the
 	// additional section when they fit. Zone.Lookup leaves it empty.
-	Additional []dns.RR
+	Additional RRsets
 }
 
 // Lookup answers qname (any case, with or without the final dot) and qtype
@@ -93,68 +98,72 @@ func (z *Zone) Lookup(qname string, qtype uint16) Result {
 	if qname == "" {
 		return Result{Kind: NotInZone}
 	}
-	if !needsFold(qname) {
-		return lookup(z, qname, qtype)
-	}
 	var buf [maxName]byte
-	return lookup(z, lower(&buf, qname), qtype)
+	return lookup(z, folded(&buf, qname), qtype)
 }
 
 // lookup works on a lowercase, absolute name.
-func lookup[S name](z *Zone, name S, qtype uint16) Result {
-	if n := z.nodes[string(name)]; n != nil {
-		if n.cut != nil && !(n.cut == n && qtype == dns.TypeDS) {
-			return n.cut.referral()
+func lookup(z *Zone, name string, qtype uint16) Result {
+	if i := z.find(name); i != noNode {
+		if c := z.nodes[i].cut; c != noNode && !(c == i && qtype == dns.TypeDS) {
+			return z.referral(c)
 		}
-		return n.answer(qtype, false)
+		return z.answer(i, qtype, false)
 	}
 	// The closest encloser: the longest existing ancestor. Every node is
 	// in the zone, so finding none means the name is not in it.
 	for off := parent(name, 0); off >= 0; off = parent(name, off) {
-		ce := z.nodes[string(name[off:])]
-		if ce == nil {
+		ce := z.find(name[off:])
+		if ce == noNode {
 			continue
 		}
-		if ce.cut != nil {
-			return ce.cut.referral()
+		n := &z.nodes[ce]
+		if n.cut != noNode {
+			return z.referral(n.cut)
 		}
-		if ce.wild != nil {
-			return ce.wild.answer(qtype, true)
+		if n.wild != noNode {
+			return z.answer(n.wild, qtype, true)
 		}
 		return Result{Kind: NXDomain}
 	}
 	return Result{Kind: NotInZone}
 }
 
-func (n *node) referral() Result {
-	return Result{Kind: Delegation, Owner: n.name, NS: n.ns, Glue: n.glue, InDomainGlue: n.inDomain}
+func (z *Zone) referral(i uint32) Result {
+	r := Result{Kind: Delegation, Owner: z.nameOf(i), NS: z.rrsetOf(i, dns.TypeNS)}
+	if a := z.auxOf(i); a != nil {
+		r.Glue = RRsets{zones: &z.self, refs: z.glue[a.glue : a.glue+a.nglue]}
+		r.InDomainGlue = int(a.inDomain)
+	}
+	return r
 }
 
-func (n *node) answer(qtype uint16, wild bool) Result {
-	r := Result{Owner: n.name, Wildcard: wild}
+func (z *Zone) answer(i uint32, qtype uint16, wild bool) Result {
+	r := Result{Owner: z.nameOf(i), Wildcard: wild}
+	n := &z.nodes[i]
+	a := z.auxOf(i)
 	switch {
-	case n.cname != nil:
-		r.Answer = n.cname
+	case a != nil && a.cname:
+		r.Answer = z.rrsetOf(i, dns.TypeCNAME)
+		r.Target = z.names[a.target : a.target+uint32(a.targetLen)]
 		if qtype == dns.TypeCNAME || qtype == dns.TypeANY {
 			r.Kind = Success
 		} else {
 			r.Kind = CNAME
 		}
 		return r
-	case n.pool >= 0 && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY):
-		r.Kind, r.Pool, r.PoolTTL = PoolName, n.pool, n.poolTTL
+	case a != nil && a.pool >= 0 && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY):
+		r.Kind, r.Pool, r.PoolTTL = PoolName, int(a.pool), a.poolTTL
 		return r
 	case qtype == dns.TypeANY:
-		if len(n.sets) > 0 {
-			r.Kind, r.Answer = Success, n.sets[0].rrs
+		if n.nsets > 0 && z.sets[n.sets].typ != TypePOOL {
+			r.Kind, r.Answer = Success, RRset{z: z, node: i, set: n.sets}
 			return r
 		}
-	default:
-		for i := range n.sets {
-			if n.sets[i].typ == qtype {
-				r.Kind, r.Answer = Success, n.sets[i].rrs
-				return r
-			}
+	case qtype != TypePOOL:
+		if s, ok := z.setOf(i, qtype); ok {
+			r.Kind, r.Answer = Success, RRset{z: z, node: i, set: s}
+			return r
 		}
 	}
 	r.Kind = NoData

@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -100,7 +101,7 @@ func checkLookup(t *testing.T, z *Zone, tc lookupCase) {
 	if r.Kind != tc.kind || r.Owner != tc.owner || r.Wildcard != tc.wildcard {
 		t.Errorf("got %v owner %q wildcard %v, want %v owner %q wildcard %v", r.Kind, r.Owner, r.Wildcard, tc.kind, tc.owner, tc.wildcard)
 	}
-	if got := rrs(r.Answer); !slices.Equal(got, tc.answer) {
+	if got := rrs(r.Answer.RRs()); !slices.Equal(got, tc.answer) {
 		t.Errorf("answer %q, want %q", got, tc.answer)
 	}
 	if tc.kind == PoolName {
@@ -109,10 +110,10 @@ func checkLookup(t *testing.T, z *Zone, tc lookupCase) {
 			t.Errorf("pool %d ttl %d, want %s ttl %d", r.Pool, r.PoolTTL, tc.pool, tc.poolTTL)
 		}
 	}
-	if len(r.NS) != tc.ns {
-		t.Errorf("NS %q, want %d records", rrs(r.NS), tc.ns)
+	if r.NS.Len() != tc.ns {
+		t.Errorf("NS %q, want %d records", rrs(r.NS.RRs()), tc.ns)
 	}
-	if got := rrs(r.Glue); !slices.Equal(got, tc.glue) {
+	if got := rrs(r.Glue.RRs()); !slices.Equal(got, tc.glue) {
 		t.Errorf("glue %q, want %q", got, tc.glue)
 	}
 	if r.InDomainGlue != tc.inDomain {
@@ -243,14 +244,14 @@ func TestSetLongestMatch(t *testing.T) {
 				t.Errorf("with the root zone: Zone = %v, want %v", origin(got), origin(tc.wantRoot))
 			}
 			z, r := s.Lookup(tc.qname, dns.TypeA)
-			if z != tc.want || r.Kind != tc.kind || len(r.Answer) != tc.answerLen {
-				t.Errorf("Lookup = %v, %v with %d answers; want %v, %v with %d", origin(z), r.Kind, len(r.Answer), origin(tc.want), tc.kind, tc.answerLen)
+			if z != tc.want || r.Kind != tc.kind || r.Answer.Len() != tc.answerLen {
+				t.Errorf("Lookup = %v, %v with %d answers; want %v, %v with %d", origin(z), r.Kind, r.Answer.Len(), origin(tc.want), tc.kind, tc.answerLen)
 			}
 		})
 	}
 	// DS at the child's apex is the parent's; other types the child's.
-	if z, r := s.Lookup("SUB.example.test.", dns.TypeDS); z != parent || r.Kind != Success || len(r.Answer) != 1 {
-		t.Errorf("DS at the child's apex: zone %s, %v with %d records; want the parent's DS", origin(z), r.Kind, len(r.Answer))
+	if z, r := s.Lookup("SUB.example.test.", dns.TypeDS); z != parent || r.Kind != Success || r.Answer.Len() != 1 {
+		t.Errorf("DS at the child's apex: zone %s, %v with %d records; want the parent's DS", origin(z), r.Kind, r.Answer.Len())
 	}
 	if z, r := s.Lookup("sub.example.test.", dns.TypeNS); z != child || r.Kind != Success {
 		t.Errorf("NS at the child's apex: zone %s, %v; want the child's", origin(z), r.Kind)
@@ -369,20 +370,35 @@ func TestSetAdditional(t *testing.T) {
 			if r.Kind != Success {
 				t.Fatalf("kind %v, want Success", r.Kind)
 			}
-			if got := rrs(r.Additional); !slices.Equal(got, tc.want) {
+			if got := rrs(r.Additional.RRs()); !slices.Equal(got, tc.want) {
 				t.Errorf("additional %q, want %q", got, tc.want)
 			}
 		})
 	}
+	t.Run("a large RRset names each target's addresses once", func(t *testing.T) {
+		text := addrZone
+		for i := range 40 {
+			text += fmt.Sprintf("many IN MX %d %s\n", i, []string{"mail", "MAIL2", "mail2", "ns1"}[i%4])
+		}
+		s, err := NewSet(mustParse(t, text, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, r := s.Lookup("many.example.test.", dns.TypeMX)
+		want := []string{"mail.example.test. A 192.0.2.25", "mail2.example.test. AAAA 2001:db8::25", "ns1.example.test. A 192.0.2.1", "ns1.example.test. AAAA 2001:db8::1"}
+		if got := rrs(r.Additional.RRs()); !slices.Equal(got, want) {
+			t.Errorf("additional %q, want %q", got, want)
+		}
+	})
 	t.Run("referral: glue, not additional", func(t *testing.T) {
 		_, r := s.Lookup("x.sub.example.test.", dns.TypeA)
-		if r.Kind != Delegation || len(r.Additional) != 0 || r.InDomainGlue != 1 || len(r.Glue) != 1 {
-			t.Errorf("%v additional %q glue %q (%d in-domain)", r.Kind, rrs(r.Additional), rrs(r.Glue), r.InDomainGlue)
+		if r.Kind != Delegation || r.Additional.Len() != 0 || r.InDomainGlue != 1 || r.Glue.Records() != 1 {
+			t.Errorf("%v additional %q glue %q (%d in-domain)", r.Kind, rrs(r.Additional.RRs()), rrs(r.Glue.RRs()), r.InDomainGlue)
 		}
 	})
 	t.Run("Zone.Lookup leaves Additional empty", func(t *testing.T) {
-		if r := s.Zone("example.test.").Lookup("example.test.", dns.TypeNS); len(r.Additional) != 0 {
-			t.Errorf("additional %q", rrs(r.Additional))
+		if r := s.Zone("example.test.").Lookup("example.test.", dns.TypeNS); r.Additional.Len() != 0 {
+			t.Errorf("additional %q", rrs(r.Additional.RRs()))
 		}
 	})
 }
@@ -432,8 +448,8 @@ ns1      IN A   192.0.2.1
 				want = c
 			}
 			z, r := s.Lookup(tc.qname, dns.TypeDS)
-			if z != want || r.Kind != tc.kind || len(r.Answer) != tc.answer {
-				t.Errorf("zone %s, %v with %d records; want zone %s, %v with %d", origin(z), r.Kind, len(r.Answer), origin(want), tc.kind, tc.answer)
+			if z != want || r.Kind != tc.kind || r.Answer.Len() != tc.answer {
+				t.Errorf("zone %s, %v with %d records; want zone %s, %v with %d", origin(z), r.Kind, r.Answer.Len(), origin(want), tc.kind, tc.answer)
 			}
 		})
 	}
@@ -484,4 +500,43 @@ ns1      IN A   192.0.2.1
 			t.Errorf("warnings %v, want none", ws)
 		}
 	})
+}
+
+// TestCanonicalOrderLarge loads a zone of more names than the builder
+// sorts at a time, written in an order far from canonical, so that the
+// sorted runs are merged: every RRset must come out in canonical order,
+// and every name must be found.
+func TestCanonicalOrderLarge(t *testing.T) {
+	n := 3*sortRun + 77
+	var text strings.Builder
+	text.WriteString(head)
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&text, "h%d IN A 192.0.2.1\n", i)
+		if i%10 == 0 {
+			fmt.Fprintf(&text, "%d.ent%03d.z IN TXT x\n", i, i/10)
+		}
+	}
+	z := mustParse(t, text.String(), "")
+	var prev string
+	count := 0
+	for set := range z.RRsets() {
+		owner := set.Owner()
+		if count == 0 && owner != z.Origin {
+			t.Fatalf("first owner %s, want the apex", owner)
+		}
+		if prev != "" && owner != prev && compareNames(prev, owner) >= 0 {
+			t.Fatalf("%s after %s: not canonical order", owner, prev)
+		}
+		if r := z.Lookup(owner, set.Type()); r.Kind != Success || r.Owner != owner {
+			t.Fatalf("%s %s: %v at %s", owner, typeName(set.Type()), r.Kind, r.Owner)
+		}
+		prev = owner
+		count++
+	}
+	if want := 3 + n + n/10; count != want { // SOA, NS, ns1 A, the generated
+		t.Errorf("%d RRsets, want %d", count, want)
+	}
+	if r := z.Lookup("ent001.z.example.test.", dns.TypeA); r.Kind != NoData || z.Lookup("z.example.test.", dns.TypeA).Kind != NoData {
+		t.Errorf("an empty non-terminal: %v, want NoData", r.Kind)
+	}
 }

@@ -2,6 +2,7 @@ package zones
 
 import (
 	"strings"
+	"unsafe"
 
 	"github.com/miekg/dns"
 )
@@ -10,11 +11,6 @@ import (
 // 255 octets; escapes (\DDD) make the text of odd ones longer, and those
 // take the slow path (one allocation).
 const maxName = 256
-
-// name is a lowercase, absolute name: a string when the query name was
-// already one (the common case: no copy), else bytes lowercased into a
-// buffer. Map lookups with string(b) do not allocate.
-type name interface{ ~string | ~[]byte }
 
 // needsFold reports whether qname must be lowercased or made absolute
 // before lookup.
@@ -25,6 +21,16 @@ func needsFold(qname string) bool {
 		}
 	}
 	return !isFqdn(qname)
+}
+
+// folded returns qname lowercased and absolute: qname itself when it is
+// already, else a string sharing buf.
+func folded(buf *[maxName]byte, qname string) string {
+	if !needsFold(qname) {
+		return qname
+	}
+	b := lower(buf, qname)
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // lower writes name lowercased (ASCII only, as DNS compares) and absolute
@@ -66,7 +72,7 @@ func isFqdn(name string) bool {
 // parent returns the offset in name (absolute, presentation form) where
 // the name one label shorter starts; for the root "." it returns -1.
 // Escaped dots (\.) do not end a label.
-func parent[S name](name S, off int) int {
+func parent(name string, off int) int {
 	if off >= len(name) || (len(name)-off == 1 && name[off] == '.') {
 		return -1
 	}
@@ -130,28 +136,7 @@ func isSubdomain(child, parent string) bool {
 // is written from the root down, its bytes 0x00 and 0x01 escaped as 0x01
 // 0x00 and 0x01 0x01, then a 0x00 ends it: so a label sorts before every
 // longer label it is a prefix of, and escaping keeps the order of bytes.
-func sortKey(name string) string {
-	var buf [256]byte
-	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
-	if err != nil {
-		return name
-	}
-	var labels [][]byte
-	for i := 0; i < n && buf[i] != 0; i += int(buf[i]) + 1 {
-		labels = append(labels, buf[i+1:i+1+int(buf[i])])
-	}
-	key := make([]byte, 0, 2*n)
-	for i := len(labels) - 1; i >= 0; i-- {
-		for _, c := range labels[i] {
-			if c <= 1 {
-				key = append(key, 1)
-			}
-			key = append(key, c)
-		}
-		key = append(key, 0)
-	}
-	return string(key)
-}
+func sortKey(name string) string { return string(appendSortKey(nil, name)) }
 
 // compareNames orders canonical names as RFC 4034 section 6.1 does.
 func compareNames(a, b string) int {
@@ -189,4 +174,113 @@ func canonical(name string) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// appendCanonical appends the presentation form of wire, an uncompressed
+// wire-format name, lowercased and escaped as canonical (and miekg/dns's
+// UnpackDomainName) writes it. ok is false when wire is not one whole
+// name.
+func appendCanonical(dst, wire []byte) (out []byte, ok bool) {
+	start := len(dst)
+	for i := 0; i < len(wire); {
+		l := int(wire[i])
+		if l == 0 {
+			if len(dst) == start {
+				dst = append(dst, '.')
+			}
+			return dst, i+1 == len(wire)
+		}
+		if l&0xC0 != 0 || i+1+l > len(wire) {
+			return dst, false
+		}
+		for _, c := range wire[i+1 : i+1+l] {
+			switch {
+			case 'A' <= c && c <= 'Z':
+				dst = append(dst, c+'a'-'A')
+			case c == '.' || c == ' ' || c == '\'' || c == '@' || c == ';' || c == '(' || c == ')' || c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < ' ' || c > '~':
+				dst = append(dst, '\\', '0'+c/100, '0'+c/10%10, '0'+c%10)
+			default:
+				dst = append(dst, c)
+			}
+		}
+		dst = append(dst, '.')
+		i += 1 + l
+	}
+	return dst, false
+}
+
+// plainCanonical is canonical for the names zone files nearly always
+// hold: absolute, of letters, digits and other characters that need no
+// escape. It writes the lowercase name into buf and reports false for any
+// other name (canonical then decides).
+func plainCanonical(buf *[maxName]byte, name string) ([]byte, bool) {
+	n := len(name)
+	if n == 0 || n > 254 || name[n-1] != '.' {
+		return nil, false
+	}
+	if n == 1 {
+		buf[0] = '.'
+		return buf[:1], true
+	}
+	label := 0
+	for i := 0; i < n; i++ {
+		c := name[i]
+		switch {
+		case c == '.':
+			if label == 0 || label > 63 {
+				return nil, false
+			}
+			label = 0
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+			label++
+		case c <= ' ' || c > '~' || c == '\'' || c == '@' || c == ';' || c == '(' || c == ')' || c == '"' || c == '\\':
+			return nil, false
+		default:
+			label++
+		}
+		buf[i] = c
+	}
+	return buf[:n], true
+}
+
+// appendSortKey appends sortKey(name) to dst without allocating (for
+// names without escapes).
+func appendSortKey(dst []byte, name string) []byte {
+	if strings.IndexByte(name, '\\') < 0 {
+		// No escapes: the labels are the text between dots, and no byte
+		// of theirs is 0 or 1.
+		end := len(name) - 1 // the final dot
+		for end > 0 {
+			start := strings.LastIndexByte(name[:end], '.') + 1
+			dst = append(dst, name[start:end]...)
+			dst = append(dst, 0)
+			end = start - 1
+		}
+		return dst
+	}
+	var buf [256]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil {
+		return append(dst, name...)
+	}
+	var labels [128]int
+	k := 0
+	for i := 0; i < n && buf[i] != 0; i += int(buf[i]) + 1 {
+		labels[k] = i
+		k++
+	}
+	for j := k - 1; j >= 0; j-- {
+		i := labels[j]
+		for _, c := range buf[i+1 : i+1+int(buf[i])] {
+			if c <= 1 {
+				dst = append(dst, 1)
+			}
+			dst = append(dst, c)
+		}
+		dst = append(dst, 0)
+	}
+	return dst
 }

@@ -16,14 +16,6 @@ import (
 	"github.com/ternlb/tern/config"
 )
 
-// entry is one record as read, with where it was written.
-type entry struct {
-	rr    dns.RR
-	file  string // display name
-	line  int
-	rdata []byte // wire rdata, for ordering and duplicate detection
-}
-
 // source is one zone file being parsed. It hands the parser one byte at a
 // time (miekg/dns uses an io.ByteReader as it is, without buffering), so
 // the number of lines consumed so far tells which lines a record came from.
@@ -43,7 +35,9 @@ type source struct {
 }
 
 func (s *source) ReadByte() (byte, error) {
-	s.tr.last = s
+	if s.tr.last != s {
+		s.tr.last = s
+	}
 	if s.off >= len(s.data) {
 		return 0, io.EOF
 	}
@@ -56,7 +50,9 @@ func (s *source) ReadByte() (byte, error) {
 }
 
 func (s *source) Read(p []byte) (int, error) {
-	s.tr.last = s
+	if s.tr.last != s {
+		s.tr.last = s
+	}
 	if s.off >= len(s.data) {
 		return 0, io.EOF
 	}
@@ -181,10 +177,12 @@ func within(name, root string) bool {
 	return strings.HasPrefix(name, root+"/")
 }
 
-// read parses data, the zone file at file in fsys, and returns its records
-// with their positions. A syntax error stops the parse (miekg/dns cannot go
-// on past one); it is returned as a problem and syntaxErr is true.
-func read(fsys fs.FS, file, display, origin string, data []byte) (entries []entry, ps config.Problems, syntaxErr bool) {
+// read parses data, the zone file at file in fsys, and hands each record
+// to emit as the parser yields it, with the display name of the file it
+// came from and its line. A syntax error stops the parse (miekg/dns
+// cannot go on past one); it is returned as a problem and syntaxErr is
+// true.
+func read(fsys fs.FS, file, display, origin string, data []byte, emit func(rr dns.RR, file string, line int)) (ps config.Problems, syntaxErr bool) {
 	t := &tracker{fsys: fsys, root: path.Dir(file)}
 	t.top = &source{tr: t, path: file, display: display, data: data, lastOffLine: 1, lastLine: 1}
 	t.sources = append(t.sources, t.top)
@@ -195,13 +193,12 @@ func read(fsys fs.FS, file, display, origin string, data []byte) (entries []entr
 	zp.SetIncludeFS(t)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		s := t.last
-		entries = append(entries, entry{rr: rr, file: s.display, line: s.recordLine()})
+		emit(rr, s.display, s.recordLine())
 	}
 	if err := zp.Err(); err != nil {
-		ps = append(ps, t.syntaxProblem(err, origin))
-		return entries, ps, true
+		return config.Problems{t.syntaxProblem(err, origin)}, true
 	}
-	return entries, nil, false
+	return nil, false
 }
 
 // syntaxProblem turns a miekg/dns parse error, which only offers its text

@@ -39,7 +39,14 @@ after-b IN TXT x
 		"conf/zones/inc/b.zone":  {Data: []byte("b IN TXT \"in b\"\n")},
 		"conf/zones/common.zone": {Data: []byte("\n\n\ncommon IN TXT \"in common\"\n")},
 	}
-	entries, ps, syntaxErr := read(fsys, "conf/zones/z.zone", "conf/zones/z.zone", "", mustRead(t, fsys, "conf/zones/z.zone"))
+	type entry struct {
+		rr   dns.RR
+		file string
+		line int
+	}
+	var entries []entry
+	ps, syntaxErr := read(fsys, "conf/zones/z.zone", "conf/zones/z.zone", "", mustRead(t, fsys, "conf/zones/z.zone"),
+		func(rr dns.RR, file string, line int) { entries = append(entries, entry{rr, file, line}) })
 	if len(ps) > 0 || syntaxErr {
 		t.Fatalf("problems: %v", ps)
 	}

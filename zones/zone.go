@@ -1,12 +1,15 @@
 package zones
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"slices"
-	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/miekg/dns"
 	"github.com/ternlb/tern/config"
@@ -14,6 +17,13 @@ import (
 
 // Zone is one loaded, validated zone. It never changes after loading and is
 // safe for concurrent use.
+//
+// A zone is held in a compact form, as Knot DNS and NSD hold theirs:
+// every name once, in one string; the records of every RRset as wire
+// rdata, in one byte slice; names and RRsets as small fixed-size
+// structures that refer to those by offset. None of it holds a pointer,
+// so the garbage collector does not scan a zone, however large; the
+// parsed records are dropped as soon as they are read.
 type Zone struct {
 	// Origin is the zone's apex: canonical, lowercase, fully qualified.
 	Origin string
@@ -27,61 +37,298 @@ type Zone struct {
 	soaFile string
 	soaLine int
 
-	apex    *node
-	nodes   map[string]*node
-	records []dns.RR
+	// names holds every node's name and every CNAME's target, canonical.
+	names string
+	// nodes are the zone's names in canonical order (RFC 4034 section
+	// 6.1), the apex first: owners of records and the empty
+	// non-terminals above them.
+	nodes []node
+	// sets are the RRsets of every node, a node's by type, in node order.
+	sets []rrset
+	// data holds the records of every RRset in set order, each as
+	// TTL (4 bytes), rdata length (2) and uncompressed wire rdata.
+	data []byte
+	// aux holds what a few nodes need beyond their RRsets.
+	aux []aux
+	// glue lists, per delegation, the address RRsets of its name
+	// servers found in the zone.
+	glue  []setRef
+	index index
+	// self is the zone alone, for RRsets views of its own glue.
+	self    []*Zone
+	soaData []byte // the SOA record's rdata
+	records int
 }
 
-// node is one name in the zone: an owner of records or an empty
-// non-terminal above one.
+// node is one name in the zone.
 type node struct {
-	name    string
-	sets    []rrset  // by type; POOL and CNAME are kept apart
-	cname   []dns.RR // the CNAME RRset, when there is one
-	pool    int      // index of the pool a POOL record names; -1 for none
-	poolTTL uint32
-	parent  *node    // the name one label up; nil at the apex
-	cut     *node    // the delegation at or above this name; nil when authoritative
-	wild    *node    // the node "*.name", when it exists
-	ns      []dns.RR // at a delegation: the child's NS RRset
-	// glue: at a delegation, addresses of its in-zone name servers, the
-	// inDomain ones (names below the cut, RFC 9471's in-domain glue)
-	// first.
-	glue     []dns.RR
-	inDomain int
+	name  uint32 // offset of the name in Zone.names
+	sets  uint32 // index of its first RRset in Zone.sets
+	cut   uint32 // the delegation at or above the name; noNode when authoritative
+	wild  uint32 // the node "*.name", or noNode
+	aux   uint32 // index+1 into Zone.aux; 0 for none
+	nlen  uint16 // length of the name
+	nsets uint16 // RRsets at the name, POOL and CNAME included
 }
 
+// rrset is one RRset: its records are n records at data[off:].
 type rrset struct {
+	off uint32
+	n   uint32
 	typ uint16
-	rrs []dns.RR
 }
 
-func (n *node) set(t uint16) []dns.RR {
-	for i := range n.sets {
-		if n.sets[i].typ == t {
-			return n.sets[i].rrs
-		}
+// aux is a node's CNAME target, pool, or (at a delegation) glue.
+type aux struct {
+	pool      int32 // index of the pool a POOL record names; -1 for none
+	poolTTL   uint32
+	target    uint32 // CNAME target: offset in Zone.names
+	targetLen uint16
+	cname     bool
+	glue      uint32 // delegation: its glue, Zone.glue[glue:glue+nglue]
+	nglue     uint32
+	inDomain  uint32 // records of the first RRsets of glue that are in-domain
+}
+
+// setRef names an RRset of a zone of a Set (or of the one zone of a
+// Zone's own glue).
+type setRef struct {
+	zone uint32 // index into the RRsets' zones
+	node uint32
+	set  uint32
+}
+
+func (z *Zone) nameOf(i uint32) string { return nodeName(z.names, z.nodes, i) }
+
+// find returns the node named name (canonical), or noNode.
+func (z *Zone) find(name string) uint32 { return z.index.find(name, z.names, z.nodes) }
+
+func (z *Zone) auxOf(i uint32) *aux {
+	if a := z.nodes[i].aux; a != 0 {
+		return &z.aux[a-1]
 	}
 	return nil
 }
 
+// setOf returns node i's RRset of type t, or false.
+func (z *Zone) setOf(i uint32, t uint16) (uint32, bool) {
+	n := &z.nodes[i]
+	for s := n.sets; s < n.sets+uint32(n.nsets); s++ {
+		if z.sets[s].typ == t {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+func (z *Zone) rrsetOf(i uint32, t uint16) RRset {
+	if s, ok := z.setOf(i, t); ok {
+		return RRset{z: z, node: i, set: s}
+	}
+	return RRset{}
+}
+
 // NS returns the apex NS RRset.
-func (z *Zone) NS() []dns.RR { return z.apex.set(dns.TypeNS) }
+func (z *Zone) NS() RRset { return z.rrsetOf(0, dns.TypeNS) }
+
+// SOARdata returns the SOA record's rdata in wire form (names
+// uncompressed), shared with the zone: do not modify it.
+func (z *Zone) SOARdata() []byte { return z.soaData }
+
+// Len returns the number of records in the zone, POOL records included.
+func (z *Zone) Len() int { return z.records }
+
+// RRsets yields every RRset of the zone in canonical order (RFC 4034
+// section 6.1: by owner name, then type; records by rdata).
+func (z *Zone) RRsets() iter.Seq[RRset] {
+	return func(yield func(RRset) bool) {
+		for i := range z.nodes {
+			n := &z.nodes[i]
+			for s := n.sets; s < n.sets+uint32(n.nsets); s++ {
+				if !yield(RRset{z: z, node: uint32(i), set: s}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// All yields every record of the zone, POOL records included, in
+// canonical order. A Record shares the zone's memory and costs no
+// allocation.
+func (z *Zone) All() iter.Seq[Record] {
+	return func(yield func(Record) bool) {
+		for set := range z.RRsets() {
+			for r := range set.All() {
+				if !yield(r) {
+					return
+				}
+			}
+		}
+	}
+}
 
 // Records returns every record of the zone, POOL records included, in
-// canonical order (RFC 4034 section 6.1: by owner name, then type, then
-// rdata). The slice and the records are shared: do not modify them.
-func (z *Zone) Records() []dns.RR { return z.records }
+// canonical order, decoded into miekg/dns records made for the call: it
+// costs memory in proportion to the zone (All does not).
+func (z *Zone) Records() []dns.RR {
+	out := make([]dns.RR, 0, z.records)
+	for r := range z.All() {
+		out = append(out, r.RR())
+	}
+	return out
+}
+
+// Record is one record of a zone in wire form. Owner and Rdata are
+// shared with the zone: do not modify them.
+type Record struct {
+	Owner string // canonical
+	Type  uint16
+	TTL   uint32
+	// Rdata is the record's data in wire form, its names uncompressed
+	// and in the case the zone file wrote them.
+	Rdata []byte
+}
+
+// RR decodes the record into a miekg/dns record (class IN), made for the
+// call.
+func (r Record) RR() dns.RR {
+	h := dns.RR_Header{Name: r.Owner, Rrtype: r.Type, Class: dns.ClassINET, Ttl: r.TTL, Rdlength: uint16(len(r.Rdata))}
+	rr, _, err := dns.UnpackRRWithHeader(h, r.Rdata, 0)
+	if err != nil {
+		// Every record was packed from a parsed one when the zone was
+		// built, so it unpacks; should it not, its data is kept as is.
+		return &dns.RFC3597{Hdr: h, Rdata: hex.EncodeToString(r.Rdata)}
+	}
+	return rr
+}
+
+// Pool returns the name of the pool a POOL record names; ok is false for
+// a record of another type.
+func (r Record) Pool() (name string, ok bool) {
+	if r.Type != TypePOOL {
+		return "", false
+	}
+	return poolName(r.Rdata), true
+}
+
+// RRset is one RRset of a zone, read from the zone's compact form. The
+// zero RRset is empty. Copying one is cheap.
+type RRset struct {
+	z    *Zone
+	node uint32
+	set  uint32
+}
+
+// Len returns the number of records in the set.
+func (s RRset) Len() int {
+	if s.z == nil {
+		return 0
+	}
+	return int(s.z.sets[s.set].n)
+}
+
+// Type returns the records' type; 0 for the empty RRset.
+func (s RRset) Type() uint16 {
+	if s.z == nil {
+		return 0
+	}
+	return s.z.sets[s.set].typ
+}
+
+// Owner returns the canonical owner name; "" for the empty RRset.
+func (s RRset) Owner() string {
+	if s.z == nil {
+		return ""
+	}
+	return s.z.nameOf(s.node)
+}
+
+// NameSets returns how many RRsets the owner name has, this one
+// included (POOL and CNAME count).
+func (s RRset) NameSets() int {
+	if s.z == nil {
+		return 0
+	}
+	return int(s.z.nodes[s.node].nsets)
+}
+
+// All yields the set's records in canonical (rdata) order, without
+// allocating.
+func (s RRset) All() iter.Seq[Record] {
+	return func(yield func(Record) bool) {
+		if s.z == nil {
+			return
+		}
+		set := &s.z.sets[s.set]
+		owner := s.z.nameOf(s.node)
+		d := s.z.data[set.off:]
+		for range set.n {
+			ttl := binary.BigEndian.Uint32(d)
+			l := int(binary.BigEndian.Uint16(d[4:]))
+			if !yield(Record{Owner: owner, Type: set.typ, TTL: ttl, Rdata: d[6 : 6+l : 6+l]}) {
+				return
+			}
+			d = d[6+l:]
+		}
+	}
+}
+
+// RRs returns the set's records decoded into miekg/dns records made for
+// the call.
+func (s RRset) RRs() []dns.RR {
+	var out []dns.RR
+	for r := range s.All() {
+		out = append(out, r.RR())
+	}
+	return out
+}
+
+// RRsets is a list of RRsets, of one zone or of several zones of a Set.
+type RRsets struct {
+	zones *[]*Zone // what setRef.zone indexes
+	refs  []setRef
+}
+
+// Len returns the number of RRsets.
+func (l RRsets) Len() int { return len(l.refs) }
+
+// At returns the i-th RRset.
+func (l RRsets) At(i int) RRset {
+	r := l.refs[i]
+	return RRset{z: (*l.zones)[r.zone], node: r.node, set: r.set}
+}
+
+// Records returns the number of records in all the RRsets.
+func (l RRsets) Records() int {
+	n := 0
+	for i := range l.refs {
+		n += l.At(i).Len()
+	}
+	return n
+}
+
+// RRs returns the records of every RRset decoded into miekg/dns records
+// made for the call.
+func (l RRsets) RRs() []dns.RR {
+	var out []dns.RR
+	for i := range l.refs {
+		out = append(out, l.At(i).RRs()...)
+	}
+	return out
+}
 
 // Set is the zones one server answers for. It never changes after it is
 // built and is safe for concurrent use.
 type Set struct {
 	zones    []*Zone
-	byOrigin map[string]*Zone
-	// extra holds the additional-section records of every NS, MX and SRV
-	// RRset the set serves, keyed by the RRset's first record (see
-	// additional): the query path only reads it.
-	extra map[dns.RR][]dns.RR
+	byOrigin map[string]uint32 // origin -> index in zones
+	// extra holds the additional-section RRsets of every NS, MX and SRV
+	// RRset the set serves (see additional), by the RRset's zone and
+	// index: refs[span>>32 : span&0xFFFFFFFF]. The query path only
+	// reads it.
+	extra map[uint64]uint64
+	refs  []setRef
 }
 
 var (
@@ -92,16 +339,20 @@ var (
 
 // NewSet makes a Set of zones; two zones with the same origin are an error.
 func NewSet(zones ...*Zone) (*Set, error) {
-	s := &Set{byOrigin: make(map[string]*Zone, len(zones))}
+	s := &Set{byOrigin: make(map[string]uint32, len(zones))}
+	seen := make(map[string]*Zone, len(zones))
 	for _, z := range zones {
-		if other, dup := s.byOrigin[z.Origin]; dup {
+		if other, dup := seen[z.Origin]; dup {
 			return nil, fmt.Errorf("zone %s from %s and %s: %w", z.Origin, other.File, z.File, errDuplicateOrigin)
 		}
-		s.byOrigin[z.Origin] = z
+		seen[z.Origin] = z
 		s.zones = append(s.zones, z)
 	}
 	slices.SortFunc(s.zones, func(a, b *Zone) int { return compareNames(a.Origin, b.Origin) })
-	s.extra = s.additional()
+	for i, z := range s.zones {
+		s.byOrigin[z.Origin] = uint32(i)
+	}
+	s.additional()
 	return s, nil
 }
 
@@ -114,20 +365,21 @@ func (s *Set) Zone(qname string) *Zone {
 	if qname == "" {
 		return nil
 	}
-	if !needsFold(qname) {
-		return zoneOf(s, qname)
-	}
 	var buf [maxName]byte
-	return zoneOf(s, lower(&buf, qname))
-}
-
-func zoneOf[S name](s *Set, name S) *Zone {
-	for off := 0; off >= 0; off = parent(name, off) {
-		if z := s.byOrigin[string(name[off:])]; z != nil {
-			return z
-		}
+	if i, ok := s.zoneOf(folded(&buf, qname)); ok {
+		return s.zones[i]
 	}
 	return nil
+}
+
+// zoneOf returns the index of the zone holding name (canonical).
+func (s *Set) zoneOf(name string) (uint32, bool) {
+	for off := 0; off >= 0; off = parent(name, off) {
+		if i, ok := s.byOrigin[name[off:]]; ok {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // Lookup finds the zone for qname and looks qname up in it, lowercasing the
@@ -142,18 +394,13 @@ func (s *Set) Lookup(qname string, qtype uint16) (*Zone, Result) {
 	if qname == "" {
 		return nil, Result{Kind: NotInZone}
 	}
-	if !needsFold(qname) {
-		return setLookup(s, qname, qtype)
-	}
 	var buf [maxName]byte
-	return setLookup(s, lower(&buf, qname), qtype)
-}
-
-func setLookup[S name](s *Set, name S, qtype uint16) (*Zone, Result) {
-	z := zoneOf(s, name)
-	if z == nil {
+	name := folded(&buf, qname)
+	zi, ok := s.zoneOf(name)
+	if !ok {
 		return nil, Result{Kind: NotInZone}
 	}
+	z := s.zones[zi]
 	// DS records live in the parent (RFC 4035 section 3.1.4.1): when the
 	// set serves the parent too and the parent delegates the child, DS
 	// at the child's apex is the parent's. A parent without that
@@ -165,10 +412,12 @@ func setLookup[S name](s *Set, name S, qtype uint16) (*Zone, Result) {
 		}
 	}
 	r := lookup(z, name, qtype)
-	if r.Kind == Success && len(r.Answer) > 0 {
-		switch r.Answer[0].Header().Rrtype {
+	if r.Kind == Success {
+		switch r.Answer.Type() {
 		case dns.TypeNS, dns.TypeMX, dns.TypeSRV:
-			r.Additional = s.extra[r.Answer[0]]
+			if span, ok := s.extra[uint64(zi)<<32|uint64(r.Answer.set)]; ok {
+				r.Additional = RRsets{zones: &s.zones, refs: s.refs[span>>32 : span&0xFFFFFFFF]}
+			}
 		}
 	}
 	return z, r
@@ -181,7 +430,10 @@ func (s *Set) parentZone(z *Zone) *Zone {
 	if off < 0 {
 		return nil
 	}
-	return zoneOf(s, z.Origin[off:])
+	if i, ok := s.zoneOf(z.Origin[off:]); ok {
+		return s.zones[i]
+	}
+	return nil
 }
 
 // delegator returns the served parent zone of z when it delegates z's
@@ -191,7 +443,7 @@ func (s *Set) delegator(z *Zone) *Zone {
 	if p == nil {
 		return nil
 	}
-	if n := p.nodes[z.Origin]; n == nil || n.cut != n {
+	if i := p.find(z.Origin); i == noNode || p.nodes[i].cut != i {
 		return nil
 	}
 	return p
@@ -224,8 +476,8 @@ func (s *Set) Warnings() config.Problems {
 // firstNS names the first name server of z's apex NS RRset, for an
 // example record.
 func firstNS(z *Zone) string {
-	for _, rr := range z.NS() {
-		if ns, ok := rr.(*dns.NS); ok {
+	for r := range z.NS().All() {
+		if ns, ok := r.RR().(*dns.NS); ok {
 			return ns.Ns
 		}
 	}
@@ -233,7 +485,7 @@ func firstNS(z *Zone) string {
 }
 
 // additional resolves, once per set, the targets of every NS, MX and SRV
-// RRset to the A and AAAA records the set serves for them (RFC 1035
+// RRset to the A and AAAA RRsets the set serves for them (RFC 1035
 // sections 3.3.9, 3.3.11 and 4.3.2 step 6; RFC 2782), in the order of
 // the RRset's records, each address RRset once. A target is resolved in
 // whichever served zone holds it, by its exact name: a target that is
@@ -243,55 +495,102 @@ func firstNS(z *Zone) string {
 // on the client: the resolver asks for those and gets the pool's live
 // answer. A delegation's own NS RRset is not here: referrals carry glue
 // (Result.Glue).
-func (s *Set) additional() map[dns.RR][]dns.RR {
-	out := map[dns.RR][]dns.RR{}
-	for _, z := range s.zones {
-		for _, n := range z.nodes {
-			if n.cut != nil {
+func (s *Set) additional() {
+	s.extra = map[uint64]uint64{}
+	var buf []byte
+	var seen seenSet
+	for zi, z := range s.zones {
+		for i := range z.nodes {
+			n := &z.nodes[i]
+			if n.cut != noNode {
 				continue // at or below a delegation: referrals only
 			}
-			for _, set := range n.sets {
-				if rrs := s.targetAddresses(set.rrs); len(rrs) > 0 {
-					out[set.rrs[0]] = rrs
+			for si := n.sets; si < n.sets+uint32(n.nsets); si++ {
+				skip := 0
+				switch z.sets[si].typ {
+				case dns.TypeNS:
+				case dns.TypeMX:
+					skip = 2
+				case dns.TypeSRV:
+					skip = 6
+				default:
+					continue
+				}
+				start := len(s.refs)
+				set := RRset{z: z, node: uint32(i), set: si}
+				seen.reset(set.Len())
+				for r := range set.All() {
+					if len(r.Rdata) < skip {
+						continue
+					}
+					var ok bool
+					if buf, ok = appendCanonical(buf[:0], r.Rdata[skip:]); !ok || string(buf) == "." {
+						continue // "." is the null MX (RFC 7505) or "no service" SRV
+					}
+					s.addAddresses(unsafe.String(unsafe.SliceData(buf), len(buf)), &seen)
+				}
+				if len(s.refs) > start {
+					s.extra[uint64(zi)<<32|uint64(si)] = uint64(start)<<32 | uint64(len(s.refs))
 				}
 			}
 		}
 	}
-	return out
 }
 
-func (s *Set) targetAddresses(rrs []dns.RR) []dns.RR {
-	var out []dns.RR
-	seen := map[string]bool{}
-	for _, rr := range rrs {
-		var target string
-		switch r := rr.(type) {
-		case *dns.NS:
-			target = r.Ns
-		case *dns.MX:
-			target = r.Mx
-		case *dns.SRV:
-			target = r.Target
-		default:
-			return nil
-		}
-		t, ok := canonical(target)
-		if !ok || t == "." || seen[t] {
-			continue // "." is the null MX (RFC 7505) or "no service" SRV
-		}
-		seen[t] = true
-		z := zoneOf(s, t)
-		if z == nil {
-			continue
-		}
-		n := z.nodes[t]
-		if n == nil || n.cut != nil || n.cname != nil || n.pool >= 0 {
-			continue
-		}
-		out = append(out, n.set(dns.TypeA)...)
-		out = append(out, n.set(dns.TypeAAAA)...)
+// addAddresses appends the A and AAAA RRsets of target (canonical) to
+// s.refs, unless they are left out (see additional) or seen already.
+func (s *Set) addAddresses(target string, seen *seenSet) {
+	zi, ok := s.zoneOf(target)
+	if !ok {
+		return
 	}
-	return out
+	z := s.zones[zi]
+	i := z.find(target)
+	if i == noNode || z.nodes[i].cut != noNode {
+		return
+	}
+	if a := z.auxOf(i); a != nil && (a.cname || a.pool >= 0) {
+		return
+	}
+	if !seen.add(uint64(zi)<<32 | uint64(i)) {
+		return
+	}
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		if si, ok := z.setOf(i, t); ok {
+			s.refs = append(s.refs, setRef{zone: uint32(zi), node: i, set: si})
+		}
+	}
+}
+
+// seenSet is a set of keys: a short list for the few targets of most
+// RRsets, a map for large RRsets.
+type seenSet struct {
+	list []uint64
+	m    map[uint64]bool
+}
+
+// reset empties the set for up to n keys.
+func (s *seenSet) reset(n int) {
+	s.list, s.m = s.list[:0], nil
+	if n > 16 {
+		s.m = make(map[uint64]bool, n)
+	}
+}
+
+// add adds k and reports whether it was new.
+func (s *seenSet) add(k uint64) bool {
+	if s.m != nil {
+		if s.m[k] {
+			return false
+		}
+		s.m[k] = true
+		return true
+	}
+	if slices.Contains(s.list, k) {
+		return false
+	}
+	s.list = append(s.list, k)
+	return true
 }
 
 // Load parses and validates every zone of c (c.Zones, read from c.FS with
@@ -380,22 +679,43 @@ func Parse(fsys fs.FS, file, display, origin string, pools map[string]int) (*Zon
 // parse reads and builds a zone. It always returns a Zone, with its Origin
 // set when one could be determined; the Zone is only fit to serve when
 // there are no problems.
+//
+// The parser and the builder run in two goroutines, the records handed
+// over in batches: miekg/dns's parser is the larger half of a load, and
+// the builder's half then costs little more wall time.
 func parse(fsys fs.FS, file, display, origin string, data []byte, pools map[string]int) (*Zone, config.Problems) {
-	entries, ps, syntaxErr := read(fsys, file, display, origin, data)
-	b := &builder{file: display, pools: pools, truncated: syntaxErr}
-	z := b.build(origin, entries)
+	b := newBuilder(display, origin, pools, data)
+	const batchLen, batches = 256, 4
+	full := make(chan []pendingRR, batches)
+	free := make(chan []pendingRR, batches)
+	for range batches {
+		free <- make([]pendingRR, 0, batchLen)
+	}
+	built := make(chan struct{})
+	go func() {
+		defer close(built)
+		for batch := range full {
+			for i := range batch {
+				b.add(batch[i].rr, batch[i].file, batch[i].line)
+			}
+			clear(batch)
+			free <- batch[:0]
+		}
+	}()
+	batch := <-free
+	ps, syntaxErr := read(fsys, file, display, origin, data, func(rr dns.RR, file string, line int) {
+		batch = append(batch, pendingRR{rr, file, line})
+		if len(batch) == batchLen {
+			full <- batch
+			batch = <-free
+		}
+	})
+	full <- batch
+	close(full)
+	<-built
+	b.truncated = syntaxErr
+	z := b.finish()
 	ps = append(ps, b.ps...)
 	ps.Sort()
 	return z, ps
-}
-
-// sortEntries orders records by type, then canonical rdata.
-func sortEntries(es []*entry) {
-	sort.SliceStable(es, func(i, j int) bool {
-		ti, tj := es[i].rr.Header().Rrtype, es[j].rr.Header().Rrtype
-		if ti != tj {
-			return ti < tj
-		}
-		return string(es[i].rdata) < string(es[j].rdata)
-	})
 }

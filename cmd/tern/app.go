@@ -18,7 +18,6 @@ import (
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dispatcher"
 	"github.com/ternlb/tern/node"
-	"github.com/ternlb/tern/zones"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
@@ -76,20 +75,16 @@ func checkCommand() *cli.Command {
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE`", Required: true},
 		},
 		Action: func(c *cli.Context) error {
-			ps := node.Check(c.String("config"))
+			ps, warnings := node.CheckWarn(c.String("config"))
 			for _, p := range ps {
 				fmt.Fprintln(c.App.ErrWriter, p.String())
 			}
 			if len(ps) > 0 {
 				return cli.Exit(fmt.Sprintf("%d problem(s) found", len(ps)), 1)
 			}
-			if cfg, err := config.Load(c.String("config")); err == nil {
-				if set, zps := zones.Load(cfg); len(zps) == 0 {
-					for _, w := range set.Warnings() { // legal, but likely a mistake
-						w.Msg = "warning: " + w.Msg
-						fmt.Fprintln(c.App.ErrWriter, w.String())
-					}
-				}
+			for _, w := range warnings { // legal, but likely a mistake
+				w.Msg = "warning: " + w.Msg
+				fmt.Fprintln(c.App.ErrWriter, w.String())
 			}
 			if ok, err := hasNodeSection(c.String("config")); err == nil && !ok {
 				fmt.Fprintf(c.App.Writer, "%s: ok (no node: section: a cluster-wide part for tern apply; tern serve needs one)\n", c.String("config"))

@@ -1,5 +1,5 @@
 // Package mix holds the bit mixer Tern's hashing shares: rendezvous
-// hashing (selector's sticky stage, raftstore's prober choice) and the
+// hashing (selector's sticky stage, health's prober choice) and the
 // probes' start-time spread hash strings with FNV-1a, whose low bits vary
 // little between similar strings, and finish with this.
 package mix
