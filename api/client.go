@@ -49,6 +49,15 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status) }
 
+// slow is c for a request the server may take minutes over (an apply or a
+// rollback: a big zone is parsed and uploaded): the same transport, and
+// the server's apply deadline in place of 30 seconds.
+func (c *Client) slow() *Client {
+	cc := *c
+	cc.http = &http.Client{Transport: c.http.Transport, Timeout: applyDeadline}
+	return &cc
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body []byte
 	if in != nil {
@@ -141,14 +150,14 @@ func (c *Client) Version(ctx context.Context, v uint64) (cv ConfigVersion, err e
 // Apply sends a whole configuration; r.Base must be the current version
 // (409 otherwise) unless r.Force.
 func (c *Client) Apply(ctx context.Context, r ApplyRequest) (res ApplyResult, err error) {
-	err = c.do(ctx, http.MethodPost, "/v1/config", r, &res)
+	err = c.slow().do(ctx, http.MethodPost, "/v1/config", r, &res)
 	return res, err
 }
 
 // Rollback re-applies kept version v as a new version; r.Base must be the
 // current version (409 otherwise) unless r.Force.
 func (c *Client) Rollback(ctx context.Context, v uint64, r RollbackRequest) (res ApplyResult, err error) {
-	err = c.do(ctx, http.MethodPost, "/v1/config/versions/"+strconv.FormatUint(v, 10)+"/rollback", r, &res)
+	err = c.slow().do(ctx, http.MethodPost, "/v1/config/versions/"+strconv.FormatUint(v, 10)+"/rollback", r, &res)
 	return res, err
 }
 

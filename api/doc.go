@@ -15,8 +15,10 @@
 // client certificate verified against Options.ClientCAs. New refuses to
 // listen beyond loopback without a token (ErrInsecure); without one,
 // writes are answered for loopback clients only. Every request body is
-// bounded (64 KiB for a join or an admin change, Options.MaxApplyBody for
-// an apply or a forwarded command) and a larger one gets 413.
+// bounded (64 KiB for a join or an admin change, Options.MaxApplyBody,
+// 1.25 GiB, for an apply, 32 MiB for a forwarded command) and a larger one
+// gets 413. An apply or a rollback has 15 minutes to be read and answered
+// (a big zone takes a while to parse), other requests a minute.
 //
 // A configuration change (POST /v1/config, a rollback)
 // names the version it was based on (Change.Base) and is answered 409

@@ -235,8 +235,9 @@ type siteFake struct{}
 func (siteFake) SiteLoad(context.Context) (SiteLoad, error) { return SiteLoad{Load: 3}, nil }
 
 // Bodies are bounded per route: a join or an admin change at 64 KiB, an
-// apply and a forwarded command at MaxApplyBody; a larger one gets 413
-// saying so, and reaches no backend.
+// apply at MaxApplyBody, a forwarded command at 32 MiB (one Raft entry)
+// or MaxApplyBody when smaller; a larger one gets 413 saying so, and
+// reaches no backend.
 func TestBodyLimits(t *testing.T) {
 	b := &fuzzBackend{}
 	s := serve(t, Options{Token: "tok", MaxApplyBody: 1 << 20, Cluster: b, Pools: b, Configs: b, Forwarder: b})
@@ -244,19 +245,24 @@ func TestBodyLimits(t *testing.T) {
 	apply := func(n int) string {
 		return `{"main":"tern.yaml","files":{"tern.yaml":"` + strings.Repeat("#", n) + `"}}`
 	}
+	big := serve(t, Options{Token: "tok", Cluster: b, Pools: b, Configs: b, Forwarder: b})
+	bigApply := "http://" + big.Addr().String()
 	for _, tc := range []struct {
-		name, method, path, body string
-		want                     int
+		name, base, method, path, body string
+		want                           int
 	}{
-		{"join at 64 KiB", "POST", "/v1/cluster/join", `{"id":"n2","raft_addr":"` + strings.Repeat("x", 65<<10) + `"}`, 413},
-		{"admin at 64 KiB", "PUT", "/v1/pools/web/members/192.0.2.1/admin", `{"state":"drain"}` + strings.Repeat(" ", 64<<10), 413},
-		{"apply within the limit", "POST", "/v1/config", apply(900 << 10), 200},
-		{"apply over the limit", "POST", "/v1/config", apply(1 << 20), 413},
-		{"forwarded command over the limit", "POST", "/v1/raft/apply", strings.Repeat("x", 1<<20+1), 413},
+		{"default: apply over 64 MiB", bigApply, "POST", "/v1/config", apply(65 << 20), 200},
+		{"default: forwarded command within 32 MiB", bigApply, "POST", "/v1/raft/apply", strings.Repeat("x", 32<<20), 200},
+		{"default: forwarded command over 32 MiB", bigApply, "POST", "/v1/raft/apply", strings.Repeat("x", 32<<20+1), 413},
+		{"join at 64 KiB", base, "POST", "/v1/cluster/join", `{"id":"n2","raft_addr":"` + strings.Repeat("x", 65<<10) + `"}`, 413},
+		{"admin at 64 KiB", base, "PUT", "/v1/pools/web/members/192.0.2.1/admin", `{"state":"drain"}` + strings.Repeat(" ", 64<<10), 413},
+		{"apply within the limit", base, "POST", "/v1/config", apply(900 << 10), 200},
+		{"apply over the limit", base, "POST", "/v1/config", apply(1 << 20), 413},
+		{"forwarded command over the limit", base, "POST", "/v1/raft/apply", strings.Repeat("x", 1<<20+1), 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := b.calls()
-			r, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
+			r, _ := http.NewRequest(tc.method, tc.base+tc.path, strings.NewReader(tc.body))
 			r.Header.Set("Authorization", "Bearer tok")
 			resp, err := http.DefaultClient.Do(r)
 			if err != nil {

@@ -37,11 +37,18 @@ var (
 
 // Body limits per route: JoinRequest and AdminRequest are a few short
 // strings; an apply carries a whole configuration with its zone files
-// (JSON-escaped), as does a forwarded command.
+// (JSON-escaped: up to 1 GiB of files, what a cluster node accepts in one
+// version); a forwarded command is one Raft log entry (at most 16 MiB:
+// file content travels in pieces).
 const (
-	maxSmallBody = 64 << 10
+	maxSmallBody   = 64 << 10
+	maxCommandBody = 32 << 20
 	// DefaultMaxApplyBody is Options.MaxApplyBody's default.
-	DefaultMaxApplyBody = 64 << 20
+	DefaultMaxApplyBody = 1280 << 20
+	// applyDeadline is how long an apply or a rollback may take to be
+	// read, validated and committed (its zones parsed, its files
+	// uploaded) where other requests have a minute.
+	applyDeadline = 15 * time.Minute
 )
 
 // StatusSource reports a node's state.
@@ -114,9 +121,10 @@ type Options struct {
 	// place of the token. It admits nothing else: an operator's writes
 	// and reads still need the token.
 	ClientCAs *x509.CertPool
-	// MaxApplyBody bounds the body of POST /v1/config and of a forwarded
-	// command (default DefaultMaxApplyBody, 64 MiB); a larger one is
-	// refused with 413. Join and admin bodies are bounded at 64 KiB.
+	// MaxApplyBody bounds the body of POST /v1/config (default
+	// DefaultMaxApplyBody, 1.25 GiB); a larger one is refused with 413.
+	// Join and admin bodies are bounded at 64 KiB, a forwarded command at
+	// 32 MiB (or MaxApplyBody when smaller).
 	MaxApplyBody int64
 
 	Status    StatusSource
@@ -341,6 +349,7 @@ func (s *Server) routes() {
 			writeError(w, errNoBackend)
 			return
 		}
+		extendDeadlines(w)
 		var req RollbackRequest // no body: based on version 0, refused unless the cluster has none
 		if r.ContentLength != 0 && !decode(w, r, maxSmallBody, &req) {
 			return
@@ -350,6 +359,7 @@ func (s *Server) routes() {
 		reply(w, res, err)
 	}))
 	s.handle("POST /v1/config", write(wired(s.o.Configs, func(w http.ResponseWriter, r *http.Request) {
+		extendDeadlines(w)
 		var req ApplyRequest
 		if !decode(w, r, s.o.MaxApplyBody, &req) {
 			return
@@ -366,7 +376,7 @@ func (s *Server) routes() {
 	// Internal: a follower forwards a write to the leader here. It needs
 	// the token or a node's client certificate (see Options.ClientCAs).
 	s.handle("POST /v1/raft/apply", peer(wired(s.o.Forwarder, func(w http.ResponseWriter, r *http.Request) {
-		cmd, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxApplyBody))
+		cmd, err := io.ReadAll(http.MaxBytesReader(w, r.Body, min(s.o.MaxApplyBody, maxCommandBody)))
 		if err != nil {
 			writeError(w, bodyError(err))
 			return
@@ -388,6 +398,15 @@ func (s *Server) routes() {
 	s.handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
 	}))
+}
+
+// extendDeadlines gives an apply or a rollback applyDeadline to be read and
+// answered, in place of the server's minute.
+func extendDeadlines(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	at := time.Now().Add(applyDeadline)
+	_ = rc.SetReadDeadline(at) // a ResponseWriter without deadlines keeps the server's
+	_ = rc.SetWriteDeadline(at)
 }
 
 // wired returns h, or, when the backend h calls is not wired (nil), a

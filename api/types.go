@@ -154,6 +154,9 @@ type ApplyResult struct {
 	Version uint64 `json:"version"`
 	Hash    string `json:"hash"`
 	Changed bool   `json:"changed"`
+	// Replicated is how many bytes of Raft log the change took: the
+	// content the cluster did not hold yet, and the version.
+	Replicated int64 `json:"replicated,omitempty"`
 }
 
 // CommandResult is what the leader answers a forwarded command: the log

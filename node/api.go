@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/health"
 	"github.com/ternlb/tern/probes"
 	"github.com/ternlb/tern/raftstore"
@@ -279,7 +280,10 @@ func (c apiConfigs) Version(_ context.Context, v uint64) (api.ConfigVersion, err
 	}
 	// Bundles are redacted when proposed; one proposed before that (or by
 	// a node that did not) is redacted on its way out all the same.
-	b, err := redactSecrets(cv.Bundle)
+	b, err := st.Bundle(cv.Manifest)
+	if err == nil {
+		b, err = redactSecrets(b)
+	}
 	if err != nil {
 		return api.ConfigVersion{}, fmt.Errorf("configuration version %d is not shown: %w", v, err)
 	}
@@ -324,35 +328,49 @@ func (c apiConfigs) Apply(ctx context.Context, r api.ApplyRequest) (api.ApplyRes
 	if err != nil {
 		return api.ApplyResult{}, fmt.Errorf("%w: nothing changed: %v", api.ErrInvalid, err)
 	}
-	stamps, err := c.validate(b)
+	cfg, err := c.n.bundleConfig(b)
+	var stamps map[string]raftstore.ZoneStamp
+	if err == nil {
+		stamps, err = c.validate(cfg)
+	}
 	if err != nil {
 		return api.ApplyResult{}, fmt.Errorf("%w: the configuration does not validate, nothing changed:\n%v", api.ErrInvalid, err)
 	}
-	return c.change(ctx, raftstore.ApplyConfig{Bundle: b, Change: c.raftChange(raftstore.OriginApply, r.Change, stamps)})
+	ch := c.raftChange(raftstore.OriginApply, r.Change, stamps)
+	return c.change(ctx, func(ctx context.Context) (raftstore.Result, int, error) {
+		return c.n.proposeBundle(ctx, b, ch, c.n.propose)
+	})
 }
 
 // Rollback re-applies kept version v, based on r.Base, once it has
 // compiled here as Apply's configurations do.
 func (c apiConfigs) Rollback(ctx context.Context, v uint64, r api.RollbackRequest) (api.ApplyResult, error) {
-	cv, ok := c.n.store.State().ConfigVersion(v)
+	st := c.n.store.State()
+	cv, ok := st.ConfigVersion(v)
 	if !ok {
 		return api.ApplyResult{}, fmt.Errorf("%w: configuration version %d is not kept", api.ErrNotFound, v)
 	}
-	stamps, err := c.validate(cv.Bundle)
+	cfg, err := c.n.clusterConfig(st, cv)
+	var stamps map[string]raftstore.ZoneStamp
+	if err == nil {
+		stamps, err = c.validate(cfg)
+	}
 	if err != nil {
 		return api.ApplyResult{}, fmt.Errorf("%w: version %d does not validate here any more, nothing changed:\n%v", api.ErrInvalid, v, err)
 	}
-	return c.change(ctx, raftstore.Rollback{Version: v, Change: c.raftChange(raftstore.OriginRollback, r.Change, stamps)})
+	body := raftstore.Rollback{Version: v, Change: c.raftChange(raftstore.OriginRollback, r.Change, stamps)}
+	return c.change(ctx, func(ctx context.Context) (raftstore.Result, int, error) {
+		ctx, cancel := writeContext(ctx)
+		defer cancel()
+		res, err := c.n.propose(ctx, body)
+		return res, 0, err
+	})
 }
 
-// validate compiles b as this node would serve it and returns its zones'
-// stamps.
-func (c apiConfigs) validate(b raftstore.Bundle) (map[string]raftstore.ZoneStamp, error) {
+// validate compiles cfg as this node would serve it and returns its
+// zones' stamps.
+func (c apiConfigs) validate(cfg *config.Config) (map[string]raftstore.ZoneStamp, error) {
 	n := c.n
-	cfg, err := n.bundleConfig(b)
-	if err != nil {
-		return nil, err
-	}
 	n.mu.Lock()
 	g := n.gen
 	n.mu.Unlock()
@@ -360,7 +378,7 @@ func (c apiConfigs) validate(b raftstore.Bundle) (map[string]raftstore.ZoneStamp
 	if len(ps) > 0 {
 		return nil, ps
 	}
-	return zoneStamps(snap), nil
+	return n.zones.stamps(cfg, snap), nil
 }
 
 // raftChange is what a proposal of an operator's change carries: its base,
@@ -376,18 +394,18 @@ func (c apiConfigs) raftChange(kind raftstore.OriginKind, ch api.Change, zones m
 	}
 }
 
-func (c apiConfigs) change(ctx context.Context, b raftstore.Body) (api.ApplyResult, error) {
-	ctx, cancel := writeContext(ctx)
-	defer cancel()
-	res, err := c.n.propose(ctx, b)
+// change runs propose (which returns the bytes of log it took) and
+// answers with the version it made.
+func (c apiConfigs) change(ctx context.Context, propose func(context.Context) (raftstore.Result, int, error)) (api.ApplyResult, error) {
+	res, logBytes, err := propose(ctx)
 	if err != nil {
 		return api.ApplyResult{}, err
 	}
-	cv, ok := c.n.store.State().ConfigVersion(res.Version)
-	if !ok {
-		return api.ApplyResult{Version: res.Version, Changed: res.Changed}, nil
+	out := api.ApplyResult{Version: res.Version, Changed: res.Changed, Replicated: int64(logBytes)}
+	if cv, ok := c.n.store.State().ConfigVersion(res.Version); ok {
+		out.Hash = cv.Hash.String()
 	}
-	return api.ApplyResult{Version: cv.Version, Hash: cv.Hash.String(), Changed: res.Changed}, nil
+	return out, nil
 }
 
 // apiForwarder applies a command another node forwarded here because this
@@ -395,7 +413,7 @@ func (c apiConfigs) change(ctx context.Context, b raftstore.Body) (api.ApplyResu
 type apiForwarder struct{ n *Node }
 
 func (f apiForwarder) ApplyCommand(ctx context.Context, cmd []byte) (api.CommandResult, error) {
-	cmd, err := redactCommand(cmd)
+	cmd, err := redactCommand(cmd, f.n.store.State())
 	if err != nil {
 		return api.CommandResult{}, fmt.Errorf("%w: nothing changed: %v", api.ErrInvalid, err)
 	}

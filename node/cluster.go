@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,6 @@ import (
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dispatcher"
 	"github.com/ternlb/tern/raftstore"
-	"github.com/ternlb/tern/zones"
 )
 
 // Cluster timing that is not the operator's to tune.
@@ -112,15 +112,24 @@ func refuseSecondCluster(cfg *config.Config, dir, token string, t *apiTLS) error
 // over HTTPS with node.tls).
 func (n *Node) peer(addr string) *api.Client { return peerClient(addr, n.token, n.tls) }
 
-// clusterConfig loads a replicated configuration version with this node's
-// own settings (the local file's node section) in place of the proposer's.
-func (n *Node) clusterConfig(cv raftstore.ConfigVersion) (*config.Config, error) {
-	return n.bundleConfig(cv.Bundle)
+// clusterConfig loads a replicated configuration version (from st, which
+// holds its files) with this node's own settings (the local file's node
+// section) in place of the proposer's.
+func (n *Node) clusterConfig(st *raftstore.State, cv raftstore.ConfigVersion) (*config.Config, error) {
+	fsys, err := st.FS(cv.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("version %d: %w", cv.Version, err)
+	}
+	return n.fsConfig(fsys, cv.Main)
 }
 
 // bundleConfig loads a bundle with this node's own settings.
 func (n *Node) bundleConfig(b raftstore.Bundle) (*config.Config, error) {
-	c, err := b.Load(b.Main)
+	return n.fsConfig(b.FS(), b.Main)
+}
+
+func (n *Node) fsConfig(fsys fs.FS, main string) (*config.Config, error) {
+	c, err := config.LoadFS(fsys, main, main)
 	if err != nil {
 		return nil, err
 	}
@@ -137,31 +146,31 @@ type seedBundle struct {
 	zones  map[string]raftstore.ZoneStamp
 }
 
-// clusterDigest is a digest of a bundle's cluster-wide part: the YAML file
-// decoded without the keys a cluster node always takes from its own file
-// (node, and the DNS protection settings reconfigureDNS applies: rrl,
-// tsig, transfer), so that comments, layout and the node's own settings
-// do not count, and every other file's bytes by path. Two nodes'
-// files that would serve the same have the same digest, where their
-// bundles' hashes differ by their node sections.
-func clusterDigest(b raftstore.Bundle) raftstore.Hash {
-	main := b.Files[b.Main]
-	var m map[string]any
-	if yaml.Unmarshal(main, &m) == nil {
+// clusterDigest is a digest of a configuration's cluster-wide part: the
+// YAML file (main, its content) decoded without the keys a cluster node
+// always takes from its own file (node, and the DNS protection settings
+// reconfigureDNS applies: rrl, tsig, transfer), so that comments, layout
+// and the node's own settings do not count, and every other file by its
+// content hash (m). Two nodes' files that would serve the same have the
+// same digest, where their versions' hashes differ by their node
+// sections.
+func clusterDigest(main []byte, m raftstore.Manifest) raftstore.Hash {
+	var y map[string]any
+	if yaml.Unmarshal(main, &y) == nil {
 		for _, k := range [...]string{"node", "rrl", "tsig", "transfer"} {
-			delete(m, k)
+			delete(y, k)
 		}
-		if j, err := json.Marshal(m); err == nil {
+		if j, err := json.Marshal(y); err == nil {
 			main = j
 		}
 	}
-	d := raftstore.Bundle{Main: "\x00main", Files: make(map[string][]byte, len(b.Files))}
-	for p, data := range b.Files {
-		if p != b.Main {
-			d.Files[p] = data
+	d := raftstore.Manifest{Main: "\x00main", Files: make(map[string]raftstore.Hash, len(m.Files))}
+	for p, h := range m.Files {
+		if p != m.Main {
+			d.Files[p] = h
 		}
 	}
-	d.Files[d.Main] = main
+	d.Files[d.Main] = sha256.Sum256(main)
 	return d.Hash()
 }
 
@@ -170,31 +179,27 @@ type digestCache struct {
 	hash, digest raftstore.Hash
 }
 
-// versionDigestLocked returns clusterDigest of cv's bundle.
-func (n *Node) versionDigestLocked(cv raftstore.ConfigVersion) raftstore.Hash {
+// versionDigestLocked returns clusterDigest of cv, whose files st holds.
+func (n *Node) versionDigestLocked(st *raftstore.State, cv raftstore.ConfigVersion) raftstore.Hash {
 	if n.digests.hash != cv.Hash {
-		n.digests = digestCache{hash: cv.Hash, digest: clusterDigest(cv.Bundle)}
+		main, _ := st.ReadFile(cv.Files[cv.Main]) // a kept version's files are held
+		n.digests = digestCache{hash: cv.Hash, digest: clusterDigest(main, cv.Manifest)}
 	}
 	return n.digests.digest
 }
 
-// noteLocalFile records the digest of cfg's cluster-wide part (b: its
-// bundle when already built) for LocalFileDiffers, and reports whether it
-// differs from the cluster's current version.
-func (n *Node) noteLocalFile(cfg *config.Config, b *raftstore.Bundle) (cur raftstore.ConfigVersion, differs bool) {
-	var err error
-	if b == nil {
-		var lb raftstore.Bundle
-		lb, err = localBundle(cfg)
-		b = &lb
+// noteLocalFile records the digest of the local file's cluster-wide part
+// (b, its bundle; err when it did not make one) for LocalFileDiffers, and
+// reports whether it differs from the cluster's current version.
+func (n *Node) noteLocalFile(b raftstore.Bundle, err error) (cur raftstore.ConfigVersion, differs bool) {
+	var digest raftstore.Hash
+	if err == nil {
+		digest = clusterDigest(b.Files[b.Main], b.Manifest())
 	}
 	st := n.store.State()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.localErr = err
-	if err == nil {
-		n.localDigest = clusterDigest(*b)
-	}
+	n.localErr, n.localDigest = err, digest
 	cur, _ = st.Config()
 	differs, _ = n.localDiffersLocked(st)
 	return cur, differs
@@ -212,72 +217,76 @@ func (n *Node) localDiffersLocked(st *raftstore.State) (bool, string) {
 	if !ok {
 		return false, local
 	}
-	return n.localErr != nil || n.localDigest != n.versionDigestLocked(cur), local
+	return n.localErr != nil || n.localDigest != n.versionDigestLocked(st, cur), local
 }
 
 // localBundle is the cluster-wide configuration of a local file as a
-// bundle: the YAML file and every file its zones read, $INCLUDEs too (the
-// zones are loaded through a file system that records what they open),
-// with paths relative to the file's folder (so that messages name
-// "tern.yaml:12" as `tern apply` does).
-func localBundle(c *config.Config) (raftstore.Bundle, error) {
-	main, err := fs.ReadFile(c.FS, c.File)
+// bundle, secrets redacted (see localFiles).
+func (n *Node) localBundle(c *config.Config) (raftstore.Bundle, error) {
+	b, err := n.localFiles(c)
 	if err != nil {
-		return raftstore.Bundle{}, fmt.Errorf("bundle: read %q: %w", c.Name, err)
-	}
-	rec := &recordFS{fsys: c.FS, files: map[string][]byte{}}
-	rc := *c
-	rc.FS = rec
-	if _, ps := zones.Load(&rc); len(ps) > 0 {
-		return raftstore.Bundle{}, ps
-	}
-	b := raftstore.Bundle{Main: c.File, Files: rec.files}
-	b.Files[c.File] = main
-	dir := path.Dir(b.Main)
-	if dir != "." {
-		prefix := dir + "/"
-		out := raftstore.Bundle{Main: strings.TrimPrefix(b.Main, prefix), Files: make(map[string][]byte, len(b.Files))}
-		rebased := true
-		for p, data := range b.Files {
-			rel, ok := strings.CutPrefix(p, prefix)
-			if !ok {
-				rebased = false // a file outside the folder: keep full paths
-				break
-			}
-			out.Files[rel] = data
-		}
-		if rebased {
-			b = out
-		}
-	}
-	if err := b.Validate(); err != nil {
 		return raftstore.Bundle{}, err
 	}
 	return redactSecrets(b)
 }
 
-// recordFS keeps a copy of every file read through it.
-type recordFS struct {
-	fsys  fs.FS
-	mu    sync.Mutex
-	files map[string][]byte
+// localFiles is a local file as `tern apply` sends it: the YAML file and
+// every file its zones read, $INCLUDEs too, with paths relative to the
+// file's folder (so that messages name "tern.yaml:12" as `tern apply`
+// does). It compiles the zones to learn which files they read, through
+// the node's zone cache and under the names a replicated version of the
+// same files has, so that the version's compile (or New's) takes them
+// from the cache; the bytes it returns are the ones it compiled. A zone
+// file outside the folder keeps every path as the host's.
+func (n *Node) localFiles(c *config.Config) (raftstore.Bundle, error) {
+	main, err := fs.ReadFile(c.FS, c.File)
+	if err != nil {
+		return raftstore.Bundle{}, fmt.Errorf("bundle: read %q: %w", c.Name, err)
+	}
+	rc := rebased(c, main)
+	src := newSourceFS(rc.FS)
+	rc.FS = src
+	_, used, ps := n.zones.load(rc)
+	if len(ps) > 0 {
+		return raftstore.Bundle{}, ps
+	}
+	b := raftstore.Bundle{Main: rc.File, Files: map[string][]byte{rc.File: main}}
+	for _, z := range used {
+		for _, d := range z.deps {
+			data, err := src.read(d.path)
+			if err != nil {
+				return raftstore.Bundle{}, fmt.Errorf("bundle: read %q: %w", d.path, err)
+			}
+			b.Files[d.path] = data
+		}
+	}
+	if err := b.Validate(); err != nil {
+		return raftstore.Bundle{}, err
+	}
+	return b, nil
 }
 
-func (r *recordFS) ReadFile(name string) ([]byte, error) {
-	data, err := fs.ReadFile(r.fsys, name)
-	if err == nil {
-		r.mu.Lock()
-		r.files[name] = data
-		r.mu.Unlock()
+// rebased is c read from its file's folder, main its YAML bytes: paths
+// and names as a bundle of it has them. c itself when its folder is the
+// root or a zone file lies outside it.
+func rebased(c *config.Config, main []byte) *config.Config {
+	dir := path.Dir(c.File)
+	for _, p := range zonePaths(c) {
+		if dir == "." && !fs.ValidPath(p) || dir != "." && !strings.HasPrefix(p, dir+"/") {
+			return c
+		}
 	}
-	return data, err
-}
-
-func (r *recordFS) Open(name string) (fs.File, error) {
-	if _, err := r.ReadFile(name); err != nil {
-		return nil, err
+	sub, err := fs.Sub(c.FS, dir)
+	if err != nil {
+		return c
 	}
-	return r.fsys.Open(name)
+	base := path.Base(c.File)
+	rc, ps := config.Parse(base, main)
+	if rc == nil || len(ps) > 0 {
+		return c // c loaded from these bytes: cannot happen
+	}
+	rc.FS, rc.File = sub, base
+	return rc
 }
 
 // startCluster starts the node's cluster tasks; each returns when ctx
@@ -349,7 +358,7 @@ func (n *Node) follow(ctx context.Context, st *raftstore.State) {
 		return
 	}
 	n.mu.Unlock()
-	cfg, err := n.clusterConfig(cv)
+	cfg, err := n.clusterConfig(st, cv)
 	var ng *generation
 	if err == nil {
 		ng, err = n.build(cfg, g)
@@ -396,13 +405,15 @@ func (n *Node) seedConfig(ctx context.Context) error {
 			return nil
 		}
 		if n.store.IsLeader() {
-			actx, cancel := context.WithTimeout(ctx, writeTimeout)
-			_, res, err := n.store.Apply(actx, raftstore.ApplyConfig{Bundle: n.seed.bundle, Change: raftstore.Change{
+			// Straight into this store: the seed is never forwarded.
+			res, _, err := n.proposeBundle(ctx, n.seed.bundle, raftstore.Change{
 				At:     time.Now().UTC(),
 				Origin: raftstore.Origin{Kind: raftstore.OriginBootstrap, Node: n.store.ID()},
 				Zones:  n.seed.zones,
-			}})
-			cancel()
+			}, func(ctx context.Context, b raftstore.Body) (raftstore.Result, error) {
+				_, res, err := n.store.Apply(ctx, b)
+				return res, err
+			})
 			switch {
 			case err == nil:
 				n.log.Info("proposed the validated local configuration as the cluster's first version", "version", res.Version)
@@ -576,7 +587,18 @@ func (n *Node) reloadCluster(cfg *config.Config) error {
 	n.mu.Lock()
 	g := n.gen
 	n.mu.Unlock()
-	if _, _, ps := n.compile(cfg, g.geo); len(ps) > 0 {
+	// Validated as a proposal of the file would be (its bundle, through
+	// the zone cache), with its own node section and geo database.
+	files, err := n.localFiles(cfg)
+	if err != nil {
+		return err
+	}
+	bc, err := files.Load(files.Main)
+	if err != nil {
+		return err
+	}
+	bc.Node = cfg.Node
+	if _, _, ps := n.compileGeo(bc, n.geoFile(cfg), g.geo); len(ps) > 0 {
 		return ps
 	}
 	n.mu.Lock()
@@ -584,7 +606,8 @@ func (n *Node) reloadCluster(cfg *config.Config) error {
 	n.mu.Unlock()
 	n.reconfigureDNS(cfg)
 	n.setConfigErr("")
-	cur, differs := n.noteLocalFile(cfg, nil)
+	b, rerr := redactSecrets(files)
+	cur, differs := n.noteLocalFile(b, rerr)
 	if differs {
 		n.log.Warn("reloaded the node settings; the file's cluster-wide part differs from the cluster's and is NOT applied: send it with `tern apply --config FILE`",
 			"cluster_version", cur.Version, "serving", g.cv.Version)
@@ -592,6 +615,61 @@ func (n *Node) reloadCluster(cfg *config.Config) error {
 		n.log.Info("reloaded the node settings; the file's cluster-wide part is the cluster's current one", "cluster_version", cur.Version)
 	}
 	return nil
+}
+
+// proposeBundle proposes b as a new configuration version: first the
+// content the FSM lacks of its files, in pieces (each its own command),
+// then the version naming them, all through apply (n.propose, or the
+// store itself on the leader). It returns the version's result and the
+// bytes of log the change took. When the version is refused for content
+// the leader no longer holds (this node's view lagged, or an upload's
+// lease ran out), it uploads every file once more and tries again once.
+func (n *Node) proposeBundle(ctx context.Context, b raftstore.Bundle, ch raftstore.Change, apply func(context.Context, raftstore.Body) (raftstore.Result, error)) (raftstore.Result, int, error) {
+	logBytes := 0
+	for attempt := 0; ; attempt++ {
+		st := n.store.State()
+		if attempt > 0 {
+			st = raftstore.NewFSM().State() // holds nothing: plan it all
+		}
+		puts, ac := st.Upload(b, ch)
+		for _, p := range append(bodies(puts), ac) {
+			data, err := raftstore.EncodeCommand(p)
+			if err != nil {
+				return raftstore.Result{}, logBytes, fmt.Errorf("%w: %w", api.ErrInvalid, err)
+			}
+			logBytes += len(data)
+			cctx, cancel := writeContext(ctx) // each piece its own deadline: a big upload is many
+			res, err := apply(cctx, p)
+			cancel()
+			if err == nil {
+				if p.Type() == raftstore.TypeApplyConfig {
+					n.log.Info("configuration proposed", "version", res.Version, "commands", len(puts)+1, "log_bytes", logBytes)
+					return res, logBytes, nil
+				}
+				continue
+			}
+			if attempt == 0 && p.Type() == raftstore.TypeApplyConfig && missingContent(err) {
+				n.log.Warn("the leader lacks content this node's state holds; uploading all of it", "err", err)
+				break
+			}
+			return res, logBytes, err
+		}
+	}
+}
+
+func bodies(puts []raftstore.PutBlobs) []raftstore.Body {
+	out := make([]raftstore.Body, len(puts))
+	for i, p := range puts {
+		out[i] = p
+	}
+	return out
+}
+
+// missingContent: err is ErrMissingBlob, here or as the leader's API
+// said it.
+func missingContent(err error) bool {
+	var ae *api.Error
+	return errors.Is(err, raftstore.ErrMissingBlob) || errors.As(err, &ae) && strings.Contains(ae.Message, raftstore.ErrMissingBlob.Error())
 }
 
 // propose commits b: on the leader directly, elsewhere through the
@@ -665,8 +743,10 @@ func apiError(err error) error {
 		}
 	case errors.Is(err, raftstore.ErrNotLeader), errors.Is(err, raftstore.ErrClosed):
 		kind = api.ErrUnavailable
-	case errors.Is(err, raftstore.ErrStale):
+	case errors.Is(err, raftstore.ErrStale), errors.Is(err, raftstore.ErrMissingBlob):
 		kind = api.ErrConflict
+	case errors.Is(err, raftstore.ErrBlobMismatch), errors.Is(err, raftstore.ErrBlobSpace):
+		kind = api.ErrInvalid
 	case errors.Is(err, raftstore.ErrNoSuchVersion), errors.Is(err, raftstore.ErrUnknownNode):
 		kind = api.ErrNotFound
 	case errors.Is(err, raftstore.ErrMalformed), errors.Is(err, raftstore.ErrUnknownCommand), errors.Is(err, raftstore.ErrUnsupportedVersion):

@@ -165,7 +165,11 @@ func TestBootstrapProposesWhatItValidated(t *testing.T) {
 	o.run(n)
 	o.waitVersion(1)
 	cv, _ := n.store.State().Config()
-	if z := string(cv.Bundle.Files["z.zone"]); !strings.Contains(z, "original") || strings.Contains(z, "edited") {
+	files, err := n.store.State().Bundle(cv.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z := string(files.Files["z.zone"]); !strings.Contains(z, "original") || strings.Contains(z, "edited") {
 		t.Fatalf("version 1's zone file:\n%s", z)
 	}
 	if cv.Origin != (raftstore.Origin{Kind: raftstore.OriginBootstrap, Node: "c1"}) {

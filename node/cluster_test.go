@@ -61,7 +61,7 @@ func TestLocalBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := localBundle(cfg)
+	b, err := (&Node{zones: newZoneCache()}).localBundle(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestLocalBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, ps := compileWith(c2, nil)
+	snap, ps := compileWith(c2, nil, nil)
 	if len(ps) > 0 {
 		t.Fatalf("the bundle does not compile: %v", ps)
 	}
@@ -88,7 +88,8 @@ func TestClusterDigest(t *testing.T) {
 	b := func(main, yaml, zone string) raftstore.Bundle {
 		return raftstore.Bundle{Main: main, Files: map[string][]byte{main: []byte(yaml), "z.zone": []byte(zone)}}
 	}
-	ref := clusterDigest(b("tern.yaml", "node: {name: n1}\n"+cluster, "z"))
+	digest := func(b raftstore.Bundle) raftstore.Hash { return clusterDigest(b.Files[b.Main], b.Manifest()) }
+	ref := digest(b("tern.yaml", "node: {name: n1}\n"+cluster, "z"))
 	for _, tc := range []struct {
 		name string
 		b    raftstore.Bundle
@@ -102,7 +103,7 @@ func TestClusterDigest(t *testing.T) {
 		{"not YAML", b("tern.yaml", "{{", "z"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := clusterDigest(tc.b) == ref; got != tc.same {
+			if got := digest(tc.b) == ref; got != tc.same {
 				t.Fatalf("same digest: %v, want %v", got, tc.same)
 			}
 		})
@@ -119,6 +120,9 @@ func TestAPIError(t *testing.T) {
 		{"closed", raftstore.ErrClosed, api.ErrUnavailable},
 		{"stale", fmt.Errorf("apply: %w", raftstore.ErrStale), api.ErrConflict},
 		{"no such version", raftstore.ErrNoSuchVersion, api.ErrNotFound},
+		{"content not held", fmt.Errorf("apply: %w", raftstore.ErrMissingBlob), api.ErrConflict},
+		{"content not its hash", raftstore.ErrBlobMismatch, api.ErrInvalid},
+		{"no room for content", raftstore.ErrBlobSpace, api.ErrInvalid},
 		{"unknown node", raftstore.ErrUnknownNode, api.ErrNotFound},
 		{"malformed", raftstore.ErrMalformed, api.ErrInvalid},
 		{"timeout", context.DeadlineExceeded, api.ErrUnavailable},

@@ -14,9 +14,10 @@
 // node.data). The node settings (name, dns, api, raft, data, bootstrap,
 // join, tls) always come from the local file. The cluster-wide part
 // (pools, checks, zones, geo maps, sites) comes from the FSM's current
-// configuration bundle once there is one, and from the local file until
-// then. A bundle's geo.database is opened on this host: the local file's
-// database when it names one, else the bundle's path resolved against the
+// configuration version once there is one, and from the local file (as
+// its bundle: localBundle) until then. A version's geo.database is opened
+// on this host: the local file's
+// database when it names one, else the version's path resolved against the
 // local file's folder.
 //
 // Starting: a node with node.bootstrap on an empty data directory starts
@@ -106,14 +107,32 @@
 // gets the committed version and reads its own write. An apply is first
 // validated by compiling it as this node would serve it; a configuration
 // with problems changes nothing and the error lists file:line: message.
+// A configuration is proposed by proposeBundle: the content the FSM lacks
+// (raftstore.State.Upload), each piece its own command with its own
+// deadline, forwarded like any other, then the version; a version the
+// leader refuses for content it no longer holds (this node's view lagged)
+// is uploaded whole once more.
+//
+// Compiling: a node keeps the zones of its last two compiles (zoneCache,
+// compile.go) by zone file path and display name, origin, the list of
+// pool names (POOL records hold pool indexes), and the content hash of
+// every file each zone read ($INCLUDEs too), and takes a zone whose key
+// and files' hashes match instead of parsing it; a replicated version's
+// hashes come from its manifest, without reading the file. So a new
+// version re-parses only the zone files that changed, on every node; the
+// zones' stamps (their transfer fingerprints) are kept the same way.
+// What a zone with a problem returns is zones.Load's own word. A cluster
+// node compiles its local file as the bundle `tern apply` would send
+// (paths and names relative to its folder), so that the same files in a
+// replicated version are found in the cache.
 //
 // SIGHUP in a cluster re-reads the local file and, once it validates,
 // takes in its node settings and DNS protection settings (rrl, tsig,
 // transfer); it never proposes the file. When the file's cluster-wide part
 // (clusterDigest: the YAML decoded without node, rrl, tsig and transfer,
-// and the zone files)
+// and the zone files by content hash)
 // differs from the cluster's current version, the node logs that it is not
-// applied and Status.LocalFileDiffers says so. A bundle holds the whole
+// applied and Status.LocalFileDiffers says so. A version holds the whole
 // file, node section included, so the same cluster-wide part applied from
 // two nodes' files makes two versions.
 //

@@ -80,6 +80,9 @@ type Node struct {
 
 	swap   chan *generation // Reload or the FSM watcher -> Run: a validated new generation
 	served atomic.Pointer[dnsserver.Snapshot]
+	// zones keeps the zones of the last compiles, so that a new
+	// configuration re-parses only the zone files that changed.
+	zones *zoneCache
 
 	mu    sync.Mutex     // guards everything below; never taken on the query path
 	local *config.Config // the local file: node settings, and the cluster-wide part until the FSM has one
@@ -161,6 +164,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		toReport:  map[health.Key]bool{},
 		reportAll: true,
 		local:     cfg,
+		zones:     newZoneCache(),
 		events:    api.NewEventLog(eventsKept),
 		rate:      api.NewRateMeter(rateWindow),
 	}
@@ -188,29 +192,37 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 			return nil, err
 		}
 		n.setProbeNodes(n.store.State())
-		var seed *raftstore.Bundle
+		// The local file as `tern apply` would send it, its zones compiled
+		// once here: the cluster's version of the same files, and the
+		// generation built below, take them from the cache.
+		local, lerr := n.localBundle(cfg)
+		st := n.store.State()
 		// A restarted node resumes from its snapshot's configuration (the
 		// log after it is applied once a leader is heard from).
-		if v, ok := n.store.State().Config(); ok {
-			if c, err := n.clusterConfig(v); err != nil {
+		v, has := st.Config()
+		if has {
+			if c, err := n.clusterConfig(st, v); err != nil {
 				n.log.Error("the replicated configuration does not load here; serving the local file until a good version arrives", "version", v.Version, "err", err)
 				n.configErr = fmt.Sprintf("version %d does not load here: %v", v.Version, err)
 			} else {
 				start, cv = c, v
 			}
-		} else if cfg.Node.Bootstrap {
-			// Serve, and later propose, the bytes read now, not whatever
-			// the files hold when this node first leads.
-			b, err := localBundle(cfg)
-			if err != nil {
-				return nil, err
-			}
-			if start, err = n.bundleConfig(b); err != nil {
-				return nil, err
-			}
-			n.seed, seed = &seedBundle{bundle: b}, &b
 		}
-		n.noteLocalFile(cfg, seed)
+		switch {
+		case cv.Version > 0:
+		case lerr == nil:
+			// Serve (and, bootstrapping, later propose) the bytes read now,
+			// not whatever the files hold when this node first leads.
+			if start, err = n.bundleConfig(local); err != nil {
+				return nil, err
+			}
+			if cfg.Node.Bootstrap && !has {
+				n.seed = &seedBundle{bundle: local}
+			}
+		case cfg.Node.Bootstrap && !has:
+			return nil, lerr
+		}
+		n.noteLocalFile(local, lerr)
 	}
 	g, err := n.build(start, nil)
 	if err != nil && cv.Version > 0 {
@@ -225,7 +237,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	}
 	g.setVersion(cv)
 	if n.seed != nil {
-		n.seed.zones = zoneStamps(g.base)
+		n.seed.zones = n.zones.stamps(g.cfg, g.base)
 	}
 	if n.store == nil {
 		var serr error
@@ -371,11 +383,16 @@ func (n *Node) build(cfg *config.Config, prev *generation) (*generation, error) 
 // to keep when it is the same file) without building a prober: the whole
 // validation a configuration passes before it serves or is proposed.
 func (n *Node) compile(cfg *config.Config, reuse *geo.DB) (*geo.DB, *dnsserver.Snapshot, config.Problems) {
-	db, ps := openGeo(cfg, n.geoFile(cfg), reuse, n.log)
+	return n.compileGeo(cfg, n.geoFile(cfg), reuse)
+}
+
+// compileGeo is compile with the geo database at geoPath on this host.
+func (n *Node) compileGeo(cfg *config.Config, geoPath string, reuse *geo.DB) (*geo.DB, *dnsserver.Snapshot, config.Problems) {
+	db, ps := openGeo(cfg, geoPath, reuse, n.log)
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}
-	snap, ps := compileWith(cfg, db)
+	snap, ps := compileWith(cfg, db, n.zones)
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}
@@ -640,7 +657,7 @@ func (n *Node) reload(ctx context.Context, cfg *config.Config) error {
 // setSerials gives a standalone generation its zones' serials from the
 // node's serial store (see serials.go).
 func (n *Node) setSerials(g *generation) {
-	serials, err := n.serials.next(zoneStamps(g.base))
+	serials, err := n.serials.next(n.zones.stamps(g.cfg, g.base))
 	if err != nil {
 		n.log.Warn("zone serials not written: a restart may serve older ones", "err", err)
 	}

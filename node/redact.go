@@ -183,12 +183,15 @@ func scalarEnd(line []rune, start int, v *yaml.Node) int {
 	return -1
 }
 
-// redactCommand returns a forwarded command with the bundle of an
+// redactCommand returns a forwarded command with the main file of an
 // ApplyConfig redacted, so that the leader proposes no secret even when
-// the node that forwarded it did not redact it. Any other command, and
-// one that does not decode (the store reports that), is returned as it
-// is.
-func redactCommand(cmd []byte) ([]byte, error) {
+// the node that forwarded it did not redact it: a main file the command
+// carries is replaced by its redacted content; one it names from st (the
+// leader's state, where an earlier version or upload put it) that holds a
+// secret is refused. Any other command, and one that does not decode or
+// whose main file is not to be had (the store refuses those), is returned
+// as it is.
+func redactCommand(cmd []byte, st *raftstore.State) ([]byte, error) {
 	body, err := raftstore.DecodeCommand(cmd)
 	if err != nil {
 		return cmd, nil
@@ -197,13 +200,20 @@ func redactCommand(cmd []byte) ([]byte, error) {
 	if !ok {
 		return cmd, nil
 	}
-	rb, err := redactSecrets(ac.Bundle)
+	main, carried, err := ac.Content(ac.Main, st)
+	if err != nil {
+		return cmd, nil
+	}
+	rb, err := redactSecrets(raftstore.Bundle{Main: ac.Main, Files: map[string][]byte{ac.Main: main}})
 	if err != nil {
 		return nil, err
 	}
-	if bytes.Equal(rb.Files[rb.Main], ac.Bundle.Files[ac.Bundle.Main]) {
+	redacted := rb.Files[rb.Main]
+	if bytes.Equal(redacted, main) {
 		return cmd, nil
 	}
-	ac.Bundle = rb
-	return raftstore.EncodeCommand(ac)
+	if !carried {
+		return nil, fmt.Errorf("%s holds a secret and was uploaded apart from the change: the node that sent it did not redact it", ac.Main)
+	}
+	return raftstore.EncodeCommand(ac.WithContent(ac.Main, redacted))
 }

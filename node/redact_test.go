@@ -1,10 +1,13 @@
 package node
 
 import (
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/ternlb/tern/raftstore"
 )
@@ -72,31 +75,47 @@ func TestRedactSecrets(t *testing.T) {
 	}
 }
 
-// A forwarded ApplyConfig whose bundle still holds a secret is redacted on
-// the leader before it is proposed; other commands pass as they are.
+// A forwarded ApplyConfig whose main file still holds a secret is
+// redacted on the leader before it is proposed when it carries the file,
+// and refused when it names one the leader holds; other commands pass as
+// they are.
 func TestRedactCommand(t *testing.T) {
-	b := raftstore.Bundle{Main: "tern.yaml", Files: map[string][]byte{
-		"tern.yaml": []byte("tsig: {keys: {xfr: {secret: " + secret32 + "}}}\npools: {}\nzones: [{file: z.zone}]\n"),
-		"z.zone":    []byte(testZone),
-	}}
+	secretYAML := "tsig: {keys: {xfr: {secret: " + secret32 + "}}}\npools: {}\nzones: [{file: z.zone}]\n"
+	b := raftstore.Bundle{Main: "tern.yaml", Files: map[string][]byte{"tern.yaml": []byte(secretYAML), "z.zone": []byte(testZone)}}
+	ch := raftstore.Change{At: time.Now().UTC(), Comment: "from an old node"}
+	empty := raftstore.NewFSM().State()
+	_, carried := empty.Upload(b, ch)
+	// A leader that holds the secret file already (an older node put it
+	// there) and the zone.
+	leader := raftstore.NewFSM()
+	if r, ok := leader.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: mustEncode(t, carried)}).(error); ok {
+		t.Fatal(r)
+	}
+	named := raftstore.ApplyConfig{Manifest: b.Manifest(), Change: raftstore.Change{Base: 1, Force: true, At: ch.At}}
 	for _, tc := range []struct {
 		name    string
 		body    raftstore.Body
+		st      *raftstore.State
 		changed bool
+		refused bool
 	}{
-		{"apply with a secret", raftstore.ApplyConfig{Bundle: b, Change: raftstore.Change{At: time.Now().UTC(), Comment: "from an old node"}}, true},
-		{"another command", raftstore.SetAdmin{States: []raftstore.AdminChange{{Pool: "web", Member: "192.0.2.1", State: raftstore.AdminDrain}}}, false},
+		{"apply carrying a secret", carried, empty, true, false},
+		{"apply naming a held file with a secret", named, leader.State(), false, true},
+		{"another command", raftstore.SetAdmin{States: []raftstore.AdminChange{{Pool: "web", Member: "192.0.2.1", State: raftstore.AdminDrain}}}, empty, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd, err := raftstore.EncodeCommand(tc.body)
+			cmd := mustEncode(t, tc.body)
+			out, err := redactCommand(cmd, tc.st)
+			if tc.refused {
+				if err == nil || !strings.Contains(err.Error(), "holds a secret") {
+					t.Fatalf("redactCommand: %v, want a refusal", err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := redactCommand(cmd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(string(out), secret32) {
+			if strings.Contains(string(out), secret32) || strings.Contains(string(out), base64.StdEncoding.EncodeToString([]byte(secretYAML))[:40]) {
 				t.Fatalf("the secret is still in the command: %s", out)
 			}
 			if changed := string(out) != string(cmd); changed != tc.changed {
@@ -106,12 +125,31 @@ func TestRedactCommand(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the redacted command does not decode: %v", err)
 			}
-			if ac, ok := got.(raftstore.ApplyConfig); ok && (ac.Comment != "from an old node" || !strings.Contains(string(ac.Bundle.Files["tern.yaml"]), "secret: redacted")) {
-				t.Fatalf("redacted command %+v", ac)
+			if ac, ok := got.(raftstore.ApplyConfig); ok {
+				main, whole, err := ac.Content(ac.Main, tc.st)
+				if err != nil || !whole || ac.Comment != "from an old node" || !strings.Contains(string(main), "secret: redacted") {
+					t.Fatalf("redacted command %+v: main %q (%v, %v)", ac, main, whole, err)
+				}
+				if z, _, err := ac.Content("z.zone", tc.st); err != nil || string(z) != testZone {
+					t.Fatalf("the zone file of the redacted command: %q, %v", z, err)
+				}
+				// And the FSM takes it.
+				if r, ok := raftstore.NewFSM().Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: out}).(error); ok {
+					t.Fatal(r)
+				}
 			}
 		})
 	}
-	if out, err := redactCommand([]byte("not a command")); err != nil || string(out) != "not a command" {
+	if out, err := redactCommand([]byte("not a command"), empty); err != nil || string(out) != "not a command" {
 		t.Fatalf("an undecodable command: %q, %v; want it passed on for the store to refuse", out, err)
 	}
+}
+
+func mustEncode(t *testing.T, b raftstore.Body) []byte {
+	t.Helper()
+	data, err := raftstore.EncodeCommand(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -57,7 +57,7 @@ func newScaleRig(tb testing.TB, pools int) *scaleRig {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	snap, ps := compileWith(cfg, nil)
+	snap, ps := compileWith(cfg, nil, nil)
 	if len(ps) > 0 {
 		tb.Fatal(ps)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Result is what an applied command did.
@@ -47,6 +48,11 @@ func (s *State) apply(index uint64, b Body) (*State, Result, []MemberKey, error)
 		changed, keys = n.forgetNode(index, c)
 	case ForgetMembers:
 		keys = n.forgetMembers(index, c)
+	case PutBlobs:
+		changed, err = true, n.putBlobs(index, c, true)
+		if err == nil {
+			n.sweep(index)
+		}
 	default:
 		err = fmt.Errorf("%w: %T", ErrUnknownCommand, b)
 	}
@@ -74,23 +80,40 @@ func (s *State) checkBase(base uint64, force bool) error {
 }
 
 func (s *State) applyConfig(index uint64, c ApplyConfig) (bool, error) {
-	h := c.Bundle.Hash()
+	h := c.Manifest.Hash()
 	if cur, ok := s.Config(); ok && cur.Hash == h {
 		return false, nil
 	}
 	if err := s.checkBase(c.Base, c.Force); err != nil {
 		return false, err
 	}
-	files := make(map[string][]byte, len(c.Bundle.Files))
-	for p, data := range c.Bundle.Files {
-		files[p] = append([]byte{}, data...)
+	if !c.Blobs.empty() {
+		if err := s.putBlobs(index, c.Blobs, false); err != nil {
+			return false, err
+		}
+	}
+	var size int64
+	var missing []string
+	for _, p := range slices.Sorted(maps.Keys(c.Files)) {
+		f, ok := s.blobs.files[c.Files[p]]
+		if !ok {
+			missing = append(missing, p)
+			continue
+		}
+		size += f.size
+	}
+	if len(missing) > 0 {
+		return false, fmt.Errorf("%w: %d of its files: %s: upload them (PutBlobs), then propose again", ErrMissingBlob, len(missing), strings.Join(missing, ", "))
+	}
+	if size > MaxConfigSize {
+		return false, fmt.Errorf("files: %d bytes, more than %d", size, MaxConfigSize)
 	}
 	s.addVersion(index, c.Keep, c.Zones, &ConfigVersion{
-		Hash:    h,
-		At:      normTime(c.At),
-		Comment: c.Comment,
-		Origin:  c.Origin,
-		Bundle:  Bundle{Main: c.Bundle.Main, Files: files},
+		Hash:     h,
+		At:       normTime(c.At),
+		Comment:  c.Comment,
+		Origin:   c.Origin,
+		Manifest: Manifest{Main: c.Main, Files: maps.Clone(c.Files)},
 	})
 	return true, nil
 }
@@ -123,7 +146,7 @@ func (s *State) rollback(index uint64, c Rollback) (bool, error) {
 		Comment:    c.Comment,
 		Origin:     c.Origin,
 		RollbackOf: old.Version,
-		Bundle:     old.Bundle, // immutable, shared
+		Manifest:   old.Manifest, // immutable, shared
 	})
 	return true, nil
 }
@@ -162,6 +185,7 @@ func (s *State) addVersion(index uint64, keep int, stamps map[string]ZoneStamp, 
 	s.versions = vs
 	s.keep = keep
 	s.indexes.Config = index
+	s.sweep(index) // a trimmed version's files may be named by no other
 }
 
 func (s *State) setAdmin(index uint64, c SetAdmin) []MemberKey {

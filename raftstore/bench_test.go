@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
+	"os"
 	"testing"
 	"time"
 
@@ -109,4 +111,75 @@ func BenchmarkSnapshotRestore(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// bigConfigFSM holds a 1,000,000-record zone beside ten small ones, in two
+// versions one record apart (as after a one-record edit), uploaded as a
+// node uploads them. It reports the bytes each version carried.
+func bigConfigFSM(b *testing.B) *FSM {
+	big := zoneText("big.test.", 1_000_000)
+	files := map[string][]byte{"tern.yaml": []byte("zones: []\n"), "zones/big.zone": big}
+	for i := range 10 {
+		files[fmt.Sprintf("zones/small%d.zone", i)] = zoneText(fmt.Sprintf("small%d.test.", i), 50)
+	}
+	f := NewFSM()
+	idx := uint64(0)
+	propose := func(bd Bundle, ch Change) int {
+		puts, ac := f.State().Upload(bd, ch)
+		n := 0
+		cmds := []Body{ac}
+		for i := len(puts) - 1; i >= 0; i-- {
+			cmds = append([]Body{puts[i]}, cmds...)
+		}
+		for _, p := range cmds {
+			data := enc(b, p)
+			n += len(data)
+			idx++
+			if r, ok := applyLog(f, idx, data).(error); ok {
+				b.Fatal(r)
+			}
+		}
+		return n
+	}
+	first := propose(Bundle{Main: "tern.yaml", Files: files}, Change{At: t0})
+	edited := maps.Clone(files)
+	edited["zones/big.zone"] = bytes.Replace(big, []byte("\nh500000 300 IN A"), []byte("\nh500000 301 IN A"), 1)
+	second := propose(Bundle{Main: "tern.yaml", Files: edited}, Change{At: t0, Base: 1})
+	b.Logf("zone of %d bytes: the first version took %d bytes of log, a one-record edit %d; %d chunks held (%d bytes)",
+		len(big), first, second, f.State().Blobs().Chunks, f.State().Blobs().Bytes)
+	return f
+}
+
+// BenchmarkSnapshot1MRecords: persisting and restoring that state (its
+// size as snapshot-bytes). It takes minutes and a few GB, so it runs only
+// when asked:
+//
+//	TERN_BENCH_BIG=1 go test -run '^$' -bench Snapshot1MRecords -benchtime 3x ./raftstore/
+func BenchmarkSnapshot1MRecords(b *testing.B) {
+	if os.Getenv("TERN_BENCH_BIG") == "" {
+		b.Skip("set TERN_BENCH_BIG=1 to run it")
+	}
+	f := bigConfigFSM(b)
+	var snap bytes.Buffer
+	if err := writeSnapshot(&snap, f.State(), f.Applied()); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("persist", func(b *testing.B) {
+		var buf bytes.Buffer
+		for b.Loop() {
+			buf.Reset()
+			if err := writeSnapshot(&buf, f.State(), f.Applied()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(buf.Len()), "snapshot-bytes")
+	})
+	b.Run("restore", func(b *testing.B) {
+		for b.Loop() {
+			if err := NewFSM().Restore(io.NopCloser(bytes.NewReader(snap.Bytes()))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(snap.Len()), "snapshot-bytes")
+	})
 }

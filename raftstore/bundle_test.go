@@ -39,9 +39,9 @@ func TestBundleFromExampleConfig(t *testing.T) {
 	}
 	// Through a command and the FSM, byte for byte.
 	f := NewFSM()
-	mustApply(t, f, 1, ApplyConfig{Bundle: b, Change: Change{At: t0}})
+	mustApply(t, f, 1, inlineApply(b, Change{At: t0}))
 	cv, _ := f.State().Config()
-	if cv.Hash != b.Hash() || !reflect.DeepEqual(cv.Bundle, b) {
+	if cv.Hash != b.Manifest().Hash() || !reflect.DeepEqual(filesOf(t, f.State(), cv), b) {
 		t.Fatal("bundle changed through the log")
 	}
 }

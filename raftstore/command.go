@@ -15,14 +15,15 @@ import (
 
 // CommandVersion is the envelope version this package writes. It also
 // reads version 1, written before configuration changes named the version
-// they were based on (see DecodeCommand).
-const CommandVersion = 2
+// they were based on, and version 2, whose config.apply carried its files
+// inline (see DecodeCommand).
+const CommandVersion = 3
 
 // Limits on what a command may carry. They bound what one log entry can do
-// to every node's memory; a configuration bundle is the big one.
+// to every node's memory; file content travels in pieces of at most
+// MaxPutBytes (see PutBlobs).
 const (
 	MaxCommandSize = 16 << 20 // bytes of one encoded command
-	MaxBundleSize  = 8 << 20  // bytes of all files of one bundle
 	MaxBundleFiles = 4096
 	MaxKeep        = 1000 // configuration versions kept at most
 	DefaultKeep    = 10   // configuration versions kept unless told
@@ -38,6 +39,7 @@ const (
 	TypeRegisterNode  = "node.register"
 	TypeForgetNode    = "node.forget"
 	TypeForgetMembers = "member.forget"
+	TypePutBlobs      = "blob.put"
 )
 
 // Body is the payload of one command: one of the types below.
@@ -85,11 +87,19 @@ func ParseAdminState(s string) (AdminState, error) {
 	return "", fmt.Errorf("admin state %q: want auto, up, down or drain", s)
 }
 
-// ApplyConfig proposes a new configuration bundle. A bundle identical (same
-// hash) to the current version changes nothing, whatever its Base (so a
-// retried proposal that already went in is not refused).
+// ApplyConfig proposes a new configuration version: its files by content
+// hash. Every file must be held whole once Blobs are stored (uploaded
+// before by PutBlobs, or named by a kept version), else the command is
+// refused with ErrMissingBlob. A manifest identical (same hash) to the
+// current version's changes nothing, whatever its Base (so a retried
+// proposal that already went in is not refused).
 type ApplyConfig struct {
-	Bundle Bundle `json:"bundle"`
+	Manifest
+	// Blobs is content carried inside the command, stored before the
+	// files are checked: a small configuration's whole, or the last
+	// pieces of a big one's (see State.Upload). Every file in it must be
+	// one the manifest names, and every chunk one of its files'.
+	Blobs PutBlobs `json:"blobs,omitzero"`
 	Change
 }
 
@@ -160,6 +170,15 @@ func (o Origin) validate() error {
 	return nil
 }
 
+// applyConfigV2 is config.apply in envelope version 2: the files inline.
+// DecodeCommand turns it into an ApplyConfig carrying them (inlineConfig).
+type applyConfigV2 struct {
+	Bundle Bundle `json:"bundle"`
+	Change
+}
+
+func (c applyConfigV2) current() Body { return inlineConfig(c.Bundle, c.Change) }
+
 // applyConfigV1 and rollbackV1 are the bodies of envelope version 1: a
 // non-zero if_version was a compare-and-swap, zero applied whatever the
 // current version. DecodeCommand turns them into the current types with
@@ -182,7 +201,7 @@ type rollbackV1 struct {
 }
 
 func (c applyConfigV1) current() Body {
-	return ApplyConfig{Bundle: c.Bundle, Change: v1Change(c.IfVersion, c.Keep, c.At, c.Comment)}
+	return inlineConfig(c.Bundle, v1Change(c.IfVersion, c.Keep, c.At, c.Comment))
 }
 
 func (c rollbackV1) current() Body {
@@ -312,8 +331,31 @@ func (ForgetNode) Type() string    { return TypeForgetNode }
 func (ForgetMembers) Type() string { return TypeForgetMembers }
 
 func (c ApplyConfig) validate() error {
-	if err := c.Bundle.Validate(); err != nil {
+	if err := c.Manifest.validate(); err != nil {
 		return err
+	}
+	if !c.Blobs.empty() {
+		if err := c.Blobs.validate(); err != nil {
+			return fmt.Errorf("blobs: %w", err)
+		}
+		named := map[Hash]bool{}
+		for _, h := range c.Files {
+			named[h] = true
+		}
+		inFiles := map[Hash]bool{}
+		for i, f := range c.Blobs.Files {
+			if !named[f.Hash] {
+				return fmt.Errorf("blobs: files[%d] %s: not a file of this version", i, f.Hash)
+			}
+			for _, ch := range f.Chunks {
+				inFiles[ch] = true
+			}
+		}
+		for i, ch := range c.Blobs.Chunks {
+			if !inFiles[ch.Hash] {
+				return fmt.Errorf("blobs: chunks[%d] %s: not a chunk of the files carried", i, ch.Hash)
+			}
+		}
 	}
 	return c.Change.validate()
 }
@@ -530,15 +572,19 @@ func DecodeCommand(data []byte) (Body, error) {
 	if err := strictUnmarshal(data, &env); err != nil {
 		return nil, fmt.Errorf("%w: envelope: %w", ErrMalformed, err)
 	}
-	if env.V != 1 && env.V != CommandVersion {
+	if env.V < 1 || env.V > CommandVersion {
 		return nil, fmt.Errorf("%w: %d (this node reads 1 to %d)", ErrUnsupportedVersion, env.V, CommandVersion)
 	}
 	var into any
 	switch env.Type {
 	case TypeApplyConfig:
-		into = new(ApplyConfig)
-		if env.V == 1 {
+		switch env.V {
+		case 1:
 			into = new(applyConfigV1)
+		case 2:
+			into = new(applyConfigV2)
+		default:
+			into = new(ApplyConfig)
 		}
 	case TypeRollback:
 		into = new(Rollback)
@@ -559,6 +605,8 @@ func DecodeCommand(data []byte) (Body, error) {
 		into = new(ForgetNode)
 	case TypeForgetMembers:
 		into = new(ForgetMembers)
+	case TypePutBlobs:
+		into = new(PutBlobs)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, env.Type)
 	}
@@ -588,6 +636,8 @@ func deref(b any) (Body, error) {
 	switch p := b.(type) {
 	case *applyConfigV1:
 		return p.current(), nil
+	case *applyConfigV2:
+		return p.current(), nil
 	case *rollbackV1:
 		return p.current(), nil
 	case *verdictsV1:
@@ -607,6 +657,8 @@ func deref(b any) (Body, error) {
 	case *ForgetNode:
 		return *p, nil
 	case *ForgetMembers:
+		return *p, nil
+	case *PutBlobs:
 		return *p, nil
 	}
 	return nil, nil

@@ -12,8 +12,8 @@ import (
 
 func TestCommandRoundTrip(t *testing.T) {
 	bodies := []Body{
-		ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "pools: {}\n", "zones/x.zone", ""), Change: Change{Keep: 3, At: t0, Comment: "first", Base: 0, Origin: Origin{Kind: OriginApply, Node: "n2", Client: "192.0.2.7:40000"}, Zones: map[string]ZoneStamp{"x.": {Serial: 7, Content: Hash{1}}}}},
-		ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", ""), Change: Change{Base: 3, Force: true, At: t0, Origin: Origin{Kind: OriginBootstrap, Node: "n1"}}},
+		inlineApply(bundle("tern.yaml", "tern.yaml", "pools: {}\n", "zones/x.zone", ""), Change{Keep: 3, At: t0, Comment: "first", Base: 0, Origin: Origin{Kind: OriginApply, Node: "n2", Client: "192.0.2.7:40000"}, Zones: map[string]ZoneStamp{"x.": {Serial: 7, Content: Hash{1}}}}),
+		inlineApply(bundle("tern.yaml", "tern.yaml", ""), Change{Base: 3, Force: true, At: t0, Origin: Origin{Kind: OriginBootstrap, Node: "n1"}}),
 		Rollback{Version: 2, Change: Change{Base: 4, At: t0, Origin: Origin{Kind: OriginRollback, Node: "n1"}, Zones: map[string]ZoneStamp{"x.": {Serial: 1}}}},
 		SetAdmin{States: []AdminChange{{"web", "10.0.0.1", AdminDrain}, {"web", "10.0.0.2", AdminAuto}}},
 		Observations{Node: "n1", Reports: []ObservationReport{{"web", "10.0.0.1", health.KindHealth, 1, t0}, {"web", "10.0.0.2", health.KindHealth, 0, t0.Add(time.Second)},
@@ -21,6 +21,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		RegisterNode{ID: "n1", Raft: "127.0.0.1:7054", API: "127.0.0.1:8054"},
 		ForgetNode{ID: "n3"},
 		ForgetMembers{Members: []MemberKey{{"web", "10.0.0.9"}}},
+		PutBlobs{Chunks: []Chunk{{sha([]byte("ab")), []byte("ab")}}, Files: []FileSpec{{sha([]byte("abab")), 4, []Hash{sha([]byte("ab")), sha([]byte("ab"))}}, {sha(nil), 0, nil}}},
 	}
 	for _, b := range bodies {
 		t.Run(b.Type(), func(t *testing.T) {
@@ -68,7 +69,7 @@ func TestDecodeCommandRejects(t *testing.T) {
 		{"not json", `hello`, ErrMalformed, "envelope"},
 		{"null", `null`, ErrUnsupportedVersion, ""},
 		{"version 0", `{"type":"node.forget","body":{"id":"n1"}}`, ErrUnsupportedVersion, ""},
-		{"version 3", `{"v":3,"type":"node.forget","body":{"id":"n1"}}`, ErrUnsupportedVersion, ""},
+		{"version 4", `{"v":4,"type":"node.forget","body":{"id":"n1"}}`, ErrUnsupportedVersion, ""},
 		{"version 1 apply with a base", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"base":1,"at":` + at + `}}`, ErrMalformed, "unknown field"},
 		{"version 2 apply with if_version", `{"v":2,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"if_version":1,"at":` + at + `}}`, ErrMalformed, "unknown field"},
 		{"origin kind", `{"v":2,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"base":0,"origin":{"kind":"sighup"},"at":` + at + `}}`, ErrMalformed, "sighup"},
@@ -126,8 +127,10 @@ func TestDecodeCommandRejects(t *testing.T) {
 
 // Version 1 envelopes (written before changes carried their base) decode
 // to the current types with the meaning they had: a non-zero if_version is
-// the base, zero applied whatever the current version (Force). The
-// commands that became Observations decode to it.
+// the base, zero applied whatever the current version (Force). A version 1
+// or 2 config.apply's files become content carried inside the version,
+// one chunk a file, each content once. The commands that became
+// Observations decode to it.
 func TestDecodeCommandVersion1(t *testing.T) {
 	const at = `"2026-11-22T04:00:00Z"`
 	for _, tc := range []struct {
@@ -136,9 +139,11 @@ func TestDecodeCommandVersion1(t *testing.T) {
 		want Body
 	}{
 		{"apply unconditional", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"at":` + at + `,"comment":"c"}}`,
-			ApplyConfig{Bundle: bundle("a", "a", ""), Change: Change{Force: true, At: t0, Comment: "c"}}},
+			inlineConfig(bundle("a", "a", ""), Change{Force: true, At: t0, Comment: "c"})},
 		{"apply if_version", `{"v":1,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":""}},"if_version":3,"keep":4,"at":` + at + `}}`,
-			ApplyConfig{Bundle: bundle("a", "a", ""), Change: Change{Base: 3, Keep: 4, At: t0}}},
+			inlineConfig(bundle("a", "a", ""), Change{Base: 3, Keep: 4, At: t0})},
+		{"version 2 apply: its files inline", `{"v":2,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":"eA==","b":"eA=="}},"base":3,"at":` + at + `}}`,
+			inlineConfig(bundle("a", "a", "x", "b", "x"), Change{Base: 3, At: t0})},
 		{"rollback unconditional", `{"v":1,"type":"config.rollback","body":{"version":2,"at":` + at + `}}`,
 			Rollback{Version: 2, Change: Change{Force: true, At: t0}}},
 		{"rollback if_version", `{"v":1,"type":"config.rollback","body":{"version":2,"if_version":5,"at":` + at + `}}`,

@@ -7,13 +7,16 @@
 // # State
 //
 // The FSM holds, per cluster:
-//   - the desired configuration as a Bundle (the YAML file and the zone files
-//     it names, path -> bytes), versioned: each accepted bundle gets the next
-//     version number and its SHA-256, with when (the proposer's clock), its
-//     Origin (bootstrap, apply or rollback; the proposing node; the API
-//     client's address) and the operator's comment; the last few versions
-//     are kept (10 unless the command says otherwise) so that a rollback
-//     can re-apply one as a new version;
+//   - the desired configuration as a Manifest (the YAML file and the zone
+//     files it names, path -> SHA-256 of the content), versioned: each
+//     accepted manifest gets the next version number and its hash, with
+//     when (the proposer's clock), its Origin (bootstrap, apply or
+//     rollback; the proposing node; the API client's address) and the
+//     operator's comment; the last few versions are kept (10 unless the
+//     command says otherwise) so that a rollback can re-apply one as a
+//     new version;
+//   - the content of those files, each once however many versions name it,
+//     as files made of chunks named by their SHA-256 (see Content below);
 //   - per zone, the serial each version serves (see Serials) and the last
 //     one served, so that a zone that leaves and comes back does not start
 //     lower;
@@ -41,11 +44,11 @@
 // A command is one JSON envelope, decoded strictly (unknown fields, trailing
 // data, a wrong version or type are errors):
 //
-//	{"v":2,"type":"observations","body":{"node":"n1","reports":[...]}}
+//	{"v":3,"type":"observations","body":{"node":"n1","reports":[...]}}
 //
-// The types are config.apply, config.rollback, admin.set, observations,
-// node.register, node.forget and member.forget (see the Body types in
-// command.go). A command that does not decode or does not validate
+// The types are config.apply, config.rollback, blob.put, admin.set,
+// observations, node.register, node.forget and member.forget (see the
+// Body types in command.go and blobs.go). A command that does not decode or does not validate
 // is rejected whole: Apply returns an error value and the state is the one
 // before it. Apply never reads a clock, never draws a random number and
 // never lets map order reach the state.
@@ -58,11 +61,36 @@
 // is the current version's changes nothing whatever its base (a retried
 // proposal that already went in is not refused).
 //
-// Envelope version 1 (written before changes carried a base) is still
-// read, so that an old log or snapshot replays to the very same state
-// (testdata/v1): its config.apply and config.rollback bodies become the
+// Envelope versions 1 (written before changes carried a base) and 2
+// (before file content was stored apart) are still read, so that an old
+// log replays to the state an old snapshot restores to (testdata/v1,
+// testdata/v2): their config.apply and config.rollback bodies become the
 // current types with their old meaning (if_version as Base; none as
-// Force). Other command types are the same in both versions.
+// Force; the inline bundle as content the version carries, one chunk a
+// file). Other command types are the same in every version. A node of
+// this version writes version 3, which older nodes refuse: upgrade every
+// node before the first change.
+//
+// # Content
+//
+// A config.apply names its files by hash; every one must be held whole
+// (ErrMissingBlob otherwise). Content arrives by blob.put (PutBlobs:
+// chunks, each checked against its hash, then files, each its size, hash
+// and chunk list, checked against the chunks held) or inside the
+// config.apply itself (its Blobs). State.Upload plans a change on top of
+// a state: the files it lacks, cut by a content-defined chunker (a gear
+// hash, FastCDC's, about 320 KiB a chunk, 64 KiB to 1 MiB) so that an
+// edit changes the chunks near it only, in commands of about 1 MiB of
+// chunks, the last batch and the main file inside the version. A file is
+// kept while a kept version names it, a chunk while a held file names it,
+// and anything uploaded for UploadLifetime (10,000) log entries after the
+// last command that carried it, so that an upload in progress survives
+// and an abandoned one does not. The FSM sweeps what falls out as it
+// applies the first command at or after that index (any command, refused
+// ones too), so every node drops the same content at the same entry.
+// Limits: MaxConfigSize (1 GiB) of files in one version, MaxFileSize
+// (1 GiB) in one file, MaxStoredBytes (2 GiB) held in all, MaxPutBytes
+// (8 MiB) of chunks in one command.
 //
 // health.verdicts and load.report, the commands of verdicts and load
 // reports before every kind of observation was one, are still read, in
@@ -92,12 +120,17 @@
 //
 // # Snapshots
 //
-// FSM.Snapshot captures the current *State (a pointer copy); Persist streams
-// it as JSON lines in sorted order, ending with the state's SHA-256, while
-// Apply goes on. Restore decodes a whole new state, checks that hash, and
-// only then swaps it in: a corrupt snapshot is an error and leaves the state
-// as it was. Format 1 snapshots (verdict and load records, see snapshot.go)
-// still restore, their hash checked over the lines as written.
+// FSM.Snapshot captures the current *State (a pointer copy: chunks are
+// never written once held); Persist streams it as JSON lines in sorted
+// order, each chunk's bytes raw after its line, ending with the state's
+// SHA-256, while Apply goes on (format 3, see snapshot.go). Restore
+// decodes a whole new state, checks that hash and every chunk's, and only
+// then swaps it in: a corrupt snapshot is an error and leaves the state as
+// it was. Older formats still restore, their hash checked over the lines
+// as written: format 1 (versions with their files inline, verdict and
+// load records) and both format 2s, each written by one line of
+// development with one of format 3's changes (files by hash and chunks,
+// or obs records), told apart by the kinds of record they hold.
 //
 // # Store
 //

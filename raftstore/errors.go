@@ -23,6 +23,16 @@ var (
 	// ErrStale is a configuration change (apply or rollback) based on a
 	// version that is no longer the current one, and not forced.
 	ErrStale = errors.New("configuration version is no longer current")
+	// ErrMissingBlob is a configuration naming a file, or a file naming a
+	// chunk, that the state does not hold (never uploaded, or collected
+	// after UploadLifetime entries unused): upload it, then propose again.
+	ErrMissingBlob = errors.New("content not held")
+	// ErrBlobMismatch is content that does not hash to the SHA-256 it is
+	// named by, or a file whose chunks do not add up to its size.
+	ErrBlobMismatch = errors.New("content does not match its hash")
+	// ErrBlobSpace is an upload that would make the state hold more than
+	// MaxStoredBytes of file content.
+	ErrBlobSpace = errors.New("no room for more file content")
 	// ErrCorruptSnapshot is a snapshot that does not decode or whose hash
 	// does not match its content.
 	ErrCorruptSnapshot = errors.New("corrupt snapshot")

@@ -17,6 +17,8 @@ import (
 type FSM struct {
 	state   atomic.Pointer[State]
 	applied atomic.Uint64
+	// restored is the index of the last snapshot restored (0: none).
+	restored atomic.Uint64
 
 	mu   sync.Mutex    // guards next and the history; readers of State never take it
 	next chan struct{} // closed at the next apply or restore
@@ -52,6 +54,11 @@ func (f *FSM) State() *State { return f.state.Load() }
 // Applied is the index of the last log entry applied, whether it changed
 // the state or was rejected.
 func (f *FSM) Applied() uint64 { return f.applied.Load() }
+
+// Restored is the log index of the last snapshot this FSM was restored
+// from (0: none): a node that caught up from a leader's snapshot, or
+// started from its own, tells so.
+func (f *FSM) Restored() uint64 { return f.restored.Load() }
 
 // Watch returns the current state and a channel that is closed when the
 // next log entry is applied (or a snapshot restored). A consumer loops:
@@ -125,15 +132,24 @@ func (f *FSM) Apply(l *raft.Log) any {
 }
 
 func (f *FSM) applyData(index uint64, data []byte) (Result, error) {
+	cur := f.state.Load()
+	// Content whose upload lease ran out falls out at this entry whatever
+	// the command does, so that it does on every node.
+	swept := cur.expire(index)
+	keep := func() *State {
+		if swept == cur {
+			return nil
+		}
+		return swept
+	}
 	b, err := DecodeCommand(data)
 	if err != nil {
-		f.publish(nil, index, nil)
+		f.publish(keep(), index, nil)
 		return Result{}, fmt.Errorf("log index %d: %w", index, err)
 	}
-	cur := f.state.Load()
-	next, res, keys, err := cur.apply(index, b)
+	next, res, keys, err := swept.apply(index, b)
 	if err != nil {
-		f.publish(nil, index, nil)
+		f.publish(keep(), index, nil)
 		return Result{}, fmt.Errorf("log index %d: %s: %w", index, b.Type(), err)
 	}
 	if next == cur {
@@ -167,6 +183,7 @@ func (f *FSM) Restore(r io.ReadCloser) error {
 	f.changes, f.changesFrom = nil, s.Index() // nothing is known of what came before
 	f.mu.Unlock()
 	f.publish(s, applied, nil)
+	f.restored.Store(applied)
 	return nil
 }
 

@@ -23,8 +23,8 @@ func TestApplyRejectedChangesNothing(t *testing.T) {
 		[]byte(`{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"down","at":"2026-11-22T05:00:00Z"},{"pool":"web","member":"b","health":"sideways","at":"2026-11-22T05:00:00Z"}]}}`),
 		[]byte(`{"v":9,"type":"node.forget","body":{"id":"n1"}}`),
 		[]byte(`garbage`),
-		enc(t, Rollback{Version: 7, Change: Change{At: t0}}),                                // not kept
-		enc(t, ApplyConfig{Bundle: bundle("a", "a", "x"), Change: Change{Base: 3, At: t0}}), // stale
+		enc(t, Rollback{Version: 7, Change: Change{At: t0}}),                // not kept
+		enc(t, inlineApply(bundle("a", "a", "x"), Change{Base: 3, At: t0})), // stale
 	}
 	for i, data := range bad {
 		idx := uint64(2 + i)
@@ -51,35 +51,35 @@ func TestConfigVersions(t *testing.T) {
 	if _, ok := f.State().Config(); ok {
 		t.Fatal("empty state has a configuration")
 	}
-	r := mustApply(t, f, 1, ApplyConfig{Bundle: b1, Change: Change{At: t0, Comment: "c1"}})
+	r := mustApply(t, f, 1, inlineApply(b1, Change{At: t0, Comment: "c1"}))
 	if !r.Changed || r.Version != 1 {
 		t.Fatalf("first apply: %+v", r)
 	}
 	cv, _ := f.State().Config()
-	if cv.Version != 1 || cv.Hash != b1.Hash() || cv.Index != 1 || !cv.At.Equal(t0) || cv.Comment != "c1" {
+	if cv.Version != 1 || cv.Hash != b1.Manifest().Hash() || cv.Index != 1 || !cv.At.Equal(t0) || cv.Comment != "c1" {
 		t.Fatalf("version 1: %+v", cv)
 	}
 	// The same bundle again (files in another map order) changes nothing.
 	same := bundle("etc/tern.yaml", "etc/z.zone", "z", "etc/tern.yaml", "v1")
 	st := f.State()
-	if r := mustApply(t, f, 2, ApplyConfig{Bundle: same, Change: Change{At: t0}}); r.Changed || r.Version != 1 {
+	if r := mustApply(t, f, 2, inlineApply(same, Change{At: t0})); r.Changed || r.Version != 1 {
 		t.Fatalf("same bundle: %+v", r)
 	}
 	if f.State() != st {
 		t.Fatal("same bundle published a new state")
 	}
-	if r := mustApply(t, f, 3, ApplyConfig{Bundle: b2, Change: Change{At: t0, Base: 1}}); r.Version != 2 {
+	if r := mustApply(t, f, 3, inlineApply(b2, Change{At: t0, Base: 1})); r.Version != 2 {
 		t.Fatalf("second apply: %+v", r)
 	}
 	// Compare and swap against a stale version.
-	r2 := applyLog(f, 4, enc(t, ApplyConfig{Bundle: b1, Change: Change{At: t0, Base: 1}}))
+	r2 := applyLog(f, 4, enc(t, inlineApply(b1, Change{At: t0, Base: 1})))
 	if err, _ := r2.(error); !errors.Is(err, ErrStale) {
 		t.Fatalf("stale base: %v", r2)
 	}
 	// Rollback re-applies version 1 as version 3.
 	r = mustApply(t, f, 5, Rollback{Version: 1, Change: Change{At: t0.Add(time.Minute), Base: 2}})
 	cv, _ = f.State().Config()
-	if r.Version != 3 || cv.Version != 3 || cv.RollbackOf != 1 || cv.Hash != b1.Hash() || string(cv.Bundle.Files["etc/tern.yaml"]) != "v1" {
+	if r.Version != 3 || cv.Version != 3 || cv.RollbackOf != 1 || cv.Hash != b1.Manifest().Hash() || string(filesOf(t, f.State(), cv).Files["etc/tern.yaml"]) != "v1" {
 		t.Fatalf("rollback: %+v %+v", r, cv)
 	}
 	// Rolling back to what is current changes nothing.
@@ -88,7 +88,7 @@ func TestConfigVersions(t *testing.T) {
 	}
 	// Keep trims the oldest versions; a trimmed version cannot come back.
 	for i := 0; i < 5; i++ {
-		mustApply(t, f, uint64(10+i), ApplyConfig{Bundle: bundle("a", "a", string(rune('a'+i))), Change: Change{At: t0, Keep: 3, Force: true}})
+		mustApply(t, f, uint64(10+i), inlineApply(bundle("a", "a", string(rune('a'+i))), Change{At: t0, Keep: 3, Force: true}))
 	}
 	vs := f.State().ConfigVersions()
 	if len(vs) != 3 || vs[0].Version != 6 || vs[2].Version != 8 {
@@ -114,7 +114,7 @@ func versionsOf(vs []ConfigVersion) []uint64 {
 func TestApplyIsCopyOnWrite(t *testing.T) {
 	f := NewFSM()
 	b := bundle("a", "a", "one")
-	mustApply(t, f, 1, ApplyConfig{Bundle: b, Change: Change{At: t0}})
+	mustApply(t, f, 1, inlineApply(b, Change{At: t0}))
 	b.Files["a"][0] = 'X' // the proposer's buffer is not the state's
 	mustApply(t, f, 2, Observations{Node: "n1", Reports: []ObservationReport{{"web", "a", health.KindHealth, 1, t0}, {"web", "b", health.KindHealth, 1, t0}}})
 	mustApply(t, f, 3, SetAdmin{States: []AdminChange{{"web", "a", AdminDrain}}})
@@ -125,15 +125,15 @@ func TestApplyIsCopyOnWrite(t *testing.T) {
 	mustApply(t, f, 6, verdict("n2", "a", false, t0))
 	mustApply(t, f, 7, SetAdmin{States: []AdminChange{{"web", "a", AdminAuto}}})
 	mustApply(t, f, 8, ForgetNode{ID: "n1"})
-	mustApply(t, f, 9, ApplyConfig{Bundle: bundle("a", "a", "two"), Change: Change{At: t0, Base: 1}})
+	mustApply(t, f, 9, inlineApply(bundle("a", "a", "two"), Change{At: t0, Base: 1}))
 	if old.Hash() != oldHash {
 		t.Fatal("an old view changed under its reader")
 	}
 	if v, _ := old.Observation("n1", "web", "a", health.KindHealth); !v.Up() || len(old.Observations(nil, "web", "a", "")) != 1 || old.Admin("web", "a") != AdminDrain {
 		t.Fatalf("old view: %+v admin %s", old.Observations(nil, "web", "a", ""), old.Admin("web", "a"))
 	}
-	if cv, _ := old.Config(); string(cv.Bundle.Files["a"]) != "one" {
-		t.Fatalf("old config: %q", cv.Bundle.Files["a"])
+	if cv, _ := old.Config(); string(filesOf(t, old, cv).Files["a"]) != "one" {
+		t.Fatalf("old config: %q", filesOf(t, old, cv).Files["a"])
 	}
 	s := f.State()
 	if got := s.Observations(nil, "web", "a", health.KindHealth); len(got) != 1 || got[0].Node != "n2" {
@@ -212,7 +212,7 @@ func TestChangedSince(t *testing.T) {
 	mustApply(t, f, 2, Observations{Node: "n1", Reports: []ObservationReport{{"web", "a", health.KindHealth, 1, t0}, {"web", "a", health.KindLoad, 3, t0}, {"web", "b", health.KindHealth, 1, t0}}})
 	mustApply(t, f, 3, verdict("n1", "b", true, t0)) // no change
 	mustApply(t, f, 4, SetAdmin{States: []AdminChange{{"api", "c", AdminDrain}}})
-	mustApply(t, f, 5, ApplyConfig{Bundle: bundle("a", "a", ""), Change: Change{At: t0}})
+	mustApply(t, f, 5, inlineApply(bundle("a", "a", ""), Change{At: t0}))
 	mustApply(t, f, 6, ForgetMembers{Members: []MemberKey{{"web", "b"}, {"api", "c"}, {"api", "zz"}}})
 	mustApply(t, f, 7, ForgetNode{ID: "n1"})
 	key := func(k string) MemberKey { p, m, _ := strings.Cut(k, "/"); return MemberKey{p, m} }

@@ -14,11 +14,14 @@ func FuzzDecodeCommand(f *testing.F) {
 	}
 	f.Add([]byte(`{"v":1,"type":"admin.set","body":{"states":[{"pool":"web","member":"a","state":"drain"}]}}`))
 	f.Add([]byte(`{"v":1,"type":"config.rollback","body":{"version":1,"at":"2026-11-22T04:00:00Z"}}`))
+	f.Add([]byte(`{"v":2,"type":"config.apply","body":{"bundle":{"main":"a","files":{"a":"eQ=="}},"base":1,"at":"2026-11-22T04:00:00Z"}}`))
 	f.Add([]byte(`{"v":2,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"down","at":"2026-11-22T04:00:00Z"}]}}`))
 	f.Add([]byte(`{"v":2,"type":"load.report","body":{"node":"n1","loads":[{"pool":"web","member":"a","load":3,"capacity":9,"at":"2026-11-22T04:00:00Z"}]}}`))
+	f.Add(enc(f, PutBlobs{Chunks: []Chunk{{sha([]byte("ab")), []byte("ab")}}, Files: []FileSpec{{sha([]byte("ab")), 2, []Hash{sha([]byte("ab"))}}}}))
+	f.Add(enc(f, ApplyConfig{Manifest: Manifest{Main: "a", Files: map[string]Hash{"a": sha([]byte("x")), "b": sha([]byte("ab"))}}, Change: Change{Base: 1, At: t0}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsm := NewFSM()
-		mustApply(t, fsm, 1, ApplyConfig{Bundle: bundle("a", "a", "x"), Change: Change{At: t0}})
+		mustApply(t, fsm, 1, inlineApply(bundle("a", "a", "x"), Change{At: t0}))
 		mustApply(t, fsm, 2, verdict("n1", "a", true, t0))
 		before := fsm.State()
 		hash := before.Hash()

@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -98,9 +99,9 @@ func randomLog(t testing.TB, seed uint64, n int) [][]byte {
 			states := []AdminState{AdminAuto, AdminUp, AdminDown, AdminDrain}
 			b = SetAdmin{States: []AdminChange{{Pool: pools[r.IntN(len(pools))], Member: member(), State: states[r.IntN(4)]}}}
 		case k < 88:
-			b = ApplyConfig{Bundle: bundle("etc/tern.yaml", "etc/tern.yaml", fmt.Sprintf("# v%d\n", r.IntN(30)), "etc/zones/a.zone", "$ORIGIN a.\n"), Change: Change{At: at(i), Keep: r.IntN(3) * 5,
+			b = inlineApply(bundle("etc/tern.yaml", "etc/tern.yaml", fmt.Sprintf("# v%d\n", r.IntN(30)), "etc/zones/a.zone", "$ORIGIN a.\n"), Change{At: at(i), Keep: r.IntN(3) * 5,
 				Base: uint64(r.IntN(i/8 + 1)), Force: r.IntN(2) == 0, Origin: Origin{Kind: OriginApply, Node: nodes[r.IntN(len(nodes))]}, // often stale: rejected
-				Zones: map[string]ZoneStamp{"a.": {Serial: uint32(r.IntN(3)), Content: Hash{byte(r.IntN(3))}}}}}
+				Zones: map[string]ZoneStamp{"a.": {Serial: uint32(r.IntN(3)), Content: Hash{byte(r.IntN(3))}}}})
 		case k < 91:
 			b = Rollback{Version: uint64(1 + r.IntN(i+1)), Change: Change{At: at(i), Force: true}} // often not kept: rejected
 		case k < 95:
@@ -118,3 +119,23 @@ func randomLog(t testing.TB, seed uint64, n int) [][]byte {
 	}
 	return out
 }
+
+// inlineApply is the ApplyConfig of b carrying all its files, as the
+// planner makes it for the empty state (a test bundle fits in one batch;
+// one that does not is refused for the files it lacks).
+func inlineApply(b Bundle, ch Change) ApplyConfig {
+	_, ac := emptyState().Upload(b, ch)
+	return ac
+}
+
+// filesOf returns the files version cv names, as s holds them.
+func filesOf(t testing.TB, s *State, cv ConfigVersion) Bundle {
+	t.Helper()
+	b, err := s.Bundle(cv.Manifest)
+	if err != nil {
+		t.Fatalf("version %d: %v", cv.Version, err)
+	}
+	return b
+}
+
+func sha(data []byte) Hash { return sha256.Sum256(data) }

@@ -19,7 +19,8 @@ type storeCollector struct {
 	s *Store
 
 	state, term, commit, applied, last, leaderKnown, inQuorum,
-	lastContact, configVersion, voters, servers *prometheus.Desc
+	lastContact, configVersion, voters, servers,
+	contentBytes, contentFiles, contentChunks *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector for this Store's Raft state,
@@ -40,6 +41,9 @@ type storeCollector struct {
 //	tern_raft_voters                  voters in the latest Raft configuration
 //	tern_raft_servers                 servers (voters and non-voters) in it
 //	tern_config_version               the replicated configuration's version (0: none applied yet)
+//	tern_config_content_bytes         bytes of file content the state holds (kept versions and uploads in progress, each chunk once)
+//	tern_config_content_files         files it holds
+//	tern_config_content_chunks        chunks they are made of
 func (s *Store) Collector() prometheus.Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
@@ -57,12 +61,15 @@ func (s *Store) Collector() prometheus.Collector {
 		configVersion: d("tern_config_version", "Version of the replicated Tern configuration this node has applied (0: none yet)."),
 		voters:        d("tern_raft_voters", "Voters in the latest Raft configuration."),
 		servers:       d("tern_raft_servers", "Servers, voters or not, in the latest Raft configuration."),
+		contentBytes:  d("tern_config_content_bytes", "Bytes of configuration file content the replicated state holds (kept versions and uploads in progress, each chunk once)."),
+		contentFiles:  d("tern_config_content_files", "Configuration files the replicated state holds."),
+		contentChunks: d("tern_config_content_chunks", "Chunks the configuration files held are made of."),
 	}
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.state, c.term, c.commit, c.applied, c.last, c.leaderKnown,
-		c.inQuorum, c.lastContact, c.configVersion, c.voters, c.servers} {
+		c.inQuorum, c.lastContact, c.configVersion, c.voters, c.servers, c.contentBytes, c.contentFiles, c.contentChunks} {
 		ch <- d
 	}
 }
@@ -85,6 +92,10 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.lastContact, time.Since(st.LastContact).Seconds())
 	}
 	gauge(c.configVersion, float64(st.ConfigVersion))
+	b := c.s.State().Blobs()
+	gauge(c.contentBytes, float64(b.Bytes))
+	gauge(c.contentFiles, float64(b.Files))
+	gauge(c.contentChunks, float64(b.Chunks))
 	// GetConfiguration answers from memory (no round trip through the
 	// Raft loop); after Shutdown it may fail, and the two gauges are
 	// left out rather than reported as 0 voters.

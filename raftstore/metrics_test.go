@@ -57,7 +57,7 @@ func TestCollectorSingleNodeTCP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	idx, _, err := s.Apply(ctx, ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "# v1\n"), Change: Change{At: t0}})
+	idx, _, err := s.Apply(ctx, inlineApply(bundle("tern.yaml", "tern.yaml", "# v1\n"), Change{At: t0}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +78,9 @@ func TestCollectorSingleNodeTCP(t *testing.T) {
 		"tern_raft_voters":                 1,
 		"tern_raft_servers":                1,
 		"tern_config_version":              1,
+		"tern_config_content_bytes":        float64(len("# v1\n")),
+		"tern_config_content_files":        1,
+		"tern_config_content_chunks":       1,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
@@ -104,7 +107,7 @@ func TestCollectorSingleNodeTCP(t *testing.T) {
 
 	// The values are read at scrape time: another write moves them.
 	before := got["tern_raft_applied_index"]
-	idx2, _, err := s.Apply(ctx, ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "# v2\n"), Change: Change{At: t0.Add(time.Minute), Base: 1}})
+	idx2, _, err := s.Apply(ctx, inlineApply(bundle("tern.yaml", "tern.yaml", "# v2\n"), Change{At: t0.Add(time.Minute), Base: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}

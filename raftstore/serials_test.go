@@ -55,11 +55,11 @@ func TestVersionSerialsNeverGoBack(t *testing.T) {
 		cv, _ := f.State().Config()
 		return cv.Zones["z."].Served
 	}
-	mustApply(t, f, 1, ApplyConfig{Bundle: bundle("a", "a", "1"), Change: Change{At: t0, Origin: o, Zones: z(100, c1)}})
+	mustApply(t, f, 1, inlineApply(bundle("a", "a", "1"), Change{At: t0, Origin: o, Zones: z(100, c1)}))
 	if s := served(); s != 100 {
 		t.Fatalf("v1 serves %d, want the file's 100", s)
 	}
-	mustApply(t, f, 2, ApplyConfig{Bundle: bundle("a", "a", "2"), Change: Change{Base: 1, At: t0, Origin: o, Zones: z(110, c2)}})
+	mustApply(t, f, 2, inlineApply(bundle("a", "a", "2"), Change{Base: 1, At: t0, Origin: o, Zones: z(110, c2)}))
 	v2 := served()
 	if v2 != 110 {
 		t.Fatalf("v2 serves %d, want 110", v2)
@@ -76,8 +76,8 @@ func TestVersionSerialsNeverGoBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A version without the zone, then one with it again: not below.
-	mustApply(t, g, 4, ApplyConfig{Bundle: bundle("a", "a", "4"), Change: Change{Base: 3, At: t0, Origin: o}})
-	mustApply(t, g, 5, ApplyConfig{Bundle: bundle("a", "a", "5"), Change: Change{Base: 4, At: t0, Origin: o, Zones: z(100, c3)}})
+	mustApply(t, g, 4, inlineApply(bundle("a", "a", "4"), Change{Base: 3, At: t0, Origin: o}))
+	mustApply(t, g, 5, inlineApply(bundle("a", "a", "5"), Change{Base: 4, At: t0, Origin: o, Zones: z(100, c3)}))
 	if cv, _ := g.State().Config(); cv.Zones["z."].Served != 112 {
 		t.Fatalf("the zone back in v5 serves %d, want 112 (v3's 111 + 1)", cv.Zones["z."].Served)
 	}
@@ -86,21 +86,21 @@ func TestVersionSerialsNeverGoBack(t *testing.T) {
 func TestBaseCheck(t *testing.T) {
 	f := NewFSM()
 	o := Origin{Kind: OriginApply, Node: "n1"}
-	if r := applyLog(f, 1, enc(t, ApplyConfig{Bundle: bundle("a", "a", "1"), Change: Change{Base: 1, At: t0, Origin: o}})); !errors.Is(r.(error), ErrStale) {
+	if r := applyLog(f, 1, enc(t, inlineApply(bundle("a", "a", "1"), Change{Base: 1, At: t0, Origin: o}))); !errors.Is(r.(error), ErrStale) {
 		t.Fatalf("first version based on version 1: %v, want ErrStale", r)
 	}
-	mustApply(t, f, 2, ApplyConfig{Bundle: bundle("a", "a", "1"), Change: Change{At: t0, Origin: o}})
-	mustApply(t, f, 3, ApplyConfig{Bundle: bundle("a", "a", "2"), Change: Change{Base: 1, At: t0, Origin: o}})
+	mustApply(t, f, 2, inlineApply(bundle("a", "a", "1"), Change{At: t0, Origin: o}))
+	mustApply(t, f, 3, inlineApply(bundle("a", "a", "2"), Change{Base: 1, At: t0, Origin: o}))
 	for _, tc := range []struct {
 		name    string
 		b       Body
 		err     error
 		changed bool
 	}{
-		{"stale apply", ApplyConfig{Bundle: bundle("a", "a", "stale"), Change: Change{Base: 1, At: t0, Origin: o}}, ErrStale, false},
-		{"stale apply of the current content changes nothing", ApplyConfig{Bundle: bundle("a", "a", "2"), Change: Change{Base: 1, At: t0, Origin: o}}, nil, false},
+		{"stale apply", inlineApply(bundle("a", "a", "stale"), Change{Base: 1, At: t0, Origin: o}), ErrStale, false},
+		{"stale apply of the current content changes nothing", inlineApply(bundle("a", "a", "2"), Change{Base: 1, At: t0, Origin: o}), nil, false},
 		{"stale rollback", Rollback{Version: 1, Change: Change{Base: 1, At: t0, Origin: o}}, ErrStale, false},
-		{"forced apply", ApplyConfig{Bundle: bundle("a", "a", "forced"), Change: Change{Base: 1, Force: true, At: t0, Origin: o}}, nil, true},
+		{"forced apply", inlineApply(bundle("a", "a", "forced"), Change{Base: 1, Force: true, At: t0, Origin: o}), nil, true},
 		{"current rollback", Rollback{Version: 1, Change: Change{Base: 3, At: t0, Origin: o}}, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,43 +2,68 @@ package raftstore
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/ternlb/tern/health"
 )
 
-// Snapshot format: JSON values, one per line.
+// Snapshot format 3: JSON values, one per line, each chunk's bytes raw
+// right after its line.
 //
-//	{"format":"tern-raftstore","v":2,"applied":1234}
+//	{"format":"tern-raftstore","v":3,"applied":1234}
 //	{"state":{"index":..,"indexes":{..},"last_version":..,"keep":..}}
-//	{"version":{..}}   kept configuration versions, oldest first
+//	{"version":{..}}   kept configuration versions, oldest first, files by hash
 //	{"admin":{..}}     admin overrides, by pool, member
 //	{"obs":{..}}       observations, by pool, member, kind, node
 //	{"node":{..}}      node registry, by ID
+//	{"chunk":{"hash":..,"size":N,"touched":..}} and N bytes: chunks, by hash
+//	{"file":{"hash":..,"size":..,"chunks":[..],"touched":..}}: files, by hash
 //	{"end":{"records":N,"applied":1234,"hash":"<sha256>"}}
 //
-// The lines from "state" to the last before "end" are the state's canonical
-// form; "hash" is their SHA-256 (State.Hash). Restore decodes every line,
-// checks order, content and hash, and only then swaps the state in.
-//
-// Format 1, written before every kind of observation was one, held
-// "verdict" ({pool, member, node, up, at}) and then "load" ({pool,
-// member, node, load, capacity, at}) records, each by pool, member, node,
-// where format 2 has "obs"; Restore reads them as observations of kind
-// health and load (capacity dropped), and checks the hash over the lines
-// as written, since the state they make no longer writes them. In both,
-// the indexes' "health" is the observations' index and "load" (format 1:
-// the load reports') is 0, so that a state without observations keeps the
+// The lines from "state" to the last before "end", without the chunks'
+// bytes, are the state's canonical form; "hash" is their SHA-256
+// (State.Hash), and each chunk's bytes are checked against its own hash.
+// Restore reads every record, checks order, content and hashes, and only
+// then swaps the state in. The indexes' "health" is the observations'
+// index and "load" is 0, so that a state without observations keeps the
 // hash it had.
+//
+// Older formats still restore, their hash checked over the lines as
+// written (the state they make no longer writes them):
+//
+//   - Format 1 has versions with their files inline (a "bundle", base64)
+//     and "verdict" ({pool, member, node, up, at}) then "load" ({pool,
+//     member, node, load, capacity, at}) records, each by pool, member,
+//     node, where format 3 has "obs"; a non-zero "load" index.
+//   - Format 2 was written by two lines of development, each with one of
+//     format 3's changes: one has versions by hash and chunk and file
+//     records, with format 1's verdict and load records and load index;
+//     the other has format 1's inline versions and "obs" records. Their
+//     headers are alike, so a format 2 snapshot is told by the record
+//     kinds it holds (see formatKinds): one holding kinds of both is
+//     corrupt, and one holding neither's own (no versions, observations
+//     or content) restores to the same state read as either.
+//
+// Inline files become content without an upload lease, as a version 1 or
+// 2 config.apply's do (inlineConfig), verdicts observations of kind
+// health and load reports of kind load (capacity dropped), so that an old
+// snapshot restores to the state its log replays to.
 const (
 	snapshotFormat  = "tern-raftstore"
-	snapshotVersion = 2
+	snapshotVersion = 3
+	// maxSnapshotLine bounds one record's line (a version naming
+	// MaxBundleFiles files is far below it).
+	maxSnapshotLine = 64 << 20
 )
 
 type snapHeader struct {
@@ -103,6 +128,19 @@ type loadRec struct {
 	At       time.Time `json:"at"`
 }
 
+type chunkRec struct {
+	Hash    Hash   `json:"hash"`
+	Size    int    `json:"size"`
+	Touched uint64 `json:"touched,omitempty"`
+}
+
+type fileRec struct {
+	Hash    Hash   `json:"hash"`
+	Size    int64  `json:"size"`
+	Chunks  []Hash `json:"chunks"`
+	Touched uint64 `json:"touched,omitempty"`
+}
+
 type endRec struct {
 	Records int    `json:"records"`
 	Applied uint64 `json:"applied"` // repeats the header's, so a flip there shows
@@ -118,14 +156,28 @@ type record struct {
 	Load    *loadRec       `json:"load,omitempty"`    // format 1
 	Obs     *obsRec        `json:"obs,omitempty"`
 	Node    *NodeInfo      `json:"node,omitempty"`
+	Chunk   *chunkRec      `json:"chunk,omitempty"`
+	File    *fileRec       `json:"file,omitempty"`
 	End     *endRec        `json:"end,omitempty"`
 }
 
+// recordV1 is a line of format 1, whose versions carried their files.
+type recordV1 struct {
+	record
+	Version *versionV1 `json:"version,omitempty"`
+}
+
+type versionV1 struct {
+	ConfigVersion
+	Bundle Bundle `json:"bundle"`
+}
+
 // Hash returns the SHA-256 of the state's canonical form (its snapshot
-// lines). Two nodes that applied the same log have the same hash.
+// lines, chunks by their hash). Two nodes that applied the same log have
+// the same hash.
 func (s *State) Hash() Hash {
 	h := sha256.New()
-	if _, err := writeState(h, s); err != nil {
+	if _, err := writeState(h, nil, s); err != nil {
 		panic(fmt.Sprintf("raftstore: hash state: %v", err)) // a hash.Hash never fails to write
 	}
 	var out Hash
@@ -134,8 +186,9 @@ func (s *State) Hash() Hash {
 }
 
 // writeState writes the canonical records of s (without header and end)
-// and returns how many it wrote.
-func writeState(w io.Writer, s *State) (int, error) {
+// to w, each chunk's bytes after its record to raw (nil: not at all), and
+// returns how many records it wrote.
+func writeState(w, raw io.Writer, s *State) (int, error) {
 	enc := json.NewEncoder(w)
 	n := 0
 	put := func(r record) error { n++; return enc.Encode(r) }
@@ -165,8 +218,33 @@ func writeState(w io.Writer, s *State) (int, error) {
 			return n, err
 		}
 	}
-	return n, nil
+	return n, writeBlobs(s.blobs, put, raw)
 }
+
+// writeBlobs writes the chunks, each followed by its bytes on raw, then
+// the files.
+func writeBlobs(b blobStore, put func(record) error, raw io.Writer) error {
+	for _, h := range slices.SortedFunc(maps.Keys(b.chunks), cmpHash) {
+		c := b.chunks[h]
+		if err := put(record{Chunk: &chunkRec{Hash: h, Size: len(c.data), Touched: c.touched}}); err != nil {
+			return err
+		}
+		if raw != nil {
+			if _, err := raw.Write(c.data); err != nil {
+				return err
+			}
+		}
+	}
+	for _, h := range slices.SortedFunc(maps.Keys(b.files), cmpHash) {
+		f := b.files[h]
+		if err := put(record{File: &fileRec{Hash: h, Size: f.size, Chunks: f.chunks, Touched: f.touched}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmpHash(a, b Hash) int { return bytes.Compare(a[:], b[:]) }
 
 func writeSnapshot(w io.Writer, s *State, applied uint64) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -175,7 +253,7 @@ func writeSnapshot(w io.Writer, s *State, applied uint64) error {
 		return err
 	}
 	h := sha256.New()
-	n, err := writeState(io.MultiWriter(bw, h), s)
+	n, err := writeState(io.MultiWriter(bw, h), bw, s)
 	if err != nil {
 		return err
 	}
@@ -205,12 +283,14 @@ const (
 	kLoad
 	kObs
 	kNode
+	kChunk
+	kFile
 	kEnd
 )
 
 func (r record) kind() (int, error) {
 	k, n := -1, 0
-	for i, set := range []bool{r.State != nil, r.Version != nil, r.Admin != nil, r.Verdict != nil, r.Load != nil, r.Obs != nil, r.Node != nil, r.End != nil} {
+	for i, set := range []bool{r.State != nil, r.Version != nil, r.Admin != nil, r.Verdict != nil, r.Load != nil, r.Obs != nil, r.Node != nil, r.Chunk != nil, r.File != nil, r.End != nil} {
 		if set {
 			k = i
 			n++
@@ -223,29 +303,28 @@ func (r record) kind() (int, error) {
 }
 
 func decodeSnapshot(r io.Reader) (*State, uint64, error) {
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
-	dec.DisallowUnknownFields()
+	sr := &snapReader{r: bufio.NewReaderSize(r, 64<<10), h: sha256.New()}
 	var hdr snapHeader
-	if err := dec.Decode(&hdr); err != nil {
+	line, err := sr.line()
+	if err == nil {
+		err = strictUnmarshal(line, &hdr)
+	}
+	if err != nil {
 		return nil, 0, fmt.Errorf("header: %w", err)
 	}
 	if hdr.Format != snapshotFormat || hdr.V < 1 || hdr.V > snapshotVersion {
 		return nil, 0, fmt.Errorf("header: format %q version %d, want %q version 1 to %d", hdr.Format, hdr.V, snapshotFormat, snapshotVersion)
 	}
+	sr.v = hdr.V
 	rs := restorer{s: emptyState(), format: hdr.V}
 	rs.s.obs = rs.s.obs.edit()
-	lines := sha256.New() // format 1: the hash is over the lines as written
 	last, count := -1, 0
 	var end *endRec
+	var lastBlob Hash
 	for end == nil {
-		var raw json.RawMessage
-		var rec record
-		err := dec.Decode(&raw)
+		rec, legacy, err := sr.record()
 		if errors.Is(err, io.EOF) {
 			return nil, 0, fmt.Errorf("record %d: truncated (no end record)", count+1)
-		}
-		if err == nil {
-			err = strictUnmarshal(raw, &rec)
 		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("record %d: %w", count+1, err)
@@ -254,7 +333,20 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 		if err == nil && (k < last || (k == kState && last == kState) || (k != kState && last == -1)) {
 			err = errors.New("record out of order")
 		}
-		if err == nil {
+		if err == nil && k != last {
+			lastBlob = Hash{}
+		}
+		switch {
+		case err != nil:
+		case k == kChunk || k == kFile:
+			err = rs.blob(sr, rec, &lastBlob)
+		case k == kVersion && legacy != nil:
+			err = rs.versionV1(legacy)
+		case k == kVersion:
+			if err = rs.holds(kindByHash, "version naming its files by hash"); err == nil {
+				err = rs.record(k, rec)
+			}
+		default:
 			err = rs.record(k, rec)
 		}
 		if err != nil {
@@ -264,14 +356,12 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 			end = rec.End
 			break
 		}
-		lines.Write(raw)
-		lines.Write([]byte{'\n'})
 		last = k
 		count++
 	}
 	s := rs.s
 	s.obs = s.obs.done()
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if _, err := sr.r.ReadByte(); !errors.Is(err, io.EOF) {
 		return nil, 0, errors.New("data after the end record")
 	}
 	if end.Applied != hdr.Applied {
@@ -286,14 +376,16 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 	if n := len(s.versions); n > 0 && s.versions[n-1].Version != s.lastVersion {
 		return nil, 0, fmt.Errorf("state: last version %d, newest kept is %d", s.lastVersion, s.versions[n-1].Version)
 	}
-	var h Hash
-	if hdr.V == 1 {
-		lines.Sum(h[:0])
-	} else {
-		h = s.Hash()
-	}
-	if h != end.Hash {
+	if h := Hash(sr.h.Sum(nil)); h != end.Hash {
 		return nil, 0, fmt.Errorf("hash mismatch: content %s, recorded %s", h, end.Hash)
+	}
+	if err := s.checkBlobs(); err != nil {
+		return nil, 0, err
+	}
+	// Older formats were hashed in their own canonical form; this one must
+	// also be this code's, so that the state hashes as every node's does.
+	if h := s.Hash(); hdr.V == snapshotVersion && h != end.Hash {
+		return nil, 0, fmt.Errorf("hash mismatch: state %s, recorded %s (not the canonical form)", h, end.Hash)
 	}
 	return s, hdr.Applied, nil
 }
@@ -306,6 +398,199 @@ type restorer struct {
 	lastNode NodeID
 	lastObs  obsRec // of the last observation record of the section under way
 	obsKind  int
+	kinds    recordKinds // of the records read so far
+}
+
+// recordKinds are the kinds of record that tell snapshot formats apart.
+type recordKinds uint8
+
+const (
+	kindInline   recordKinds = 1 << iota // versions with their files inline
+	kindByHash                           // versions naming their files by hash
+	kindBlobs                            // chunk and file records
+	kindVerdicts                         // verdict and load records, a non-zero load index
+	kindObs                              // obs records
+)
+
+// formatKinds returns the sets of record kinds a snapshot of format v may
+// hold: two for format 2, written by two lines of development (see the
+// format).
+func formatKinds(v int) []recordKinds {
+	switch v {
+	case 1:
+		return []recordKinds{kindInline | kindVerdicts}
+	case 2:
+		return []recordKinds{kindByHash | kindBlobs | kindVerdicts, kindInline | kindObs}
+	}
+	return []recordKinds{kindByHash | kindBlobs | kindObs}
+}
+
+// holds records that the snapshot holds a record of kind k (what names
+// it), an error if no set of its format has k with all kinds seen before.
+func (rs *restorer) holds(k recordKinds, what string) error {
+	rs.kinds |= k
+	for _, set := range formatKinds(rs.format) {
+		if rs.kinds&^set == 0 {
+			return nil
+		}
+	}
+	for _, set := range formatKinds(rs.format) {
+		if k&^set == 0 { // k fits the format, not with what came before
+			return fmt.Errorf("a %s in a format %d snapshot with records of the other format %d", what, rs.format, rs.format)
+		}
+	}
+	return fmt.Errorf("a %s in a format %d snapshot", what, rs.format)
+}
+
+// snapReader reads a snapshot's lines, hashing all but the header and the
+// end record, and the chunks' bytes between them.
+type snapReader struct {
+	r   *bufio.Reader
+	v   int // format
+	h   hash.Hash
+	buf []byte
+}
+
+// line returns the next line, its newline included; io.EOF at the end.
+func (sr *snapReader) line() ([]byte, error) {
+	sr.buf = sr.buf[:0]
+	for {
+		part, err := sr.r.ReadSlice('\n')
+		sr.buf = append(sr.buf, part...)
+		if len(sr.buf) > maxSnapshotLine {
+			return nil, fmt.Errorf("a line longer than %d bytes", maxSnapshotLine)
+		}
+		switch {
+		case err == nil:
+			return sr.buf, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(sr.buf) > 0:
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+}
+
+// record reads and decodes the next record; legacy is a version's record
+// with its files inline (formats 1 and 2), else nil.
+func (sr *snapReader) record() (rec record, legacy *versionV1, err error) {
+	line, err := sr.line()
+	if err != nil {
+		return record{}, nil, err
+	}
+	if sr.v < snapshotVersion {
+		var r1 recordV1
+		err = strictUnmarshal(line, &r1)
+		rec, legacy = r1.record, r1.Version
+		if legacy != nil {
+			rec.Version = &legacy.ConfigVersion
+			if legacy.Main != "" || legacy.Files != nil {
+				legacy = nil // by hash (a format 2's, see formatKinds)
+			}
+		}
+	} else {
+		err = strictUnmarshal(line, &rec)
+	}
+	if err != nil {
+		return record{}, nil, err
+	}
+	if rec.End == nil {
+		sr.h.Write(line)
+	}
+	return rec, legacy, nil
+}
+
+// versionV1 takes in a version with its files inline: they become
+// content without upload lease, and its hash the manifest's, as when a
+// version 1 or 2 config.apply is replayed.
+func (rs *restorer) versionV1(v *versionV1) error {
+	s := rs.s
+	if err := rs.holds(kindInline, "version with its files inline"); err != nil {
+		return err
+	}
+	if err := v.Bundle.Validate(); err != nil {
+		return fmt.Errorf("version %d: %w", v.Version, err)
+	}
+	if v.Bundle.Hash() != v.Hash {
+		return fmt.Errorf("version %d: bundle does not match its hash", v.Version)
+	}
+	ac := inlineConfig(v.Bundle, Change{})
+	if err := s.putBlobs(0, ac.Blobs, false); err != nil {
+		return fmt.Errorf("version %d: %w", v.Version, err)
+	}
+	v.Manifest, v.Hash = ac.Manifest, ac.Manifest.Hash()
+	return rs.record(kVersion, record{Version: &v.ConfigVersion})
+}
+
+// blob takes in a chunk (reading its bytes) or a file record, in hash
+// order.
+func (rs *restorer) blob(sr *snapReader, rec record, last *Hash) error {
+	what := "file record"
+	if rec.Chunk != nil {
+		what = "chunk record"
+	}
+	if err := rs.holds(kindBlobs, what); err != nil {
+		return err
+	}
+	b := &rs.s.blobs
+	if c := rec.Chunk; c != nil {
+		if cmpHash(*last, c.Hash) >= 0 {
+			return errors.New("chunk: out of order or duplicated")
+		}
+		*last = c.Hash
+		if c.Size < 1 || c.Size > MaxChunk || b.bytes+int64(c.Size) > MaxStoredBytes {
+			return fmt.Errorf("chunk %s: size %d out of range", c.Hash, c.Size)
+		}
+		data := make([]byte, c.Size)
+		if _, err := io.ReadFull(sr.r, data); err != nil {
+			return fmt.Errorf("chunk %s: %w", c.Hash, err)
+		}
+		if Hash(sha256.Sum256(data)) != c.Hash {
+			return fmt.Errorf("chunk %s: %w", c.Hash, ErrBlobMismatch)
+		}
+		b.chunks[c.Hash] = storedChunk{data: data, touched: c.Touched}
+		b.bytes += int64(c.Size)
+		return nil
+	}
+	f := rec.File
+	if cmpHash(*last, f.Hash) >= 0 {
+		return errors.New("file: out of order or duplicated")
+	}
+	*last = f.Hash
+	spec := FileSpec{Hash: f.Hash, Size: f.Size, Chunks: f.Chunks}
+	if err := (PutBlobs{Files: []FileSpec{spec}}).validate(); err != nil {
+		return fmt.Errorf("file %s: %w", f.Hash, err)
+	}
+	var size int64
+	for _, h := range f.Chunks {
+		c, ok := b.chunks[h]
+		if !ok {
+			return fmt.Errorf("file %s: chunk %s: %w", f.Hash, h, ErrMissingBlob)
+		}
+		size += int64(len(c.data))
+	}
+	if size != f.Size {
+		return fmt.Errorf("file %s: %w: its chunks hold %d bytes, not %d", f.Hash, ErrBlobMismatch, size, f.Size)
+	}
+	b.files[f.Hash] = storedFile{size: f.Size, chunks: f.Chunks, touched: f.Touched}
+	return nil
+}
+
+// checkBlobs checks, once all is read, that every kept version's files
+// are held, and derives when a lease next runs out. (Each chunk was
+// checked against its hash and each file against its chunks' sizes; the
+// file's own hash is its line's, under the snapshot's.)
+func (s *State) checkBlobs() error {
+	for _, v := range s.versions {
+		for _, p := range slices.Sorted(maps.Keys(v.Files)) {
+			if !s.HasFile(v.Files[p]) {
+				return fmt.Errorf("version %d: %s: file %s: %w", v.Version, p, v.Files[p], ErrMissingBlob)
+			}
+		}
+	}
+	s.blobs.due = s.blobs.leaseDue(s.namedFiles(), s.blobs.heldChunks())
+	return nil
 }
 
 func (rs *restorer) record(k int, rec record) error {
@@ -319,17 +604,19 @@ func (rs *restorer) record(k int, rec record) error {
 		if err := checkZoneNames(r.Zones); err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
-		if rs.format > 1 && r.Indexes.Load != 0 {
-			return errors.New("state: indexes: load is 0 since format 2")
+		if r.Indexes.Load != 0 {
+			if err := rs.holds(kindVerdicts, "non-zero load index"); err != nil {
+				return fmt.Errorf("state: indexes: %w", err)
+			}
 		}
 		s.index, s.indexes, s.lastVersion, s.keep, s.zones = r.Index, r.Indexes.indexes(), r.LastVersion, r.Keep, r.Zones
 	case kVersion:
 		v := rec.Version
-		if err := v.Bundle.Validate(); err != nil {
+		if err := v.Manifest.validate(); err != nil {
 			return fmt.Errorf("version %d: %w", v.Version, err)
 		}
-		if v.Bundle.Hash() != v.Hash {
-			return fmt.Errorf("version %d: bundle does not match its hash", v.Version)
+		if v.Manifest.Hash() != v.Hash {
+			return fmt.Errorf("version %d: files do not match its hash", v.Version)
 		}
 		if n := len(s.versions); v.Version == 0 || v.Version > s.lastVersion || (n > 0 && v.Version <= s.versions[n-1].Version) {
 			return fmt.Errorf("version %d: out of order or beyond last version %d", v.Version, s.lastVersion)
@@ -399,11 +686,15 @@ func (rs *restorer) record(k int, rec record) error {
 	return nil
 }
 
-// observation reads an observation record: obs in format 2, verdict or
-// load in format 1.
+// observation reads an observation record: obs (format 3 and one format
+// 2), verdict or load (format 1 and the other format 2).
 func (rs *restorer) observation(k int, rec record) (obsRec, error) {
-	if (k == kObs) != (rs.format > 1) {
-		return obsRec{}, fmt.Errorf("a %s record in a format %d snapshot", [...]string{kVerdict: "verdict", kLoad: "load", kObs: "obs"}[k], rs.format)
+	kind := kindVerdicts
+	if k == kObs {
+		kind = kindObs
+	}
+	if err := rs.holds(kind, [...]string{kVerdict: "verdict", kLoad: "load", kObs: "obs"}[k]+" record"); err != nil {
+		return obsRec{}, err
 	}
 	switch k {
 	case kVerdict:

@@ -21,6 +21,9 @@ type State struct {
 	// zones holds the last served serial of every zone any version ever
 	// had (NextSerials), trimmed versions' included.
 	zones map[string]ZoneSerial
+	// blobs holds the content of the kept versions' files and of uploads
+	// in progress, each once (see blobs.go).
+	blobs blobStore
 
 	admin map[MemberKey]AdminState
 	obs   obsTrie // every node's latest observation of every kind of every member
@@ -47,7 +50,9 @@ type ConfigVersion struct {
 	Comment string    `json:"comment,omitempty"`
 	// RollbackOf is the version this one re-applied (0: a fresh apply).
 	RollbackOf uint64 `json:"rollback_of,omitempty"`
-	Bundle     Bundle `json:"bundle"`
+	// Manifest names its files by content; State.FS and State.Bundle read
+	// them.
+	Manifest
 	// Origin is who made it; zero in versions made before it was kept.
 	Origin Origin `json:"origin,omitzero"`
 	// Zones are its zones' stamps and served serials, by zone name; nil in
@@ -72,6 +77,7 @@ type AdminEntry struct {
 func emptyState() *State {
 	return &State{
 		keep:  DefaultKeep,
+		blobs: blobStore{chunks: map[Hash]storedChunk{}, files: map[Hash]storedFile{}},
 		admin: map[MemberKey]AdminState{},
 		nodes: map[NodeID]NodeInfo{},
 	}

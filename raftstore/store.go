@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -406,6 +407,13 @@ func (s *Store) Snapshot() error {
 		return s.raftErr("snapshot", err)
 	}
 	return nil
+}
+
+// SnapshotIndex is the log index of the latest snapshot this node has
+// taken or installed (0: none yet).
+func (s *Store) SnapshotIndex() uint64 {
+	v, _ := strconv.ParseUint(s.raft.Stats()["last_snapshot_index"], 10, 64)
+	return v
 }
 
 // Member is one server of the Raft configuration.

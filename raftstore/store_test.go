@@ -220,7 +220,7 @@ func TestClusterReplicatesAndForwards(t *testing.T) {
 	if err != nil || len(ms) != 3 || ms[2].API != "api-n3" || !ms[1].Voter {
 		t.Fatalf("members: %+v %v", ms, err)
 	}
-	if res := c.apply(ApplyConfig{Bundle: bundle("tern.yaml", "tern.yaml", "pools: {}\n"), Change: Change{At: t0}}); res.Version != 1 {
+	if res := c.apply(inlineApply(bundle("tern.yaml", "tern.yaml", "pools: {}\n"), Change{At: t0})); res.Version != 1 {
 		t.Fatalf("apply config: %+v", res)
 	}
 	// A follower refuses writes and says where the leader's API is.
@@ -440,7 +440,7 @@ func TestRestartRestoresOwnSnapshot(t *testing.T) {
 	if err := s.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Apply(ctx, ApplyConfig{Bundle: bundle("a", "a", "x"), Change: Change{At: t0}}); err != nil {
+	if _, _, err := s.Apply(ctx, inlineApply(bundle("a", "a", "x"), Change{At: t0})); err != nil {
 		t.Fatal(err)
 	}
 	want := s.State().Hash()

@@ -1,0 +1,167 @@
+package node
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/dnsserver"
+	"github.com/ternlb/tern/raftstore"
+	"github.com/ternlb/tern/zones"
+)
+
+// cacheFiles is a configuration of pools (in the order given) and three
+// zones: big.zone (a POOL record), small.zone (which $INCLUDEs inc.zone)
+// and other.zone.
+func cacheFiles(pools []string, small, inc string) raftstore.Bundle {
+	var y strings.Builder
+	y.WriteString("pools:\n")
+	for i, p := range pools {
+		fmt.Fprintf(&y, "  %s: {members: [{address: 192.0.2.%d}]}\n", p, i+1)
+	}
+	y.WriteString("zones:\n  - file: zones/big.zone\n  - file: zones/small.zone\n  - file: zones/other.zone\n")
+	soa := "@ 300 IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.53\n"
+	return raftstore.Bundle{Main: "tern.yaml", Files: map[string][]byte{
+		"tern.yaml":        []byte(y.String()),
+		"zones/big.zone":   []byte("$ORIGIN big.test.\n" + soa + "www 30 IN POOL web\n"),
+		"zones/small.zone": []byte("$ORIGIN small.test.\n" + soa + small + "$INCLUDE inc.zone\n"),
+		"zones/inc.zone":   []byte(inc),
+		"zones/other.zone": []byte("$ORIGIN other.test.\n" + soa),
+	}}
+}
+
+func loadBundle(t *testing.T, b raftstore.Bundle) *config.Config {
+	t.Helper()
+	c, err := b.Load(b.Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The zone cache takes a zone whose files, origin and pool names are
+// unchanged from the last compiles instead of parsing it again; a zone
+// whose file or $INCLUDE changed is parsed again, and every zone when the
+// pool names change (a POOL record holds its pool's index in that list);
+// what it returns is what zones.Load returns, problems included.
+func TestZoneCache(t *testing.T) {
+	c := newZoneCache()
+	load := func(b raftstore.Bundle) *zones.Set {
+		t.Helper()
+		cfg := loadBundle(t, b)
+		set, _, ps := c.load(cfg)
+		if len(ps) > 0 {
+			t.Fatal(ps)
+		}
+		fresh, ps := zones.Load(cfg)
+		if len(ps) > 0 {
+			t.Fatal(ps)
+		}
+		for _, z := range fresh.Zones() {
+			if got := set.Zone(z.Origin); got == nil || fmt.Sprint(got.Records()) != fmt.Sprint(z.Records()) {
+				t.Fatalf("zone %s from the cache is not what parsing it makes", z.Origin)
+			}
+		}
+		return set
+	}
+	pools := []string{"api", "web"}
+	s1 := load(cacheFiles(pools, "a 300 IN A 192.0.2.1\n", "i 300 IN A 192.0.2.9\n"))
+	for _, tc := range []struct {
+		name          string
+		b             raftstore.Bundle
+		parsedAgain   []string
+		poolIndexOfWW int
+	}{
+		{"nothing changed", cacheFiles(pools, "a 300 IN A 192.0.2.1\n", "i 300 IN A 192.0.2.9\n"), nil, 1},
+		{"one zone file edited", cacheFiles(pools, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.9\n"), []string{"small.test."}, 1},
+		{"an included file edited", cacheFiles(pools, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), []string{"small.test."}, 1},
+		{"a pool added after web: the pool names are in the key", cacheFiles([]string{"api", "web", "zed"}, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), []string{"big.test.", "small.test.", "other.test."}, 1},
+		{"a pool before web: its index moves", cacheFiles([]string{"aaa", "api", "web", "zed"}, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), []string{"big.test.", "small.test.", "other.test."}, 2},
+		{"back to the pools before", cacheFiles([]string{"aaa", "api", "web", "zed"}, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), nil, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s2 := load(tc.b)
+			for _, origin := range []string{"big.test.", "small.test.", "other.test."} {
+				again := s2.Zone(origin) != s1.Zone(origin)
+				if want := slices.Contains(tc.parsedAgain, origin); again != want {
+					t.Errorf("zone %s parsed again: %v, want %v", origin, again, want)
+				}
+			}
+			if _, res := s2.Lookup("www.big.test.", dns.TypeA); res.Kind != zones.PoolName || res.Pool != tc.poolIndexOfWW {
+				t.Fatalf("www.big.test.: %+v, want pool index %d", res, tc.poolIndexOfWW)
+			}
+			s1 = s2
+		})
+	}
+
+	// A zone with a problem: zones.Load's very problems, and the zones
+	// that did parse before it are kept for the fix.
+	c = newZoneCache()
+	bad := cacheFiles(pools, "a 300 IN A 192.0.2.1\nb 300 IN POOL nosuch\n", "")
+	cfg := loadBundle(t, bad)
+	_, _, ps := c.load(cfg)
+	_, want := zones.Load(cfg)
+	if len(ps) == 0 || !reflect.DeepEqual(ps, want) {
+		t.Fatalf("problems %v, want zones.Load's %v", ps, want)
+	}
+	kept := c.failed[zoneKey{file: "zones/big.zone", display: "zones/big.zone", pools: strings.Join(pools, "\x00")}]
+	if len(kept) != 1 {
+		t.Fatalf("the zone parsed before the bad one is not kept: %v", c.cur)
+	}
+	fixed := load(cacheFiles(pools, "a 300 IN A 192.0.2.1\n", ""))
+	if fixed.Zone("big.test.") != kept[0].zone {
+		t.Fatal("the fixed configuration parsed the good zone again")
+	}
+}
+
+// A zone's stamp is computed once while its zone and the pools are the
+// same, and is the one computing every zone's gives.
+func TestZoneCacheStamps(t *testing.T) {
+	c := newZoneCache()
+	b := cacheFiles([]string{"api", "web"}, "a 300 IN A 192.0.2.1\n", "i 300 IN A 192.0.2.9\n")
+	snapOf := func(b raftstore.Bundle) (*config.Config, *dnsserver.Snapshot) {
+		cfg := loadBundle(t, b)
+		snap, ps := compileWith(cfg, nil, c)
+		if len(ps) > 0 {
+			t.Fatal(ps)
+		}
+		return cfg, snap
+	}
+	cfg, snap := snapOf(b)
+	first := c.stamps(cfg, snap)
+	if want := zoneStamps(snap); !reflect.DeepEqual(first, want) || len(first) != 3 {
+		t.Fatalf("stamps %v, want %v", first, want)
+	}
+	for _, es := range c.cur {
+		for _, e := range es {
+			e.stamp.Serial += 1000 // so that a stamp taken from the cache shows
+		}
+	}
+	if again := c.stamps(cfg, snap); again["other.test."].Serial != first["other.test."].Serial+1000 {
+		t.Fatal("an unchanged zone's stamp was computed again")
+	}
+	for _, es := range c.cur {
+		for _, e := range es {
+			e.stamp.Serial -= 1000
+		}
+	}
+	// Another member of web: the big zone's transferred content changes,
+	// though the zone file did not.
+	b.Files["tern.yaml"] = []byte(strings.Replace(string(b.Files["tern.yaml"]), "192.0.2.2", "192.0.2.77", 1))
+	cfg2, snap2 := snapOf(b)
+	if snap2.Zones.Zone("big.test.") != snap.Zones.Zone("big.test.") {
+		t.Fatal("the big zone was parsed again for a member's address")
+	}
+	got, want := c.stamps(cfg2, snap2), zoneStamps(snap2)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("stamps after a member change %v, want %v", got, want)
+	}
+	if got["big.test."] == first["big.test."] || got["other.test."] != first["other.test."] {
+		t.Fatal("the big zone's stamp did not follow its pool's members, or another zone's did")
+	}
+}
