@@ -108,6 +108,9 @@ type Server struct {
 
 	mu    sync.Mutex // guards conns; never taken on the query path
 	conns map[net.Conn]struct{}
+	// stopping is set when Run shuts down: a connection between two
+	// queries must not set itself a fresh idle deadline (see serveConn).
+	stopping atomic.Bool
 	// workers are reused by TCP connections: their buffers are large.
 	workers sync.Pool
 }
@@ -287,6 +290,7 @@ func (s *Server) Run(ctx context.Context) error {
 		l.Close()
 	}
 	// Wake idle TCP connections; one answering a query finishes it first.
+	s.stopping.Store(true)
 	s.mu.Lock()
 	for c := range s.conns {
 		c.SetReadDeadline(time.Now())

@@ -62,6 +62,11 @@ func (s *Server) serveConn(c *net.TCPConn) {
 	var lenBuf [2]byte
 	for {
 		c.SetReadDeadline(time.Now().Add(s.opts.TCPIdle))
+		// Run sets stopping before it moves every connection's deadline to
+		// now: seen here, or that later deadline wins over the one above.
+		if s.stopping.Load() {
+			return
+		}
 		if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
 			return
 		}
