@@ -4,16 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ternlb/tern/api"
-	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/raftstore"
 )
 
@@ -74,30 +70,7 @@ func clusterNodeYAML(name string, api, raft int, extra string) string {
 // tern.yaml until the test ends; tune adjusts its Raft options.
 func startFiles(t *testing.T, files map[string][]byte, tune func(*raftstore.Options)) *Node {
 	t.Helper()
-	dir := t.TempDir()
-	for p, data := range files {
-		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
-		if err := os.WriteFile(filepath.Join(dir, p), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), ProbeWait: time.Second, Raft: tune})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node stopped with %v", err)
-		}
-	})
+	n := runNodeFiles(t, t.TempDir(), files, Options{ProbeWait: time.Second, Raft: tune})
 	select {
 	case <-n.Serving():
 	case <-time.After(time.Minute):

@@ -69,8 +69,20 @@ func runNode(t *testing.T, dir, yaml, zone string) *Node {
 // given; ProbeWait 2s).
 func runNodeOpts(t *testing.T, dir, yaml, zone string, o Options) *Node {
 	t.Helper()
-	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(yaml), 0o644)
-	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(zone), 0o644)
+	o.ProbeWait = 2 * time.Second
+	return runNodeFiles(t, dir, map[string][]byte{"tern.yaml": []byte(yaml), "z.zone": []byte(zone)}, o)
+}
+
+// runNodeFiles writes files (paths relative to dir) and runs a node on
+// dir/tern.yaml with o (a discarding logger unless one is given).
+func runNodeFiles(t *testing.T, dir string, files map[string][]byte, o Options) *Node {
+	t.Helper()
+	for p, data := range files {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, p), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +90,6 @@ func runNodeOpts(t *testing.T, dir, yaml, zone string, o Options) *Node {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	o.ProbeWait = 2 * time.Second
 	n, err := New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
