@@ -207,6 +207,24 @@ func TestIdleRebuildsNothing(t *testing.T) {
 		_, c := st.Observation(self, "lb", "127.0.0.3", health.KindHealth)
 		return a && b && c
 	})
+	// The watcher follows the FSM on its own goroutine: let it take in the
+	// last apply (no rebuild for a second) before idle time is measured.
+	count := func() int {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.hv.rebuilds
+	}
+	for prev, deadline := -1, time.Now().Add(10*time.Second); ; {
+		c := count()
+		if c == prev {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node kept rebuilding snapshots before any idle time")
+		}
+		prev = c
+		time.Sleep(time.Second)
+	}
 	n.mu.Lock()
 	rebuilds, snap := n.hv.rebuilds, n.served.Load()
 	n.mu.Unlock()
