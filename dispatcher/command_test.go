@@ -97,25 +97,21 @@ dispatcher:
 
 // The servers' checks run through package probes and their verdicts reach
 // the control plane: a server whose health endpoint fails loses its slots.
-func TestHealthProberDrivesControl(t *testing.T) {
-	var down atomic.Bool
-	ctlServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// switchedService is a one-VIP dispatcher configuration whose first
+// server is checked over HTTP against a test server that answers 503
+// while down is set; the second server has no check.
+func switchedService(t *testing.T, down *atomic.Bool) *config.Config {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	}))
-	defer ctlServer.Close()
-	_, port, _ := net.SplitHostPort(ctlServer.Listener.Addr().String())
-	cfg := ctlLoadConfig(t, `
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	return ctlLoadConfig(t, `
 checks:
-  up:
-    type: http
-    port: `+port+`
-    path: /
-    interval: 20ms
-    timeout: 15ms
-    rise: 1
-    fall: 1
+  up: {type: http, port: `+port+`, path: /, interval: 20ms, timeout: 15ms, rise: 1, fall: 1}
 dispatcher:
   interface: eth0
   table_size: 251
@@ -127,6 +123,11 @@ dispatcher:
         - {address: 127.0.0.1, mac: "02:00:00:00:00:01"}
         - {address: 127.0.0.2, mac: "02:00:00:00:00:02", check: none}
 `, nil)
+}
+
+func TestHealthProberDrivesControl(t *testing.T) {
+	var down atomic.Bool
+	cfg := switchedService(t, &down)
 	spec, err := SpecFromConfig(cfg.Dispatcher)
 	if err != nil {
 		t.Fatal(err)
@@ -216,27 +217,7 @@ func (h *fakeHealth) set(k probes.Key, up bool) {
 func TestHealthFeedDecides(t *testing.T) {
 	var down atomic.Bool
 	down.Store(true)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	}))
-	defer srv.Close()
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	cfg := ctlLoadConfig(t, `
-checks:
-  up: {type: http, port: `+port+`, path: /, interval: 20ms, timeout: 15ms, rise: 1, fall: 1}
-dispatcher:
-  interface: eth0
-  table_size: 251
-  services:
-    - vip: 192.0.2.1
-      port: 80
-      check: up
-      servers:
-        - {address: 127.0.0.1, mac: "02:00:00:00:00:01"}
-        - {address: 127.0.0.2, mac: "02:00:00:00:00:02", check: none}
-`, nil)
+	cfg := switchedService(t, &down)
 	feed := &fakeHealth{own: map[probes.Key]bool{}, agreed: map[probes.Key]bool{}, changed: make(chan struct{})}
 	in, err := NewInstance(cfg, RunOptions{Health: feed, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
