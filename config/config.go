@@ -107,6 +107,8 @@ type Zone struct {
 	File string `yaml:"file"`
 	// Origin is the zone's name when the file has no $ORIGIN.
 	Origin string `yaml:"origin"`
+	// DNSSEC, when set, signs the zone (see DNSSEC).
+	DNSSEC *DNSSEC `yaml:"dnssec"`
 }
 
 // Load reads and validates the configuration file at name on the host's

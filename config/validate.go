@@ -115,6 +115,9 @@ func (c *Config) validate(file string) Problems {
 				add(fmt.Sprintf("zones.%d.origin", i), "origin %q is not a domain name", z.Origin)
 			}
 		}
+		if z.DNSSEC != nil {
+			z.DNSSEC.check(fmt.Sprintf("zones.%d.dnssec", i), add)
+		}
 	}
 	c.validateDNS(add)
 	if c.Dispatcher != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/dnssec"
 	"github.com/ternlb/tern/selector"
 	"github.com/ternlb/tern/zones"
 )
@@ -53,6 +54,8 @@ type worker struct {
 
 	// ts is the request's TSIG state (meaningful when q.tsigOff > 0).
 	ts tsigState
+	// sg signs the response (sign.go).
+	sg signing
 
 	// Per query:
 	cur  *served
@@ -219,7 +222,12 @@ func (w *worker) respond(snap *Snapshot, msg []byte, src netip.Addr, tcp bool) (
 		resp.nsid = snap.NodeName
 	}
 	w.setClient(src)
+	w.startSigning(snap)
 	w.answer(snap)
+	if w.sg.err {
+		resp.reset()
+		resp.rcode = dns.RcodeServerFailure
+	}
 	return w.pk.pack(q, resp, limit, w.udpSize)
 }
 
@@ -287,6 +295,9 @@ func (w *worker) answer(snap *Snapshot) {
 	case dns.TypeMAILA, dns.TypeMAILB:
 		resp.rcode = dns.RcodeNotImplemented
 		return
+	case dnssec.TypeNXNAME:
+		resp.rcode = dns.RcodeFormatError // RFC 9824 3.5
+		return
 	}
 	if snap.Zones == nil {
 		resp.rcode = dns.RcodeRefused
@@ -315,6 +326,7 @@ func (w *worker) chase(snap *Snapshot, name string) {
 			resp.aa = true
 			w.zone = z
 		}
+		w.signZone(snap, z)
 		w.visited[nv] = name
 		nv++
 		var target string
@@ -322,21 +334,35 @@ func (w *worker) chase(snap *Snapshot, name string) {
 		case zones.Success:
 			w.success(z, name, res.Answer)
 			for i := range res.Additional.Len() {
-				w.addSet(secAdditional, res.Additional.At(i), "", true)
+				set := res.Additional.At(i)
+				if w.sg.on {
+					w.signZone(snap, set.Zone())
+				}
+				n := len(resp.recs)
+				w.addSet(secAdditional, set, "", true)
+				w.signSet(n, set)
 			}
 			return
 		case zones.NoData:
 			w.negative(z)
+			w.denial(z, name, res.Owner, false, q.qtype)
 			return
 		case zones.NXDomain:
-			resp.rcode = dns.RcodeNameError
+			// Compact denial (RFC 9824 3.2): a signed answer says the
+			// name exists with no data but NXNAME, rcode NOERROR, unless
+			// the resolver sets CO and wants NXDOMAIN back (section 4).
+			if w.sg.zone == nil || q.ednsCO {
+				resp.rcode = dns.RcodeNameError
+			}
 			w.negative(z)
+			w.denial(z, name, "", true, 0)
 			return
 		case zones.Delegation:
 			if depth == 0 {
 				resp.aa = false
 			}
 			w.addSet(secAuthority, res.NS, "", false)
+			w.delegationDS(z, res.NS)
 			// In-domain glue must fit (RFC 9471); sibling glue may be
 			// left out.
 			for i, n := 0, 0; i < res.Glue.Len(); i++ {
@@ -346,7 +372,9 @@ func (w *worker) chase(snap *Snapshot, name string) {
 			}
 			return
 		case zones.CNAME:
+			n := len(resp.recs)
 			w.addSet(secAnswer, res.Answer, name, false)
+			w.signSet(n, res.Answer)
 			target = res.Target
 			if q.qtype == dns.TypeCNAME || q.qtype == dns.TypeANY || target == "" {
 				return
@@ -389,6 +417,7 @@ func (w *worker) success(z *zones.Zone, name string, set zones.RRset) {
 			}
 		}
 	}
+	w.signSet(n, set)
 }
 
 // addSet adds the records of set to section sect, owned by owner (""
@@ -414,7 +443,11 @@ func (w *worker) negative(z *zones.Zone) {
 	if v, ok := w.serials[z.SOA]; ok {
 		r.serial, r.soaSer = true, v
 	}
+	n := len(w.resp.recs)
 	w.resp.add(r)
+	if w.sg.zone != nil {
+		w.signDynamic(n)
+	}
 }
 
 // pool answers a POOL name from the selector. It returns the CNAME target
@@ -432,6 +465,7 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Resu
 		fams = [2]selector.Family{selector.IPv4, selector.IPv6}
 	default:
 		w.negative(z)
+		w.denial(z, name, res.Owner, false, q.qtype)
 		return ""
 	}
 	if res.Pool < 0 || res.Pool >= len(snap.Pools) {
@@ -460,7 +494,11 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Resu
 					cs[a.Members[0]].Add(1)
 				}
 			}
+			n := len(resp.recs)
 			resp.add(rec{sect: secAnswer, kind: recCNAME, typ: dns.TypeCNAME, class: dns.ClassINET, owner: name, ttl: ttl, target: host})
+			if w.sg.zone != nil {
+				w.signDynamic(n)
+			}
 			if q.qtype == dns.TypeANY {
 				return ""
 			}
@@ -470,6 +508,7 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Resu
 		if w.cur != nil {
 			counters = w.cur.pstats[a.Pool]
 		}
+		n := len(resp.recs)
 		for _, i := range a.Members {
 			m := &a.Pool.Members[i]
 			if m.Host != "" || m.Addr.Is4() != (fam == selector.IPv4) {
@@ -484,9 +523,13 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Resu
 				counters[i].Add(1)
 			}
 		}
+		if w.sg.zone != nil && len(resp.recs) > n {
+			w.signDynamic(n)
+		}
 		return ""
 	}
 	w.negative(z)
+	w.denial(z, name, res.Owner, false, q.qtype)
 	return ""
 }
 

@@ -223,8 +223,10 @@ func (p *packer) framed(msg []byte) []byte {
 	return p.buf[:2+len(msg)]
 }
 
+// sameSet reports whether b belongs with the RRset a starts: one of its
+// records, or an RRSIG over it (kept or cut with it).
 func sameSet(a, b *rec) bool {
-	return a.sect == b.sect && a.typ == b.typ && a.owner == b.owner
+	return a.sect == b.sect && a.owner == b.owner && (a.typ == b.typ || b.typ == dns.TypeRRSIG)
 }
 
 // packRec writes r at off and returns the end, or false when it does not

@@ -21,6 +21,9 @@ const (
 	maxNameWire = 255
 	// ednsDO is the DNSSEC OK bit in the OPT TTL's low 16 bits.
 	ednsDO = 1 << 15
+	// ednsCO is the Compact Answers OK bit (RFC 9824 4): the querier
+	// wants NXDOMAIN kept in compact-denial answers.
+	ednsCO = 1 << 14
 )
 
 // EDNS0 option codes Tern reads.
@@ -56,6 +59,7 @@ type query struct {
 	edns        bool
 	ednsVersion uint8
 	ednsDO      bool
+	ednsCO      bool
 	udpSize     uint16
 	nsid        bool
 	// optOK: the OPT RR itself was well formed, so even an error answer
@@ -288,6 +292,7 @@ func (q *query) parseOPT(msg []byte, off int) (int, parseResult) {
 	ttl := binary.BigEndian.Uint32(msg[off+4:])
 	q.ednsVersion = uint8(ttl >> 16)
 	q.ednsDO = ttl&ednsDO != 0
+	q.ednsCO = ttl&ednsCO != 0
 	rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
 	off += 10
 	end := off + rdlen

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/dnssec"
 	"github.com/ternlb/tern/selector"
 	"github.com/ternlb/tern/zones"
 )
@@ -35,6 +36,8 @@ type Snapshot struct {
 	// on. A zone missing from it gets a serial Store derives: see doc.go,
 	// "SOA serials".
 	Serials map[string]uint32
+	// DNSSEC holds the signed zones' signers, by zone (see sign.go).
+	DNSSEC map[*zones.Zone]*dnssec.Zone
 }
 
 // served is a stored snapshot with what Store derived from it for the

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dnsserver"
@@ -60,7 +61,19 @@ func openGeo(cfg *config.Config, path string, reuse *geo.DB, log *slog.Logger) (
 // compileWith compiles cfg with db (nil: no database) as the geo stage's
 // locator, taking unchanged zones from cache (nil: none, parse them all).
 func compileWith(cfg *config.Config, db *geo.DB, cache *zoneCache) (*dnsserver.Snapshot, config.Problems) {
+	return compileKeyed(cfg, db, cache, cfg.HostPath)
+}
+
+// compileKeyed is compileWith with DNSSEC key files found on this host by
+// keyPath (a path as the configuration writes it -> the host's path, ""
+// for none).
+func compileKeyed(cfg *config.Config, db *geo.DB, cache *zoneCache, keyPath func(string) string) (*dnsserver.Snapshot, config.Problems) {
 	set, _, ps := cache.load(cfg)
+	if len(ps) > 0 {
+		ps.Sort()
+		return nil, ps
+	}
+	set, signed, ps := signZones(cfg, set, keyPath, time.Now())
 	if len(ps) > 0 {
 		ps.Sort()
 		return nil, ps
@@ -78,6 +91,7 @@ func compileWith(cfg *config.Config, db *geo.DB, cache *zoneCache) (*dnsserver.S
 		Pools:    pools,
 		NodeName: cfg.Node.Name,
 		Version:  version(cfg),
+		DNSSEC:   signed,
 	}, nil
 }
 

@@ -392,7 +392,7 @@ func (n *Node) compileGeo(cfg *config.Config, geoPath string, reuse *geo.DB) (*g
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}
-	snap, ps := compileWith(cfg, db, n.zones)
+	snap, ps := compileKeyed(cfg, db, n.zones, func(p string) string { return n.keyFile(cfg, p) })
 	if len(ps) > 0 {
 		return nil, nil, ps
 	}
@@ -483,6 +483,11 @@ func (n *Node) Run(ctx context.Context) error {
 	rateCtx, stopRate := context.WithCancel(ctx)
 	rateDone := make(chan struct{})
 	go func() { n.sampleRate(rateCtx); close(rateDone) }()
+	resignDone := make(chan struct{})
+	go func() {
+		resign(rateCtx, n.served.Load, 10*time.Minute, n.log.Info)
+		close(resignDone)
+	}()
 	clusterCtx, stopCluster := context.WithCancel(ctx)
 	clusterDone := make(chan error, 1)
 	var tasks sync.WaitGroup
@@ -523,6 +528,7 @@ loop:
 	tasks.Wait()
 	stopRate()
 	<-rateDone
+	<-resignDone
 	stopDisp()
 	if dispDone != nil {
 		if e := <-dispDone; err == nil && e != nil {

@@ -41,6 +41,7 @@ func newApp() *cli.App {
 			memberCommand(),
 			dispatcher.Command(),
 			dispatcher.DecapCommand(),
+			dnssecCommand(),
 			versionCommand(),
 			completionCommand(),
 		},

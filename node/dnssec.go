@@ -1,0 +1,155 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/dnsserver"
+	"github.com/ternlb/tern/dnssec"
+	"github.com/ternlb/tern/zones"
+)
+
+// signZones signs the zones whose entries say dnssec: it reads their
+// keys (keyPath finds a key file on this host), publishes DNSKEY, CDS
+// and CDNSKEY at each apex (a new zone made of the old one's records and
+// these) and signs the static RRsets. It returns the set to serve and
+// the signers by zone; set itself and nil when no zone is signed.
+func signZones(cfg *config.Config, set *zones.Set, keyPath func(string) string, now time.Time) (*zones.Set, map[*zones.Zone]*dnssec.Zone, config.Problems) {
+	var ps config.Problems
+	byFile := map[string]*zones.Zone{}
+	for _, z := range set.Zones() {
+		byFile[z.File] = z
+	}
+	pools := map[string]int{}
+	for i, name := range cfg.PoolNames() {
+		pools[name] = i
+	}
+	type job struct {
+		z      *zones.Zone
+		signer *dnssec.Signer
+		conf   *config.DNSSEC
+	}
+	var jobs []job
+	replaced := map[*zones.Zone]*zones.Zone{}
+	for i, zc := range cfg.Zones {
+		if zc.DNSSEC == nil {
+			continue
+		}
+		at := func(key, format string, args ...any) {
+			ps = append(ps, config.Problem{File: cfg.Name, Line: cfg.Line(fmt.Sprintf("zones.%d.dnssec%s", i, key)), Msg: fmt.Sprintf(format, args...)})
+		}
+		z := byFile[cfg.DisplayPath(zc.File)]
+		if z == nil {
+			continue // not loaded: zones.Load reported why
+		}
+		alg, err := dnssec.Algorithm(zc.DNSSEC.AlgorithmName())
+		if err != nil {
+			at(".algorithm", "%v", err)
+			continue
+		}
+		var keys []*dnssec.Key
+		for j, p := range zc.DNSSEC.Keys {
+			host := keyPath(p)
+			if host == "" {
+				at(fmt.Sprintf(".keys.%d", j), "key %s: the configuration was not read from this host, so it cannot name key files", p)
+				continue
+			}
+			k, err := dnssec.ReadKey(host)
+			if err != nil {
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = fmt.Errorf("%s: %v", pe.Path, pe.Err)
+				}
+				at(fmt.Sprintf(".keys.%d", j), "zone %s: key %s: %v (make one with `tern dnssec keygen %s`)", z.Origin, p, err, z.Origin)
+				continue
+			}
+			keys = append(keys, k)
+		}
+		if len(keys) < len(zc.DNSSEC.Keys) {
+			continue
+		}
+		s, err := dnssec.NewSigner(z.Origin, alg, keys, zc.DNSSEC.Validity())
+		if err != nil {
+			at(".keys", "zone %s: %v", z.Origin, err)
+			continue
+		}
+		nz, zps := zones.WithRecords(z, dnssec.ApexRecords(keys, uint32(zc.DNSSEC.KeyTTL()/time.Second)), pools)
+		if len(zps) > 0 {
+			ps = append(ps, zps...)
+			continue
+		}
+		replaced[z] = nz
+		jobs = append(jobs, job{nz, s, zc.DNSSEC})
+	}
+	if len(ps) > 0 || len(jobs) == 0 {
+		return set, nil, ps
+	}
+	all := make([]*zones.Zone, 0, len(set.Zones()))
+	for _, z := range set.Zones() {
+		if nz, ok := replaced[z]; ok {
+			z = nz
+		}
+		all = append(all, z)
+	}
+	nset, err := zones.NewSet(all...)
+	if err != nil {
+		return set, nil, config.Problems{{File: cfg.Name, Msg: err.Error()}}
+	}
+	signed := make(map[*zones.Zone]*dnssec.Zone, len(jobs))
+	for _, j := range jobs {
+		sz, err := dnssec.NewZone(j.z, j.signer, j.conf.Cache(), now)
+		if err != nil {
+			return set, nil, config.Problems{{File: cfg.Name, Msg: fmt.Sprintf("zone %s: %v", j.z.Origin, err)}}
+		}
+		signed[j.z] = sz
+	}
+	return nset, signed, nil
+}
+
+// resign makes the signatures of snap's signed zones again as they come
+// due, until ctx ends: a zone is re-signed before its signatures expire
+// without a reload. It checks every interval.
+func resign(ctx context.Context, snap func() *dnsserver.Snapshot, interval time.Duration, log func(msg string, args ...any)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s := snap()
+			if s == nil {
+				continue
+			}
+			for _, sz := range s.DNSSEC {
+				if did, err := sz.Refresh(now); err != nil {
+					log("DNSSEC: re-signing failed; the old signatures stay", "zone", sz.Zone.Origin, "err", err)
+				} else if did {
+					log("DNSSEC: zone re-signed", "zone", sz.Zone.Origin, "next", sz.RefreshDue())
+				}
+			}
+		}
+	}
+}
+
+// keyFile is where the DNSSEC key file p of cfg is on this host, found
+// as geoFile finds the geo database: a replicated configuration was not
+// loaded from this host, so its key paths resolve against the local
+// file's folder. Key files never travel with a configuration version:
+// every node holds its own copy of the zone's keys.
+func (n *Node) keyFile(cfg *config.Config, p string) string {
+	if h := cfg.HostPath(p); h != "" {
+		return h
+	}
+	n.mu.Lock()
+	local := n.local
+	n.mu.Unlock()
+	if local == nil || local == cfg {
+		return ""
+	}
+	return local.HostPath(p)
+}
