@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/ternlb/tern/config"
-	"github.com/ternlb/tern/dnsserver"
 	"github.com/ternlb/tern/dnssec"
+	"github.com/ternlb/tern/dnsserver"
 	"github.com/ternlb/tern/zones"
 )
 

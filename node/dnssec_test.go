@@ -1,0 +1,304 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/ternlb/tern/dnssec"
+)
+
+// signedZone has a name of every kind a signed answer must prove: pool,
+// static, wildcard, CNAME into a pool, a secure and an insecure
+// delegation with glue, an empty non-terminal.
+const signedZone = `$ORIGIN example.test.
+@ 300 IN SOA ns1 hostmaster 1 3600 600 604800 60
+@ 300 IN NS ns1
+ns1 300 IN A 192.0.2.53
+www 5 IN POOL web
+static 300 IN A 192.0.2.10
+static 300 IN TXT "hello"
+*.wild 300 IN TXT "wild"
+alias 300 IN CNAME www
+a.b.ent 300 IN A 192.0.2.11
+sub 300 IN NS ns.sub
+ns.sub 300 IN A 192.0.2.54
+sub 300 IN DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF
+insecure 300 IN NS ns.insecure
+ns.insecure 300 IN A 192.0.2.55
+`
+
+// signedNode writes a key (CSK, alg) and runs a node serving signedZone
+// signed with it, the pool's members probed on port; it returns the DNS
+// address and the key.
+func signedNode(t *testing.T, dir string, port int, alg string) (string, *dnssec.Key) {
+	t.Helper()
+	a, err := dnssec.Algorithm(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := dnssec.Generate("example.test.", a, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "keys"), 0o700)
+	if _, _, err := k.Write(filepath.Join(dir, "keys")); err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf(`node:
+  name: t1
+  dns: ["127.0.0.1:0"]
+checks:
+  h: {type: http, port: %d, path: /healthz, interval: 200ms, timeout: 100ms, fall: 2, rise: 2}
+pools:
+  web:
+    check: h
+    members: [{address: 127.0.0.1}, {address: 127.0.0.2}]
+zones:
+  - file: z.zone
+    dnssec: {algorithm: %s, keys: [keys/%s], signature_validity: 24h, cache_size: 64}
+`, port, alg, k.BaseName())
+	n := runNodeOpts(t, dir, yaml, signedZone, Options{})
+	select {
+	case <-n.Serving():
+	case <-time.After(10 * time.Second):
+		t.Fatal("node did not start serving")
+	}
+	return n.DNSAddrs()[0].String(), k
+}
+
+// query asks addr with DO set (and CO when co).
+func query(t *testing.T, addr, name string, qtype uint16, co bool) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.SetEdns0(1232, true)
+	if co {
+		m.IsEdns0().Hdr.Ttl |= 0x4000 // CO; SetZ masks it off
+	}
+	c := &dns.Client{Net: "tcp", Timeout: 3 * time.Second}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("query %s %s: %v", name, dns.Type(qtype), err)
+	}
+	return r
+}
+
+// verifyAll checks that every RRset of r's answer and authority sections
+// (a referral's NS but) has an RRSIG by key that verifies now, with the
+// RRset's TTL, and that AD is clear. It returns the number verified.
+func verifyAll(t *testing.T, r *dns.Msg, key *dns.DNSKEY) int {
+	t.Helper()
+	if r.AuthenticatedData {
+		t.Errorf("AD set by an authoritative server: %v", r)
+	}
+	n := 0
+	for _, sec := range [][]dns.RR{r.Answer, r.Ns} {
+		sets := map[string][]dns.RR{}
+		sigs := map[string][]*dns.RRSIG{}
+		for _, rr := range sec {
+			h := rr.Header()
+			if s, ok := rr.(*dns.RRSIG); ok {
+				k := strings.ToLower(h.Name) + "/" + dns.Type(s.TypeCovered).String()
+				sigs[k] = append(sigs[k], s)
+				continue
+			}
+			k := strings.ToLower(h.Name) + "/" + dns.Type(h.Rrtype).String()
+			sets[k] = append(sets[k], rr)
+		}
+		for k, set := range sets {
+			if set[0].Header().Rrtype == dns.TypeNS && !r.Authoritative {
+				if len(sigs[k]) > 0 {
+					t.Errorf("%s: a referral's NS RRset is signed", k)
+				}
+				continue
+			}
+			if len(sigs[k]) == 0 {
+				t.Errorf("%s: no RRSIG in %v", k, r)
+				continue
+			}
+			for _, s := range sigs[k] {
+				if err := s.Verify(key, set); err != nil {
+					t.Errorf("%s: RRSIG does not verify: %v", k, err)
+				}
+				if !s.ValidityPeriod(time.Now()) {
+					t.Errorf("%s: RRSIG not valid now", k)
+				}
+				if s.Hdr.Ttl != set[0].Header().Ttl {
+					t.Errorf("%s: RRSIG TTL %d, RRset's %d", k, s.Hdr.Ttl, set[0].Header().Ttl)
+				}
+				n++
+			}
+		}
+		for _, rr := range r.Extra {
+			if _, ok := rr.(*dns.RRSIG); ok && !r.Authoritative {
+				t.Errorf("glue signed: %v", rr)
+			}
+		}
+	}
+	return n
+}
+
+// nsecAt returns the NSEC record at name in r's authority section.
+func nsecAt(r *dns.Msg, name string) *dns.NSEC {
+	for _, rr := range r.Ns {
+		if n, ok := rr.(*dns.NSEC); ok && strings.EqualFold(n.Hdr.Name, name) {
+			return n
+		}
+	}
+	return nil
+}
+
+// TestSignedAnswers queries a signed node for every kind of answer and
+// verifies each signature with the zone's key.
+func TestSignedAnswers(t *testing.T) {
+	for _, alg := range []string{"ecdsap256sha256", "ed25519"} {
+		t.Run(alg, func(t *testing.T) {
+			port := freePort(t)
+			b1 := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
+			b1.start(t)
+			defer b1.stop()
+			addr, key := signedNode(t, t.TempDir(), port, alg)
+
+			// The DNSKEY RRset is the key's, self-signed; CDS is its DS.
+			r := query(t, addr, "example.test.", dns.TypeDNSKEY, false)
+			if len(r.Answer) < 2 || verifyAll(t, r, key.DNSKEY) == 0 {
+				t.Fatalf("DNSKEY: %v", r)
+			}
+			r = query(t, addr, "example.test.", dns.TypeCDS, false)
+			if cds, ok := r.Answer[0].(*dns.CDS); !ok || cds.Digest != key.DS(0).Digest {
+				t.Errorf("CDS: %v, want the key's DS", r.Answer)
+			}
+			verifyAll(t, r, key.DNSKEY)
+
+			for _, tc := range []struct {
+				name  string
+				qtype uint16
+				check func(*dns.Msg) error
+			}{
+				{"www.example.test.", dns.TypeA, wantAnswers(1, dns.TypeA)},
+				{"static.example.test.", dns.TypeA, wantAnswers(1, dns.TypeA)},
+				{"static.example.test.", dns.TypeTXT, wantAnswers(1, dns.TypeTXT)},
+				{"example.test.", dns.TypeSOA, wantAnswers(1, dns.TypeSOA)},
+				{"example.test.", dns.TypeNS, wantAnswers(1, dns.TypeNS)},
+				{"x.wild.example.test.", dns.TypeTXT, wantAnswers(1, dns.TypeTXT)},
+				{"alias.example.test.", dns.TypeA, wantAnswers(2, dns.TypeCNAME, dns.TypeA)},
+				{"nothere.example.test.", dns.TypeA, wantDenial("nothere.example.test.", true)},
+				{"static.example.test.", dns.TypeMX, wantDenial("static.example.test.", false)},
+				{"www.example.test.", dns.TypeMX, wantDenial("www.example.test.", false)},
+				{"www.example.test.", dns.TypeAAAA, wantDenial("www.example.test.", false)},
+				{"b.ent.example.test.", dns.TypeA, wantDenial("b.ent.example.test.", false)},
+				{"x.wild.example.test.", dns.TypeA, wantDenial("x.wild.example.test.", false)},
+				{"host.sub.example.test.", dns.TypeA, wantReferral(dns.TypeDS)},
+				{"host.insecure.example.test.", dns.TypeA, wantReferral(dns.TypeNSEC)},
+				{"sub.example.test.", dns.TypeDS, wantAnswers(1, dns.TypeDS)},
+			} {
+				r := query(t, addr, tc.name, tc.qtype, false)
+				if err := tc.check(r); err != nil {
+					t.Errorf("%s %s: %v\n%v", tc.name, dns.Type(tc.qtype), err, r)
+				}
+				verifyAll(t, r, key.DNSKEY)
+			}
+
+			// RFC 9824 4: a resolver that sets CO gets NXDOMAIN back.
+			if r := query(t, addr, "nothere.example.test.", dns.TypeA, true); r.Rcode != dns.RcodeNameError {
+				t.Errorf("with CO: rcode %s, want NXDOMAIN", dns.RcodeToString[r.Rcode])
+			}
+			// Without DO: no signatures, NXDOMAIN as ever.
+			m := new(dns.Msg)
+			m.SetQuestion("nothere.example.test.", dns.TypeA)
+			r, err := dns.Exchange(m, addr)
+			if err != nil || r.Rcode != dns.RcodeNameError || len(r.Ns) != 1 {
+				t.Errorf("without DO: %v %v", err, r)
+			}
+			m.SetQuestion("static.example.test.", dns.TypeA)
+			if r, err = dns.Exchange(m, addr); err != nil || len(r.Answer) != 1 {
+				t.Errorf("without DO: %v %v", err, r)
+			}
+		})
+	}
+}
+
+func wantAnswers(n int, types ...uint16) func(*dns.Msg) error {
+	return func(r *dns.Msg) error {
+		if r.Rcode != dns.RcodeSuccess || !r.Authoritative {
+			return fmt.Errorf("rcode %s aa %v", dns.RcodeToString[r.Rcode], r.Authoritative)
+		}
+		var got []uint16
+		for _, rr := range r.Answer {
+			if t := rr.Header().Rrtype; t != dns.TypeRRSIG && !slices.Contains(got, t) {
+				got = append(got, t)
+			}
+		}
+		if !slices.Equal(got, types) {
+			return fmt.Errorf("answer types %v, want %v", got, types)
+		}
+		return nil
+	}
+}
+
+// wantDenial wants RFC 9824's answer: NOERROR, SOA and one NSEC at the
+// query name, next name \000.qname, NXNAME in the bitmap for a name that
+// does not exist, else not the qtype.
+func wantDenial(name string, nx bool) func(*dns.Msg) error {
+	return func(r *dns.Msg) error {
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 {
+			return fmt.Errorf("rcode %s, %d answers: want NOERROR and none", dns.RcodeToString[r.Rcode], len(r.Answer))
+		}
+		n := nsecAt(r, name)
+		if n == nil {
+			return fmt.Errorf("no NSEC at %s", name)
+		}
+		if n.NextDomain != `\000.`+name {
+			return fmt.Errorf("NSEC next %s", n.NextDomain)
+		}
+		if slices.Contains(n.TypeBitMap, r.Question[0].Qtype) {
+			return fmt.Errorf("NSEC bitmap %v has the qtype", n.TypeBitMap)
+		}
+		if slices.Contains(n.TypeBitMap, dnssec.TypeNXNAME) != nx {
+			return fmt.Errorf("NSEC bitmap %v: NXNAME must be there just when the name does not exist", n.TypeBitMap)
+		}
+		return nil
+	}
+}
+
+// wantReferral wants a referral with the child's DS, or (an insecure
+// delegation) an NSEC at the cut without DS.
+func wantReferral(proof uint16) func(*dns.Msg) error {
+	return func(r *dns.Msg) error {
+		if r.Authoritative || len(r.Answer) != 0 {
+			return fmt.Errorf("not a referral")
+		}
+		for _, rr := range r.Ns {
+			if rr.Header().Rrtype == proof {
+				if n, ok := rr.(*dns.NSEC); ok && (slices.Contains(n.TypeBitMap, dns.TypeDS) || !slices.Contains(n.TypeBitMap, dns.TypeNS)) {
+					return fmt.Errorf("NSEC at the cut %v: want NS, no DS", n.TypeBitMap)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s in the authority section", dns.Type(proof))
+	}
+}
+
+// needTool skips (or, in CI, fails) without a validator binary.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if _, err := os.Stat("/usr/sbin/" + name); err == nil {
+			return "/usr/sbin/" + name
+		}
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed (make test installs it)", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+	return p
+}
