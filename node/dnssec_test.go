@@ -39,6 +39,12 @@ ns.insecure 300 IN A 192.0.2.55
 // address and the key.
 func signedNode(t *testing.T, dir string, port int, alg string) (string, *dnssec.Key) {
 	t.Helper()
+	_, addr, k := signedNodeN(t, dir, port, alg)
+	return addr, k
+}
+
+func signedNodeN(t *testing.T, dir string, port int, alg string) (*Node, string, *dnssec.Key) {
+	t.Helper()
 	a, err := dnssec.Algorithm(alg)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +76,7 @@ zones:
 	case <-time.After(10 * time.Second):
 		t.Fatal("node did not start serving")
 	}
-	return n.DNSAddrs()[0].String(), k
+	return n, n.DNSAddrs()[0].String(), k
 }
 
 // query asks addr with DO set (and CO when co).
@@ -164,7 +170,7 @@ func TestSignedAnswers(t *testing.T) {
 			b1 := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
 			b1.start(t)
 			defer b1.stop()
-			addr, key := signedNode(t, t.TempDir(), port, alg)
+			n, addr, key := signedNodeN(t, t.TempDir(), port, alg)
 
 			// The DNSKEY RRset is the key's, self-signed; CDS is its DS.
 			r := query(t, addr, "example.test.", dns.TypeDNSKEY, false)
@@ -220,6 +226,32 @@ func TestSignedAnswers(t *testing.T) {
 			m.SetQuestion("static.example.test.", dns.TypeA)
 			if r, err = dns.Exchange(m, addr); err != nil || len(r.Answer) != 1 {
 				t.Errorf("without DO: %v %v", err, r)
+			}
+
+			// The pool's answer is signed once, then comes from the cache.
+			hits := func() (h, m float64) {
+				mfs, err := n.Registry().Gather()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, mf := range mfs {
+					for _, mt := range mf.GetMetric() {
+						switch mf.GetName() {
+						case "tern_dnssec_signature_cache_hits_total":
+							h += mt.GetCounter().GetValue()
+						case "tern_dnssec_signature_cache_misses_total":
+							m += mt.GetCounter().GetValue()
+						}
+					}
+				}
+				return h, m
+			}
+			h0, m0 := hits()
+			for range 5 {
+				query(t, addr, "www.example.test.", dns.TypeA, false)
+			}
+			if h1, m1 := hits(); h1 < h0+5 || m1 != m0 || m0 == 0 {
+				t.Errorf("cache hits %v -> %v, misses %v -> %v: want 5 more hits, no more misses", h0, h1, m0, m1)
 			}
 		})
 	}
