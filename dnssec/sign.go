@@ -148,32 +148,43 @@ func AppendNSECRdata(dst []byte, owner []byte, types []uint16) []byte {
 }
 
 // appendBitmap appends the type bitmap of RFC 4034 4.1.2 for types and
-// RRSIG and NSEC.
+// RRSIG and NSEC: a window per 256 types present, in order, each as
+// long as its last set bit needs.
 func appendBitmap(dst []byte, types []uint16) []byte {
-	var bits [256][32]byte // windows; zeroed on the stack
-	var used [256]bool
-	set := func(t uint16) {
-		w, b := t>>8, t&0xFF
-		bits[w][b>>3] |= 0x80 >> (b & 7)
-		used[w] = true
-	}
-	for _, t := range types {
-		set(t)
-	}
-	set(dns.TypeRRSIG)
-	set(dns.TypeNSEC)
-	for w := range 256 {
-		if !used[w] {
-			continue
+	for w := -1; ; {
+		// The next window with a type.
+		next := 256
+		for _, t := range [2]uint16{dns.TypeRRSIG, dns.TypeNSEC} {
+			if int(t>>8) > w {
+				next = min(next, int(t>>8))
+			}
 		}
-		n := 32
-		for n > 0 && bits[w][n-1] == 0 {
-			n--
+		for _, t := range types {
+			if int(t>>8) > w {
+				next = min(next, int(t>>8))
+			}
+		}
+		if next == 256 {
+			return dst
+		}
+		w = next
+		var bits [32]byte
+		n := 0
+		set := func(t uint16) {
+			if int(t>>8) == w {
+				b := t & 0xFF
+				bits[b>>3] |= 0x80 >> (b & 7)
+				n = max(n, int(b>>3)+1)
+			}
+		}
+		set(dns.TypeRRSIG)
+		set(dns.TypeNSEC)
+		for _, t := range types {
+			set(t)
 		}
 		dst = append(dst, byte(w), byte(n))
-		dst = append(dst, bits[w][:n]...)
+		dst = append(dst, bits[:n]...)
 	}
-	return dst
 }
 
 // NegativeTypes returns types without qtype and the types a server

@@ -1,0 +1,6 @@
+//go:build race
+
+package dnsserver
+
+// raceOn: the tests run under -race, which allocates.
+const raceOn = true
