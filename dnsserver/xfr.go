@@ -338,7 +338,16 @@ func (s *Server) serveTransfer(c net.Conn, msg []byte, src netip.Addr, key *tsig
 		// AXFR, or IXFR answered with the whole zone as RFC 1995 4
 		// allows: Tern keeps no history of differences. The records are
 		// decoded from the zone's compact form a message at a time.
-		ok = streamTransfer(zx.soa, transferRecords(zx.zone, poolsByName(cur.snap)), send)
+		body := transferRecords(zx.zone, poolsByName(cur.snap))
+		if sz := cur.snap.DNSSEC[zx.zone]; sz != nil {
+			signed, err := signedTransfer(sz, zx.soa, body, time.Now())
+			if err != nil {
+				log.Error("zone transfer failed: signing", "error", err)
+				return refuse(dns.RcodeServerFailure, "signing failed")
+			}
+			body = records(signed)
+		}
+		ok = streamTransfer(zx.soa, body, send)
 	}
 	if !ok {
 		s.stats.transfers[xfrFailed].Add(1)

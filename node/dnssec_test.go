@@ -39,11 +39,13 @@ ns.insecure 300 IN A 192.0.2.55
 // address and the key.
 func signedNode(t *testing.T, dir string, port int, alg string) (string, *dnssec.Key) {
 	t.Helper()
-	_, addr, k := signedNodeN(t, dir, port, alg)
+	_, addr, k := signedNodeN(t, dir, port, alg, "")
 	return addr, k
 }
 
-func signedNodeN(t *testing.T, dir string, port int, alg string) (*Node, string, *dnssec.Key) {
+// signedNodeN is signedNode that returns the node too, its configuration
+// ending in extra.
+func signedNodeN(t *testing.T, dir string, port int, alg, extra string) (*Node, string, *dnssec.Key) {
 	t.Helper()
 	a, err := dnssec.Algorithm(alg)
 	if err != nil {
@@ -69,7 +71,7 @@ pools:
 zones:
   - file: z.zone
     dnssec: {algorithm: %s, keys: [keys/%s], signature_validity: 24h, cache_size: 64}
-`, port, alg, k.BaseName())
+%s`, port, alg, k.BaseName(), extra)
 	n := runNodeOpts(t, dir, yaml, signedZone, Options{})
 	select {
 	case <-n.Serving():
@@ -170,7 +172,7 @@ func TestSignedAnswers(t *testing.T) {
 			b1 := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
 			b1.start(t)
 			defer b1.stop()
-			n, addr, key := signedNodeN(t, t.TempDir(), port, alg)
+			n, addr, key := signedNodeN(t, t.TempDir(), port, alg, "")
 
 			// The DNSKEY RRset is the key's, self-signed; CDS is its DS.
 			r := query(t, addr, "example.test.", dns.TypeDNSKEY, false)
@@ -333,4 +335,56 @@ func needTool(t *testing.T, name string) string {
 		t.Skipf("%s is not installed", name)
 	}
 	return p
+}
+
+// TestSignedTransfer transfers the signed zone and has ldns-verify-zone
+// check every signature and the NSEC chain of what a secondary gets.
+func TestSignedTransfer(t *testing.T) {
+	verify := needTool(t, "ldns-verify-zone")
+	port := freePort(t)
+	b1 := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	b1.start(t)
+	defer b1.stop()
+	dir := t.TempDir()
+	_, addr, key := signedNodeN(t, dir, port, "ecdsap256sha256", "transfer:\n  allow: [{from: 127.0.0.0/8}]\n")
+	tr := &dns.Transfer{}
+	m := new(dns.Msg)
+	m.SetAxfr("example.test.")
+	ch, err := tr.In(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zone strings.Builder
+	var nsec, sigs int
+	for env := range ch {
+		if env.Error != nil {
+			t.Fatal(env.Error)
+		}
+		for _, rr := range env.RR {
+			switch rr.(type) {
+			case *dns.NSEC:
+				nsec++
+			case *dns.RRSIG:
+				sigs++
+			}
+			zone.WriteString(rr.String() + "\n")
+		}
+	}
+	// Apex, ns1, www, static, *.wild, alias, a.b.ent, sub, insecure:
+	// every owner but glue has its NSEC.
+	if nsec != 9 || sigs == 0 {
+		t.Errorf("%d NSEC, %d RRSIG:\n%s", nsec, sigs, zone.String())
+	}
+	f := filepath.Join(dir, "transferred.zone")
+	// AXFR ends with the SOA again: a zone file has it once.
+	text := zone.String()
+	text = text[:strings.LastIndex(strings.TrimSuffix(text, "\n"), "\n")+1]
+	os.WriteFile(f, []byte(text), 0o644)
+	anchor := filepath.Join(dir, "anchor.key")
+	os.WriteFile(anchor, []byte(key.DNSKEY.String()+"\n"), 0o644)
+	out, err := exec.Command(verify, "-k", anchor, "-V", "3", f).CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil || !strings.Contains(string(out), "Zone is verified and complete") {
+		t.Errorf("ldns-verify-zone: %v\n%s\n%s", err, out, text)
+	}
 }
