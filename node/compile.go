@@ -73,7 +73,11 @@ func compileKeyed(cfg *config.Config, db *geo.DB, cache *zoneCache, keyPath func
 		ps.Sort()
 		return nil, ps
 	}
-	set, signed, ps := signZones(cfg, set, keyPath, time.Now())
+	var sc *signCache
+	if cache != nil {
+		sc = &cache.signed
+	}
+	set, signed, ps := signZones(cfg, set, keyPath, sc, time.Now())
 	if len(ps) > 0 {
 		ps.Sort()
 		return nil, ps
@@ -175,6 +179,10 @@ func zonePaths(cfg *config.Config) []string {
 type zoneCache struct {
 	mu                sync.Mutex
 	cur, prev, failed map[zoneKey][]*cachedZone
+	// signed keeps the signed zones of the last two compiles (see
+	// signZones), so that an apply that leaves a zone and its keys as
+	// they were does not sign it again.
+	signed signCache
 }
 
 type zoneKey struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,7 @@ import (
 // and CDNSKEY at each apex (a new zone made of the old one's records and
 // these) and signs the static RRsets. It returns the set to serve and
 // the signers by zone; set itself and nil when no zone is signed.
-func signZones(cfg *config.Config, set *zones.Set, keyPath func(string) string, now time.Time) (*zones.Set, map[*zones.Zone]*dnssec.Zone, config.Problems) {
+func signZones(cfg *config.Config, set *zones.Set, keyPath func(string) string, reuse *signCache, now time.Time) (*zones.Set, map[*zones.Zone]*dnssec.Zone, config.Problems) {
 	var ps config.Problems
 	byFile := map[string]*zones.Zone{}
 	for _, z := range set.Zones() {
@@ -34,6 +35,8 @@ func signZones(cfg *config.Config, set *zones.Set, keyPath func(string) string, 
 		z      *zones.Zone
 		signer *dnssec.Signer
 		conf   *config.DNSSEC
+		key    signKey
+		reused *dnssec.Zone
 	}
 	var jobs []job
 	replaced := map[*zones.Zone]*zones.Zone{}
@@ -79,13 +82,19 @@ func signZones(cfg *config.Config, set *zones.Set, keyPath func(string) string, 
 			at(".keys", "zone %s: %v", z.Origin, err)
 			continue
 		}
+		key := newSignKey(z, zc.DNSSEC, keys)
+		if sz := reuse.get(key); sz != nil {
+			replaced[z] = sz.Zone
+			jobs = append(jobs, job{z: sz.Zone, key: key, reused: sz})
+			continue
+		}
 		nz, zps := zones.WithRecords(z, dnssec.ApexRecords(keys, uint32(zc.DNSSEC.KeyTTL()/time.Second)), pools)
 		if len(zps) > 0 {
 			ps = append(ps, zps...)
 			continue
 		}
 		replaced[z] = nz
-		jobs = append(jobs, job{nz, s, zc.DNSSEC})
+		jobs = append(jobs, job{z: nz, signer: s, conf: zc.DNSSEC, key: key})
 	}
 	if len(ps) > 0 || len(jobs) == 0 {
 		return set, nil, ps
@@ -102,14 +111,65 @@ func signZones(cfg *config.Config, set *zones.Set, keyPath func(string) string, 
 		return set, nil, config.Problems{{File: cfg.Name, Msg: err.Error()}}
 	}
 	signed := make(map[*zones.Zone]*dnssec.Zone, len(jobs))
+	used := make(map[signKey]*dnssec.Zone, len(jobs))
 	for _, j := range jobs {
-		sz, err := dnssec.NewZone(j.z, j.signer, j.conf.Cache(), now)
-		if err != nil {
-			return set, nil, config.Problems{{File: cfg.Name, Msg: fmt.Sprintf("zone %s: %v", j.z.Origin, err)}}
+		sz := j.reused
+		if sz == nil {
+			var err error
+			if sz, err = dnssec.NewZone(j.z, j.signer, j.conf.Cache(), now); err != nil {
+				return set, nil, config.Problems{{File: cfg.Name, Msg: fmt.Sprintf("zone %s: %v", j.z.Origin, err)}}
+			}
 		}
 		signed[j.z] = sz
+		used[j.key] = sz
 	}
+	reuse.keep(used)
 	return nset, signed, nil
+}
+
+// signKey is what a signed zone was made from: the unsigned zone (the
+// zone cache gives the same pointer to an unchanged zone) and its
+// DNSSEC settings and public keys.
+type signKey struct {
+	zone     *zones.Zone
+	settings string
+}
+
+func newSignKey(z *zones.Zone, d *config.DNSSEC, keys []*dnssec.Key) signKey {
+	s := fmt.Sprintf("%s|%v|%v|%d", d.AlgorithmName(), d.Validity(), d.KeyTTL(), d.Cache())
+	for _, k := range keys {
+		s += "|" + k.DNSKEY.String()
+	}
+	return signKey{z, s}
+}
+
+// signCache holds the signed zones of the last two compiles (the served
+// generation's and a validation's, which alternate, as zoneCache does).
+// The nil cache holds nothing.
+type signCache struct {
+	mu        sync.Mutex
+	cur, prev map[signKey]*dnssec.Zone
+}
+
+func (c *signCache) get(k signKey) *dnssec.Zone {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sz := c.cur[k]; sz != nil {
+		return sz
+	}
+	return c.prev[k]
+}
+
+func (c *signCache) keep(used map[signKey]*dnssec.Zone) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.prev, c.cur = c.cur, used
+	c.mu.Unlock()
 }
 
 // resign makes the signatures of snap's signed zones again as they come

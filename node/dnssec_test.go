@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dnssec"
 )
 
@@ -386,5 +387,86 @@ func TestSignedTransfer(t *testing.T) {
 	t.Logf("%s", out)
 	if err != nil || !strings.Contains(string(out), "Zone is verified and complete") {
 		t.Errorf("ldns-verify-zone: %v\n%s\n%s", err, out, text)
+	}
+}
+
+// TestSignedZoneReused: a compile that leaves a signed zone and its keys
+// as they were takes the signed zone of the last compile (no signing);
+// a new key signs it again.
+func TestSignedZoneReused(t *testing.T) {
+	dir := t.TempDir()
+	k, _ := dnssec.Generate("example.test.", dns.ECDSAP256SHA256, true)
+	k2, _ := dnssec.Generate("example.test.", dns.ECDSAP256SHA256, false)
+	for _, key := range []*dnssec.Key{k, k2} {
+		if _, _, err := key.Write(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(signedZone), 0o644)
+	cache := newZoneCache()
+	write := func(member, keys string) *dnssec.Zone {
+		t.Helper()
+		os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(`node: {name: t1, dns: ["127.0.0.1:0"]}
+pools:
+  web: {members: [{address: `+member+`}]}
+zones:
+  - file: z.zone
+    dnssec: {keys: [`+keys+`]}
+`), 0o644)
+		cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, ps := compileKeyed(cfg, nil, cache, cfg.HostPath)
+		if len(ps) > 0 {
+			t.Fatal(ps)
+		}
+		for _, sz := range snap.DNSSEC {
+			return sz
+		}
+		t.Fatal("no signed zone")
+		return nil
+	}
+	first := write("192.0.2.1", k.BaseName())
+	if again := write("192.0.2.2", k.BaseName()); again != first {
+		t.Error("a pool's change signed the zone again")
+	}
+	if rolled := write("192.0.2.2", k.BaseName()+", "+k2.BaseName()); rolled == first || len(rolled.Signer.Keys()) != 2 {
+		t.Error("a new key did not sign the zone again")
+	}
+}
+
+// TestSignedConfigErrors: tern check names the line and what to do for
+// each mistake in a zone's dnssec entry.
+func TestSignedConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	k, _ := dnssec.Generate("example.test.", dns.ECDSAP256SHA256, true)
+	other, _ := dnssec.Generate("other.test.", dns.ECDSAP256SHA256, true)
+	ed, _ := dnssec.Generate("example.test.", dns.ED25519, true)
+	for _, key := range []*dnssec.Key{k, other, ed} {
+		if _, _, err := key.Write(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(signedZone), 0o644)
+	for _, tc := range []struct{ entry, want string }{
+		{"{keys: [Kmissing]}", "tern dnssec keygen example.test."},
+		{"{keys: [" + other.BaseName() + "]}", "is for other.test."},
+		{"{keys: [" + ed.BaseName() + "]}", "algorithm 15"},
+		{"{algorithm: rsasha1, keys: [" + k.BaseName() + "]}", "write ecdsap256sha256"},
+		{"{}", "tern dnssec keygen ZONE"},
+		{"{keys: [" + k.BaseName() + "], signature_validity: 1m}", "signature_validity"},
+	} {
+		os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(`node: {name: t1, dns: ["127.0.0.1:0"]}
+pools:
+  web: {members: [{address: 192.0.2.1}]}
+zones:
+  - file: z.zone
+    dnssec: `+tc.entry+`
+`), 0o644)
+		ps := Check(filepath.Join(dir, "tern.yaml"))
+		if len(ps) == 0 || !strings.Contains(ps.Error(), tc.want) || ps[0].Line != 6 {
+			t.Errorf("%s: %v, want a problem at line 6 saying %q", tc.entry, ps, tc.want)
+		}
 	}
 }
