@@ -29,6 +29,10 @@ type DNSSEC struct {
 	// Keys name the key files, each with or without its .key or
 	// .private suffix.
 	Keys []string `yaml:"keys"`
+	// Publish name keys that are in the DNSKEY RRset (and, with the SEP
+	// flag, in CDS and CDNSKEY) but sign nothing: a key being rolled in
+	// before it signs, or out after it stopped (RFC 7583).
+	Publish []string `yaml:"publish"`
 	// SignatureValidity is how long a signature is valid from its
 	// making (default 14 days); signatures are made again when a quarter
 	// of it is left.
@@ -90,9 +94,21 @@ func (d *DNSSEC) check(path string, add func(path, format string, args ...any)) 
 	if len(d.Keys) == 0 {
 		add(path+".keys", "a signed zone needs its key files: make one with `tern dnssec keygen ZONE` and write keys: [Kzone.+013+NNNNN]")
 	}
-	for i, k := range d.Keys {
-		if strings.TrimSpace(k) == "" {
-			add(path+".keys."+strconv.Itoa(i), "empty key file name")
+	seen := map[string]bool{}
+	for _, l := range []struct {
+		key   string
+		paths []string
+	}{{"keys", d.Keys}, {"publish", d.Publish}} {
+		for i, k := range l.paths {
+			at := path + "." + l.key + "." + strconv.Itoa(i)
+			k = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(k), ".key"), ".private")
+			switch {
+			case k == "":
+				add(at, "empty key file name")
+			case seen[k]:
+				add(at, "key %s is listed twice: a key either signs (keys:) or is only published (publish:)", k)
+			}
+			seen[k] = true
 		}
 	}
 	if v := d.SignatureValidity.D(); v != 0 && (v < time.Hour || v > 90*24*time.Hour) {

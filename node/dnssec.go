@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,23 +57,36 @@ func signZones(cfg *config.Config, set *zones.Set, keyPath func(string) string, 
 			at(".algorithm", "%v", err)
 			continue
 		}
-		var keys []*dnssec.Key
-		for j, p := range zc.DNSSEC.Keys {
-			host := keyPath(p)
-			if host == "" {
-				at(fmt.Sprintf(".keys.%d", j), "key %s: the configuration was not read from this host, so it cannot name key files", p)
-				continue
-			}
-			k, err := dnssec.ReadKey(host)
-			if err != nil {
-				var pe *fs.PathError
-				if errors.As(err, &pe) {
-					err = fmt.Errorf("%s: %v", pe.Path, pe.Err)
+		read := func(list string, paths []string) []*dnssec.Key {
+			var keys []*dnssec.Key
+			for j, p := range paths {
+				host := keyPath(p)
+				if host == "" {
+					at(fmt.Sprintf(".%s.%d", list, j), "key %s: the configuration was not read from this host, so it cannot name key files", p)
+					continue
 				}
-				at(fmt.Sprintf(".keys.%d", j), "zone %s: key %s: %v (make one with `tern dnssec keygen %s`)", z.Origin, p, err, z.Origin)
-				continue
+				k, err := dnssec.ReadKey(host)
+				if err != nil {
+					var pe *fs.PathError
+					if errors.As(err, &pe) {
+						err = fmt.Errorf("%s: %v", pe.Path, pe.Err)
+					}
+					at(fmt.Sprintf(".%s.%d", list, j), "zone %s: key %s: %v (make one with `tern dnssec keygen %s`)", z.Origin, p, err, z.Origin)
+					continue
+				}
+				keys = append(keys, k)
 			}
-			keys = append(keys, k)
+			return keys
+		}
+		keys := read("keys", zc.DNSSEC.Keys)
+		published := read("publish", zc.DNSSEC.Publish)
+		if len(published) < len(zc.DNSSEC.Publish) {
+			continue
+		}
+		for _, k := range published {
+			if k.DNSKEY.Hdr.Name != z.Origin {
+				at(".publish", "zone %s: key %s is for %s", z.Origin, k.File, k.DNSKEY.Hdr.Name)
+			}
 		}
 		if len(keys) < len(zc.DNSSEC.Keys) {
 			continue
@@ -82,13 +96,13 @@ func signZones(cfg *config.Config, set *zones.Set, keyPath func(string) string, 
 			at(".keys", "zone %s: %v", z.Origin, err)
 			continue
 		}
-		key := newSignKey(z, zc.DNSSEC, keys)
+		key := newSignKey(z, zc.DNSSEC, keys, published)
 		if sz := reuse.get(key); sz != nil {
 			replaced[z] = sz.Zone
 			jobs = append(jobs, job{z: sz.Zone, key: key, reused: sz})
 			continue
 		}
-		nz, zps := zones.WithRecords(z, dnssec.ApexRecords(keys, uint32(zc.DNSSEC.KeyTTL()/time.Second)), pools)
+		nz, zps := zones.WithRecords(z, dnssec.ApexRecords(append(slices.Clone(keys), published...), uint32(zc.DNSSEC.KeyTTL()/time.Second)), pools)
 		if len(zps) > 0 {
 			ps = append(ps, zps...)
 			continue
@@ -135,9 +149,13 @@ type signKey struct {
 	settings string
 }
 
-func newSignKey(z *zones.Zone, d *config.DNSSEC, keys []*dnssec.Key) signKey {
+func newSignKey(z *zones.Zone, d *config.DNSSEC, keys, published []*dnssec.Key) signKey {
 	s := fmt.Sprintf("%s|%v|%v|%d", d.AlgorithmName(), d.Validity(), d.KeyTTL(), d.Cache())
 	for _, k := range keys {
+		s += "|" + k.DNSKEY.String()
+	}
+	s += "|publish"
+	for _, k := range published {
 		s += "|" + k.DNSKEY.String()
 	}
 	return signKey{z, s}

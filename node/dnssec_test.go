@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -467,6 +468,95 @@ zones:
 		ps := Check(filepath.Join(dir, "tern.yaml"))
 		if len(ps) == 0 || !strings.Contains(ps.Error(), tc.want) || ps[0].Line != 6 {
 			t.Errorf("%s: %v, want a problem at line 6 saying %q", tc.entry, ps, tc.want)
+		}
+	}
+}
+
+// TestZSKRoll walks a pre-publication ZSK roll (RFC 7583 3.2) through
+// reloads: at every step the DNSKEY RRset holds the keys named, the KSK
+// alone signs it, the active ZSK alone signs the rest, and every answer
+// verifies from the KSK.
+func TestZSKRoll(t *testing.T) {
+	dir := t.TempDir()
+	ksk, _ := dnssec.Generate("example.test.", dns.ECDSAP256SHA256, true)
+	zsk1, _ := dnssec.Generate("example.test.", dns.ECDSAP256SHA256, false)
+	zsk2, _ := dnssec.Generate("example.test.", dns.ECDSAP256SHA256, false)
+	for _, key := range []*dnssec.Key{ksk, zsk1, zsk2} {
+		if _, _, err := key.Write(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yaml := func(keys, publish []*dnssec.Key) []byte {
+		names := func(ks []*dnssec.Key) string {
+			var out []string
+			for _, k := range ks {
+				out = append(out, k.BaseName())
+			}
+			return strings.Join(out, ", ")
+		}
+		return []byte(`node: {name: t1, dns: ["127.0.0.1:0"]}
+pools:
+  web: {members: [{address: 192.0.2.1}]}
+zones:
+  - file: z.zone
+    dnssec: {keys: [` + names(keys) + `], publish: [` + names(publish) + `]}
+`)
+	}
+	steps := []struct {
+		name          string
+		keys, publish []*dnssec.Key
+		signer        *dnssec.Key
+		wantPublished []*dnssec.Key
+	}{
+		{"old ZSK signs", []*dnssec.Key{ksk, zsk1}, nil, zsk1, []*dnssec.Key{ksk, zsk1}},
+		{"new ZSK published", []*dnssec.Key{ksk, zsk1}, []*dnssec.Key{zsk2}, zsk1, []*dnssec.Key{ksk, zsk1, zsk2}},
+		{"new ZSK signs, old published", []*dnssec.Key{ksk, zsk2}, []*dnssec.Key{zsk1}, zsk2, []*dnssec.Key{ksk, zsk1, zsk2}},
+		{"old ZSK removed", []*dnssec.Key{ksk, zsk2}, nil, zsk2, []*dnssec.Key{ksk, zsk2}},
+	}
+	n := runNodeFiles(t, dir, map[string][]byte{"tern.yaml": yaml(steps[0].keys, nil), "z.zone": []byte(signedZone)}, Options{})
+	<-n.Serving()
+	addr := n.DNSAddrs()[0].String()
+	for i, st := range steps {
+		if i > 0 {
+			os.WriteFile(filepath.Join(dir, "tern.yaml"), yaml(st.keys, st.publish), 0o644)
+			cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Reload(context.Background(), cfg); err != nil {
+				t.Fatalf("%s: reload: %v", st.name, err)
+			}
+		}
+		r := query(t, addr, "example.test.", dns.TypeDNSKEY, false)
+		var tags []uint16
+		for _, rr := range r.Answer {
+			if k, ok := rr.(*dns.DNSKEY); ok {
+				tags = append(tags, k.KeyTag())
+			}
+		}
+		var want []uint16
+		for _, k := range st.wantPublished {
+			want = append(want, k.Tag())
+		}
+		slices.Sort(tags)
+		slices.Sort(want)
+		if !slices.Equal(tags, want) {
+			t.Errorf("%s: DNSKEY tags %v, want %v", st.name, tags, want)
+		}
+		for _, q := range []struct {
+			name   string
+			qtype  uint16
+			signer *dnssec.Key
+		}{{"example.test.", dns.TypeDNSKEY, ksk}, {"static.example.test.", dns.TypeA, st.signer}, {"www.example.test.", dns.TypeA, st.signer}, {"nothere.example.test.", dns.TypeA, st.signer}} {
+			r := query(t, addr, q.name, q.qtype, false)
+			for _, sec := range [][]dns.RR{r.Answer, r.Ns} {
+				for _, rr := range sec {
+					if sig, ok := rr.(*dns.RRSIG); ok && sig.KeyTag != q.signer.Tag() {
+						t.Errorf("%s: %s %s signed by %d, want %d", st.name, q.name, dns.Type(sig.TypeCovered), sig.KeyTag, q.signer.Tag())
+					}
+				}
+			}
+			verifyAll(t, r, q.signer.DNSKEY)
 		}
 	}
 }
