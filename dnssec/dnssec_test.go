@@ -2,8 +2,10 @@ package dnssec
 
 import (
 	"bytes"
+	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -222,3 +224,47 @@ func TestRefresh(t *testing.T) {
 		t.Error("SOA signed statically")
 	}
 }
+
+// TestRollWarnings follows RFC 7583's ZSK pre-publication roll: each step
+// taken too soon is warned about, taken in time is not.
+func TestRollWarnings(t *testing.T) {
+	ksk, _ := Generate("example.test.", dns.ECDSAP256SHA256, true)
+	old, _ := Generate("example.test.", dns.ECDSAP256SHA256, false)
+	nw, _ := Generate("example.test.", dns.ECDSAP256SHA256, false)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const keyTTL, maxTTL = time.Hour, 2 * time.Hour
+	signed := KeyHistory(nil).Observe(t0, []*Key{ksk, old}, nil)
+	prepub := signed.clone().Observe(t0.Add(time.Minute), []*Key{ksk, old}, []*Key{nw})
+	// A node observes all along: the old key signed until the swap.
+	swapped := prepub.clone().Observe(t0.Add(2*time.Hour), []*Key{ksk, old}, []*Key{nw}).
+		Observe(t0.Add(2*time.Hour+time.Second), []*Key{ksk, nw}, []*Key{old})
+	signedLong := signed.clone().Observe(t0.Add(3*time.Hour), []*Key{ksk, old}, nil)
+	for _, tc := range []struct {
+		name             string
+		h                KeyHistory
+		signing, publish []*Key
+		at               time.Duration
+		want             string // "" for no warning
+	}{
+		{"first signing", nil, []*Key{ksk, old}, nil, 0, ""},
+		{"steady", signed, []*Key{ksk, old}, nil, time.Hour, ""},
+		{"new key signs unpublished", signed, []*Key{ksk, nw}, []*Key{old}, time.Hour, "without having been published"},
+		{"pre-publish", signed, []*Key{ksk, old}, []*Key{nw}, time.Minute, ""},
+		{"swap too soon", prepub, []*Key{ksk, nw}, []*Key{old}, 30 * time.Minute, "less than dnskey_ttl"},
+		{"swap in time", prepub, []*Key{ksk, nw}, []*Key{old}, 2 * time.Hour, ""},
+		{"old removed too soon", swapped, []*Key{ksk, nw}, nil, 3 * time.Hour, "last signed"},
+		{"old removed in time", swapped, []*Key{ksk, nw}, nil, 5 * time.Hour, ""},
+		{"removed while signing", signed, []*Key{ksk}, nil, time.Minute, "last signed"},
+		{"ksk removed", signedLong, []*Key{old}, nil, 3 * time.Hour, "parent's DS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := RollWarnings(tc.h, tc.signing, tc.publish, t0.Add(tc.at), keyTTL, maxTTL)
+			got := strings.Join(ws, "\n")
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("warnings %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func (h KeyHistory) clone() KeyHistory { return maps.Clone(h) }

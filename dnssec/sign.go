@@ -14,6 +14,8 @@ type Signer struct {
 	// Origin is the zone's apex, canonical.
 	Origin string
 	keys   []*Key
+	// published are in the DNSKEY RRset but sign nothing (a roll).
+	published []*Key
 	// ksk signs the apex key RRsets and zsk the rest; both are every
 	// key when the keys are all of one kind (CSKs).
 	ksk, zsk []*Key
@@ -22,13 +24,18 @@ type Signer struct {
 
 // NewSigner makes a signer for origin with keys, whose signatures are
 // valid for validity from their making. Every key must be of origin and
-// of alg.
-func NewSigner(origin string, alg uint8, keys []*Key, validity time.Duration) (*Signer, error) {
+// of alg. published, keys of origin too, are published without signing.
+func NewSigner(origin string, alg uint8, keys []*Key, validity time.Duration, published ...*Key) (*Signer, error) {
 	origin = canonicalZone(origin)
 	if len(keys) == 0 {
 		return nil, ErrNoKeys
 	}
-	s := &Signer{Origin: origin, keys: keys, validity: validity}
+	s := &Signer{Origin: origin, keys: keys, validity: validity, published: published}
+	for _, k := range published {
+		if k.DNSKEY.Hdr.Name != origin {
+			return nil, fmt.Errorf("%s is for %s, not %s: %w", k.File, k.DNSKEY.Hdr.Name, origin, ErrKeyZone)
+		}
+	}
 	for _, k := range keys {
 		if k.DNSKEY.Hdr.Name != origin {
 			return nil, fmt.Errorf("%s is for %s, not %s: %w", k.File, k.DNSKEY.Hdr.Name, origin, ErrKeyZone)
@@ -54,6 +61,10 @@ func NewSigner(origin string, alg uint8, keys []*Key, validity time.Duration) (*
 
 // Keys returns the signer's keys.
 func (s *Signer) Keys() []*Key { return s.keys }
+
+// Published returns the keys published that do not sign (see
+// NewSigner).
+func (s *Signer) Published() []*Key { return s.published }
 
 // Validity is how long a signature is valid from its making.
 func (s *Signer) Validity() time.Duration { return s.validity }

@@ -138,7 +138,7 @@ func checkLoaded(cfg *config.Config, err error) (config.Problems, config.Problem
 	if len(zps) > 0 || snap == nil {
 		return zps, nil
 	}
-	return nil, snap.Zones.Warnings()
+	return nil, append(snap.Zones.Warnings(), rollWarnings(cfg, snap, time.Now())...)
 }
 
 // version is a short hash of the configuration file and its zone files:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -83,15 +84,10 @@ func signZones(cfg *config.Config, set *zones.Set, keyPath func(string) string, 
 		if len(published) < len(zc.DNSSEC.Publish) {
 			continue
 		}
-		for _, k := range published {
-			if k.DNSKEY.Hdr.Name != z.Origin {
-				at(".publish", "zone %s: key %s is for %s", z.Origin, k.File, k.DNSKEY.Hdr.Name)
-			}
-		}
 		if len(keys) < len(zc.DNSSEC.Keys) {
 			continue
 		}
-		s, err := dnssec.NewSigner(z.Origin, alg, keys, zc.DNSSEC.Validity())
+		s, err := dnssec.NewSigner(z.Origin, alg, keys, zc.DNSSEC.Validity(), published...)
 		if err != nil {
 			at(".keys", "zone %s: %v", z.Origin, err)
 			continue
@@ -192,26 +188,28 @@ func (c *signCache) keep(used map[signKey]*dnssec.Zone) {
 
 // resign makes the signatures of snap's signed zones again as they come
 // due, until ctx ends: a zone is re-signed before its signatures expire
-// without a reload. It checks every interval.
-func resign(ctx context.Context, snap func() *dnsserver.Snapshot, interval time.Duration, log func(msg string, args ...any)) {
+// without a reload. It checks every interval, and records the keys
+// served then in the key history at keysPath ("" for none).
+func resign(ctx context.Context, snap func() *dnsserver.Snapshot, interval time.Duration, keysPath string, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
+	for now := time.Now(); ; {
+		if s := snap(); s != nil {
+			for _, sz := range s.DNSSEC {
+				if did, err := sz.Refresh(now); err != nil {
+					log.Error("DNSSEC: re-signing failed; the old signatures stay", "zone", sz.Zone.Origin, "err", err)
+				} else if did {
+					log.Info("DNSSEC: zone re-signed", "zone", sz.Zone.Origin, "next", sz.RefreshDue())
+				}
+			}
+			if err := observeKeys(keysPath, s, now); err != nil {
+				log.Warn("DNSSEC: key history not written: tern check cannot time key rolls", "err", err)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			s := snap()
-			if s == nil {
-				continue
-			}
-			for _, sz := range s.DNSSEC {
-				if did, err := sz.Refresh(now); err != nil {
-					log("DNSSEC: re-signing failed; the old signatures stay", "zone", sz.Zone.Origin, "err", err)
-				} else if did {
-					log("DNSSEC: zone re-signed", "zone", sz.Zone.Origin, "next", sz.RefreshDue())
-				}
-			}
+		case now = <-t.C:
 		}
 	}
 }

@@ -560,3 +560,49 @@ zones:
 		}
 	}
 }
+
+// TestCheckWarnsRollTooSoon: a node records the keys it serves in its
+// data directory; tern check then warns of a new ZSK that would sign
+// before it was published, and of a key removed right after it signed.
+func TestCheckWarnsRollTooSoon(t *testing.T) {
+	dir := t.TempDir()
+	ksk, _ := dnssec.Generate("example.test.", dns.ECDSAP256SHA256, true)
+	zsk, _ := dnssec.Generate("example.test.", dns.ECDSAP256SHA256, false)
+	nw, _ := dnssec.Generate("example.test.", dns.ECDSAP256SHA256, false)
+	for _, key := range []*dnssec.Key{ksk, zsk, nw} {
+		if _, _, err := key.Write(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yaml := func(keys string) []byte {
+		return []byte(`node: {name: t1, dns: ["127.0.0.1:0"], data: data}
+pools:
+  web: {members: [{address: 192.0.2.1}]}
+zones:
+  - file: z.zone
+    dnssec: {keys: [` + keys + `]}
+`)
+	}
+	runNodeFiles(t, dir, map[string][]byte{"tern.yaml": yaml(ksk.BaseName() + ", " + zsk.BaseName()), "z.zone": []byte(signedZone)}, Options{})
+	within(t, 10*time.Second, "the key history written", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "data", keysFile))
+		return err == nil
+	})
+	if ps, ws := CheckWarn(filepath.Join(dir, "tern.yaml")); len(ps) > 0 || len(ws) > 0 {
+		t.Fatalf("steady: %v %v", ps, ws)
+	}
+	os.WriteFile(filepath.Join(dir, "tern.yaml"), yaml(ksk.BaseName()+", "+nw.BaseName()), 0o644)
+	ps, ws := CheckWarn(filepath.Join(dir, "tern.yaml"))
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	msgs := ws.Error()
+	for _, want := range []string{"signs without having been published", "last signed"} {
+		if !strings.Contains(msgs, want) {
+			t.Errorf("warnings %q, want %q", msgs, want)
+		}
+	}
+	if len(ws) > 0 && ws[0].Line != 6 {
+		t.Errorf("warning at line %d, want the dnssec entry's (6)", ws[0].Line)
+	}
+}

@@ -486,7 +486,13 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { n.sampleRate(rateCtx); close(rateDone) }()
 	resignDone := make(chan struct{})
 	go func() {
-		resign(rateCtx, n.served.Load, 10*time.Minute, n.log.Info)
+		keys := ""
+		n.mu.Lock()
+		if n.local != nil {
+			keys = keyStatePath(n.local)
+		}
+		n.mu.Unlock()
+		resign(rateCtx, n.served.Load, time.Minute, keys, n.log)
 		close(resignDone)
 	}()
 	clusterCtx, stopCluster := context.WithCancel(ctx)
