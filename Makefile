@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/tern
 
-.PHONY: all build run test vet fuzz bench bench-go bench-probes bench-dispatcher bench-scale generate clean
+.PHONY: all build run test vet fuzz bench bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
 
 all: build
 
@@ -51,6 +51,12 @@ bench-go:
 bench-scale:
 	scripts/debs.sh knotd:knot dig:bind9-dnsutils
 	bench/scale.sh
+
+# Online signing: every query with DO against tern unsigned, tern signed
+# and Knot DNS with mod-onlinesign; CPU per query at 20k QPS, cache hits.
+bench-dnssec:
+	scripts/debs.sh dnsperf:dnsperf knotd:knot dig:bind9-dnsutils curl:curl
+	bench/dnssec.sh
 
 # XDP path against kernel forwarding through the same namespaces (root).
 bench-dispatcher:
