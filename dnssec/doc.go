@@ -6,8 +6,7 @@
 // name, NXNAME in its bitmap for a name that does not exist).
 //
 // It is pure but for the key files it reads and writes; it imports zones
-// (for the compiled RRsets it signs) and config (for nothing but names),
-// and no server package. The query path calls Zone.Static and
+// (for the compiled RRsets it signs) and no server package. The query path calls Zone.Static and
 // Zone.Cached, which take no lock and do not allocate; a cache miss
 // calls Zone.SignDynamic, which costs one signature per key.
 package dnssec
