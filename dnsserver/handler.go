@@ -225,7 +225,10 @@ func (w *worker) respond(snap *Snapshot, msg []byte, src netip.Addr, tcp bool) (
 	w.startSigning(snap)
 	w.answer(snap)
 	if w.sg.err {
-		resp.reset()
+		// An answer that cannot be signed would not validate: none at
+		// all (the TSIG and cookie of the response stay).
+		resp.recs = resp.recs[:0]
+		resp.aa = false
 		resp.rcode = dns.RcodeServerFailure
 	}
 	return w.pk.pack(q, resp, limit, w.udpSize)
