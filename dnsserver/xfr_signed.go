@@ -87,9 +87,12 @@ func signedTransfer(sz *dnssec.Zone, soa *dns.SOA, body iter.Seq[zones.Record], 
 			if n.cut && set[0].Header().Rrtype != dns.TypeDS {
 				continue
 			}
-			sigs, err := sz.Signer.Sign(nil, set, now)
-			if err != nil {
-				return nil, err
+			sigs := staticSigs(sz, n.owner, set)
+			if sigs == nil {
+				var err error
+				if sigs, err = sz.Signer.Sign(nil, set, now); err != nil {
+					return nil, err
+				}
 			}
 			out = appendRRSIGs(out, n.owner, set[0].Header().Ttl, sigs)
 		}
@@ -107,6 +110,19 @@ func signedTransfer(sz *dnssec.Zone, soa *dns.SOA, body iter.Seq[zones.Record], 
 		out = appendRRSIGs(out, n.owner, ttl, sigs)
 	}
 	return out, nil
+}
+
+// staticSigs returns the compiled signatures of set when it is one of
+// the zone's static RRsets as it stands (not a pool's static view, not
+// the SOA), else nil: a transfer signs only what the zone does not hold
+// signed already.
+func staticSigs(sz *dnssec.Zone, owner string, set []dns.RR) []byte {
+	t := set[0].Header().Rrtype
+	r := sz.Zone.Lookup(owner, t)
+	if r.Kind != zones.Success || r.Wildcard || r.Owner != owner || r.Answer.Type() != t || r.Answer.Len() != len(set) || !dnssec.Signed(r.Answer) {
+		return nil
+	}
+	return sz.Static(r.Answer)
 }
 
 func appendRRSIGs(out []dns.RR, owner string, ttl uint32, sigs []byte) []dns.RR {
