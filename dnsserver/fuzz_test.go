@@ -30,32 +30,41 @@ func FuzzHandler(f *testing.F) {
 	f.Fuzz(func(t *testing.T, msg []byte, tcp bool) {
 		w := newWorker(1232, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		w.keys, w.cookieKey = pol.byWire, pol.cookie
-		panicked := false
-		w.log = slog.New(panicSpy{&panicked})
-		out := w.handle(&served{snap: snap}, msg, netip.MustParseAddr("192.0.2.99"), tcp)
-		if panicked {
-			t.Fatalf("handler panicked on %x", msg)
-		}
-		if out == nil {
-			return
-		}
-		var r dns.Msg
-		if err := r.Unpack(out); err != nil {
-			t.Fatalf("response %x to %x does not parse: %v", out, msg, err)
-		}
-		if len(msg) < 2 || r.Id != binary.BigEndian.Uint16(msg) || !r.Response {
-			t.Fatalf("response id %d QR %v to query %x", r.Id, r.Response, msg)
-		}
-		if !tcp && len(out) > 1232 {
-			t.Fatalf("UDP response of %d bytes", len(out))
-		}
-		if len(r.Question) > 1 || r.RecursionAvailable {
-			t.Fatalf("response %v", &r)
-		}
-		if r.Rcode == dns.RcodeSuccess && len(r.Question) != 1 {
-			t.Fatalf("NOERROR without the question: %v", &r)
-		}
+		fuzzAnswer(t, w, snap, msg, tcp)
 	})
+}
+
+// fuzzAnswer has w answer msg from snap and checks what any response
+// must be: no panic, a response that parses, with the query's ID, QR set,
+// UDP-sized. It returns the response, nil for none.
+func fuzzAnswer(t *testing.T, w *worker, snap *Snapshot, msg []byte, tcp bool) *dns.Msg {
+	t.Helper()
+	panicked := false
+	w.log = slog.New(panicSpy{&panicked})
+	out := w.handle(&served{snap: snap}, msg, netip.MustParseAddr("192.0.2.99"), tcp)
+	if panicked {
+		t.Fatalf("handler panicked on %x", msg)
+	}
+	if out == nil {
+		return nil
+	}
+	var r dns.Msg
+	if err := r.Unpack(out); err != nil {
+		t.Fatalf("response %x to %x does not parse: %v", out, msg, err)
+	}
+	if len(msg) < 2 || r.Id != binary.BigEndian.Uint16(msg) || !r.Response {
+		t.Fatalf("response id %d QR %v to query %x", r.Id, r.Response, msg)
+	}
+	if !tcp && len(out) > 1232 {
+		t.Fatalf("UDP response of %d bytes", len(out))
+	}
+	if len(r.Question) > 1 || r.RecursionAvailable {
+		t.Fatalf("response %v", &r)
+	}
+	if r.Rcode == dns.RcodeSuccess && len(r.Question) != 1 {
+		t.Fatalf("NOERROR without the question: %v", &r)
+	}
+	return &r
 }
 
 // panicSpy is a slog handler that notes an error record (the handler logs

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/dnssec"
 )
 
 // The answers of a signed node checked by real validators: BIND's delv
@@ -41,19 +42,28 @@ var validated = []struct {
 	{"sub.example.test.", dns.TypeDS},
 }
 
-// TestDelvValidates runs delv for each question and wants "fully
-// validated", then takes a pool member down and wants the changed answer
-// validated too.
-func TestDelvValidates(t *testing.T) {
-	delv := needTool(t, "delv")
+// signedPoolNode runs a signed node (signedNode) whose pool members' two
+// backends are up; the test stops the second to change the answer. It
+// returns the node's folder and DNS address, the key and that backend.
+func signedPoolNode(t *testing.T) (string, string, *dnssec.Key, *backend) {
+	t.Helper()
 	port := freePort(t)
 	b1 := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	b2 := &backend{addr: fmt.Sprintf("127.0.0.2:%d", port)}
 	b1.start(t)
 	b2.start(t)
-	defer b1.stop()
+	t.Cleanup(b1.stop)
 	dir := t.TempDir()
 	addr, key := signedNode(t, dir, port, "ecdsap256sha256")
+	return dir, addr, key, b2
+}
+
+// TestDelvValidates runs delv for each question and wants "fully
+// validated", then takes a pool member down and wants the changed answer
+// validated too.
+func TestDelvValidates(t *testing.T) {
+	delv := needTool(t, "delv")
+	dir, addr, key, b2 := signedPoolNode(t)
 	host, p, _ := net.SplitHostPort(addr)
 	anchors := filepath.Join(dir, "anchors.conf")
 	d := key.DNSKEY
@@ -95,14 +105,7 @@ func TestDelvValidates(t *testing.T) {
 // and wants AD on every answer, across a health change.
 func TestUnboundValidates(t *testing.T) {
 	unbound := needTool(t, "unbound")
-	port := freePort(t)
-	b1 := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	b2 := &backend{addr: fmt.Sprintf("127.0.0.2:%d", port)}
-	b1.start(t)
-	b2.start(t)
-	defer b1.stop()
-	dir := t.TempDir()
-	addr, key := signedNode(t, dir, port, "ecdsap256sha256")
+	dir, addr, key, b2 := signedPoolNode(t)
 	resolver := startUnbound(t, unbound, dir, addr, key.DNSKEY)
 
 	ask := func(name string, qtype uint16) *dns.Msg {
