@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"github.com/miekg/dns"
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dnssec"
+	"github.com/ternlb/tern/dnsserver"
+	"github.com/ternlb/tern/zones"
 )
 
 // signedZone has a name of every kind a signed answer must prove: pool,
@@ -604,5 +607,60 @@ zones:
 	}
 	if len(ws) > 0 && ws[0].Line != 6 {
 		t.Errorf("warning at line %d, want the dnssec entry's (6)", ws[0].Line)
+	}
+}
+
+// TestResignLoop: the node's re-signing loop makes a zone's signatures
+// again once they are due, without a reload: a zone signed a validity
+// period ago is re-signed on the loop's first pass.
+func TestResignLoop(t *testing.T) {
+	dir := t.TempDir()
+	k, _ := dnssec.Generate("example.test.", dns.ECDSAP256SHA256, true)
+	if _, _, err := k.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(signedZone), 0o644)
+	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(`node: {name: t1, dns: ["127.0.0.1:0"]}
+pools:
+  web: {members: [{address: 192.0.2.1}]}
+zones:
+  - file: z.zone
+    dnssec: {keys: [`+k.BaseName()+`], signature_validity: 2h}
+`), 0o644)
+	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := zones.Load(cfg)
+	set, signed, ps := signZones(cfg, set, cfg.HostPath, nil, time.Now().Add(-2*time.Hour))
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	snap := &dnsserver.Snapshot{Zones: set, DNSSEC: signed}
+	var sz *dnssec.Zone
+	for _, z := range signed {
+		sz = z
+	}
+	if !sz.RefreshDue().Before(time.Now()) {
+		t.Fatal("the test zone is not due")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		resign(ctx, func() *dnsserver.Snapshot { return snap }, time.Hour, "", slog.New(slog.DiscardHandler))
+		close(done)
+	}()
+	within(t, 10*time.Second, "the zone re-signed", func() bool { return sz.RefreshDue().After(time.Now()) })
+	cancel()
+	<-done
+	r := snap.Zones.Zones()[0].NS()
+	for rd := range dnssec.Sigs(sz.Static(r)) {
+		rr, _, err := dns.UnpackRRWithHeader(dns.RR_Header{Name: r.Owner(), Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Rdlength: uint16(len(rd))}, rd, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sig := rr.(*dns.RRSIG); !sig.ValidityPeriod(time.Now().Add(time.Hour)) {
+			t.Errorf("re-made signature not valid an hour from now: %v", sig)
+		}
 	}
 }
