@@ -66,8 +66,10 @@ func (w *worker) signSet(n int, set zones.RRset) {
 	}
 	first := w.resp.recs[n]
 	if set.Zone() != nil && dnssec.Signed(set) && first.owner == set.Owner() && !first.serial {
-		w.addSigs(n, sg.zone.Static(set))
-		return
+		if sigs := sg.zone.Static(set); len(sigs) > 0 {
+			w.addSigs(n, sigs)
+			return
+		}
 	}
 	w.signDynamic(n)
 }
