@@ -74,12 +74,12 @@ type Pool struct {
 // hold it, whether an admin state forces it, why, its served load, and
 // what each vantage node saw.
 type PoolMember struct {
-	Address  string    `json:"address"`
-	Up       bool      `json:"up"`
-	Admin    string    `json:"admin"`
-	Forced   bool      `json:"forced"`
-	Why      string    `json:"why,omitempty"`
-	Load     float64   `json:"load,omitempty"`
+	Address string  `json:"address"`
+	Up      bool    `json:"up"`
+	Admin   string  `json:"admin"`
+	Forced  bool    `json:"forced"`
+	Why     string  `json:"why,omitempty"`
+	Load    float64 `json:"load,omitempty"`
 	// Site, Weight and Priority are the member's configuration.
 	Site     string `json:"site,omitempty"`
 	Weight   int    `json:"weight,omitempty"`

@@ -132,12 +132,12 @@ type Node struct {
 	// serials keeps a standalone node's zone serials (nil in a cluster).
 	serials *serialStore
 
-	events *api.EventLog        // recent member state changes
+	events *api.EventLog // recent member state changes
 	// probeLog is what this node's own probe events are computed from.
 	probeLog *probeLog
-	hist     *statsHistory // the status page's plots
-	rate   *api.RateMeter       // DNS queries per second
-	disp   *dispatcher.Instance // nil without a dispatcher: section
+	hist     *statsHistory        // the status page's plots
+	rate     *api.RateMeter       // DNS queries per second
+	disp     *dispatcher.Instance // nil without a dispatcher: section
 }
 
 // generation is one configuration with everything compiled from it.
