@@ -4,11 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/probes"
 )
 
@@ -163,6 +169,37 @@ zones:
 		}
 		return true
 	})
+	// /v1/pools carries what the status page shows; a Raft member whose
+	// API does not answer is unreachable.
+	ps, err := (apiPools{a}).Pools(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := member(ps, "web", "127.0.0.1")
+	var wp api.Pool
+	for _, p := range ps {
+		if p.Name == "web" {
+			wp = p
+		}
+	}
+	if wp.Policy != "roundrobin" || wp.Check != "h" || wp.CheckType != "tcp" || web.Weight != 1 || web.Priority != 1 {
+		t.Errorf("pool web: %+v, member %+v", wp, web)
+	}
+	if lc := web.LastCheck; lc == nil || !lc.OK || lc.RTTMilli <= 0 {
+		t.Errorf("web/127.0.0.1 last check %+v, want a passing probe with its time", lc)
+	}
+	if err := a.store.Join(ctx, "gone", fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := (apiCluster{a}).Members(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cm := range ms {
+		if cm.Reachable != (cm.ID != "gone") || (cm.ID == "gone") != (cm.Unreachable != "") {
+			t.Errorf("cluster member %+v: only gone is unreachable", cm)
+		}
+	}
 	m := scrape(t, c)
 	for _, want := range []string{"go_goroutines ", "process_resident_memory_bytes ", `tern_build_info{goversion="go`, "tern_config_last_reload_success 1", "tern_config_last_reload_success_timestamp_seconds "} {
 		if !strings.Contains(m, want) {
@@ -202,5 +239,75 @@ func TestReloadMetrics(t *testing.T) {
 	n.setConfigErr("")
 	if ok() != 1 {
 		t.Fatal("a good reload left it at 0")
+	}
+}
+
+// Applying a configuration again (three reloads, each a new prober whose
+// first round reports every member) adds no event: nothing changed state.
+func TestReloadAddsNoEvents(t *testing.T) {
+	port := freePort(t)
+	listen(t, fmt.Sprintf("127.0.0.1:%d", port))
+	yaml := twoMembers(fmt.Sprintf("{type: tcp, port: %d, interval: 100ms, timeout: 80ms, fall: 1, rise: 1}", port))
+	n, addr := startNode(t, yaml, testZone)
+	within(t, 5*time.Second, "127.0.0.2 out of the answers", func() bool {
+		got := answers(t, addr, "www.example.test.")
+		return len(got) == 1 && got[0] == "127.0.0.1"
+	})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(yaml), 0o644)
+	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(testZone), 0o644)
+	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := n.Events(context.Background(), time.Time{})
+	for range 3 {
+		if err := n.Reload(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		n.mu.Lock()
+		g := n.gen
+		n.mu.Unlock()
+		if err := g.prober.FirstRound(context.Background(), 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // three more probe rounds
+	after, _ := n.Events(context.Background(), time.Time{})
+	if len(after) != len(before) {
+		t.Errorf("reloads added events: %+v", after[len(before):])
+	}
+}
+
+// A member whose reported load changes at every probe is no state change:
+// no event (it used to log a down→up event at each new load).
+func TestLoadChangesAddNoEvents(t *testing.T) {
+	var calls atomic.Int64
+	agent := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"load": %d, "capacity": 100}`, calls.Add(1))
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go agent.Serve(ln)
+	t.Cleanup(func() { agent.Close() })
+	n, _ := startNode(t, fmt.Sprintf(`node:
+  name: t1
+  dns: ["127.0.0.1:0"]
+checks:
+  agent: {type: load, interval: 100ms, timeout: 80ms, load_smoothing: 1}
+pools:
+  web:
+    policy: load
+    check: agent
+    members: [{address: 192.0.2.1, probe: %q}]
+zones:
+  - file: z.zone
+`, ln.Addr().String()), testZone)
+	start := calls.Load()
+	within(t, 10*time.Second, "five more load reports", func() bool { return calls.Load() >= start+5 })
+	if evs, _ := n.Events(context.Background(), time.Time{}); len(evs) != 0 {
+		t.Errorf("load changes made events: %+v", evs)
 	}
 }
