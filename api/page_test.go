@@ -67,7 +67,7 @@ func newPageNode(now time.Time) *pageNode {
 				{Address: "192.0.2.10", Up: true, Admin: "auto", Why: "up by agreement of 3 probers", Load: 0.25,
 					Site: "fra", Weight: 3, Priority: 1, Answers: 9876,
 					LastCheck: &CheckResult{At: now.Add(-time.Second), OK: true, RTTMilli: 1.5},
-					Verdicts: []Verdict{v("n1", true, time.Second, false), v("n2", true, 2*time.Second, false), v("n3", true, time.Second, false)}},
+					Verdicts:  []Verdict{v("n1", true, time.Second, false), v("n2", true, 2*time.Second, false), v("n3", true, time.Second, false)}},
 				{Address: "192.0.2.11", Up: false, Admin: "auto", Why: "down by agreement of 3 probers",
 					Verdicts: []Verdict{v("n1", false, time.Second, false), v("n2", false, time.Second, false), v("n3", true, time.Second, false)}},
 				{Address: "192.0.2.12", Up: false, Admin: "drain", Why: "drained by an operator",
