@@ -102,13 +102,11 @@ func scrape(t *testing.T, n *Node) string {
 	return string(b)
 }
 
-// In a three-node cluster every node's /metrics shows each member's agreed
-// state, what each node said, the replicated admin states in
-// tern_probe_members (drain, forced_down), and the build and runtime.
-func TestClusterMemberMetrics(t *testing.T) {
-	a := clusterNode(t, 0)
-	join := func(name string) *Node {
-		return runNodeWith(t, fmt.Sprintf(`node:
+// joinNode runs node name joining a's cluster (its own pools are the
+// cluster's until the first version arrives).
+func joinNode(t *testing.T, a *Node, name string) *Node {
+	t.Helper()
+	return runNodeWith(t, fmt.Sprintf(`node:
   name: %s
   dns: ["127.0.0.1:0"]
   api: "127.0.0.1:%d"
@@ -121,25 +119,41 @@ pools:
 zones:
   - file: z.zone
 `, name, freePort(t), freePort(t), a.APIAddr().String()), Options{})
-	}
-	b, c := join("b"), join("c")
-	nodes := []*Node{a, b, c}
-	within(t, 30*time.Second, "three nodes agree: 127.0.0.1 up, 127.0.0.2 down, with three vantage verdicts each", func() bool {
-		for _, n := range nodes {
-			m := scrape(t, n)
-			for _, want := range []string{
-				`tern_member_up{member="127.0.0.1",pool="web"} 1`,
-				`tern_member_up{member="127.0.0.2",pool="web"} 0`,
-				`tern_member_vantage_up{member="127.0.0.1",node="b",pool="web"} 1`,
-				`tern_member_vantage_up{member="127.0.0.2",node="c",pool="web"} 0`,
-				`tern_member_vantage_up{member="127.0.0.1",node="a",pool="web"} 1`,
-			} {
-				if !strings.Contains(m, want) {
-					return false
-				}
+}
+
+// allShow reports whether every node's /metrics holds every line of want
+// and none holds absent ("": no such line).
+func allShow(t *testing.T, nodes []*Node, want []string, absent string) bool {
+	t.Helper()
+	for _, n := range nodes {
+		m := scrape(t, n)
+		for _, w := range want {
+			if !strings.Contains(m, w) {
+				return false
 			}
 		}
-		return true
+		if absent != "" && strings.Contains(m, absent) {
+			return false
+		}
+	}
+	return true
+}
+
+// In a three-node cluster every node's /metrics shows each member's agreed
+// state, what each node said, the replicated admin states in
+// tern_probe_members (drain, forced_down), and the build and runtime.
+func TestClusterMemberMetrics(t *testing.T) {
+	a := clusterNode(t, 0)
+	b, c := joinNode(t, a, "b"), joinNode(t, a, "c")
+	nodes := []*Node{a, b, c}
+	within(t, 30*time.Second, "three nodes agree: 127.0.0.1 up, 127.0.0.2 down, with three vantage verdicts each", func() bool {
+		return allShow(t, nodes, []string{
+			`tern_member_up{member="127.0.0.1",pool="web"} 1`,
+			`tern_member_up{member="127.0.0.2",pool="web"} 0`,
+			`tern_member_vantage_up{member="127.0.0.1",node="b",pool="web"} 1`,
+			`tern_member_vantage_up{member="127.0.0.2",node="c",pool="web"} 0`,
+			`tern_member_vantage_up{member="127.0.0.1",node="a",pool="web"} 1`,
+		}, "")
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -150,24 +164,13 @@ zones:
 		}
 	}
 	within(t, 10*time.Second, "every node counts the drained and the forced-down member", func() bool {
-		for _, n := range nodes {
-			m := scrape(t, n)
-			for _, want := range []string{
-				`tern_probe_members{pool="web",state="drain"} 1`,
-				`tern_probe_members{pool="web",state="forced_down"} 1`,
-				`tern_member_admin{admin="drain",member="127.0.0.1",pool="web"} 1`,
-				`tern_member_serving{member="127.0.0.1",pool="web"} 0`,
-				`tern_member_up{member="127.0.0.1",pool="web"} 1`,
-			} {
-				if !strings.Contains(m, want) {
-					return false
-				}
-			}
-			if strings.Contains(m, `tern_probe_members{pool="web",state="up"}`) {
-				return false
-			}
-		}
-		return true
+		return allShow(t, nodes, []string{
+			`tern_probe_members{pool="web",state="drain"} 1`,
+			`tern_probe_members{pool="web",state="forced_down"} 1`,
+			`tern_member_admin{admin="drain",member="127.0.0.1",pool="web"} 1`,
+			`tern_member_serving{member="127.0.0.1",pool="web"} 0`,
+			`tern_member_up{member="127.0.0.1",pool="web"} 1`,
+		}, `tern_probe_members{pool="web",state="up"}`)
 	})
 	// /v1/pools carries what the status page shows; a Raft member whose
 	// API does not answer is unreachable.
