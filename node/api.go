@@ -123,7 +123,10 @@ func (p apiPools) Pools(context.Context) ([]api.Pool, error) {
 
 func (n *Node) poolsLocked() []api.Pool {
 	g := n.gen
-	answers := n.dns.PoolAnswers()
+	var answers map[[2]string]uint64
+	if n.dns != nil { // nil in tests that build a node's parts alone
+		answers = n.dns.PoolAnswers()
+	}
 	out := make([]api.Pool, 0, len(g.base.Pools))
 	for _, sp := range g.base.Pools {
 		cp := g.cfg.Pools[sp.Name]
