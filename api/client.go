@@ -189,6 +189,13 @@ func (c *Client) Explain(ctx context.Context, name, client string) (e Explanatio
 	return e, err
 }
 
+// Alive returns nil when the node's API answers /healthz: the process is
+// up, whatever its state.
+func (c *Client) Alive(ctx context.Context) error {
+	var body map[string]string
+	return c.do(ctx, http.MethodGet, "/healthz", nil, &body)
+}
+
 // Ready returns nil when the node is ready, else why not.
 func (c *Client) Ready(ctx context.Context) error {
 	var body map[string]string

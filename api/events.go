@@ -39,6 +39,31 @@ type QueryStats struct {
 	// Rcodes counts answers since start by response code name
 	// (NOERROR, NXDOMAIN, REFUSED, ...).
 	Rcodes map[string]uint64 `json:"rcodes,omitempty"`
+	// History is what the status page plots: the query rate over the
+	// last hour and each member's probe latency (nil: not kept).
+	History *StatsHistory `json:"history,omitempty"`
+}
+
+// StatsHistory is a node's recent history, sampled at fixed steps and
+// bounded in memory: points are oldest first, the last one at End.
+type StatsHistory struct {
+	// QPS is queries per second in each step of QPSStep seconds.
+	QPSStep float64   `json:"qps_step_seconds"`
+	QPSEnd  time.Time `json:"qps_end,omitzero"`
+	QPS     []float64 `json:"qps"`
+	// Latency is this node's probe round-trip time of each member it
+	// probes, in milliseconds, one point per LatencyStep seconds: the
+	// latest probe in the step, -1 where the step had none.
+	LatencyStep float64         `json:"latency_step_seconds"`
+	LatencyEnd  time.Time       `json:"latency_end,omitzero"`
+	Latency     []MemberLatency `json:"latency,omitempty"`
+}
+
+// MemberLatency is one member's probe latency history.
+type MemberLatency struct {
+	Pool   string    `json:"pool"`
+	Member string    `json:"member"`
+	Millis []float64 `json:"ms"`
 }
 
 // Stats reports the DNS server's query counters.

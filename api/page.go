@@ -22,7 +22,13 @@ import (
 //
 // or, when an endpoint answers 401, from a form on the page. Either way
 // it is kept in sessionStorage (this tab only, gone when it closes), so
-// a reload does not ask again; "Forget token" clears it.
+// a reload does not ask again; "Forget token" clears it. The member
+// actions (drain, down, up, auto) send it the same way, as the
+// Authorization header of PUT /v1/pools/{pool}/members/{address}/admin,
+// never in a URL; a 401 shows the form.
+//
+// The plots are SVG the script draws from /v1/stats' history: no
+// external assets, no library.
 //
 //go:embed static
 var staticFiles embed.FS

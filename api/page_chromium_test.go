@@ -146,6 +146,8 @@ func (d dom) byID(id string) *html.Node {
 	return nil
 }
 
+func has(n *html.Node, key, val string) bool { v, ok := attr(n, key); return ok && v == val }
+
 func hidden(n *html.Node) bool { _, ok := attr(n, "hidden"); return ok }
 
 // memberRow is what the page must show for one member: its answer state
@@ -226,6 +228,49 @@ func TestPageInChromium(t *testing.T) {
 		}
 		if n := len(find(d.root, withAttr("data-cluster-member", ""))); n != 3 {
 			t.Errorf("%d cluster member rows, want 3", n)
+		}
+		// A dead peer is unreachable, not a follower.
+		for _, r := range find(d.root, withAttr("data-cluster-member", "")) {
+			id, _ := attr(r, "data-cluster-member")
+			reach, _ := attr(r, "data-reachable")
+			role := textOf(find(r, withAttr("data-col", "role")))
+			switch want := map[string]string{"n1": "follower", "n2": "leader", "n3": "unreachable"}[id]; {
+			case !strings.Contains(role, want), (id == "n3") != (reach == "false"):
+				t.Errorf("cluster member %s: role %q reachable=%s, want %s", id, role, reach, want)
+			}
+		}
+		// Each pool says its policy and check; each member its site,
+		// weight and priority, last check, answers served, and the
+		// admin actions.
+		if info := textOf(find(d.root, withAttr("data-pool-info", "web"))); info != "policy weighted · check h (http)" {
+			t.Errorf("web's pool line %q", info)
+		}
+		web := rows[0]
+		for col, want := range map[string]string{"site": "fra", "weight": "3 / 1", "check": "ok 1.5 ms", "answers": "9,876"} {
+			if got := textOf(find(web, withAttr("data-col", col))); got != want {
+				t.Errorf("web/192.0.2.10 %s: %q, want %q", col, got, want)
+			}
+		}
+		if got := textOf(find(rows[1], withAttr("data-col", "check"))); got != "not probed here" {
+			t.Errorf("a member without a check result here: %q", got)
+		}
+		var acts []string
+		for _, b := range find(web, withAttr("data-action", "")) {
+			a, _ := attr(b, "data-action")
+			acts = append(acts, a)
+		}
+		if !slices.Equal(acts, []string{"drain", "down", "up", "auto"}) {
+			t.Errorf("admin actions %v, want drain, down, up, auto", acts)
+		}
+		// The plots: queries per second over the history, each member's
+		// probe latency (points with a value only).
+		if c := find(d.root, withAttr("data-chart", "qps")); len(c) != 1 || !has(c[0], "data-points", "5") || !has(c[0], "data-max", "42.5") {
+			t.Errorf("queries per second chart: %d found", len(c))
+		} else if len(find(c[0], func(n *html.Node) bool { return n.Data == "path" })) != 1 {
+			t.Errorf("the qps chart has no line")
+		}
+		if c := find(d.root, withAttr("data-chart", "latency web/192.0.2.10")); len(c) != 1 || !has(c[0], "data-points", "3") {
+			t.Errorf("latency chart of web/192.0.2.10: %d found", len(c))
 		}
 		if node := d.byID("node"); node == nil || !strings.Contains(text(node), "Leader n2") || !strings.Contains(text(node), "in quorum") ||
 			!strings.Contains(text(node), "Warning exec checks are not allowed on this node") {

@@ -34,9 +34,9 @@ func (p *pageNode) Status(context.Context) (Status, error) {
 func (p *pageNode) Ready(context.Context) error { return nil }
 func (p *pageNode) Members(context.Context) ([]ClusterMember, error) {
 	return []ClusterMember{
-		{ID: "n1", RaftAddr: "10.0.0.1:7000", APIAddr: "10.0.0.1:8053", Voter: true},
-		{ID: "n2", RaftAddr: "10.0.0.2:7000", APIAddr: "10.0.0.2:8053", Voter: true, Leader: true},
-		{ID: "n3", RaftAddr: "10.0.0.3:7000", APIAddr: "10.0.0.3:8053", Voter: true},
+		{ID: "n1", RaftAddr: "10.0.0.1:7000", APIAddr: "10.0.0.1:8053", Voter: true, Reachable: true},
+		{ID: "n2", RaftAddr: "10.0.0.2:7000", APIAddr: "10.0.0.2:8053", Voter: true, Leader: true, Reachable: true},
+		{ID: "n3", RaftAddr: "10.0.0.3:7000", APIAddr: "10.0.0.3:8053", Voter: true, Unreachable: "no answer within 1s"},
 	}, nil
 }
 func (p *pageNode) Join(context.Context, JoinRequest) error { return errors.New("not in this test") }
@@ -63,9 +63,11 @@ func newPageNode(now time.Time) *pageNode {
 	}
 	return &pageNode{
 		pools: []Pool{
-			{Name: "web", Members: []PoolMember{
+			{Name: "web", Policy: "weighted", Check: "h", CheckType: "http", Members: []PoolMember{
 				{Address: "192.0.2.10", Up: true, Admin: "auto", Why: "up by agreement of 3 probers", Load: 0.25,
-					Verdicts: []Verdict{v("n1", true, time.Second, false), v("n2", true, 2*time.Second, false), v("n3", true, time.Second, false)}},
+					Site: "fra", Weight: 3, Priority: 1, Answers: 9876,
+					LastCheck: &CheckResult{At: now.Add(-time.Second), OK: true, RTTMilli: 1.5},
+					Verdicts:  []Verdict{v("n1", true, time.Second, false), v("n2", true, 2*time.Second, false), v("n3", true, time.Second, false)}},
 				{Address: "192.0.2.11", Up: false, Admin: "auto", Why: "down by agreement of 3 probers",
 					Verdicts: []Verdict{v("n1", false, time.Second, false), v("n2", false, time.Second, false), v("n3", true, time.Second, false)}},
 				{Address: "192.0.2.12", Up: false, Admin: "drain", Why: "drained by an operator",
@@ -86,7 +88,9 @@ func newPageNode(now time.Time) *pageNode {
 			{At: now.Add(-30 * time.Second), Pool: "web", Member: "192.0.2.11", From: "up", To: "down", Why: "down by agreement of 3 probers"},
 		},
 		stats: QueryStats{Total: 123456, Rate: 42.5, WindowSeconds: 10,
-			Rcodes: map[string]uint64{"NOERROR": 120000, "NXDOMAIN": 3000, "REFUSED": 456}},
+			Rcodes: map[string]uint64{"NOERROR": 120000, "NXDOMAIN": 3000, "REFUSED": 456},
+			History: &StatsHistory{QPSStep: 10, QPSEnd: now, QPS: []float64{10, 20, 40, 42.5, 30},
+				LatencyStep: 60, LatencyEnd: now, Latency: []MemberLatency{{Pool: "web", Member: "192.0.2.10", Millis: []float64{1, -1, 2, 1.5}}}}},
 	}
 }
 

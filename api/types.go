@@ -40,6 +40,11 @@ type ClusterMember struct {
 	APIAddr  string `json:"api_addr,omitempty"`
 	Voter    bool   `json:"voter"`
 	Leader   bool   `json:"leader"`
+	// Reachable: the node answering reached this member's API just now
+	// (itself: always). A dead peer is still a Raft member, but no
+	// follower: Unreachable says why it was not reached.
+	Reachable   bool   `json:"reachable"`
+	Unreachable string `json:"unreachable,omitempty"`
 }
 
 // JoinRequest asks the leader to add a node.
@@ -55,24 +60,49 @@ type JoinRequest struct {
 
 // Pool is a pool with each member's state.
 type Pool struct {
-	Name    string       `json:"name"`
-	Members []PoolMember `json:"members"`
+	Name string `json:"name"`
+	// Policy is the pool's preset (roundrobin, weighted, ...) or its
+	// chain of stages ("geo > priority > weighted").
+	Policy string `json:"policy,omitempty"`
+	// Check names the pool's check and CheckType its type ("" without).
+	Check     string       `json:"check,omitempty"`
+	CheckType string       `json:"check_type,omitempty"`
+	Members   []PoolMember `json:"members"`
 }
 
 // PoolMember is one member's state as the node serves it: whether answers
 // hold it, whether an admin state forces it, why, its served load, and
 // what each vantage node saw.
 type PoolMember struct {
-	Address  string    `json:"address"`
-	Up       bool      `json:"up"`
-	Admin    string    `json:"admin"`
-	Forced   bool      `json:"forced"`
-	Why      string    `json:"why,omitempty"`
-	Load     float64   `json:"load,omitempty"`
-	Verdicts []Verdict `json:"verdicts,omitempty"`
+	Address string  `json:"address"`
+	Up      bool    `json:"up"`
+	Admin   string  `json:"admin"`
+	Forced  bool    `json:"forced"`
+	Why     string  `json:"why,omitempty"`
+	Load    float64 `json:"load,omitempty"`
+	// Site, Weight and Priority are the member's configuration.
+	Site     string `json:"site,omitempty"`
+	Weight   int    `json:"weight,omitempty"`
+	Priority int    `json:"priority,omitempty"`
+	// Answers counts the answers this node gave the member since it
+	// started (tern_dns_pool_answers_total).
+	Answers uint64 `json:"answers"`
+	// LastCheck is this node's latest probe of the member (nil: this
+	// node has not probed it, or does not).
+	LastCheck *CheckResult `json:"last_check,omitempty"`
+	Verdicts  []Verdict    `json:"verdicts,omitempty"`
 	// Loads are the load reports of a member of a pool checked by type
 	// load, by node.
 	Loads []LoadReport `json:"loads,omitempty"`
+}
+
+// CheckResult is one probe's outcome: when it started, whether it passed,
+// how long it took and, when it failed, why.
+type CheckResult struct {
+	At       time.Time `json:"at"`
+	OK       bool      `json:"ok"`
+	RTTMilli float64   `json:"rtt_ms"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // Verdict is one node's latest probe verdict on a member. A verdict with

@@ -258,3 +258,17 @@ func (s *Server) QueryCounts() (total uint64, byRcode map[string]uint64) {
 	}
 	return total, byRcode
 }
+
+// PoolAnswers returns how many times each pool member was given in an
+// answer since the server started, by pool and member name: the counters
+// tern_dns_pool_answers_total exports.
+func (s *Server) PoolAnswers() map[[2]string]uint64 {
+	st := s.stats
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make(map[[2]string]uint64, len(st.members))
+	for k, c := range st.members {
+		out[k] = c.Load()
+	}
+	return out
+}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ternlb/tern/api"
@@ -121,15 +123,44 @@ func (p apiPools) Pools(context.Context) ([]api.Pool, error) {
 
 func (n *Node) poolsLocked() []api.Pool {
 	g := n.gen
+	var answers map[[2]string]uint64
+	if n.dns != nil { // nil in tests that build a node's parts alone
+		answers = n.dns.PoolAnswers()
+	}
 	out := make([]api.Pool, 0, len(g.base.Pools))
 	for _, sp := range g.base.Pools {
-		ap := api.Pool{Name: sp.Name}
-		for _, s := range n.hv.r.Pool(sp.Name) {
-			ap.Members = append(ap.Members, poolMember(s))
+		cp := g.cfg.Pools[sp.Name]
+		ap := api.Pool{Name: sp.Name, Policy: cp.Policy, Check: cp.Check}
+		if len(cp.Chain) > 0 {
+			ap.Policy = strings.Join(cp.Chain, " > ")
+		}
+		if cp.Check != "" {
+			ap.CheckType = g.cfg.Checks[cp.Check].Type
+		}
+		for i, s := range n.hv.r.Pool(sp.Name) {
+			m := poolMember(s)
+			if i < len(cp.Members) && cp.Members[i].Address == s.Member {
+				cm := cp.Members[i]
+				m.Site, m.Weight, m.Priority = cm.Site, cm.Weight, cm.Priority
+			}
+			m.Answers = answers[[2]string{sp.Name, answerName(s.Member)}]
+			if v, err := g.prober.Verdict(sp.Name, s.Member); err == nil && !v.Checked.IsZero() {
+				m.LastCheck = &api.CheckResult{At: v.Checked, OK: v.Err == "", RTTMilli: float64(v.RTT) / float64(time.Millisecond), Error: v.Err}
+			}
+			ap.Members = append(ap.Members, m)
 		}
 		out = append(out, ap)
 	}
 	return out
+}
+
+// answerName is the name the DNS server counts a member's answers by:
+// an address in its canonical form, a host name as written.
+func answerName(member string) string {
+	if a, err := netip.ParseAddr(member); err == nil {
+		return a.String()
+	}
+	return member
 }
 
 // poolMember is a member's resolved state as the API shows it.
@@ -207,16 +238,47 @@ func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // and are forwarded to it from any other node.
 type apiCluster struct{ n *Node }
 
-func (c apiCluster) Members(context.Context) ([]api.ClusterMember, error) {
+func (c apiCluster) Members(ctx context.Context) ([]api.ClusterMember, error) {
 	ms, err := c.n.store.Members()
 	if err != nil {
 		return nil, apiError(err)
 	}
 	out := make([]api.ClusterMember, len(ms))
+	var wg sync.WaitGroup
 	for i, m := range ms {
 		out[i] = api.ClusterMember{ID: string(m.ID), RaftAddr: m.Raft, APIAddr: m.API, Voter: m.Voter, Leader: m.Leader}
+		switch {
+		case m.ID == c.n.store.ID():
+			out[i].Reachable = true
+		case m.API == "":
+			out[i].Unreachable = "no API address registered"
+		default:
+			wg.Add(1)
+			go func(cm *api.ClusterMember) {
+				defer wg.Done()
+				cm.Reachable, cm.Unreachable = c.n.reach(ctx, cm.APIAddr)
+			}(&out[i])
+		}
 	}
+	wg.Wait()
 	return out, nil
+}
+
+// peerReachTimeout bounds how long Members waits for a peer's API.
+const peerReachTimeout = time.Second
+
+// reach reports whether the API at addr answers /healthz within
+// peerReachTimeout, and if not why.
+func (n *Node) reach(ctx context.Context, addr string) (bool, string) {
+	ctx, cancel := context.WithTimeout(ctx, peerReachTimeout)
+	defer cancel()
+	if err := n.peer(addr).Alive(ctx); err != nil {
+		if ctx.Err() != nil {
+			return false, fmt.Sprintf("no answer within %s", peerReachTimeout)
+		}
+		return false, err.Error()
+	}
+	return true, ""
 }
 
 func (c apiCluster) Join(ctx context.Context, r api.JoinRequest) error {

@@ -375,14 +375,14 @@ func (n *Node) follow(ctx context.Context, st *raftstore.State) {
 			"version", cv.Version, "serving", g.cv.Version, "problems", err.Error())
 		n.mu.Lock()
 		n.failed = cv.Index
-		n.configErr = fmt.Sprintf("version %d rejected here (serving version %d): %v", cv.Version, g.cv.Version, err)
+		n.noteConfigLocked(fmt.Sprintf("version %d rejected here (serving version %d): %v", cv.Version, g.cv.Version, err))
 		n.followStateLocked(st)
 		n.mu.Unlock()
 		return
 	}
 	n.mu.Lock()
 	n.followStateLocked(st)
-	n.configErr = ""
+	n.noteConfigLocked("")
 	differs, _ := n.localDiffersLocked(st)
 	n.mu.Unlock()
 	n.log.Info("configuration version applied", "version", cv.Version, "hash", cv.Hash.String()[:12], "local_file_differs", differs)

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -118,19 +117,7 @@ func withDispatcher(t *testing.T, n *Node) dispatcher.Spec {
 // it.
 func TestDispatchersAgree(t *testing.T) {
 	a := clusterNode(t, 0)
-	b := runNodeWith(t, fmt.Sprintf(`node:
-  name: b
-  dns: ["127.0.0.1:0"]
-  api: "127.0.0.1:%d"
-  raft: "127.0.0.1:%d"
-  data: data
-  join: [%q]
-pools:
-  web:
-    members: [{address: 127.0.0.1}]
-zones:
-  - file: z.zone
-`, freePort(t), freePort(t), a.APIAddr().String()), Options{})
+	b := joinNode(t, a, "b")
 	within(t, 20*time.Second, "b joined and registered", func() bool {
 		_, ok := a.store.State().Node("b")
 		_, ok2 := b.store.State().Node("a")

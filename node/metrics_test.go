@@ -110,6 +110,13 @@ zones:
 		}
 		return false
 	})
+	// The status page's per-member figures: answers served, as counted
+	// for tern_dns_pool_answers_total.
+	var pools []api.Pool
+	json.Unmarshal([]byte(get("/v1/pools")), &pools)
+	if m := member(pools, "web", "127.0.0.1"); m.Answers < 20 || m.LastCheck == nil {
+		t.Errorf("web/127.0.0.1 on /v1/pools: %+v, want >= 20 answers served and its last check", m)
+	}
 	if !strings.Contains(get("/"), "<html") {
 		t.Error("the status page is not served on /")
 	}

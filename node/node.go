@@ -53,6 +53,9 @@ type Options struct {
 	// Raft, when set, adjusts the Raft store's options after they are
 	// derived from the node section (tests shorten timeouts with it).
 	Raft func(*raftstore.Options)
+	// Version is the binary's version, for tern_build_info (empty: the
+	// main module's).
+	Version string
 }
 
 // Node is one running Tern node.
@@ -106,6 +109,10 @@ type Node struct {
 	// version); cleared when a configuration is next taken in. The node
 	// keeps serving its last good configuration meanwhile.
 	configErr string
+	// reloadOK and reloadAt: whether the last configuration taken in was
+	// good, and when one last was (tern_config_last_reload_success*).
+	reloadOK bool
+	reloadAt time.Time
 	// localDigest is clusterDigest of the local file's cluster-wide part
 	// (cluster nodes; localErr when it does not load), compared with the
 	// cluster's current version for LocalFileDiffers.
@@ -125,9 +132,12 @@ type Node struct {
 	// serials keeps a standalone node's zone serials (nil in a cluster).
 	serials *serialStore
 
-	events *api.EventLog        // recent member state changes
-	rate   *api.RateMeter       // DNS queries per second
-	disp   *dispatcher.Instance // nil without a dispatcher: section
+	events *api.EventLog // recent member state changes
+	// probeLog is what this node's own probe events are computed from.
+	probeLog *probeLog
+	hist     *statsHistory        // the status page's plots
+	rate     *api.RateMeter       // DNS queries per second
+	disp     *dispatcher.Instance // nil without a dispatcher: section
 }
 
 // generation is one configuration with everything compiled from it.
@@ -166,7 +176,11 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		local:     cfg,
 		zones:     newZoneCache(),
 		events:    api.NewEventLog(eventsKept),
+		probeLog:  newProbeLog(),
+		hist:      newStatsHistory(),
 		rate:      api.NewRateMeter(rateWindow),
+		reloadOK:  true,
+		reloadAt:  time.Now(),
 	}
 	n.verdictMaxAge, n.verdictRefresh = verdictTiming(cfg, o.VerdictMaxAge, o.VerdictRefresh)
 	if cfg.Node.APIReadToken && n.token == "" {
@@ -203,7 +217,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		if has {
 			if c, err := n.clusterConfig(st, v); err != nil {
 				n.log.Error("the replicated configuration does not load here; serving the local file until a good version arrives", "version", v.Version, "err", err)
-				n.configErr = fmt.Sprintf("version %d does not load here: %v", v.Version, err)
+				n.noteConfigLocked(fmt.Sprintf("version %d does not load here: %v", v.Version, err))
 			} else {
 				start, cv = c, v
 			}
@@ -228,7 +242,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	if err != nil && cv.Version > 0 {
 		n.log.Error("the replicated configuration does not compile here; serving the local file until a good version arrives", "version", cv.Version, "err", err)
 		n.failed = cv.Index
-		n.configErr = fmt.Sprintf("version %d does not compile here: %v", cv.Version, err)
+		n.noteConfigLocked(fmt.Sprintf("version %d does not compile here: %v", cv.Version, err))
 		start, cv = cfg, raftstore.ConfigVersion{}
 		g, err = n.build(cfg, nil)
 	}
@@ -318,10 +332,8 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	if n.disp != nil {
 		collectors = append(collectors, n.disp.Collector())
 	}
-	for _, c := range collectors {
-		if err := n.reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register metrics: %w", err)
-		}
+	if err := n.registerMetrics(collectors, o.Version); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	built = true
 	return n, nil
@@ -680,7 +692,7 @@ func (n *Node) setSerials(g *generation) {
 // setConfigErr records the last configuration failure ("" clears it).
 func (n *Node) setConfigErr(msg string) {
 	n.mu.Lock()
-	n.configErr = msg
+	n.noteConfigLocked(msg)
 	n.mu.Unlock()
 }
 
@@ -734,6 +746,8 @@ func (n *Node) install(ctx context.Context, ng *generation) error {
 	n.gen = ng
 	n.serveLocked()
 	n.reportAllLocked()
+	byKey := n.hv.byKey
+	n.probeLog.keep(func(k probes.Key) bool { _, ok := byKey[health.Key(k)]; return ok })
 	n.mu.Unlock()
 	select {
 	case n.swap <- ng:

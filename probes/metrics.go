@@ -17,7 +17,6 @@ type metrics struct {
 	transitions *prometheus.CounterVec   // pool, to
 	lateness    prometheus.Histogram
 	skipped     prometheus.Counter
-	members     *prometheus.Desc // pool, state: counted from the table when scraped
 	notAllowed  *prometheus.Desc // pool, check: members not probed here (Verdict.Unprobed)
 }
 
@@ -41,9 +40,6 @@ func newMetrics() *metrics {
 			Help:    "How long after its scheduled time a probe started.",
 			Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
-		members: prometheus.NewDesc("tern_probe_members",
-			"Members by pool and state: up, down, drain, forced_up or forced_down (each member in one).",
-			[]string{"pool", "state"}, nil),
 		notAllowed: prometheus.NewDesc("tern_probe_not_allowed",
 			"Members this node does not probe although their pool has a check, by pool and check: exec checks without node.allow_exec_checks.",
 			[]string{"pool", "check"}, nil),
@@ -59,23 +55,21 @@ func newMetrics() *metrics {
 //	reg.MustRegister(p.Collectors()...)
 func (p *Prober) Collectors() []prometheus.Collector {
 	m := p.metrics
-	return []prometheus.Collector{m.duration, m.results, m.transitions, m.lateness, m.skipped, membersCollector{m}}
+	return []prometheus.Collector{m.duration, m.results, m.transitions, m.lateness, m.skipped, unprobedCollector{m}}
 }
 
-// membersCollector counts members by state, and those not probed here,
-// from the newest prober's verdict table when scraped.
-type membersCollector struct{ m *metrics }
+// unprobedCollector counts the members not probed here from the newest
+// prober's table when scraped. (Members by state are the node's
+// tern_probe_members: only health resolution knows the agreed state and
+// the replicated admin states.)
+type unprobedCollector struct{ m *metrics }
 
-func (c membersCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.m.members
+func (c unprobedCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.m.notAllowed
 }
 
-func (c membersCollector) Collect(ch chan<- prometheus.Metric) {
+func (c unprobedCollector) Collect(ch chan<- prometheus.Metric) {
 	p := c.m.current.Load()
-	type key struct{ pool, state string }
-	counts := map[key]int{}
-	var order []key
 	type unprobed struct{ pool, check string }
 	skipped := map[unprobed]int{}
 	var skippedOrder []unprobed
@@ -90,26 +84,5 @@ func (c membersCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, k := range skippedOrder {
 		ch <- prometheus.MustNewConstMetric(c.m.notAllowed, prometheus.GaugeValue, float64(skipped[k]), k.pool, k.check)
-	}
-	for _, v := range p.Verdicts() {
-		st := "down"
-		switch {
-		case v.Forced && v.Up:
-			st = "forced_up"
-		case v.Forced:
-			st = "forced_down"
-		case v.Drain:
-			st = "drain"
-		case v.Up:
-			st = "up"
-		}
-		k := key{v.Key.Pool, st}
-		if _, ok := counts[k]; !ok {
-			order = append(order, k)
-		}
-		counts[k]++
-	}
-	for _, k := range order {
-		ch <- prometheus.MustNewConstMetric(c.m.members, prometheus.GaugeValue, float64(counts[k]), k.pool, k.state)
 	}
 }

@@ -419,8 +419,6 @@ func TestMetrics(t *testing.T) {
 		"tern_probe_transitions_total,pool=p,to=down":    1,
 		"tern_probe_duration_seconds,check=c,type=tcp":   2,
 		"tern_probe_lateness_seconds":                    2,
-		"tern_probe_members,pool=p,state=up":             1,
-		"tern_probe_members,pool=p,state=down":           1,
 	} {
 		if g := got[name]; math.Abs(g-want) > 0 {
 			t.Errorf("%s = %g, want %g (all: %v)", name, g, want, got)

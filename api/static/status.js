@@ -121,9 +121,12 @@
     const tb = el('tbody');
     for (const m of members) {
       const isLeader = m.leader || (leader && m.id === leader);
-      tb.append(el('tr', {'data-cluster-member': m.id, 'data-leader': isLeader ? 'true' : 'false'},
+      // A peer whose API did not answer is no follower: it is down, or cut off.
+      const unreachable = m.reachable === false;
+      const role = unreachable ? badge('b-bad', 'unreachable', m.unreachable || '') : isLeader ? badge('b-ok', '★ leader') : 'follower';
+      tb.append(el('tr', {'data-cluster-member': m.id, 'data-leader': isLeader ? 'true' : 'false', 'data-reachable': unreachable ? 'false' : 'true'},
         el('td', {}, m.id),
-        el('td', {}, isLeader ? badge('b-ok', '★ leader') : 'follower'),
+        el('td', {'data-col': 'role', title: m.unreachable || null}, role),
         el('td', {}, m.voter ? 'voter' : 'non-voter'),
         el('td', {class: 'addr'}, m.raft_addr),
         el('td', {class: 'addr'}, m.api_addr || '')));
@@ -134,6 +137,38 @@
       tb);
   }
 
+  // chart draws values (oldest first, negative: no point) as a small SVG
+  // line chart, scaled to its own maximum, with that maximum as its label.
+  const SVG = 'http://www.w3.org/2000/svg';
+  function svg(tag, attrs) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+    return e;
+  }
+  function chart(values, opts) {
+    const w = opts.width, h = opts.height;
+    const vals = (values || []).map((v) => (typeof v === 'number' && v >= 0 ? v : null));
+    const top = Math.max(0, ...vals.filter((v) => v !== null));
+    const root = svg('svg', {width: w, height: h, viewBox: '0 0 ' + w + ' ' + h, class: 'chart', role: 'img',
+      'aria-label': opts.label + ': ' + vals.filter((v) => v !== null).length + ' points, max ' + top.toFixed(1) + ' ' + opts.unit,
+      'data-chart': opts.id, 'data-points': vals.filter((v) => v !== null).length, 'data-max': top});
+    root.append(svg('rect', {x: 0, y: 0, width: w, height: h, class: 'chart-bg'}));
+    const step = vals.length > 1 ? w / (vals.length - 1) : w;
+    let d = '';
+    vals.forEach((v, i) => {
+      if (v === null) return;
+      const x = (i * step).toFixed(1), y = (h - 2 - (top > 0 ? (v / top) * (h - 4) : 0)).toFixed(1);
+      d += (d === '' || vals[i - 1] === null ? 'M' : 'L') + x + ' ' + y + ' ';
+    });
+    if (d) root.append(svg('path', {d: d.trim(), class: 'chart-line'}));
+    const t = svg('text', {x: 3, y: 11, class: 'chart-label'});
+    t.textContent = 'max ' + (Math.round(top * 10) / 10) + ' ' + opts.unit;
+    root.append(t);
+    return root;
+  }
+
+  let latency = new Map(); // "pool/member" -> ms history, from /v1/stats
+
   function renderQueries(s) {
     const box = el('div', {id: 'query-stats'});
     const win = s.window_seconds || 10;
@@ -141,6 +176,13 @@
       el('strong', {id: 'query-rate', 'data-rate': s.rate}, (Math.round(s.rate * 10) / 10).toFixed(1) + ' queries/s'),
       ' over the last ' + win + ' s · ',
       el('span', {id: 'query-total'}, fmtNum(s.total) + ' queries'), ' since start'));
+    const hist = s.history;
+    latency = new Map(((hist && hist.latency) || []).map((l) => [l.pool + '/' + l.member, l.ms]));
+    if (hist && hist.qps && hist.qps.length) {
+      const mins = Math.round(hist.qps.length * hist.qps_step_seconds / 60);
+      box.append(el('p', {class: 'muted'}, 'Queries per second, last ' + mins + ' min:'),
+        chart(hist.qps, {id: 'qps', label: 'queries per second', unit: 'q/s', width: 360, height: 60}));
+    }
     const rc = Object.entries(s.rcodes || {}).sort((a, b) => b[1] - a[1]);
     if (rc.length) {
       const tb = el('tbody');
@@ -177,22 +219,42 @@
     for (const p of pools) {
       const nodes = [...new Set((p.members || []).flatMap((m) => (m.verdicts || []).map((v) => v.node)))].sort();
       const up = (p.members || []).filter((m) => memberState(m)[0] === 'up').length;
-      const head = el('tr', {}, el('th', {scope: 'col'}, 'Member'), el('th', {scope: 'col'}, 'Answers'));
+      const head = el('tr', {}, el('th', {scope: 'col'}, 'Member'), el('th', {scope: 'col'}, 'State'),
+        el('th', {scope: 'col'}, 'Site'), el('th', {scope: 'col', title: 'weight / priority'}, 'Wt / prio'));
       for (const n of nodes) head.append(el('th', {scope: 'col', title: 'probe verdict seen by node ' + n}, 'seen by ' + n));
-      head.append(el('th', {scope: 'col'}, 'Load'), el('th', {scope: 'col'}, 'Why'));
+      head.append(el('th', {scope: 'col'}, 'Last check here'), el('th', {scope: 'col'}, 'Latency (1 h)'),
+        el('th', {scope: 'col'}, 'Answers served'), el('th', {scope: 'col'}, 'Load'), el('th', {scope: 'col'}, 'Why'),
+        el('th', {scope: 'col'}, 'Admin'));
       const tb = el('tbody');
       for (const m of p.members || []) {
         const [state, text, cls] = memberState(m);
         const tr = el('tr', {'data-pool': p.name, 'data-member': m.address, 'data-state': state, 'data-admin': m.admin || 'auto'},
           el('th', {scope: 'row', class: 'addr'}, m.address),
-          el('td', {'data-col': 'state'}, badge(cls, text)));
+          el('td', {'data-col': 'state'}, badge(cls, text)),
+          el('td', {'data-col': 'site'}, m.site || ''),
+          el('td', {'data-col': 'weight', class: 'num'}, (m.weight || 1) + ' / ' + (m.priority || 1)));
         const byNode = new Map((m.verdicts || []).map((v) => [v.node, v]));
         for (const n of nodes) tr.append(verdictCell(n, byNode.get(n)));
+        const lc = m.last_check;
+        tr.append(lc ? el('td', {'data-col': 'check', 'data-ok': lc.ok ? 'true' : 'false', title: fmtTime(lc.at) + (lc.error ? ': ' + lc.error : '')},
+          el('span', {class: lc.ok ? 't-up' : 't-down'}, lc.ok ? 'ok' : 'failed'), ' ' + lc.rtt_ms.toFixed(1) + ' ms' + (lc.error ? ': ' + lc.error : '')) :
+          el('td', {'data-col': 'check', class: 'muted'}, 'not probed here'));
+        const lat = latency.get(p.name + '/' + m.address);
+        tr.append(el('td', {'data-col': 'latency'}, lat ? chart(lat, {id: 'latency ' + p.name + '/' + m.address, label: 'probe latency of ' + m.address, unit: 'ms', width: 120, height: 24}) : ''));
+        tr.append(el('td', {'data-col': 'answers', class: 'num'}, fmtNum(m.answers || 0)));
         tr.append(el('td', {class: 'num'}, m.load ? m.load.toFixed(2) : ''), el('td', {class: 'why'}, m.why || ''));
+        const acts = el('td', {'data-col': 'admin'});
+        for (const a of ['drain', 'down', 'up', 'auto']) {
+          acts.append(el('button', {type: 'button', class: 'act', 'data-action': a, 'data-pool': p.name, 'data-address': m.address,
+            'aria-pressed': (m.admin || 'auto') === a ? 'true' : 'false', title: 'set ' + m.address + ' to ' + a}, a));
+        }
+        tr.append(acts);
         tb.append(tr);
       }
       box.append(el('section', {'data-pool-section': p.name},
         el('h3', {}, p.name + ' ', el('span', {class: 'muted'}, '(' + up + ' of ' + (p.members || []).length + ' answering)')),
+        el('p', {class: 'muted', 'data-pool-info': p.name}, 'policy ' + (p.policy || 'roundrobin') + ' · check ' +
+          (p.check ? p.check + (p.check_type ? ' (' + p.check_type + ')' : '') : 'none')),
         el('table', {}, el('thead', {}, head), tb)));
     }
     return box;
@@ -221,6 +283,39 @@
       tb);
   }
 
+  // setAdmin sends an admin state with the token as the Authorization
+  // header (never in the URL); a refusal shows the token form.
+  async function setAdmin(pool, address, state) {
+    const headers = {'Content-Type': 'application/json', Accept: 'application/json'};
+    const t = token();
+    if (t) headers.Authorization = 'Bearer ' + t;
+    const problem = $('problem');
+    let resp;
+    try {
+      resp = await fetch(`/v1/pools/${encodeURIComponent(pool)}/members/${encodeURIComponent(address)}/admin`,
+        {method: 'PUT', headers: headers, body: JSON.stringify({state: state}), cache: 'no-store'});
+    } catch (e) {
+      problem.textContent = 'set ' + address + ' to ' + state + ': node unreachable (' + e.message + ')';
+      problem.hidden = false;
+      return;
+    }
+    if (resp.ok) {
+      problem.hidden = true;
+      refresh();
+      return;
+    }
+    let msg = resp.status + ' ' + resp.statusText;
+    try { const b = await resp.json(); if (b && b.error) msg = b.error; } catch (e) { /* not JSON */ }
+    if (resp.status === 401) {
+      $('token-label').textContent = 'Changing a member needs the API write token. Token:';
+      $('token-form').hidden = false;
+      writeWanted = true;
+    }
+    problem.textContent = 'set ' + address + ' to ' + state + ' refused: ' + msg;
+    problem.hidden = false;
+  }
+  let writeWanted = false;
+
   let running = false;
   async function refresh() {
     if (running) return;
@@ -231,7 +326,7 @@
       const all = [st, cl, pools, evs, stats];
       const auth = all.find((r) => r.err === 'auth');
       const down = all.find((r) => r.err === 'down');
-      $('token-form').hidden = !auth;
+      $('token-form').hidden = !auth && !writeWanted;
       $('forget-token').hidden = !token();
       const problem = $('problem');
       if (down || auth) {
@@ -262,10 +357,15 @@
     $('token-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       setToken($('token-input').value.trim());
+      writeWanted = false;
       $('token-input').value = '';
       refresh();
     });
     $('forget-token').addEventListener('click', () => { setToken(''); refresh(); });
+    $('pools').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-action]');
+      if (b) setAdmin(b.dataset.pool, b.dataset.address, b.dataset.action);
+    });
     refresh();
     setInterval(refresh, REFRESH_MS);
   }

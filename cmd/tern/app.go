@@ -123,7 +123,7 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return reportProblems(c, err)
 			}
-			o := node.Options{Logger: log, ProbeWait: cfg.Node.ProbeWait.D(), APIToken: c.String("api-token"), VerdictMaxAge: c.Duration("verdict-max-age"), VerdictRefresh: c.Duration("verdict-refresh")}
+			o := node.Options{Logger: log, ProbeWait: cfg.Node.ProbeWait.D(), APIToken: c.String("api-token"), VerdictMaxAge: c.Duration("verdict-max-age"), VerdictRefresh: c.Duration("verdict-refresh"), Version: version}
 			if src := c.String("probe-source"); src != "" {
 				if o.ProbeSource, err = netip.ParseAddr(src); err != nil {
 					return cli.Exit(fmt.Sprintf("--probe-source %q: write an IP address", src), 2)
