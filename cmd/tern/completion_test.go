@@ -10,7 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func run(t *testing.T, args ...string) string {
+func runOK(t *testing.T, args ...string) string {
 	t.Helper()
 	app := newApp()
 	var out bytes.Buffer
@@ -35,7 +35,7 @@ func TestCompletionCandidates(t *testing.T) {
 		{[]string{"member", "--generate-bash-completion"}, []string{"drain", "down", "up", "auto"}},
 		{[]string{"cluster", "--generate-bash-completion"}, []string{"members", "remove"}},
 	} {
-		got := strings.Fields(run(t, tc.args...))
+		got := strings.Fields(runOK(t, tc.args...))
 		for _, w := range tc.want {
 			if !contains(got, w) {
 				t.Errorf("tern %v offers %v, lacks %q", tc.args, got, w)
@@ -46,7 +46,7 @@ func TestCompletionCandidates(t *testing.T) {
 
 func TestCompletionScriptsParse(t *testing.T) {
 	for shell, check := range map[string][]string{"bash": {"bash", "-n"}, "zsh": {"zsh", "-n"}} {
-		script := run(t, "completion", shell)
+		script := runOK(t, "completion", shell)
 		if _, err := exec.LookPath(check[0]); err != nil {
 			t.Logf("%s not installed; not checking its syntax", check[0])
 			continue
