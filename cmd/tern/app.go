@@ -51,6 +51,8 @@ func newApp() *cli.App {
 			applyCommand(),
 			explainCommand(),
 			statusCommand(),
+			poolsCommand(),
+			poolCommand(),
 			memberCommand(),
 			clusterCommand(),
 			configCommand(),

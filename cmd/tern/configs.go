@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,8 @@ func configCommand() *cli.Command {
 					})
 				},
 			},
+			configShowCommand(),
+			configDiffCommand(),
 			rollbackCommand(),
 		},
 	}
@@ -109,6 +112,120 @@ func rollbackCommand() *cli.Command {
 				}
 				_, err := fmt.Fprintf(w, "rolled back to version %d: now version %d (%s)\n", v, res.Version, res.Hash)
 				return err
+			})
+		},
+	}
+}
+
+// versionArgs reads the VERSION arguments of config show and diff.
+func versionArgs(c *cli.Context) ([]uint64, error) {
+	var vs []uint64
+	for _, a := range c.Args().Slice() {
+		v, err := strconv.ParseUint(a, 10, 64)
+		if err != nil || v == 0 {
+			return nil, usagef("%q is not a version: write a number from tern config versions", a)
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
+}
+
+func configShowCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "show",
+		Usage:     "print a kept version (default: the current one) and its files, secrets redacted",
+		ArgsUsage: "[VERSION]",
+		Flags:     apiFlags(),
+		Action: func(c *cli.Context) error {
+			if err := nargs(c, 0, 1); err != nil {
+				return err
+			}
+			vs, err := versionArgs(c)
+			if err != nil {
+				return err
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			if len(vs) == 0 {
+				cur, err := cl.Current(c.Context)
+				if err != nil {
+					return err
+				}
+				if cur == 0 {
+					return cli.Exit("the cluster has no configuration version yet", exitFailed)
+				}
+				vs = append(vs, cur)
+			}
+			cv, err := cl.Version(c.Context, vs[0])
+			if err != nil {
+				return err
+			}
+			return emit(c, cv, func(w io.Writer) error {
+				fmt.Fprintf(w, "# version %d %s, origin %s, comment %s\n", cv.Version, cv.Hash, origin(cv), orDash(oneLine(cv.Comment)))
+				paths := make([]string, 0, len(cv.Files))
+				for p := range cv.Files {
+					paths = append(paths, p)
+				}
+				slices.Sort(paths)
+				for _, p := range paths {
+					fmt.Fprintf(w, "# ==> %s <==\n%s", p, cv.Files[p])
+					if !strings.HasSuffix(cv.Files[p], "\n") {
+						fmt.Fprintln(w)
+					}
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func configDiffCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "diff",
+		Usage:     "diff two kept versions: A to B; A to the current one; or the one before the current to it",
+		ArgsUsage: "[A] [B]",
+		Flags:     apiFlags(),
+		Action: func(c *cli.Context) error {
+			if err := nargs(c, 0, 2); err != nil {
+				return err
+			}
+			vs, err := versionArgs(c)
+			if err != nil {
+				return err
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			if len(vs) < 2 {
+				cur, err := cl.Current(c.Context)
+				if err != nil {
+					return err
+				}
+				if len(vs) == 0 {
+					if cur < 2 {
+						return cli.Exit("the cluster has fewer than two versions: nothing to diff", exitFailed)
+					}
+					vs = append(vs, cur-1)
+				}
+				vs = append(vs, cur)
+			}
+			a, err := cl.Version(c.Context, vs[0])
+			if err != nil {
+				return err
+			}
+			b, err := cl.Version(c.Context, vs[1])
+			if err != nil {
+				return err
+			}
+			d := diffBundles(versionLabel(vs[0]), a.Files, versionLabel(vs[1]), b.Files)
+			return emit(c, d, func(w io.Writer) error {
+				if !d.write(w) {
+					fmt.Fprintf(w, "(nothing: versions %d and %d hold the same files)\n", vs[0], vs[1])
+				}
+				return nil
 			})
 		},
 	}

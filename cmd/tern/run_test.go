@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -38,9 +40,39 @@ func (f *fakeAPI) Members(context.Context) ([]api.ClusterMember, error) {
 func (f *fakeAPI) Join(context.Context, api.JoinRequest) error { return nil }
 func (f *fakeAPI) Remove(context.Context, string) error        { return nil }
 
+// Versions 1 and 2 are kept; 2 is current.
+func (f *fakeAPI) versions() []api.ConfigVersion {
+	return []api.ConfigVersion{
+		{Version: 1, Hash: "aa", Main: "tern.yaml", Files: map[string]string{"tern.yaml": "pools: {}\n", "z.zone": "a\n"}},
+		{Version: 2, Hash: "bb", Current: true, Main: "tern.yaml", Files: map[string]string{"tern.yaml": "pools: {web: {}}\n", "z.zone": "a\n"}},
+	}
+}
+func (f *fakeAPI) Versions(context.Context) ([]api.ConfigVersion, error) {
+	vs := f.versions()
+	for i := range vs {
+		vs[i].Files = nil
+	}
+	return vs, nil
+}
+func (f *fakeAPI) Version(_ context.Context, v uint64) (api.ConfigVersion, error) {
+	for _, cv := range f.versions() {
+		if cv.Version == v {
+			return cv, nil
+		}
+	}
+	return api.ConfigVersion{}, fmt.Errorf("%w: version %d is not kept", api.ErrNotFound, v)
+}
+func (f *fakeAPI) Apply(context.Context, api.ApplyRequest) (api.ApplyResult, error) {
+	f.admin = append(f.admin, "apply")
+	return api.ApplyResult{Version: 3, Changed: true}, nil
+}
+func (f *fakeAPI) Rollback(context.Context, uint64, api.RollbackRequest) (api.ApplyResult, error) {
+	return api.ApplyResult{Version: 3, Changed: true}, nil
+}
+
 func startAPI(t *testing.T, f *fakeAPI) string {
 	t.Helper()
-	s, err := api.New(api.Options{Addr: "127.0.0.1:0", Status: f, Pools: f, Cluster: f})
+	s, err := api.New(api.Options{Addr: "127.0.0.1:0", Status: f, Pools: f, Cluster: f, Configs: f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +165,14 @@ func TestOutputFormats(t *testing.T) {
 		{[]string{"cluster", "remove", "n2"}, `"removed"`},
 		{[]string{"member", "up", "web", "192.0.2.10"}, `"admin"`},
 		{[]string{"version"}, `"version"`},
+		{[]string{"pools"}, `"members"`},
+		{[]string{"pool", "show", "web"}, `"192.0.2.10"`},
+		{[]string{"config", "versions"}, `"hash"`},
+		{[]string{"config", "show"}, `"files"`},
+		{[]string{"config", "show", "1"}, `"pools: {}\n"`},
+		{[]string{"config", "diff"}, `"modified"`},
+		{[]string{"config", "diff", "1", "2"}, `"modified"`},
+		{[]string{"config", "rollback", "1"}, `"rollback_of"`},
 		{[]string{"explain", "--config", "../../examples/tern.yaml", "www.gslb.example.test", "192.0.2.1"}, `"text"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -147,5 +187,60 @@ func TestOutputFormats(t *testing.T) {
 				t.Fatalf("-o table printed %q", table)
 			}
 		})
+	}
+}
+
+func TestConfigCommands(t *testing.T) {
+	f := &fakeAPI{inQuorum: true}
+	addr := startAPI(t, f)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"config", "diff"}, 0, "--- version-1/tern.yaml\n+++ version-2/tern.yaml\n@@ -1 +1 @@\n-pools: {}\n+pools: {web: {}}\n"},
+		{[]string{"config", "diff", "2", "1"}, 0, "-pools: {web: {}}\n+pools: {}\n"},
+		{[]string{"config", "diff", "2", "2"}, 0, "(nothing: versions 2 and 2 hold the same files)"},
+		{[]string{"config", "show"}, 0, "# ==> tern.yaml <==\npools: {web: {}}\n# ==> z.zone <==\na\n"},
+		{[]string{"config", "show", "9"}, 1, ""},
+		{[]string{"config", "show", "x"}, 2, ""},
+		{[]string{"pools"}, 0, "web   1        1   0      0"},
+		{[]string{"pool", "show", "web"}, 0, "192.0.2.10  up     auto"},
+		{[]string{"pool", "show", "nope"}, 1, ""},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, stderr, code := runTern(append(tc.args, "--api", addr)...)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d (want %d), stdout:\n%s\nstderr: %s\nwant %q", code, tc.code, out, stderr, tc.want)
+			}
+		})
+	}
+}
+
+// apply --dry-run prints the diff against the current version, secrets
+// redacted as the cluster keeps them, and sends nothing.
+func TestApplyDryRun(t *testing.T) {
+	f := &fakeAPI{inQuorum: true}
+	addr := startAPI(t, f)
+	dir := t.TempDir()
+	zone := "$ORIGIN example.test.\n@ 300 IN SOA ns1 h 1 3600 600 604800 60\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.53\n"
+	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(zone), 0o644)
+	y := "tsig:\n  keys:\n    xfr: {secret: c2VjcmV0c2VjcmV0c2VjcmV0}\npools:\n  web: {members: [{address: 192.0.2.1}]}\nzones:\n  - file: z.zone\n"
+	file := filepath.Join(dir, "tern.yaml")
+	os.WriteFile(file, []byte(y), 0o644)
+	out, stderr, code := runTern("apply", "--dry-run", "--api", addr, "-c", file)
+	if code != 0 || !strings.Contains(out, "dry run, nothing sent") || !strings.Contains(out, "+++ sent/z.zone") || strings.Contains(out, "c2VjcmV0") || !strings.Contains(out, "redacted") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	if slices.Contains(f.admin, "apply") {
+		t.Fatal("a dry run applied")
+	}
+	if _, _, code := runTern("apply", "--dry-run", "--base", "1", "--api", addr, "-c", file); code != 1 {
+		t.Fatalf("a dry run on a stale base exits %d, want 1", code)
+	}
+	js, _, _ := runTern("apply", "--dry-run", "-o", "json", "--api", addr, "-c", file)
+	var d bundleDiff
+	if err := json.Unmarshal([]byte(js), &d); err != nil || d.From != "version-2" || len(d.Files) != 2 {
+		t.Fatalf("%v %+v\n%s", err, d, js)
 	}
 }
