@@ -61,6 +61,7 @@ func newApp() *cli.App {
 			dispatcher.DecapCommand(),
 			versionCommand(),
 			completionCommand(),
+			manCommand(),
 			helpCommand(),
 		},
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -45,7 +47,7 @@ func TestCompletionCandidates(t *testing.T) {
 }
 
 func TestCompletionScriptsParse(t *testing.T) {
-	for shell, check := range map[string][]string{"bash": {"bash", "-n"}, "zsh": {"zsh", "-n"}} {
+	for shell, check := range map[string][]string{"bash": {"bash", "-n"}, "zsh": {"zsh", "-n"}, "fish": {"fish", "-n"}} {
 		script := runOK(t, "completion", shell)
 		if _, err := exec.LookPath(check[0]); err != nil {
 			t.Logf("%s not installed; not checking its syntax", check[0])
@@ -66,4 +68,46 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+var update = flag.Bool("update", false, "rewrite the generated files (docs/tern.1, contrib/completion/)")
+
+// The generated files the package installs are what the binary
+// generates: make man rewrites them (go test -update does too).
+func TestGeneratedFilesInSync(t *testing.T) {
+	page, err := manPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"../../docs/tern.1":                  page,
+		"../../contrib/completion/tern.bash": bashCompletion,
+		"../../contrib/completion/_tern":     zshCompletion,
+		"../../contrib/completion/tern.fish": fishCompletion,
+	}
+	for path, want := range files {
+		if *update {
+			os.MkdirAll(filepath.Dir(path), 0o755)
+			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != want {
+			t.Errorf("%s is not what tern generates (%v): run make man", path, err)
+		}
+	}
+	for _, want := range []string{"member", "pool", "config", "EXIT STATUS", "TERN_API", "--output"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("tern.1 lacks %q", want)
+		}
+	}
+	if _, err := exec.LookPath("groff"); err == nil {
+		cmd := exec.Command("groff", "-man", "-ww", "-z")
+		cmd.Stdin = strings.NewReader(page)
+		if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("groff warns about tern.1: %v\n%s", err, out)
+		}
+	}
 }
