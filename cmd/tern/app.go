@@ -118,32 +118,57 @@ func printVersion(c *cli.Context) error {
 	})
 }
 
+// checkResult is what tern check prints with -o json.
+type checkResult struct {
+	File     string   `json:"file"`
+	OK       bool     `json:"ok"`
+	Problems []string `json:"problems"`
+	Warnings []string `json:"warnings"`
+	// ClusterPart: the file has no node: section (a cluster-wide part for
+	// tern apply; tern serve needs one).
+	ClusterPart bool `json:"cluster_part,omitempty"`
+}
+
 func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "check",
 		Usage:     "validate a configuration and its zone files offline",
 		ArgsUsage: " ",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE`", Required: true},
-		},
+		Flags: append(outputFlags(),
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE`", Required: true}),
 		Action: func(c *cli.Context) error {
-			ps, warnings := node.CheckWarn(c.String("config"))
+			file := c.String("config")
+			ps, warnings := node.CheckWarn(file)
+			r := checkResult{File: file, OK: len(ps) == 0, Problems: []string{}, Warnings: []string{}}
 			for _, p := range ps {
-				fmt.Fprintln(c.App.ErrWriter, p.String())
+				r.Problems = append(r.Problems, p.String())
 			}
-			if len(ps) > 0 {
-				return cli.Exit(fmt.Sprintf("%d problem(s) found", len(ps)), 1)
+			if r.OK {
+				for _, w := range warnings { // legal, but likely a mistake
+					w.Msg = "warning: " + w.Msg
+					r.Warnings = append(r.Warnings, w.String())
+				}
+				if ok, err := hasNodeSection(file); err == nil && !ok {
+					r.ClusterPart = true
+				}
 			}
-			for _, w := range warnings { // legal, but likely a mistake
-				w.Msg = "warning: " + w.Msg
-				fmt.Fprintln(c.App.ErrWriter, w.String())
-			}
-			if ok, err := hasNodeSection(c.String("config")); err == nil && !ok {
-				fmt.Fprintf(c.App.Writer, "%s: ok (no node: section: a cluster-wide part for tern apply; tern serve needs one)\n", c.String("config"))
+			err := emit(c, r, func(w io.Writer) error {
+				for _, p := range append(r.Problems, r.Warnings...) {
+					fmt.Fprintln(c.App.ErrWriter, p)
+				}
+				switch {
+				case !r.OK:
+				case r.ClusterPart:
+					fmt.Fprintf(w, "%s: ok (no node: section: a cluster-wide part for tern apply; tern serve needs one)\n", file)
+				default:
+					fmt.Fprintf(w, "%s: ok\n", file)
+				}
 				return nil
+			})
+			if err == nil && !r.OK {
+				err = cli.Exit(fmt.Sprintf("%d problem(s) found", len(ps)), exitFailed)
 			}
-			fmt.Fprintf(c.App.Writer, "%s: ok\n", c.String("config"))
-			return nil
+			return err
 		},
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/ternlb/tern/api"
 )
 
@@ -156,7 +158,7 @@ func TestExitStatus(t *testing.T) {
 // and -o table with a table.
 func TestOutputFormats(t *testing.T) {
 	addr := startAPI(t, &fakeAPI{inQuorum: true})
-	for _, tc := range []struct {
+	cases := []struct {
 		args []string
 		key  string // a JSON field the answer has
 	}{
@@ -166,6 +168,7 @@ func TestOutputFormats(t *testing.T) {
 		{[]string{"member", "up", "web", "192.0.2.10"}, `"admin"`},
 		{[]string{"version"}, `"version"`},
 		{[]string{"pools"}, `"members"`},
+		{[]string{"check", "-c", "../../examples/tern.yaml"}, `"ok": true`},
 		{[]string{"pool", "show", "web"}, `"192.0.2.10"`},
 		{[]string{"config", "versions"}, `"hash"`},
 		{[]string{"config", "show"}, `"files"`},
@@ -173,8 +176,25 @@ func TestOutputFormats(t *testing.T) {
 		{[]string{"config", "diff"}, `"modified"`},
 		{[]string{"config", "diff", "1", "2"}, `"modified"`},
 		{[]string{"config", "rollback", "1"}, `"rollback_of"`},
+		{[]string{"rollback", "1"}, `"rollback_of"`},
+		{[]string{"member", "drain", "web", "192.0.2.10"}, `"admin": "drain"`},
+		{[]string{"member", "down", "web", "192.0.2.10"}, `"admin": "down"`},
+		{[]string{"member", "auto", "web", "192.0.2.10"}, `"admin": "auto"`},
+		{[]string{"apply", "-c", "../../examples/tern.yaml"}, `"version": 3`},
 		{[]string{"explain", "--config", "../../examples/tern.yaml", "www.gslb.example.test", "192.0.2.1"}, `"text"`},
-	} {
+	}
+	// Every command with -o has a case here: a new one must add its own.
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		covered[strings.Join(tc.args[:min(len(tc.args), 2)], " ")] = true
+		covered[tc.args[0]] = true
+	}
+	walk(newApp().Commands, func(path []string, c *cli.Command) {
+		if name := strings.Join(append(slices.Clone(path), c.Name), " "); hasFlag(c.Flags, "output") && !covered[name] {
+			t.Errorf("tern %s has -o but no case in TestOutputFormats", name)
+		}
+	})
+	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			base := append(slices.Clone(tc.args), "--api", addr)
 			js, _, code := runTern(append(base, "-o", "json")...)
