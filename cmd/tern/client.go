@@ -101,6 +101,15 @@ func nargs(c *cli.Context, lo, hi int) error {
 	return usagef("usage: %s %s (see %s --help)", c.Command.HelpName, c.Command.ArgsUsage, c.Command.HelpName)
 }
 
+// argsClient checks the arguments' number (see nargs), then returns the
+// API client.
+func argsClient(c *cli.Context, lo, hi int) (*api.Client, error) {
+	if err := nargs(c, lo, hi); err != nil {
+		return nil, err
+	}
+	return apiClient(c)
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -150,10 +159,7 @@ func clusterCommand() *cli.Command {
 				ArgsUsage: "ID",
 				Flags:     apiFlags(),
 				Action: func(c *cli.Context) error {
-					if err := nargs(c, 1, 1); err != nil {
-						return err
-					}
-					cl, err := apiClient(c)
+					cl, err := argsClient(c, 1, 1)
 					if err != nil {
 						return err
 					}
@@ -186,10 +192,7 @@ func memberCommand() *cli.Command {
 			ArgsUsage: "POOL ADDRESS",
 			Flags:     apiFlags(),
 			Action: func(c *cli.Context) error {
-				if err := nargs(c, 2, 2); err != nil {
-					return err
-				}
-				cl, err := apiClient(c)
+				cl, err := argsClient(c, 2, 2)
 				if err != nil {
 					return err
 				}

@@ -17,10 +17,7 @@ func poolsCommand() *cli.Command {
 		Usage: "list the pools with how many members are up, drained and down",
 		Flags: apiFlags(),
 		Action: func(c *cli.Context) error {
-			if err := nargs(c, 0, 0); err != nil {
-				return err
-			}
-			cl, err := apiClient(c)
+			cl, err := argsClient(c, 0, 0)
 			if err != nil {
 				return err
 			}
@@ -59,10 +56,7 @@ func poolCommand() *cli.Command {
 			ArgsUsage: "NAME",
 			Flags:     apiFlags(),
 			Action: func(c *cli.Context) error {
-				if err := nargs(c, 1, 1); err != nil {
-					return err
-				}
-				cl, err := apiClient(c)
+				cl, err := argsClient(c, 1, 1)
 				if err != nil {
 					return err
 				}
