@@ -187,10 +187,11 @@ type adminResult struct {
 func memberCommand() *cli.Command {
 	sub := func(state, usage string) *cli.Command {
 		return &cli.Command{
-			Name:      state,
-			Usage:     usage,
-			ArgsUsage: "POOL ADDRESS",
-			Flags:     apiFlags(),
+			Name:         state,
+			Usage:        usage,
+			ArgsUsage:    "POOL ADDRESS",
+			Flags:        apiFlags(),
+			BashComplete: completeMember,
 			Action: func(c *cli.Context) error {
 				cl, err := argsClient(c, 2, 2)
 				if err != nil {

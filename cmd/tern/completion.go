@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -123,3 +127,41 @@ the bearer token (--token)
 .B TERN_CA
 the CA certificate file of an https API (--ca)
 `
+
+// completeMember offers pool names, then the pool's member addresses,
+// from the API (--api) when one answers within a second; flags when the
+// word being completed is one.
+func completeMember(c *cli.Context) { completeFromAPI(c, 2) }
+
+// completePool offers pool names.
+func completePool(c *cli.Context) { completeFromAPI(c, 1) }
+
+func completeFromAPI(c *cli.Context, upTo int) {
+	if n := len(os.Args); n > 2 && strings.HasPrefix(os.Args[n-2], "-") { // urfave/cli reads the line from os.Args too
+		cli.DefaultCompleteWithFlags(c.Command)(c)
+		return
+	}
+	if c.NArg() >= upTo {
+		return
+	}
+	cl, err := apiClient(c)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Context, time.Second)
+	defer cancel()
+	ps, err := cl.Pools(ctx)
+	if err != nil {
+		return // no API reachable: nothing to offer
+	}
+	for _, p := range ps {
+		switch {
+		case c.NArg() == 0:
+			fmt.Fprintln(c.App.Writer, p.Name)
+		case p.Name == c.Args().First():
+			for _, m := range p.Members {
+				fmt.Fprintln(c.App.Writer, m.Address)
+			}
+		}
+	}
+}

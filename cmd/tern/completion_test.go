@@ -111,3 +111,25 @@ func TestGeneratedFilesInSync(t *testing.T) {
 		}
 	}
 }
+
+// Pool names and member addresses come from the API when one answers.
+func TestCompletionFromAPI(t *testing.T) {
+	addr := startAPI(t, &fakeAPI{inQuorum: true})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--api", addr, "member", "drain", "--generate-bash-completion"}, "web\n"},
+		{[]string{"--api", addr, "member", "drain", "web", "--generate-bash-completion"}, "192.0.2.10\n"},
+		{[]string{"--api", addr, "member", "drain", "web", "192.0.2.10", "--generate-bash-completion"}, ""},
+		{[]string{"--api", addr, "pool", "show", "--generate-bash-completion"}, "web\n"},
+		{[]string{"--api", "127.0.0.1:1", "pool", "show", "--generate-bash-completion"}, ""},
+	} {
+		if got := runOK(t, tc.args...); got != tc.want {
+			t.Errorf("tern %q offers %q, want %q", tc.args, got, tc.want)
+		}
+	}
+	if got := runOK(t, "member", "drain", "--o", "--generate-bash-completion"); !strings.Contains(got, "--output") {
+		t.Errorf("a flag being completed: offered %q", got)
+	}
+}

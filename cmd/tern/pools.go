@@ -51,10 +51,11 @@ func poolCommand() *cli.Command {
 		Name:  "pool",
 		Usage: "one pool",
 		Subcommands: []*cli.Command{{
-			Name:      "show",
-			Usage:     "a pool's members: state, admin state, why, load, and what each vantage node saw",
-			ArgsUsage: "NAME",
-			Flags:     apiFlags(),
+			Name:         "show",
+			Usage:        "a pool's members: state, admin state, why, load, and what each vantage node saw",
+			ArgsUsage:    "NAME",
+			Flags:        apiFlags(),
+			BashComplete: completePool,
 			Action: func(c *cli.Context) error {
 				cl, err := argsClient(c, 1, 1)
 				if err != nil {
