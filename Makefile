@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/tern
 
-.PHONY: all build run test vet fuzz bench bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
+.PHONY: all build run man test vet fuzz bench bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
 
 all: build
 
@@ -17,12 +17,17 @@ build:
 run: build
 	./$(BIN) serve --dev
 
+# The generated files the package installs: docs/tern.1 and the bash, zsh
+# and fish completions in contrib/completion/ (a test keeps them in sync).
+man:
+	$(GO) test -run '^TestGeneratedFilesInSync$$' -count=1 ./cmd/tern/ -update
+
 # Every test. Tests that need root (XDP, network namespaces) skip without it;
 # CI runs as root, so there they run. The tests of a 1,000,000-record zone
 # skip themselves under -race (ten times slower there) and run after,
 # without it (about 2 minutes).
 test:
-	scripts/debs.sh ip:iproute2 ethtool:ethtool chromium:chromium knotd:knot dig:bind9-dnsutils kdig:knot-dnsutils dnsviz:dnsviz delv:bind9-dnsutils unbound:unbound ldns-verify-zone:ldnsutils promtool:prometheus
+	scripts/debs.sh ip:iproute2 ethtool:ethtool chromium:chromium knotd:knot dig:bind9-dnsutils kdig:knot-dnsutils dnsviz:dnsviz delv:bind9-dnsutils unbound:unbound ldns-verify-zone:ldnsutils promtool:prometheus zsh:zsh fish:fish groff:groff
 	$(GO) vet ./...
 	$(GO) test -race -timeout 20m ./...
 	$(GO) test -run '^TestBigZone' -count=1 -timeout 20m ./node/

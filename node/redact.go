@@ -217,3 +217,24 @@ func redactCommand(cmd []byte, st *raftstore.State) ([]byte, error) {
 	}
 	return raftstore.EncodeCommand(ac.WithContent(ac.Main, redacted))
 }
+
+// Redacted returns files (path -> content, main the YAML file's path) as
+// a node stores them when they are applied: each inline secret of the
+// main file replaced by config.Redacted. A client diffs what it would
+// send against a kept version with it, so that a secret is neither
+// shown as a change nor printed.
+func Redacted(main string, files map[string]string) (map[string]string, error) {
+	b := raftstore.Bundle{Main: main, Files: make(map[string][]byte, len(files))}
+	for p, d := range files {
+		b.Files[p] = []byte(d)
+	}
+	r, err := redactSecrets(b)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(r.Files))
+	for p, d := range r.Files {
+		out[p] = string(d)
+	}
+	return out, nil
+}

@@ -2,7 +2,9 @@ package test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -362,9 +364,10 @@ func TestClusterIsolatedNode(t *testing.T) {
 	// quorum).
 	c.backB.cut(lone.ip, false)
 
-	waitFor(t, 15*time.Second, "tern status to report the lone node out of quorum", func() bool {
+	waitFor(t, 15*time.Second, "tern status to report the lone node out of quorum, exiting 1", func() bool {
 		out, err := lone.cli("status")
-		return err == nil && regexp.MustCompile(`in quorum\s+false`).MatchString(out)
+		var ee *exec.ExitError
+		return errors.As(err, &ee) && ee.ExitCode() == 1 && regexp.MustCompile(`in quorum\s+false`).MatchString(out) && strings.Contains(out, "unhealthy")
 	})
 	if err := lone.client().Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "quorum") {
 		t.Fatalf("/readyz of an isolated node: %v, want 503 naming the quorum", err)

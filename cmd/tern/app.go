@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -25,46 +27,107 @@ var version = "dev"
 
 func newApp() *cli.App {
 	return &cli.App{
-		Name:                 "tern",
-		Usage:                "DNS-based global load balancer",
-		HideHelpCommand:      true,
+		Name:  programName,
+		Usage: "DNS-based global load balancer",
+		Description: "Flags may stand before or after the arguments and the command names " +
+			"(tern member drain web 192.0.2.10 --api 10.0.0.2:8054); -- ends them. " +
+			"Exit status: 0 done, 1 the request failed or the state is unhealthy, 2 a usage mistake.",
+		HideHelpCommand: true, // tern help CMD is read by arrange
+		HideVersion:     true, // --version is the app's own flag
+		// Completion scripts ask the binary for candidates (completion.go).
 		EnableBashCompletion: true,
+		Flags:                globalFlags(),
+		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				return printVersion(c)
+			}
+			return usagef("give a command: %s (see tern --help)", strings.Join(visibleNames(c.App.Commands), ", "))
+		},
+		// The command table: a new command is one more line here, in its
+		// own file; arrange, completion and the man page find it.
 		Commands: []*cli.Command{
 			serveCommand(),
 			checkCommand(),
 			applyCommand(),
 			explainCommand(),
 			statusCommand(),
+			poolsCommand(),
+			poolCommand(),
+			memberCommand(),
 			clusterCommand(),
 			configCommand(),
 			rollbackCommand(),
-			memberCommand(),
 			dispatcher.Command(),
 			dispatcher.DecapCommand(),
 			dnssecCommand(),
 			versionCommand(),
 			completionCommand(),
+			manCommand(),
+			helpCommand(),
 		},
+	}
+}
+
+// globalFlags are every command's: how to reach a node's API.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "api", Value: "127.0.0.1:8054", EnvVars: []string{"TERN_API"}, Usage: "node API `ADDRESS` (host:port or URL)"},
+		&cli.StringFlag{Name: "token", EnvVars: []string{"TERN_TOKEN"}, Usage: "bearer `TOKEN` for writes (and reads, with node.api_read_token)"},
+		&cli.StringFlag{Name: "ca", EnvVars: []string{"TERN_CA"}, Usage: "CA certificate `FILE` to verify an https API"},
+		&cli.BoolFlag{Name: "version", Usage: "print the version"},
+	}
+}
+
+// helpCommand documents tern help CMD, which arrange turns into
+// tern CMD --help before it runs.
+func helpCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Usage:     "show a command's help",
+		ArgsUsage: "[COMMAND...]",
+		Action:    func(c *cli.Context) error { return cli.ShowAppHelp(c) },
 	}
 }
 
 func versionCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "version",
-		Usage: "print the version",
-		Action: func(c *cli.Context) error {
-			v := version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						v += "+" + s.Value
-					}
-				}
-			}
-			fmt.Fprintf(c.App.Writer, "tern %s\n", v)
-			return nil
-		},
+		Name:   "version",
+		Usage:  "print the version",
+		Flags:  outputFlags(),
+		Action: printVersion,
 	}
+}
+
+// fullVersion is the linked version, with the VCS revision for a dev build.
+func fullVersion() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v += "+" + s.Value
+			}
+		}
+	}
+	return v
+}
+
+func printVersion(c *cli.Context) error {
+	v := fullVersion()
+	return emit(c, map[string]string{"version": v}, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "tern %s\n", v)
+		return err
+	})
+}
+
+// checkResult is what tern check prints with -o json.
+type checkResult struct {
+	File     string   `json:"file"`
+	OK       bool     `json:"ok"`
+	Problems []string `json:"problems"`
+	Warnings []string `json:"warnings"`
+	// ClusterPart: the file has no node: section (a cluster-wide part for
+	// tern apply; tern serve needs one).
+	ClusterPart bool `json:"cluster_part,omitempty"`
 }
 
 func checkCommand() *cli.Command {
@@ -72,27 +135,41 @@ func checkCommand() *cli.Command {
 		Name:      "check",
 		Usage:     "validate a configuration and its zone files offline",
 		ArgsUsage: " ",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE`", Required: true},
-		},
+		Flags: append(outputFlags(),
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE`", Required: true}),
 		Action: func(c *cli.Context) error {
-			ps, warnings := node.CheckWarn(c.String("config"))
+			file := c.String("config")
+			ps, warnings := node.CheckWarn(file)
+			r := checkResult{File: file, OK: len(ps) == 0, Problems: []string{}, Warnings: []string{}}
 			for _, p := range ps {
-				fmt.Fprintln(c.App.ErrWriter, p.String())
+				r.Problems = append(r.Problems, p.String())
 			}
-			if len(ps) > 0 {
-				return cli.Exit(fmt.Sprintf("%d problem(s) found", len(ps)), 1)
+			if r.OK {
+				for _, w := range warnings { // legal, but likely a mistake
+					w.Msg = "warning: " + w.Msg
+					r.Warnings = append(r.Warnings, w.String())
+				}
+				if ok, err := hasNodeSection(file); err == nil && !ok {
+					r.ClusterPart = true
+				}
 			}
-			for _, w := range warnings { // legal, but likely a mistake
-				w.Msg = "warning: " + w.Msg
-				fmt.Fprintln(c.App.ErrWriter, w.String())
-			}
-			if ok, err := hasNodeSection(c.String("config")); err == nil && !ok {
-				fmt.Fprintf(c.App.Writer, "%s: ok (no node: section: a cluster-wide part for tern apply; tern serve needs one)\n", c.String("config"))
+			err := emit(c, r, func(w io.Writer) error {
+				for _, p := range append(r.Problems, r.Warnings...) {
+					fmt.Fprintln(c.App.ErrWriter, p)
+				}
+				switch {
+				case !r.OK:
+				case r.ClusterPart:
+					fmt.Fprintf(w, "%s: ok (no node: section: a cluster-wide part for tern apply; tern serve needs one)\n", file)
+				default:
+					fmt.Fprintf(w, "%s: ok\n", file)
+				}
 				return nil
+			})
+			if err == nil && !r.OK {
+				err = cli.Exit(fmt.Sprintf("%d problem(s) found", len(ps)), exitFailed)
 			}
-			fmt.Fprintf(c.App.Writer, "%s: ok\n", c.String("config"))
-			return nil
+			return err
 		},
 	}
 }

@@ -3,18 +3,15 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,16 +19,6 @@ import (
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/node"
 )
-
-// apiFlags are how every client command finds a node's API.
-func apiFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "api", Value: "127.0.0.1:8054", EnvVars: []string{"TERN_API"}, Usage: "node API `ADDRESS` (host:port or URL)"},
-		&cli.StringFlag{Name: "token", EnvVars: []string{"TERN_TOKEN"}, Usage: "bearer `TOKEN` for writes"},
-		&cli.StringFlag{Name: "ca", EnvVars: []string{"TERN_CA"}, Usage: "CA certificate `FILE` to verify an https API"},
-		&cli.BoolFlag{Name: "json", Usage: "print the API's JSON answer"},
-	}
-}
 
 func apiClient(c *cli.Context) (*api.Client, error) {
 	var tc *tls.Config
@@ -49,12 +36,6 @@ func apiClient(c *cli.Context) (*api.Client, error) {
 	return api.NewClient(c.String("api"), c.String("token"), tc), nil
 }
 
-func printJSON(c *cli.Context, v any) error {
-	enc := json.NewEncoder(c.App.Writer)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
@@ -69,29 +50,64 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				return printJSON(c, s)
+			err = emit(c, s, func(out io.Writer) error {
+				w := newTable(out)
+				fmt.Fprintf(w, "node\t%s\n", s.Node)
+				fmt.Fprintf(w, "raft\t%s (term %d, applied %d)\n", orDash(s.RaftState), s.Term, s.AppliedIndex)
+				fmt.Fprintf(w, "leader\t%s\n", orDash(s.Leader))
+				fmt.Fprintf(w, "in quorum\t%v\n", s.InQuorum)
+				fmt.Fprintf(w, "config\tversion %d %s\n", s.ConfigVersion, s.ConfigHash)
+				fmt.Fprintf(w, "serving\t%v\n", s.Serving)
+				fmt.Fprintf(w, "members up\t%d of %d\n", s.MembersUp, s.MembersTotal)
+				for _, warning := range s.Warnings {
+					fmt.Fprintf(w, "warning\t%s\n", warning)
+				}
+				if s.LocalFileDiffers {
+					fmt.Fprintf(w, "local file\tdiffers from the cluster's version (cluster-wide part %s); not applied: use tern apply\n", orDash(short(s.LocalFileHash)))
+				}
+				if s.LastConfigError != "" {
+					fmt.Fprintf(w, "config error\t%s\n", s.LastConfigError)
+				}
+				return w.Flush()
+			})
+			if err != nil {
+				return err
 			}
-			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "node\t%s\n", s.Node)
-			fmt.Fprintf(w, "raft\t%s (term %d, applied %d)\n", orDash(s.RaftState), s.Term, s.AppliedIndex)
-			fmt.Fprintf(w, "leader\t%s\n", orDash(s.Leader))
-			fmt.Fprintf(w, "in quorum\t%v\n", s.InQuorum)
-			fmt.Fprintf(w, "config\tversion %d %s\n", s.ConfigVersion, s.ConfigHash)
-			fmt.Fprintf(w, "serving\t%v\n", s.Serving)
-			fmt.Fprintf(w, "members up\t%d of %d\n", s.MembersUp, s.MembersTotal)
-			for _, warning := range s.Warnings {
-				fmt.Fprintf(w, "warning\t%s\n", warning)
-			}
-			if s.LocalFileDiffers {
-				fmt.Fprintf(w, "local file\tdiffers from the cluster's version (cluster-wide part %s); not applied: use tern apply\n", orDash(short(s.LocalFileHash)))
-			}
-			if s.LastConfigError != "" {
-				fmt.Fprintf(w, "config error\t%s\n", s.LastConfigError)
-			}
-			return w.Flush()
+			return unhealthy(s)
 		},
 	}
+}
+
+// unhealthy is status's exit: 1 when the node is not in quorum or not
+// serving yet (what /readyz says too), so a script or a probe can act on
+// it; the state was printed all the same.
+func unhealthy(s api.Status) error {
+	switch {
+	case !s.InQuorum:
+		return cli.Exit(fmt.Sprintf("unhealthy: %s is not in quorum (raft %s): it serves the last state it knew", s.Node, orDash(s.RaftState)), exitFailed)
+	case !s.Serving:
+		return cli.Exit(fmt.Sprintf("unhealthy: %s is not serving yet", s.Node), exitFailed)
+	}
+	return nil
+}
+
+// nargs checks that the command was given between lo and hi arguments
+// (hi < 0: any number): a usage error otherwise.
+func nargs(c *cli.Context, lo, hi int) error {
+	n := c.NArg()
+	if n >= lo && (hi < 0 || n <= hi) {
+		return nil
+	}
+	return usagef("usage: %s %s (see %s --help)", c.Command.HelpName, c.Command.ArgsUsage, c.Command.HelpName)
+}
+
+// argsClient checks the arguments' number (see nargs), then returns the
+// API client.
+func argsClient(c *cli.Context, lo, hi int) (*api.Client, error) {
+	if err := nargs(c, lo, hi); err != nil {
+		return nil, err
+	}
+	return apiClient(c)
 }
 
 func orDash(s string) string {
@@ -127,15 +143,14 @@ func clusterCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					if c.Bool("json") {
-						return printJSON(c, ms)
-					}
-					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(w, "ID\tRAFT\tAPI\tVOTER\tLEADER")
-					for _, m := range ms {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%v\n", m.ID, m.RaftAddr, orDash(m.APIAddr), m.Voter, m.Leader)
-					}
-					return w.Flush()
+					return emit(c, ms, func(out io.Writer) error {
+						w := newTable(out)
+						fmt.Fprintln(w, "ID\tRAFT\tAPI\tVOTER\tLEADER")
+						for _, m := range ms {
+							fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%v\n", m.ID, m.RaftAddr, orDash(m.APIAddr), m.Voter, m.Leader)
+						}
+						return w.Flush()
+					})
 				},
 			},
 			{
@@ -144,36 +159,41 @@ func clusterCommand() *cli.Command {
 				ArgsUsage: "ID",
 				Flags:     apiFlags(),
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return cli.Exit("usage: tern cluster remove ID", 2)
-					}
-					cl, err := apiClient(c)
+					cl, err := argsClient(c, 1, 1)
 					if err != nil {
 						return err
 					}
-					if err := cl.Remove(c.Context, c.Args().First()); err != nil {
+					id := c.Args().First()
+					if err := cl.Remove(c.Context, id); err != nil {
 						return err
 					}
-					fmt.Fprintf(c.App.Writer, "removed %s\n", c.Args().First())
-					return nil
+					return emit(c, map[string]string{"removed": id}, func(w io.Writer) error {
+						_, err := fmt.Fprintf(w, "removed %s\n", id)
+						return err
+					})
 				},
 			},
 		},
 	}
 }
 
+// adminResult is what tern member prints with -o json.
+type adminResult struct {
+	Pool   string `json:"pool"`
+	Member string `json:"member"`
+	Admin  string `json:"admin"`
+}
+
 func memberCommand() *cli.Command {
 	sub := func(state, usage string) *cli.Command {
 		return &cli.Command{
-			Name:      state,
-			Usage:     usage,
-			ArgsUsage: "POOL ADDRESS",
-			Flags:     apiFlags(),
+			Name:         state,
+			Usage:        usage,
+			ArgsUsage:    "POOL ADDRESS",
+			Flags:        apiFlags(),
+			BashComplete: completeMember,
 			Action: func(c *cli.Context) error {
-				if c.NArg() != 2 {
-					return cli.Exit(fmt.Sprintf("usage: tern member %s POOL ADDRESS", state), 2)
-				}
-				cl, err := apiClient(c)
+				cl, err := argsClient(c, 2, 2)
 				if err != nil {
 					return err
 				}
@@ -181,8 +201,10 @@ func memberCommand() *cli.Command {
 				if err := cl.SetAdmin(c.Context, pool, addr, state); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "%s %s: %s\n", pool, addr, state)
-				return nil
+				return emit(c, adminResult{pool, addr, state}, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "%s %s: %s\n", pool, addr, state)
+					return err
+				})
 			},
 		}
 	}
@@ -245,7 +267,7 @@ func refused(c *cli.Context, cl *api.Client, err error, ch api.Change, label str
 		fmt.Fprintf(w, "(no diff: %v)\n", err)
 	} else {
 		fmt.Fprintf(w, "what this changes in the current version %d:\n", cur)
-		if !writeBundleDiff(w, fmt.Sprintf("version-%d", cur), cv.Files, label, files) {
+		if !diffBundles(versionLabel(cur), cv.Files, label, files).write(w) {
 			fmt.Fprintln(w, "(nothing: the files are the current version's)")
 		}
 	}
@@ -257,8 +279,11 @@ func applyCommand() *cli.Command {
 		Name:  "apply",
 		Usage: "validate a configuration and send it to the cluster",
 		Description: "The change is based on the cluster's current version (read first) or on --base; " +
-			"when that is no longer current it is refused with a diff against the current version, unless --force.",
-		Flags: append(append(apiFlags(), changeFlags()...), &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Required: true, Usage: "configuration `FILE`"}),
+			"when that is no longer current it is refused with a diff against the current version, unless --force. " +
+			"With --dry-run nothing is sent: the diff against the current version is printed.",
+		Flags: append(append(apiFlags(), changeFlags()...),
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Required: true, Usage: "configuration `FILE`"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "validate and print the diff against the current version; send nothing"}),
 		Action: func(c *cli.Context) error {
 			file := c.String("config")
 			if ps := node.Check(file); len(ps) > 0 {
@@ -275,18 +300,78 @@ func applyCommand() *cli.Command {
 			if req.Change, err = change(c, cl); err != nil {
 				return err
 			}
+			if c.Bool("dry-run") {
+				return dryRun(c, cl, req)
+			}
 			res, err := cl.Apply(c.Context, req)
 			if err != nil {
-				return refused(c, cl, err, req.Change, "sent", func() (map[string]string, error) { return req.Files, nil })
+				return refused(c, cl, err, req.Change, "sent", func() (map[string]string, error) { return node.Redacted(req.Main, req.Files) })
 			}
-			if !res.Changed {
-				fmt.Fprintf(c.App.Writer, "unchanged: version %d (%s) is this configuration already\n", res.Version, res.Hash)
-				return nil
-			}
-			fmt.Fprintf(c.App.Writer, "applied: version %d (%s), based on version %d\n", res.Version, res.Hash, req.Base)
-			return nil
+			return emit(c, applied{ApplyResult: res, Base: req.Base}, func(w io.Writer) error {
+				if !res.Changed {
+					_, err := fmt.Fprintf(w, "unchanged: version %d (%s) is this configuration already\n", res.Version, res.Hash)
+					return err
+				}
+				_, err := fmt.Fprintf(w, "applied: version %d (%s), based on version %d\n", res.Version, res.Hash, req.Base)
+				return err
+			})
 		},
 	}
+}
+
+// applied is what tern apply and tern rollback print with -o json.
+type applied struct {
+	api.ApplyResult
+	Base       uint64 `json:"base"`
+	RollbackOf uint64 `json:"rollback_of,omitempty"`
+}
+
+// dryRun prints what applying req would change in the current version,
+// and whether it would be refused; it sends nothing. Secrets are
+// redacted on both sides, as the cluster keeps them.
+func dryRun(c *cli.Context, cl *api.Client, req api.ApplyRequest) error {
+	cur, err := cl.Current(c.Context)
+	if err != nil {
+		return fmt.Errorf("read the current configuration version: %w", err)
+	}
+	var files map[string]string
+	if cur > 0 {
+		cv, err := cl.Version(c.Context, cur)
+		if err != nil {
+			return err
+		}
+		files = cv.Files
+	}
+	sent, err := node.Redacted(req.Main, req.Files)
+	if err != nil {
+		return err
+	}
+	d := diffBundles(versionLabel(cur), files, "sent", sent)
+	var stale error
+	if c.IsSet("base") && req.Base != cur && !req.Force {
+		stale = cli.Exit(fmt.Sprintf("would be refused: based on version %d, the cluster is at version %d (give --base %d, or --force)", req.Base, cur, cur), exitFailed)
+	}
+	err = emit(c, d, func(w io.Writer) error {
+		fmt.Fprintf(w, "dry run, nothing sent: what applying %s would change in %s:\n", c.String("config"), versionName(cur))
+		if !d.write(w) {
+			fmt.Fprintln(w, "(nothing: the files are the current version's)")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return stale
+}
+
+// versionLabel names version v's side of a diff ("version-3").
+func versionLabel(v uint64) string { return fmt.Sprintf("version-%d", v) }
+
+func versionName(v uint64) string {
+	if v == 0 {
+		return "the cluster (no version yet)"
+	}
+	return fmt.Sprintf("the current version %d", v)
 }
 
 // bundle gathers the configuration file and every zone file it names,
@@ -347,10 +432,11 @@ func explainCommand() *cli.Command {
 			"configured states); without it, ask a running node's API for a live explanation.",
 		Flags: append(apiFlags(), &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "explain offline from configuration `FILE`"}),
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 2 {
-				return cli.Exit("usage: tern explain [--config FILE] NAME CLIENT", 2)
+			if err := nargs(c, 2, 2); err != nil {
+				return err
 			}
 			name, client := c.Args().Get(0), c.Args().Get(1)
+			var e api.Explanation
 			if file := c.String("config"); file != "" {
 				cfg, err := config.Load(file)
 				if err != nil {
@@ -360,122 +446,24 @@ func explainCommand() *cli.Command {
 				if len(ps) > 0 {
 					return reportProblems(c, ps)
 				}
-				if err := node.Explain(c.App.Writer, snap, name, client); err != nil {
-					return cli.Exit(err.Error(), 1)
+				var b strings.Builder
+				if err := node.Explain(&b, snap, name, client); err != nil {
+					return cli.Exit(err.Error(), exitFailed)
 				}
-				return nil
+				e.Text = b.String()
+			} else {
+				cl, err := apiClient(c)
+				if err != nil {
+					return err
+				}
+				if e, err = cl.Explain(c.Context, name, client); err != nil {
+					return err
+				}
 			}
-			cl, err := apiClient(c)
-			if err != nil {
+			return emit(c, e, func(w io.Writer) error {
+				_, err := io.WriteString(w, e.Text)
 				return err
-			}
-			e, err := cl.Explain(c.Context, name, client)
-			if err != nil {
-				return err
-			}
-			fmt.Fprint(c.App.Writer, e.Text)
-			return nil
-		},
-	}
-}
-
-func configCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "config",
-		Usage: "the cluster's configuration versions",
-		Subcommands: []*cli.Command{
-			{
-				Name:  "versions",
-				Usage: "list the kept versions (the current one is marked *)",
-				Flags: apiFlags(),
-				Action: func(c *cli.Context) error {
-					cl, err := apiClient(c)
-					if err != nil {
-						return err
-					}
-					vs, err := cl.Versions(c.Context)
-					if err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c, vs)
-					}
-					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(w, "VERSION\tHASH\tAT\tORIGIN\tCOMMENT\tCURRENT")
-					for _, v := range vs {
-						cur, at := "", "-"
-						if v.Current {
-							cur = "*"
-						}
-						if !v.At.IsZero() {
-							at = v.At.UTC().Format(time.RFC3339)
-						}
-						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", v.Version, short(v.Hash), at, origin(v), orDash(oneLine(v.Comment)), cur)
-					}
-					return w.Flush()
-				},
-			},
-			rollbackCommand(),
-		},
-	}
-}
-
-// origin says in a few words where a version came from.
-func origin(v api.ConfigVersion) string {
-	o := v.Origin
-	if o.Kind == "" {
-		return "-"
-	}
-	out := o.Kind
-	if v.RollbackOf > 0 {
-		out += fmt.Sprintf(" of %d", v.RollbackOf)
-	}
-	if o.Node != "" {
-		out += " on " + o.Node
-	}
-	if o.Client != "" {
-		out += " from " + o.Client
-	}
-	return out
-}
-
-// oneLine keeps a comment to one table row.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// rollbackCommand is `tern config rollback` (and `tern rollback`).
-func rollbackCommand() *cli.Command {
-	return &cli.Command{
-		Name:        "rollback",
-		Usage:       "re-apply a kept version as a new version",
-		ArgsUsage:   "VERSION",
-		Description: "Like tern apply, the rollback is based on the current version (or --base) and refused, with a diff, when that is no longer current, unless --force.",
-		Flags:       append(apiFlags(), changeFlags()...),
-		Action: func(c *cli.Context) error {
-			v, err := strconv.ParseUint(c.Args().First(), 10, 64)
-			if c.NArg() != 1 || err != nil || v == 0 {
-				return cli.Exit("usage: tern config rollback [--base N] [--force] [--comment TEXT] VERSION (a number from tern config versions; flags before it)", 2)
-			}
-			cl, err := apiClient(c)
-			if err != nil {
-				return err
-			}
-			ch, err := change(c, cl)
-			if err != nil {
-				return err
-			}
-			res, err := cl.Rollback(c.Context, v, api.RollbackRequest{Change: ch})
-			if err != nil {
-				return refused(c, cl, err, ch, fmt.Sprintf("version-%d", v), func() (map[string]string, error) {
-					target, err := cl.Version(c.Context, v)
-					return target.Files, err
-				})
-			}
-			if !res.Changed {
-				fmt.Fprintf(c.App.Writer, "unchanged: version %d (%s) is version %d's configuration already\n", res.Version, res.Hash, v)
-				return nil
-			}
-			fmt.Fprintf(c.App.Writer, "rolled back to version %d: now version %d (%s)\n", v, res.Version, res.Hash)
-			return nil
+			})
 		},
 	}
 }

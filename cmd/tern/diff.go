@@ -14,10 +14,24 @@ const maxDiffCells = 4 << 20
 // diffContext is how many unchanged lines a hunk shows around a change.
 const diffContext = 3
 
-// writeBundleDiff writes a unified diff of every file that differs between
-// two bundles (path -> content): from, the cluster's version, and to,
-// what was sent. It reports whether any file differs.
-func writeBundleDiff(w io.Writer, fromLabel string, from map[string]string, toLabel string, to map[string]string) bool {
+// bundleDiff is how two bundles (path -> content) differ: From, the
+// older side (a kept version), and To, what it becomes.
+type bundleDiff struct {
+	From  string     `json:"from"`
+	To    string     `json:"to"`
+	Files []fileDiff `json:"files"` // the files that differ, by path
+}
+
+// fileDiff is one file's change: added, removed or modified, with its
+// unified diff (--- and +++ lines included).
+type fileDiff struct {
+	Path   string `json:"path"`
+	Change string `json:"change"`
+	Diff   string `json:"diff"`
+}
+
+// diffBundles compares two bundles file by file.
+func diffBundles(fromLabel string, from map[string]string, toLabel string, to map[string]string) bundleDiff {
 	paths := make([]string, 0, len(from)+len(to))
 	for p := range from {
 		paths = append(paths, p)
@@ -28,25 +42,33 @@ func writeBundleDiff(w io.Writer, fromLabel string, from map[string]string, toLa
 		}
 	}
 	slices.Sort(paths)
-	differ := false
+	d := bundleDiff{From: fromLabel, To: toLabel, Files: []fileDiff{}}
 	for _, p := range paths {
 		a, inA := from[p]
 		b, inB := to[p]
 		if inA && inB && a == b {
 			continue
 		}
-		differ = true
-		an, bn := fromLabel+"/"+p, toLabel+"/"+p
+		an, bn, change := fromLabel+"/"+p, toLabel+"/"+p, "modified"
 		if !inA {
-			an = "/dev/null"
+			an, change = "/dev/null", "added"
 		}
 		if !inB {
-			bn = "/dev/null"
+			bn, change = "/dev/null", "removed"
 		}
-		fmt.Fprintf(w, "--- %s\n+++ %s\n", an, bn)
-		io.WriteString(w, unifiedDiff(splitLines(a), splitLines(b)))
+		d.Files = append(d.Files, fileDiff{Path: p, Change: change,
+			Diff: fmt.Sprintf("--- %s\n+++ %s\n", an, bn) + unifiedDiff(splitLines(a), splitLines(b))})
 	}
-	return differ
+	return d
+}
+
+// write writes the unified diff of every file that differs and reports
+// whether any does.
+func (d bundleDiff) write(w io.Writer) bool {
+	for _, f := range d.Files {
+		io.WriteString(w, f.Diff)
+	}
+	return len(d.Files) > 0
 }
 
 func splitLines(s string) []string {

@@ -40,16 +40,16 @@ func TestUnifiedDiff(t *testing.T) {
 
 func TestWriteBundleDiff(t *testing.T) {
 	var b strings.Builder
-	differ := writeBundleDiff(&b, "version 3",
+	differ := diffBundles("version 3",
 		map[string]string{"tern.yaml": "a\n", "zones/old.zone": "x\n", "same": "s\n"},
-		"sent", map[string]string{"tern.yaml": "b\n", "zones/new.zone": "y\n", "same": "s\n"})
+		"sent", map[string]string{"tern.yaml": "b\n", "zones/new.zone": "y\n", "same": "s\n"}).write(&b)
 	want := "--- version 3/tern.yaml\n+++ sent/tern.yaml\n@@ -1 +1 @@\n-a\n+b\n" +
 		"--- /dev/null\n+++ sent/zones/new.zone\n@@ -0,0 +1 @@\n+y\n" +
 		"--- version 3/zones/old.zone\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n"
 	if !differ || b.String() != want {
 		t.Fatalf("diff (differ %v):\n%s\nwant\n%s", differ, b.String(), want)
 	}
-	if writeBundleDiff(&b, "a", map[string]string{"x": "1"}, "b", map[string]string{"x": "1"}) {
+	if diffBundles("a", map[string]string{"x": "1"}, "b", map[string]string{"x": "1"}).write(&b) {
 		t.Fatal("equal bundles differ")
 	}
 }
