@@ -207,18 +207,23 @@ type nsProc struct {
 	done chan struct{}
 }
 
-// start runs ternd args in role's namespace. A dispatcher runs under
+// start runs args in role's namespace: tern for dispatch and decap,
+// else ternd. A dispatcher runs under
 // nsenter --net, which keeps the mount namespace, so its bpffs pins
 // outlive it for the next run to take over; the others run under
 // ip netns exec.
 func (tp *dtopo) start(role string, dispatcher bool, args ...string) *nsProc {
 	t := tp.t
 	ns := tp.hosts[role]
+	bin := ternd(t)
+	if args[0] == "dispatch" || args[0] == "decap" {
+		bin = ternBinary(t) // the dispatcher's commands as tern runs them
+	}
 	var argv []string
 	if dispatcher {
-		argv = append([]string{"nsenter", "--net=/run/netns/" + ns, ternd(t)}, args...)
+		argv = append([]string{"nsenter", "--net=/run/netns/" + ns, bin}, args...)
 	} else {
-		argv = append([]string{"ip", "netns", "exec", ns, ternd(t)}, args...)
+		argv = append([]string{"ip", "netns", "exec", ns, bin}, args...)
 	}
 	p := &nsProc{cmd: exec.Command(argv[0], argv[1:]...), out: &dispOut{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

@@ -16,7 +16,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ternlb/tern/config"
-	"github.com/ternlb/tern/dispatcher"
 	"github.com/ternlb/tern/node"
 )
 
@@ -39,8 +38,7 @@ func newApp() *cli.App {
 			configCommand(),
 			rollbackCommand(),
 			memberCommand(),
-			dispatcher.Command(),
-			dispatcher.DecapCommand(),
+			dispatchCommand(), decapCommand(),
 			versionCommand(),
 			completionCommand(),
 		},
