@@ -167,6 +167,9 @@ func (in *Instance) Run(ctx context.Context) error {
 				return err
 			}
 			log.Info("dispatch: datapath attached", "interface", in.iface, "xdp_mode", in.dcfg.XDPMode, "services", len(in.spec.Services))
+			if !dp.Persistent() {
+				log.Warn("dispatch: the pins are in a private bpffs (--ephemeral): the program detaches when this process exits, so a restart or a crash resets every flow through this dispatcher")
+			}
 			ctrl, err = control.New(dp, in.spec, control.Options{OwnAll: !in.standby, FlowLifetime: opts.FlowLifetime, Logger: log})
 			if err != nil {
 				dp.Close()

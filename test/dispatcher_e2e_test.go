@@ -447,3 +447,61 @@ func TestDispatcherReachTarget(t *testing.T) {
 	nsPoll(t, 5*time.Second, "d1 takes the VIP back", func() bool { return s.hasAddr("d1", s.vip) && !s.hasAddr("d2", s.vip) })
 	dispCheckAll(t, s, s.vip, 30)
 }
+
+// TestDispatcherBPFFSPersistence starts `tern dispatch` both ways of
+// entering a namespace. Under nsenter --net the process keeps the host's
+// mounts: its pins are in the host's bpffs and the program outlives it.
+// Under ip netns exec it gets a private /sys, and the bpffs it would
+// mount there vanishes at exit: it refuses to start, and with --ephemeral
+// starts, says the program will not outlive it, and indeed takes the
+// program with it at exit.
+func TestDispatcherBPFFSPersistence(t *testing.T) {
+	s := newDSite(t)
+	s.host("d1", 2)
+	sec := fmt.Sprintf("  interface: eth0\n  services:\n%s", s.services(s.vip, "mac"))
+	cfg := s.writeConfig("d1", sec)
+	args := []string{"dispatch", "--config", cfg, "--instance", "d1", "--bpffs", s.bpffs, "--stats-interval", "0"}
+
+	// ip netns exec, without --ephemeral: refused, nothing attached.
+	out := s.start("d1", false, args...).wait(t, 20*time.Second)
+	if !strings.Contains(out, "bpffs is private") || !strings.Contains(out, "nsenter --net") {
+		t.Fatalf("under ip netns exec: want a refusal naming the private bpffs and nsenter; got:\n%s", out)
+	}
+	if id := s.xdpProg("d1"); id != 0 {
+		t.Fatalf("program %d attached by a refused dispatcher", id)
+	}
+
+	// ip netns exec --ephemeral: runs, warns, detaches at exit.
+	p := s.start("d1", false, append(args, "--ephemeral")...)
+	nsPoll(t, 20*time.Second, "ephemeral dispatcher attached", func() bool {
+		return strings.Contains(p.out.String(), "datapath attached")
+	})
+	if !strings.Contains(p.out.String(), "private bpffs (--ephemeral)") {
+		t.Fatalf("no warning that the pins do not persist:\n%s", p.out.String())
+	}
+	if s.xdpProg("d1") == 0 {
+		t.Fatal("ephemeral dispatcher: no program on eth0")
+	}
+	p.stop(syscall.SIGTERM)
+	nsPoll(t, 5*time.Second, "program gone with the ephemeral dispatcher", func() bool { return s.xdpProg("d1") == 0 })
+
+	// nsenter --net: the host's bpffs; the program stays after SIGTERM.
+	p = s.dispatch("d1", sec)
+	nsPoll(t, 20*time.Second, "dispatcher attached", func() bool {
+		return strings.Contains(p.out.String(), "datapath attached")
+	})
+	if strings.Contains(p.out.String(), "private bpffs") {
+		t.Fatalf("under nsenter --net: warned of a private bpffs:\n%s", p.out.String())
+	}
+	prog := s.xdpProg("d1")
+	p.stop(syscall.SIGTERM)
+	if id := s.xdpProg("d1"); id == 0 || id != prog {
+		t.Fatalf("after SIGTERM under nsenter: program %d, want %d still attached (pinned)", id, prog)
+	}
+	// Remove it: start with --detach and stop.
+	d := s.start("d1", true, append(args, "--detach")...)
+	nsPoll(t, 20*time.Second, "dispatcher attached", func() bool {
+		return strings.Contains(d.out.String(), "datapath attached")
+	})
+	d.stop(syscall.SIGTERM)
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -362,4 +363,17 @@ func (tp *dtopo) hasAddr(role, addr string) bool {
 		}
 	}
 	return false
+}
+
+// xdpProg is the id of the XDP program on role's eth0, 0 if none.
+func (tp *dtopo) xdpProg(role string) int {
+	out := nsExec(tp.t, "ip", "-n", tp.hosts[role], "-d", "link", "show", "eth0")
+	f := strings.Fields(out)
+	for i := 0; i+1 < len(f); i++ {
+		if strings.HasPrefix(f[i], "prog/xdp") && i+2 < len(f) && f[i+1] == "id" {
+			id, _ := strconv.Atoi(f[i+2])
+			return id
+		}
+	}
+	return 0
 }

@@ -43,10 +43,11 @@ type LB struct {
 	dir      string // pin directory; "" when not pinned (tests)
 	ifaceMAC net.HardwareAddr
 
-	objs  lbObjects
-	link  link.Link // nil when not attached (tests)
-	owner *ebpf.Map // pinned network namespace of the instance; nil when not pinned
-	lock  *os.File  // flock on the pin directory; nil when not pinned
+	objs      lbObjects
+	link      link.Link // nil when not attached (tests)
+	owner     *ebpf.Map // pinned network namespace of the instance; nil when not pinned
+	ephemeral bool      // the pins are in a private bpffs (Config.Ephemeral)
+	lock      *os.File  // flock on the pin directory; nil when not pinned
 
 	mu       sync.Mutex
 	services map[ServiceKey]lbSvcVal
@@ -97,16 +98,16 @@ func openLB(cfg Config, lockWait time.Duration) (*LB, error) {
 		cfg.TunnelSrc = firstIPv4(iface)
 	}
 	dir := filepath.Join(cfg.BPFFSRoot, cfg.Instance)
-	if err := mountBPFFS(cfg.BPFFSRoot); err != nil {
+	mounted, err := mountBPFFS(cfg.BPFFSRoot)
+	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("bpf pin directory: %w", err)
 	}
-	if !cfg.Ephemeral {
-		if err := checkHostBPFFS(dir); err != nil {
-			return nil, err
-		}
+	private := checkHostBPFFS(dir, mounted)
+	if private != nil && (!cfg.Ephemeral || !errors.Is(private, ErrPrivateBPFFS)) {
+		return nil, private
 	}
 	if err := rlimit.RemoveMemlock(); err != nil { // kernels before 5.11 count BPF memory against it
 		return nil, fmt.Errorf("dispatcher: raise RLIMIT_MEMLOCK: %w", err)
@@ -132,6 +133,7 @@ func openLB(cfg Config, lockWait time.Duration) (*LB, error) {
 		return nil, err
 	}
 	d.lock = lock
+	d.ephemeral = private != nil
 	if err := d.attach(iface.Index); err != nil {
 		d.objs.Close()
 		lock.Close()
@@ -213,24 +215,25 @@ func pinOwner(dir string, ns netnsID) (*ebpf.Map, error) {
 	return m, nil
 }
 
-// checkHostBPFFS returns ErrPrivateBPFFS when dir is not the same
-// directory as PID 1 sees at that path: a bpffs mounted in this process's
-// own mount namespace (under `ip netns exec`, which mounts a fresh /sys),
-// whose pins go when the process does. Where PID 1's view cannot be read,
-// it says nothing.
-func checkHostBPFFS(dir string) error {
-	var mine, host unix.Stat_t
-	if err := unix.Stat(dir, &mine); err != nil {
-		return fmt.Errorf("bpf pin directory: %w", err)
-	}
-	err := unix.Stat("/proc/1/root"+dir, &host)
-	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+// checkHostBPFFS returns ErrPrivateBPFFS when this process had to mount
+// the bpffs (mounted) in a mount namespace other than its parent's: one
+// made for it alone, as `ip netns exec` makes (with a fresh /sys, where
+// no bpffs is mounted), so the bpffs and the pins in it go when the
+// process does. A bpffs that was already mounted, or one mounted in the
+// parent's mount namespace, outlives the process. Where the parent's
+// namespace cannot be read, it says nothing.
+func checkHostBPFFS(dir string, mounted bool) error {
+	if !mounted {
 		return nil
 	}
-	if err != nil || host.Dev != mine.Dev || host.Ino != mine.Ino {
-		return fmt.Errorf("%s: %w (run under `ip netns exec`?): start it with nsenter --net=/run/netns/NAME, which keeps the host's mounts, or pass --ephemeral to accept that the program detaches at exit", dir, ErrPrivateBPFFS)
+	var mine, parent unix.Stat_t
+	if unix.Stat("/proc/thread-self/ns/mnt", &mine) != nil || unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", os.Getppid()), &parent) != nil {
+		return nil
 	}
-	return nil
+	if mine.Dev == parent.Dev && mine.Ino == parent.Ino {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: it had to be mounted in this process's own mount namespace (run under `ip netns exec`, which mounts a private /sys?): start it with nsenter --net=/run/netns/NAME, which keeps the host's mounts, or pass --ephemeral to accept that the program detaches at exit", dir, ErrPrivateBPFFS)
 }
 
 // lockDir takes an exclusive flock on dir, polling up to wait.
@@ -308,22 +311,22 @@ func firstIPv4(iface *net.Interface) netip.Addr {
 }
 
 // mountBPFFS mounts bpffs at /sys/fs/bpf when root lies under it and
-// nothing is mounted there yet.
-func mountBPFFS(root string) error {
+// nothing is mounted there yet, and says whether it did.
+func mountBPFFS(root string) (bool, error) {
 	if root != bpffsMount && !strings.HasPrefix(root, bpffsMount+"/") {
-		return nil
+		return false, nil
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(bpffsMount, &st); err != nil {
-		return fmt.Errorf("bpffs %s: %w", bpffsMount, err)
+		return false, fmt.Errorf("bpffs %s: %w", bpffsMount, err)
 	}
 	if st.Type == unix.BPF_FS_MAGIC {
-		return nil
+		return false, nil
 	}
 	if err := unix.Mount("bpf", bpffsMount, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("mount bpffs at %s: %w", bpffsMount, err)
+		return false, fmt.Errorf("mount bpffs at %s: %w", bpffsMount, err)
 	}
-	return nil
+	return true, nil
 }
 
 // newLB loads the program and its maps, pinned under dir (or not
@@ -461,6 +464,10 @@ func (d *LB) attach(ifindex int) error {
 	d.link = l
 	return nil
 }
+
+// Persistent reports whether the program and maps outlive this process:
+// false when Config.Ephemeral let Open pin them in a private bpffs.
+func (d *LB) Persistent() bool { return !d.ephemeral }
 
 // Close releases the LB's file descriptors. The program stays
 // attached and the maps keep their contents: they are pinned, and the next

@@ -34,6 +34,7 @@ func (*LB) SetService(ServiceKey, Service, []uint32) error { return ErrUnsupport
 func (*LB) DeleteService(ServiceKey) error                 { return ErrUnsupported }
 func (*LB) Services() ([]ServiceKey, error)                { return nil, ErrUnsupported }
 func (*LB) Counters() (Counters, error)                    { return Counters{}, ErrUnsupported }
+func (*LB) Persistent() bool                               { return false }
 func (*LB) Close() error                                   { return nil }
 func (*LB) Detach() error                                  { return ErrUnsupported }
 
