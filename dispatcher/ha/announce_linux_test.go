@@ -121,4 +121,3 @@ func inNetns(name string, f func() error) error {
 	runtime.UnlockOSThread()
 	return ferr
 }
-
