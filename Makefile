@@ -66,11 +66,11 @@ bench-dnssec:
 # XDP path against kernel forwarding through the same namespaces (root).
 bench-dispatcher:
 	scripts/debs.sh ip:iproute2 ethtool:ethtool
-	dispatcher/bench/run.sh
+	bench/dispatcher.sh
 
 # Rebuild the BPF objects and bindings (needs clang; installed if missing).
 generate:
-	dispatcher/generate.sh
+	dispatcher/datapath/generate.sh
 
 clean:
 	rm -rf bin

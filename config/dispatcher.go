@@ -267,8 +267,12 @@ func (d *Dispatcher) check(add func(path, msg string)) {
 		switch {
 		case s.VIP == "":
 			addf(sp, "service %d: vip is required", i)
-		case err != nil || !vip.Is4():
-			addf(sp+".vip", "service %d: vip %q is not an IPv4 address", i, s.VIP)
+		case err != nil || vip.Zone() != "":
+			addf(sp+".vip", "service %d: vip %q is not an IPv4 or IPv6 address", i, s.VIP)
+		case vip.Is4In6():
+			addf(sp+".vip", "service %d: vip %q is an IPv4-mapped IPv6 address: write %s", i, s.VIP, vip.Unmap())
+		case !vip.IsGlobalUnicast() && !vip.IsPrivate():
+			addf(sp+".vip", "service %d: vip %s is not a unicast address a client can reach", i, vip)
 		default:
 			vips[vip] = true
 		}
@@ -294,8 +298,10 @@ func (d *Dispatcher) check(add func(path, msg string)) {
 			switch {
 			case srv.Address == "":
 				addf(vp, "service %d server %d: address is required", i, j)
-			case err != nil || !a.Is4():
-				addf(vp+".address", "service %d server %d: address %q is not an IPv4 address", i, j, srv.Address)
+			case err != nil || a.Zone() != "" || a.Is4In6():
+				addf(vp+".address", "service %d server %d: address %q is not an IPv4 or IPv6 address", i, j, srv.Address)
+			case s.Mode == "ipip" && !a.Is4():
+				addf(vp+".address", "service %d server %d: address %s: ipip mode tunnels in IPv4, so the server needs an IPv4 address (or use mac mode)", i, j, a)
 			default:
 				if k, dup := addrs[a]; dup {
 					addf(vp+".address", "service %d: server %s is listed twice (servers %d and %d)", i, a, k, j)

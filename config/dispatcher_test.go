@@ -96,6 +96,20 @@ func TestDispatcherGoodAndDefaults(t *testing.T) {
 	}
 }
 
+// IPv6 VIPs and servers (mac mode) are accepted: the datapath balances
+// IPv6 and takeover announces them by unsolicited neighbour advertisement.
+func TestDispatcherIPv6(t *testing.T) {
+	doc := strings.Replace(goodDispatcher, "vip: 192.0.2.10", "vip: 2001:db8::10", 1)
+	doc = strings.Replace(doc, "vips: [192.0.2.10]", "vips: [2001:db8::10]", 1)
+	doc = strings.Replace(doc, "address: 10.1.0.12", "address: 2001:db8:1::12", 1)
+	if doc == goodDispatcher {
+		t.Fatal("the good configuration changed: this test replaces nothing")
+	}
+	if ps := problems(decodeDispatcher(t, doc)); len(ps) > 0 {
+		t.Fatalf("problems with an IPv6 VIP and server:\n%s", strings.Join(ps, "\n"))
+	}
+}
+
 func TestDispatcherProblems(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -107,6 +121,9 @@ func TestDispatcherProblems(t *testing.T) {
 		{"xdp mode", "interface: eth0", "interface: eth0\n  xdp_mode: turbo", "dispatcher.xdp_mode", "generic or native"},
 		{"table not prime", "interface: eth0", "interface: eth0\n  table_size: 65536", "dispatcher.table_size", "prime"},
 		{"bad vip", "vip: 192.0.2.20", "vip: 192.0.2.300", "dispatcher.services.1.vip", "IPv4"},
+		{"mapped vip", "vip: 192.0.2.20", "vip: \"::ffff:192.0.2.20\"", "dispatcher.services.1.vip", "write 192.0.2.20"},
+		{"multicast vip", "vip: 192.0.2.20", "vip: ff02::1", "dispatcher.services.1.vip", "not a unicast address"},
+		{"ipv6 server in ipip mode", "address: 10.2.0.11", "address: 2001:db8::21", "dispatcher.services.1.servers.0.address", "ipip mode tunnels in IPv4"},
 		{"bad port", "port: 53", "port: 70000", "dispatcher.services.1.port", "65535"},
 		{"bad proto", "proto: udp", "proto: sctp", "dispatcher.services.1.proto", "tcp or udp"},
 		{"bad mode", "mode: ipip", "mode: gre", "dispatcher.services.1.mode", "mac or ipip"},

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 
+	"github.com/ternlb/tern/dispatcher/control"
 	"github.com/ternlb/tern/probes"
 )
 
@@ -24,9 +25,9 @@ type Health interface {
 	Agreed() (map[probes.Key]bool, <-chan struct{})
 }
 
-// FollowHealth sets the servers' health from h's decisions, as they
+// FollowHealth sets the servers' health in c from h's decisions, as they
 // change, until ctx ends.
-func (c *Control) FollowHealth(ctx context.Context, h Health) error {
+func FollowHealth(ctx context.Context, c *control.Control, h Health) error {
 	for {
 		agreed, changed := h.Agreed()
 		for k, up := range agreed {

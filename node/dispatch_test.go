@@ -12,6 +12,8 @@ import (
 
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dispatcher"
+	"github.com/ternlb/tern/dispatcher/control"
+	"github.com/ternlb/tern/dispatcher/datapath"
 	"github.com/ternlb/tern/health"
 	"github.com/ternlb/tern/probes"
 )
@@ -19,15 +21,15 @@ import (
 // memMaps is an in-memory datapath: the Maglev tables a Control writes.
 type memMaps struct {
 	mu       sync.Mutex
-	backends map[uint32]dispatcher.Backend
-	tables   map[dispatcher.ServiceKey][]uint32
+	backends map[uint32]datapath.Backend
+	tables   map[datapath.ServiceKey][]uint32
 }
 
 func newMemMaps() *memMaps {
-	return &memMaps{backends: map[uint32]dispatcher.Backend{}, tables: map[dispatcher.ServiceKey][]uint32{}}
+	return &memMaps{backends: map[uint32]datapath.Backend{}, tables: map[datapath.ServiceKey][]uint32{}}
 }
 
-func (m *memMaps) SetBackend(id uint32, b dispatcher.Backend) error {
+func (m *memMaps) SetBackend(id uint32, b datapath.Backend) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.backends[id] = b
@@ -41,14 +43,14 @@ func (m *memMaps) DeleteBackend(id uint32) error {
 	return nil
 }
 
-func (m *memMaps) SetService(k dispatcher.ServiceKey, _ dispatcher.Service, table []uint32) error {
+func (m *memMaps) SetService(k datapath.ServiceKey, _ datapath.Service, table []uint32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.tables[k] = slices.Clone(table)
 	return nil
 }
 
-func (m *memMaps) DeleteService(k dispatcher.ServiceKey) error {
+func (m *memMaps) DeleteService(k datapath.ServiceKey) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.tables, k)
@@ -56,7 +58,7 @@ func (m *memMaps) DeleteService(k dispatcher.ServiceKey) error {
 }
 
 // table is service k's Maglev table as server addresses, slot by slot.
-func (m *memMaps) table(k dispatcher.ServiceKey) []string {
+func (m *memMaps) table(k datapath.ServiceKey) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]string, len(m.tables[k]))
@@ -83,7 +85,7 @@ dispatcher:
 // withDispatcher gives running cluster node n the servers of a dispatcher:
 // section as New does (members resolved by the nodes that report them),
 // and returns their spec.
-func withDispatcher(t *testing.T, n *Node) dispatcher.Spec {
+func withDispatcher(t *testing.T, n *Node) control.Spec {
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte("node: {name: x}\n"+dispatcherSection), 0o644)
@@ -95,7 +97,7 @@ func withDispatcher(t *testing.T, n *Node) dispatcher.Spec {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := dispatcher.SpecFromConfig(cfg.Dispatcher)
+	spec, err := control.SpecFromConfig(cfg.Dispatcher)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func TestDispatchersAgree(t *testing.T) {
 		_, ok2 := b.store.State().Node("a")
 		return ok && ok2 && len(healthNodes(b.store.State())) == 2
 	})
-	var spec dispatcher.Spec
+	var spec control.Spec
 	for _, n := range []*Node{a, b} {
 		spec = withDispatcher(t, n)
 	}
@@ -136,16 +138,16 @@ func TestDispatchersAgree(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // before the Wait
 	tables := map[*Node]*memMaps{}
-	controls := map[*Node]*dispatcher.Control{}
+	controls := map[*Node]*control.Control{}
 	for _, n := range []*Node{a, b} {
 		m := newMemMaps()
-		c, err := dispatcher.NewControl(m, spec, dispatcher.ControlOptions{OwnAll: true})
+		c, err := control.New(m, spec, control.Options{OwnAll: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		tables[n], controls[n] = m, c
 		wg.Add(1)
-		go func() { defer wg.Done(); c.FollowHealth(ctx, dispatcherHealth{n}) }()
+		go func() { defer wg.Done(); dispatcher.FollowHealth(ctx, c, dispatcherHealth{n}) }()
 	}
 	key := spec.Services[0].Key
 	// serving reports whether both dispatchers' tables are the same and

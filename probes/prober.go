@@ -88,6 +88,7 @@ type Prober struct {
 	probed  []*target // those with a check
 	pools   map[string]map[string]*target
 	workers int
+	load    float64 // probes in flight on average: sum of timeout/interval
 
 	started atomic.Bool
 
@@ -103,29 +104,11 @@ type Prober struct {
 
 // New builds a Prober for cfg's pools. Nothing runs until Run.
 func New(cfg *config.Config, opts Options) (*Prober, error) {
-	p := &Prober{
-		opts:      opts,
-		log:       opts.Logger,
-		metrics:   newMetrics(),
-		pools:     map[string]map[string]*target{},
-		wake:      make(chan struct{}, 1),
-		firstDone: make(chan struct{}),
-	}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
-	p.metrics.current.Store(p)
-	checkers := map[string]*checker{}
-	for _, name := range sortedNames(cfg.Checks) {
-		ch, err := newChecker(name, cfg.Checks[name])
-		if err != nil {
-			return nil, err
-		}
-		ch.source = opts.Source
-		checkers[name] = ch
+	p, checkers, err := newProber(cfg.Checks, opts)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
-	var load float64
 	for _, pool := range cfg.PoolNames() {
 		pc := cfg.Pools[pool]
 		var ch *checker
@@ -140,33 +123,70 @@ func New(cfg *config.Config, opts Options) (*Prober, error) {
 			if err != nil {
 				return nil, err
 			}
-			if ch != nil && ch.cfg.Type == "exec" && !opts.AllowExec {
-				t.st.unprobed = ErrExecNotAllowed.Error()
-			}
-			t.st.since = now
-			t.st.sent = t.st.verdict(t.key, 0)
+			p.add(t, now)
 			members[memberName(m.Address)] = t
-			p.targets = append(p.targets, t)
-			if ch != nil && t.st.unprobed == "" {
-				p.probed = append(p.probed, t)
-				t.awaited = p.wanted(t)
-				if t.awaited {
-					p.unresolved++
-				}
-				load += ch.timeout.Seconds() / ch.interval.Seconds()
-			}
 		}
 		p.pools[pool] = members
 	}
+	p.finish()
+	return p, nil
+}
+
+// newProber returns an empty Prober and the checkers of checks.
+func newProber(checks map[string]config.Check, opts Options) (*Prober, map[string]*checker, error) {
+	p := &Prober{
+		opts:      opts,
+		log:       opts.Logger,
+		metrics:   newMetrics(),
+		pools:     map[string]map[string]*target{},
+		wake:      make(chan struct{}, 1),
+		firstDone: make(chan struct{}),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.metrics.current.Store(p)
+	checkers := map[string]*checker{}
+	for _, name := range sortedNames(checks) {
+		ch, err := newChecker(name, checks[name])
+		if err != nil {
+			return nil, nil, err
+		}
+		ch.source = opts.Source
+		checkers[name] = ch
+	}
+	return p, checkers, nil
+}
+
+// add takes t in; New and NewTargets then name it in p.pools.
+func (p *Prober) add(t *target, now time.Time) {
+	ch := t.check
+	if ch != nil && ch.cfg.Type == "exec" && !p.opts.AllowExec {
+		t.st.unprobed = ErrExecNotAllowed.Error()
+	}
+	t.st.since = now
+	t.st.sent = t.st.verdict(t.key, 0)
+	p.targets = append(p.targets, t)
+	if ch != nil && t.st.unprobed == "" {
+		p.probed = append(p.probed, t)
+		t.awaited = p.wanted(t)
+		if t.awaited {
+			p.unresolved++
+		}
+		p.load += ch.timeout.Seconds() / ch.interval.Seconds()
+	}
+}
+
+// finish sizes the workers once every target is in.
+func (p *Prober) finish() {
 	if p.unresolved == 0 {
 		close(p.firstDone)
 	}
-	p.workers = opts.Workers
+	p.workers = p.opts.Workers
 	if p.workers <= 0 {
-		p.workers = max(4, int(load*1.25)+4)
+		p.workers = max(4, int(p.load*1.25)+4)
 	}
 	p.workers = max(1, min(p.workers, len(p.probed)))
-	return p, nil
 }
 
 // Inherit carries what old has seen over to p, which replaces it after a

@@ -66,7 +66,7 @@ func (s *dsite) services(vip, mode string, checkStreams ...bool) string {
 %s`, vip, mode, s.servers(mode), vip, mode, streamCheck, s.servers(mode))
 }
 
-var dispLoadLine = regexp.MustCompile(`msg="dispatch: load" vip=(\S+) forwarding=(\S+) packets=(\d+)`)
+var dispLoadLine = regexp.MustCompile(`(?:msg=")?dispatch: load"? vip=(\S+) forwarding=(\S+) packets=(\d+)`)
 
 // dispForwarded returns the last packet count the dispatcher logged for vip.
 func dispForwarded(out, vip string) int64 {
@@ -79,7 +79,7 @@ func dispForwarded(out, vip string) int64 {
 	return n
 }
 
-var dispFlowsLine = regexp.MustCompile(`msg="dispatch: load" vip=(\S+) .* active_flows=(\d+) new_flows=(\d+)`)
+var dispFlowsLine = regexp.MustCompile(`(?:msg=")?dispatch: load"? vip=(\S+) .* active_flows=(\d+) new_flows=(\d+)`)
 
 // dispFlows returns the last active-flow estimate and count of new flows
 // the dispatcher logged for vip (-1, -1 before any).
@@ -446,4 +446,116 @@ func TestDispatcherReachTarget(t *testing.T) {
 	nsExec(t, "ip", "-n", s.hosts["gw1"], "link", "set", "eth0", "up")
 	nsPoll(t, 5*time.Second, "d1 takes the VIP back", func() bool { return s.hasAddr("d1", s.vip) && !s.hasAddr("d2", s.vip) })
 	dispCheckAll(t, s, s.vip, 30)
+}
+
+// TestDispatcherBPFFSPersistence starts `tern dispatch` both ways of
+// entering a namespace. Under nsenter --net the process keeps the host's
+// mounts: its pins are in the host's bpffs and the program outlives it.
+// Under ip netns exec it gets a private /sys, and the bpffs it would
+// mount there vanishes at exit: it refuses to start, and with --ephemeral
+// starts, says the program will not outlive it, and indeed takes the
+// program with it at exit.
+func TestDispatcherBPFFSPersistence(t *testing.T) {
+	s := newDSite(t)
+	s.host("d1", 2)
+	sec := fmt.Sprintf("  interface: eth0\n  services:\n%s", s.services(s.vip, "mac"))
+	cfg := s.writeConfig("d1", sec)
+	args := []string{"dispatch", "--config", cfg, "--instance", "d1", "--bpffs", s.bpffs, "--stats-interval", "0"}
+
+	// ip netns exec, without --ephemeral: refused, nothing attached.
+	out := s.start("d1", false, args...).wait(t, 20*time.Second)
+	if !strings.Contains(out, "bpffs is private") || !strings.Contains(out, "nsenter --net") {
+		t.Fatalf("under ip netns exec: want a refusal naming the private bpffs and nsenter; got:\n%s", out)
+	}
+	if id := s.xdpProg("d1"); id != 0 {
+		t.Fatalf("program %d attached by a refused dispatcher", id)
+	}
+
+	// ip netns exec --ephemeral: runs, warns, detaches at exit.
+	p := s.start("d1", false, append(args, "--ephemeral")...)
+	nsPoll(t, 20*time.Second, "ephemeral dispatcher attached", func() bool {
+		return strings.Contains(p.out.String(), "datapath attached")
+	})
+	if !strings.Contains(p.out.String(), "private bpffs (--ephemeral)") {
+		t.Fatalf("no warning that the pins do not persist:\n%s", p.out.String())
+	}
+	if s.xdpProg("d1") == 0 {
+		t.Fatal("ephemeral dispatcher: no program on eth0")
+	}
+	p.stop(syscall.SIGTERM)
+	nsPoll(t, 5*time.Second, "program gone with the ephemeral dispatcher", func() bool { return s.xdpProg("d1") == 0 })
+
+	// nsenter --net: the host's bpffs; the program stays after SIGTERM.
+	p = s.dispatch("d1", sec)
+	nsPoll(t, 20*time.Second, "dispatcher attached", func() bool {
+		return strings.Contains(p.out.String(), "datapath attached")
+	})
+	if strings.Contains(p.out.String(), "private bpffs") {
+		t.Fatalf("under nsenter --net: warned of a private bpffs:\n%s", p.out.String())
+	}
+	prog := s.xdpProg("d1")
+	p.stop(syscall.SIGTERM)
+	if id := s.xdpProg("d1"); id == 0 || id != prog {
+		t.Fatalf("after SIGTERM under nsenter: program %d, want %d still attached (pinned)", id, prog)
+	}
+	// Remove it: start with --detach and stop.
+	d := s.start("d1", true, append(args, "--detach")...)
+	nsPoll(t, 20*time.Second, "dispatcher attached", func() bool {
+		return strings.Contains(d.out.String(), "datapath attached")
+	})
+	d.stop(syscall.SIGTERM)
+}
+
+// TestDispatcherIPv6: an IPv6 VIP through the XDP dispatcher in mac
+// mode: the dispatcher holds the VIP (no DAD wait) and answers the
+// client's neighbour solicitation, the servers hold it on lo (IPv6 never
+// answers a solicitation for an address of another interface, so no
+// arp_ignore is needed) and are checked over IPv6; every server gets
+// requests, and the replies bypass the dispatcher.
+func TestDispatcherIPv6(t *testing.T) {
+	tp := newDTopo(t)
+	p6 := func(n int) string { return fmt.Sprintf("fd00:%s::%d", strings.ReplaceAll(tp.prefix[3:], ".", ":"), n) }
+	vip := p6(200)
+	add6 := func(role string, n int) {
+		nsExec(t, "ip", "-n", tp.hosts[role], "addr", "add", p6(n)+"/64", "dev", "eth0", "nodad")
+	}
+	tp.host("client", 100)
+	add6("client", 100)
+	tp.host("d1", 2)
+	add6("d1", 2)
+	var servers strings.Builder
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("s%d", i)
+		tp.server(name, 10+i)
+		add6(name, 10+i)
+		nsExec(t, "ip", "-n", tp.hosts[name], "addr", "add", vip+"/128", "dev", "lo")
+		fmt.Fprintf(&servers, "        - {address: %q, mac: %q}\n", p6(10+i), tp.mac(name))
+	}
+	d := tp.dispatch("d1", fmt.Sprintf("  interface: eth0\n  services:\n    - vip: %q\n      port: 80\n      check: http\n      servers:\n%s", vip, servers.String()))
+	nsPoll(t, 10*time.Second, "dispatcher forwarding with every server up", func() bool {
+		return strings.Contains(d.out.String(), "service forwarding") && strings.Count(d.out.String(), "check=http up=true") == 3
+	})
+	rx0, _ := tp.ifaceBytes("d1")
+	crx0, _ := tp.ifaceBytes("client")
+	const n = 60
+	by, errs := tp.get("client", "http://["+vip+"]/", n)
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d requests failed: %v", len(errs), n, errs[0])
+	}
+	for _, srv := range []string{"s1", "s2", "s3"} {
+		if by[srv] == 0 {
+			t.Fatalf("server %s got none of %d requests: %v", srv, n, by)
+		}
+	}
+	rx1, _ := tp.ifaceBytes("d1")
+	crx1, _ := tp.ifaceBytes("client")
+	got := crx1 - crx0
+	t.Logf("requests by server %v; client received %d bytes, dispatcher %d", by, got, rx1-rx0)
+	if got < n*20000 {
+		t.Fatalf("client received only %d bytes", got)
+	}
+	if rx1-rx0 > got/10 {
+		t.Fatalf("dispatcher received %d bytes of the client's %d: replies do not bypass it", rx1-rx0, got)
+	}
+	nsPoll(t, 3*time.Second, "counters logged", func() bool { return dispForwarded(d.out.String(), vip) >= n*4 })
 }

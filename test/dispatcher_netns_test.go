@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,18 +208,23 @@ type nsProc struct {
 	done chan struct{}
 }
 
-// start runs ternd args in role's namespace. A dispatcher runs under
+// start runs args in role's namespace: tern for dispatch and decap,
+// else ternd. A dispatcher runs under
 // nsenter --net, which keeps the mount namespace, so its bpffs pins
 // outlive it for the next run to take over; the others run under
 // ip netns exec.
 func (tp *dtopo) start(role string, dispatcher bool, args ...string) *nsProc {
 	t := tp.t
 	ns := tp.hosts[role]
+	bin := ternd(t)
+	if args[0] == "dispatch" || args[0] == "decap" {
+		bin = ternBinary(t) // the dispatcher's commands as tern runs them
+	}
 	var argv []string
 	if dispatcher {
-		argv = append([]string{"nsenter", "--net=/run/netns/" + ns, ternd(t)}, args...)
+		argv = append([]string{"nsenter", "--net=/run/netns/" + ns, bin}, args...)
 	} else {
-		argv = append([]string{"ip", "netns", "exec", ns, ternd(t)}, args...)
+		argv = append([]string{"ip", "netns", "exec", ns, bin}, args...)
 	}
 	p := &nsProc{cmd: exec.Command(argv[0], argv[1:]...), out: &dispOut{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -357,4 +363,17 @@ func (tp *dtopo) hasAddr(role, addr string) bool {
 		}
 	}
 	return false
+}
+
+// xdpProg is the id of the XDP program on role's eth0, 0 if none.
+func (tp *dtopo) xdpProg(role string) int {
+	out := nsExec(tp.t, "ip", "-n", tp.hosts[role], "-d", "link", "show", "eth0")
+	f := strings.Fields(out)
+	for i := 0; i+1 < len(f); i++ {
+		if strings.HasPrefix(f[i], "prog/xdp") && i+2 < len(f) && f[i+1] == "id" {
+			id, _ := strconv.Atoi(f[i+2])
+			return id
+		}
+	}
+	return 0
 }

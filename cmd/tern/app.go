@@ -18,7 +18,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ternlb/tern/config"
-	"github.com/ternlb/tern/dispatcher"
 	"github.com/ternlb/tern/node"
 )
 
@@ -57,8 +56,7 @@ func newApp() *cli.App {
 			clusterCommand(),
 			configCommand(),
 			rollbackCommand(),
-			dispatcher.Command(),
-			dispatcher.DecapCommand(),
+			dispatchCommand(), decapCommand(),
 			dnssecCommand(),
 			versionCommand(),
 			completionCommand(),

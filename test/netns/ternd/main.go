@@ -1,6 +1,6 @@
-// Command ternd is the end-to-end tests' helper: the dispatcher's own
-// commands (dispatch, decap) exactly as `tern` runs them, plus the small
-// servers and clients the tests run inside their network namespaces.
+// Command ternd is the end-to-end tests' helper: the small servers and
+// clients the tests run inside their network namespaces (the dispatcher's
+// own commands run from the tern binary itself).
 package main
 
 import (
@@ -22,8 +22,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
-
-	"github.com/ternlb/tern/dispatcher"
 )
 
 func main() {
@@ -31,8 +29,6 @@ func main() {
 	app := &cli.App{
 		Name: "ternd",
 		Commands: []*cli.Command{
-			dispatcher.Command(),
-			dispatcher.DecapCommand(),
 			httpdCommand(),
 			getCommand(),
 			echoCommand(),
