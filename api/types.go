@@ -94,6 +94,17 @@ type PoolMember struct {
 	// Loads are the load reports of a member of a pool checked by type
 	// load, by node.
 	Loads []LoadReport `json:"loads,omitempty"`
+	// RTTs are the smoothed round-trip times of the member's probes, by
+	// vantage node.
+	RTTs []RTTReport `json:"rtts,omitempty"`
+}
+
+// RTTReport is one node's latest smoothed RTT of a member.
+type RTTReport struct {
+	Node    string    `json:"node"`
+	Seconds float64   `json:"seconds"`
+	At      time.Time `json:"at"`
+	Stale   bool      `json:"stale,omitempty"`
 }
 
 // CheckResult is one probe's outcome: when it started, whether it passed,

@@ -56,6 +56,18 @@ type Check struct {
 	// tiny value like 1e-9 to pass every change on) is not passed on.
 	LoadSmoothing float64 `yaml:"load_smoothing"`
 	LoadThreshold float64 `yaml:"load_threshold"`
+
+	// Response time (every type but exec): each successful probe's round
+	// trip (tcp: the connect; http, https, load: the time to the first
+	// byte of the response; dns: the query) is smoothed by an
+	// exponentially weighted moving average whose weight halves every
+	// RTTHalfLife (default 30s: a new sample weighs 1-2^(-interval/half
+	// life)), and passed on (replicated) only when the smoothed value
+	// moved by more than RTTHysteresis of the value passed on last
+	// (default 0.1, a tenth) and by at least a millisecond, so small
+	// changes do not churn answers.
+	RTTHalfLife   Duration `yaml:"rtt_half_life"`
+	RTTHysteresis float64  `yaml:"rtt_hysteresis"`
 }
 
 var (
@@ -105,6 +117,12 @@ func (c *Config) checkDefaults() {
 		if ch.Type == "load" && ch.LoadThreshold == 0 {
 			ch.LoadThreshold = 0.05
 		}
+		if ch.RTTHalfLife == 0 {
+			ch.RTTHalfLife = Duration(30 * time.Second)
+		}
+		if ch.RTTHysteresis == 0 {
+			ch.RTTHysteresis = 0.1
+		}
 		c.Checks[name] = ch
 	}
 }
@@ -132,6 +150,12 @@ func (c *Config) validateCheck(name string, add func(string, string, ...any)) {
 	}
 	if ch.Rise < 1 || ch.Fall < 1 || ch.Rise > 100 || ch.Fall > 100 {
 		add(p, "check %q: rise and fall must be 1 to 100", name)
+	}
+	if ch.RTTHalfLife < 0 || ch.RTTHalfLife > Duration(time.Hour) {
+		add(p+".rtt_half_life", "check %q: rtt_half_life %v: write a duration up to 1h, like 30s (0: the default, 30s)", name, ch.RTTHalfLife.D())
+	}
+	if !(ch.RTTHysteresis >= 0 && ch.RTTHysteresis < 1) {
+		add(p+".rtt_hysteresis", "check %q: rtt_hysteresis %g: write a fraction from 0 to below 1, like 0.1 (0: the default, 0.1)", name, ch.RTTHysteresis)
 	}
 
 	// Keys of another check type are mistakes the operator wants to hear

@@ -18,13 +18,18 @@ import (
 
 // Config is one decoded, defaulted and validated configuration file.
 type Config struct {
-	Node       Node             `yaml:"node"`
-	Geo        Geo              `yaml:"geo"`
-	Sites      map[string]Site  `yaml:"sites"`
-	Checks     map[string]Check `yaml:"checks"`
-	Pools      map[string]Pool  `yaml:"pools"`
-	Zones      []Zone           `yaml:"zones"`
-	Dispatcher *Dispatcher      `yaml:"dispatcher"`
+	Node  Node            `yaml:"node"`
+	Geo   Geo             `yaml:"geo"`
+	Sites map[string]Site `yaml:"sites"`
+	// Nodes says where each Tern node probes from (by node name), for a
+	// latency stage to come (issue 15): the RTTs measured from the node
+	// nearest a client would stand for that client's. Validated; read by
+	// nothing yet.
+	Nodes      map[string]NodeSite `yaml:"nodes"`
+	Checks     map[string]Check    `yaml:"checks"`
+	Pools      map[string]Pool     `yaml:"pools"`
+	Zones      []Zone              `yaml:"zones"`
+	Dispatcher *Dispatcher         `yaml:"dispatcher"`
 	// RRL, TSIG and Transfer protect and extend the DNS side (dns.go).
 	RRL      *RRL     `yaml:"rrl"`
 	TSIG     TSIG     `yaml:"tsig"`
@@ -100,6 +105,33 @@ type Geo struct {
 type Site struct {
 	// Location is [latitude, longitude] in degrees.
 	Location []float64 `yaml:"location"`
+	// Capacity is what the site's members together can serve, in the
+	// unit their load check reports (or active flows from a dispatcher);
+	// 0: not declared. (Read by nothing yet: for capacity spill-over,
+	// issue 15.)
+	Capacity float64 `yaml:"capacity"`
+}
+
+// NodeSite is where a Tern node is: a location of its own or its site's.
+type NodeSite struct {
+	Location []float64 `yaml:"location"`
+	Site     string    `yaml:"site"`
+}
+
+// NodeLocation returns where node name probes from, ok false when the
+// configuration does not say.
+func (c *Config) NodeLocation(name string) ([]float64, bool) {
+	n, ok := c.Nodes[name]
+	if !ok {
+		return nil, false
+	}
+	if len(n.Location) == 2 {
+		return n.Location, true
+	}
+	if s, ok := c.Sites[n.Site]; ok && len(s.Location) == 2 {
+		return s.Location, true
+	}
+	return nil, false
 }
 
 // Zone names one zone file.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -112,7 +113,9 @@ type Member struct {
 	Priority int `yaml:"priority"`
 	// Location overrides the site's [latitude, longitude].
 	Location []float64 `yaml:"location"`
-	// Capacity is the member's capacity for the load stage (default 1).
+	// Capacity is the member's capacity, in the unit its load check
+	// reports: the load stage orders by load/capacity (1 when not
+	// declared; 0 in the decoded file means not declared).
 	Capacity float64 `yaml:"capacity"`
 	// Probe is where checks go when that differs from Address: an
 	// address, or address:port.
@@ -153,9 +156,6 @@ func (c *Config) poolDefaults() {
 			}
 			if m.Priority == 0 {
 				m.Priority = 1
-			}
-			if m.Capacity == 0 {
-				m.Capacity = 1
 			}
 			if m.Admin == "" {
 				m.Admin = "auto"
@@ -271,8 +271,8 @@ func (c *Config) validatePool(name string, add func(string, string, ...any)) {
 		if m.Priority < 1 {
 			add(mp+".priority", "pool %q: priority %d: write 1 (most preferred) or more", name, m.Priority)
 		}
-		if m.Capacity <= 0 {
-			add(mp+".capacity", "pool %q: capacity must be positive", name)
+		if m.Capacity < 0 || math.IsNaN(m.Capacity) || math.IsInf(m.Capacity, 0) {
+			add(mp+".capacity", "pool %q: capacity %g: write a positive number in the unit the load check reports (or leave it out)", name, m.Capacity)
 		}
 		if len(m.Location) > 0 {
 			if err := checkLocation(m.Location); err != nil {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -75,6 +76,29 @@ func (c *Config) validate(file string) Problems {
 	for _, name := range sortedKeys(c.Sites) {
 		if err := checkLocation(c.Sites[name].Location); err != nil {
 			add("sites."+name+".location", "site %q: %v", name, err)
+		}
+		if cp := c.Sites[name].Capacity; cp < 0 || math.IsNaN(cp) || math.IsInf(cp, 0) {
+			add("sites."+name+".capacity", "site %q: capacity %g: write a positive number in the unit its members' load check reports (or leave it out)", name, cp)
+		}
+	}
+	for _, name := range sortedKeys(c.Nodes) {
+		ns := c.Nodes[name]
+		np := "nodes." + name
+		switch {
+		case len(ns.Location) > 0 && ns.Site != "":
+			add(np, "node %q: give location: or site:, not both", name)
+		case len(ns.Location) > 0:
+			if err := checkLocation(ns.Location); err != nil {
+				add(np+".location", "node %q: %v", name, err)
+			}
+		case ns.Site != "":
+			if _, ok := c.Sites[ns.Site]; !ok {
+				add(np+".site", "node %q: site %q is not under sites:", name, ns.Site)
+			} else if len(c.Sites[ns.Site].Location) != 2 {
+				add(np+".site", "node %q: site %q has no location", name, ns.Site)
+			}
+		default:
+			add(np, "node %q: say where it is: location: [latitude, longitude] or site: NAME", name)
 		}
 	}
 	for _, mapName := range sortedKeys(c.Geo.Maps) {

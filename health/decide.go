@@ -39,9 +39,9 @@ type Inputs struct {
 	// time standalone (auto too). It replaces the configuration's value.
 	Admin    Admin
 	AdminSet bool
-	// Health and Load are the replicated observations of the member, of
-	// any node, in any order (cluster only).
-	Health, Load []Observation
+	// Health, Load and Latency are the replicated observations of the
+	// member, of any node, in any order (cluster only).
+	Health, Load, Latency []Observation
 	// Probers are the member's probers (Probers over the registered
 	// nodes), in any order; ignored for a member of Reporters.
 	Probers []NodeID
@@ -95,12 +95,25 @@ func (d *decider) decide(in Inputs, p Params) State {
 		s.Up, s.Forced = admin == AdminUp, true
 	default:
 		s.Up, s.Drain = probeUp, admin == AdminDrain
+		if !s.Drain {
+			s.Shed = admin.Shed()
+		}
 	}
 	s.Why = ownWhy(s, own)
+	defer func() {
+		if s.Shed > 0 {
+			s.Why += "; " + strconv.Itoa(int(s.Shed*100+0.5)) + "% of its clients shed by an operator"
+		}
+	}()
 	if !p.Cluster {
 		if own.Probed {
 			s.Vantages = []Vantage{{Observation: Observation{Node: p.Self, Kind: KindHealth, Value: HealthValue(own.Up), At: own.At},
 				Observed: true, Prober: true, Reason: own.Err}}
+			if own.HasLatency {
+				o := Observation{Node: p.Self, Kind: KindLatency, Value: own.Latency, At: own.At}
+				s.Latency = []Observation{o}
+				s.Vantages = append(s.Vantages, Vantage{Observation: o, Observed: true, Prober: true})
+			}
 		}
 		return s
 	}
@@ -124,6 +137,11 @@ func (d *decider) decide(in Inputs, p Params) State {
 		s.Probers = slices.Clone(d.ps)
 	}
 	s.Vantages = vantages(in, own, p, d.ps)
+	for _, v := range s.Vantages {
+		if v.Kind == KindLatency && !v.Stale {
+			s.Latency = append(s.Latency, v.Observation)
+		}
+	}
 
 	if m.checked() && !s.Forced {
 		up, known := Agree(in.Health, d.ps, q, p.Clock, p.MaxAge)
@@ -155,7 +173,7 @@ func ownWhy(s State, own Own) string {
 		initial = "up"
 	}
 	switch {
-	case s.Drain:
+	case s.Drain && s.Admin == AdminDrain:
 		return "drained by an operator"
 	case s.Forced:
 		return "forced " + initial + " by an operator"
@@ -194,11 +212,11 @@ func agreementWhy(up bool, probers int) string {
 	return state + " by agreement of " + strconv.Itoa(probers) + " probers"
 }
 
-// vantages lists what each node said of the member (health, and load for
-// a load check), one per node and kind, by node; this node, when it may
+// vantages lists what each node said of the member (health, load for a
+// load check, and latency), one per node and kind, by node; this node, when it may
 // not probe the member, says so.
 func vantages(in Inputs, own Own, p Params, probers []NodeID) []Vantage {
-	n := len(in.Health)
+	n := len(in.Health) + len(in.Latency)
 	if in.Member.loadCheck() {
 		n += len(in.Load)
 	}
@@ -245,5 +263,6 @@ func vantages(in Inputs, own Own, p Params, probers []NodeID) []Vantage {
 	if in.Member.loadCheck() {
 		add(in.Load, KindLoad)
 	}
+	add(in.Latency, KindLatency)
 	return out
 }

@@ -72,8 +72,8 @@ func containsKey(ks []Key, k Key) bool {
 }
 
 // OwnReports appends to dst what this node reports of member m from its
-// own observation: its health once probed, and for a load check its load
-// once reported, both at the time of the probe that made them (now before
+// own observation: its health once probed, for a load check its load
+// once reported, and its smoothed RTT once measured, both at the time of the probe that made them (now before
 // any), in UTC. The caller reports only on members assigned to it (see
 // Assigned).
 func OwnReports(dst []Report, m Member, own Own, now time.Time) []Report {
@@ -87,6 +87,9 @@ func OwnReports(dst []Report, m Member, own Own, now time.Time) []Report {
 	}
 	if own.HasLoad && m.loadCheck() {
 		dst = append(dst, Report{Key: m.Key, Kind: KindLoad, Value: own.Load, At: at})
+	}
+	if own.HasLatency && own.Probed {
+		dst = append(dst, Report{Key: m.Key, Kind: KindLatency, Value: own.Latency, At: at})
 	}
 	return dst
 }

@@ -62,10 +62,11 @@ type Resolver struct {
 	clock   time.Time
 	due     deadlines
 
-	rank   ranker
-	dec    decider
-	health []Observation
-	load   []Observation
+	rank    ranker
+	dec     decider
+	health  []Observation
+	load    []Observation
+	latency []Observation
 }
 
 type member struct {
@@ -216,6 +217,10 @@ func (r *Resolver) resolve(i int32, src Source, p Params, ch *Changes) {
 		if mb.m.loadCheck() {
 			r.load = src.Observations(r.load[:0], k, KindLoad)
 			in.Load = r.load
+		}
+		if mb.m.checked() {
+			r.latency = src.Observations(r.latency[:0], k, KindLatency)
+			in.Latency = r.latency
 		}
 		if !mb.m.Reporters {
 			in.Probers = r.rank.probers(k, r.nodes, r.opts.Probers)

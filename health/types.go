@@ -3,13 +3,17 @@ package health
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // The errors of this package.
 var (
-	// ErrAdmin is an admin state that is not auto, up, down or drain.
-	ErrAdmin = errors.New("write auto, up, down or drain")
+	// ErrAdmin is an admin state that is not auto, up, down, drain or
+	// shed:PERCENT.
+	ErrAdmin = errors.New("write auto, up, down, drain or shed:PERCENT (1 to 100)")
 	// ErrDuplicateMember is a member listed twice in one pool.
 	ErrDuplicateMember = errors.New("member listed twice")
 )
@@ -36,11 +40,43 @@ const (
 	AdminDrain              // keeps its health, gets no new answers
 )
 
+// adminShed is the first of the shed states: AdminShed(p) is
+// adminShed+p for p in 1..99 (100 is AdminDrain, 0 AdminAuto).
+const adminShed Admin = 100
+
+// AdminShed is the admin state that sends percent of a member's clients
+// (chosen by a hash of their subnet, so each keeps its answer) to other
+// members: 0 is AdminAuto, 100 or more AdminDrain.
+func AdminShed(percent int) Admin {
+	switch {
+	case percent <= 0:
+		return AdminAuto
+	case percent >= 100:
+		return AdminDrain
+	}
+	return adminShed + Admin(percent)
+}
+
+// Shed is the share of clients a admin state sends elsewhere: 0 to 1
+// (drain 1).
+func (a Admin) Shed() float64 {
+	switch {
+	case a == AdminDrain:
+		return 1
+	case a > adminShed && a < adminShed+100:
+		return float64(a-adminShed) / 100
+	}
+	return 0
+}
+
 var adminNames = [...]string{AdminAuto: "auto", AdminUp: "up", AdminDown: "down", AdminDrain: "drain"}
 
 func (a Admin) String() string {
 	if int(a) < len(adminNames) {
 		return adminNames[a]
+	}
+	if a > adminShed && a < adminShed+100 {
+		return "shed:" + strconv.Itoa(int(a-adminShed))
 	}
 	return fmt.Sprintf("Admin(%d)", uint8(a))
 }
@@ -48,10 +84,18 @@ func (a Admin) String() string {
 // forced reports whether a decides Up by itself.
 func (a Admin) forced() bool { return a == AdminUp || a == AdminDown }
 
-// ParseAdmin parses auto, up, down or drain; "" is auto.
+// ParseAdmin parses auto, up, down, drain or shed:PERCENT (1 to 100;
+// shed:100 is drain); "" is auto.
 func ParseAdmin(s string) (Admin, error) {
 	if s == "" {
 		return AdminAuto, nil
+	}
+	if p, ok := strings.CutPrefix(s, "shed:"); ok {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 100 {
+			return 0, fmt.Errorf("admin state %q: %w", s, ErrAdmin)
+		}
+		return AdminShed(n), nil
 	}
 	for i, n := range adminNames {
 		if s == n {
@@ -96,6 +140,10 @@ type Own struct {
 	// a first report.
 	Load    float64
 	HasLoad bool
+	// Latency is the smoothed round-trip time of the probes, in seconds,
+	// as last passed on; HasLatency is false until a first success.
+	Latency    float64
+	HasLatency bool
 	// Err is the latest probe's failure ("" when it succeeded); with
 	// NotAllowed, why this node does not probe the member.
 	Err string
@@ -116,6 +164,9 @@ type Kind string
 const (
 	KindHealth Kind = "health" // 1: the probes pass, 0: they fail
 	KindLoad   Kind = "load"   // the smoothed load a load check read
+	// KindLatency is the smoothed round-trip time of a member's probes
+	// from one node, in seconds: for the latency stage, by vantage node.
+	KindLatency Kind = "latency"
 )
 
 // Observation is one node's latest observation of one kind of one member,
@@ -156,6 +207,13 @@ type State struct {
 	// false while there is none.
 	Load    float64
 	HasLoad bool
+	// Shed is the share of clients an admin shed state sends elsewhere
+	// (0 to 1; a drain is Drain, not Shed).
+	Shed float64
+	// Latency are the fresh smoothed RTTs of the member's probes, one per
+	// node, by node (cluster: the replicated ones; standalone: this
+	// node's own). Value is in seconds.
+	Latency []Observation
 	// Why says in a few words why the member is in or out of answers.
 	Why string
 	// Probers are the nodes whose verdicts decide the member (by ID; none
@@ -169,7 +227,8 @@ type State struct {
 
 // served reports whether a and b differ in what answers see.
 func (s State) served(b State) bool {
-	return s.Up != b.Up || s.Drain != b.Drain || s.Load != b.Load
+	return s.Up != b.Up || s.Drain != b.Drain || s.Load != b.Load || s.Shed != b.Shed ||
+		!slices.EqualFunc(s.Latency, b.Latency, func(x, y Observation) bool { return x.Node == y.Node && x.Value == y.Value })
 }
 
 // Vantage is one node's word on a member.

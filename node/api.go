@@ -179,6 +179,8 @@ func poolMember(s health.State) api.PoolMember {
 			m.Verdicts = append(m.Verdicts, api.Verdict{Node: string(v.Node), Up: v.Up(), At: v.At, Stale: v.Stale && v.Observed, Prober: v.Prober, Reason: v.Reason})
 		case health.KindLoad:
 			m.Loads = append(m.Loads, api.LoadReport{Node: string(v.Node), Load: v.Value, At: v.At, Stale: v.Stale, Prober: v.Prober})
+		case health.KindLatency:
+			m.RTTs = append(m.RTTs, api.RTTReport{Node: string(v.Node), Seconds: v.Value, At: v.At, Stale: v.Stale})
 		}
 	}
 	return m

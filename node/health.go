@@ -79,7 +79,8 @@ func (s *healthSource) Own(k health.Key) health.Own {
 // ownOf is a prober's verdict as health reads it: the probes' own verdict
 // (admin states are health's to apply).
 func ownOf(v probes.Verdict) health.Own {
-	o := health.Own{Probed: v.Probed, Up: v.ProbeUp, Load: v.Load, HasLoad: v.HasLoad, Err: v.Err, At: v.Checked}
+	o := health.Own{Probed: v.Probed, Up: v.ProbeUp, Load: v.Load, HasLoad: v.HasLoad, Err: v.Err, At: v.Checked,
+		Latency: v.Latency.Seconds(), HasLatency: v.HasLatency}
 	if v.Unprobed != "" {
 		o.NotAllowed, o.Err = true, v.Unprobed
 	}

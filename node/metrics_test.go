@@ -56,6 +56,15 @@ zones:
 	})
 
 	base := "http://" + n.APIAddr().String()
+	within(t, 5*time.Second, "the replicated RTT in /metrics", func() bool {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `tern_member_rtt_seconds{member="127.0.0.1",node="m1",pool="web"}`)
+	})
 	get := func(path string) string {
 		t.Helper()
 		resp, err := http.Get(base + path)
@@ -82,6 +91,7 @@ zones:
 		`tern_probe_duration_seconds_bucket`,
 		`tern_probe_results_total`,
 		`tern_probe_transitions_total`,
+
 		`tern_raft_term`,
 		`tern_raft_commit_index`,
 		`tern_raft_applied_index`,
@@ -137,4 +147,38 @@ zones:
 	if got := r.Answer[0].(*dns.SOA).Serial; got != 1 || cv.Zones["example.test."].Served != got {
 		t.Errorf("SOA serial %d, want 1, the replicated version's %+v", got, cv.Zones)
 	}
+}
+
+// TestPoolsShowRTT: /v1/pools carries each member's smoothed RTT by node.
+func TestPoolsShowRTT(t *testing.T) {
+	port := freePort(t)
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`node: {name: s1, dns: ["127.0.0.1:0"], api: "127.0.0.1:0"}
+checks:
+  h: {type: http, port: %d, interval: 100ms, timeout: 90ms, fall: 1, rise: 1}
+pools:
+  web:
+    check: h
+    members: [{address: 127.0.0.1}]
+zones:
+  - file: z.zone
+`, port)
+	b := &backend{addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	b.start(t)
+	defer b.stop()
+	n := runNode(t, dir, yaml, testZone)
+	<-n.Serving()
+	within(t, 5*time.Second, "the member's RTT in /v1/pools", func() bool {
+		resp, err := http.Get("http://" + n.APIAddr().String() + "/v1/pools")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var pools []api.Pool
+		if json.NewDecoder(resp.Body).Decode(&pools) != nil || len(pools) != 1 || len(pools[0].Members) != 1 {
+			return false
+		}
+		r := pools[0].Members[0].RTTs
+		return len(r) == 1 && r[0].Node == "s1" && r[0].Seconds > 0 && r[0].Seconds < 0.09
+	})
 }

@@ -325,7 +325,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		}
 	}
 	collectors := append(g.prober.Collectors(), srv.Collectors()...)
-	collectors = append(collectors, dnssecCollector{n})
+	collectors = append(collectors, dnssecCollector{n}, latencyCollector{n})
 	if n.store != nil {
 		collectors = append(collectors, n.store.Collector())
 	}

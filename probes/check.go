@@ -50,9 +50,16 @@ type result struct {
 	load     float64
 	capacity float64
 	hasLoad  bool
+	// rtt is the round trip the check measured (tcp: the connect; http,
+	// https, load: to the first byte of the response; dns: the query);
+	// 0 when it measures none (exec) or failed.
+	rtt time.Duration
 }
 
-func up() result              { return result{outcome: outcomeUp} }
+func up() result { return result{outcome: outcomeUp} }
+func upIn(rtt time.Duration) result {
+	return result{outcome: outcomeUp, rtt: rtt}
+}
 func failed(err error) result { return result{outcome: outcomeError, err: err} }
 func mismatch(f string, a ...any) result {
 	return result{outcome: outcomeDown, err: fmt.Errorf(f, a...)}
@@ -141,15 +148,17 @@ func newChecker(name string, c config.Check) (*checker, error) {
 // 0), as HAProxy does, so thousands of checks leave no TIME_WAIT sockets on
 // this node.
 func (ch *checker) tcp(ctx context.Context, t *target) result {
+	start := time.Now()
 	c, err := ch.dialer(t, "tcp").DialContext(ctx, "tcp", t.hostPort())
 	if err != nil {
 		return failed(err)
 	}
+	rtt := time.Since(start)
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetLinger(0)
 	}
 	c.Close()
-	return up()
+	return upIn(rtt)
 }
 
 // newTLSConfig returns the https check's TLS settings; ServerName empty
@@ -170,14 +179,15 @@ func newTLSConfig(c config.Check) *tls.Config {
 // HTTP itself rather than through net/http's Transport, whose connection
 // goroutines cost thousands of probes a second dearly; the response is
 // parsed by net/http (chunked bodies included). No proxy, no redirects.
-func (ch *checker) get(ctx context.Context, t *target) (int, []byte, error) {
-	fail := func(what string, err error) (int, []byte, error) {
+func (ch *checker) get(ctx context.Context, t *target) (int, []byte, time.Duration, error) {
+	fail := func(what string, err error) (int, []byte, time.Duration, error) {
 		// The connection's deadline is the context's: it may fire first.
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-			return 0, nil, fmt.Errorf("%s: timed out after %v", what, ch.timeout)
+			return 0, nil, 0, fmt.Errorf("%s: timed out after %v", what, ch.timeout)
 		}
-		return 0, nil, fmt.Errorf("%s: %w", what, err)
+		return 0, nil, 0, fmt.Errorf("%s: %w", what, err)
 	}
+	start := time.Now()
 	conn, err := ch.dialer(t, "tcp").DialContext(ctx, "tcp", t.hostPort())
 	if err != nil {
 		return fail("connect", err)
@@ -223,7 +233,11 @@ func (ch *checker) get(ctx context.Context, t *target) (int, []byte, error) {
 	}
 	// http.ReadResponse does not bound a header; the limit does, so a
 	// backend sending headers without end costs at most this much.
-	src := io.LimitReader(conn, maxHeader+maxBody)
+	// The time to the first byte counts from the dial, as curl's
+	// time_starttransfer does: what a client waits before the answer
+	// starts.
+	fb := &firstByte{r: conn, start: start}
+	src := io.LimitReader(fb, maxHeader+maxBody)
 	br, _ := ch.readers.Get().(*bufio.Reader)
 	if br == nil {
 		br = bufio.NewReaderSize(src, 4096)
@@ -240,7 +254,22 @@ func (ch *checker) get(ctx context.Context, t *target) (int, []byte, error) {
 	if err != nil {
 		return fail("read body", err)
 	}
-	return resp.StatusCode, body, nil
+	return resp.StatusCode, body, fb.rtt, nil
+}
+
+// firstByte notes how long after start its first byte came.
+type firstByte struct {
+	r     io.Reader
+	start time.Time
+	rtt   time.Duration
+}
+
+func (f *firstByte) Read(b []byte) (int, error) {
+	n, err := f.r.Read(b)
+	if n > 0 && f.rtt == 0 {
+		f.rtt = max(time.Since(f.start), time.Nanosecond)
+	}
+	return n, err
 }
 
 func defaultHTTPPort(https bool) int {
@@ -251,7 +280,7 @@ func defaultHTTPPort(https bool) int {
 }
 
 func (ch *checker) http(ctx context.Context, t *target) result {
-	status, body, err := ch.get(ctx, t)
+	status, body, rtt, err := ch.get(ctx, t)
 	if err != nil {
 		return failed(err)
 	}
@@ -264,13 +293,13 @@ func (ch *checker) http(ctx context.Context, t *target) result {
 	if ch.bodyRE != nil && !ch.bodyRE.Match(body) {
 		return mismatch("body does not match %q in its first %d bytes", ch.cfg.ExpectBodyRE, len(body))
 	}
-	return up()
+	return upIn(rtt)
 }
 
 // loadReport is up when the endpoint answers an expected status with a
 // load report, which it carries.
 func (ch *checker) loadReport(ctx context.Context, t *target) result {
-	status, body, err := ch.get(ctx, t)
+	status, body, rtt, err := ch.get(ctx, t)
 	if err != nil {
 		return failed(err)
 	}
@@ -281,7 +310,7 @@ func (ch *checker) loadReport(ctx context.Context, t *target) result {
 	if err != nil {
 		return mismatch("%w", err)
 	}
-	return result{outcome: outcomeUp, load: load, capacity: capacity, hasLoad: true}
+	return result{outcome: outcomeUp, load: load, capacity: capacity, hasLoad: true, rtt: rtt}
 }
 
 // parseLoad reads a load report: {"load": 0.42, "capacity": 100} (capacity
@@ -324,11 +353,11 @@ func (ch *checker) dns(ctx context.Context, t *target) result {
 	m.SetQuestion(dns.Fqdn(ch.cfg.Query), ch.qtype)
 	m.RecursionDesired = true // as dig does: recursive backends need it, authoritative ones ignore it
 	c := &dns.Client{Net: "udp", Timeout: ch.timeout, Dialer: ch.dialer(t, "udp")}
-	r, _, err := c.ExchangeContext(ctx, m, t.hostPort())
+	r, rtt, err := c.ExchangeContext(ctx, m, t.hostPort())
 	if err == nil && r.Truncated {
 		c.Net = "tcp"
 		c.Dialer = ch.dialer(t, "tcp")
-		r, _, err = c.ExchangeContext(ctx, m, t.hostPort())
+		r, rtt, err = c.ExchangeContext(ctx, m, t.hostPort())
 	}
 	if err != nil {
 		return failed(err)
@@ -339,12 +368,12 @@ func (ch *checker) dns(ctx context.Context, t *target) result {
 	if want := ch.cfg.ExpectAnswer; want != "" {
 		for _, rr := range r.Answer {
 			if sameRdata(rr, want) {
-				return up()
+				return upIn(rtt)
 			}
 		}
 		return mismatch("no answer record is %q (%d answers)", want, len(r.Answer))
 	}
-	return up()
+	return upIn(rtt)
 }
 
 // sameRdata reports whether rr's data, as zone file text, is want; names

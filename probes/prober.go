@@ -165,7 +165,7 @@ func (p *Prober) add(t *target, now time.Time) {
 		t.st.unprobed = ErrExecNotAllowed.Error()
 	}
 	t.st.since = now
-	t.st.sent = t.st.verdict(t.key, 0)
+	t.st.sent = t.st.verdict(t.key, 0, 0)
 	p.targets = append(p.targets, t)
 	if ch != nil && t.st.unprobed == "" {
 		p.probed = append(p.probed, t)
@@ -228,9 +228,10 @@ func (p *Prober) Inherit(old *Prober) {
 			t.st.admin, t.st.initialUp = admin, initialUp
 			p.resolvedLocked(t)
 		}
-		t.st.sent = t.st.verdict(t.key, 0)
+		t.st.sent = t.st.verdict(t.key, 0, 0)
 		if same {
 			t.st.sent.Load, t.st.sent.HasLoad = o.st.sent.Load, o.st.sent.HasLoad
+			t.st.sent.Latency, t.st.sent.HasLatency = o.st.sent.Latency, o.st.sent.HasLatency
 		}
 	}
 	if p.unresolved == 0 {
@@ -407,7 +408,10 @@ func (p *Prober) record(t *target, r result, start time.Time, rtt time.Duration)
 	if r.hasLoad {
 		s.report(r.load, r.capacity, ch.cfg.LoadSmoothing)
 	}
-	p.changedLocked(t, ch.cfg.LoadThreshold)
+	if r.outcome == outcomeUp && r.rtt > 0 {
+		s.sample(r.rtt, start, ch.cfg.RTTHalfLife.D())
+	}
+	p.changedLocked(t)
 	if first {
 		p.resolvedLocked(t)
 	}
@@ -433,9 +437,13 @@ func (p *Prober) wanted(t *target) bool {
 
 // changedLocked queues t's verdict for the observer if it differs from the
 // last one queued.
-func (p *Prober) changedLocked(t *target, threshold float64) {
+func (p *Prober) changedLocked(t *target) {
 	s := &t.st
-	v := s.verdict(t.key, threshold)
+	threshold, rttFrac := 0.0, 0.0
+	if t.check != nil {
+		threshold, rttFrac = t.check.cfg.LoadThreshold, t.check.cfg.RTTHysteresis
+	}
+	v := s.verdict(t.key, threshold, rttFrac)
 	if !differs(v, s.sent) {
 		return
 	}
@@ -509,11 +517,7 @@ func (p *Prober) SetAdmin(pool, address string, a Admin) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t.st.admin = a
-	threshold := 0.0
-	if t.check != nil {
-		threshold = t.check.cfg.LoadThreshold
-	}
-	p.changedLocked(t, threshold)
+	p.changedLocked(t)
 	p.log.Info("member admin state", "pool", pool, "member", t.key.Member, "admin", a.String())
 	return nil
 }

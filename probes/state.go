@@ -72,6 +72,12 @@ type Verdict struct {
 	Load     float64
 	HasLoad  bool
 	Capacity float64 // reported capacity, 0 when the report has none
+	// Latency is the smoothed round-trip time of the successful probes
+	// (see Check rtt_half_life) as last passed on: it moves only by more
+	// than rtt_hysteresis of itself, and by a millisecond at least.
+	// HasLatency is false until a first measured success.
+	Latency    time.Duration
+	HasLatency bool
 	// RTT and Err are the latest result's duration and failure ("" when
 	// the latest probe succeeded); Checked is when it started.
 	RTT     time.Duration
@@ -118,6 +124,10 @@ type state struct {
 	loadSeen bool
 	capacity float64
 
+	rttEWMA float64 // seconds, EWMA of the measured round trips
+	rttSeen bool
+	rttAt   time.Time // when the last sample was taken
+
 	rtt     time.Duration
 	err     string
 	checked time.Time
@@ -161,12 +171,57 @@ func (s *state) report(load, capacity, alpha float64) {
 	s.capacity = capacity
 }
 
+// sample smooths one measured round trip, taken at at, into the state:
+// an exponentially weighted moving average whose weight halves every
+// halfLife of time between samples (so the smoothing does not depend on
+// the check interval, nor on samples a failed probe skipped).
+func (s *state) sample(rtt time.Duration, at time.Time, halfLife time.Duration) {
+	v := rtt.Seconds()
+	if !s.rttSeen || halfLife <= 0 {
+		s.rttEWMA, s.rttSeen, s.rttAt = v, true, at
+		return
+	}
+	dt := at.Sub(s.rttAt)
+	if dt < 0 {
+		dt = 0
+	}
+	alpha := 1 - math.Exp2(-dt.Seconds()/halfLife.Seconds())
+	s.rttEWMA += alpha * (v - s.rttEWMA)
+	s.rttAt = at
+}
+
+// minLatencyMove is the least a smoothed RTT must move to be passed on,
+// whatever the hysteresis fraction: loopback and LAN RTTs jitter by tens
+// of microseconds, which must not rebuild answers.
+const minLatencyMove = time.Millisecond
+
+// latencyMoved reports whether the smoothed RTT moved enough from the one
+// last sent to be passed on.
+func (s *state) latencyMoved(frac float64) bool {
+	if !s.rttSeen {
+		return false
+	}
+	if !s.sent.HasLatency {
+		return true
+	}
+	now := time.Duration(s.rttEWMA * float64(time.Second))
+	d := now - s.sent.Latency
+	if d < 0 {
+		d = -d
+	}
+	return d >= minLatencyMove && float64(d) > frac*float64(s.sent.Latency)
+}
+
 // verdict returns the member's verdict with load as last sent, except that
 // the smoothed load replaces it when it moved by more than threshold since.
-func (s *state) verdict(key Key, threshold float64) Verdict {
+func (s *state) verdict(key Key, threshold, rttFrac float64) Verdict {
 	v := Verdict{Key: key, Admin: s.admin, Probed: s.probed, ProbeUp: s.initialUp, Unprobed: s.unprobed,
 		RTT: s.rtt, Err: s.err, Checked: s.checked, Since: s.since,
-		Load: s.sent.Load, HasLoad: s.sent.HasLoad, Capacity: s.capacity}
+		Load: s.sent.Load, HasLoad: s.sent.HasLoad, Capacity: s.capacity,
+		Latency: s.sent.Latency, HasLatency: s.sent.HasLatency}
+	if s.latencyMoved(rttFrac) {
+		v.Latency, v.HasLatency = time.Duration(s.rttEWMA*float64(time.Second)), true
+	}
 	if s.probed {
 		v.ProbeUp = s.probeUp
 	}
@@ -198,5 +253,6 @@ func (s *state) current() Verdict {
 func differs(v, sent Verdict) bool {
 	return v.Up != sent.Up || v.Drain != sent.Drain || v.Forced != sent.Forced ||
 		v.Admin != sent.Admin || v.ProbeUp != sent.ProbeUp || v.Probed != sent.Probed ||
-		v.Load != sent.Load || v.HasLoad != sent.HasLoad || v.Capacity != sent.Capacity
+		v.Load != sent.Load || v.HasLoad != sent.HasLoad || v.Capacity != sent.Capacity ||
+		v.Latency != sent.Latency || v.HasLatency != sent.HasLatency
 }

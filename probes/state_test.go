@@ -73,7 +73,7 @@ func TestAdminOutranksProbes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.admin.String(), func(t *testing.T) {
 			s := state{admin: tc.admin, probed: true, probeUp: tc.probeUp}
-			v := s.verdict(Key{}, 0)
+			v := s.verdict(Key{}, 0, 0)
 			if v.Up != tc.wantUp || v.Forced != tc.wantForced || v.Drain != tc.wantDrain || v.ProbeUp != tc.probeUp || v.Admin != tc.admin {
 				t.Fatalf("verdict %+v, want up %v forced %v drain %v", v, tc.wantUp, tc.wantForced, tc.wantDrain)
 			}
@@ -84,7 +84,7 @@ func TestAdminOutranksProbes(t *testing.T) {
 func TestInitialStateBeforeFirstResult(t *testing.T) {
 	for _, initialUp := range []bool{true, false} {
 		s := state{initialUp: initialUp}
-		v := s.verdict(Key{}, 0)
+		v := s.verdict(Key{}, 0, 0)
 		if v.Up != initialUp || v.ProbeUp != initialUp || v.Probed {
 			t.Errorf("initial up %v: verdict %+v", initialUp, v)
 		}
@@ -111,13 +111,13 @@ func TestLoadSmoothing(t *testing.T) {
 		{0.39, 0.39, 0.39, false},
 	}
 	s := state{initialUp: true}
-	s.sent = s.verdict(Key{}, threshold)
+	s.sent = s.verdict(Key{}, threshold, 0)
 	for i, st := range steps {
 		s.report(st.report, 10, alpha)
 		if math.Abs(s.smoothed-st.smoothed) > 1e-9 {
 			t.Fatalf("step %d: smoothed %g, want %g", i, s.smoothed, st.smoothed)
 		}
-		v := s.verdict(Key{}, threshold)
+		v := s.verdict(Key{}, threshold, 0)
 		changed := differs(v, s.sent)
 		if changed {
 			s.sent = v
@@ -154,7 +154,7 @@ func TestVerdictState(t *testing.T) {
 		{state{initialUp: true, admin: AdminDrain}, "drain (probes: up, initial)"},
 	}
 	for _, tc := range tests {
-		if got := tc.s.verdict(Key{}, 0).State(); got != tc.want {
+		if got := tc.s.verdict(Key{}, 0, 0).State(); got != tc.want {
 			t.Errorf("%+v: State() = %q, want %q", tc.s, got, tc.want)
 		}
 	}

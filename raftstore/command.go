@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -78,13 +79,20 @@ const (
 	AdminDrain AdminState = "drain"
 )
 
-// ParseAdminState returns the admin state named s.
+// ParseAdminState returns the admin state named s: auto, up, down, drain
+// or shed:PERCENT (1 to 99 of the member's clients sent elsewhere;
+// shed:100 is drain), in its canonical spelling.
 func ParseAdminState(s string) (AdminState, error) {
 	switch a := AdminState(s); a {
 	case AdminAuto, AdminUp, AdminDown, AdminDrain:
 		return a, nil
 	}
-	return "", fmt.Errorf("admin state %q: want auto, up, down or drain", s)
+	if strings.HasPrefix(s, "shed:") {
+		if a, err := health.ParseAdmin(s); err == nil {
+			return AdminState(a.String()), nil
+		}
+	}
+	return "", fmt.Errorf("admin state %q: want auto, up, down, drain or shed:PERCENT (1 to 100)", s)
 }
 
 // ApplyConfig proposes a new configuration version: its files by content
@@ -396,8 +404,12 @@ func (c SetAdmin) validate() error {
 		if err := (MemberKey{s.Pool, s.Member}).validate(); err != nil {
 			return fmt.Errorf("states[%d]: %w", i, err)
 		}
-		if _, err := ParseAdminState(string(s.State)); err != nil {
+		a, err := ParseAdminState(string(s.State))
+		if err != nil {
 			return fmt.Errorf("states[%d]: %w", i, err)
+		}
+		if a != s.State {
+			return fmt.Errorf("states[%d]: admin state %q: write it %q", i, s.State, a)
 		}
 	}
 	return nil
@@ -446,6 +458,8 @@ func checkObservation(kind health.Kind, v float64) error {
 		return fmt.Errorf("health value %v: want 1 (up) or 0 (down)", v)
 	case kind == health.KindLoad && v < 0:
 		return fmt.Errorf("load value %v: negative", v)
+	case kind == health.KindLatency && v < 0:
+		return fmt.Errorf("latency value %v: negative", v)
 	}
 	return nil
 }

@@ -177,3 +177,27 @@ func TestEncodeCommandValidates(t *testing.T) {
 		t.Fatalf("encode nil: %v", err)
 	}
 }
+
+func TestParseAdminStateShed(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		err      bool
+	}{
+		{in: "shed:25", want: "shed:25"},
+		{in: "shed:100", want: "drain"},
+		{in: "shed:0", err: true},
+		{in: "shed:", err: true},
+		{in: "shedding", err: true},
+	} {
+		a, err := ParseAdminState(tc.in)
+		if tc.err != (err != nil) || string(a) != tc.want {
+			t.Errorf("ParseAdminState(%q) = %q, %v; want %q (error %v)", tc.in, a, err, tc.want, tc.err)
+		}
+	}
+	if err := (SetAdmin{States: []AdminChange{{Pool: "web", Member: "192.0.2.1", State: "shed:100"}}}).validate(); err == nil {
+		t.Error("SetAdmin with shed:100 validated: only the canonical spelling (drain) may be replicated")
+	}
+	if err := (SetAdmin{States: []AdminChange{{Pool: "web", Member: "192.0.2.1", State: "shed:30"}}}).validate(); err != nil {
+		t.Errorf("SetAdmin with shed:30: %v", err)
+	}
+}

@@ -641,7 +641,7 @@ func (rs *restorer) record(k int, rec record) error {
 		if err := key.validate(); err != nil {
 			return fmt.Errorf("admin: %w", err)
 		}
-		if a.State != AdminUp && a.State != AdminDown && a.State != AdminDrain {
+		if st, err := ParseAdminState(string(a.State)); err != nil || st != a.State || st == AdminAuto {
 			return fmt.Errorf("admin: state %q", a.State)
 		}
 		if len(s.admin) > 0 && cmpKey(rs.lastKey, key) >= 0 {
