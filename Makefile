@@ -37,10 +37,12 @@ FUZZTIME ?= 30s
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
-# Whole-server figures (dnsperf against tern, gdnsd and a minimal miekg/dns
-# server) and the testing.B benchmarks; see BENCHMARKS.md.
+# Whole-server figures (dnsperf against tern, gdnsd, Knot, a minimal miekg/dns
+# server and a UDP echo; BENCH_QUICK=1 for one short round) and the
+# testing.B benchmarks; see BENCHMARKS.md.
 bench: build bench-go bench-probes
-	scripts/debs.sh dnsperf:dnsperf gdnsd:gdnsd dig:bind9-dnsutils
+	scripts/debs.sh dnsperf:dnsperf gdnsd:gdnsd knotd:knot dig:bind9-dnsutils cc:gcc
+	dpkg -s knot-module-geoip >/dev/null 2>&1 || scripts/debs.sh knot-module-geoip:knot-module-geoip
 	bench/run.sh
 
 # 2,000 members probed every second for 10 s: lateness and prober CPU.

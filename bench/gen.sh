@@ -23,11 +23,14 @@ $static
 www     30 IN POOL web
 api     30 IN POOL api
 Z
-cat >"$dir/tern/tern.yaml" <<Y
+for w in 1 2; do
+mkdir -p "$dir/tern$w"
+ln -sfn ../tern/zones "$dir/tern$w/zones"
+cat >"$dir/tern$w/tern.yaml" <<Y
 node:
   name: bench
   dns: ["127.0.0.1:$port"]
-  udp_sockets: 1
+  udp_sockets: $w
 pools:
   web:
     policy: weighted
@@ -48,11 +51,15 @@ pools:
 zones:
   - file: zones/gslb.example.test.zone
 Y
+done
 
-cat >"$dir/gdnsd/config" <<G
+for w in 1 2; do
+mkdir -p "$dir/gdnsd$w"
+ln -sfn ../gdnsd/zones "$dir/gdnsd$w/zones"
+cat >"$dir/gdnsd$w/config" <<G
 options => {
   listen => [ 127.0.0.1:$port ]
-  udp_threads = 1
+  udp_threads = $w
   tcp_threads = 1
   lock_mem = false
 }
@@ -78,11 +85,54 @@ plugins => {
   }
 }
 G
+done
 cat >"$dir/gdnsd/zones/gslb.example.test" <<Z
 $static
 www     30 IN DYNA weighted!web
 api     30 IN DYNA weighted!api
 Z
+
+# Knot has no pools: the pool names are plain RRsets of every member, the
+# closest static equivalent (Knot answers all of them; tern and gdnsd two).
+mkdir -p "$dir/knot-zones"
+cat >"$dir/knot-zones/gslb.example.test.zone" <<Z
+$static
+www     30 IN A 192.0.2.10
+www     30 IN A 192.0.2.11
+www     30 IN A 192.0.2.12
+www     30 IN A 192.0.2.13
+www     30 IN AAAA 2001:db8::10
+www     30 IN AAAA 2001:db8::11
+api     30 IN A 192.0.2.20
+api     30 IN A 192.0.2.21
+Z
+knot_conf() { # DIR WORKERS [MODULE-LINES]
+  mkdir -p "$1/db"
+  cat >"$1/knot.conf" <<K
+server:
+    listen: 127.0.0.1@$port
+    rundir: $1
+    background-workers: 1
+    udp-workers: $2
+    tcp-workers: 1
+    edns-client-subnet: on
+database:
+    storage: $1/db
+log:
+  - target: stderr
+    any: warning
+${3:-}
+zone:
+  - domain: gslb.example.test
+    file: $dir/knot-zones/gslb.example.test.zone
+    storage: $1
+    zonefile-load: whole
+    journal-content: none
+${4:-}
+K
+}
+knot_conf "$dir/knot1" 1
+knot_conf "$dir/knot2" 2
 
 # The minimal server reads the static zone and weighted pools from flags
 # (see bench/minimal).
@@ -107,7 +157,7 @@ P
 
 # tern-geo: the same zone with pool web chosen by geography from MaxMind's
 # test database; dnsperf sends every query with an ECS option (run.sh).
-geodb=$(cd "$(dirname "$0")/../.." && pwd)/shared/testdata/geoip/GeoIP2-City-Test.mmdb
+geodb=$(cd "$(dirname "$0")/.." && pwd)/testdata/geoip/GeoIP2-City-Test.mmdb
 mkdir -p "$dir/tern-geo/zones"
 cp "$dir/tern/zones/gslb.example.test.zone" "$dir/tern-geo/zones/"
 cat >"$dir/tern-geo/tern.yaml" <<Y
@@ -147,3 +197,72 @@ pools:
 zones:
   - file: zones/gslb.example.test.zone
 Y
+
+# gdnsd-geo and knot-geo: the same geo split with each server's own GeoIP
+# module on the same database (Knot's geoip module answers per country
+# from its own file; unmatched clients get the zone's RRset).
+mkdir -p "$dir/gdnsd-geo/zones"
+cat >"$dir/gdnsd-geo/config" <<G
+options => {
+  listen => [ 127.0.0.1:$port ]
+  udp_threads = 1
+  tcp_threads = 1
+  lock_mem = false
+}
+plugins => {
+  weighted => {
+    api => {
+      a20 = [ 192.0.2.20, 1 ]
+      a21 = [ 192.0.2.21, 1 ]
+    }
+  }
+  geoip => {
+    maps => {
+      regions => {
+        geoip2_db => "$geodb"
+        datacenters => [eu, us]
+        map => {
+          default => [us, eu]
+          EU => { default => [eu, us], GB => [eu] }
+          NA => [us, eu]
+        }
+      }
+    }
+    resources => {
+      web => {
+        map => regions
+        dcmap => {
+          eu => { addrs_v4 => [192.0.2.10, 192.0.2.11], addrs_v6 => [2001:db8::10] }
+          us => { addrs_v4 => [192.0.2.12, 192.0.2.13], addrs_v6 => [2001:db8::11] }
+        }
+      }
+    }
+  }
+}
+G
+cat >"$dir/gdnsd-geo/zones/gslb.example.test" <<Z
+$static
+www     30 IN DYNA geoip!web
+api     30 IN DYNA weighted!api
+Z
+
+mkdir -p "$dir/knot-geo"
+cat >"$dir/knot-geo/geo.conf" <<C
+www.gslb.example.test:
+  - geo: "EU;GB"
+    A: [192.0.2.10, 192.0.2.11]
+    AAAA: 2001:db8::10
+  - geo: "EU;*"
+    A: [192.0.2.10, 192.0.2.11]
+    AAAA: 2001:db8::10
+  - geo: "NA;*"
+    A: [192.0.2.12, 192.0.2.13]
+    AAAA: 2001:db8::11
+C
+knot_conf "$dir/knot-geo" 1 "mod-geoip:
+  - id: geo
+    config-file: $dir/knot-geo/geo.conf
+    ttl: 30
+    mode: geodb
+    geodb-file: $geodb
+    geodb-key: [ continent/code, country/iso_code ]" "    module: mod-geoip/geo"
