@@ -42,6 +42,7 @@ func newApp() *cli.App {
 			dispatcher.Command(),
 			dispatcher.DecapCommand(),
 			versionCommand(),
+			snapshotCommand(),
 			completionCommand(),
 		},
 	}
