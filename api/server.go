@@ -133,9 +133,10 @@ type Options struct {
 	Configs   Configs
 	Explainer Explainer
 	Forwarder Forwarder
-	Events    Events     // GET /v1/events, for the status page
-	Stats     Stats      // GET /v1/stats, for the status page
-	Site      SiteLoader // GET /v1/site/load: the dispatcher's load for a load check
+	Events    Events      // GET /v1/events, for the status page
+	Stats     Stats       // GET /v1/stats, for the status page
+	Site      SiteLoader  // GET /v1/site/load: the dispatcher's load for a load check
+	Snapshots Snapshotter // GET /v1/snapshot: a backup of the replicated state
 	// Registry is scraped on /metrics.
 	Registry *prometheus.Registry
 	// Page is served on / (nil: the built-in status page, StatusPage).
@@ -395,6 +396,7 @@ func (s *Server) routes() {
 		reply(w, v, err)
 	})))
 
+	s.snapshotRoutes()
 	s.handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
 	}))

@@ -290,8 +290,9 @@ func rebased(c *config.Config, main []byte) *config.Config {
 }
 
 // startCluster starts the node's cluster tasks; each returns when ctx
-// ends. A task's fatal error goes to done: only joinCluster has one (the
-// cluster refused this node because it lost its data). No failure to
+// ends. A task's fatal error goes to done: joinCluster's (the cluster
+// refused this node because it lost its data) and watch's (the log holds
+// an entry from a newer Tern: raftstore.ErrNewerFormat). No failure to
 // propose or take in a configuration is fatal: it is logged, reported in
 // Status.LastConfigError, and the last good configuration keeps serving.
 func (n *Node) startCluster(ctx context.Context, wg *sync.WaitGroup, done chan<- error) {
@@ -326,6 +327,9 @@ func (n *Node) watch(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		st, changed := n.store.FSM().Watch()
+		if err := n.store.FSM().Halted(); err != nil {
+			return fmt.Errorf("stopped: %w", err)
+		}
 		n.setProbeNodes(st)
 		n.follow(ctx, st)
 		n.mu.Lock()

@@ -140,8 +140,9 @@
 // node. A rejected reload, a bootstrap proposal that fails, a replicated
 // version that does not load or compile here: each is logged and kept as
 // Status.LastConfigError until the next success, while the last good
-// configuration keeps serving. The only fatal cluster task error is a
-// join the cluster refuses (the node lost its data).
+// configuration keeps serving. The fatal cluster task errors are a join
+// the cluster refuses (the node lost its data) and a log entry or
+// snapshot from a newer Tern (raftstore.ErrNewerFormat: upgrade the node).
 //
 // Serials: a cluster node serves the serials the FSM recorded in the
 // version (setVersion); proposals carry the zones' stamps

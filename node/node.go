@@ -315,6 +315,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		}
 		if n.store != nil {
 			ao.Cluster, ao.Configs, ao.Forwarder = apiCluster{n}, apiConfigs{n}, apiForwarder{n}
+			ao.Snapshots = apiSnapshots{n}
 		}
 		n.api, err = api.New(ao)
 		if errors.Is(err, api.ErrInsecure) {

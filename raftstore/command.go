@@ -586,7 +586,10 @@ func DecodeCommand(data []byte) (Body, error) {
 	if err := strictUnmarshal(data, &env); err != nil {
 		return nil, fmt.Errorf("%w: envelope: %w", ErrMalformed, err)
 	}
-	if env.V < 1 || env.V > CommandVersion {
+	if env.V > CommandVersion {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupportedVersion, newerFormat("command envelope", env.V, CommandVersion))
+	}
+	if env.V < 1 {
 		return nil, fmt.Errorf("%w: %d (this node reads 1 to %d)", ErrUnsupportedVersion, env.V, CommandVersion)
 	}
 	var into any

@@ -17,6 +17,11 @@ var (
 	// ErrUnsupportedVersion is a command envelope version this version does
 	// not know.
 	ErrUnsupportedVersion = errors.New("unsupported command version")
+	// ErrNewerFormat is a log entry, a snapshot or a backup written by a
+	// newer Tern in a format this one does not read. A node that meets one
+	// in its log stops applying (its state would part from the cluster's)
+	// and its Run returns the error: upgrade it.
+	ErrNewerFormat = errors.New("written by a newer version of Tern")
 	// ErrNoSuchVersion is a rollback to a configuration version that is not
 	// (or no longer) kept.
 	ErrNoSuchVersion = errors.New("no such configuration version")
@@ -71,3 +76,9 @@ func (e *NotLeaderError) Error() string {
 
 // Is makes errors.Is(err, ErrNotLeader) true.
 func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
+
+// newerFormat is the error for data of format got from a newer Tern, where
+// this one reads up to have.
+func newerFormat(what string, got, have int) error {
+	return fmt.Errorf("%w: %s format %d, this node reads up to %d: upgrade tern on this node (to the release that wrote it, or later)", ErrNewerFormat, what, got, have)
+}

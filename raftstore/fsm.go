@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -19,6 +20,9 @@ type FSM struct {
 	applied atomic.Uint64
 	// restored is the index of the last snapshot restored (0: none).
 	restored atomic.Uint64
+	// halted is set at the first entry written by a newer Tern: from it
+	// on the FSM applies nothing (see Halted).
+	halted atomic.Pointer[error]
 
 	mu   sync.Mutex    // guards next and the history; readers of State never take it
 	next chan struct{} // closed at the next apply or restore
@@ -59,6 +63,30 @@ func (f *FSM) Applied() uint64 { return f.applied.Load() }
 // from (0: none): a node that caught up from a leader's snapshot, or
 // started from its own, tells so.
 func (f *FSM) Restored() uint64 { return f.restored.Load() }
+
+// Halted is nil, or why the FSM stopped applying: a log entry in a format
+// newer than this node reads (ErrNewerFormat). Skipping it would let this
+// node's state part from the cluster's, so every later entry is left
+// unapplied too; the node must stop and be upgraded. Watch's channel is
+// closed when it halts.
+func (f *FSM) Halted() error {
+	if e := f.halted.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// halt records err as the reason the FSM stopped and wakes the watchers;
+// the state and Applied stay where they were.
+func (f *FSM) halt(err error) {
+	if !f.halted.CompareAndSwap(nil, &err) {
+		return
+	}
+	f.mu.Lock()
+	close(f.next)
+	f.next = make(chan struct{})
+	f.mu.Unlock()
+}
 
 // Watch returns the current state and a channel that is closed when the
 // next log entry is applied (or a snapshot restored). A consumer loops:
@@ -132,6 +160,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 }
 
 func (f *FSM) applyData(index uint64, data []byte) (Result, error) {
+	if err := f.Halted(); err != nil {
+		return Result{}, fmt.Errorf("log index %d not applied: %w", index, err)
+	}
 	cur := f.state.Load()
 	// Content whose upload lease ran out falls out at this entry whatever
 	// the command does, so that it does on every node.
@@ -143,6 +174,11 @@ func (f *FSM) applyData(index uint64, data []byte) (Result, error) {
 		return swept
 	}
 	b, err := DecodeCommand(data)
+	if errors.Is(err, ErrNewerFormat) {
+		err = fmt.Errorf("log index %d: %w", index, err)
+		f.halt(err)
+		return Result{}, err
+	}
 	if err != nil {
 		f.publish(keep(), index, nil)
 		return Result{}, fmt.Errorf("log index %d: %w", index, err)
@@ -176,6 +212,9 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 func (f *FSM) Restore(r io.ReadCloser) error {
 	defer r.Close()
 	s, applied, err := readSnapshot(r)
+	if errors.Is(err, ErrNewerFormat) {
+		f.halt(err)
+	}
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func TestApplyRejectedChangesNothing(t *testing.T) {
 	hash := before.Hash()
 	bad := [][]byte{
 		[]byte(`{"v":1,"type":"health.verdicts","body":{"node":"n1","verdicts":[{"pool":"web","member":"a","health":"down","at":"2026-11-22T05:00:00Z"},{"pool":"web","member":"b","health":"sideways","at":"2026-11-22T05:00:00Z"}]}}`),
-		[]byte(`{"v":9,"type":"node.forget","body":{"id":"n1"}}`),
+		[]byte(`{"v":0,"type":"node.forget","body":{"id":"n1"}}`),
 		[]byte(`garbage`),
 		enc(t, Rollback{Version: 7, Change: Change{At: t0}}),                // not kept
 		enc(t, inlineApply(bundle("a", "a", "x"), Change{Base: 3, At: t0})), // stale

@@ -268,6 +268,9 @@ func writeSnapshot(w io.Writer, s *State, applied uint64) error {
 // readSnapshot decodes a whole snapshot into a new State and checks it.
 func readSnapshot(r io.Reader) (*State, uint64, error) {
 	s, applied, err := decodeSnapshot(r)
+	if errors.Is(err, ErrNewerFormat) {
+		return nil, 0, err // not corrupt: this node is too old for it
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrCorruptSnapshot, err)
 	}
@@ -312,7 +315,10 @@ func decodeSnapshot(r io.Reader) (*State, uint64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("header: %w", err)
 	}
-	if hdr.Format != snapshotFormat || hdr.V < 1 || hdr.V > snapshotVersion {
+	if hdr.Format == snapshotFormat && hdr.V > snapshotVersion {
+		return nil, 0, fmt.Errorf("header: %w", newerFormat("snapshot", hdr.V, snapshotVersion))
+	}
+	if hdr.Format != snapshotFormat || hdr.V < 1 {
 		return nil, 0, fmt.Errorf("header: format %q version %d, want %q version 1 to %d", hdr.Format, hdr.V, snapshotFormat, snapshotVersion)
 	}
 	sr.v = hdr.V

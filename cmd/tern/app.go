@@ -59,6 +59,7 @@ func newApp() *cli.App {
 			dispatchCommand(), decapCommand(),
 			dnssecCommand(),
 			versionCommand(),
+			snapshotCommand(),
 			completionCommand(),
 			manCommand(),
 			helpCommand(),

@@ -130,6 +130,7 @@ func clusterCommand() *cli.Command {
 		Name:  "cluster",
 		Usage: "Raft membership",
 		Subcommands: []*cli.Command{
+			recoverCommand(),
 			{
 				Name:  "members",
 				Usage: "list the cluster's nodes",
