@@ -86,6 +86,9 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	if out, err := follower.cli("snapshot", "inspect", file); err != nil || !strings.Contains(out, "members n1, n2, n3") {
 		t.Fatalf("tern snapshot inspect: %v\n%s", err, out)
 	}
+	if out, err := follower.cli("snapshot", "inspect", "-o", "json", file); err != nil || !strings.Contains(out, `"sha256"`) {
+		t.Fatalf("tern snapshot inspect -o json: %v\n%s", err, out)
+	}
 	// Without the token the state does not leave the cluster.
 	if err := api.NewClient(follower.api, "", nil).Snapshot(context.Background(), new(strings.Builder)); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("snapshot without the token: %v, want 401", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,35 +60,33 @@ func snapshotCommand() *cli.Command {
 					if err := os.Rename(tmp.Name(), path); err != nil {
 						return err
 					}
-					if c.Bool("json") {
-						return printJSON(c, b.Header)
-					}
-					fmt.Fprintf(c.App.Writer, "saved %s: index %d, term %d, from %s, %d configuration version(s)\n",
-						path, b.Header.Index, b.Header.Term, b.Header.Leader, len(b.State.ConfigVersions()))
-					return nil
+					return emit(c, b.Header, func(w io.Writer) error {
+						_, err := fmt.Fprintf(w, "saved %s: index %d, term %d, from %s, %d configuration version(s)\n",
+							path, b.Header.Index, b.Header.Term, b.Header.Leader, len(b.State.ConfigVersions()))
+						return err
+					})
 				},
 			},
 			{
 				Name:      "inspect",
 				Usage:     "check FILE and print its header",
 				ArgsUsage: "FILE",
-				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the header as JSON"}},
+				Flags:     outputFlags(),
 				Action: func(c *cli.Context) error {
 					b, err := readBackupFile(c)
 					if err != nil {
 						return err
 					}
-					if c.Bool("json") {
-						return printJSON(c, b.Header)
-					}
 					h := b.Header
-					ids := make([]string, len(h.Members))
-					for i, m := range h.Members {
-						ids[i] = string(m.ID)
-					}
-					fmt.Fprintf(c.App.Writer, "index %d, term %d, saved %s by %s (members %s), %d bytes, sha256 %s, %d configuration version(s)\n",
-						h.Index, h.Term, h.Saved.Format("2006-01-02T15:04:05Z"), h.Leader, strings.Join(ids, ", "), h.Size, h.SHA, len(b.State.ConfigVersions()))
-					return nil
+					return emit(c, h, func(w io.Writer) error {
+						ids := make([]string, len(h.Members))
+						for i, m := range h.Members {
+							ids[i] = string(m.ID)
+						}
+						_, err := fmt.Fprintf(w, "index %d, term %d, saved %s by %s (members %s), %d bytes, sha256 %s, %d configuration version(s)\n",
+							h.Index, h.Term, h.Saved.Format("2006-01-02T15:04:05Z"), h.Leader, strings.Join(ids, ", "), h.Size, h.SHA, len(b.State.ConfigVersions()))
+						return err
+					})
 				},
 			},
 			{
