@@ -256,6 +256,16 @@ func TestServeReloadAndStop(t *testing.T) {
 		}
 		return string(out)
 	}
+	// tern status exits 1 until the node's Raft has elected it: wait.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := exec.Command(bin, "status", "--api", apiAddr).CombinedOutput()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tern status never healthy: %v\n%s", err, out)
+		}
+	}
 	if s := ternCLI("status"); !strings.Contains(s, "serving") || !strings.Contains(s, "true") {
 		t.Fatalf("tern status: %s", s)
 	}
