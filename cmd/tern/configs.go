@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,17 +118,23 @@ func rollbackCommand() *cli.Command {
 	}
 }
 
-// versionArgs reads the VERSION arguments of config show and diff.
-func versionArgs(c *cli.Context) ([]uint64, error) {
+// versionsClient checks the VERSION arguments of config show and diff
+// (at most hi of them), then builds the client: a usage mistake is told
+// before the API is tried.
+func versionsClient(c *cli.Context, hi int) (*api.Client, []uint64, error) {
+	if err := nargs(c, 0, hi); err != nil {
+		return nil, nil, err
+	}
 	var vs []uint64
 	for _, a := range c.Args().Slice() {
 		v, err := strconv.ParseUint(a, 10, 64)
 		if err != nil || v == 0 {
-			return nil, usagef("%q is not a version: write a number from tern config versions", a)
+			return nil, nil, usagef("%q is not a version: write a number from tern config versions", a)
 		}
 		vs = append(vs, v)
 	}
-	return vs, nil
+	cl, err := apiClient(c)
+	return cl, vs, err
 }
 
 func configShowCommand() *cli.Command {
@@ -137,14 +144,7 @@ func configShowCommand() *cli.Command {
 		ArgsUsage: "[VERSION]",
 		Flags:     apiFlags(),
 		Action: func(c *cli.Context) error {
-			if err := nargs(c, 0, 1); err != nil {
-				return err
-			}
-			vs, err := versionArgs(c)
-			if err != nil {
-				return err
-			}
-			cl, err := apiClient(c)
+			cl, vs, err := versionsClient(c, 1)
 			if err != nil {
 				return err
 			}
@@ -164,12 +164,7 @@ func configShowCommand() *cli.Command {
 			}
 			return emit(c, cv, func(w io.Writer) error {
 				fmt.Fprintf(w, "# version %d %s, origin %s, comment %s\n", cv.Version, cv.Hash, origin(cv), orDash(oneLine(cv.Comment)))
-				paths := make([]string, 0, len(cv.Files))
-				for p := range cv.Files {
-					paths = append(paths, p)
-				}
-				slices.Sort(paths)
-				for _, p := range paths {
+				for _, p := range slices.Sorted(maps.Keys(cv.Files)) {
 					fmt.Fprintf(w, "# ==> %s <==\n%s", p, cv.Files[p])
 					if !strings.HasSuffix(cv.Files[p], "\n") {
 						fmt.Fprintln(w)
@@ -188,14 +183,7 @@ func configDiffCommand() *cli.Command {
 		ArgsUsage: "[A] [B]",
 		Flags:     apiFlags(),
 		Action: func(c *cli.Context) error {
-			if err := nargs(c, 0, 2); err != nil {
-				return err
-			}
-			vs, err := versionArgs(c)
-			if err != nil {
-				return err
-			}
-			cl, err := apiClient(c)
+			cl, vs, err := versionsClient(c, 2)
 			if err != nil {
 				return err
 			}

@@ -5,50 +5,22 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/internal/nsrun"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
 	"github.com/urfave/cli/v2"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
-
-// inNetns runs f on a thread switched into namespace name.
-func inNetns(t *testing.T, name string, f func() error) error {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		return fmt.Errorf("restore namespace: %w", err) // the thread dies locked
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
 
 // xdpProg is the id of the XDP program on dev in namespace ns, 0 if none.
 func xdpProg(t *testing.T, ns, dev string) uint32 {
 	t.Helper()
 	var id uint32
-	if err := inNetns(t, ns, func() error {
+	if err := nsrun.Do(ns, func() error {
 		l, err := netlink.LinkByName(dev)
 		if err != nil {
 			return err
@@ -95,7 +67,7 @@ func TestDecapCommand(t *testing.T) {
 		{"--iface", "eth0", "--vip", vip, "--xdp-mode", "turbo"},
 		{"--iface", "eth9", "--vip", vip},
 	} {
-		if err := inNetns(t, ns, func() error { return app.Run(append([]string{"tern", "decap"}, args...)) }); err == nil {
+		if err := nsrun.Do(ns, func() error { return app.Run(append([]string{"tern", "decap"}, args...)) }); err == nil {
 			t.Errorf("tern decap %v: no error", args)
 		}
 	}
@@ -103,7 +75,7 @@ func TestDecapCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- inNetns(t, ns, func() error {
+		done <- nsrun.Do(ns, func() error {
 			return app.RunContext(ctx, []string{"tern", "decap", "--iface", "eth0", "--vip", vip, "--vip", "192.0.2.11"})
 		})
 	}()

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ternlb/tern/internal/nsrun"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
@@ -23,7 +25,7 @@ import (
 func udpEcho(t *testing.T, ns string, addr netip.AddrPort) {
 	t.Helper()
 	var c *net.UDPConn
-	err := inNS(t, ns, func() (err error) {
+	err := nsrun.Do(ns, func() (err error) {
 		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
 		return err
 	})
@@ -52,7 +54,7 @@ type udpClient struct{ c *net.UDPConn }
 func newUDPClient(t *testing.T, ns string, addr netip.AddrPort) *udpClient {
 	t.Helper()
 	var c *net.UDPConn
-	err := inNS(t, ns, func() (err error) {
+	err := nsrun.Do(ns, func() (err error) {
 		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(addr))
 		return err
 	})
@@ -98,7 +100,7 @@ func TestAttachPinnedRestart(t *testing.T) {
 	// The server holds the VIP on lo and decapsulates IPIP to it.
 	sh(t, "ip", "-n", sns, "addr", "add", vipAddr.String()+"/32", "dev", "lo")
 	var dec *Decap
-	if err := inNS(t, sns, func() (err error) {
+	if err := nsrun.Do(sns, func() (err error) {
 		dec, err = AttachDecap("eth0", []netip.Addr{vipAddr}, XDPGeneric)
 		return err
 	}); err != nil {
@@ -118,7 +120,7 @@ func TestAttachPinnedRestart(t *testing.T) {
 	open := func() *LB {
 		t.Helper()
 		var d *LB
-		if err := inNS(t, dns, func() (err error) {
+		if err := nsrun.Do(dns, func() (err error) {
 			d, err = Open(cfg)
 			return err
 		}); err != nil {
@@ -140,7 +142,7 @@ func TestAttachPinnedRestart(t *testing.T) {
 
 	d := open()
 	// A second process cannot take the instance while the first holds it.
-	if err := inNS(t, dns, func() error {
+	if err := nsrun.Do(dns, func() error {
 		d2, err := openLB(cfg, 100*time.Millisecond)
 		if err == nil {
 			d2.Close()
@@ -244,7 +246,7 @@ func TestAttachNative(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pass.Close()
-	if err := inNS(t, lan.bridge, func() error {
+	if err := nsrun.Do(lan.bridge, func() error {
 		ifi, err := net.InterfaceByName("p2") // the dispatcher's peer
 		if err != nil {
 			return err
@@ -262,7 +264,7 @@ func TestAttachNative(t *testing.T) {
 	root := filepath.Join(bpffsMount, fmt.Sprintf("tern-test-%d", os.Getpid()))
 	t.Cleanup(func() { os.RemoveAll(root) })
 	var d *LB
-	if err := inNS(t, dns, func() (err error) {
+	if err := nsrun.Do(dns, func() (err error) {
 		d, err = Open(Config{Interface: "eth0", Instance: "native", BPFFSRoot: root, XDPMode: XDPNative})
 		return err
 	}); err != nil {
@@ -307,7 +309,7 @@ func TestInstanceOfAnotherNetns(t *testing.T) {
 	cfg := Config{Interface: "eth0", BPFFSRoot: root} // default instance: eth0 in both
 	open := func(ns string) (*LB, error) {
 		var d *LB
-		err := inNS(t, ns, func() (err error) {
+		err := nsrun.Do(ns, func() (err error) {
 			d, err = Open(cfg)
 			return err
 		})

@@ -7,13 +7,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/ternlb/tern/internal/nsrun"
+
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // Network namespaces for tests that attach to real interfaces. Every
@@ -53,36 +53,6 @@ func newNS(t *testing.T, role string) string {
 	return name
 }
 
-// inNS runs f on a thread switched into namespace name.
-func inNS(t *testing.T, name string, f func() error) error {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: it dies with this goroutine instead of
-		// running others in the wrong namespace.
-		return fmt.Errorf("restore namespace: %w", err)
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
-
 // xdpProgID is the id of the XDP program attached to dev in ns, 0 if none.
 func xdpProgID(t *testing.T, ns, dev string) uint32 {
 	t.Helper()
@@ -99,7 +69,7 @@ const (
 // xdpAttached is the id and attach mode of the XDP program on dev in ns.
 func xdpAttached(t *testing.T, ns, dev string) (id, mode uint32) {
 	t.Helper()
-	err := inNS(t, ns, func() error {
+	err := nsrun.Do(ns, func() error {
 		l, err := netlink.LinkByName(dev)
 		if err != nil {
 			return err
@@ -118,7 +88,7 @@ func xdpAttached(t *testing.T, ns, dev string) (id, mode uint32) {
 func linkMAC(t *testing.T, ns, dev string) net.HardwareAddr {
 	t.Helper()
 	var mac net.HardwareAddr
-	err := inNS(t, ns, func() error {
+	err := nsrun.Do(ns, func() error {
 		l, err := netlink.LinkByName(dev)
 		if err != nil {
 			return err

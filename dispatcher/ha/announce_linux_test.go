@@ -6,12 +6,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/ternlb/tern/internal/nsrun"
 )
 
 // TestAnnounceMovesNeighbour: a takeover's announcement replaces the
@@ -65,7 +64,7 @@ func TestAnnounceMovesNeighbour(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	err := inNetns(a, func() error {
+	err := nsrun.Do(a, func() error {
 		l := &Link{Name: "a0"}
 		if err := l.AddVIPs(context.Background(), vips); err != nil {
 			return err
@@ -93,31 +92,4 @@ func TestAnnounceMovesNeighbour(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-}
-
-// inNetns runs f on a thread switched into namespace name.
-func inNetns(name string, f func() error) error {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		return fmt.Errorf("restore namespace: %w", err) // the thread dies locked
-	}
-	runtime.UnlockOSThread()
-	return ferr
 }
