@@ -38,12 +38,15 @@ fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
 # Whole-server figures (dnsperf against tern, gdnsd, Knot, a minimal miekg/dns
-# server and a UDP echo; BENCH_QUICK=1 for one short round) and the
-# testing.B benchmarks; see BENCHMARKS.md.
+# server and a UDP echo; BENCH_QUICK=1 for one short round), the signed
+# legs of bench/dnssec.sh (tern unsigned, tern signed, Knot mod-onlinesign)
+# and the testing.B benchmarks; see BENCHMARKS.md.
 bench: build bench-go bench-probes
 	scripts/debs.sh dnsperf:dnsperf gdnsd:gdnsd knotd:knot dig:bind9-dnsutils cc:gcc
 	dpkg -s knot-module-geoip >/dev/null 2>&1 || scripts/debs.sh knot-module-geoip:knot-module-geoip
 	bench/run.sh
+	scripts/debs.sh curl:curl
+	bench/dnssec.sh
 
 # 2,000 members probed every second for 10 s: lateness and prober CPU.
 bench-probes:
