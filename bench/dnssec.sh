@@ -29,7 +29,7 @@ go build -o "$work/tern-bin" ./cmd/tern
 bench/gen.sh "$work" "$PORT"
 
 # The signed tern: the same files with a CSK and the API for the metrics.
-cp -r "$work/tern" "$work/tern-signed"
+cp -rL "$work/tern1" "$work/tern-signed"
 key=$("$work/tern-bin" dnssec keygen -d "$work/tern-signed" gslb.example.test)
 api_port=$((PORT + 1))
 sed -i "s|  - file: zones/gslb.example.test.zone|  - file: zones/gslb.example.test.zone\n    dnssec: {keys: [$(basename "$key")]}|; s|  udp_sockets: 1|  udp_sockets: 1\n  api: \"127.0.0.1:$api_port\"|" "$work/tern-signed/tern.yaml"
@@ -104,7 +104,7 @@ measure() {
 }
 
 {
-  measure tern "$work/tern-bin" serve --config "$work/tern/tern.yaml" --log-level warn
+  measure tern "$work/tern-bin" serve --config "$work/tern1/tern.yaml" --log-level warn
   measure tern-signed "$work/tern-bin" serve --config "$work/tern-signed/tern.yaml" --log-level warn
   measure knot-onlinesign knotd -c "$work/knot/knot.conf"
 } >"$work/results"
