@@ -22,14 +22,19 @@ run: build
 man:
 	$(GO) test -run '^TestGeneratedFilesInSync$$' -count=1 ./cmd/tern/ -update
 
-# Every test. Tests that need root (XDP, network namespaces) skip without it;
+# Every test. The portable UDP loop (udp_portable.go, the one macOS and
+# the BSDs build) runs the dnsserver suite on Linux too (-tags portableudp),
+# and the binary must build for macOS. Tests that need root (XDP, network namespaces) skip without it;
 # CI runs as root, so there they run. The tests of a 1,000,000-record zone
 # skip themselves under -race (ten times slower there) and run after,
 # without it (about 2 minutes).
 test:
 	scripts/debs.sh ip:iproute2 ethtool:ethtool chromium:chromium knotd:knot dig:bind9-dnsutils kdig:knot-dnsutils dnsviz:dnsviz delv:bind9-dnsutils unbound:unbound ldns-verify-zone:ldnsutils promtool:prometheus zsh:zsh fish:fish groff:groff
 	$(GO) vet ./...
+	GOOS=darwin $(GO) build -o /dev/null ./cmd/tern
+	$(GO) vet -tags portableudp ./dnsserver/
 	$(GO) test -race -timeout 20m ./...
+	$(GO) test -race -tags portableudp ./dnsserver/
 	$(GO) test -run '^TestBigZone' -count=1 -timeout 20m ./node/
 
 # Every native fuzz target for a bounded time each (FUZZTIME per target).

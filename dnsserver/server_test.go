@@ -92,7 +92,7 @@ func TestReusePortSockets(t *testing.T) {
 		if got := u.addr.String(); got != addr {
 			t.Errorf("socket %d on %s, want %s", i, got, addr)
 		}
-		v, err := unix.GetsockoptInt(u.fd, unix.SOL_SOCKET, unix.SO_REUSEPORT)
+		v, err := u.sockoptInt(unix.SOL_SOCKET, unix.SO_REUSEPORT)
 		if err != nil || v != 1 {
 			t.Errorf("socket %d: SO_REUSEPORT %d %v", i, v, err)
 		}
