@@ -263,6 +263,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if !s.ran.CompareAndSwap(false, true) {
 		return errors.New("dnsserver: Run called twice")
 	}
+	if udpHoldsP {
+		defer lendProcs(len(s.udp))()
+	}
 	var wg sync.WaitGroup
 	var udpWG sync.WaitGroup
 	for _, u := range s.udp {

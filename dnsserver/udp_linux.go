@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -14,9 +15,10 @@ import (
 )
 
 // udpSocket is one UDP socket Tern reads itself: a blocking socket outside
-// Go's netpoller, read by one goroutine in a loop of recvmsg, answer,
-// sendmsg. That is the loop gdnsd runs: two system calls per query, where
-// a netpoller socket costs a failed read and an epoll_wait more.
+// Go's netpoller, read by one goroutine locked to its thread in a loop of
+// recvmmsg, answer, sendmmsg. That is the loop gdnsd runs: two system
+// calls per batch, where a netpoller socket costs a failed read and an
+// epoll_wait more (see serveUDP for how it meets the Go scheduler).
 type udpSocket struct {
 	fd      int
 	addr    netip.AddrPort
@@ -62,7 +64,9 @@ func openUDP(ip netip.Addr, port int) (*udpSocket, error) {
 	// Room for bursts; the kernel caps it at net.core.rmem_max.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
 	// A bound on each blocking read, so a reader notices shutdown even if
-	// the wake-up below were missed.
+	// the wake-up below were missed. It also makes a signal interrupt the
+	// read (EINTR) instead of restarting it: the Go runtime preempts the
+	// reader with a signal (see serveUDP).
 	tv := unix.Timeval{Sec: 1}
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return fail("setsockopt SO_RCVTIMEO", err)
@@ -163,59 +167,94 @@ func newUDPIO(pktinfo bool, udpSize int) *udpIO {
 // serveUDP reads queries from u and answers them with one worker's
 // buffers: the kernel spreads load over the sockets of an address, so a
 // socket needs no more than one reader.
+//
+// The reader keeps its thread and its P while it waits: recvmmsg is a raw
+// system call, unknown to the scheduler, so no P is handed off when it
+// blocks and none taken back when it returns. Through the scheduler
+// (syscall.Syscall), a wait longer than sysmon's 20 µs tick had the P
+// retaken and handed to a woken thread that found nothing to do and
+// slept again, at every query of a moderate rate: twice the process CPU
+// per query (BENCHMARKS.md). The Ps the readers hold are lent back to the
+// rest of the program (lendProcs in Run). The runtime still stops the
+// reader when it must (garbage collection, a reader that never yields):
+// its preemption signal interrupts the read (EINTR, the socket has a
+// receive timeout) and the reader is preempted in Go code.
+//
+// recvmmsg with MSG_WAITFORONE blocks for the first datagram only and
+// then takes whatever else is queued, up to udpBatch: the batch is as deep
+// as the load makes it, never waiting to be filled.
 func (s *Server) serveUDP(u *udpSocket) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	w := s.newWorker()
 	io := newUDPIO(u.pktinfo, s.opts.UDPSize)
 	for {
-		for i := range io.in {
-			h := &io.in[i].Hdr
-			h.Namelen = unix.SizeofSockaddrAny
-			h.Flags = 0
-			if u.pktinfo {
-				h.SetControllen(len(io.oob[i]))
-			}
-		}
-		n, _, errno := syscall.Syscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&io.in[0])), udpBatch, unix.MSG_WAITFORONE, 0, 0)
 		if u.closed.Load() {
 			return
 		}
+		n, ok := io.recv(u)
+		if u.closed.Load() {
+			return
+		}
+		if ok {
+			s.answerBatch(w, u, io, n)
+		}
+	}
+}
+
+// recv reads a batch into io: how many datagrams, and false on an error
+// (the read timeout, EINTR, ICMP errors surfacing).
+func (io *udpIO) recv(u *udpSocket) (int, bool) {
+	for i := range io.in {
+		h := &io.in[i].Hdr
+		h.Namelen = unix.SizeofSockaddrAny
+		h.Flags = 0
+		if u.pktinfo {
+			h.SetControllen(len(io.oob[i]))
+		}
+	}
+	n, _, errno := syscall.RawSyscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&io.in[0])), udpBatch, unix.MSG_WAITFORONE, 0, 0)
+	return int(n), errno == 0
+}
+
+// answerBatch answers the n datagrams io holds and sends the answers in
+// as few sendmmsg calls as the socket takes. handle recovers a panic of
+// its own query.
+func (s *Server) answerBatch(w *worker, u *udpSocket, io *udpIO, n int) {
+	k := 0 // answers to send
+	for i := 0; i < n; i++ {
+		h := &io.in[i].Hdr
+		src, ok := sockaddrAddr(&io.from[i])
+		if !ok || h.Flags&unix.MSG_TRUNC != 0 {
+			continue
+		}
+		q := io.inBuf[i*maxUDPQuery : i*maxUDPQuery+int(io.in[i].Len)]
+		resp := w.handle(s.cur.Load(), q, src, false)
+		if len(resp) == 0 || len(resp) > io.outMax {
+			continue
+		}
+		buf := io.outBuf[k*io.outMax:]
+		copy(buf, resp)
+		io.outIov[k].Base = &buf[0]
+		io.outIov[k].SetLen(len(resp))
+		o := &io.out[k].Hdr
+		*o = unix.Msghdr{Name: h.Name, Namelen: h.Namelen, Iov: &io.outIov[k], Iovlen: 1}
+		if u.pktinfo && h.Controllen > 0 {
+			if ctl := sourceControl(io.reply[k][:0], io.oob[i][:h.Controllen]); len(ctl) > 0 {
+				o.Control = &ctl[0]
+				o.SetControllen(len(ctl))
+			}
+		}
+		k++
+	}
+	// MSG_DONTWAIT: sendmmsg never blocks, so it too is a raw call.
+	for sent := 0; sent < k; {
+		m, _, errno := syscall.RawSyscall6(unix.SYS_SENDMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&io.out[sent])), uintptr(k-sent), unix.MSG_DONTWAIT, 0, 0)
 		if errno != 0 {
-			continue // the read timeout, EINTR, ICMP errors surfacing
+			sent++ // this answer cannot go (a full buffer, an unreachable client): skip it
+			continue
 		}
-		k := 0 // answers to send
-		for i := 0; i < int(n); i++ {
-			h := &io.in[i].Hdr
-			src, ok := sockaddrAddr(&io.from[i])
-			if !ok || h.Flags&unix.MSG_TRUNC != 0 {
-				continue
-			}
-			q := io.inBuf[i*maxUDPQuery : i*maxUDPQuery+int(io.in[i].Len)]
-			resp := w.handle(s.cur.Load(), q, src, false)
-			if len(resp) == 0 || len(resp) > io.outMax {
-				continue
-			}
-			buf := io.outBuf[k*io.outMax:]
-			copy(buf, resp)
-			io.outIov[k].Base = &buf[0]
-			io.outIov[k].SetLen(len(resp))
-			o := &io.out[k].Hdr
-			*o = unix.Msghdr{Name: h.Name, Namelen: h.Namelen, Iov: &io.outIov[k], Iovlen: 1}
-			if u.pktinfo && h.Controllen > 0 {
-				if ctl := sourceControl(io.reply[k][:0], io.oob[i][:h.Controllen]); len(ctl) > 0 {
-					o.Control = &ctl[0]
-					o.SetControllen(len(ctl))
-				}
-			}
-			k++
-		}
-		for sent := 0; sent < k; {
-			m, _, errno := syscall.Syscall6(unix.SYS_SENDMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&io.out[sent])), uintptr(k-sent), unix.MSG_DONTWAIT, 0, 0)
-			if errno != 0 {
-				sent++ // this answer cannot go (a full buffer, an unreachable client): skip it
-				continue
-			}
-			sent += int(m)
-		}
+		sent += int(m)
 	}
 }
 
@@ -235,3 +274,6 @@ func sockaddrAddr(sa *unix.RawSockaddrAny) (netip.Addr, bool) {
 func (u *udpSocket) sockoptInt(level, opt int) (int, error) {
 	return unix.GetsockoptInt(u.fd, level, opt)
 }
+
+// udpHoldsP says the readers of this loop hold a P while they wait.
+const udpHoldsP = true

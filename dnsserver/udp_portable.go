@@ -134,3 +134,7 @@ func (s *Server) serveUDP(u *udpSocket) {
 		_, _, _ = u.conn.WriteMsgUDPAddrPort(resp, src, from)
 	}
 }
+
+// udpHoldsP says the readers of this loop hold a P while they wait: the
+// netpoller parks them.
+const udpHoldsP = false
