@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/tern
 
-.PHONY: all build run man test vet fuzz bench bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
+.PHONY: all build run man test vet fuzz bench bench-perf bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
 
 all: build
 
@@ -52,6 +52,13 @@ bench: build bench-go bench-probes
 	bench/run.sh
 	scripts/debs.sh curl:curl
 	bench/dnssec.sh
+
+# Where a query's cost goes: perf on the server's core during a fixed-rate
+# run and a Go CPU profile (bench/perf.sh; SERVER=gdnsd or knot, RATE=,
+# TAGS=portableudp for the netpoller loop).
+bench-perf:
+	scripts/debs.sh dnsperf:dnsperf gdnsd:gdnsd knotd:knot dig:bind9-dnsutils perf:linux-perf
+	bench/perf.sh
 
 # 2,000 members probed every second for 10 s: lateness and prober CPU.
 bench-probes:

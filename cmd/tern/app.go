@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -185,6 +186,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "probe-source", Usage: "local `ADDRESS` health probes leave from (default: the kernel chooses)"},
 			&cli.DurationFlag{Name: "verdict-max-age", Usage: "in a cluster, ignore a node's health verdict older than this (default: 3 x the longest check interval, at least 30s)"},
 			&cli.DurationFlag{Name: "verdict-refresh", Usage: "in a cluster, re-propose unchanged verdicts this often (default: a third of --verdict-max-age)"},
+			&cli.StringFlag{Name: "cpuprofile", EnvVars: []string{"TERN_CPUPROFILE"}, Usage: "write a Go CPU profile of the whole run to `FILE` (read it with go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c.String("log-level"))
@@ -212,6 +214,13 @@ func serveCommand() *cli.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			go reloadOnHUP(ctx, n, load, log)
+			if path := c.String("cpuprofile"); path != "" {
+				stopProfile, err := startCPUProfile(path)
+				if err != nil {
+					return err
+				}
+				defer stopProfile()
+			}
 			go func() {
 				select {
 				case <-n.Serving():
@@ -325,4 +334,21 @@ func splitAddr(a string) (string, string) {
 		return a, ""
 	}
 	return host, port
+}
+
+// startCPUProfile writes a CPU profile to path until the func it returns
+// is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
