@@ -186,6 +186,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "probe-source", Usage: "local `ADDRESS` health probes leave from (default: the kernel chooses)"},
 			&cli.DurationFlag{Name: "verdict-max-age", Usage: "in a cluster, ignore a node's health verdict older than this (default: 3 x the longest check interval, at least 30s)"},
 			&cli.DurationFlag{Name: "verdict-refresh", Usage: "in a cluster, re-propose unchanged verdicts this often (default: a third of --verdict-max-age)"},
+			&cli.BoolFlag{Name: "release-startup-pages", Value: true, EnvVars: []string{"TERN_RELEASE_STARTUP_PAGES"}, Usage: "once serving, have the kernel reclaim the pages of the tern executable that starting touched (Linux, MADV_PAGEOUT); what serving uses faults back in"},
 			&cli.StringFlag{Name: "cpuprofile", EnvVars: []string{"TERN_CPUPROFILE"}, Usage: "write a Go CPU profile of the whole run to `FILE` (read it with go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -225,6 +226,13 @@ func serveCommand() *cli.Command {
 				select {
 				case <-n.Serving():
 					addrs := n.DNSAddrs()
+					if c.Bool("release-startup-pages") {
+						if size, err := releaseStartupPages(); err != nil {
+							log.Debug("startup pages kept", "err", err)
+						} else {
+							log.Debug("startup pages released", "bytes", size)
+						}
+					}
 					log.Info("serving", "node", cfg.Node.Name, "dns", fmt.Sprint(addrs))
 					if c.Bool("dev") && len(addrs) > 0 {
 						host, port := splitAddr(addrs[0].String())
