@@ -204,6 +204,13 @@ func (s *Server) serveUDP(u *udpSocket) {
 
 // recv reads a batch into io: how many datagrams, and false on an error
 // (the read timeout, EINTR, ICMP errors surfacing).
+//
+// It is never inlined: its prologue is where a reader that a signal took
+// out of recvmmsg is preempted (the signal lands in the system call's
+// assembly, not at a point the runtime can stop it at), so every turn of
+// the loop passes a preemption point even when no query comes.
+//
+//go:noinline
 func (io *udpIO) recv(u *udpSocket) (int, bool) {
 	for i := range io.in {
 		h := &io.in[i].Hdr

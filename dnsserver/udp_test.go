@@ -33,6 +33,14 @@ func TestUDPStopPrompt(t *testing.T) {
 		t.Errorf("GOMAXPROCS %d while serving, want %d", got, want)
 	}
 	time.Sleep(50 * time.Millisecond) // every reader back in its read
+	// Stopping the world stops readers blocked in a read, at once.
+	for range 3 {
+		start := time.Now()
+		runtime.GC()
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("a garbage collection took %v with the readers idle", d)
+		}
+	}
 	start := time.Now()
 	cancel()
 	select {
