@@ -44,7 +44,10 @@ envs=()
 case $SERVER in
   tern)
     [ "${SCHEDTRACE:-0}" = 1 ] && envs=(GODEBUG=schedtrace=1000)
-    cmd=("$bin" serve --config "$work/tern1/tern.yaml" --log-level warn --cpuprofile "$OUT/tern.pprof") ;;
+    cmd=("$bin" serve --config "$work/tern1/tern.yaml" --log-level warn)
+    # An older binary (TERN_BIN) may not have the flag.
+    rm -f "$OUT/tern.pprof"
+    "$bin" serve --help 2>&1 | grep -q -- --cpuprofile && cmd+=(--cpuprofile "$OUT/tern.pprof") ;;
   gdnsd) cmd=(gdnsd -c "$work/gdnsd1" start) ;;
   knot) cmd=(knotd -c "$work/knot1/knot.conf") ;;
   *) echo "SERVER: tern, gdnsd or knot" >&2; exit 2 ;;
@@ -72,8 +75,25 @@ echo
 echo "Share of CPU $SERVER_CPU's samples by command (swapper: idle):"
 perf report -i "$OUT/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10
 echo
-echo "Top $TOP symbols, self time (all of CPU $SERVER_CPU's samples):"
-perf report -i "$OUT/perf.data" --no-children --sort comm,dso,sym --stdio -g none --percent-limit 0.3 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP"
+echo "Top 10 symbols of all of CPU $SERVER_CPU's samples:"
+perf report -i "$OUT/perf.data" --no-children --sort comm,dso,sym --stdio -g none --percent-limit 0.3 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10
+# The server's own samples (the softirq work of its loopback sends runs in
+# its context and is counted here): the share of each kind of code, then
+# its top symbols.
+case $SERVER in tern) comm=$(basename "$bin" | cut -c1-15) ;; gdnsd) comm=gdnsd ;; knot) comm=knotd ;; esac
+echo
+echo "$comm's samples by kind (share of its own samples):"
+perf report -i "$OUT/perf.data" --comms "$comm" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' |
+  awk '{p = $1; sub(/%/, "", p); k = "other user code"
+    if ($0 ~ /\[k\]/) k = "kernel (system calls, UDP, loopback softirq)"
+    else if ($0 ~ / runtime\.|internal\/runtime|syscall\./) k = "Go runtime and syscall wrappers"
+    else if ($0 ~ /ternlb\/tern|miekg/) k = "DNS code (parse, look up, select, pack)"
+    else if ($0 ~ /vdso/) k = "vDSO (clock_gettime)"
+    t[k] += p; all += p}
+    END {for (k in t) printf "  %5.1f%%  %s\n", t[k] / all * 100, k}' | sort -rn
+echo
+echo "Top $TOP symbols of $comm alone:"
+perf report -i "$OUT/perf.data" --comms "$comm" --no-children --sort dso,sym --stdio -g none --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP"
 if [ "$SERVER" = tern ] && [ -s "$OUT/tern.pprof" ]; then
   echo
   echo "Go CPU profile of the same run (go tool pprof -top):"
