@@ -22,10 +22,10 @@ run: build
 man:
 	$(GO) test -run '^TestGeneratedFilesInSync$$' -count=1 ./cmd/tern/ -update
 
-# Every test. The portable UDP loop (udp_portable.go, the one macOS and
-# the BSDs build) runs the dnsserver suite on Linux too (-tags portableudp),
-# and the binary must build for macOS. Tests that need root (XDP, network namespaces) skip without it;
-# CI runs as root, so there they run. The tests of a 1,000,000-record zone
+# Every test. The portable UDP loop (dnsserver/udp_portable.go, the one
+# macOS builds) runs the dnsserver suite on Linux too (-tags portableudp),
+# and the binary must build for macOS. Tests that need root (XDP, network
+# namespaces) skip without it; CI runs as root, so there they run. The tests of a 1,000,000-record zone
 # skip themselves under -race (ten times slower there) and run after,
 # without it (about 2 minutes).
 test:

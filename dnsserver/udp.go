@@ -11,7 +11,7 @@ import (
 
 // The UDP loop has two forms. On Linux (udp_linux.go) each socket is
 // blocking and outside Go's netpoller, read by one goroutine locked to its
-// thread with recvmmsg and answered with sendmmsg. Elsewhere, and on Linux
+// thread with recvmmsg and answered with sendmmsg. On macOS, and on Linux
 // when built with -tags portableudp (udp_portable.go), each socket is a
 // net.UDPConn read with ReadMsgUDPAddrPort: one query per read through the
 // netpoller. Both bind SO_REUSEPORT sockets and, on an unspecified
