@@ -25,9 +25,9 @@ man:
 # Every test. The portable UDP loop (dnsserver/udp_portable.go, the one
 # macOS builds) runs the dnsserver suite on Linux too (-tags portableudp),
 # and the binary must build for macOS. Tests that need root (XDP, network
-# namespaces) skip without it; CI runs as root, so there they run. The tests of a 1,000,000-record zone
-# skip themselves under -race (ten times slower there) and run after,
-# without it (about 2 minutes).
+# namespaces) skip without it; CI runs as root, so there they run. The
+# tests of a 1,000,000-record zone skip themselves under -race (ten times
+# slower there) and run after, without it (about 2 minutes).
 test:
 	scripts/debs.sh ip:iproute2 ethtool:ethtool chromium:chromium knotd:knot dig:bind9-dnsutils kdig:knot-dnsutils dnsviz:dnsviz delv:bind9-dnsutils unbound:unbound ldns-verify-zone:ldnsutils promtool:prometheus zsh:zsh fish:fish groff:groff
 	$(GO) vet ./...
