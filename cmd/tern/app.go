@@ -177,17 +177,16 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run a Tern node",
-		Flags: []cli.Flag{
+		Flags: append(logFlags(),
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE`"},
 			&cli.BoolFlag{Name: "dev", Usage: "serve the embedded example configuration on loopback"},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "api-token", EnvVars: []string{"TERN_API_TOKEN"}, Usage: "bearer `TOKEN` the API requires for writes (reads too with node.api_read_token); overrides node.api_token(_file); in a cluster every node's must match (nodes use it to join and forward writes)"},
 			&cli.StringFlag{Name: "probe-source", Usage: "local `ADDRESS` health probes leave from (default: the kernel chooses)"},
 			&cli.DurationFlag{Name: "verdict-max-age", Usage: "in a cluster, ignore a node's health verdict older than this (default: 3 x the longest check interval, at least 30s)"},
 			&cli.DurationFlag{Name: "verdict-refresh", Usage: "in a cluster, re-propose unchanged verdicts this often (default: a third of --verdict-max-age)"},
-		},
+		),
 		Action: func(c *cli.Context) error {
-			log, err := newLogger(c.String("log-level"))
+			log, err := commandLogger(c)
 			if err != nil {
 				return err
 			}
@@ -209,14 +208,18 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return reportProblems(c, err)
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			ctx, stop := signalContext(c.Context)
 			defer stop()
 			go reloadOnHUP(ctx, n, load, log)
 			go func() {
 				select {
 				case <-n.Serving():
 					addrs := n.DNSAddrs()
-					log.Info("serving", "node", cfg.Node.Name, "dns", fmt.Sprint(addrs))
+					attrs := []any{"node", cfg.Node.Name, "dns", fmt.Sprint(addrs)}
+					if u := n.APIURL(); u != "" {
+						attrs = append(attrs, "api", u, "status_page", u+"/")
+					}
+					log.Info("serving", attrs...)
 					if c.Bool("dev") && len(addrs) > 0 {
 						host, port := splitAddr(addrs[0].String())
 						fmt.Fprintf(c.App.Writer, "Tern is serving gslb.example.test. Try:\n  dig @%s -p %s www.gslb.example.test A\n", host, port)
@@ -294,7 +297,7 @@ func reloadOnHUP(ctx context.Context, n *node.Node, load func() (*config.Config,
 				n.ReloadFailed(err)
 			}
 			if err != nil {
-				log.Error("reload rejected; the previous configuration keeps serving", "problems", err.Error())
+				logProblems(log, "reload rejected; the previous configuration keeps serving", err)
 			}
 		}
 	}
@@ -309,14 +312,6 @@ func reportProblems(c *cli.Context, err error) error {
 		return cli.Exit(fmt.Sprintf("%d problem(s) in the configuration", len(ps)), 1)
 	}
 	return err
-}
-
-func newLogger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, cli.Exit(fmt.Sprintf("--log-level %q: write debug, info, warn or error", level), 2)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
 func splitAddr(a string) (string, string) {
