@@ -131,6 +131,22 @@ func TestServeLogs(t *testing.T) {
 			if r := rec("query"); r["qname"] != "www.log.test." || r["qtype"] != "A" || r["rcode"] != "NOERROR" || r["answers"] != "1" {
 				t.Errorf("query line: %v", r)
 			}
+			// The live node's pool show: the member's RTT from its probes
+			// and the one answer it was given.
+			var row []string
+			waitFor(t, "pool show with an RTT", func() bool {
+				out, _, _ := runTern("pool", "show", "web", "--api", api)
+				for _, l := range strings.Split(out, "\n") {
+					if f := strings.Fields(l); len(f) >= 7 && f[0] == "127.0.0.1" {
+						row = f
+						return f[4] != "-"
+					}
+				}
+				return false
+			})
+			if row[1] != "up" || row[5] != "1" || !strings.HasSuffix(row[4], "s") {
+				t.Errorf("pool show row %q: want up, an RTT, 1 answer", row)
+			}
 		})
 	}
 }
