@@ -158,6 +158,8 @@ func checkCommand() *cli.Command {
 				}
 				switch {
 				case !r.OK:
+				case r.ClusterPart && hasSection(file, "dispatcher"):
+					fmt.Fprintf(w, "%s: ok (no node: section: a file for tern dispatch, or a cluster-wide part for tern apply; tern serve needs one)\n", file)
 				case r.ClusterPart:
 					fmt.Fprintf(w, "%s: ok (no node: section: a cluster-wide part for tern apply; tern serve needs one)\n", file)
 				default:
@@ -262,6 +264,12 @@ func loader(c *cli.Context) (func() (*config.Config, error), error) {
 // (what `tern apply` sends): serving it would make a node of defaults
 // (this host's name, DNS on [::]:53, no API) rather than the one meant.
 func hasNodeSection(path string) (bool, error) {
+	return section(path, "node")
+}
+
+// section reports whether the YAML file at path has a key with a
+// non-empty mapping under it.
+func section(path, key string) (bool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return false, err
@@ -270,8 +278,14 @@ func hasNodeSection(path string) (bool, error) {
 	if err := yaml.Unmarshal(data, &top); err != nil {
 		return false, err
 	}
-	n, ok := top["node"]
+	n, ok := top[key]
 	return ok && n.Kind == yaml.MappingNode && len(n.Content) > 0, nil
+}
+
+// hasSection is section, false when the file does not read.
+func hasSection(path, key string) bool {
+	ok, err := section(path, key)
+	return ok && err == nil
 }
 
 func errNoNode(path string, err error) error {
