@@ -113,7 +113,7 @@ func TestExamplesServe(t *testing.T) {
 			e.waitAnswers(t, "www.geo.example.test.", "81.2.69.160/27", "127.0.31.1", "127.0.31.2")   // London: eu
 			e.waitAnswers(t, "www.geo.example.test.", "216.160.83.56/29", "127.0.32.1", "127.0.32.2") // the US: us
 			e.waitAnswers(t, "www.geo.example.test.", "202.196.224.0/20", "127.0.33.1", "127.0.33.2") // the Philippines: ap
-			e.waitAnswers(t, "www.geo.example.test.", "10.20.1.0/24", "127.0.33.1", "127.0.33.2")   // the office CIDR: ap
+			e.waitAnswers(t, "www.geo.example.test.", "10.20.1.0/24", "127.0.33.1", "127.0.33.2")     // the office CIDR: ap
 			e.close("127.0.33.1")
 			// ap's other member, then one of eu's (weighted: either).
 			e.waitFor(t, "www.geo.example.test.", "10.20.1.0/24", "127.0.33.2 and one of eu's", func(got []string) bool {
