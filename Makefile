@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/tern
 
-.PHONY: all build run man test vet fuzz bench bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
+.PHONY: all build run man package test vet fuzz bench bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
 
 all: build
 
@@ -21,6 +21,13 @@ run: build
 # and fish completions in contrib/completion/ (a test keeps them in sync).
 man:
 	$(GO) test -run '^TestGeneratedFilesInSync$$' -count=1 ./cmd/tern/ -update
+
+# dist/tern_VERSION_ARCH.deb: the binary, the systemd unit (user tern by
+# systemd-sysusers), the man page, completions and an example
+# configuration (scripts/package.sh, with dpkg-deb).
+package: build
+	scripts/debs.sh dpkg-deb:dpkg
+	VERSION=$(VERSION) BIN=$(BIN) scripts/package.sh
 
 # Every test. Tests that need root (XDP, network namespaces) skip without it;
 # CI runs as root, so there they run. The tests of a 1,000,000-record zone
@@ -78,4 +85,4 @@ generate:
 	dispatcher/datapath/generate.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
