@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/tern
 
-.PHONY: all build run man test vet fuzz bench bench-perf bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
+.PHONY: all build run man package test vet fuzz bench bench-perf bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
 
 all: build
 
@@ -21,6 +21,13 @@ run: build
 # and fish completions in contrib/completion/ (a test keeps them in sync).
 man:
 	$(GO) test -run '^TestGeneratedFilesInSync$$' -count=1 ./cmd/tern/ -update
+
+# dist/tern_VERSION_ARCH.deb: the binary, the systemd unit (user tern by
+# systemd-sysusers), the man page, completions and an example
+# configuration (scripts/package.sh, with dpkg-deb).
+package: build
+	scripts/debs.sh dpkg-deb:dpkg
+	VERSION=$(VERSION) BIN=$(BIN) scripts/package.sh
 
 # Every test. The portable UDP loop (dnsserver/udp_portable.go, the one
 # macOS builds) runs the dnsserver suite on Linux too (-tags portableudp),
@@ -90,4 +97,4 @@ generate:
 	dispatcher/datapath/generate.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -207,9 +207,47 @@ func LoopbackOnly(addr string) bool {
 
 // handle registers a route and notes its pattern for Routes.
 func (s *Server) handle(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, h)
+	s.mux.Handle(pattern, s.logged(h))
 	s.patterns = append(s.patterns, pattern)
 }
+
+// logged logs each request to h at debug level: method, path, status,
+// size, time taken and the client. Above debug it costs one Enabled call.
+func (s *Server) logged(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.o.Logger.Enabled(r.Context(), slog.LevelDebug) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		s.o.Logger.Debug("api request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"bytes", rec.bytes, "duration", time.Since(start), "client", r.RemoteAddr)
+	})
+}
+
+// recorder is a ResponseWriter that notes the status and size written.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes,
+// deadlines) through the recorder.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Routes returns the pattern of every route, in the order registered
 // ("GET /v1/status", "POST /v1/config", ...): what a test that must

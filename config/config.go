@@ -91,6 +91,18 @@ type Node struct {
 	// local file decides: the node section of a replicated configuration
 	// is never used.
 	AllowExecChecks bool `yaml:"allow_exec_checks"`
+	// QueryLog, when set, logs a sample of the queries answered, one line
+	// each (client, name, type, rcode, answers, size, time taken), as
+	// CoreDNS's log plugin does. This node's own setting: never
+	// replicated.
+	QueryLog *QueryLog `yaml:"query_log"`
+}
+
+// QueryLog is node.query_log.
+type QueryLog struct {
+	// Sample is the share of queries logged, above 0 up to 1 (every
+	// query); 0.01 logs one in a hundred.
+	Sample float64 `yaml:"sample"`
 }
 
 // Geo holds the MaxMind database and the named geo maps.

@@ -67,6 +67,9 @@ func (c *Config) validate(file string) Problems {
 	if n.ProbeWait < 0 || n.ProbeWait > Duration(5*time.Minute) {
 		add("node.probe_wait", "probe_wait %v: write 0 (the default, 3s) up to 5m", n.ProbeWait.D())
 	}
+	if q := n.QueryLog; q != nil && !(q.Sample > 0 && q.Sample <= 1) {
+		add("node.query_log.sample", "query_log sample %g: write the share of queries to log, above 0 up to 1 (0.01: one in a hundred; 1: every query), or leave query_log out", q.Sample)
+	}
 	if n.TCPIdle < 0 {
 		add("node.tcp_idle_timeout", "tcp_idle_timeout must be positive")
 	}

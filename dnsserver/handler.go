@@ -42,8 +42,15 @@ type worker struct {
 	pol   *atomic.Pointer[policy]
 	stats *stats
 
+	// qlogCh is the server's query log queue (nil in unit tests of the
+	// handler alone); rng is this worker's sampling state.
+	qlogCh chan<- queryEntry
+	rng    uint64
+
 	// From the policy, per query (unit tests set them directly):
 	rrl *limiter
+	// qlog samples queries for the query log; nil: off.
+	qlog *queryLog
 	// xfrOn: transfers are configured, so AXFR and IXFR over TCP are
 	// handed to the transfer code (xfr.go) instead of refused.
 	xfrOn bool
@@ -73,6 +80,7 @@ func newWorker(udpSize int, log *slog.Logger) *worker {
 		scratch: selector.NewScratch(64),
 		udpSize: udpSize,
 		log:     log,
+		rng:     seed(),
 	}
 }
 
@@ -90,7 +98,7 @@ func (w *worker) handle(cur *served, msg []byte, src netip.Addr, tcp bool) (out 
 	w.cur, w.zone, w.tcp, w.xfr = cur, nil, tcp, false
 	if w.pol != nil {
 		p := w.pol.Load()
-		w.rrl, w.xfrOn, w.keys, w.cookieKey = p.rrl, len(p.allow) > 0, p.byWire, p.cookie
+		w.rrl, w.xfrOn, w.keys, w.cookieKey, w.qlog = p.rrl, len(p.allow) > 0, p.byWire, p.cookie, p.qlog
 	}
 	var snap *Snapshot
 	w.serials = nil
@@ -106,6 +114,9 @@ func (w *worker) handle(cur *served, msg []byte, src netip.Addr, tcp bool) (out 
 	}
 	if w.stats != nil {
 		w.count(cur, time.Since(start))
+	}
+	if w.qlog != nil && w.sampled(w.qlog) {
+		w.logQuery(out, src, tcp, start)
 	}
 	return out
 }

@@ -88,6 +88,9 @@ type stats struct {
 	// RRL's counters, here so that they outlive a limiter Reconfigure
 	// replaces.
 	rrlDropped, rrlSlipped atomic.Uint64
+	// queryLogDropped counts sampled queries the query log had no room
+	// for.
+	queryLogDropped atomic.Uint64
 }
 
 func newStats() *stats {
@@ -163,20 +166,21 @@ func (w *worker) count(cur *served, took time.Duration) {
 }
 
 var (
-	descQueries   = prometheus.NewDesc("tern_dns_queries_total", "DNS queries answered (or dropped by RRL), by zone (served zone origin or none), query type (a known set, else other) and response code.", []string{"zone", "qtype", "rcode"}, nil)
-	descAnswers   = prometheus.NewDesc("tern_dns_pool_answers_total", "Times a pool member was given in an answer, by pool and member.", []string{"pool", "member"}, nil)
-	descLatency   = prometheus.NewDesc("tern_dns_response_seconds", "Time the handler took to answer a query (parse, look up, select, pack), not counting socket I/O.", nil, nil)
-	descRRL       = prometheus.NewDesc("tern_dns_rrl_responses_total", "Responses response rate limiting held back: dropped (sent nothing) or slipped (sent truncated, TC=1). Slipped ones are counted in dropped too.", []string{"action"}, nil)
-	descTransfers = prometheus.NewDesc("tern_dns_transfers_total", "Zone transfer requests (AXFR, IXFR) by result: ok, refused (not allowed, bad TSIG) or failed (the connection broke).", []string{"result"}, nil)
-	descNotifies  = prometheus.NewDesc("tern_dns_notifies_total", "NOTIFY messages to secondaries by result: acked, or failed after every retry.", []string{"result"}, nil)
-	descSerial    = prometheus.NewDesc("tern_dns_zone_serial", "The SOA serial each zone is served and transferred with.", []string{"zone"}, nil)
+	descQueries         = prometheus.NewDesc("tern_dns_queries_total", "DNS queries answered (or dropped by RRL), by zone (served zone origin or none), query type (a known set, else other) and response code.", []string{"zone", "qtype", "rcode"}, nil)
+	descAnswers         = prometheus.NewDesc("tern_dns_pool_answers_total", "Times a pool member was given in an answer, by pool and member.", []string{"pool", "member"}, nil)
+	descLatency         = prometheus.NewDesc("tern_dns_response_seconds", "Time the handler took to answer a query (parse, look up, select, pack), not counting socket I/O.", nil, nil)
+	descRRL             = prometheus.NewDesc("tern_dns_rrl_responses_total", "Responses response rate limiting held back: dropped (sent nothing) or slipped (sent truncated, TC=1). Slipped ones are counted in dropped too.", []string{"action"}, nil)
+	descTransfers       = prometheus.NewDesc("tern_dns_transfers_total", "Zone transfer requests (AXFR, IXFR) by result: ok, refused (not allowed, bad TSIG) or failed (the connection broke).", []string{"result"}, nil)
+	descQueryLogDropped = prometheus.NewDesc("tern_dns_query_log_dropped_total", "Sampled queries the query log (node.query_log) dropped because its queue was full: the log sink is slower than the sample rate.", nil, nil)
+	descNotifies        = prometheus.NewDesc("tern_dns_notifies_total", "NOTIFY messages to secondaries by result: acked, or failed after every retry.", []string{"result"}, nil)
+	descSerial          = prometheus.NewDesc("tern_dns_zone_serial", "The SOA serial each zone is served and transferred with.", []string{"zone"}, nil)
 )
 
 // collector exposes a Server's counters to Prometheus.
 type collector struct{ s *Server }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueries, descAnswers, descLatency, descRRL, descTransfers, descNotifies, descSerial} {
+	for _, d := range []*prometheus.Desc{descQueries, descAnswers, descLatency, descRRL, descTransfers, descNotifies, descQueryLogDropped, descSerial} {
 		ch <- d
 	}
 }
@@ -222,6 +226,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for i, r := range []string{"ok", "refused", "failed"} {
 		ch <- prometheus.MustNewConstMetric(descTransfers, prometheus.CounterValue, float64(st.transfers[i].Load()), r)
 	}
+	ch <- prometheus.MustNewConstMetric(descQueryLogDropped, prometheus.CounterValue, float64(st.queryLogDropped.Load()))
 	for i, r := range []string{"acked", "failed"} {
 		ch <- prometheus.MustNewConstMetric(descNotifies, prometheus.CounterValue, float64(st.notifies[i].Load()), r)
 	}

@@ -32,6 +32,9 @@ func OptionsFrom(cfg *config.Config) (Options, error) {
 		TCPIdle:    cfg.Node.TCPIdle.D(),
 		UDPSize:    cfg.Node.UDPSize,
 	}
+	if q := cfg.Node.QueryLog; q != nil {
+		o.QueryLogSample = q.Sample
+	}
 	if r := cfg.RRL; r != nil {
 		rrl := &RRL{
 			ResponsesPerSecond: r.ResponsesPerSecond,

@@ -104,6 +104,9 @@ type Options struct {
 	TransferAllow []TransferACL
 	// Notify lists the secondaries told of every new serial.
 	Notify []NotifyTarget
+	// QueryLogSample is the share of queries (0 to 1) logged one line
+	// each at info level to Logger (see querylog.go); 0: none.
+	QueryLogSample float64
 }
 
 // Server is an authoritative DNS server over UDP and TCP.
@@ -133,6 +136,8 @@ type Server struct {
 	stopping atomic.Bool
 	// workers are reused by TCP connections: their buffers are large.
 	workers sync.Pool
+	// qlog is the query log's queue: workers send, Run's logger reads.
+	qlog chan queryEntry
 }
 
 // New binds every address of o and returns a Server ready to Run. Until a
@@ -160,7 +165,8 @@ func New(o Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{opts: o, log: log, ready: make(chan struct{}), conns: map[net.Conn]struct{}{}, stats: newStats()}
+	s := &Server{opts: o, log: log, ready: make(chan struct{}), conns: map[net.Conn]struct{}{}, stats: newStats(),
+		qlog: make(chan queryEntry, queryLogQueue)}
 	pol, err := s.buildPolicy(o, nil)
 	if err != nil {
 		return nil, err
@@ -343,6 +349,11 @@ func (s *Server) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.runNotify(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runQueryLog(ctx, s.qlog, s.log)
+	}()
 	close(s.ready)
 	<-ctx.Done()
 	for _, u := range s.udp {
@@ -372,5 +383,6 @@ func (s *Server) newWorker() *worker {
 	w := newWorker(s.opts.UDPSize, s.log)
 	w.pol = &s.pol
 	w.stats = s.stats
+	w.qlogCh = s.qlog
 	return w
 }

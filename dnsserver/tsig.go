@@ -100,6 +100,7 @@ type policy struct {
 	allow  []TransferACL
 	notify []NotifyTarget
 	cookie cookieKey
+	qlog   *queryLog // nil: no query log
 }
 
 // buildPolicy checks o's RRL, TSIG, transfer, NOTIFY and cookie settings
@@ -107,7 +108,11 @@ type policy struct {
 // its settings are unchanged (so are its accounts), and so is its cookie
 // secret when o gives none.
 func (s *Server) buildPolicy(o Options, prev *policy) (*policy, error) {
-	p := &policy{keys: map[string]*tsigKey{}, byWire: map[string]*tsigKey{}, allow: slices.Clone(o.TransferAllow), notify: slices.Clone(o.Notify)}
+	if !(o.QueryLogSample >= 0 && o.QueryLogSample <= 1) {
+		return nil, fmt.Errorf("dnsserver: query log sample %g: give 0 (off) to 1 (every query)", o.QueryLogSample)
+	}
+	p := &policy{keys: map[string]*tsigKey{}, byWire: map[string]*tsigKey{}, allow: slices.Clone(o.TransferAllow), notify: slices.Clone(o.Notify),
+		qlog: newQueryLog(o.QueryLogSample)}
 	for _, k := range o.TSIGKeys {
 		tk, err := newTSIGKey(k)
 		if err != nil {

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -316,6 +318,9 @@ func (n *Node) serveLocked() {
 	n.served.Store(snap)
 	if n.dns != nil {
 		n.dns.Store(snap)
+	}
+	if n.log.Enabled(context.Background(), slog.LevelDebug) {
+		n.log.Debug("snapshot swapped in", "version", snap.Version, "pools", len(snap.Pools), "members_up", n.hv.up, "members", n.hv.total)
 	}
 }
 

@@ -631,6 +631,19 @@ func (n *Node) APIAddr() net.Addr {
 	return n.api.Addr()
 }
 
+// APIURL is the base URL of the API (https with node.tls), without a
+// trailing slash; the status page is at its root. Empty without an API.
+func (n *Node) APIURL() string {
+	if n.api == nil {
+		return ""
+	}
+	scheme := "http"
+	if n.tls != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + n.api.Addr().String()
+}
+
 // Registry is where the node's metrics are.
 func (n *Node) Registry() *prometheus.Registry { return n.reg }
 

@@ -48,6 +48,8 @@ func (n *Node) report(ctx context.Context) error {
 				n.reportAll = true
 				n.mu.Unlock()
 				next = now.Add(tick)
+			} else if err == nil {
+				n.log.Debug("observations proposed", "reports", len(b.Reports), "took", time.Since(now))
 			}
 		}
 		if !next.IsZero() {

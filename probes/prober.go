@@ -397,6 +397,10 @@ func (p *Prober) record(t *target, r result, start time.Time, rtt time.Duration)
 	if r.err != nil {
 		s.err = r.err.Error()
 	}
+	if p.log.Enabled(context.Background(), slog.LevelDebug) {
+		p.log.Debug("probe", "pool", t.key.Pool, "member", t.key.Member, "check", ch.name,
+			"result", r.outcome.String(), "rtt", rtt, "error", s.err)
+	}
 	if s.result(r.outcome == outcomeUp, ch.cfg.Rise, ch.cfg.Fall) {
 		to := "down"
 		if s.probeUp {

@@ -159,6 +159,8 @@ func checkCommand() *cli.Command {
 				}
 				switch {
 				case !r.OK:
+				case r.ClusterPart && hasSection(file, "dispatcher"):
+					fmt.Fprintf(w, "%s: ok (no node: section: a file for tern dispatch, or a cluster-wide part for tern apply; tern serve needs one)\n", file)
 				case r.ClusterPart:
 					fmt.Fprintf(w, "%s: ok (no node: section: a cluster-wide part for tern apply; tern serve needs one)\n", file)
 				default:
@@ -178,19 +180,18 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run a Tern node",
-		Flags: []cli.Flag{
+		Flags: append(logFlags(),
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE`"},
 			&cli.BoolFlag{Name: "dev", Usage: "serve the embedded example configuration on loopback"},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "api-token", EnvVars: []string{"TERN_API_TOKEN"}, Usage: "bearer `TOKEN` the API requires for writes (reads too with node.api_read_token); overrides node.api_token(_file); in a cluster every node's must match (nodes use it to join and forward writes)"},
 			&cli.StringFlag{Name: "probe-source", Usage: "local `ADDRESS` health probes leave from (default: the kernel chooses)"},
 			&cli.DurationFlag{Name: "verdict-max-age", Usage: "in a cluster, ignore a node's health verdict older than this (default: 3 x the longest check interval, at least 30s)"},
 			&cli.DurationFlag{Name: "verdict-refresh", Usage: "in a cluster, re-propose unchanged verdicts this often (default: a third of --verdict-max-age)"},
 			&cli.BoolFlag{Name: "release-startup-pages", Value: true, EnvVars: []string{"TERN_RELEASE_STARTUP_PAGES"}, Usage: "once serving, have the kernel reclaim the pages of the tern executable that starting touched (Linux, MADV_PAGEOUT); what serving uses faults back in"},
 			&cli.StringFlag{Name: "cpuprofile", EnvVars: []string{"TERN_CPUPROFILE"}, Usage: "write a Go CPU profile of the whole run to `FILE` (read it with go tool pprof)"},
-		},
+		),
 		Action: func(c *cli.Context) error {
-			log, err := newLogger(c.String("log-level"))
+			log, err := commandLogger(c)
 			if err != nil {
 				return err
 			}
@@ -212,7 +213,7 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return reportProblems(c, err)
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			ctx, stop := signalContext(c.Context)
 			defer stop()
 			go reloadOnHUP(ctx, n, load, log)
 			if path := c.String("cpuprofile"); path != "" {
@@ -233,7 +234,11 @@ func serveCommand() *cli.Command {
 							log.Debug("startup pages released", "bytes", size)
 						}
 					}
-					log.Info("serving", "node", cfg.Node.Name, "dns", fmt.Sprint(addrs))
+					attrs := []any{"node", cfg.Node.Name, "dns", fmt.Sprint(addrs)}
+					if u := n.APIURL(); u != "" {
+						attrs = append(attrs, "api", u, "status_page", u+"/")
+					}
+					log.Info("serving", attrs...)
 					if c.Bool("dev") && len(addrs) > 0 {
 						host, port := splitAddr(addrs[0].String())
 						fmt.Fprintf(c.App.Writer, "Tern is serving gslb.example.test. Try:\n  dig @%s -p %s www.gslb.example.test A\n", host, port)
@@ -276,6 +281,12 @@ func loader(c *cli.Context) (func() (*config.Config, error), error) {
 // (what `tern apply` sends): serving it would make a node of defaults
 // (this host's name, DNS on [::]:53, no API) rather than the one meant.
 func hasNodeSection(path string) (bool, error) {
+	return section(path, "node")
+}
+
+// section reports whether the YAML file at path has a key with a
+// non-empty mapping under it.
+func section(path, key string) (bool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return false, err
@@ -284,8 +295,14 @@ func hasNodeSection(path string) (bool, error) {
 	if err := yaml.Unmarshal(data, &top); err != nil {
 		return false, err
 	}
-	n, ok := top["node"]
+	n, ok := top[key]
 	return ok && n.Kind == yaml.MappingNode && len(n.Content) > 0, nil
+}
+
+// hasSection is section, false when the file does not read.
+func hasSection(path, key string) bool {
+	ok, err := section(path, key)
+	return ok && err == nil
 }
 
 func errNoNode(path string, err error) error {
@@ -311,7 +328,7 @@ func reloadOnHUP(ctx context.Context, n *node.Node, load func() (*config.Config,
 				n.ReloadFailed(err)
 			}
 			if err != nil {
-				log.Error("reload rejected; the previous configuration keeps serving", "problems", err.Error())
+				logProblems(log, "reload rejected; the previous configuration keeps serving", err)
 			}
 		}
 	}
@@ -326,14 +343,6 @@ func reportProblems(c *cli.Context, err error) error {
 		return cli.Exit(fmt.Sprintf("%d problem(s) in the configuration", len(ps)), 1)
 	}
 	return err
-}
-
-func newLogger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, cli.Exit(fmt.Sprintf("--log-level %q: write debug, info, warn or error", level), 2)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
 func splitAddr(a string) (string, string) {

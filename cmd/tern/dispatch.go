@@ -31,7 +31,7 @@ that a restart drops no packet and forgets no flow; --detach removes them.
 The pins must be in the host's bpffs: in a network namespace, start it
 with nsenter --net=/run/netns/NS, not ip netns exec (which gives it a
 private /sys whose bpffs vanishes at exit), or pass --ephemeral.`,
-		Flags: []cli.Flag{
+		Flags: append(logFlags(),
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration file", Required: true},
 			&cli.StringFlag{Name: "instance", Usage: "name of the pinned program and maps under --bpffs (default: the interface)"},
 			&cli.StringFlag{Name: "bpffs", Usage: "directory the instances are pinned in", Value: datapath.DefaultBPFFSRoot},
@@ -39,8 +39,12 @@ private /sys whose bpffs vanishes at exit), or pass --ephemeral.`,
 			&cli.BoolFlag{Name: "ephemeral", Usage: "run even where the pins cannot outlive the process (a private bpffs): the program detaches at exit"},
 			&cli.DurationFlag{Name: "stats-interval", Usage: "log each VIP's load this often (0: never)", Value: time.Minute},
 			&cli.DurationFlag{Name: "flow-lifetime", Usage: "longest a TCP flow whose FIN or RST was never seen counts as active", Value: control.DefaultFlowLifetime},
-		},
+		),
 		Action: func(c *cli.Context) error {
+			log, err := commandLogger(c)
+			if err != nil {
+				return err
+			}
 			cfg, err := config.Load(c.String("config"))
 			if err != nil {
 				return err
@@ -54,7 +58,7 @@ private /sys whose bpffs vanishes at exit), or pass --ephemeral.`,
 				Ephemeral:     c.Bool("ephemeral"),
 				StatsInterval: c.Duration("stats-interval"),
 				FlowLifetime:  c.Duration("flow-lifetime"),
-				Logger:        slog.Default(),
+				Logger:        log,
 			})
 		},
 	}
@@ -72,12 +76,16 @@ IPIP packets whose inner destination is a --vip, so the server sees the
 client's packet to the VIP (which it holds on lo). Runs until SIGTERM or
 SIGINT. The tunnel costs 20 bytes: clamp the MSS the server advertises
 (ip route change default via GW advmss 1440) or raise the path MTU.`,
-		Flags: []cli.Flag{
+		Flags: append(logFlags(),
 			&cli.StringFlag{Name: "iface", Usage: "interface the tunnelled packets arrive on", Required: true},
 			&cli.StringSliceFlag{Name: "vip", Usage: "VIP to decapsulate for (repeat for more)", Required: true},
 			&cli.StringFlag{Name: "xdp-mode", Usage: "generic or native", Value: "generic"},
-		},
+		),
 		Action: func(c *cli.Context) error {
+			log, err := commandLogger(c)
+			if err != nil {
+				return err
+			}
 			var vips []netip.Addr
 			for _, s := range c.StringSlice("vip") {
 				v, err := netip.ParseAddr(s)
@@ -92,7 +100,7 @@ SIGINT. The tunnel costs 20 bytes: clamp the MSS the server advertises
 			}
 			ctx, stop := signalContext(c.Context)
 			defer stop()
-			return runDecap(ctx, c.String("iface"), vips, mode, slog.Default())
+			return runDecap(ctx, c.String("iface"), vips, mode, log)
 		},
 	}
 }

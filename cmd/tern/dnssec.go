@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -34,6 +35,11 @@ func dnssecCommand() *cli.Command {
 					}
 					k, err := dnssec.Generate(c.Args().First(), alg, !c.Bool("zsk"))
 					if err != nil {
+						return cli.Exit(err.Error(), 1)
+					}
+					// A new keys folder is made (private to its owner, like the
+					// private key files in it).
+					if err := os.MkdirAll(c.String("dir"), 0o700); err != nil {
 						return cli.Exit(err.Error(), 1)
 					}
 					_, _, err = k.Write(c.String("dir"))

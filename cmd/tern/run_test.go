@@ -20,6 +20,7 @@ import (
 type fakeAPI struct {
 	inQuorum bool
 	admin    []string
+	pools    []api.Pool // nil: one pool web of one member
 }
 
 func (f *fakeAPI) Status(context.Context) (api.Status, error) {
@@ -27,6 +28,9 @@ func (f *fakeAPI) Status(context.Context) (api.Status, error) {
 }
 func (f *fakeAPI) Ready(context.Context) error { return nil }
 func (f *fakeAPI) Pools(context.Context) ([]api.Pool, error) {
+	if f.pools != nil {
+		return f.pools, nil
+	}
 	return []api.Pool{{Name: "web", Members: []api.PoolMember{{Address: "192.0.2.10", Up: true, Admin: "auto"}}}}, nil
 }
 func (f *fakeAPI) SetAdmin(_ context.Context, pool, addr, state string) error {

@@ -1,0 +1,144 @@
+package dnsserver
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// queryLines are the "query" records among JSON log lines.
+func queryLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		if m["msg"] == "query" {
+			recs = append(recs, m)
+		}
+	}
+	return recs
+}
+
+// TestQueryLog: with node.query_log's sample at 1 every query answered is
+// one line naming client, name, type, rcode and answers; Reconfigure
+// turns it off and on without a restart.
+func TestQueryLog(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	s, addr := startServer(t, testSnapshot(t), Options{Logger: log, QueryLogSample: 1})
+
+	exchange(t, "udp", addr, newQuery("static.example.test.", dns.TypeA))
+	exchange(t, "tcp", addr, newQuery("nothere.example.test.", dns.TypeAAAA))
+	var recs []map[string]any
+	waitUntil(t, "two query lines", func() bool { recs = queryLines(t, buf.String()); return len(recs) >= 2 })
+	for i, want := range []map[string]any{
+		{"client": "127.0.0.1", "proto": "udp", "qname": "static.example.test.", "qtype": "A", "qclass": "IN", "rcode": "NOERROR", "answers": 1.0, "tc": false},
+		{"client": "127.0.0.1", "proto": "tcp", "qname": "nothere.example.test.", "qtype": "AAAA", "rcode": "NXDOMAIN", "answers": 0.0},
+	} {
+		for k, v := range want {
+			if recs[i][k] != v {
+				t.Errorf("line %d: %s = %v, want %v (%v)", i, k, recs[i][k], v, recs[i])
+			}
+		}
+		if _, ok := recs[i]["duration"]; !ok {
+			t.Errorf("line %d has no duration: %v", i, recs[i])
+		}
+	}
+
+	// Off: a query answered after Reconfigure queues nothing. The entry
+	// would be queued before the answer is sent, so the queue (and the
+	// counters) show it at once.
+	if err := s.Reconfigure(Options{}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(queryLines(t, buf.String()))
+	exchange(t, "udp", addr, newQuery("static.example.test.", dns.TypeA))
+	if err := s.Reconfigure(Options{QueryLogSample: 1}); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, "udp", addr, newQuery("www.example.test.", dns.TypeA))
+	waitUntil(t, "the line after turning it on", func() bool { return len(queryLines(t, buf.String())) > before })
+	recs = queryLines(t, buf.String())
+	if got := recs[len(recs)-1]["qname"]; len(recs) != before+1 || got != "www.example.test." {
+		t.Errorf("after off and on: %d new lines, last %v; want 1, www.example.test.", len(recs)-before, got)
+	}
+
+	if err := s.Reconfigure(Options{QueryLogSample: 1.5}); err == nil {
+		t.Error("sample 1.5 accepted")
+	}
+}
+
+// TestQueryLogSampling: a sample of 0.25 logs about a quarter of the
+// queries, each worker drawing on its own; 0 logs none.
+func TestQueryLogSampling(t *testing.T) {
+	snap := testSnapshot(t)
+	msg := packMsg(t, newQuery("static.example.test.", dns.TypeA))
+	src := netip.MustParseAddr("192.0.2.99")
+	const n = 8000
+	for _, tc := range []struct {
+		sample   float64
+		min, max int
+	}{
+		{0, 0, 0},
+		{0.25, n/4 - 300, n/4 + 300}, // about 7 standard deviations
+		{1, n, n},
+	} {
+		ch := make(chan queryEntry, n)
+		w := newWorker(1232, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		w.qlogCh, w.qlog = ch, newQueryLog(tc.sample)
+		cur := &served{snap: snap}
+		for range n {
+			if w.handle(cur, msg, src, false) == nil {
+				t.Fatal("no response")
+			}
+		}
+		if got := len(ch); got < tc.min || got > tc.max {
+			t.Errorf("sample %g: %d of %d queries logged, want %d to %d", tc.sample, got, n, tc.min, tc.max)
+		}
+	}
+}
+
+// TestQueryLogNoAllocs: the query log costs the query path no allocation,
+// off or on (the entry is copied by value into the queue); a full queue
+// drops the entry and counts it.
+func TestQueryLogNoAllocs(t *testing.T) {
+	if raceOn {
+		t.Skip("the race detector allocates")
+	}
+	snap := testSnapshot(t)
+	src := netip.MustParseAddr("192.0.2.99")
+	for _, name := range []string{"static.example.test.", "www.example.test.", "nothere.example.test."} {
+		msg := packMsg(t, newQuery(name, dns.TypeA))
+		for _, sample := range []float64{0, 0.5, 1} {
+			w := newWorker(1232, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			w.stats = newStats()
+			w.qlogCh, w.qlog = make(chan queryEntry, 1000), newQueryLog(sample)
+			cur := &served{snap: snap}
+			w.handle(cur, msg, src, false)
+			if n := testing.AllocsPerRun(100, func() { w.handle(cur, msg, src, false) }); n != 0 {
+				t.Errorf("%s, sample %g: %v allocations per query", name, sample, n)
+			}
+		}
+	}
+
+	w := newWorker(1232, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w.stats = newStats()
+	w.qlogCh, w.qlog = make(chan queryEntry, 1), newQueryLog(1)
+	msg := packMsg(t, newQuery("static.example.test.", dns.TypeA))
+	for range 3 {
+		w.handle(&served{snap: snap}, msg, src, false)
+	}
+	if d := w.stats.queryLogDropped.Load(); d != 2 {
+		t.Errorf("a queue of 1, 3 queries: %d dropped, want 2", d)
+	}
+}
