@@ -147,17 +147,22 @@ func (tp *dtopo) ns(role string) string {
 func (tp *dtopo) addr(n int) string { return fmt.Sprintf("%s.%d", tp.prefix, n) }
 
 // host adds namespace role with eth0 = prefix.n/24 on the bridge, TX
-// checksum offload off.
+// checksum offload off, and IPv6 duplicate address detection off on eth0
+// (set before the link comes up, so its link-local address is usable at
+// once: a server answering from a VIP on lo solicits the client's address
+// from its link-local one, and while that is tentative the kernel sends
+// no solicitation at all, so the first connections' SYN-ACKs were lost).
 func (tp *dtopo) host(role string, n int) string {
 	t := tp.t
 	ns := tp.ns(role)
+	tp.hosts[role] = ns
 	port := fmt.Sprintf("p%d", n)
 	nsExec(t, "ip", "-n", tp.bridge, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
 	nsExec(t, "ip", "-n", tp.bridge, "link", "set", port, "master", "br0", "up")
 	nsExec(t, "ip", "-n", ns, "addr", "add", tp.addr(n)+"/24", "dev", "eth0")
+	tp.sysctl(role, "net.ipv6.conf.eth0.accept_dad=0")
 	nsExec(t, "ip", "-n", ns, "link", "set", "eth0", "up")
 	nsExec(t, "ip", "netns", "exec", ns, ternd(t), "txoff", "eth0")
-	tp.hosts[role] = ns
 	return ns
 }
 
@@ -354,11 +359,12 @@ func (tp *dtopo) ifaceBytes(role string) (rx, tx int64) {
 	return rx, tx
 }
 
-// hasAddr reports whether role's eth0 holds addr.
+// hasAddr reports whether role's eth0 holds addr (IPv4 or IPv6) as a
+// host address.
 func (tp *dtopo) hasAddr(role, addr string) bool {
-	out := nsExec(tp.t, "ip", "-n", tp.hosts[role], "-4", "-br", "addr", "show", "dev", "eth0")
+	out := nsExec(tp.t, "ip", "-n", tp.hosts[role], "-br", "addr", "show", "dev", "eth0")
 	for _, f := range strings.Fields(out) {
-		if f == addr+"/32" {
+		if f == addr+"/32" || f == addr+"/128" {
 			return true
 		}
 	}
