@@ -183,10 +183,9 @@ func (tp *dtopo) sysctl(role, kv string) {
 	nsExec(tp.t, "ip", "netns", "exec", tp.hosts[role], "sh", "-c", "echo "+value+" > "+path)
 }
 
-// server makes role a real server for vips: each VIP on lo, ARP for them
-// silenced (arp_ignore=1, arp_announce=2), an HTTP server on :80 and an
-// echo server on :9000. Its health check fails while downFile exists.
-func (tp *dtopo) server(role string, n int, vips ...string) (downFile string) {
+// realServer adds host role as a direct-server-return target of vips:
+// each VIP on lo, ARP for them silenced (arp_ignore=1, arp_announce=2).
+func (tp *dtopo) realServer(role string, n int, vips ...string) string {
 	ns := tp.host(role, n)
 	for _, v := range vips {
 		nsExec(tp.t, "ip", "-n", ns, "addr", "add", v+"/32", "dev", "lo")
@@ -197,6 +196,14 @@ func (tp *dtopo) server(role string, n int, vips ...string) (downFile string) {
 	} {
 		tp.sysctl(role, kv)
 	}
+	return ns
+}
+
+// server makes role a real server for vips (realServer) with an HTTP
+// server on :80 and an echo server on :9000. Its health check fails while
+// downFile exists.
+func (tp *dtopo) server(role string, n int, vips ...string) (downFile string) {
+	tp.realServer(role, n, vips...)
 	downFile = filepath.Join(tp.t.TempDir(), role+".down")
 	h := tp.start(role, false, "httpd", "--name", role, "--size", "20000", "--down-file", downFile)
 	e := tp.start(role, false, "echo", "--name", role)
