@@ -9,6 +9,13 @@
 // packs its response into buffers its worker owns; a panic while answering
 // one query is recovered, logged and answered SERVFAIL.
 //
+// Store derives an index from each snapshot: counters per zone and per
+// pool member, the served serials, each zone's transfer state. A snapshot
+// with the same zones, given serials and pools' members as the stored one
+// (a health change: only pool states differ) keeps that index; the answer
+// counters are known by each pool's first member, which every WithStatus
+// copy shares. Reindexed counts the Stores that built it afresh.
+//
 // Wire behaviour, in short:
 //   - Only opcode QUERY (others: NOTIMP); QDCOUNT must be 1 and the message
 //     well formed (else FORMERR); messages with QR=1 are dropped.

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ternlb/tern/config"
@@ -183,6 +184,10 @@ type zoneCache struct {
 	// signZones), so that an apply that leaves a zone and its keys as
 	// they were does not sign it again.
 	signed signCache
+	// parsed counts the zones parsed, walked the zones whose stamps were
+	// computed from their records (zones the cache did not compile):
+	// what a reload that changes nothing should not add to.
+	parsed, walked atomic.Int64
 }
 
 type zoneKey struct {
@@ -193,11 +198,9 @@ type cachedZone struct {
 	key  zoneKey
 	deps []fileDep
 	zone *zones.Zone
-	// stamp is the zone's stamp (zoneStamps) against the pools whose
-	// configuration hashes to stampPools; guarded by the cache's mu.
-	stamp      raftstore.ZoneStamp
-	stampPools raftstore.Hash
-	stamped    bool
+	// refs are the pools the zone's POOL records name, sorted, once each:
+	// with deps, all that its transferred content depends on.
+	refs []string
 }
 
 // fileDep is a file a zone read and the hash of what it read.
@@ -239,10 +242,11 @@ func (c *zoneCache) load(cfg *config.Config) (*zones.Set, []*cachedZone, config.
 		if e == nil {
 			rec := &recordFS{src: src}
 			z, ps := zones.Parse(rec, key.file, key.display, key.origin, pools)
+			c.parsed.Add(1)
 			if len(ps) > 0 {
 				return c.reload(cfg, src, fresh)
 			}
-			e = &cachedZone{key: key, deps: rec.deps, zone: z}
+			e = &cachedZone{key: key, deps: rec.deps, zone: z, refs: poolRefs(z)}
 			fresh = append(fresh, e)
 		}
 		if origins[e.zone.Origin] {
@@ -283,6 +287,7 @@ func (c *zoneCache) reload(cfg *config.Config, src *sourceFS, fresh []*cachedZon
 	rc := *cfg
 	rc.FS = src
 	set, ps := zones.Load(&rc)
+	c.parsed.Add(int64(len(cfg.Zones)))
 	if len(ps) == 0 {
 		ps = config.Problems{{File: cfg.Name, Msg: "the zones parse one by one but not together: report this as a bug"}}
 		set = nil
@@ -410,18 +415,66 @@ func (r *recordFS) ReadFile(name string) ([]byte, error) {
 	return data, nil
 }
 
-// stamps returns the stamps of snap's zones (zoneStamps), computing only
-// those of zones the cache has no stamp for against cfg's pools: a zone
-// file that did not change is not hashed again.
+// poolRefs returns the pools z's POOL records name, sorted, once each.
+func poolRefs(z *zones.Zone) []string {
+	var out []string
+	for set := range z.RRsets() {
+		if set.Type() != zones.TypePOOL {
+			continue
+		}
+		for r := range set.All() {
+			if name, ok := r.Pool(); ok {
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// fingerprint is a cached zone's stamp content: the SHA-256 of the
+// content hashes of the files it was parsed from (which the
+// configuration carries: a replicated version names its files by hash)
+// and of the members of the pools its POOL records name. Those are all
+// that its transferred content depends on, so it changes whenever that
+// does, and costs nothing like hashing every record of a big zone: a
+// pool edit, or an edit of another zone, leaves it as it was. (It also
+// changes for an edit that leaves the records as they were, a comment
+// say: the served serial then moves once more than it needed to.)
+func (e *cachedZone) fingerprint(pools map[string]config.Pool) raftstore.Hash {
+	h := sha256.New()
+	h.Write([]byte("tern zone stamp 2\x00files\x00"))
+	for _, d := range e.deps {
+		h.Write([]byte(d.path))
+		h.Write([]byte{0})
+		h.Write(d.hash[:])
+	}
+	h.Write([]byte("pools\x00"))
+	for _, name := range e.refs {
+		h.Write([]byte(name))
+		h.Write([]byte{0})
+		p, ok := pools[name]
+		if !ok {
+			h.Write([]byte{2})
+			continue
+		}
+		for _, m := range p.Members {
+			h.Write([]byte(m.Address))
+			h.Write([]byte{0})
+		}
+		h.Write([]byte{1})
+	}
+	return raftstore.Hash(h.Sum(nil))
+}
+
+// stamps returns the stamps of snap's zones: for each zone the cache
+// compiled, its file's serial and its fingerprint, which no record of the
+// zone goes into; for any other (a configuration read without the
+// cache), zoneStamps', which hashes the zone's transferred records.
 func (c *zoneCache) stamps(cfg *config.Config, snap *dnsserver.Snapshot) map[string]raftstore.ZoneStamp {
 	if c == nil || snap.Zones == nil {
 		return zoneStamps(snap)
 	}
-	pj, err := json.Marshal(cfg.Pools)
-	if err != nil {
-		return zoneStamps(snap)
-	}
-	pools := raftstore.Hash(sha256.Sum256(pj))
 	byZone := map[*zones.Zone]*cachedZone{}
 	c.mu.Lock()
 	for _, m := range []map[zoneKey][]*cachedZone{c.failed, c.prev, c.cur} {
@@ -431,36 +484,28 @@ func (c *zoneCache) stamps(cfg *config.Config, snap *dnsserver.Snapshot) map[str
 			}
 		}
 	}
+	c.mu.Unlock()
 	out := map[string]raftstore.ZoneStamp{}
 	var todo []*zones.Zone
 	for _, z := range snap.Zones.Zones() {
-		if e := byZone[z]; e != nil && e.stamped && e.stampPools == pools {
-			out[z.Origin] = e.stamp
+		if z.SOA == nil {
+			continue
+		}
+		if e := byZone[z]; e != nil {
+			out[z.Origin] = raftstore.ZoneStamp{Serial: z.SOA.Serial, Content: e.fingerprint(cfg.Pools)}
 		} else {
 			todo = append(todo, z)
 		}
 	}
-	c.mu.Unlock()
 	if len(todo) > 0 {
+		c.walked.Add(int64(len(todo)))
 		set, err := zones.NewSet(todo...)
 		if err != nil { // the zones came from one set: cannot happen
 			return zoneStamps(snap)
 		}
 		sub := *snap
 		sub.Zones = set
-		fresh := zoneStamps(&sub)
-		c.mu.Lock()
-		for _, z := range todo {
-			st, ok := fresh[z.Origin]
-			if !ok {
-				continue
-			}
-			out[z.Origin] = st
-			if e := byZone[z]; e != nil {
-				e.stamp, e.stampPools, e.stamped = st, pools, true
-			}
-		}
-		c.mu.Unlock()
+		maps.Copy(out, zoneStamps(&sub))
 	}
 	if len(out) == 0 {
 		return nil

@@ -119,8 +119,10 @@ func TestZoneCache(t *testing.T) {
 	}
 }
 
-// A zone's stamp is computed once while its zone and the pools are the
-// same, and is the one computing every zone's gives.
+// A zone's stamp comes from the content hashes of its files and the
+// members of the pools it names, never from its records: a pool-only edit
+// parses no zone and hashes no record, and changes the stamp of just the
+// zone naming the pool; a one-zone edit parses that zone alone.
 func TestZoneCacheStamps(t *testing.T) {
 	c := newZoneCache()
 	b := cacheFiles([]string{"api", "web"}, "a 300 IN A 192.0.2.1\n", "i 300 IN A 192.0.2.9\n")
@@ -132,24 +134,25 @@ func TestZoneCacheStamps(t *testing.T) {
 		}
 		return cfg, snap
 	}
+	counts := func() [2]int64 { return [2]int64{c.parsed.Load(), c.walked.Load()} }
 	cfg, snap := snapOf(b)
 	first := c.stamps(cfg, snap)
-	if want := zoneStamps(snap); !reflect.DeepEqual(first, want) || len(first) != 3 {
-		t.Fatalf("stamps %v, want %v", first, want)
+	want := zoneStamps(snap)
+	if len(first) != 3 || len(want) != 3 {
+		t.Fatalf("stamps %v, want three", first)
 	}
-	for _, es := range c.cur {
-		for _, e := range es {
-			e.stamp.Serial += 1000 // so that a stamp taken from the cache shows
+	for z, st := range want {
+		if first[z].Serial != st.Serial {
+			t.Fatalf("%s: serial %d, want the file's %d", z, first[z].Serial, st.Serial)
 		}
 	}
-	if again := c.stamps(cfg, snap); again["other.test."].Serial != first["other.test."].Serial+1000 {
-		t.Fatal("an unchanged zone's stamp was computed again")
+	if got := counts(); got != [2]int64{3, 0} {
+		t.Fatalf("parsed %d zones and walked %d, want 3 and 0", got[0], got[1])
 	}
-	for _, es := range c.cur {
-		for _, e := range es {
-			e.stamp.Serial -= 1000
-		}
+	if again := c.stamps(cfg, snap); !reflect.DeepEqual(again, first) {
+		t.Fatalf("stamps again %v, want %v", again, first)
 	}
+
 	// Another member of web: the big zone's transferred content changes,
 	// though the zone file did not.
 	b.Files["tern.yaml"] = []byte(strings.Replace(string(b.Files["tern.yaml"]), "192.0.2.2", "192.0.2.77", 1))
@@ -157,11 +160,23 @@ func TestZoneCacheStamps(t *testing.T) {
 	if snap2.Zones.Zone("big.test.") != snap.Zones.Zone("big.test.") {
 		t.Fatal("the big zone was parsed again for a member's address")
 	}
-	got, want := c.stamps(cfg2, snap2), zoneStamps(snap2)
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("stamps after a member change %v, want %v", got, want)
-	}
-	if got["big.test."] == first["big.test."] || got["other.test."] != first["other.test."] {
+	got := c.stamps(cfg2, snap2)
+	if got["big.test."] == first["big.test."] || got["other.test."] != first["other.test."] || got["small.test."] != first["small.test."] {
 		t.Fatal("the big zone's stamp did not follow its pool's members, or another zone's did")
+	}
+	if n := counts(); n != [2]int64{3, 0} {
+		t.Fatalf("a pool-only edit parsed %d zones and walked %d, want none", n[0]-3, n[1])
+	}
+
+	// An edit of the small zone's $INCLUDE: that zone alone is parsed,
+	// and its stamp alone changes.
+	b.Files["zones/inc.zone"] = []byte("i 300 IN A 192.0.2.10\n")
+	cfg3, snap3 := snapOf(b)
+	third := c.stamps(cfg3, snap3)
+	if third["small.test."] == got["small.test."] || third["big.test."] != got["big.test."] || third["other.test."] != got["other.test."] {
+		t.Fatal("the small zone's stamp did not follow its $INCLUDE, or another zone's moved")
+	}
+	if n := counts(); n != [2]int64{4, 0} {
+		t.Fatalf("a one-zone edit parsed %d zones and walked %d, want 1 and 0", n[0]-3, n[1])
 	}
 }

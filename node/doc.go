@@ -119,8 +119,11 @@
 // every file each zone read ($INCLUDEs too), and takes a zone whose key
 // and files' hashes match instead of parsing it; a replicated version's
 // hashes come from its manifest, without reading the file. So a new
-// version re-parses only the zone files that changed, on every node; the
-// zones' stamps (their transfer fingerprints) are kept the same way.
+// version re-parses only the zone files that changed, on every node. A
+// zone's stamp (its transfer fingerprint) is the hash of its files'
+// content hashes and of the members of the pools it names
+// (cachedZone.fingerprint): no record is hashed for it, so a pool edit or
+// another zone's edit costs an unchanged zone nothing.
 // What a zone with a problem returns is zones.Load's own word. A cluster
 // node compiles its local file as the bundle `tern apply` would send
 // (paths and names relative to its folder), so that the same files in a
@@ -145,8 +148,8 @@
 // snapshot from a newer Tern (raftstore.ErrNewerFormat: upgrade the node).
 //
 // Serials: a cluster node serves the serials the FSM recorded in the
-// version (setVersion); proposals carry the zones' stamps
-// (dnsserver.VersionSerials). A standalone node derives them with the same
+// version (setVersion); proposals carry the zones' stamps (zoneCache.stamps;
+// dnsserver.VersionSerials for a zone compiled without the cache). A standalone node derives them with the same
 // rule against the last served ones it keeps in node.data/serials.json
 // (written atomically); when that directory cannot be written, or the
 // configuration is embedded (--dev), they live in memory and a restart

@@ -17,7 +17,8 @@ import (
 // A zone's served SOA serial never goes backwards, across reloads,
 // rollbacks and restarts. It is derived by raftstore.NextSerials from each
 // zone's stamp (its file's serial and the fingerprint of its transferred
-// content, dnsserver.VersionSerials) and the last serial served. In a
+// content: zoneCache.stamps, from its files' content hashes and its
+// pools' members) and the last serial served. In a
 // cluster the FSM derives it as it makes each version, from the stamps
 // the proposer computed, so every node serves the same serial for the
 // same version; standalone the node derives it and keeps the last served
