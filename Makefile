@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/tern
 
-.PHONY: all build run man package test vet fuzz bench bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
+.PHONY: all build run man package test vet fuzz bench bench-perf bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
 
 all: build
 
@@ -29,14 +29,19 @@ package: build
 	scripts/debs.sh dpkg-deb:dpkg
 	VERSION=$(VERSION) BIN=$(BIN) scripts/package.sh
 
-# Every test. Tests that need root (XDP, network namespaces) skip without it;
-# CI runs as root, so there they run. The tests of a 1,000,000-record zone
-# skip themselves under -race (ten times slower there) and run after,
-# without it (about 2 minutes).
+# Every test. The portable UDP loop (dnsserver/udp_portable.go, the one
+# macOS builds) runs the dnsserver suite on Linux too (-tags portableudp),
+# and the binary must build for macOS. Tests that need root (XDP, network
+# namespaces) skip without it; CI runs as root, so there they run. The
+# tests of a 1,000,000-record zone skip themselves under -race (ten times
+# slower there) and run after, without it (about 2 minutes).
 test:
 	scripts/debs.sh ip:iproute2 ethtool:ethtool chromium:chromium knotd:knot dig:bind9-dnsutils kdig:knot-dnsutils dnsviz:dnsviz delv:bind9-dnsutils unbound:unbound ldns-verify-zone:ldnsutils promtool:prometheus zsh:zsh fish:fish groff:groff
 	$(GO) vet ./...
+	GOOS=darwin $(GO) build -o /dev/null ./cmd/tern
+	$(GO) vet -tags portableudp ./dnsserver/
 	$(GO) test -race -timeout 20m ./...
+	$(GO) test -race -tags portableudp ./dnsserver/
 	$(GO) test -run '^TestBigZone' -count=1 -timeout 20m ./node/
 
 # Every native fuzz target for a bounded time each (FUZZTIME per target).
@@ -54,6 +59,13 @@ bench: build bench-go bench-probes
 	bench/run.sh
 	scripts/debs.sh curl:curl
 	bench/dnssec.sh
+
+# Where a query's cost goes: perf on the server's core during a fixed-rate
+# run and a Go CPU profile (bench/perf.sh; SERVER=gdnsd or knot, RATE=,
+# TAGS=portableudp for the netpoller loop).
+bench-perf:
+	scripts/debs.sh dnsperf:dnsperf gdnsd:gdnsd knotd:knot dig:bind9-dnsutils perf:linux-perf
+	bench/perf.sh
 
 # 2,000 members probed every second for 10 s: lateness and prober CPU.
 bench-probes:

@@ -18,7 +18,10 @@
 # two cores). BENCH_QUICK=1: one round, short windows, no retries.
 # TERN_ALT="name=/path/to/tern[,VAR=value...] ..." adds tern binaries (or
 # environments) as further servers of the udp leg, alternated with the
-# others in the same window: how bench/ab.sh compares old and new.
+# others in the same window: how bench/ab.sh compares old and new. A
+# binary written @TAGS is this tree built with -tags TAGS:
+# TERN_ALT="netpoll=@portableudp" adds the portable netpoller UDP loop
+# beside the default raw one.
 # Loopback only; every run is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +50,16 @@ cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/n
 trap cleanup EXIT
 
 go build -o "$work/tern-bin" ./cmd/tern
+alts=
+for spec in $TERN_ALT; do
+  aname=${spec%%=*} arest=${spec#*=}; abin=${arest%%,*}
+  if [ "${abin#@}" != "$abin" ]; then
+    go build -tags "${abin#@}" -o "$work/tern-$aname" ./cmd/tern
+    spec="$aname=$work/tern-$aname${arest#"$abin"}"
+  fi
+  alts="$alts $spec"
+done
+TERN_ALT=${alts# }
 go build -o "$work/minimal-bin" ./bench/minimal
 cc -O2 -Wall -pthread -o "$work/echo-bin" bench/echo/echo.c
 bench/gen.sh "$work" "$PORT"

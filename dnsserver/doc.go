@@ -58,11 +58,17 @@
 //
 // Sockets: every listen address gets Options.UDPSockets UDP sockets bound
 // with SO_REUSEPORT (the kernel spreads clients over them) and one TCP
-// listener on the same port. A UDP socket is blocking and outside Go's
-// netpoller: one goroutine per socket takes up to 16 queued queries per
-// recvmmsg and sends their answers with one sendmmsg, the loop gdnsd runs.
-// On an unspecified address, answers leave from the address the query was
-// sent to (IP_PKTINFO). TCP answers pipelined queries in order, closes a
+// listener on the same port. On Linux a UDP socket is blocking and
+// outside Go's netpoller: one goroutine per socket, locked to its thread,
+// takes whatever queries are queued (up to 16) per recvmmsg and sends
+// their answers with one sendmmsg, the loop gdnsd runs. Its system calls
+// are raw (the scheduler never hands its P off while it waits), so Run
+// raises GOMAXPROCS by one per UDP socket while it serves and lowers it
+// again when it returns. Elsewhere, and on Linux built with -tags
+// portableudp, a UDP socket is a net.UDPConn read one query at a time
+// through the netpoller. On an unspecified address, answers leave from
+// the address the query was sent to (IP_PKTINFO, IPV6_PKTINFO; an IPv4
+// query on a dual-stack socket gets an IPv4 source). TCP answers pipelined queries in order, closes a
 // connection idle for Options.TCPIdle and refuses connections beyond
 // Options.TCPMaxConns.
 //

@@ -504,7 +504,7 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Resu
 		}
 		if host := a.CNAME(); host != "" {
 			if w.cur != nil {
-				if cs := w.cur.pstats[a.Pool]; a.Members[0] < len(cs) {
+				if cs := w.cur.pstats[poolKey(a.Pool)]; a.Members[0] < len(cs) {
 					cs[a.Members[0]].Add(1)
 				}
 			}
@@ -520,7 +520,7 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Resu
 		}
 		var counters []*atomic.Uint64
 		if w.cur != nil {
-			counters = w.cur.pstats[a.Pool]
+			counters = w.cur.pstats[poolKey(a.Pool)]
 		}
 		n := len(resp.recs)
 		for _, i := range a.Members {

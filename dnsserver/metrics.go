@@ -117,7 +117,7 @@ func (st *stats) index(snap *Snapshot, cur *served) {
 		}
 	}
 	st.zones = keepZones
-	cur.pstats = map[*selector.Pool][]*atomic.Uint64{}
+	cur.pstats = map[*selector.Member][]*atomic.Uint64{}
 	keep := map[[2]string]*atomic.Uint64{}
 	for _, p := range snap.Pools {
 		if p == nil {
@@ -133,7 +133,9 @@ func (st *stats) index(snap *Snapshot, cur *served) {
 			keep[k] = c
 			cs[i] = c
 		}
-		cur.pstats[p] = cs
+		if k := poolKey(p); k != nil {
+			cur.pstats[k] = cs
+		}
 	}
 	st.members = keep
 }

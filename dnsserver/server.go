@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"runtime"
 	"strconv"
@@ -50,7 +51,20 @@ type served struct {
 	// xfr is each zone's transfer state by origin.
 	xfr    map[string]*zoneXfr
 	zstats map[*zones.Zone]*zoneCounters
-	pstats map[*selector.Pool][]*atomic.Uint64
+	// pstats holds each pool's answer counters, one per member, by the
+	// pool's first member (poolKey): a pool's WithStatus and fallback
+	// copies share their Members, so the index outlives a health change.
+	pstats map[*selector.Member][]*atomic.Uint64
+}
+
+// poolKey is what pstats knows a pool by: its first member, shared by
+// every copy of the pool a health change or a fallback relink makes.
+// A pool without members counts nothing.
+func poolKey(p *selector.Pool) *selector.Member {
+	if p == nil || len(p.Members) == 0 {
+		return nil
+	}
+	return &p.Members[0]
 }
 
 // Options configure a Server. The zero value of each field means its
@@ -106,11 +120,14 @@ type Server struct {
 	pol atomic.Pointer[policy]
 
 	storeMu sync.Mutex // serializes Store
-	notify  notifier
-	udp     []*udpSocket
-	tcp     []*net.TCPListener
-	ready   chan struct{}
-	ran     atomic.Bool
+	// reindexed counts the Stores that indexed a snapshot afresh in
+	// place of one already stored (see Reindexed).
+	reindexed atomic.Uint64
+	notify    notifier
+	udp       []*udpSocket
+	tcp       []*net.TCPListener
+	ready     chan struct{}
+	ran       atomic.Bool
 
 	mu    sync.Mutex // guards conns; never taken on the query path
 	conns map[net.Conn]struct{}
@@ -230,15 +247,27 @@ func (s *Server) closeAll() {
 // The node calls it for every new snapshot; it never blocks queries. It
 // derives each zone's served SOA serial and queues a NOTIFY to the
 // secondaries for every zone whose serial changed.
+//
+// A snapshot that differs from the stored one only in its pools' states
+// (health, drain, load: what WithStatus copies change) keeps the stored
+// one's index, serials and transfer state: its cost is one comparison
+// per pool, not an index of every pool and member.
 func (s *Server) Store(snap *Snapshot) {
 	s.storeMu.Lock()
 	defer s.storeMu.Unlock()
 	prev := s.cur.Load()
+	if prev != nil && sameShape(prev.snap, snap) {
+		cur := *prev
+		cur.snap = snap
+		s.cur.Store(&cur)
+		return
+	}
 	cur := &served{snap: snap}
 	s.stats.index(snap, cur)
 	var prevXfr map[string]*zoneXfr
 	if prev != nil {
 		prevXfr = prev.xfr
+		s.reindexed.Add(1)
 	}
 	cur.xfr, cur.serials = deriveSerials(snap, prevXfr)
 	s.cur.Store(cur)
@@ -247,6 +276,33 @@ func (s *Server) Store(snap *Snapshot) {
 			s.notify.queue(origin, zx.soa)
 		}
 	}
+}
+
+// Reindexed returns how many Stores indexed their snapshot afresh (zones,
+// serials, pools' counters) in place of a stored one, because its zones,
+// serials or pools' members differed from it. The first Store is not
+// counted; a health change should count none.
+func (s *Server) Reindexed() uint64 { return s.reindexed.Load() }
+
+// sameShape reports whether b differs from a at most in what the stored
+// state does not derive from: pool states, answer settings, DNSSEC
+// signers, the node's name and the version. Everything Store indexes
+// (the zones, the given serials, each pool's name and members) is the
+// same.
+func sameShape(a, b *Snapshot) bool {
+	if a == nil || b == nil || a.Zones != b.Zones || len(a.Pools) != len(b.Pools) || !maps.Equal(a.Serials, b.Serials) {
+		return false
+	}
+	for i, p := range a.Pools {
+		q := b.Pools[i]
+		if p == q {
+			continue
+		}
+		if p == nil || q == nil || p.Name != q.Name || len(p.Members) != len(q.Members) || poolKey(p) != poolKey(q) {
+			return false
+		}
+	}
+	return true
 }
 
 // Addrs returns the bound addresses, one per listen address (its TCP
@@ -268,6 +324,9 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 func (s *Server) Run(ctx context.Context) error {
 	if !s.ran.CompareAndSwap(false, true) {
 		return errors.New("dnsserver: Run called twice")
+	}
+	if udpHoldsP {
+		defer lendProcs(len(s.udp))()
 	}
 	var wg sync.WaitGroup
 	var udpWG sync.WaitGroup

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/selector"
 	"golang.org/x/sys/unix"
 )
 
@@ -92,7 +94,7 @@ func TestReusePortSockets(t *testing.T) {
 		if got := u.addr.String(); got != addr {
 			t.Errorf("socket %d on %s, want %s", i, got, addr)
 		}
-		v, err := unix.GetsockoptInt(u.fd, unix.SOL_SOCKET, unix.SO_REUSEPORT)
+		v, err := u.sockoptInt(unix.SOL_SOCKET, unix.SO_REUSEPORT)
 		if err != nil || v != 1 {
 			t.Errorf("socket %d: SO_REUSEPORT %d %v", i, v, err)
 		}
@@ -441,4 +443,63 @@ func TestConcurrentQueriesAndStores(t *testing.T) {
 		t.Errorf("%v: %v", k, v)
 		return true
 	})
+}
+
+// Store indexes a snapshot afresh only when what it indexes changed:
+// zones, given serials, pools' names and members; not for pool states.
+func TestStoreReindexes(t *testing.T) {
+	base := testSnapshot(t)
+	i := poolIndex(t, base, "web")
+	downed := func(s *Snapshot) *Snapshot {
+		c := *s
+		c.Pools = slices.Clone(s.Pools)
+		st := make([]selector.Status, len(c.Pools[i].Members))
+		for j := range st {
+			st[j] = selector.Status{Up: j != 0}
+		}
+		c.Pools[i] = c.Pools[i].WithStatus(st)
+		return &c
+	}
+	for _, tc := range []struct {
+		name    string
+		next    func(*Snapshot) *Snapshot
+		reindex bool
+		serial  uint32 // 0: the file's, 2026112201
+	}{
+		{"a pool's states", downed, false, 0},
+		{"the version name", func(s *Snapshot) *Snapshot { c := *s; c.Version = "other"; return &c }, false, 0},
+		{"serials given", func(s *Snapshot) *Snapshot {
+			c := *s
+			c.Serials = map[string]uint32{"example.test.": 77}
+			return &c
+		}, true, 77},
+		{"pools compiled again", func(s *Snapshot) *Snapshot { c := *s; c.Pools = testSnapshot(t).Pools; return &c }, true, 0},
+		{"zones loaded again", func(s *Snapshot) *Snapshot { c := *s; c.Zones = testSnapshot(t).Zones; return &c }, true, 0},
+		{"a pool fewer", func(s *Snapshot) *Snapshot { c := *s; c.Pools = s.Pools[1:]; return &c }, true, 2026112202},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(Options{Addrs: []string{"127.0.0.1:0"}, UDPSockets: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.closeAll()
+			s.Store(base)
+			next := tc.next(base)
+			s.Store(next)
+			if got := s.Reindexed() == 1; got != tc.reindex {
+				t.Fatalf("reindexed %d times, want reindex=%v", s.Reindexed(), tc.reindex)
+			}
+			cur := s.cur.Load()
+			if cur.snap != next {
+				t.Fatal("the new snapshot is not the one served")
+			}
+			want := cmp.Or(tc.serial, 2026112201)
+			if zx := cur.xfr["example.test."]; zx == nil || zx.serial != want {
+				t.Fatalf("example.test. not served with serial %d", want)
+			}
+			if p := next.Pools[poolIndex(t, next, "web")]; len(cur.pstats[poolKey(p)]) != len(p.Members) {
+				t.Fatalf("pool web has %d counters, want %d", len(cur.pstats[poolKey(p)]), len(p.Members))
+			}
+		})
+	}
 }

@@ -4,137 +4,18 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"os"
-	"sync/atomic"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// udpSocket is one UDP socket Tern reads itself: a blocking socket outside
-// Go's netpoller, read by one goroutine in a loop of recvmsg, answer,
-// sendmsg. That is the loop gdnsd runs: two system calls per query, where
-// a netpoller socket costs a failed read and an epoll_wait more.
-type udpSocket struct {
-	fd      int
-	addr    netip.AddrPort
-	pktinfo bool // bound to an unspecified address: answers name their source
-	closed  atomic.Bool
-}
-
-// listenUDP binds a UDP socket with SO_REUSEPORT, so that several sockets
-// share one address and the kernel spreads queries over them. A socket on
-// an unspecified address asks for each packet's destination (IP_PKTINFO)
-// so the answer leaves from the address the query went to. An empty host
-// means every address, IPv6 and IPv4 on one socket where the host has
-// IPv6.
-func listenUDP(host string, port int) (*udpSocket, error) {
-	var ip netip.Addr
-	if host != "" {
-		ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, err
-		}
-		ip, _ = netip.AddrFromSlice(ua.IP)
-		ip = ip.Unmap()
-		if ua.Zone != "" {
-			ip = ip.WithZone(ua.Zone)
-		}
-	}
-	u, err := openUDP(ip, port)
-	if err != nil && host == "" {
-		u, err = openUDP(netip.IPv4Unspecified(), port) // no IPv6 here
-	}
-	return u, err
-}
-
-func openUDP(ip netip.Addr, port int) (*udpSocket, error) {
-	family := unix.AF_INET
-	if !ip.IsValid() || ip.Is6() {
-		family = unix.AF_INET6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	u := &udpSocket{fd: fd}
-	fail := func(op string, err error) (*udpSocket, error) {
-		unix.Close(fd)
-		return nil, os.NewSyscallError(op, err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-		return fail("setsockopt SO_REUSEPORT", err)
-	}
-	// Room for bursts; the kernel caps it at net.core.rmem_max.
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
-	// A bound on each blocking read, so a reader notices shutdown even if
-	// the wake-up below were missed.
-	tv := unix.Timeval{Sec: 1}
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return fail("setsockopt SO_RCVTIMEO", err)
-	}
-	var sa unix.Sockaddr
-	switch {
-	case family == unix.AF_INET:
-		sa = &unix.SockaddrInet4{Port: port, Addr: ip.As4()}
-	default:
-		if !ip.IsValid() || ip.IsUnspecified() {
-			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
-				return fail("setsockopt IPV6_V6ONLY", err)
-			}
-		}
-		s6 := &unix.SockaddrInet6{Port: port}
-		if ip.IsValid() {
-			s6.Addr = ip.As16()
-			if z := ip.Zone(); z != "" {
-				ifi, err := net.InterfaceByName(z)
-				if err != nil {
-					unix.Close(fd)
-					return nil, err
-				}
-				s6.ZoneId = uint32(ifi.Index)
-			}
-		}
-		sa = s6
-	}
-	if err := unix.Bind(fd, sa); err != nil {
-		return fail("bind", err)
-	}
-	got, err := unix.Getsockname(fd)
-	if err != nil {
-		return fail("getsockname", err)
-	}
-	switch a := got.(type) {
-	case *unix.SockaddrInet4:
-		u.addr = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
-		u.addr = netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port))
-	}
-	if u.addr.Addr().IsUnspecified() {
-		u.pktinfo = true
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_PKTINFO, 1); err != nil {
-			return fail("setsockopt IP_PKTINFO", err)
-		}
-		if family == unix.AF_INET6 {
-			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {
-				return fail("setsockopt IPV6_RECVPKTINFO", err)
-			}
-		}
-	}
-	return u, nil
-}
-
-// shutdown wakes the socket's reader and makes it return; answers of
-// a batch in hand still go out.
-func (u *udpSocket) shutdown() {
-	u.closed.Store(true)
-	// On Linux this wakes a reader blocked in recvmsg even on an
-	// unconnected socket (it reports ENOTCONN, and does it anyway).
-	_ = unix.Shutdown(u.fd, unix.SHUT_RD)
-}
-
-func (u *udpSocket) close() error { return unix.Close(u.fd) }
+// The UDP loop has two forms. On Linux (udp_linux.go) each socket is
+// blocking and outside Go's netpoller, read by one goroutine locked to its
+// thread with recvmmsg and answered with sendmmsg. On macOS, and on Linux
+// when built with -tags portableudp (udp_portable.go), each socket is a
+// net.UDPConn read with ReadMsgUDPAddrPort: one query per read through the
+// netpoller. Both bind SO_REUSEPORT sockets and, on an unspecified
+// address, answer from the address each query was sent to.
 
 // udpBatch is how many datagrams one recvmmsg may return: under load a
 // reader takes what has queued up in one system call and answers it in
@@ -145,112 +26,31 @@ const udpBatch = 16
 // dropped (queries are a few hundred bytes, padded ones 468 at most).
 const maxUDPQuery = 4096
 
-// udpIO holds what one reader passes to recvmmsg and sendmmsg. It lives on
-// the heap, so the kernel gets pointers that do not move.
-type udpIO struct {
-	in     [udpBatch]unix.Mmsghdr
-	from   [udpBatch]unix.RawSockaddrAny
-	inIov  [udpBatch]unix.Iovec
-	oob    [udpBatch][64]byte
-	inBuf  []byte // udpBatch * maxUDPQuery
-	out    [udpBatch]unix.Mmsghdr
-	outIov [udpBatch]unix.Iovec
-	reply  [udpBatch][64]byte // control messages naming the answers' sources
-	outBuf []byte             // udpBatch * the largest UDP answer
-	outMax int
-}
-
-func newUDPIO(pktinfo bool, udpSize int) *udpIO {
-	io := &udpIO{inBuf: make([]byte, udpBatch*maxUDPQuery), outBuf: make([]byte, udpBatch*udpSize), outMax: udpSize}
-	for i := range io.in {
-		io.inIov[i].Base = &io.inBuf[i*maxUDPQuery]
-		io.inIov[i].SetLen(maxUDPQuery)
-		h := &io.in[i].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&io.from[i]))
-		h.Iov = &io.inIov[i]
-		h.Iovlen = 1
-		if pktinfo {
-			h.Control = &io.oob[i][0]
-		}
+// listenIP resolves a listen host to the address to bind: the zero Addr
+// for an empty host (every address, IPv6 and IPv4 on one socket where the
+// host has IPv6).
+func listenIP(host string) (netip.Addr, error) {
+	if host == "" {
+		return netip.Addr{}, nil
 	}
-	return io
-}
-
-// serveUDP reads queries from u and answers them with one worker's
-// buffers: the kernel spreads load over the sockets of an address, so a
-// socket needs no more than one reader.
-func (s *Server) serveUDP(u *udpSocket) {
-	w := s.newWorker()
-	io := newUDPIO(u.pktinfo, s.opts.UDPSize)
-	for {
-		for i := range io.in {
-			h := &io.in[i].Hdr
-			h.Namelen = unix.SizeofSockaddrAny
-			h.Flags = 0
-			if u.pktinfo {
-				h.SetControllen(len(io.oob[i]))
-			}
-		}
-		n, _, errno := syscall.Syscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&io.in[0])), udpBatch, unix.MSG_WAITFORONE, 0, 0)
-		if u.closed.Load() {
-			return
-		}
-		if errno != 0 {
-			continue // the read timeout, EINTR, ICMP errors surfacing
-		}
-		k := 0 // answers to send
-		for i := 0; i < int(n); i++ {
-			h := &io.in[i].Hdr
-			src, ok := sockaddrAddr(&io.from[i])
-			if !ok || h.Flags&unix.MSG_TRUNC != 0 {
-				continue
-			}
-			q := io.inBuf[i*maxUDPQuery : i*maxUDPQuery+int(io.in[i].Len)]
-			resp := w.handle(s.cur.Load(), q, src, false)
-			if len(resp) == 0 || len(resp) > io.outMax {
-				continue
-			}
-			buf := io.outBuf[k*io.outMax:]
-			copy(buf, resp)
-			io.outIov[k].Base = &buf[0]
-			io.outIov[k].SetLen(len(resp))
-			o := &io.out[k].Hdr
-			*o = unix.Msghdr{Name: h.Name, Namelen: h.Namelen, Iov: &io.outIov[k], Iovlen: 1}
-			if u.pktinfo && h.Controllen > 0 {
-				if ctl := sourceControl(io.reply[k][:0], io.oob[i][:h.Controllen]); len(ctl) > 0 {
-					o.Control = &ctl[0]
-					o.SetControllen(len(ctl))
-				}
-			}
-			k++
-		}
-		for sent := 0; sent < k; {
-			m, _, errno := syscall.Syscall6(unix.SYS_SENDMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&io.out[sent])), uintptr(k-sent), unix.MSG_DONTWAIT, 0, 0)
-			if errno != 0 {
-				sent++ // this answer cannot go (a full buffer, an unreachable client): skip it
-				continue
-			}
-			sent += int(m)
-		}
+	ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return netip.Addr{}, err
 	}
-}
-
-// sockaddrAddr returns the address of a raw socket address.
-func sockaddrAddr(sa *unix.RawSockaddrAny) (netip.Addr, bool) {
-	switch sa.Addr.Family {
-	case unix.AF_INET:
-		a := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrFrom4(a.Addr), true
-	case unix.AF_INET6:
-		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
-		return netip.AddrFrom16(a.Addr).Unmap(), true
+	ip, _ := netip.AddrFromSlice(ua.IP)
+	ip = ip.Unmap()
+	if ua.Zone != "" {
+		ip = ip.WithZone(ua.Zone)
 	}
-	return netip.Addr{}, false
+	return ip, nil
 }
 
 // sourceControl turns the destination a query was received on (an
 // IP_PKTINFO or IPV6_PKTINFO control message) into the control message
-// that sends the answer from that address.
+// that sends the answer from that address. An IPv4 query on a dual-stack
+// socket may be reported as an IPv6 destination in ::ffff:0:0/96; its
+// answer is given an IPv4 source (IP_PKTINFO), which the IPv4 output path
+// of every kernel understands.
 func sourceControl(dst, oob []byte) []byte {
 	for len(oob) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
@@ -267,7 +67,13 @@ func sourceControl(dst, oob []byte) []byte {
 		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
 			var info unix.Inet6Pktinfo
 			copy(info.Addr[:], data[:16])
-			if a := netip.AddrFrom16(info.Addr); a.IsLinkLocalUnicast() {
+			a := netip.AddrFrom16(info.Addr)
+			if a.Is4In6() {
+				var v4 unix.Inet4Pktinfo
+				v4.Spec_dst = a.Unmap().As4()
+				return appendCmsg(dst, unix.IPPROTO_IP, unix.IP_PKTINFO, unsafe.Slice((*byte)(unsafe.Pointer(&v4)), unix.SizeofInet4Pktinfo))
+			}
+			if a.IsLinkLocalUnicast() {
 				// A link-local source means nothing without its link.
 				info.Ifindex = binary.NativeEndian.Uint32(data[16:20])
 			}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -247,7 +248,7 @@ func TestVerdictCostIndependentOfPools(t *testing.T) {
 // the pool and relinking, the atomic store), at 100, 1,000 and 10,000
 // pools of 10 members (10,000 only with TERN_BENCH_SCALE=1: building
 // 100,000 members takes a while). The DNS variants add dnsserver's Store,
-// which indexes every pool and member per snapshot.
+// which keeps its index across a health change and compares the pools.
 func BenchmarkVerdictToSnapshot(b *testing.B) {
 	sizes := []int{100, 1000}
 	if os.Getenv("TERN_BENCH_SCALE") != "" {
@@ -267,6 +268,7 @@ func BenchmarkVerdictToSnapshot(b *testing.B) {
 						b.Fatal(err)
 					}
 					r.n.dns = srv
+					srv.Store(r.n.served.Load()) // the first Store indexes all
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -277,7 +279,80 @@ func BenchmarkVerdictToSnapshot(b *testing.B) {
 				if r.n.hv.rebuilds < b.N {
 					b.Fatalf("%d verdict changes, %d snapshots built", b.N, r.n.hv.rebuilds)
 				}
+				if r.n.dns != nil && r.n.dns.Reindexed() != 0 {
+					b.Fatalf("dnsserver indexed %d of %d snapshots afresh", r.n.dns.Reindexed(), b.N)
+				}
 			})
 		}
+	}
+}
+
+// A verdict change reaches DNS without dnsserver indexing the snapshot
+// again, at 100 pools as at 10,000: the downed member leaves the answers,
+// comes back, and the per-member answer counters count on across the
+// changes.
+func TestVerdictServedWithoutReindex(t *testing.T) {
+	sizes := []int{100}
+	if !testing.Short() {
+		sizes = append(sizes, 10000)
+	}
+	for _, pools := range sizes {
+		t.Run(fmt.Sprintf("pools=%d", pools), func(t *testing.T) {
+			r := newScaleRig(t, pools)
+			srv, err := dnsserver.New(dnsserver.Options{Addrs: []string{"127.0.0.1:0"}, UDPSockets: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- srv.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+			<-srv.Ready()
+			r.n.mu.Lock()
+			r.n.dns = srv
+			srv.Store(r.n.served.Load())
+			r.n.mu.Unlock()
+			addr := srv.Addrs()[0].String()
+			all := make([]string, 10)
+			for m := range all {
+				all[m] = fmt.Sprintf("10.0.0.%d", m+1)
+			}
+			slices.Sort(all)
+			count := func(member string) uint64 { return srv.PoolAnswers()[[2]string{"p0", member}] }
+			ask := func(want []string) {
+				t.Helper()
+				before := map[string]uint64{}
+				for _, m := range all {
+					before[m] = count(m)
+				}
+				if got := answers(t, addr, "www.example.test."); !slices.Equal(got, want) {
+					t.Fatalf("www answers %v, want %v", got, want)
+				}
+				for _, m := range all {
+					inc := uint64(0)
+					if slices.Contains(want, m) {
+						inc = 1
+					}
+					if got := count(m); got != before[m]+inc {
+						t.Fatalf("p0/%s counted %d answers, want %d", m, got, before[m]+inc)
+					}
+				}
+			}
+			ask(all)
+			ask(all)
+			r.report(t, 0, false)
+			ask(all[1:]) // 10.0.0.1 sorts first
+			r.flip(t, pools-1)
+			r.flip(t, 1)
+			r.clock = r.clock.Add(time.Second)
+			r.report(t, 0, true)
+			ask(all)
+			if n := srv.Reindexed(); n != 0 {
+				t.Fatalf("%d verdict changes indexed every pool again", n)
+			}
+			if count(all[0]) != 3 || count(all[1]) != 4 {
+				t.Fatalf("counters %d and %d, want 3 and 4: they restarted", count(all[0]), count(all[1]))
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -186,6 +187,8 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "probe-source", Usage: "local `ADDRESS` health probes leave from (default: the kernel chooses)"},
 			&cli.DurationFlag{Name: "verdict-max-age", Usage: "in a cluster, ignore a node's health verdict older than this (default: 3 x the longest check interval, at least 30s)"},
 			&cli.DurationFlag{Name: "verdict-refresh", Usage: "in a cluster, re-propose unchanged verdicts this often (default: a third of --verdict-max-age)"},
+			&cli.BoolFlag{Name: "release-startup-pages", Value: true, EnvVars: []string{"TERN_RELEASE_STARTUP_PAGES"}, Usage: "once serving, have the kernel reclaim the pages of the tern executable that starting touched (Linux, MADV_PAGEOUT); what serving uses faults back in"},
+			&cli.StringFlag{Name: "cpuprofile", EnvVars: []string{"TERN_CPUPROFILE"}, Usage: "write a Go CPU profile of the whole run to `FILE` (read it with go tool pprof)"},
 		),
 		Action: func(c *cli.Context) error {
 			log, err := commandLogger(c)
@@ -213,10 +216,24 @@ func serveCommand() *cli.Command {
 			ctx, stop := signalContext(c.Context)
 			defer stop()
 			go reloadOnHUP(ctx, n, load, log)
+			if path := c.String("cpuprofile"); path != "" {
+				stopProfile, err := startCPUProfile(path)
+				if err != nil {
+					return err
+				}
+				defer stopProfile()
+			}
 			go func() {
 				select {
 				case <-n.Serving():
 					addrs := n.DNSAddrs()
+					if c.Bool("release-startup-pages") {
+						if size, err := releaseStartupPages(); err != nil {
+							log.Debug("startup pages kept", "err", err)
+						} else {
+							log.Debug("startup pages released", "bytes", size)
+						}
+					}
 					attrs := []any{"node", cfg.Node.Name, "dns", fmt.Sprint(addrs)}
 					if u := n.APIURL(); u != "" {
 						attrs = append(attrs, "api", u, "status_page", u+"/")
@@ -334,4 +351,21 @@ func splitAddr(a string) (string, string) {
 		return a, ""
 	}
 	return host, port
+}
+
+// startCPUProfile writes a CPU profile to path until the func it returns
+// is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
