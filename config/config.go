@@ -188,6 +188,12 @@ func Load(name string) (*Config, error) {
 func LoadFS(fsys fs.FS, file, display string) (*Config, error) {
 	data, err := fs.ReadFile(fsys, file)
 	if err != nil {
+		// The path error names the file as fsys sees it (without the
+		// leading slash of Load's root): say only what went wrong.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return nil, fmt.Errorf("read config %q: %w", display, err)
 	}
 	c, ps := Parse(display, data)
