@@ -173,6 +173,7 @@ func Load(name string) (*Config, error) {
 	// Parse: a configuration replicated from another node names that
 	// node's files.
 	tps := append(c.CheckTLS(time.Now()), c.readAPIToken()...)
+	tps = append(tps, c.checkHAKeyFile()...)
 	if tps = append(tps, c.redactedOnHost()...); len(tps) > 0 {
 		var ps Problems
 		errors.As(err, &ps)
