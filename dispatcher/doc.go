@@ -68,6 +68,17 @@
 //   - Servers hold each VIP on lo with arp_ignore=1 and arp_announce=2 on
 //     the interfaces facing the dispatcher, so that only the dispatcher
 //     answers ARP for it.
+//   - IPv6: the dispatcher adds an IPv6 VIP without duplicate address
+//     detection and deprecated (preferred lifetime 0), so it answers
+//     neighbour solicitations at once but never becomes the source of the
+//     dispatcher's own health checks (by longest match it would, and the
+//     servers, holding it on lo, would answer themselves); a takeover
+//     sends an unsolicited neighbour advertisement. Servers hold the VIP
+//     on lo (IPv6 answers no solicitation for another interface's
+//     address) and need a usable link-local address on the interface
+//     facing the clients: replying from the VIP they solicit the client
+//     from it, and send nothing while it is tentative (just after the
+//     link came up, with DAD on).
 //   - ipip mode: keep GRO off on the dispatcher's interface (ethtool -K IF
 //     gro off) so no merged packet gets encapsulated, and mind the 20
 //     bytes of the outer header: raise the path MTU or clamp the MSS the

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dispatcher"
+	"github.com/ternlb/tern/internal/run"
 	"github.com/ternlb/tern/raftstore"
 )
 
@@ -289,30 +289,31 @@ func rebased(c *config.Config, main []byte) *config.Config {
 	return rc
 }
 
-// startCluster starts the node's cluster tasks; each returns when ctx
-// ends. A task's fatal error goes to done: joinCluster's (the cluster
+// addCluster adds the node's cluster tasks to g, after every other part;
+// each returns when its context ends. A task's error stops the node:
+// joinCluster's (the cluster
 // refused this node because it lost its data) and watch's (the log holds
 // an entry from a newer Tern: raftstore.ErrNewerFormat). No failure to
 // propose or take in a configuration is fatal: it is logged, reported in
 // Status.LastConfigError, and the last good configuration keeps serving.
-func (n *Node) startCluster(ctx context.Context, wg *sync.WaitGroup, done chan<- error) {
-	run := func(f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				select {
-				case done <- err:
-				default:
-				}
-			}
-		}()
+func (n *Node) addCluster(g *run.Group) {
+	g.Go("raft", quiet(n.store.Run))
+	g.Go("fsm watch", quiet(n.watch))
+	g.Go("report", quiet(n.report))
+	g.Go("join", quiet(untilStopped(n.joinCluster)))
+	g.Go("seed configuration", quiet(untilStopped(n.seedConfig)))
+}
+
+// quiet is f, whose error once ctx has ended (a task cut short by the
+// stop) is not a failure.
+func quiet(f func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := f(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
 	}
-	run(n.store.Run)
-	run(n.watch)
-	run(n.report)
-	run(n.joinCluster)
-	run(n.seedConfig)
 }
 
 // watch follows the FSM: a new configuration version becomes a new

@@ -189,5 +189,13 @@
 // probe keep their initial state and say why (/v1/pools, /v1/status
 // warnings, tern_probe_not_allowed).
 //
-// node is the only package that imports all the others.
+// Lifecycle: Run is one internal/run.Group. It starts, in order, the
+// Raft store (closed last), the prober (one first round before DNS
+// serves; a new generation's prober replaces it in the same part), DNS,
+// the API, the dispatcher, the query-rate sampler and the re-signer, and
+// in a cluster the Raft, FSM watch, report, join and seed tasks; it stops
+// them in reverse, and the first part to fail stops the rest.
+//
+// node is the only package that imports all the others (and
+// internal/run, the lifecycle).
 package node

@@ -20,6 +20,7 @@ import (
 	"github.com/ternlb/tern/dnsserver"
 	"github.com/ternlb/tern/geo"
 	"github.com/ternlb/tern/health"
+	"github.com/ternlb/tern/internal/run"
 	"github.com/ternlb/tern/probes"
 	"github.com/ternlb/tern/raftstore"
 )
@@ -436,143 +437,119 @@ func (n *Node) geoFile(cfg *config.Config) string {
 	return local.HostPath(cfg.Geo.Database)
 }
 
-// Run probes and serves until ctx ends, then stops in reverse start order:
-// the cluster tasks, the API, DNS, probes, and last the Raft store.
+// Run probes and serves until ctx ends or a part fails, then stops in
+// reverse start order: the cluster tasks, the re-signer and rate sampler,
+// the dispatcher, the API, DNS, probes, and last the Raft store. It is one
+// run.Group, so the first part to fail stops the others; the error names
+// the part.
 func (n *Node) Run(ctx context.Context) error {
 	n.started = time.Now()
-	n.mu.Lock()
-	g := n.gen
-	n.mu.Unlock()
+	var g run.Group
 	if n.store != nil {
-		defer func() {
+		// Closed last; a failure to close is logged, not the node's.
+		g.Add(run.Part{Name: "raft store", Stop: func() error {
 			if err := n.store.Close(); err != nil {
 				n.log.Warn("close the raft store", "err", err)
 			}
-		}()
+			return nil
+		}})
 	}
-
-	var stopProber context.CancelFunc
-	proberDone := make(chan error, 1)
-	// A generation's prober and geo watcher run together and stop together.
-	startProber := func(g *generation) {
-		var proberCtx context.Context
-		proberCtx, stopProber = context.WithCancel(ctx)
-		go func(g *generation, ctx context.Context) {
-			if g.geo == nil {
-				proberDone <- g.prober.Run(ctx)
-				return
-			}
-			geoDone := make(chan error, 1)
-			go func() { geoDone <- g.geo.Run(ctx) }()
-			err := g.prober.Run(ctx)
-			<-geoDone
-			proberDone <- err
-		}(g, proberCtx)
-	}
-	startProber(g)
-
-	// No first-query blindness: one probe round before pools are served.
-	if err := g.prober.FirstRound(ctx, n.probeWait); err != nil && !errors.Is(err, context.Canceled) {
-		n.log.Warn("serving before every member was probed; unprobed members answer with their pool's initial state", "err", err)
-	}
-	n.republish(g)
-
-	dnsCtx, stopDNS := context.WithCancel(context.Background())
-	dnsDone := make(chan error, 1)
-	go func() { dnsDone <- n.dns.Run(dnsCtx) }()
-	apiCtx, stopAPI := context.WithCancel(context.Background())
-	apiDone := make(chan error, 1)
+	g.Add(n.probing())
+	g.Go("dns", n.dns.Run)
 	if n.api != nil {
-		go func() { apiDone <- n.api.Run(apiCtx) }()
-	} else {
-		apiDone <- nil
+		g.Go("api", untilStopped(n.api.Run))
 	}
-	dispCtx, stopDisp := context.WithCancel(context.Background())
-	dispDone := make(chan error, 1)
 	if n.disp != nil {
-		go func() { dispDone <- n.disp.Run(dispCtx) }()
-	} else {
-		dispDone <- nil
+		g.Go("dispatcher", untilStopped(n.disp.Run))
 	}
-	rateCtx, stopRate := context.WithCancel(ctx)
-	rateDone := make(chan struct{})
-	go func() { n.sampleRate(rateCtx); close(rateDone) }()
-	resignDone := make(chan struct{})
-	go func() {
+	g.Go("query rate", func(ctx context.Context) error { n.sampleRate(ctx); return nil })
+	g.Go("re-sign", func(ctx context.Context) error {
 		keys := ""
 		n.mu.Lock()
 		if n.local != nil {
 			keys = keyStatePath(n.local)
 		}
 		n.mu.Unlock()
-		resign(rateCtx, n.served.Load, time.Minute, keys, n.log)
-		close(resignDone)
-	}()
-	clusterCtx, stopCluster := context.WithCancel(ctx)
-	clusterDone := make(chan error, 1)
-	var tasks sync.WaitGroup
+		resign(ctx, n.served.Load, time.Minute, keys, n.log)
+		return nil
+	})
 	if n.store != nil {
-		n.startCluster(clusterCtx, &tasks, clusterDone)
+		n.addCluster(&g)
 	}
-
-	var err error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case err = <-dnsDone:
-			dnsDone = nil
-			break loop
-		case err = <-apiDone:
-			apiDone = nil
-			if err != nil {
-				break loop
-			}
-		case err = <-clusterDone:
-			break loop
-		case err = <-dispDone:
-			dispDone = nil
-			if err != nil {
-				err = fmt.Errorf("dispatcher: %w", err)
-				break loop
-			}
-		case ng := <-n.swap:
-			stopProber()
-			<-proberDone
-			startProber(ng)
-			n.republish(ng)
-		}
-	}
-	stopCluster()
-	tasks.Wait()
-	stopRate()
-	<-rateDone
-	<-resignDone
-	stopDisp()
-	if dispDone != nil {
-		if e := <-dispDone; err == nil && e != nil {
-			err = fmt.Errorf("dispatcher: %w", e)
-		}
-	}
-	stopAPI()
-	if apiDone != nil {
-		if e := <-apiDone; err == nil {
-			err = e
-		}
-	}
-	stopDNS()
-	if dnsDone != nil {
-		if e := <-dnsDone; err == nil {
-			err = e
-		}
-	}
-	stopProber()
-	<-proberDone
+	err := g.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return err
+}
+
+// untilStopped runs f and, when it returns nil before ctx ends (a part
+// with nothing to do), waits for ctx: only its error stops the node.
+func untilStopped(f func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := f(ctx); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	}
+}
+
+// probing is the part that runs the current generation's prober and geo
+// watcher. Start runs one probe round before the later parts (DNS) start,
+// so no pool is served blind; Run swaps in each new generation's prober
+// (Reload, the FSM watcher) until the node stops, then stops the last.
+func (n *Node) probing() run.Part {
+	var (
+		stop context.CancelFunc
+		done chan error
+	)
+	// A generation's prober and geo watcher run together and stop together.
+	start := func(ctx context.Context, g *generation) {
+		var gctx context.Context
+		gctx, stop = context.WithCancel(context.WithoutCancel(ctx))
+		var pg run.Group
+		pg.Go("checks", g.prober.Run)
+		if g.geo != nil {
+			pg.Go("geo database", g.geo.Run)
+		}
+		done = make(chan error, 1)
+		go func() { done <- pg.Run(gctx) }()
+	}
+	halt := func() error {
+		stop()
+		return <-done
+	}
+	return run.Part{
+		Name: "probes",
+		Start: func(ctx context.Context) error {
+			n.mu.Lock()
+			g := n.gen
+			n.mu.Unlock()
+			start(ctx, g)
+			if err := g.prober.FirstRound(ctx, n.probeWait); err != nil && !errors.Is(err, context.Canceled) {
+				n.log.Warn("serving before every member was probed; unprobed members answer with their pool's initial state", "err", err)
+			}
+			n.republish(g)
+			return nil
+		},
+		Run: func(ctx context.Context) error {
+			for {
+				select {
+				case <-ctx.Done():
+					return halt()
+				case err := <-done: // ended or failed on its own
+					return err
+				case ng := <-n.swap:
+					if err := halt(); err != nil {
+						return err
+					}
+					start(ctx, ng)
+					n.republish(ng)
+				}
+			}
+		},
+	}
 }
 
 // republish serves g's pools with their members' current states, if g is

@@ -147,17 +147,22 @@ func (tp *dtopo) ns(role string) string {
 func (tp *dtopo) addr(n int) string { return fmt.Sprintf("%s.%d", tp.prefix, n) }
 
 // host adds namespace role with eth0 = prefix.n/24 on the bridge, TX
-// checksum offload off.
+// checksum offload off, and IPv6 duplicate address detection off on eth0
+// (set before the link comes up, so its link-local address is usable at
+// once: a server answering from a VIP on lo solicits the client's address
+// from its link-local one, and while that is tentative the kernel sends
+// no solicitation at all, so the first connections' SYN-ACKs were lost).
 func (tp *dtopo) host(role string, n int) string {
 	t := tp.t
 	ns := tp.ns(role)
+	tp.hosts[role] = ns
 	port := fmt.Sprintf("p%d", n)
 	nsExec(t, "ip", "-n", tp.bridge, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
 	nsExec(t, "ip", "-n", tp.bridge, "link", "set", port, "master", "br0", "up")
 	nsExec(t, "ip", "-n", ns, "addr", "add", tp.addr(n)+"/24", "dev", "eth0")
+	tp.sysctl(role, "net.ipv6.conf.eth0.accept_dad=0")
 	nsExec(t, "ip", "-n", ns, "link", "set", "eth0", "up")
 	nsExec(t, "ip", "netns", "exec", ns, ternd(t), "txoff", "eth0")
-	tp.hosts[role] = ns
 	return ns
 }
 
@@ -178,10 +183,9 @@ func (tp *dtopo) sysctl(role, kv string) {
 	nsExec(tp.t, "ip", "netns", "exec", tp.hosts[role], "sh", "-c", "echo "+value+" > "+path)
 }
 
-// server makes role a real server for vips: each VIP on lo, ARP for them
-// silenced (arp_ignore=1, arp_announce=2), an HTTP server on :80 and an
-// echo server on :9000. Its health check fails while downFile exists.
-func (tp *dtopo) server(role string, n int, vips ...string) (downFile string) {
+// realServer adds host role as a direct-server-return target of vips:
+// each VIP on lo, ARP for them silenced (arp_ignore=1, arp_announce=2).
+func (tp *dtopo) realServer(role string, n int, vips ...string) string {
 	ns := tp.host(role, n)
 	for _, v := range vips {
 		nsExec(tp.t, "ip", "-n", ns, "addr", "add", v+"/32", "dev", "lo")
@@ -192,6 +196,14 @@ func (tp *dtopo) server(role string, n int, vips ...string) (downFile string) {
 	} {
 		tp.sysctl(role, kv)
 	}
+	return ns
+}
+
+// server makes role a real server for vips (realServer) with an HTTP
+// server on :80 and an echo server on :9000. Its health check fails while
+// downFile exists.
+func (tp *dtopo) server(role string, n int, vips ...string) (downFile string) {
+	tp.realServer(role, n, vips...)
 	downFile = filepath.Join(tp.t.TempDir(), role+".down")
 	h := tp.start(role, false, "httpd", "--name", role, "--size", "20000", "--down-file", downFile)
 	e := tp.start(role, false, "echo", "--name", role)
@@ -354,11 +366,12 @@ func (tp *dtopo) ifaceBytes(role string) (rx, tx int64) {
 	return rx, tx
 }
 
-// hasAddr reports whether role's eth0 holds addr.
+// hasAddr reports whether role's eth0 holds addr (IPv4 or IPv6) as a
+// host address.
 func (tp *dtopo) hasAddr(role, addr string) bool {
-	out := nsExec(tp.t, "ip", "-n", tp.hosts[role], "-4", "-br", "addr", "show", "dev", "eth0")
+	out := nsExec(tp.t, "ip", "-n", tp.hosts[role], "-br", "addr", "show", "dev", "eth0")
 	for _, f := range strings.Fields(out) {
-		if f == addr+"/32" {
+		if f == addr+"/32" || f == addr+"/128" {
 			return true
 		}
 	}

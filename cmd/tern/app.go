@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ternlb/tern/config"
+	lifecycle "github.com/ternlb/tern/internal/run"
 	"github.com/ternlb/tern/node"
 )
 
@@ -215,7 +216,6 @@ func serveCommand() *cli.Command {
 			}
 			ctx, stop := signalContext(c.Context)
 			defer stop()
-			go reloadOnHUP(ctx, n, load, log)
 			if path := c.String("cpuprofile"); path != "" {
 				stopProfile, err := startCPUProfile(path)
 				if err != nil {
@@ -223,7 +223,13 @@ func serveCommand() *cli.Command {
 				}
 				defer stopProfile()
 			}
-			go func() {
+			// The node, then what acts on it: stopped first, they never
+			// reload or report a node that has stopped.
+			var g lifecycle.Group
+			var nodeErr error
+			g.Go("node", func(ctx context.Context) error { nodeErr = n.Run(ctx); return nodeErr })
+			g.Go("reload on SIGHUP", func(ctx context.Context) error { reloadOnHUP(ctx, n, load, log); return nil })
+			g.Go("serving log", func(ctx context.Context) error {
 				select {
 				case <-n.Serving():
 					addrs := n.DNSAddrs()
@@ -245,9 +251,14 @@ func serveCommand() *cli.Command {
 					}
 				case <-ctx.Done():
 				}
-			}()
-			err = n.Run(ctx)
+				<-ctx.Done()
+				return nil
+			})
+			err = g.Run(ctx)
 			log.Info("stopped")
+			if nodeErr != nil {
+				return nodeErr // it names its own failed part
+			}
 			return err
 		},
 	}

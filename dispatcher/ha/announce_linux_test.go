@@ -79,6 +79,13 @@ func TestAnnounceMovesNeighbour(t *testing.T) {
 			t.Fatalf("the IPv6 VIP waits for DAD: %s", line)
 		}
 	}
+	// The VIPs never become the source of a's own connections to the
+	// segment (for IPv6 they would by longest match, were they preferred).
+	for dst, want := range map[string]string{"10.9.0.2": "10.9.0.1", "fd00:9::2": "fd00:9::1"} {
+		if out := sh("-n", a, "route", "get", dst); !strings.Contains(out, " src "+want+" ") {
+			t.Errorf("with the VIPs held, a's route to %s: %q, want source %s", dst, strings.TrimSpace(out), want)
+		}
+	}
 	for _, v := range vips {
 		deadline := time.Now().Add(3 * time.Second)
 		for {

@@ -31,11 +31,22 @@ func (l *Link) link() (netlink.Link, error) {
 // hostAddr is a as a host address (/32, /128) of the interface. An IPv6
 // one skips duplicate address detection: it is the VIP the dispatchers
 // move between them, usable (and announced) at once, not tentative for a
-// second while the flows it should take reset.
+// second while the flows it should take reset. It is also deprecated
+// (preferred lifetime 0, valid forever): a deprecated address still
+// answers neighbour solicitations and takes packets, but the kernel never
+// picks it as the source of this host's own connections. Without that
+// RFC 6724's longest-match rule prefers the /128 VIP over the interface's
+// /64 address for every neighbour on the segment, so the dispatcher's
+// health checks leave from the VIP, the servers (which hold it on lo)
+// answer themselves, and every server is marked down. An IPv4 /32 needs
+// nothing: the subnet route's preferred source stays the interface's own
+// address.
 func hostAddr(a netip.Addr) *netlink.Addr {
 	na := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(a.BitLen(), a.BitLen())}}
 	if a.Is6() {
 		na.Flags = unix.IFA_F_NODAD
+		forever := ^uint32(0) // INFINITY_LIFE_TIME
+		na.ValidLft, na.PreferedLft = int(forever), 0
 	}
 	return na
 }
