@@ -173,6 +173,7 @@ func Load(name string) (*Config, error) {
 	// Parse: a configuration replicated from another node names that
 	// node's files.
 	tps := append(c.CheckTLS(time.Now()), c.readAPIToken()...)
+	tps = append(tps, c.checkHAKeyFile()...)
 	if tps = append(tps, c.redactedOnHost()...); len(tps) > 0 {
 		var ps Problems
 		errors.As(err, &ps)
@@ -188,6 +189,12 @@ func Load(name string) (*Config, error) {
 func LoadFS(fsys fs.FS, file, display string) (*Config, error) {
 	data, err := fs.ReadFile(fsys, file)
 	if err != nil {
+		// The path error names the file as fsys sees it (without the
+		// leading slash of Load's root): say only what went wrong.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return nil, fmt.Errorf("read config %q: %w", display, err)
 	}
 	c, ps := Parse(display, data)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,5 +125,14 @@ func TestLoadChecksTLSFiles(t *testing.T) {
 	var ps Problems
 	if !errors.As(err, &ps) || len(ps) == 0 || !strings.Contains(ps.Error(), "tern.yaml:4:") {
 		t.Fatalf("missing certificate files: %v, want problems at the tls line", err)
+	}
+}
+
+// A file that cannot be read is named once, as given, with the reason
+// (not the root-relative path Load reads it by).
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nothere.yaml"))
+	if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.HasSuffix(err.Error(), `nothere.yaml": no such file or directory`) || strings.Count(err.Error(), "nothere.yaml") != 1 {
+		t.Errorf("Load: %v", err)
 	}
 }

@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -456,4 +458,27 @@ func isPrime(n int) bool {
 		}
 	}
 	return true
+}
+
+// checkHAKeyFile reads dispatcher.ha.key_file on this host (as tern
+// dispatch will) and reports a file that cannot be read or holds a key
+// shorter than the heartbeats need, so tern check finds it before the
+// dispatcher does.
+func (c *Config) checkHAKeyFile() Problems {
+	if !c.onHost || c.Dispatcher == nil || c.Dispatcher.HA == nil || c.Dispatcher.HA.KeyFile == "" {
+		return nil
+	}
+	f := c.Dispatcher.HA.KeyFile
+	bad := func(format string, args ...any) Problems {
+		return Problems{{File: c.Name, Line: c.Line("dispatcher.ha.key_file"),
+			Msg: fmt.Sprintf("dispatcher.ha.key_file %s: ", c.DisplayPath(f)) + fmt.Sprintf(format, args...)}}
+	}
+	b, err := fs.ReadFile(c.FS, c.Resolve(f))
+	if err != nil {
+		return bad("%v", unwrapPath(err))
+	}
+	if n := len(strings.TrimSpace(string(b))); n < minKeyLen {
+		return bad("the key is %d bytes, at least %d are needed (make one: head -c 32 /dev/urandom | base64 > %s)", n, minKeyLen, filepath.Base(f))
+	}
+	return nil
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -189,5 +191,35 @@ func TestDispatcherOnlyConfiguration(t *testing.T) {
 	if len(ps) != 2 || !strings.Contains(ps[0].String(), `d.yaml:8: service 0: check "http-ok" is not defined`) ||
 		!strings.Contains(ps[1].String(), `d.yaml:11: service 0 server 1: check "tcp" is not defined`) {
 		t.Fatalf("unknown checks: got\n%v", ps)
+	}
+}
+
+// Load reads dispatcher.ha.key_file on the host, as tern dispatch will:
+// a missing file or a short key is a problem at its line.
+func TestDispatcherKeyFileOnHost(t *testing.T) {
+	for _, tc := range []struct {
+		name, key, want string
+	}{
+		{"good", "0123456789abcdef0123\n", ""},
+		{"short", "short\n", "ha.key: the key is 5 bytes, at least 16 are needed"},
+		{"missing", "", "ha.key: no such file or directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			doc := "dispatcher:\n  interface: eth0\n  ha:\n    local: 10.1.0.2:7500\n    peers: [10.1.0.3:7500]\n    key_file: ha.key\n" +
+				"  services:\n    - {vip: 192.0.2.10, port: 80, servers: [{address: 10.1.0.11, mac: \"02:00:00:00:01:11\", check: none}]}\n"
+			os.WriteFile(filepath.Join(dir, "x.yaml"), []byte(doc), 0o644)
+			if tc.key != "" {
+				os.WriteFile(filepath.Join(dir, "ha.key"), []byte(tc.key), 0o600)
+			}
+			_, err := Load(filepath.Join(dir, "x.yaml"))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if tc.want == "" && got != "" || tc.want != "" && (!strings.Contains(got, "x.yaml:6: dispatcher.ha.key_file ") || !strings.Contains(got, tc.want)) {
+				t.Errorf("Load: %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

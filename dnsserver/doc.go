@@ -206,5 +206,14 @@
 // server (listeners need a new one); a limiter whose settings did not
 // change keeps its accounts.
 //
+// # Query log
+//
+// With Options.QueryLogSample above 0, a sample of the queries answered is
+// logged, one info record each (querylog.go): the worker draws from its
+// own random generator and sends a fixed-size copy of the query's fields
+// on a bounded channel without blocking; Run's goroutine writes the
+// records. A full channel drops the entry and counts it
+// (tern_dns_query_log_dropped_total). Reconfigure turns it on and off.
+//
 // dnsserver imports config, zones, selector and geo; never raftstore.
 package dnsserver

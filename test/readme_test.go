@@ -22,8 +22,10 @@ import (
 //	<!-- illustrative: why -->
 //
 // A line that starts a node (tern serve, make run) is started in the
-// background, and the next lines run once it logs that it serves; it
-// stops when the next one starts, or at the end.
+// background, and the next lines run once it logs that it serves. It
+// runs until a line starts a node without a trailing & (which stops every
+// node running), or to the end; nodes started with & run side by side
+// (a cluster's).
 
 // readmeBlock is one ```sh block of README.md.
 type readmeBlock struct {
@@ -136,22 +138,21 @@ func TestREADME(t *testing.T) {
 	nsExec(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	env := append(os.Environ(), "PATH="+filepath.Dir(bin)+":/usr/local/go/bin:"+os.Getenv("PATH"))
 
-	var node *exec.Cmd
-	var nodeOut *lockedBuffer
+	var nodes []*exec.Cmd
+	var nodeOut *lockedBuffer // the last node's
 	stop := func() {
-		if node == nil {
-			return
+		for _, node := range nodes {
+			syscall.Kill(-node.Process.Pid, syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { node.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				syscall.Kill(-node.Process.Pid, syscall.SIGKILL)
+				<-done
+			}
 		}
-		syscall.Kill(-node.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { node.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			syscall.Kill(-node.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		node = nil
+		nodes = nil
 	}
 	t.Cleanup(stop)
 	shell := func(script string) *exec.Cmd {
@@ -193,9 +194,13 @@ func TestREADME(t *testing.T) {
 				continue
 			}
 			flush()
-			stop()
 			code, _, _ := strings.Cut(l, "#")
-			node = shell(strings.TrimSuffix(strings.TrimSpace(code), "&"))
+			code = strings.TrimSpace(code)
+			if !strings.HasSuffix(code, "&") {
+				stop()
+			}
+			node := shell(strings.TrimSuffix(code, "&"))
+			nodes = append(nodes, node)
 			nodeOut = &lockedBuffer{}
 			node.Stdout, node.Stderr = nodeOut, nodeOut
 			if err := node.Start(); err != nil {
