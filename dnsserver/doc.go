@@ -199,5 +199,8 @@
 // server (listeners need a new one); a limiter whose settings did not
 // change keeps its accounts.
 //
-// dnsserver imports config, zones, selector and geo; never raftstore.
+// # Imports
+//
+// Tern packages: config, dnssec, selector, zones. Never raftstore: the
+// serving snapshot is handed to it.
 package dnsserver
