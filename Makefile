@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/tern
 
-.PHONY: all build run man package test vet fuzz bench bench-perf bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
+.PHONY: all build run man package deps lint tools test vet fuzz bench bench-perf bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
 
 all: build
 
@@ -29,20 +29,43 @@ package: build
 	scripts/debs.sh dpkg-deb:dpkg
 	VERSION=$(VERSION) BIN=$(BIN) scripts/package.sh
 
-# Every test. The portable UDP loop (dnsserver/udp_portable.go, the one
-# macOS builds) runs the dnsserver suite on Linux too (-tags portableudp),
-# and the binary must build for macOS. Tests that need root (XDP, network
-# namespaces) skip without it; CI runs as root, so there they run. The
-# tests of a 1,000,000-record zone skip themselves under -race (ten times
-# slower there) and run after, without it (about 2 minutes).
-test:
+# Test dependencies: the Debian tools the tests drive (installed if missing).
+deps:
 	scripts/debs.sh ip:iproute2 ethtool:ethtool chromium:chromium knotd:knot dig:bind9-dnsutils kdig:knot-dnsutils dnsviz:dnsviz delv:bind9-dnsutils unbound:unbound ldns-verify-zone:ldnsutils promtool:prometheus zsh:zsh fish:fish groff:groff
+
+# Pinned linters, installed through the Go module proxy into bin/tools.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)
+$(STATICCHECK):
+	mkdir -p bin/tools
+	GOBIN=$(CURDIR)/bin/tools/tmp-$(STATICCHECK_VERSION) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv bin/tools/tmp-$(STATICCHECK_VERSION)/staticcheck $@ && rmdir bin/tools/tmp-$(STATICCHECK_VERSION)
+tools: $(STATICCHECK)
+
+# The gates CI runs before the tests: formatting, vet, staticcheck, a tidy
+# go.mod, and a build of the binary for macOS, so `tern check` runs on a
+# laptop.
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=darwin $(GO) build -o /dev/null ./cmd/tern
 	$(GO) vet -tags portableudp ./dnsserver/
+	$(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+	GOOS=darwin $(GO) build -o /dev/null ./cmd/tern
+
+# Every test, after deps and lint. The portable UDP loop
+# (dnsserver/udp_portable.go, the one macOS builds) runs the dnsserver suite
+# on Linux too (-tags portableudp). Tests that need root (XDP, network
+# namespaces) skip without it; CI runs as root, so there they run. The tests
+# of a 1,000,000-record zone skip themselves under -race (ten times slower
+# there) and run after, without it (about 2 minutes).
+test: deps lint
 	$(GO) test -race -timeout 20m ./...
 	$(GO) test -race -tags portableudp ./dnsserver/
 	$(GO) test -run '^TestBigZone' -count=1 -timeout 20m ./node/
+
+vet:
+	$(GO) vet ./...
 
 # Every native fuzz target for a bounded time each (FUZZTIME per target).
 FUZZTIME ?= 30s

@@ -25,4 +25,9 @@
 // Conflict when that is no longer current, unless it is forced; the
 // server adds the client's address (Change.Client) for the version's
 // origin.
+//
+// # Imports
+//
+// Tern packages: none. The server calls interfaces declared here, which
+// package node implements.
 package api

@@ -5,7 +5,8 @@
 // reported with the file and line it comes from, all of them at once, so
 // that `tern check` tells an operator everything to fix in one run.
 //
-// config is a leaf package: it imports no other Tern package. Zone files are
-// parsed by package zones, which reports its problems with this package's
-// Problem type.
+// # Imports
+//
+// Tern packages: none. config is a leaf: zone files are parsed by package
+// zones, which reports its problems with this package's Problem type.
 package config

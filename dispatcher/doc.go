@@ -94,6 +94,7 @@
 //
 // # Imports
 //
-// config, probes, internal/run and the subpackages datapath, control, ha
-// (and, through them, maglev). Only node and cmd/tern import dispatcher.
+// Tern packages: config, dispatcher/control, dispatcher/datapath,
+// dispatcher/ha, internal/run, probes. The control plane reaches
+// dispatcher/maglev; only node and cmd/tern import dispatcher.
 package dispatcher

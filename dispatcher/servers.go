@@ -30,7 +30,7 @@ func serverTargets(cfg *config.Config, spec control.Spec) ([]probes.Target, erro
 				continue
 			}
 			if _, ok := cfg.Checks[srv.Check]; !ok {
-				return nil, fmt.Errorf("service %s server %s: check %q is not under checks:", s.Key, srv.Addr, srv.Check)
+				return nil, fmt.Errorf("service %s server %s: check %q is not defined under checks", s.Key, srv.Addr, srv.Check)
 			}
 			k := probes.Key{Pool: CheckPoolPrefix + srv.Check, Member: srv.Addr.Unmap().String()}
 			if !seen[k] {

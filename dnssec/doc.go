@@ -5,8 +5,13 @@
 // and the compact denial of existence of RFC 9824 (one NSEC at the query
 // name, NXNAME in its bitmap for a name that does not exist).
 //
-// It is pure but for the key files it reads and writes; it imports zones
-// (for the compiled RRsets it signs) and no server package. The query path calls Zone.Static and
-// Zone.Cached, which take no lock and do not allocate; a cache miss
-// calls Zone.SignDynamic, which costs one signature per key.
+// It is pure but for the key files it reads and writes. The query path
+// calls Zone.Static and Zone.Cached, which take no lock and do not
+// allocate; a cache miss calls Zone.SignDynamic, which costs one signature
+// per key.
+//
+// # Imports
+//
+// Tern packages: zones (for the compiled RRsets it signs); no server
+// package.
 package dnssec

@@ -215,5 +215,8 @@
 // records. A full channel drops the entry and counts it
 // (tern_dns_query_log_dropped_total). Reconfigure turns it on and off.
 //
-// dnsserver imports config, zones, selector and geo; never raftstore.
+// # Imports
+//
+// Tern packages: config, dnssec, selector, zones. Never raftstore: the
+// serving snapshot is handed to it.
 package dnsserver

@@ -17,5 +17,7 @@
 // can then never be unmapped under a lookup still using it; the garbage
 // collector frees it when the last lookup is done.
 //
-// geo imports no Tern package.
+// # Imports
+//
+// Tern packages: none.
 package geo

@@ -51,7 +51,10 @@
 // proposed, or refreshed when older than the refresh period and confirmed
 // by a newer probe), with optional hysteresis for numeric kinds.
 //
-// health is pure: no I/O, no goroutines, no clock of its own. It imports
-// no Tern package but internal/mix (the hash finalizer the prober choice
-// shares); raftstore, node and the API import it, never the reverse.
+// health is pure: no I/O, no goroutines, no clock of its own.
+//
+// # Imports
+//
+// Tern packages: internal/mix (the hash finalizer the prober choice
+// shares). raftstore and node import health, never the reverse.
 package health

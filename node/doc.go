@@ -199,6 +199,10 @@
 // in a cluster the Raft, FSM watch, report, join and seed tasks; it stops
 // them in reverse, and the first part to fail stops the rest.
 //
-// node is the only package that imports all the others (and
-// internal/run, the lifecycle).
+// # Imports
+//
+// Tern packages: api, config, dispatcher, dnssec, dnsserver, geo, health,
+// internal/run, probes, raftstore, selector, zones. node is the only
+// package that knows all the servers; it reaches the dispatcher's rooms
+// through dispatcher alone.
 package node

@@ -89,5 +89,8 @@
 // initial state (initial: up, the default, answers every member; initial:
 // down answers none, so all_down applies), forced admin states aside.
 //
-// probes imports config only.
+// # Imports
+//
+// Tern packages: config, internal/mix (the hash that spreads probes over
+// the interval).
 package probes

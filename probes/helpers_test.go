@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,5 +168,3 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 		time.Sleep(2 * time.Millisecond)
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -114,7 +114,7 @@ func New(cfg *config.Config, opts Options) (*Prober, error) {
 		var ch *checker
 		if pc.Check != "" {
 			if ch = checkers[pc.Check]; ch == nil {
-				return nil, fmt.Errorf("pool %q: check %q: %w", pool, pc.Check, errors.New("not under checks:"))
+				return nil, fmt.Errorf("pool %q: check %q is not defined under checks", pool, pc.Check)
 			}
 		}
 		members := map[string]*target{}

@@ -1,7 +1,6 @@
 package probes
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -35,7 +34,7 @@ func NewTargets(checks map[string]config.Check, targets []Target, opts Options) 
 		ch := checkers[tg.Check]
 		switch {
 		case ch == nil:
-			return nil, fmt.Errorf("target %s: check %q: %w", tg.Key, tg.Check, errors.New("not under checks:"))
+			return nil, fmt.Errorf("target %s: check %q is not defined under checks", tg.Key, tg.Check)
 		case !tg.Addr.IsValid():
 			return nil, fmt.Errorf("target %s: no address", tg.Key)
 		case tg.Key.Member != tg.Addr.Unmap().String():

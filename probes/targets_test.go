@@ -46,7 +46,7 @@ func TestNewTargetsRejects(t *testing.T) {
 		targets []Target
 		want    string
 	}{
-		{"unknown check", []Target{{Key: k, Addr: a, Check: "nope"}}, `check "nope": not under checks:`},
+		{"unknown check", []Target{{Key: k, Addr: a, Check: "nope"}}, `check "nope" is not defined under checks`},
 		{"no address", []Target{{Key: k, Check: "c"}}, "no address"},
 		{"member not the address", []Target{{Key: Key{Pool: "p", Member: "192.0.2.9"}, Addr: a, Check: "c"}}, "canonical form"},
 		{"twice", []Target{{Key: k, Addr: a, Check: "c"}, {Key: k, Addr: a, Check: "c"}}, "twice"},

@@ -223,7 +223,7 @@ func (s *State) observe(index uint64, c Observations) []MemberKey {
 }
 
 func (s *State) register(index uint64, c RegisterNode) bool {
-	n := NodeInfo{ID: c.ID, Raft: c.Raft, API: c.API}
+	n := NodeInfo(c)
 	if old, ok := s.nodes[c.ID]; ok && old == n {
 		return false
 	}

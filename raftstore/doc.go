@@ -184,7 +184,9 @@
 //
 // # Imports
 //
-// raftstore imports config (for Bundle helpers) and health (the
-// observation type and its merge rule) and nothing else of Tern: it knows
-// nothing of DNS wire format, zones, selectors or probes.
+// Tern packages: config (for Bundle helpers), health (the observation
+// type and its merge rule), internal/mix (the hash of its observation
+// trie). It knows nothing of DNS wire
+// format, zones, selectors or probes; forwarding a write to the leader is
+// node's.
 package raftstore

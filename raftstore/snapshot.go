@@ -680,7 +680,7 @@ func (rs *restorer) record(k int, rec record) error {
 		s.obs.restoreObs(key, health.Observation{Node: o.Node, Kind: o.Kind, Value: o.Value, At: normTime(o.At)})
 	case kNode:
 		n := *rec.Node
-		if err := (RegisterNode{n.ID, n.Raft, n.API}).validate(); err != nil {
+		if err := RegisterNode(n).validate(); err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
 		if len(s.nodes) > 0 && rs.lastNode >= n.ID {

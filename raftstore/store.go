@@ -647,7 +647,7 @@ func (s *Store) registerSelf(ctx context.Context) error {
 	if n, ok := s.State().Node(s.id); ok && n == want {
 		return nil
 	}
-	_, _, err := s.Apply(ctx, RegisterNode{ID: want.ID, Raft: want.Raft, API: want.API})
+	_, _, err := s.Apply(ctx, RegisterNode(want))
 	return err
 }
 

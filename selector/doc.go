@@ -52,6 +52,8 @@
 // kept and dropped and why; they allocate and are meant for people
 // (`tern explain`).
 //
-// selector imports config (to compile pools) and geo (client locations);
-// no server package.
+// # Imports
+//
+// Tern packages: config (to compile pools), geo (client locations),
+// internal/mix (the hashes of sticky choices); no server package.
 package selector

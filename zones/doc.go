@@ -66,6 +66,7 @@
 // the parent never find the child. tern check prints warnings and still
 // passes.
 //
-// zones is a leaf package: it imports config (for Config and Problem) and no
-// other Tern package.
+// # Imports
+//
+// Tern packages: config (for Config and Problem).
 package zones

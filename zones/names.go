@@ -90,25 +90,6 @@ func parent(name string, off int) int {
 	return -1
 }
 
-// parentName is parent for strings, used when building.
-func parentName(name string) (string, bool) {
-	if name == "." || name == "" {
-		return "", false
-	}
-	for i := 0; i < len(name); i++ {
-		switch name[i] {
-		case '\\':
-			i++
-		case '.':
-			if i+1 == len(name) {
-				return ".", true
-			}
-			return name[i+1:], true
-		}
-	}
-	return "", false
-}
-
 // isSubdomain reports whether child is parent or below it; both canonical.
 func isSubdomain(child, parent string) bool {
 	if parent == "." || child == parent {

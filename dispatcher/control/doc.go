@@ -78,6 +78,7 @@
 //
 // # Imports
 //
-// config, dispatcher/datapath (its types and the LB it drives),
-// dispatcher/maglev, and the Prometheus client.
+// Tern packages: config, dispatcher/datapath, dispatcher/maglev. The
+// datapath for its types and the LB it drives; besides, the Prometheus
+// client.
 package control

@@ -111,5 +111,5 @@
 //
 // # Imports
 //
-// The standard library, cilium/ebpf and x/sys only; no Tern package.
+// Tern packages: none. The standard library, cilium/ebpf and x/sys only.
 package datapath

@@ -23,7 +23,6 @@ const (
 )
 
 var (
-	macClient = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
 	macIface  = net.HardwareAddr{0x02, 0, 0, 0, 0, 0xd1}
 	macRouter = net.HardwareAddr{0x02, 0, 0, 0, 0, 0xfe}
 )

@@ -19,5 +19,7 @@
 // injected clock in, actions out) tested without sockets or sleeps; Agent
 // wraps it with the UDP socket, the timers, the interface and the callbacks.
 //
-// ha imports no other Tern package.
+// # Imports
+//
+// Tern packages: none.
 package ha

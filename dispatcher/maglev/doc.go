@@ -12,5 +12,7 @@
 // dispatcher takes over from the other. Changing one backend moves about its
 // own share of slots and little more.
 //
-// maglev imports no other Tern package.
+// # Imports
+//
+// Tern packages: none.
 package maglev
