@@ -20,6 +20,7 @@ import (
 	"github.com/ternlb/tern/dispatcher/control"
 	"github.com/ternlb/tern/dispatcher/control/controltest"
 	"github.com/ternlb/tern/dispatcher/datapath"
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/probes"
 )
 
@@ -164,13 +165,7 @@ func TestHealthProberDrivesControl(t *testing.T) {
 	}
 	wait := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(3 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 3s", what)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		eventually.True(t, 3*time.Second, cond, what)
 	}
 	wait("127.0.0.1 serving", func() bool { return holds("127.0.0.1") })
 	down.Store(true)
@@ -252,13 +247,7 @@ func TestHealthFeedDecides(t *testing.T) {
 	}
 	wait := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(3 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 3s", what)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		eventually.True(t, 3*time.Second, cond, what)
 	}
 	wait("its own probe's down verdict handed to the feed", func() bool {
 		feed.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // place is one network of a test database.
@@ -276,13 +278,12 @@ func TestRunReloadsWhileLookupsGoOn(t *testing.T) {
 
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; logs:\n%s", what, logs.String())
+		eventually.NoError(t, 5*time.Second, func() error {
+			if ok() {
+				return nil
 			}
-			time.Sleep(2 * time.Millisecond)
-		}
+			return fmt.Errorf("logs:\n%s", logs.String())
+		}, what)
 	}
 	os.WriteFile(path, []byte("corrupt"), 0o644)
 	bump(t, path, time.Second)

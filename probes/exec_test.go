@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // script writes an executable shell script into dir and returns its path.
@@ -88,7 +89,7 @@ func TestExecKilledAtTimeout(t *testing.T) {
 	}
 	for _, f := range strings.Fields(string(b)) {
 		pid, _ := strconv.Atoi(f)
-		eventually(t, 5*time.Second, "process "+f+" gone", func() bool { return gone(pid) })
+		eventually.True(t, 5*time.Second, func() bool { return gone(pid) }, "process "+f+" gone")
 	}
 }
 
@@ -140,10 +141,10 @@ func TestExecNeedsPermission(t *testing.T) {
 	if err := forbidden.FirstRound(ctx, time.Minute); err != nil {
 		t.Fatalf("FirstRound waits for members it does not probe: %v", err)
 	}
-	eventually(t, 10*time.Second, "the allowed prober runs the command three rounds", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		b, _ := os.ReadFile(allowedFile)
 		return strings.Count(string(b), "192.0.2.3") >= 3
-	})
+	}, "the allowed prober runs the command three rounds")
 	if _, err := os.Stat(forbiddenFile); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the command ran without AllowExec: %v", err)
 	}

@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"github.com/ternlb/tern/internal/eventually"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -55,7 +56,7 @@ func TestFilter(t *testing.T) {
 	if err := p.FirstRound(context.Background(), 3*time.Second); err != nil {
 		t.Fatalf("first round: %v", err)
 	}
-	eventually(t, 5*time.Second, "three probes of the assigned member", func() bool { return mineConns.Load() >= 3 })
+	eventually.True(t, 5*time.Second, func() bool { return mineConns.Load() >= 3 }, "three probes of the assigned member")
 	if n := otherConns.Load(); n != 0 {
 		t.Fatalf("the unassigned member got %d connections, want none", n)
 	}
@@ -66,10 +67,10 @@ func TestFilter(t *testing.T) {
 		t.Fatalf("the assigned member: %+v, want probed up", v)
 	}
 	takeOther.Store(true)
-	eventually(t, 5*time.Second, "the newly assigned member probed", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		v, _ := p.Verdict("p", "192.0.2.2")
 		return otherConns.Load() > 0 && v.Probed && v.Up
-	})
+	}, "the newly assigned member probed")
 	if asked.Load() == 0 {
 		t.Fatal("filter never asked")
 	}

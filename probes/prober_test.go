@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // members writes n members 192.0.2.x/198.51.100.x (never probed: each
@@ -79,7 +80,7 @@ func TestScheduleFollowsOffsets(t *testing.T) {
 		lateness = append(lateness, start.Sub(due))
 	}
 	start(t, p)
-	eventually(t, 5*time.Second, "three probes of every member", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, tg := range p.probed {
@@ -88,7 +89,7 @@ func TestScheduleFollowsOffsets(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}, "three probes of every member")
 	mu.Lock()
 	defer mu.Unlock()
 	first := dues[p.probed[0]][0]
@@ -319,9 +320,9 @@ func TestFlappingBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, p)
-	eventually(t, 10*time.Second, "4 probes", func() bool { return n.Load() >= 4 })
+	eventually.True(t, 10*time.Second, func() bool { return n.Load() >= 4 }, "4 probes")
 	early, _ := p.Verdict("p", "192.0.2.1")
-	eventually(t, 10*time.Second, "16 probes", func() bool { return n.Load() >= 16 })
+	eventually.True(t, 10*time.Second, func() bool { return n.Load() >= 16 }, "16 probes")
 	v, _ := p.Verdict("p", "192.0.2.1")
 	// The verdict did not change, but the table shows the latest result.
 	if !v.Checked.After(early.Checked) {
@@ -368,7 +369,7 @@ func TestLoadThroughProber(t *testing.T) {
 
 	load.Store("0.55") // the EWMA converges to 0.55: never 0.1 from 0.5
 	from := served.Load()
-	eventually(t, 5*time.Second, "10 more reports", func() bool { return served.Load() >= from+10 })
+	eventually.True(t, 5*time.Second, func() bool { return served.Load() >= from+10 }, "10 more reports")
 	if v, _ := p.Verdict("p", "192.0.2.1"); v.Load != 0.5 {
 		t.Errorf("load %g after a small move, want 0.5 kept", v.Load)
 	}

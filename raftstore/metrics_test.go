@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // scrape gathers reg into name{label=value,...} -> value.
@@ -45,7 +46,7 @@ func TestCollectorSingleNodeTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	waitFor(t, 5*time.Second, "leader", s.IsLeader)
+	eventually.True(t, 5*time.Second, s.IsLeader, "leader")
 
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(s.Collector()); err != nil {
@@ -146,10 +147,10 @@ func TestCollectorFollowerInCluster(t *testing.T) {
 	// Leadership can move on a loaded machine: poll until one scrape shows
 	// a follower in quorum with recent contact, then check the rest of it.
 	var got map[string]float64
-	waitFor(t, 10*time.Second, "a follower in quorum", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		got = scrape(t, reg)
 		return got["tern_raft_state{state=Follower}"] == 1 && got["tern_raft_in_quorum"] == 1
-	})
+	}, "a follower in quorum")
 	for k, v := range map[string]float64{
 		"tern_raft_state{state=Leader}": 0,
 		"tern_raft_leader_known":        1,

@@ -12,21 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/ternlb/tern/internal/eventually"
 )
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", within, what)
-		}
-		<-tick.C
-	}
-}
 
 func testOptions(id NodeID, dir string) Options {
 	return Options{
@@ -123,7 +110,7 @@ func (c *cluster) runRegistration(s *Store) {
 func (c *cluster) leader() *Store {
 	c.t.Helper()
 	var l *Store
-	waitFor(c.t, 10*time.Second, "a leader", func() bool {
+	eventually.True(c.t, 10*time.Second, func() bool {
 		l = nil
 		for id, s := range c.nodes {
 			if c.out[id] {
@@ -137,7 +124,7 @@ func (c *cluster) leader() *Store {
 			}
 		}
 		return l != nil
-	})
+	}, "a leader")
 	return l
 }
 
@@ -347,7 +334,7 @@ func TestLeaderLossAndIsolation(t *testing.T) {
 	c.apply(verdict("n2", "a", false, t0.Add(time.Second)))
 	c.converged()
 	// The isolated node keeps its last state and says it is out of quorum.
-	waitFor(t, 10*time.Second, "isolated node out of quorum", func() bool { return !old.Status().InQuorum })
+	eventually.True(t, 10*time.Second, func() bool { return !old.Status().InQuorum }, "isolated node out of quorum")
 	if old.State().Hash() != hash {
 		t.Fatal("isolated node's state changed")
 	}
@@ -356,7 +343,7 @@ func TestLeaderLossAndIsolation(t *testing.T) {
 	}
 	// Back in touch, it catches up.
 	c.heal(old.ID())
-	waitFor(t, 10*time.Second, "healed node in quorum", func() bool { return old.Status().InQuorum })
+	eventually.True(t, 10*time.Second, func() bool { return old.Status().InQuorum }, "healed node in quorum")
 	c.converged()
 	if old.State().Hash() == hash {
 		t.Fatal("healed node did not catch up")
@@ -427,7 +414,7 @@ func TestRestartRestoresOwnSnapshot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, "single node leads", s.IsLeader)
+		eventually.True(t, 5*time.Second, s.IsLeader, "single node leads")
 		return s
 	}
 	s := open(true)
@@ -468,7 +455,7 @@ func TestOpenRefusesBadDataDir(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, "leader", s.IsLeader)
+		eventually.True(t, 5*time.Second, s.IsLeader, "leader")
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -590,14 +577,14 @@ func TestTCPTransportSingleNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	waitFor(t, 5*time.Second, "leader", s.IsLeader)
+	eventually.True(t, 5*time.Second, s.IsLeader, "leader")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
-	waitFor(t, 5*time.Second, "self-registration", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		n, ok := s.State().Node("tcp1")
 		return ok && n.API == "api-tcp1" && n.Raft == s.RaftAddr()
-	})
+	}, "self-registration")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

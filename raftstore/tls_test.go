@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // testCA is the shared test CA; newTestCA keeps the tests' spelling.
@@ -144,7 +145,7 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 	c.apply(verdict("n1", "m1", true, t0))
 	c.converged()
 	for id, s := range nodes {
-		waitFor(t, 5*time.Second, string(id)+" in quorum over TLS", func() bool { return s.Status().InQuorum })
+		eventually.True(t, 5*time.Second, func() bool { return s.Status().InQuorum }, string(id)+" in quorum over TLS")
 	}
 
 	// The cluster must come out of every refusal as it went in: same
@@ -185,7 +186,7 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 		rogue := openTLS(t, "rogue1", &f, false, log)
 		joinRefused(t, "rogue1", rogue.RaftAddr(), "certificate signed by unknown authority")
 		// The rogue saw the leader hang up on its certificate.
-		waitFor(t, 5*time.Second, "the rogue to log the refusal", func() bool { return log.has("a peer refused this node's certificate") })
+		eventually.True(t, 5*time.Second, func() bool { return log.has("a peer refused this node's certificate") }, "the rogue to log the refusal")
 	})
 
 	t.Run("foreign certificate dialling in", func(t *testing.T) {
@@ -204,9 +205,9 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "did not accept this node's certificate") {
 			t.Fatalf("vote request with a foreign certificate: %v", err)
 		}
-		waitFor(t, 5*time.Second, "the leader to log the refusal", func() bool {
+		eventually.True(t, 5*time.Second, func() bool {
 			return logs[l.ID()].has("raft tls: refused a connection") && logs[l.ID()].has("unknown authority")
-		})
+		}, "the leader to log the refusal")
 		if got := l.Status().Term; got >= term+100 {
 			t.Fatalf("the leader took the rogue's term %d", got)
 		}
@@ -230,9 +231,9 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 		if err == nil {
 			t.Fatalf("plain AppendEntries to a TLS node answered: %+v", resp)
 		}
-		waitFor(t, 5*time.Second, "the leader to log the plain connection", func() bool {
+		eventually.True(t, 5*time.Second, func() bool {
 			return logs[l.ID()].has("does not look like a TLS handshake")
-		})
+		}, "the leader to log the plain connection")
 		unharmed(t)
 	})
 
@@ -250,7 +251,7 @@ func TestTLSClusterRefusesNodesWithoutAValidCertificate(t *testing.T) {
 		if _, err := st.Dial(raft.ServerAddress(l.RaftAddr()), 5*time.Second); err == nil || !strings.Contains(err.Error(), "did not accept") {
 			t.Fatalf("dial with an expired certificate: %v", err)
 		}
-		waitFor(t, 5*time.Second, "the leader to log the expired certificate", func() bool { return logs[l.ID()].has("expired") })
+		eventually.True(t, 5*time.Second, func() bool { return logs[l.ID()].has("expired") }, "the leader to log the expired certificate")
 
 		// A node is not even started with one.
 		f := tlsFiles(t, cert, key, ca.PEM)

@@ -19,6 +19,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // A test cluster: nodes n1..nN as separate `tern serve` processes, node i
@@ -257,10 +258,10 @@ func (nd *tnode) txt() string {
 func (c *tcluster) form() {
 	c.t.Helper()
 	c.nodes[0].start()
-	waitFor(c.t, 30*time.Second, "n1 to lead with configuration version 1", func() bool {
+	eventually.True(c.t, 30*time.Second, func() bool {
 		s, err := c.nodes[0].status()
 		return err == nil && s.RaftState == "Leader" && s.ConfigVersion == 1
-	})
+	}, "n1 to lead with configuration version 1")
 	for _, nd := range c.nodes[1:] {
 		nd.start()
 	}
@@ -271,7 +272,7 @@ func (c *tcluster) form() {
 // configuration version v with every member registered.
 func (c *tcluster) waitConverged(d time.Duration, v uint64) {
 	c.t.Helper()
-	waitFor(c.t, d, fmt.Sprintf("every node in quorum serving version %d", v), func() bool {
+	eventually.True(c.t, d, func() bool {
 		for _, nd := range c.nodes {
 			s, err := nd.status()
 			if err != nil || !s.InQuorum || !s.Serving || s.ConfigVersion != v {
@@ -283,7 +284,7 @@ func (c *tcluster) waitConverged(d time.Duration, v uint64) {
 			}
 		}
 		return true
-	})
+	}, fmt.Sprintf("every node in quorum serving version %d", v))
 }
 
 // leader returns the node that leads now, by the nodes' own word.
@@ -302,7 +303,7 @@ func (c *tcluster) eachAnswers(d time.Duration, want []string, nodes ...*tnode) 
 	if len(nodes) == 0 {
 		nodes = c.nodes
 	}
-	waitFor(c.t, d, fmt.Sprintf("every node to answer %v", want), func() bool {
+	eventually.True(c.t, d, func() bool {
 		for _, nd := range nodes {
 			got, err := nd.answers()
 			if err != nil || !slices.Equal(got, want) {
@@ -310,7 +311,7 @@ func (c *tcluster) eachAnswers(d time.Duration, want []string, nodes ...*tnode) 
 			}
 		}
 		return true
-	})
+	}, fmt.Sprintf("every node to answer %v", want))
 }
 
 // verdict returns what the FSM, as node nd sees it, holds as from's

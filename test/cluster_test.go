@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // TestClusterFormsAppliesAgrees: three nodes form a cluster (one
@@ -51,14 +52,14 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 	if err != nil || !strings.Contains(out, "applied: version 2") {
 		t.Fatalf("tern apply on follower %s: %v\n%s", follower.name, err, out)
 	}
-	waitFor(t, 10*time.Second, "every node to answer the applied version", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		for _, nd := range c.nodes {
 			if nd.txt() != "v2" {
 				return false
 			}
 		}
 		return true
-	})
+	}, "every node to answer the applied version")
 	for _, nd := range c.nodes {
 		if s, err := nd.status(); err != nil || s.ConfigVersion != 2 {
 			t.Fatalf("%s status after apply: %+v %v", nd.name, s, err)
@@ -99,14 +100,14 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 	if out, err := follower.cli("config", "rollback", "1"); err != nil || !strings.Contains(out, "now version 3") {
 		t.Fatalf("tern config rollback 1: %v\n%s", err, out)
 	}
-	waitFor(t, 10*time.Second, "every node to serve the rolled-back data", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		for _, nd := range c.nodes {
 			if s, err := nd.status(); err != nil || s.ConfigVersion != 3 || nd.txt() != "v1" {
 				return false
 			}
 		}
 		return true
-	})
+	}, "every node to serve the rolled-back data")
 	if vs, err := c.nodes[2].client().Versions(ctx); err != nil || len(vs) != 3 || !vs[2].Current || vs[2].Hash != vs[0].Hash {
 		t.Fatalf("versions after rollback: %+v %v", vs, err)
 	}
@@ -124,9 +125,9 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 	// node's answers, n3's included.
 	n2, n3 := c.nodes[1], c.nodes[2]
 	c.backB.cut(n3.ip, true)
-	waitFor(t, 15*time.Second, "n3's down verdict on B to be replicated", func() bool {
+	eventually.True(t, 15*time.Second, func() bool {
 		return c.nodes[0].verdict("n3", memberB) == "down"
-	})
+	}, "n3's down verdict on B to be replicated")
 	for range 5 {
 		for _, nd := range c.nodes {
 			if got, err := nd.answers(); err != nil || !slices.Equal(got, both) {
@@ -179,10 +180,10 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 		if cluster != c.cluster {
 			// The API lists configured members only: the leader's log says
 			// when it has forgotten the others.
-			waitFor(t, 10*time.Second, "the leader to forget the removed member", func() bool {
+			eventually.True(t, 10*time.Second, func() bool {
 				ld := c.leader()
 				return ld != nil && strings.Contains(ld.out.String(), "forgot members no longer configured")
-			})
+			}, "the leader to forget the removed member")
 		}
 	}
 	c.eachAnswers(15*time.Second, both)
@@ -199,10 +200,10 @@ func TestClusterFormsAppliesAgrees(t *testing.T) {
 	if out, err := n2.cli("cluster", "remove", "n3"); err != nil {
 		t.Fatalf("tern cluster remove n3: %v\n%s", err, out)
 	}
-	waitFor(t, 10*time.Second, "n3 to leave the member list", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		ms, err := c.nodes[0].client().Members(ctx)
 		return err == nil && len(ms) == 2 && !slices.ContainsFunc(ms, func(m apiMember) bool { return m.ID == "n3" })
-	})
+	}, "n3 to leave the member list")
 }
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
@@ -289,19 +290,19 @@ func TestClusterLeaderKill(t *testing.T) {
 	old.wait(10 * time.Second)
 
 	var leader *tnode
-	waitFor(t, 10*time.Second, "a new leader", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		leader = c.leader()
 		return leader != nil && leader != old
-	})
+	}, "a new leader")
 	elected := time.Since(killed)
 	var gap time.Duration
-	waitFor(t, 20*time.Second, "a write to succeed again", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		if write(others[1]) != nil {
 			return false
 		}
 		gap = time.Since(killed)
 		return true
-	})
+	}, "a write to succeed again")
 	t.Logf("kill -9 of leader %s: new leader %s seen after %v; write gap (kill to the first write committed through %s) %v",
 		old.name, leader.name, elected.Round(time.Millisecond), others[1].name, gap.Round(time.Millisecond))
 
@@ -328,7 +329,7 @@ func TestClusterLeaderKill(t *testing.T) {
 	// The killed node restarts from its data directory and catches up.
 	old.start()
 	c.waitConverged(30*time.Second, 2)
-	waitFor(t, 10*time.Second, "the restarted node to serve version 2", func() bool { return old.txt() == "v2" })
+	eventually.True(t, 10*time.Second, func() bool { return old.txt() == "v2" }, "the restarted node to serve version 2")
 }
 
 // TestClusterIsolatedNode: a node whose peers stop (SIGSTOP: they hold
@@ -364,11 +365,11 @@ func TestClusterIsolatedNode(t *testing.T) {
 	// quorum).
 	c.backB.cut(lone.ip, false)
 
-	waitFor(t, 15*time.Second, "tern status to report the lone node out of quorum, exiting 1", func() bool {
+	eventually.True(t, 15*time.Second, func() bool {
 		out, err := lone.cli("status")
 		var ee *exec.ExitError
 		return errors.As(err, &ee) && ee.ExitCode() == 1 && regexp.MustCompile(`in quorum\s+false`).MatchString(out) && strings.Contains(out, "unhealthy")
-	})
+	}, "tern status to report the lone node out of quorum, exiting 1")
 	if err := lone.client().Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "quorum") {
 		t.Fatalf("/readyz of an isolated node: %v, want 503 naming the quorum", err)
 	}
@@ -387,10 +388,10 @@ func TestClusterIsolatedNode(t *testing.T) {
 	for _, nd := range others {
 		nd.cmd.Process.Signal(syscall.SIGCONT)
 	}
-	waitFor(t, 20*time.Second, "the node back in quorum and ready", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		s, err := lone.status()
 		return err == nil && s.InQuorum && lone.client().Ready(context.Background()) == nil
-	})
+	}, "the node back in quorum and ready")
 }
 
 // TestClusterDataDir: a corrupt raft.db, a joined node's lost data
@@ -485,7 +486,7 @@ func TestClusterStaleFileAndSerials(t *testing.T) {
 	sameSerial := func(what string, ok func(uint32) bool) uint32 {
 		t.Helper()
 		var got uint32
-		waitFor(t, 15*time.Second, what, func() bool {
+		eventually.True(t, 15*time.Second, func() bool {
 			got = serial(n1)
 			for _, nd := range c.nodes {
 				if s := serial(nd); s != got || !ok(s) {
@@ -493,7 +494,7 @@ func TestClusterStaleFileAndSerials(t *testing.T) {
 				}
 			}
 			return true
-		})
+		}, what)
 		return got
 	}
 
@@ -514,9 +515,9 @@ func TestClusterStaleFileAndSerials(t *testing.T) {
 	n2.start()
 	c.waitConverged(30*time.Second, 2)
 	n2.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "n2 to log that its file is not applied", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		return strings.Contains(n2.out.String(), "NOT applied")
-	})
+	}, "n2 to log that its file is not applied")
 	for _, nd := range c.nodes {
 		if s, err := nd.status(); err != nil || s.ConfigVersion != 2 || nd.txt() != "v2" {
 			t.Fatalf("%s after n2's reload of a stale file: %+v %v (txt %q)", nd.name, s, err, nd.txt())

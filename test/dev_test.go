@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // TestServeDev runs what `make run` runs, `tern serve --dev`, in an empty
@@ -28,7 +29,7 @@ func TestServeDev(t *testing.T) {
 		<-done
 	}()
 	const addr = "127.0.0.1:5354"
-	waitFor(t, 20*time.Second, "tern serve --dev to answer", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		select {
 		case err := <-done:
 			done <- err
@@ -37,12 +38,12 @@ func TestServeDev(t *testing.T) {
 		}
 		r, err := query(addr, "www.gslb.example.test.", dns.TypeA)
 		return err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0
-	})
+	}, "tern serve --dev to answer")
 	// The dig line is printed once the listeners serve, which can be a
 	// moment after the first answer.
-	waitFor(t, 5*time.Second, "the dig line", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		return strings.Contains(out.String(), "dig @127.0.0.1 -p 5354 www.gslb.example.test A")
-	})
+	}, "the dig line")
 	// The geo map steers a client subnet to its site.
 	m := new(dns.Msg)
 	m.SetQuestion("www.gslb.example.test.", dns.TypeA)

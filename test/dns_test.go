@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ternlb/tern/internal/eventually"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,7 +75,7 @@ func TestDNSViz(t *testing.T) {
 		tern.Process.Kill()
 		<-done
 	})
-	waitFor(t, 30*time.Second, "tern to serve", func() bool { return strings.Contains(log.String(), "msg=serving") })
+	eventually.True(t, 30*time.Second, func() bool { return strings.Contains(log.String(), "msg=serving") }, "tern to serve")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

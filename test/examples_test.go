@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/internal/eventually"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -169,7 +170,7 @@ func (e *servedExample) waitAnswers(t *testing.T, name, ecs string, want ...stri
 func (e *servedExample) waitFor(t *testing.T, name, ecs, what string, ok func([]string) bool) {
 	t.Helper()
 	var got []string
-	waitFor(t, 20*time.Second, fmt.Sprintf("%s from %q to answer %s", name, ecs, what), func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		m := new(dns.Msg)
 		m.SetQuestion(name, dns.TypeA)
 		if ecs != "" {
@@ -193,7 +194,7 @@ func (e *servedExample) waitFor(t *testing.T, name, ecs, what string, ok func([]
 		}
 		slices.Sort(got)
 		return ok(got)
-	})
+	}, fmt.Sprintf("%s from %q to answer %s", name, ecs, what))
 }
 
 // serveExample copies examples/ and testdata/geoip into a scratch folder
@@ -282,7 +283,7 @@ func serveExample(t *testing.T, bin, rel string) *servedExample {
 			t.Logf("tern serve:\n%s", tail(e.out.String(), 40))
 		}
 	})
-	waitFor(t, 30*time.Second, "tern to serve", func() bool { return strings.Contains(e.out.String(), "msg=serving") })
+	eventually.True(t, 30*time.Second, func() bool { return strings.Contains(e.out.String(), "msg=serving") }, "tern to serve")
 	return e
 }
 

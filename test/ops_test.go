@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // clusterView is what a backup must carry across: the configuration
@@ -74,9 +75,9 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	if follower == c.leader() {
 		follower = c.nodes[2]
 	}
-	waitFor(t, 10*time.Second, "the drain on the follower", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		return follower.view(t).Admin["web/"+memberB] == "drain"
-	})
+	}, "the drain on the follower")
 	want := c.leader().view(t)
 
 	file := filepath.Join(t.TempDir(), "tern.snap")
@@ -125,10 +126,10 @@ func TestSnapshotSaveRestore(t *testing.T) {
 		t.Fatalf("a second restore over the data: %v, want a refusal\n%s", err, out)
 	}
 	n1.start()
-	waitFor(t, 30*time.Second, "the restored n1 to lead version 2", func() bool {
+	eventually.True(t, 30*time.Second, func() bool {
 		s, err := n1.status()
 		return err == nil && s.RaftState == "Leader" && s.ConfigVersion == 2 && s.Serving
-	})
+	}, "the restored n1 to lead version 2")
 	if got := n1.view(t); !reflect.DeepEqual(got, want) {
 		t.Fatalf("restored cluster:\n got %+v\nwant %+v", got, want)
 	}
@@ -160,10 +161,10 @@ func TestClusterRecoverLostQuorum(t *testing.T) {
 			t.Fatalf("%s exited cleanly on SIGKILL", nd.name)
 		}
 	}
-	waitFor(t, 20*time.Second, "the survivor to report no quorum", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		s, err := survivor.status()
 		return err == nil && !s.InQuorum
-	})
+	}, "the survivor to report no quorum")
 	cfg := filepath.Join(survivor.dir, "tern.yaml")
 	if out, err := survivor.cli("cluster", "recover", "--config", cfg); err == nil || !strings.Contains(out, "in use") {
 		t.Fatalf("recover on a running node: %v, want a refusal\n%s", err, out)
@@ -178,10 +179,10 @@ func TestClusterRecoverLostQuorum(t *testing.T) {
 		t.Fatalf("tern cluster recover: %v\n%s", err, out)
 	}
 	survivor.start()
-	waitFor(t, 30*time.Second, "the survivor to lead alone, serving version 2", func() bool {
+	eventually.True(t, 30*time.Second, func() bool {
 		s, err := survivor.status()
 		return err == nil && s.RaftState == "Leader" && s.InQuorum && s.ConfigVersion == 2
-	})
+	}, "the survivor to lead alone, serving version 2")
 	if ms, err := survivor.client().Members(context.Background()); err != nil || len(ms) != 1 || ms[0].ID != "n3" {
 		t.Fatalf("members after recovery: %+v %v", ms, err)
 	}

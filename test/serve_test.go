@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // freePort returns a port free for TCP and UDP on 127.0.0.1; see
@@ -120,18 +121,6 @@ func query(addr, name string, qtype uint16) (*dns.Msg, error) {
 	return r, err
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestCheckReferenceExample(t *testing.T) {
 	bin := ternBinary(t)
 	dir := filepath.Join("..", "..", "shared", "examples")
@@ -233,11 +222,11 @@ func TestServeReloadAndStop(t *testing.T) {
 	})
 
 	var r *dns.Msg
-	waitFor(t, 20*time.Second, "the server to answer", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		var err error
 		r, err = query(addr, "static.gslb.example.test.", dns.TypeA)
 		return err == nil
-	})
+	}, "the server to answer")
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || !r.Authoritative {
 		t.Fatalf("static A: %v", r)
 	}
@@ -273,10 +262,10 @@ func TestServeReloadAndStop(t *testing.T) {
 	// so all_down: all answers with all three. Forcing the priority-2
 	// member up makes it the only up member: failover answers it alone.
 	ternCLI("member", "up", "api", "127.0.1.40")
-	waitFor(t, 5*time.Second, "the forced-up member to answer alone", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		r, err := query(addr, "api.gslb.example.test.", dns.TypeA)
 		return err == nil && len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == "127.0.1.40"
-	})
+	}, "the forced-up member to answer alone")
 
 	// The example is a one-node cluster: SIGHUP takes in the node's own
 	// settings only and says the edited zone is not applied; tern apply
@@ -285,26 +274,26 @@ func TestServeReloadAndStop(t *testing.T) {
 	zb, _ := os.ReadFile(zone)
 	os.WriteFile(zone, append(zb, []byte("reloaded IN A 192.0.2.99\n")...), 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "the reload to say the file is not applied", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		return strings.Contains(out.String(), "NOT applied")
-	})
+	}, "the reload to say the file is not applied")
 	if r, err := query(addr, "reloaded.gslb.example.test.", dns.TypeA); err != nil || len(r.Answer) != 0 {
 		t.Fatalf("SIGHUP on a cluster node applied the edited zone: %v %v", r, err)
 	}
 	if s := ternCLI("apply", "--config", filepath.Join(dir, "tern.yaml")); !strings.Contains(s, "applied: version 2") {
 		t.Fatalf("tern apply: %s", s)
 	}
-	waitFor(t, 10*time.Second, "the applied name", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		r, err := query(addr, "reloaded.gslb.example.test.", dns.TypeA)
 		return err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1
-	})
+	}, "the applied name")
 
 	// A bad change is logged and the running configuration keeps serving.
 	os.WriteFile(zone, append(zb, []byte("broken IN POOL nosuchpool\n")...), 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "the rejected reload to be logged", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		return strings.Contains(out.String(), "reload rejected")
-	})
+	}, "the rejected reload to be logged")
 	if r, err := query(addr, "reloaded.gslb.example.test.", dns.TypeA); err != nil || r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("after a bad reload the old configuration must still serve: %v %v", r, err)
 	}

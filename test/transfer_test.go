@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 const xfrSecret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
@@ -135,10 +136,10 @@ zone:
 	tern := exec.Command(bin, "serve", "--config", "tern.yaml")
 	tern.Dir = dir
 	start("tern", tern)
-	waitFor(t, 20*time.Second, "tern to answer", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		r, err := query(primary, "xfr.test.", dns.TypeSOA)
 		return err == nil && r.Rcode == dns.RcodeSuccess
-	})
+	}, "tern to answer")
 	start("knotd", exec.Command(knot, "-c", kconf))
 
 	// served returns what Knot answers for www A and AAAA and its serial.
@@ -164,10 +165,10 @@ zone:
 		return addrs, serial
 	}
 	want := []string{"192.0.2.1", "192.0.2.2", "2001:db8::1"}
-	waitFor(t, 30*time.Second, "Knot to serve the transferred zone", func() bool {
+	eventually.True(t, 30*time.Second, func() bool {
 		got, serial := served()
 		return slices.Equal(got, want) && serial == 1
-	})
+	}, "Knot to serve the transferred zone")
 	// The private POOL type never reached Knot.
 	if r, err := query(secondary, "www.xfr.test.", 65280); err == nil && len(r.Answer) > 0 {
 		t.Errorf("Knot serves a POOL record: %v", r.Answer)
@@ -178,13 +179,13 @@ zone:
 	// would wait an hour).
 	write(cfg, ternTransferConfig(primary, secondary, []string{"192.0.2.1", "192.0.2.2", "192.0.2.3", "2001:db8::1"}))
 	tern.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "tern to serve serial 2", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		r, err := query(primary, "xfr.test.", dns.TypeSOA)
 		return err == nil && len(r.Answer) == 1 && r.Answer[0].(*dns.SOA).Serial == 2
-	})
+	}, "tern to serve serial 2")
 	want = []string{"192.0.2.1", "192.0.2.2", "192.0.2.3", "2001:db8::1"}
-	waitFor(t, 30*time.Second, "Knot to pick up serial 2 after NOTIFY", func() bool {
+	eventually.True(t, 30*time.Second, func() bool {
 		got, serial := served()
 		return slices.Equal(got, want) && serial == 2
-	})
+	}, "Knot to pick up serial 2 after NOTIFY")
 }

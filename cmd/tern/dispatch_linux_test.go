@@ -12,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/urfave/cli/v2"
 	"github.com/vishvananda/netlink"
 )
@@ -79,18 +80,14 @@ func TestDecapCommand(t *testing.T) {
 			return app.RunContext(ctx, []string{"tern", "decap", "--iface", "eth0", "--vip", vip, "--vip", "192.0.2.11"})
 		})
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for xdpProg(t, ns, "eth0") == 0 {
+	eventually.True(t, 10*time.Second, func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("tern decap ended early: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("tern decap did not attach within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return xdpProg(t, ns, "eth0") != 0
+	}, "tern decap attached")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("tern decap: %v", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/zones"
 )
 
@@ -102,7 +103,7 @@ func TestServeLogs(t *testing.T) {
 				}
 			}()
 			rec := func(msg string) map[string]string { return findRecord(t, format, stderr.String(), msg) }
-			waitFor(t, "the serving line", func() bool { return rec("serving") != nil })
+			eventually.True(t, 20*time.Second, func() bool { return rec("serving") != nil }, "the serving line")
 			s := rec("serving")
 			api := s["api"]
 			if !regexp.MustCompile(`^http://127\.0\.0\.1:\d+$`).MatchString(api) || s["status_page"] != api+"/" || !strings.Contains(s["dns"], "127.0.0.1:") {
@@ -119,9 +120,9 @@ func TestServeLogs(t *testing.T) {
 			if _, err := dns.Exchange(m, dnsAddr); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "debug and query lines", func() bool {
+			eventually.True(t, 20*time.Second, func() bool {
 				return rec("probe") != nil && rec("api request") != nil && rec("snapshot swapped in") != nil && rec("query") != nil
-			})
+			}, "debug and query lines")
 			if r := rec("api request"); r["path"] != "/v1/status" || r["status"] != "200" {
 				t.Errorf("api request line: %v", r)
 			}
@@ -134,7 +135,7 @@ func TestServeLogs(t *testing.T) {
 			// The live node's pool show: the member's RTT from its probes
 			// and the one answer it was given.
 			var row []string
-			waitFor(t, "pool show with an RTT", func() bool {
+			eventually.True(t, 20*time.Second, func() bool {
 				out, _, _ := runTern("pool", "show", "web", "--api", api)
 				for _, l := range strings.Split(out, "\n") {
 					if f := strings.Fields(l); len(f) >= 7 && f[0] == "127.0.0.1" {
@@ -143,7 +144,7 @@ func TestServeLogs(t *testing.T) {
 					}
 				}
 				return false
-			})
+			}, "pool show with an RTT")
 			if row[1] != "up" || row[5] != "1" || !strings.HasSuffix(row[4], "s") {
 				t.Errorf("pool show row %q: want up, an RTT, 1 answer", row)
 			}
@@ -195,17 +196,6 @@ func logfmt(line string) map[string]string {
 		m[f[1]] = v
 	}
 	return m
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestLogOneLine: a value with line breaks (a list of configuration

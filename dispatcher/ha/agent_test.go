@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"fmt"
+	"github.com/ternlb/tern/internal/eventually"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -158,18 +159,6 @@ func addrOf(c net.PacketConn) netip.AddrPort {
 	return c.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	begin := time.Now()
-	for !cond() {
-		if time.Since(begin) > within {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(begin)
-}
-
 // owns says n holds exactly the given VIPs and forwards exactly their groups.
 func owns(n *node, a, b bool) func() bool {
 	return func() bool {
@@ -188,14 +177,14 @@ func TestAgentsOverLoopback(t *testing.T) {
 	n1 := start(t, "n1", c1, addrOf(c2), 200, 100, newFake())
 	n2 := start(t, "n2", c2, addr1, 100, 200, newFake())
 
-	waitFor(t, "n1 primary for a, n2 for b", 2*time.Second, func() bool { return owns(n1, true, false)() && owns(n2, false, true)() })
+	eventually.True(t, 2*time.Second, func() bool { return owns(n1, true, false)() && owns(n2, false, true)() }, "n1 primary for a, n2 for b")
 	if n1.iface.announcements(vipA) == 0 || n2.iface.announcements(vipB) == 0 {
 		t.Fatal("VIPs taken without gratuitous ARP")
 	}
 
 	// n1 goes silent: n2 takes a after 3 missed heartbeats (120ms).
 	n1.conn.muted.Store(true)
-	took := waitFor(t, "n2 takes a", time.Second, owns(n2, true, true))
+	took := eventually.True(t, time.Second, owns(n2, true, true), "n2 takes a")
 	t.Logf("n2 took group a %v after n1 went silent", took)
 	// n1 still hears n2 and keeps a (it outranks n2): split brain.
 	if !owns(n1, true, false)() {
@@ -203,7 +192,7 @@ func TestAgentsOverLoopback(t *testing.T) {
 	}
 	// n1 is heard again: n2 sees a higher-ranked holder and releases a.
 	n1.conn.muted.Store(false)
-	waitFor(t, "split brain heals", time.Second, func() bool { return owns(n2, false, true)() && owns(n1, true, false)() })
+	eventually.True(t, time.Second, func() bool { return owns(n2, false, true)() && owns(n1, true, false)() }, "split brain heals")
 
 	// n1 shuts down: it resigns (its last heartbeat says priority 0, which
 	// TestMachine shows is acted on at once) and n2 takes a.
@@ -211,12 +200,12 @@ func TestAgentsOverLoopback(t *testing.T) {
 	if n1.iface.has(vipA) {
 		t.Fatal("n1 kept its VIP after shutdown")
 	}
-	waitFor(t, "n2 takes a after n1 resigns", time.Second, owns(n2, true, true))
+	eventually.True(t, time.Second, owns(n2, true, true), "n2 takes a after n1 resigns")
 
 	// n1 comes back on the same port: with preemption it takes a back.
 	c1b := listen(t, addr1.String())
 	n1b := start(t, "n1", c1b, addrOf(c2), 200, 100, newFake())
-	waitFor(t, "n1 preempts a again", 2*time.Second, func() bool { return owns(n1b, true, false)() && owns(n2, false, true)() })
+	eventually.True(t, 2*time.Second, func() bool { return owns(n1b, true, false)() && owns(n2, false, true)() }, "n1 preempts a again")
 }
 
 // A heartbeat under another key is ignored: the node takes its groups as
@@ -245,7 +234,7 @@ func TestAgentIgnoresWrongKey(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "n1 takes both groups", 2*time.Second, owns(n1, true, true))
+	eventually.True(t, 2*time.Second, owns(n1, true, true), "n1 takes both groups")
 }
 
 func TestNewAgentErrors(t *testing.T) {
@@ -315,8 +304,8 @@ func TestAgentSlowActionKeepsHeartbeats(t *testing.T) {
 	go func() { done <- a1.Run(ctx) }()
 	go func() { done <- a2.Run(ctx) }()
 	defer func() { cancel(); <-done; <-done }()
-	waitFor(t, "n1 takes a", 3*time.Second, func() bool { held, _ := slow.forwards("a"); return held })
-	waitFor(t, "n2 settles as backup", time.Second, func() bool { _, known := watch.forwards("a"); return known })
+	eventually.True(t, 3*time.Second, func() bool { held, _ := slow.forwards("a"); return held }, "n1 takes a")
+	eventually.True(t, time.Second, func() bool { _, known := watch.forwards("a"); return known }, "n2 settles as backup")
 	if everTook.Load() {
 		t.Fatal("n2 took the group while n1 was busy taking it")
 	}
@@ -372,7 +361,7 @@ func TestAgentConfigDigest(t *testing.T) {
 			done := make(chan error, 2)
 			go func() { done <- a1.Run(ctx) }()
 			go func() { done <- a2.Run(ctx) }()
-			waitFor(t, "a decision", 2*time.Second, func() bool { return strings.Contains(logs.String(), "ha: ") })
+			eventually.True(t, 2*time.Second, func() bool { return strings.Contains(logs.String(), "ha: ") }, "a decision")
 			cancel()
 			<-done
 			<-done

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/internal/nsrun"
 )
 
@@ -57,13 +58,9 @@ func TestAnnounceMovesNeighbour(t *testing.T) {
 	}
 	// b's IPv6 takes in multicast once its carrier is up (then the kernel
 	// adds ff00::/8); a dispatcher's long-up segment has it already.
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(sh("-n", b, "-6", "route", "show", "table", "local", "dev", "b0"), "ff00::/8") {
-		if time.Now().After(deadline) {
-			t.Fatal("b0 never took in IPv6 multicast")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.True(t, 5*time.Second, func() bool {
+		return strings.Contains(sh("-n", b, "-6", "route", "show", "table", "local", "dev", "b0"), "ff00::/8")
+	}, "b0 takes in IPv6 multicast")
 	err := nsrun.Do(a, func() error {
 		l := &Link{Name: "a0"}
 		if err := l.AddVIPs(context.Background(), vips); err != nil {
@@ -87,16 +84,12 @@ func TestAnnounceMovesNeighbour(t *testing.T) {
 		}
 	}
 	for _, v := range vips {
-		deadline := time.Now().Add(3 * time.Second)
-		for {
+		eventually.NoError(t, 3*time.Second, func() error {
 			out := sh("-n", b, "neigh", "show", v.String(), "dev", "b0")
-			if strings.Contains(out, "lladdr "+mac) {
-				break
+			if !strings.Contains(out, "lladdr "+mac) {
+				return fmt.Errorf("neighbour entry %q", strings.TrimSpace(out))
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: neighbour entry %q, want it moved to %s", v, strings.TrimSpace(out), mac)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		}, fmt.Sprintf("%s's neighbour entry moved to %s", v, mac))
 	}
 }

@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"errors"
+	"github.com/ternlb/tern/internal/eventually"
 	"net"
 	"net/netip"
 	"sync"
@@ -40,13 +41,13 @@ func TestReachFallAndRecover(t *testing.T) {
 	go func() { done <- r.Run(ctx, func(ok bool) { mu.Lock(); reports = append(reports, ok); mu.Unlock() }) }()
 	got := func() []bool { mu.Lock(); defer mu.Unlock(); return append([]bool(nil), reports...) }
 
-	waitFor(t, "a few probes", time.Second, func() bool { return probes.Load() > 3 })
+	eventually.True(t, time.Second, func() bool { return probes.Load() > 3 }, "a few probes")
 	if len(got()) != 0 {
 		t.Fatalf("reports while reachable: %v", got())
 	}
 	gwDown.Store(true)
 	start := probes.Load()
-	waitFor(t, "down reported", time.Second, func() bool { return len(got()) == 1 })
+	eventually.True(t, time.Second, func() bool { return len(got()) == 1 }, "down reported")
 	if n := probes.Load() - start; n < 3 {
 		t.Fatalf("down after %d failed probes, want 3", n)
 	}
@@ -54,7 +55,7 @@ func TestReachFallAndRecover(t *testing.T) {
 		t.Fatal("first report is not down")
 	}
 	gwDown.Store(false)
-	waitFor(t, "up reported", time.Second, func() bool { return len(got()) == 2 })
+	eventually.True(t, time.Second, func() bool { return len(got()) == 2 }, "up reported")
 	if !got()[1] {
 		t.Fatal("second report is not up")
 	}

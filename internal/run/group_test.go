@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"errors"
+	"github.com/ternlb/tern/internal/eventually"
 	"strings"
 	"sync"
 	"testing"
@@ -170,13 +171,12 @@ func TestGroup(t *testing.T) {
 			// Every part that starts has started once the journal holds
 			// its start; then let the failing ones go.
 			wantStarts := strings.Count(tc.want, "start:")
-			deadline := time.Now().Add(5 * time.Second)
-			for strings.Count(j.String(), "start:") < wantStarts {
-				if time.Now().After(deadline) {
-					t.Fatalf("parts did not start: %s", j.String())
+			eventually.NoError(t, 5*time.Second, func() error {
+				if strings.Count(j.String(), "start:") < wantStarts {
+					return errors.New(j.String())
 				}
-				time.Sleep(time.Millisecond)
-			}
+				return nil
+			}, "parts started")
 			close(ready)
 			if tc.cancel {
 				cancel()
