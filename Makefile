@@ -99,7 +99,8 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./selector ./zones ./dnsserver ./dispatcher/maglev
 
 # Zone size against cost: time to serve and peak RSS for 10k, 100k and 1M
-# records, tern beside Knot DNS (SIZES="..." to choose).
+# records, tern standalone and as a cluster node beside Knot DNS
+# (SIZES="...", MODES="standalone cluster" to choose).
 bench-scale:
 	scripts/debs.sh knotd:knot dig:bind9-dnsutils
 	bench/scale.sh

@@ -3,13 +3,18 @@
 # For each size (records) it writes one zone (60% A, 20% AAAA, 10% TXT, 10%
 # MX), starts each server on it in turn, and reports the time from start to
 # the first answer for the zone's last record, and the server's peak RSS
-# (VmHWM) once it answers. Servers listen on loopback only; every wait is
-# bounded. SIZES, PORT and OUT may be set in the environment.
+# (VmHWM) once it answers. Tern runs standalone ("tern") and, with
+# MODES containing cluster (the default: MODES="standalone cluster"), as a
+# bootstrapped single-node cluster ("tern-cluster": the zone goes into the
+# Raft log in content-addressed chunks, is read back from the node's data
+# directory and compiled). Servers listen on loopback only; every wait is
+# bounded. SIZES, MODES, PORT and OUT may be set in the environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 
 SIZES=${SIZES:-"10000 100000 1000000"}
+MODES=${MODES:-"standalone cluster"}
 PORT=${PORT:-5370}
 OUT=${OUT:-bench/out}
 LIMIT=${LIMIT:-180} # seconds a server may take to answer the last record
@@ -95,17 +100,39 @@ zones:
 Y
 }
 
+tern_cluster_conf() { # DIR ZONEFILE: one node bootstrapping its cluster
+  cp "$2" "$1/zone"
+  cat >"$1/tern.yaml" <<Y
+node:
+  name: scale
+  dns: ["127.0.0.1:$PORT"]
+  udp_sockets: 1
+  api: "127.0.0.1:$((PORT + 1))"
+  raft: "127.0.0.1:$((PORT + 2))"
+  data: data
+  bootstrap: true
+zones:
+  - file: zone
+Y
+}
+
 : >"$work/results"
 for n in $SIZES; do
   d="$work/$n"
-  mkdir -p "$d/knot" "$d/tern"
+  mkdir -p "$d/knot" "$d/tern" "$d/tern-cluster"
   gen "$n" "$d/zone"
   size=$(du -m "$d/zone" | cut -f1)
   echo "size $n $size" >>"$work/results"
   knot_conf "$d/knot" "$d/zone"
   tern_conf "$d/tern" "$d/zone"
   serve knot "$n" knotd -c "$d/knot/knot.conf" >>"$work/results"
-  serve tern "$n" "$work/tern-bin" serve --config "$d/tern/tern.yaml" --log-level warn >>"$work/results"
+  case " $MODES " in *" standalone "*)
+    serve tern "$n" "$work/tern-bin" serve --config "$d/tern/tern.yaml" --log-level warn >>"$work/results" ;;
+  esac
+  case " $MODES " in *" cluster "*)
+    tern_cluster_conf "$d/tern-cluster" "$d/zone"
+    serve tern-cluster "$n" "$work/tern-bin" serve --config "$d/tern-cluster/tern.yaml" --log-level warn >>"$work/results" ;;
+  esac
   rm -rf "$d"
 done
 
