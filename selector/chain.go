@@ -284,10 +284,31 @@ func (p *Pool) priority(fam Family, s *Scratch) {
 			}
 		}
 	}
-	for j, i := range s.idx {
-		s.keep[j] = p.group[i] == chosen
+	// The chosen group is the first tier, the other groups follow in
+	// priority order, one tier each: first answers from them only with
+	// fill: next_tier.
+	tmp := s.tmp[:len(s.idx)]
+	w := 0
+	for _, i := range s.idx {
+		if p.group[i] == chosen {
+			tmp[w] = i
+			w++
+		}
 	}
-	s.compact()
+	s.tier = append(s.tier[:0], w)
+	for g := range cnt {
+		if g == chosen || cnt[g] == 0 {
+			continue
+		}
+		for _, i := range s.idx {
+			if p.group[i] == g {
+				tmp[w] = i
+				w++
+			}
+		}
+		s.tier = append(s.tier, w)
+	}
+	copy(s.idx, tmp)
 }
 
 // minOf returns how many of a group of n members must be up for the group
@@ -442,6 +463,12 @@ func fnv64(s string) uint64 {
 func (p *Pool) shape(s *Scratch, n int) {
 	if len(s.idx) == 0 {
 		return
+	}
+	if !p.FillNext && len(s.tier) > 1 {
+		// fill: first_tier (as gdnsd's metafo): the nearest site or the
+		// chosen group alone, even when it has fewer than n members.
+		s.idx = s.idx[:s.tier[0]]
+		s.tier = s.tier[:1]
 	}
 	if p.Members[s.idx[0]].Host != "" {
 		s.idx = s.idx[:1]

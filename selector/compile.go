@@ -39,6 +39,7 @@ func compilePool(cfg *config.Config, name string, loc Locator) (*Pool, error) {
 		Name: name, Answers: cp.Answers, TTL: uint32(cp.TTL), rr: new(atomic.Uint64),
 		minCount: cp.MinHealthy.Count, minPercent: cp.MinHealthy.Percent,
 		stickyV4: cp.StickyPrefix.IPv4, stickyV6: cp.StickyPrefix.IPv6,
+		FillNext: cp.Fill == config.FillNextTier,
 	}
 	if p.stickyV4 == 0 {
 		p.stickyV4 = 24

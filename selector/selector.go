@@ -114,6 +114,10 @@ type Pool struct {
 	// AllDownFallback.
 	AllDown  AllDownMode
 	Fallback string
+	// FillNext is fill: next_tier: an answer with fewer first-tier
+	// members than Answers fills up from the next tiers; by default it
+	// answers from the first tier alone.
+	FillNext bool
 
 	chain []stage
 	// famMembers are the members of each family (0: IPv4, 1: IPv6),
