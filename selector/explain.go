@@ -43,7 +43,9 @@ type explainer struct {
 	geoList   []string
 	client    [2]float64
 	hasClient bool
-	asIfUp    bool // the all_down all run: healthy keeps everyone
+	asIfUp    bool    // the all_down all run: healthy keeps everyone
+	vantage   int     // the latency stage's vantage node
+	hashU     float64 // the spill stage's client hash in [0, 1)
 }
 
 func (e *explainer) pool(p *Pool) { e.cur = p }
@@ -93,6 +95,10 @@ func (e *explainer) why(p *Pool, st stage, i int, s *Scratch) string {
 		}
 	case stGeo:
 		return fmt.Sprintf("site %q is not in the list %v", m.Site, e.geoList)
+	case stLatency:
+		return fmt.Sprintf("RTT %.1fms above max_rtt %gms", 1000*p.lat.rtt[e.vantage][i], 1000*p.latPlan.maxRTT)
+	case stSpill:
+		return fmt.Sprintf("sheds this client (hash %.3f below its shed share %.3f): %s", e.hashU, p.spill.shed[i], p.spill.why[i])
 	case stPriority:
 		if len(s.idx) > 0 {
 			return fmt.Sprintf("priority %d: group priority %d chosen", m.Priority, p.Members[s.idx[0]].Priority)
@@ -121,6 +127,10 @@ func (p *Pool) note(st stage, c *Client, fam Family, s *Scratch, ctr uint64) str
 		return "drops members that are down or drained"
 	case stGeo:
 		return e.stageNote
+	case stLatency:
+		return p.latencyNote(s)
+	case stSpill:
+		return p.spillNote(s)
 	case stPriority:
 		var b strings.Builder
 		for g, prio := range p.groups {
