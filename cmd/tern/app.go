@@ -53,6 +53,7 @@ func newApp() *cli.App {
 			poolsCommand(),
 			poolCommand(),
 			memberCommand(),
+			siteCommand(),
 			clusterCommand(),
 			configCommand(),
 			rollbackCommand(),
