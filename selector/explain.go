@@ -36,16 +36,17 @@ type Drop struct {
 // explainer records steps while a Scratch runs a chain; a Scratch has one
 // only when explaining, so the query path pays a nil check per stage.
 type explainer struct {
-	cur       *Pool
-	steps     []Step
-	before    []int
-	stageNote string
-	geoList   []string
-	client    [2]float64
-	hasClient bool
-	asIfUp    bool    // the all_down all run: healthy keeps everyone
-	vantage   int     // the latency stage's vantage node
-	hashU     float64 // the spill stage's client hash in [0, 1)
+	cur        *Pool
+	steps      []Step
+	before     []int
+	stageNote  string
+	geoList    []string
+	client     [2]float64
+	hasClient  bool
+	asIfUp     bool    // the all_down all run: healthy keeps everyone
+	beforeTier []int   // tier ends of before
+	vantage    int     // the latency stage's vantage node
+	hashU      float64 // the spill stage's client hash in [0, 1)
 }
 
 func (e *explainer) pool(p *Pool) { e.cur = p }
@@ -67,6 +68,7 @@ func (e *explainer) family(p *Pool, fam Family, s *Scratch) {
 
 func (e *explainer) begin(s *Scratch) {
 	e.before = append(e.before[:0], s.idx...)
+	e.beforeTier = append(e.beforeTier[:0], s.tier...)
 	e.stageNote, e.geoList = "", nil
 }
 
@@ -110,6 +112,11 @@ func (e *explainer) why(p *Pool, st stage, i int, s *Scratch) string {
 		}
 		if m.Host != "" {
 			return "host name: an address answer cannot carry a CNAME"
+		}
+		if !p.FillNext && len(e.beforeTier) > 1 {
+			if k := slices.Index(e.before, i); k >= e.beforeTier[0] {
+				return "not in the first tier (fill: first_tier; fill: next_tier would fill from the next tiers)"
+			}
 		}
 		return fmt.Sprintf("beyond answers: %d", p.Answers)
 	}

@@ -315,6 +315,15 @@ func (p *Pool) spillStage(c *Client, s *Scratch) {
 	// Move tier pick to the front, tier 0 after it (still an answer if
 	// the rest go down), the others in order.
 	p.moveTier(s, pick)
+	if s.ex != nil {
+		var b strings.Builder
+		fmt.Fprintf(&b, "the whole first tier sheds this client: moved to the tier of %s (picked by free capacity:", p.Members[s.idx[0]].Name())
+		for _, i := range s.idx {
+			fmt.Fprintf(&b, " %s=%.4g", p.Members[i].Name(), sp.free[i])
+		}
+		b.WriteString(")")
+		s.ex.stageNote = b.String()
+	}
 }
 
 // moveTier makes tier t the first, keeping the others' order.
@@ -377,5 +386,9 @@ func (p *Pool) spillNote(s *Scratch) string {
 	if len(parts) == 0 {
 		return "no member of the list sheds clients"
 	}
-	return fmt.Sprintf("client hash %.3f; ", s.ex.hashU) + strings.Join(parts, "; ")
+	note := fmt.Sprintf("client hash %.3f; ", s.ex.hashU) + strings.Join(parts, "; ")
+	if s.ex.stageNote != "" {
+		note += "; " + s.ex.stageNote
+	}
+	return note
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/ternlb/tern/config"
 	"testing"
@@ -283,3 +284,77 @@ func TestSteerAllocs(t *testing.T) {
 }
 
 func withCap(s config.Site, c float64) config.Site { s.Capacity = c; return s }
+
+// TestExplainSteer: explain shows the RTTs the latency stage read and
+// from which node, the loads and shares the spill stage read, and why
+// each member was kept, moved or dropped.
+func TestExplainSteer(t *testing.T) {
+	c := configWith(t, `  p:
+    chain: [healthy, geo, latency, spill, weighted, first]
+    map: m
+    check: tcp
+    answers: 2
+    max_rtt: 100ms
+    members:
+      - {address: 192.0.2.1, site: eu-west}
+      - {address: 192.0.2.2, site: eu-west}
+      - {address: 192.0.2.3, site: us-east}
+      - {address: 192.0.2.4, site: ap-east}
+`, steerNodes+"  maps:\n    m: {default: [eu-west, us-east, ap-east]}\n")
+	c.Sites["eu-west"] = withCap(c.Sites["eu-west"], 100)
+	c.Sites["us-east"] = withCap(c.Sites["us-east"], 100)
+	pools, err := CompileLocated(c, testLocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// eu-west at 180 of 90 allowed sheds half its clients (192.0.2.2 still
+	// counts toward the site's load: it serves, only slowly for this client).
+	p := pools[0].WithStatus([]Status{
+		{Up: true, Load: 90, RTT: []RTT{{"n1", 0.010}}},
+		{Up: true, Load: 90, RTT: []RTT{{"n1", 0.150}}},
+		{Up: true, Load: 10, RTT: []RTT{{"n1", 0.080}, {"n2", 0.004}}},
+		{Up: true, RTT: []RTT{{"n1", 0.200}}},
+	})
+	// Find one London subnet that moves and one that stays.
+	var moved, stayed string
+	s := NewScratch(4)
+	for k := 0; k < 256 && (moved == "" || stayed == ""); k++ {
+		cl := client(fmt.Sprintf("81.2.%d.0/24", k))
+		switch names(p.Select(cl, IPv4, s))[0] {
+		case "192.0.2.3":
+			moved = cl.Addr.String()
+		case "192.0.2.1":
+			stayed = cl.Addr.String()
+		}
+	}
+	if moved == "" || stayed == "" {
+		t.Fatalf("no subnet moved (%q) or stayed (%q)", moved, stayed)
+	}
+	for _, tc := range []struct {
+		client string
+		want   []string
+	}{
+		{stayed + "/24", []string{
+			"RTTs from node n1, the node nearest the client; tolerance 5ms, max_rtt 100ms: 192.0.2.1=10.0ms 192.0.2.2=150.0ms",
+			"dropped 192.0.2.2: RTT 150.0ms above max_rtt 100ms",
+			"192.0.2.1: site eu-west load 180 over 90 (0.9 of capacity 100): 50.0% of its clients move",
+			"answer: 192.0.2.1\n",
+		}},
+		{moved + "/24", []string{
+			"the whole first tier sheds this client: moved to the tier of 192.0.2.3 (picked by free capacity: 192.0.2.3=80",
+			"dropped 192.0.2.1: not in the first tier",
+			"answer: 192.0.2.3\n",
+		}},
+	} {
+		cl := client(tc.client)
+		var b strings.Builder
+		if err := WriteExplain(&b, p, *cl, IPv4, 30); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: explain lacks %q:\n%s", tc.client, w, b.String())
+			}
+		}
+	}
+}
