@@ -34,8 +34,8 @@ type latPlan struct {
 // measured a member takes the answering node's own RTT) and its rank in
 // the order by RTT, so a decision only reads.
 type latState struct {
-	rtt  [][]float64
-	rank [][]uint64
+	rtt [][]float64
+	ord [][]int // by vantage: members fastest first
 }
 
 func compileLatency(cfg *config.Config, cp config.Pool, loc Locator) *latPlan {
@@ -72,7 +72,7 @@ func (p *Pool) precomputeLatency() {
 		return
 	}
 	n := len(p.Members)
-	st := &latState{rtt: make([][]float64, len(l.nodes)), rank: make([][]uint64, len(l.nodes))}
+	st := &latState{rtt: make([][]float64, len(l.nodes)), ord: make([][]int, len(l.nodes))}
 	for v, node := range l.nodes {
 		rtt := make([]float64, n)
 		for i := range n {
@@ -99,11 +99,7 @@ func (p *Pool) precomputeLatency() {
 				ord[j], ord[j-1] = ord[j-1], ord[j]
 			}
 		}
-		rank := make([]uint64, n)
-		for r, i := range ord {
-			rank[i] = uint64(r)
-		}
-		st.rtt[v], st.rank[v] = rtt, rank
+		st.rtt[v], st.ord[v] = rtt, ord
 	}
 	p.lat = st
 }
@@ -141,7 +137,7 @@ func (p *Pool) vantage(c *Client, s *Scratch) int {
 // unless every member is slower.
 func (p *Pool) latencyStage(c *Client, s *Scratch) {
 	v := p.vantage(c, s)
-	rtt, rank := p.lat.rtt[v], p.lat.rank[v]
+	rtt, ord := p.lat.rtt[v], p.lat.ord[v]
 	if s.ex != nil {
 		s.ex.vantage = v
 	}
@@ -158,11 +154,20 @@ func (p *Pool) latencyStage(c *Client, s *Scratch) {
 	tol := p.latPlan.tol
 	nt := s.tier2[:0]
 	start := 0
-	for _, end := range s.tier {
+	for k, end := range s.tier {
+		// Order the tier by the precomputed order: mark its members, then
+		// walk the order (O(members), no sort per decision).
 		t := s.idx[start:end]
-		for x := 1; x < len(t); x++ {
-			for j := x; j > 0 && rank[t[j-1]] > rank[t[j]]; j-- {
-				t[j], t[j-1] = t[j-1], t[j]
+		stamp := uint64(k) + 1<<32
+		for _, i := range t {
+			s.key[i] = stamp
+		}
+		w := 0
+		for _, i := range ord {
+			if s.key[i] == stamp {
+				t[w] = i
+				s.key[i] = 0
+				w++
 			}
 		}
 		band := rtt[t[0]]
