@@ -100,6 +100,9 @@ func (s *healthSource) Admin(k health.Key) (health.Admin, bool) {
 	case raftstore.AdminDrain:
 		return health.AdminDrain, true
 	}
+	if a, err := health.ParseAdmin(string(s.st.Admin(k.Pool, k.Member))); err == nil && a.Shed() > 0 {
+		return a, true // shed:N
+	}
 	return health.AdminAuto, false
 }
 

@@ -214,3 +214,67 @@ zones:
 	}
 	check("site shed back to 0", map[string]float64{"192.0.2.1": 0.6})
 }
+
+// TestClusterShedReplicated: in a (one-node) cluster, tern site shed and
+// tern member shed go through Raft: the FSM holds shed:N for each member
+// of the site, and the snapshot served sheds that share.
+func TestClusterShedReplicated(t *testing.T) {
+	port := freePort(t)
+	listen(t, fmt.Sprintf("127.0.0.1:%d", port))
+	yaml := fmt.Sprintf(`node:
+  name: a
+  dns: ["127.0.0.1:0"]
+  raft: "127.0.0.1:%d"
+  data: data
+  bootstrap: true
+sites:
+  s1: {location: [51.5, -0.1]}
+  s2: {location: [50.1, 8.7]}
+checks:
+  h: {type: tcp, port: %d, interval: 200ms, timeout: 150ms, fall: 1, rise: 1}
+pools:
+  web:
+    check: h
+    members: [{address: 127.0.0.1, site: s1}, {address: 127.0.0.2, site: s1}, {address: 127.0.0.3, site: s2}]
+  other:
+    check: h
+    members: [{address: 127.0.0.4, site: s1}]
+zones:
+  - file: z.zone
+`, freePort(t), port)
+	n := runNodeWith(t, yaml, Options{})
+	within(t, 15*time.Second, "a leader", func() bool { return n.store.IsLeader() })
+	ctx := context.Background()
+	got, err := (apiPools{n}).ShedSite(ctx, "s1", 40)
+	if err != nil || got != 3 {
+		t.Fatalf("ShedSite: %d members, %v; want 3", got, err)
+	}
+	if err := (apiPools{n}).SetAdmin(ctx, "web", "127.0.0.3", "shed:10"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[[2]string]string{
+		{"web", "127.0.0.1"}: "shed:40", {"web", "127.0.0.2"}: "shed:40",
+		{"other", "127.0.0.4"}: "shed:40", {"web", "127.0.0.3"}: "shed:10",
+	}
+	st := n.store.State()
+	for k, w := range want {
+		if a := st.Admin(k[0], k[1]); string(a) != w {
+			t.Errorf("%s/%s: replicated admin %q, want %q", k[0], k[1], a, w)
+		}
+	}
+	snap := n.served.Load()
+	for _, p := range snap.Pools {
+		for i, m := range p.Members {
+			w := 0.4
+			if m.Site == "s2" {
+				w = 0.1
+			}
+			if s := p.Status(i).Shed; s != w {
+				t.Errorf("%s/%s: served shed %v, want %v", p.Name, m.Name(), s, w)
+			}
+		}
+	}
+	if _, err := (apiPools{n}).ShedSite(ctx, "nowhere", 40); err == nil {
+		t.Error("a site with no members shed without an error")
+	}
+}
