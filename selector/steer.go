@@ -196,6 +196,10 @@ type spillState struct {
 
 // precomputeSpill fills p.spill from loads, capacities and shed states.
 func (p *Pool) precomputeSpill() {
+	if !p.mayShed() {
+		p.spill = &spillState{}
+		return
+	}
 	n := len(p.Members)
 	st := &spillState{shed: make([]float64, n), free: make([]float64, n), why: make([]string, n)}
 	at := p.spillAt
@@ -239,6 +243,18 @@ func (p *Pool) precomputeSpill() {
 		st.any = st.any || sh > 0
 	}
 	p.spill = st
+}
+
+// mayShed reports whether a member may shed: a capacity declared for it
+// or its site, or an operator's shed. Most pools have none and skip the
+// work (and a large pool's rebuild stays cheap).
+func (p *Pool) mayShed() bool {
+	for i, m := range p.Members {
+		if p.memberCap[i] || p.siteCap[m.Site] > 0 || p.status[i].Shed > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // spillStage moves a client away from the members of its first tier that
