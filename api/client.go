@@ -137,6 +137,12 @@ func (c *Client) SetAdmin(ctx context.Context, pool, address, state string) erro
 	return c.do(ctx, http.MethodPut, "/v1/pools/"+url.PathEscape(pool)+"/members/"+url.PathEscape(address)+"/admin", AdminRequest{State: state}, nil)
 }
 
+// ShedSite sheds percent of a site's clients (0: none, 100: drain).
+func (c *Client) ShedSite(ctx context.Context, site string, percent int) (r ShedResult, err error) {
+	err = c.do(ctx, http.MethodPut, "/v1/sites/"+url.PathEscape(site)+"/shed", ShedRequest{Percent: percent}, &r)
+	return r, err
+}
+
 func (c *Client) Versions(ctx context.Context) (v []ConfigVersion, err error) {
 	err = c.do(ctx, http.MethodGet, "/v1/config/versions", nil, &v)
 	return v, err

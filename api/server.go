@@ -137,6 +137,7 @@ type Options struct {
 	Stats     Stats       // GET /v1/stats, for the status page
 	Site      SiteLoader  // GET /v1/site/load: the dispatcher's load for a load check
 	Snapshots Snapshotter // GET /v1/snapshot: a backup of the replicated state
+	Shedder   SiteShedder // PUT /v1/sites/{site}/shed: shed a site's clients
 	// Registry is scraped on /metrics.
 	Registry *prometheus.Registry
 	// Page is served on / (nil: the built-in status page, StatusPage).
@@ -354,10 +355,8 @@ func (s *Server) routes() {
 		if !decode(w, r, maxSmallBody, &req) {
 			return
 		}
-		switch req.State {
-		case "auto", "up", "down", "drain":
-		default:
-			writeError(w, fmt.Errorf("%w: state %q: write auto, up, down or drain", ErrInvalid, req.State))
+		if !validAdmin(req.State) {
+			writeError(w, fmt.Errorf("%w: state %q: write auto, up, down, drain or shed:PERCENT (1 to 100)", ErrInvalid, req.State))
 			return
 		}
 		respondEmpty(w, s.o.Pools.SetAdmin(r.Context(), r.PathValue("pool"), r.PathValue("address"), req.State))

@@ -104,7 +104,7 @@ func TestErrorsAreJSONAndMapped(t *testing.T) {
 		msg  string
 	}{
 		{"unknown pool", func() error { return c.SetAdmin(ctx, "nope", "192.0.2.1", "down") }, 404, `no pool "nope"`},
-		{"bad state", func() error { return c.SetAdmin(ctx, "web", "192.0.2.1", "sleep") }, 400, "write auto, up, down or drain"},
+		{"bad state", func() error { return c.SetAdmin(ctx, "web", "192.0.2.1", "sleep") }, 400, "write auto, up, down, drain or shed:PERCENT"},
 		{"no leader", func() error { return c.Remove(ctx, "n2") }, 503, "no leader"},
 		{"not wired", func() error { _, err := c.Versions(ctx); return err }, 501, "not available"},
 		{"join without id", func() error { return c.Join(ctx, JoinRequest{RaftAddr: "127.0.0.1:1"}) }, 400, "join needs id"},

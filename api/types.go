@@ -211,7 +211,23 @@ type CommandResult struct {
 
 // AdminRequest sets a member's admin state: auto, up, down or drain.
 type AdminRequest struct {
+	// State is auto, up, down, drain or shed:PERCENT (1 to 100 of the
+	// member's clients sent elsewhere; shed:100 is drain).
 	State string `json:"state"`
+}
+
+// ShedRequest is the body of PUT /v1/sites/{site}/shed: the share of the
+// site's clients to send elsewhere, 0 (none: every member back to auto)
+// to 100 (drain).
+type ShedRequest struct {
+	Percent int `json:"percent"`
+}
+
+// ShedResult says how many members a site shed set.
+type ShedResult struct {
+	Site    string `json:"site"`
+	Percent int    `json:"percent"`
+	Members int    `json:"members"`
 }
 
 // Explanation is a live decision, stage by stage.

@@ -198,6 +198,53 @@ zones:
   - file: zones/gslb.example.test.zone
 Y
 
+# tern-latency: the geo leg's pool web steered by measured RTT instead
+# (policy latency: healthy -> latency -> weighted -> first N). Its tcp
+# check connects to tern's own DNS TCP listener, so every member has a
+# real RTT; three vantage nodes have locations, so each ECS client is
+# mapped to its nearest (the decision's scope is exact); dnsperf sends
+# the geo leg's ECS options.
+mkdir -p "$dir/tern-latency/zones"
+cp "$dir/tern/zones/gslb.example.test.zone" "$dir/tern-latency/zones/"
+cat >"$dir/tern-latency/tern.yaml" <<Y
+node:
+  name: bench-latency
+  dns: ["127.0.0.1:$port"]
+  udp_sockets: 1
+geo:
+  database: "$geodb"
+sites:
+  eu: {location: [51.5, -0.1]}
+  us: {location: [38.9, -77.0]}
+nodes:
+  bench-latency: {site: eu}
+  us-node: {site: us}
+  ap-node: {location: [35.7, 139.7]}
+checks:
+  self: {type: tcp, port: $port, interval: 1s, timeout: 500ms}
+pools:
+  web:
+    policy: latency
+    check: self
+    answers: 2
+    tolerance: 5ms
+    members:
+      - {address: 192.0.2.10, site: eu, weight: 3, probe: "127.0.0.1"}
+      - {address: 192.0.2.11, site: eu, weight: 2, probe: "127.0.0.1"}
+      - {address: 192.0.2.12, site: us, probe: "127.0.0.1"}
+      - {address: 192.0.2.13, site: us, probe: "127.0.0.1"}
+      - {address: "2001:db8::10", site: eu, probe: "127.0.0.1"}
+      - {address: "2001:db8::11", site: us, probe: "127.0.0.1"}
+  api:
+    policy: weighted
+    answers: 2
+    members:
+      - {address: 192.0.2.20}
+      - {address: 192.0.2.21}
+zones:
+  - file: zones/gslb.example.test.zone
+Y
+
 # gdnsd-geo and knot-geo: the same geo split with each server's own GeoIP
 # module on the same database (Knot's geoip module answers per country
 # from its own file; unmatched clients get the zone's RRset).

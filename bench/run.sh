@@ -13,7 +13,8 @@
 # again (up to RETRIES times) and, if still disturbed, kept and marked *.
 #
 # Legs (LEGS): udp (the weighted-pool mix: 70% pool names, 20% static,
-# 10% NXDOMAIN), geo (a geo pool, ECS on every query), tcp (dnsperf -m tcp:
+# 10% NXDOMAIN), geo (a geo pool, ECS on every query), latency (tern's
+# geo pool steered by measured RTT instead, ECS on every query), tcp (dnsperf -m tcp:
 # 8 persistent connections, pipelined), two (two workers, nothing pinned,
 # two cores). BENCH_QUICK=1: one round, short windows, no retries.
 # TERN_ALT="name=/path/to/tern[,VAR=value...] ..." adds tern binaries (or
@@ -36,7 +37,7 @@ DURATION=${DURATION:-5}       # seconds per window
 RETRIES=${RETRIES:-1}         # re-runs of a disturbed window
 OTHER_MAX=${OTHER_MAX:-5}     # % of one CPU others may use in a window
 RATES=${RATES:-"5000 20000 50000"}
-LEGS=${LEGS:-"udp geo tcp two"}
+LEGS=${LEGS:-"udp geo latency tcp two"}
 SERVERS=${SERVERS:-"tern gdnsd knot minimal echo"}
 TERN_ALT=${TERN_ALT:-}
 SERVER_CPU=${SERVER_CPU:-1}
@@ -105,6 +106,7 @@ server_cmd() {
   case $name in
     tern) echo "$work/tern-bin serve --config $work/tern$w/tern.yaml --log-level warn" ;;
     tern-geo) echo "$work/tern-bin serve --config $work/tern-geo/tern.yaml --log-level warn" ;;
+    tern-latency) echo "$work/tern-bin serve --config $work/tern-latency/tern.yaml --log-level warn" ;;
     gdnsd) echo "gdnsd -c $work/gdnsd$w start" ;;
     gdnsd-geo) echo "gdnsd -c $work/gdnsd-geo start" ;;
     knot) echo "knotd -c $work/knot$w/knot.conf" ;;
@@ -202,6 +204,9 @@ for round in $(seq "$RUNS"); do
   if has_leg geo; then
     for s in tern-geo gdnsd-geo knot-geo; do serve geo "$s" 1 1 udp "20000 sat" $ECS >>"$work/results"; done
   fi
+  if has_leg latency; then
+    serve latency tern-latency 1 1 udp "20000 sat" $ECS >>"$work/results"
+  fi
   if has_leg tcp; then
     for s in tern knot; do serve tcp "$s" 1 1 tcp "20000 sat" -m tcp >>"$work/results"; done
   fi
@@ -250,6 +255,6 @@ elapsed=$(($(date +%s) - started))
   echo
   echo "| server | RSS (udp leg, small zone) |"
   echo "|---|---|"
-  awk '$2 !~ /-geo$/ {k = $2; if (!(k in v) || $3 > v[k]) v[k] = $3; if (!(k in o)) ord[++n] = k; o[k] = 1}
+  awk '$2 !~ /-(geo|latency)$/ {k = $2; if (!(k in v) || $3 > v[k]) v[k] = $3; if (!(k in o)) ord[++n] = k; o[k] = 1}
     END {for (i = 1; i <= n; i++) printf "| %s | %.1f MiB |\n", ord[i], v[ord[i]] / 1024}' "$work/rss"
 } | tee "$OUT/summary.md"

@@ -21,10 +21,9 @@ type Config struct {
 	Node  Node            `yaml:"node"`
 	Geo   Geo             `yaml:"geo"`
 	Sites map[string]Site `yaml:"sites"`
-	// Nodes says where each Tern node probes from (by node name), for a
-	// latency stage to come (issue 15): the RTTs measured from the node
-	// nearest a client would stand for that client's. Validated; read by
-	// nothing yet.
+	// Nodes says where each Tern node probes from (by node name), for
+	// the latency stage: the RTTs measured from the node nearest a client
+	// stand for that client's.
 	Nodes      map[string]NodeSite `yaml:"nodes"`
 	Checks     map[string]Check    `yaml:"checks"`
 	Pools      map[string]Pool     `yaml:"pools"`
@@ -119,8 +118,9 @@ type Site struct {
 	Location []float64 `yaml:"location"`
 	// Capacity is what the site's members together can serve, in the
 	// unit their load check reports (or active flows from a dispatcher);
-	// 0: not declared. (Read by nothing yet: for capacity spill-over,
-	// issue 15.)
+	// 0: not declared. Past a pool's spill_at fraction of it, the site
+	// sheds the excess share of its clients to the next sites (the spill
+	// stage).
 	Capacity float64 `yaml:"capacity"`
 }
 

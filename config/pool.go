@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
@@ -24,13 +25,24 @@ var Presets = map[string][]string{
 	"failover": {"healthy", "priority", "roundrobin", "first"},
 	"load":     {"healthy", "load", "first"},
 	"sticky":   {"healthy", "sticky", "first"},
+	// The fastest members (within the tolerance band) share by weight.
+	"latency": {"healthy", "latency", "weighted", "first"},
 }
 
 // Stages are the stage names a chain may hold.
 var Stages = map[string]bool{
 	"healthy": true, "geo": true, "priority": true, "weighted": true,
 	"roundrobin": true, "load": true, "sticky": true, "first": true,
+	"latency": true, "spill": true,
 }
+
+// Fill modes: what a first stage does when the first tier (the nearest
+// site, the chosen priority group, the fastest band) has fewer members
+// than answers.
+const (
+	FillFirstTier = "first_tier" // answer from the first tier alone (the default, as gdnsd's metafo)
+	FillNextTier  = "next_tier"  // fill up from the next tiers in order
+)
 
 var adminModes = map[string]bool{"auto": true, "up": true, "down": true, "drain": true}
 
@@ -54,7 +66,19 @@ type Pool struct {
 	// StickyPrefix is how wide a client subnet shares a sticky member.
 	StickyPrefix StickyPrefix `yaml:"sticky_prefix"`
 	// Initial is a member's state before its first probe round: up or down.
-	Initial string   `yaml:"initial"`
+	Initial string `yaml:"initial"`
+	// Fill is first_tier (default) or next_tier: see FillFirstTier.
+	Fill string `yaml:"fill"`
+	// MaxRTT drops, in the latency stage, members whose RTT is above it
+	// (unless every member is); 0: none dropped. Tolerance is the band
+	// above the fastest member's RTT within which members count as equal
+	// (default 5ms).
+	MaxRTT    Duration `yaml:"max_rtt"`
+	Tolerance Duration `yaml:"tolerance"`
+	// SpillAt is the fraction of a site's (or member's) declared capacity
+	// past which the spill stage sheds the excess share of its clients
+	// (default 0.9).
+	SpillAt float64  `yaml:"spill_at"`
 	Members []Member `yaml:"members"`
 }
 
@@ -115,7 +139,9 @@ type Member struct {
 	Location []float64 `yaml:"location"`
 	// Capacity is the member's capacity, in the unit its load check
 	// reports: the load stage orders by load/capacity (1 when not
-	// declared; 0 in the decoded file means not declared).
+	// declared), and the spill stage sheds a member's clients past the
+	// pool's spill_at fraction of it (only when declared; a site's
+	// capacity, when declared, counts instead).
 	Capacity float64 `yaml:"capacity"`
 	// Probe is where checks go when that differs from Address: an
 	// address, or address:port.
@@ -149,6 +175,15 @@ func (c *Config) poolDefaults() {
 		if p.StickyPrefix.IPv6 == 0 {
 			p.StickyPrefix.IPv6 = 56
 		}
+		if p.Fill == "" {
+			p.Fill = FillFirstTier
+		}
+		if p.Tolerance == 0 {
+			p.Tolerance = Duration(5 * time.Millisecond)
+		}
+		if p.SpillAt == 0 {
+			p.SpillAt = 0.9
+		}
 		for i := range p.Members {
 			m := &p.Members[i]
 			if m.Weight == 0 {
@@ -173,12 +208,12 @@ func (c *Config) validatePool(name string, add func(string, string, ...any)) {
 	}
 	if pl.Policy != "" {
 		if _, ok := Presets[pl.Policy]; !ok {
-			add(p+".policy", "pool %q: policy %q is not one of roundrobin, weighted, geo, failover, load, sticky (or write a chain:)", name, pl.Policy)
+			add(p+".policy", "pool %q: policy %q is not one of roundrobin, weighted, geo, failover, load, sticky, latency (or write a chain:)", name, pl.Policy)
 		}
 	}
 	for i, st := range pl.Chain {
 		if !Stages[st] {
-			add(fmt.Sprintf("%s.chain.%d", p, i), "pool %q: chain stage %q is not one of healthy, geo, priority, weighted, roundrobin, load, sticky, first", name, st)
+			add(fmt.Sprintf("%s.chain.%d", p, i), "pool %q: chain stage %q is not one of healthy, geo, priority, latency, spill, weighted, roundrobin, load, sticky, first", name, st)
 		}
 	}
 	chain := ChainOf(pl)
@@ -229,6 +264,25 @@ func (c *Config) validatePool(name string, add func(string, string, ...any)) {
 		}
 	default:
 		add(p+".all_down", "pool %q: all_down %q: write all, none or fallback:<pool>", name, pl.AllDown)
+	}
+	if pl.Fill != FillFirstTier && pl.Fill != FillNextTier {
+		add(p+".fill", "pool %q: fill %q: write first_tier (answer from the nearest site or first group alone) or next_tier (fill up from the next ones)", name, pl.Fill)
+	}
+	if pl.MaxRTT < 0 || pl.MaxRTT > Duration(time.Minute) {
+		add(p+".max_rtt", "pool %q: max_rtt %v: write a duration up to 1m, like 150ms (0: no limit)", name, pl.MaxRTT.D())
+	} else if pl.MaxRTT > 0 && len(chain) > 0 && !uses("latency") {
+		add(p+".max_rtt", "pool %q: max_rtt is read by the latency stage, which this pool's chain does not run (use policy: latency, or add latency to the chain)", name)
+	}
+	if pl.Tolerance < 0 || pl.Tolerance > Duration(time.Minute) {
+		add(p+".tolerance", "pool %q: tolerance %v: write a duration up to 1m, like 5ms", name, pl.Tolerance.D())
+	}
+	if !(pl.SpillAt > 0 && pl.SpillAt <= 1) {
+		add(p+".spill_at", "pool %q: spill_at %g: write a fraction of capacity above 0 and at most 1, like 0.9", name, pl.SpillAt)
+	}
+	if uses("latency") && pl.Check == "" {
+		add(chainPath(p, pl), "pool %q: the latency stage orders by the RTTs its check measures: give the pool a check:", name)
+	} else if uses("latency") && c.Checks[pl.Check].Type == "exec" {
+		add(p+".check", "pool %q: the latency stage needs RTTs, which an exec check does not measure: use a tcp, http, https, dns or load check", name)
 	}
 	if pl.Initial != "up" && pl.Initial != "down" {
 		add(p+".initial", "pool %q: initial %q: write up or down", name, pl.Initial)
@@ -300,6 +354,24 @@ func (c *Config) validatePool(name string, add func(string, string, ...any)) {
 // second would only undo the first.
 var orderingStages = map[string]bool{"weighted": true, "roundrobin": true, "load": true, "sticky": true}
 
+// SpillPosition is where the spill stage runs in a chain that does not
+// name it: before the ordering stage (or first, or at the end), after
+// the stages that make tiers. It is a no-op for a pool that declares no
+// capacity and sheds nothing.
+func SpillPosition(chain []string) int {
+	for i, st := range chain {
+		if orderingStages[st] || st == "first" {
+			return i
+		}
+	}
+	return len(chain)
+}
+
+// tieringStages cut the list into tiers in preference order; they run
+// before the spill stage, which moves clients between tiers, and before
+// the ordering stage, which orders within them.
+var tieringStages = map[string]bool{"geo": true, "priority": true, "latency": true}
+
 // validateChain checks the shape of an explicit chain: healthy first,
 // each stage once, at most one ordering stage, first last.
 func (c *Config) validateChain(name string, add func(string, string, ...any)) {
@@ -325,6 +397,10 @@ func (c *Config) validateChain(name string, add func(string, string, ...any)) {
 			add(at, "pool %q: healthy must be the chain's first stage: the stages before it would count down members", name)
 		case st == "first" && i != len(pl.Chain)-1:
 			add(at, "pool %q: first must be the chain's last stage: it cuts the answer to its final length", name)
+		case (tieringStages[st] || st == "spill") && ordering != "":
+			add(at, "pool %q: %s must come before the ordering stage %s: it decides the tiers %s orders within", name, st, ordering, ordering)
+		case tieringStages[st] && seenAny(seen, "spill"):
+			add(at, "pool %q: %s must come before spill: spill moves clients between the tiers it makes", name, st)
 		case orderingStages[st] && ordering != "":
 			add(at, "pool %q: chain orders members twice (%s, then %s): the second would undo the first; keep one", name, ordering, st)
 		case orderingStages[st]:
@@ -335,6 +411,8 @@ func (c *Config) validateChain(name string, add func(string, string, ...any)) {
 		add(p+".chain", "pool %q: chain has no healthy stage, so it would answer members that are down: start it with healthy (admin: up forces a member up)", name)
 	}
 }
+
+func seenAny(seen map[string]int, st string) bool { _, ok := seen[st]; return ok }
 
 // chainPath is where a pool's policy is written: its chain or its
 // policy key.

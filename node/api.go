@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -216,6 +217,55 @@ func (p apiPools) SetAdmin(ctx context.Context, pool, address, state string) err
 	n.followStateLocked(n.store.State())
 	n.mu.Unlock()
 	return nil
+}
+
+// ShedSite sets shed:percent (auto for 0) on every member of site in
+// every pool: on this node standalone, through Raft in one command in a
+// cluster.
+func (p apiPools) ShedSite(ctx context.Context, site string, percent int) (int, error) {
+	n := p.n
+	state := "auto"
+	if percent > 0 {
+		state = "shed:" + strconv.Itoa(percent)
+	}
+	n.mu.Lock()
+	cfg := n.gen.cfg
+	n.mu.Unlock()
+	var keys []raftstore.AdminChange
+	for _, name := range cfg.PoolNames() {
+		for _, m := range cfg.Pools[name].Members {
+			if m.Site == site {
+				keys = append(keys, raftstore.AdminChange{Pool: name, Member: m.Address})
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return 0, fmt.Errorf("%w: no pool member is in site %q", api.ErrNotFound, site)
+	}
+	if n.store == nil {
+		for _, k := range keys {
+			if err := n.SetAdmin(k.Pool, k.Member, state); err != nil {
+				return 0, adminError(err)
+			}
+		}
+		return len(keys), nil
+	}
+	a, err := raftstore.ParseAdminState(state)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", api.ErrInvalid, err)
+	}
+	for i := range keys {
+		keys[i].State = a
+	}
+	ctx, cancel := writeContext(ctx)
+	defer cancel()
+	if _, err := n.propose(ctx, raftstore.SetAdmin{States: keys}); err != nil {
+		return 0, err
+	}
+	n.mu.Lock()
+	n.followStateLocked(n.store.State())
+	n.mu.Unlock()
+	return len(keys), nil
 }
 
 func adminError(err error) error {

@@ -102,6 +102,9 @@ func (s *healthSource) Admin(k health.Key) (health.Admin, bool) {
 	case raftstore.AdminDrain:
 		return health.AdminDrain, true
 	}
+	if a, err := health.ParseAdmin(string(s.st.Admin(k.Pool, k.Member))); err == nil && a.Shed() > 0 {
+		return a, true // shed:N
+	}
 	return health.AdminAuto, false
 }
 
@@ -261,7 +264,10 @@ func (h *healthView) rebuild(idx []int) {
 		states := h.r.Pool(p.Name)
 		st := make([]selector.Status, len(states))
 		for j, s := range states {
-			st[j] = selector.Status{Up: s.Up, Drain: s.Drain, Load: s.Load}
+			st[j] = selector.Status{Up: s.Up, Drain: s.Drain, Load: s.Load, Shed: s.Shed}
+			for _, o := range s.Latency {
+				st[j].RTT = append(st[j].RTT, selector.RTT{Node: string(o.Node), Seconds: o.Value})
+			}
 		}
 		snap.Pools[i] = p.WithStatus(st)
 	}

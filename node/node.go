@@ -306,6 +306,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 			Events:        n,
 			Stats:         n,
 			Site:          n,
+			Shedder:       apiPools{n},
 			Registry:      n.reg,
 			Logger:        o.Logger,
 		}
@@ -752,9 +753,15 @@ func (n *Node) install(ctx context.Context, ng *generation) error {
 // drain) on this node alone; in a cluster use the API's SetAdmin, which
 // replicates it.
 func (n *Node) SetAdmin(pool, address, state string) error {
-	a, err := probes.ParseAdmin(state)
+	ha, err := health.ParseAdmin(state)
 	if err != nil {
-		return err
+		return fmt.Errorf("admin state %q: %w", state, probes.ErrAdmin)
+	}
+	a := probes.AdminAuto // a shed share changes answers, not probing
+	if ha.Shed() == 0 {
+		if a, err = probes.ParseAdmin(ha.String()); err != nil {
+			return err
+		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -767,7 +774,7 @@ func (n *Node) SetAdmin(pool, address, state string) error {
 		return err
 	}
 	k := health.Key{Pool: v.Key.Pool, Member: v.Key.Member}
-	n.hv.src.admin[k], _ = health.ParseAdmin(a.String())
+	n.hv.src.admin[k] = ha
 	n.hv.r.Touch(k)
 	n.resolveLocked(nil)
 	return nil

@@ -96,3 +96,59 @@ func BenchmarkSelectGeoMaxMind(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkSelectSteer: the latency preset over 64 members with RTTs from
+// three vantage nodes (the client's nearest chosen per decision), and a
+// geo pool whose first site is over capacity (the spill stage hashing
+// each client subnet), clients varying.
+func BenchmarkSelectSteer(b *testing.B) {
+	loc := newFakeLocator(map[netip.Prefix]fakeLoc{
+		netip.MustParsePrefix("81.2.0.0/16"):    {"EU", "GB", 51.5, -0.1},
+		netip.MustParsePrefix("216.160.0.0/16"): {"NA", "US", 47.25, -122.31},
+	})
+	sites := []string{"eu-west", "us-east", "ap-east"}
+	clients := []*Client{client("81.2.69.0/24"), client("216.160.83.0/24"), client("81.2.70.0/24"), client("198.51.100.0/24")}
+	run := func(b *testing.B, p *Pool) {
+		s := NewScratch(len(p.Members))
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			p.Select(clients[i&3], IPv4, s)
+			i++
+		}
+	}
+	b.Run("latency", func(b *testing.B) {
+		body := "    policy: latency\n    check: tcp\n    answers: 2\n    tolerance: 2ms\n" + members(64, func(i int) string {
+			return fmt.Sprintf(", site: %s, weight: %d", sites[i%3], i%5+1)
+		})
+		pools, err := CompileLocated(configWith(b, "  p:\n"+body, steerNodes), loc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := pools[0]
+		st := make([]Status, len(p.Members))
+		for i := range st {
+			st[i] = Status{Up: i%7 != 3, RTT: []RTT{{"n1", float64(i%13+1) / 1000}, {"n2", float64(i%17+1) / 1000}, {"n3", float64(i%5+1) / 1000}}}
+		}
+		run(b, p.WithStatus(st))
+	})
+	b.Run("spill", func(b *testing.B) {
+		body := "    chain: [healthy, geo, spill, weighted, first]\n    map: m\n    answers: 2\n" + members(64, func(i int) string {
+			return fmt.Sprintf(", site: %s, weight: %d", sites[i%3], i%5+1)
+		})
+		c := configWith(b, "  p:\n"+body, "geo:\n  maps:\n    m: {default: [eu-west, us-east, ap-east]}\n")
+		for _, site := range sites {
+			c.Sites[site] = withCap(c.Sites[site], 100)
+		}
+		pools, err := CompileLocated(c, loc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := pools[0]
+		st := make([]Status, len(p.Members))
+		for i := range st {
+			st[i] = Status{Up: i%7 != 3, Load: []float64{6, 2, 1}[i%3]} // eu-west ~130 of 100
+		}
+		run(b, p.WithStatus(st))
+	})
+}

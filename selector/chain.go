@@ -21,12 +21,14 @@ const (
 	stLoad                    // least load relative to capacity first
 	stSticky                  // rendezvous hashing of the client subnet
 	stFirst                   // the first `answers` members
+	stLatency                 // fastest first by the RTTs of the vantage nearest the client
+	stSpill                   // capacity spill-over and operator shedding by client subnet
 )
 
 var stageNames = [...]string{
 	stFamily: "family", stHealthy: "healthy", stGeo: "geo", stPriority: "priority",
 	stWeighted: "weighted", stRoundRobin: "roundrobin", stLoad: "load", stSticky: "sticky",
-	stFirst: "first",
+	stFirst: "first", stLatency: "latency", stSpill: "spill",
 }
 
 func (st stage) String() string { return stageNames[st] }
@@ -54,11 +56,13 @@ type Scratch struct {
 	// tier, and tiers come in preference order (geo makes them).
 	idx  []int
 	tier []int
-	keep []bool   // by position in idx: survives the current stage
-	key  []uint64 // by member index: sort key of the current stage
-	cnt  []int    // by priority group: members still in the list
-	tmp  []int    // by position: the geo stage's counting sort
-	rcnt []int    // by rank: the geo stage's counting sort
+	// tier2 is where a stage that recuts tiers writes the new ends.
+	tier2 []int
+	keep  []bool   // by position in idx: survives the current stage
+	key   []uint64 // by member index: sort key of the current stage
+	cnt   []int    // by priority group: members still in the list
+	tmp   []int    // by position: the geo stage's counting sort
+	rcnt  []int    // by rank: the geo stage's counting sort
 	// by distinct location: the nearest stage's ranking
 	lord, lrank []int
 	ldist       []float64
@@ -83,6 +87,7 @@ func (s *Scratch) grow(n, groups int) {
 	if cap(s.idx) < n {
 		s.idx = make([]int, 0, n)
 		s.tier = make([]int, 0, n+1)
+		s.tier2 = make([]int, 0, n+1)
 		s.keep = make([]bool, n)
 		s.key = make([]uint64, n)
 		s.tmp = make([]int, n)
@@ -229,6 +234,10 @@ func (p *Pool) runFrom(c *Client, fam Family, s *Scratch, asIfUp bool, from int)
 			p.geoStage(c, s)
 		case stPriority:
 			p.priority(fam, s)
+		case stLatency:
+			p.latencyStage(c, s)
+		case stSpill:
+			p.spillStage(c, s)
 		case stWeighted, stRoundRobin, stLoad, stSticky:
 			switch st {
 			case stRoundRobin, stLoad:
@@ -240,7 +249,7 @@ func (p *Pool) runFrom(c *Client, fam Family, s *Scratch, asIfUp bool, from int)
 		case stFirst:
 			p.shape(s, p.Answers)
 		}
-		if s.ex != nil {
+		if s.ex != nil && !(k == p.implicitSpill && !p.spill.any) {
 			s.ex.end(p, st, s, p.note(st, c, fam, s, ctr))
 		}
 	}
@@ -284,10 +293,31 @@ func (p *Pool) priority(fam Family, s *Scratch) {
 			}
 		}
 	}
-	for j, i := range s.idx {
-		s.keep[j] = p.group[i] == chosen
+	// The chosen group is the first tier, the other groups follow in
+	// priority order, one tier each: first answers from them only with
+	// fill: next_tier.
+	tmp := s.tmp[:len(s.idx)]
+	w := 0
+	for _, i := range s.idx {
+		if p.group[i] == chosen {
+			tmp[w] = i
+			w++
+		}
 	}
-	s.compact()
+	s.tier = append(s.tier[:0], w)
+	for g := range cnt {
+		if g == chosen || cnt[g] == 0 {
+			continue
+		}
+		for _, i := range s.idx {
+			if p.group[i] == g {
+				tmp[w] = i
+				w++
+			}
+		}
+		s.tier = append(s.tier, w)
+	}
+	copy(s.idx, tmp)
 }
 
 // minOf returns how many of a group of n members must be up for the group
@@ -442,6 +472,12 @@ func fnv64(s string) uint64 {
 func (p *Pool) shape(s *Scratch, n int) {
 	if len(s.idx) == 0 {
 		return
+	}
+	if !p.FillNext && len(s.tier) > 1 {
+		// fill: first_tier (as gdnsd's metafo): the nearest site or the
+		// chosen group alone, even when it has fewer than n members.
+		s.idx = s.idx[:s.tier[0]]
+		s.tier = s.tier[:1]
 	}
 	if p.Members[s.idx[0]].Host != "" {
 		s.idx = s.idx[:1]

@@ -39,6 +39,16 @@ func compilePool(cfg *config.Config, name string, loc Locator) (*Pool, error) {
 		Name: name, Answers: cp.Answers, TTL: uint32(cp.TTL), rr: new(atomic.Uint64),
 		minCount: cp.MinHealthy.Count, minPercent: cp.MinHealthy.Percent,
 		stickyV4: cp.StickyPrefix.IPv4, stickyV6: cp.StickyPrefix.IPv6,
+		FillNext: cp.Fill == config.FillNextTier, spillAt: cp.SpillAt, implicitSpill: -1,
+		siteCap: map[string]float64{},
+	}
+	if p.spillAt <= 0 {
+		p.spillAt = 0.9
+	}
+	for name, site := range cfg.Sites {
+		if site.Capacity > 0 {
+			p.siteCap[name] = site.Capacity
+		}
 	}
 	if p.stickyV4 == 0 {
 		p.stickyV4 = 24
@@ -58,6 +68,7 @@ func compilePool(cfg *config.Config, name string, loc Locator) (*Pool, error) {
 	}
 
 	for _, m := range cp.Members {
+		p.memberCap = append(p.memberCap, m.Capacity > 0)
 		mm := Member{Weight: uint32(max(m.Weight, 1)), Priority: max(m.Priority, 1), Site: m.Site, Capacity: m.Capacity}
 		if mm.Capacity <= 0 {
 			mm.Capacity = 1
@@ -104,12 +115,22 @@ func compilePool(cfg *config.Config, name string, loc Locator) (*Pool, error) {
 		hasHost = hasHost || m.Host != ""
 		hasAddr = hasAddr || m.Host == ""
 	}
-	for _, name := range config.ChainOf(cp) {
+	names := config.ChainOf(cp)
+	if !slices.Contains(names, "spill") {
+		// Spill runs in every chain, so an operator's shed and declared
+		// capacities hold in any pool; it costs a check when nothing sheds.
+		p.implicitSpill = config.SpillPosition(names)
+		names = slices.Insert(slices.Clone(names), p.implicitSpill, "spill")
+	}
+	for _, name := range names {
 		st, ok := parseStage(name)
 		if !ok {
 			return nil, fmt.Errorf("chain stage %q is unknown", name)
 		}
 		p.chain = append(p.chain, st)
+		if st == stLatency {
+			p.latPlan = compileLatency(cfg, cp, loc)
+		}
 	}
 	p.need = make([]int, len(p.chain))
 	for k, st := range p.chain {
@@ -128,5 +149,7 @@ func compilePool(cfg *config.Config, name string, loc Locator) (*Pool, error) {
 			p.geo = g
 		}
 	}
+	p.precomputeLatency()
+	p.precomputeSpill()
 	return p, nil
 }

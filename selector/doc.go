@@ -28,7 +28,18 @@
 //     rendezvous hashing of the client's subnet (sticky_prefix per family),
 //     so a subnet keeps its member while that member is up and only a
 //     down member's subnets move.
-//   - first keeps the first `answers` members.
+//   - latency orders each tier by the members' smoothed probe RTTs as the
+//     vantage node nearest the client measured them (the answering
+//     node's own when locations are unknown), cut into bands of members
+//     within tolerance of each other; max_rtt drops slower members unless
+//     all are. Orders are precomputed per member state (WithStatus).
+//   - spill (implicit before the ordering stage when not named) moves a
+//     share of the first tier's clients, chosen by a hash of the client
+//     subnet, when load passes spill_at of a declared site or member
+//     capacity or an operator sheds (shed:N): to the tier's other
+//     members, or when all shed it to a next tier picked by free capacity.
+//   - first keeps the first `answers` members, from the first tier alone
+//     unless the pool says fill: next_tier.
 //
 // An answer is either address members or one host-name member (answered
 // as a CNAME): host names after an address are left out.

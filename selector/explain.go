@@ -36,14 +36,17 @@ type Drop struct {
 // explainer records steps while a Scratch runs a chain; a Scratch has one
 // only when explaining, so the query path pays a nil check per stage.
 type explainer struct {
-	cur       *Pool
-	steps     []Step
-	before    []int
-	stageNote string
-	geoList   []string
-	client    [2]float64
-	hasClient bool
-	asIfUp    bool // the all_down all run: healthy keeps everyone
+	cur        *Pool
+	steps      []Step
+	before     []int
+	stageNote  string
+	geoList    []string
+	client     [2]float64
+	hasClient  bool
+	asIfUp     bool    // the all_down all run: healthy keeps everyone
+	beforeTier []int   // tier ends of before
+	vantage    int     // the latency stage's vantage node
+	hashU      float64 // the spill stage's client hash in [0, 1)
 }
 
 func (e *explainer) pool(p *Pool) { e.cur = p }
@@ -65,6 +68,7 @@ func (e *explainer) family(p *Pool, fam Family, s *Scratch) {
 
 func (e *explainer) begin(s *Scratch) {
 	e.before = append(e.before[:0], s.idx...)
+	e.beforeTier = append(e.beforeTier[:0], s.tier...)
 	e.stageNote, e.geoList = "", nil
 }
 
@@ -93,6 +97,10 @@ func (e *explainer) why(p *Pool, st stage, i int, s *Scratch) string {
 		}
 	case stGeo:
 		return fmt.Sprintf("site %q is not in the list %v", m.Site, e.geoList)
+	case stLatency:
+		return fmt.Sprintf("RTT %.1fms above max_rtt %gms", 1000*p.lat.rtt[e.vantage][i], 1000*p.latPlan.maxRTT)
+	case stSpill:
+		return fmt.Sprintf("sheds this client (hash %.3f below its shed share %.3f): %s", e.hashU, p.spill.shed[i], p.spill.why[i])
 	case stPriority:
 		if len(s.idx) > 0 {
 			return fmt.Sprintf("priority %d: group priority %d chosen", m.Priority, p.Members[s.idx[0]].Priority)
@@ -104,6 +112,11 @@ func (e *explainer) why(p *Pool, st stage, i int, s *Scratch) string {
 		}
 		if m.Host != "" {
 			return "host name: an address answer cannot carry a CNAME"
+		}
+		if !p.FillNext && len(e.beforeTier) > 1 {
+			if k := slices.Index(e.before, i); k >= e.beforeTier[0] {
+				return "not in the first tier (fill: first_tier; fill: next_tier would fill from the next tiers)"
+			}
 		}
 		return fmt.Sprintf("beyond answers: %d", p.Answers)
 	}
@@ -121,6 +134,10 @@ func (p *Pool) note(st stage, c *Client, fam Family, s *Scratch, ctr uint64) str
 		return "drops members that are down or drained"
 	case stGeo:
 		return e.stageNote
+	case stLatency:
+		return p.latencyNote(s)
+	case stSpill:
+		return p.spillNote(s)
 	case stPriority:
 		var b strings.Builder
 		for g, prio := range p.groups {

@@ -68,7 +68,7 @@ func TestGeoMap(t *testing.T) {
 	}{
 		{"country beats continent", "81.2.69.142", IPv4, nil, []string{"eu-west", "eu-west"}, 16},
 		{"continent", "89.160.20.112", IPv4, nil, []string{"eu-west", "eu-west"}, 16},
-		{"continent, first site short: next site fills", "89.160.20.0/24", IPv4, []string{"192.0.2.10"}, []string{"eu-west", "us-east"}, 16},
+		{"continent, first site short: the first site alone (fill: first_tier)", "89.160.20.0/24", IPv4, []string{"192.0.2.10"}, []string{"eu-west"}, 16},
 		{"NA", "216.160.83.56", IPv4, nil, []string{"us-east", "us-east"}, 16},
 		{"CIDR beats the database", "127.0.9.5", IPv4, nil, []string{"ap-east"}, 24},
 		{"unknown to the database: default", "198.51.100.1", IPv4, nil, []string{"us-east", "us-east"}, 16},
@@ -114,6 +114,7 @@ func TestGeoNearest(t *testing.T) {
 	pools, err := CompileLocated(configWith(t, `  near:
     chain: [healthy, geo, first]
     answers: 3
+    fill: next_tier
     members:
       - {address: 192.0.2.10, site: eu-west}
       - {address: 192.0.2.20, site: us-east}
@@ -210,7 +211,7 @@ func TestReferenceConfigWithMaxMindDatabase(t *testing.T) {
 		{"81.2.69.142", []string{"eu-west", "eu-west"}},   // country:GB
 		{"89.160.20.112", []string{"eu-west", "eu-west"}}, // SE: continent:EU
 		{"216.160.83.56", []string{"us-east", "us-east"}}, // continent:NA
-		{"175.16.199.1", []string{"ap-east", "us-east"}},  // continent:AS
+		{"175.16.199.1", []string{"ap-east"}},             // continent:AS: ap-east alone (fill: first_tier)
 		{"127.0.9.1", []string{"ap-east"}},                // CIDR key
 	} {
 		a := web.Select(client(tc.client), IPv4, s)
@@ -224,5 +225,39 @@ func TestReferenceConfigWithMaxMindDatabase(t *testing.T) {
 	c := client("81.2.69.142")
 	if n := testing.AllocsPerRun(100, func() { web.Select(c, IPv4, s) }); n != 0 {
 		t.Errorf("geo decision with the MaxMind database: %v allocations, want 0", n)
+	}
+}
+
+// TestGeoFillNextTier: a geo decision whose first site has fewer members
+// than answers answers from that site alone unless the pool says
+// fill: next_tier, as gdnsd's metafo does.
+func TestGeoFillNextTier(t *testing.T) {
+	for _, tc := range []struct {
+		fill   string
+		client string
+		down   []string
+		sites  []string
+	}{
+		{"", "175.16.199.1", nil, []string{"ap-east"}},
+		{"fill: first_tier", "175.16.199.1", nil, []string{"ap-east"}},
+		{"fill: next_tier", "175.16.199.1", nil, []string{"ap-east", "us-east"}},
+		{"", "89.160.20.112", []string{"192.0.2.11"}, []string{"eu-west"}},
+		{"fill: next_tier", "89.160.20.112", []string{"192.0.2.11"}, []string{"eu-west", "us-east"}},
+		{"fill: next_tier", "89.160.20.112", nil, []string{"eu-west", "eu-west"}}, // enough in the first tier
+		{"", "89.160.20.112", []string{"192.0.2.10", "192.0.2.11"}, []string{"us-east", "us-east"}},
+	} {
+		t.Run(tc.fill+" "+tc.client, func(t *testing.T) {
+			pools, err := CompileLocated(configWith(t, webPool+"    "+tc.fill+"\n", regions), testLocator)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := NewScratch(8)
+			for range 20 {
+				a := withDown(pools[0], tc.down...).Select(client(tc.client), IPv4, s)
+				if got := sitesOf(a); !slices.Equal(got, tc.sites) {
+					t.Fatalf("sites %v, want %v", got, tc.sites)
+				}
+			}
+		})
 	}
 }

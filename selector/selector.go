@@ -56,6 +56,11 @@ type Status struct {
 	Up    bool    // probes (or a forced admin state) say up
 	Drain bool    // admin drain: no new answers
 	Load  float64 // latest smoothed load report, 0 when none
+	// Shed is the share of the member's clients an operator sends
+	// elsewhere (0 to 1; shed:100 is Drain).
+	Shed float64
+	// RTT are the member's smoothed probe RTTs by vantage node.
+	RTT []RTT
 }
 
 // Answer is one decision's outcome.
@@ -114,6 +119,10 @@ type Pool struct {
 	// AllDownFallback.
 	AllDown  AllDownMode
 	Fallback string
+	// FillNext is fill: next_tier: an answer with fewer first-tier
+	// members than Answers fills up from the next tiers; by default it
+	// answers from the first tier alone.
+	FillNext bool
 
 	chain []stage
 	// famMembers are the members of each family (0: IPv4, 1: IPv6),
@@ -136,6 +145,16 @@ type Pool struct {
 	memberKey          []uint64 // stable hash of each member's address or host
 
 	geo *geoPlan
+
+	// latency stage
+	latPlan *latPlan
+	lat     *latState
+	// spill stage: implicit (not listed by Stages) unless the chain names it
+	spill         *spillState
+	spillAt       float64
+	siteCap       map[string]float64 // declared site capacities
+	memberCap     []bool             // member declared a capacity
+	implicitSpill int                // chain position of an implicit spill, -1 none
 }
 
 // WithStatus returns a copy of p whose members have the given states
@@ -145,6 +164,8 @@ func (p *Pool) WithStatus(st []Status) *Pool {
 	q := *p
 	q.status = append([]Status(nil), st...)
 	q.precomputeUp()
+	q.precomputeLatency()
+	q.precomputeSpill()
 	return &q
 }
 
@@ -171,9 +192,11 @@ func (p *Pool) FallbackPool() *Pool { return p.fallback }
 // Stages returns the names of the stages of p's chain, in order (the
 // implicit family stage that precedes them is not listed).
 func (p *Pool) Stages() []string {
-	out := make([]string, len(p.chain))
+	out := make([]string, 0, len(p.chain))
 	for i, st := range p.chain {
-		out[i] = st.String()
+		if i != p.implicitSpill {
+			out = append(out, st.String())
+		}
 	}
 	return out
 }

@@ -46,6 +46,54 @@ func TestPriority(t *testing.T) {
 	}
 }
 
+// TestPriorityFill: with fewer members up in the chosen group than
+// answers, a failover pool answers from that group alone unless it says
+// fill: next_tier, which fills from the next groups in priority order.
+func TestPriorityFill(t *testing.T) {
+	const pool = `    policy: failover
+    answers: 3
+    %s
+    members:
+      - {address: 192.0.2.1, priority: 1}
+      - {address: 192.0.2.2, priority: 1}
+      - {address: 192.0.2.11, priority: 2}
+      - {address: 192.0.2.21, priority: 3}
+      - {address: 192.0.2.22, priority: 3}
+`
+	tests := []struct {
+		name, fill string
+		down       []string
+		want       []string
+	}{
+		{"default: the first group alone", "", nil, []string{"192.0.2.1", "192.0.2.2"}},
+		{"first_tier: the first group alone", "fill: first_tier", nil, []string{"192.0.2.1", "192.0.2.2"}},
+		{"next_tier: group 2 fills", "fill: next_tier", nil, []string{"192.0.2.1", "192.0.2.2", "192.0.2.11"}},
+		{"next_tier: group 1 down, groups 2 and 3", "fill: next_tier", []string{"192.0.2.1", "192.0.2.2"}, []string{"192.0.2.11", "192.0.2.21", "192.0.2.22"}},
+		{"next_tier: one of group 1, then 2, then 3", "fill: next_tier", []string{"192.0.2.1", "192.0.2.22"}, []string{"192.0.2.2", "192.0.2.11", "192.0.2.21"}},
+		{"default: group 1 down, group 2 alone", "", []string{"192.0.2.1", "192.0.2.2"}, []string{"192.0.2.11"}},
+	}
+	s := NewScratch(8)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := withDown(compileOne(t, fmt.Sprintf(pool, tc.fill), nil), tc.down...)
+			for range 20 {
+				got := names(p.Select(client("198.51.100.1"), IPv4, s))
+				// groups come in priority order; round robin rotates within one
+				if len(got) != len(tc.want) {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+				g := slices.Clone(got)
+				w := slices.Clone(tc.want)
+				slices.Sort(g)
+				slices.Sort(w)
+				if !slices.Equal(g, w) {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
+
 func TestAllDown(t *testing.T) {
 	c := configWith(t, `  main:
     all_down: all

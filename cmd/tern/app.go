@@ -55,6 +55,7 @@ func newApp() *cli.App {
 			poolsCommand(),
 			poolCommand(),
 			memberCommand(),
+			siteCommand(),
 			clusterCommand(),
 			configCommand(),
 			rollbackCommand(),

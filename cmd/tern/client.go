@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -217,7 +218,76 @@ func memberCommand() *cli.Command {
 			sub("down", "force the member down whatever probes say"),
 			sub("up", "force the member up whatever probes say"),
 			sub("auto", "let probes decide again"),
+			{
+				Name:         "shed",
+				Usage:        "send PERCENT of the member's clients (chosen by client subnet) to other members or sites; 100 drains, 0 is auto",
+				ArgsUsage:    "POOL ADDRESS PERCENT",
+				Flags:        apiFlags(),
+				BashComplete: completeMember,
+				Action: func(c *cli.Context) error {
+					cl, err := argsClient(c, 3, 3)
+					if err != nil {
+						return err
+					}
+					pool, addr := c.Args().Get(0), c.Args().Get(1)
+					pct, err := percentArg(c.Args().Get(2))
+					if err != nil {
+						return err
+					}
+					state := "auto"
+					if pct > 0 {
+						state = "shed:" + strconv.Itoa(pct)
+					}
+					if err := cl.SetAdmin(c.Context, pool, addr, state); err != nil {
+						return err
+					}
+					return emit(c, adminResult{pool, addr, state}, func(w io.Writer) error {
+						_, err := fmt.Fprintf(w, "%s %s: %s\n", pool, addr, state)
+						return err
+					})
+				},
+			},
 		},
+	}
+}
+
+// percentArg parses a shed share: a whole number from 0 to 100.
+func percentArg(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSuffix(s, "%"))
+	if err != nil || n < 0 || n > 100 {
+		return 0, cli.Exit(fmt.Sprintf("PERCENT %q: write a whole number from 0 (no shedding) to 100 (drain)", s), 2)
+	}
+	return n, nil
+}
+
+func siteCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "site",
+		Usage: "act on every member of a site",
+		Subcommands: []*cli.Command{{
+			Name:      "shed",
+			Usage:     "send PERCENT of the site's clients (chosen by client subnet) to the next sites; 100 drains, 0 stops shedding",
+			ArgsUsage: "SITE PERCENT",
+			Flags:     apiFlags(),
+			Action: func(c *cli.Context) error {
+				cl, err := argsClient(c, 2, 2)
+				if err != nil {
+					return err
+				}
+				pct, err := percentArg(c.Args().Get(1))
+				if err != nil {
+					return err
+				}
+				r, err := cl.ShedSite(c.Context, c.Args().Get(0), pct)
+				if err != nil {
+					return err
+				}
+				return emit(c, r, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "site %s: %d%% shed on %d members\n", r.Site, r.Percent, r.Members)
+					return err
+				})
+			},
+		}},
 	}
 }
 

@@ -40,6 +40,13 @@ func (f *fakeAPI) SetAdmin(_ context.Context, pool, addr, state string) error {
 	f.admin = append(f.admin, pool+" "+addr+" "+state)
 	return nil
 }
+func (f *fakeAPI) ShedSite(_ context.Context, site string, percent int) (int, error) {
+	if site != "eu-west" {
+		return 0, fmt.Errorf("%w: no pool member is in site %q", api.ErrNotFound, site)
+	}
+	f.admin = append(f.admin, fmt.Sprintf("site %s %d", site, percent))
+	return 2, nil
+}
 func (f *fakeAPI) Members(context.Context) ([]api.ClusterMember, error) {
 	return []api.ClusterMember{{ID: "n1", RaftAddr: "127.0.0.1:7000", Voter: true, Leader: true}}, nil
 }
@@ -78,7 +85,7 @@ func (f *fakeAPI) Rollback(context.Context, uint64, api.RollbackRequest) (api.Ap
 
 func startAPI(t *testing.T, f *fakeAPI) string {
 	t.Helper()
-	s, err := api.New(api.Options{Addr: "127.0.0.1:0", Status: f, Pools: f, Cluster: f, Configs: f})
+	s, err := api.New(api.Options{Addr: "127.0.0.1:0", Status: f, Pools: f, Cluster: f, Configs: f, Shedder: f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +152,11 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"config", "rollback", "x"}, 2, "usage"},
 		{[]string{"--version"}, 0, ""},
 		{[]string{"help", "member", "drain"}, 0, ""},
+		{[]string{"member", "shed", "web", "192.0.2.10", "40", "--api", addr}, 0, ""},
+		{[]string{"member", "shed", "web", "192.0.2.10", "101", "--api", addr}, 2, "from 0 (no shedding) to 100 (drain)"},
+		{[]string{"member", "shed", "web", "192.0.2.10", "0", "--api", addr}, 0, ""},
+		{[]string{"site", "shed", "eu-west", "25", "--api", addr}, 0, ""},
+		{[]string{"site", "shed", "nowhere", "25", "--api", addr}, 1, "no pool member is in site"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, stderr, code := runTern(tc.args...)
@@ -153,7 +165,7 @@ func TestExitStatus(t *testing.T) {
 			}
 		})
 	}
-	if !slices.Equal(f.admin, []string{"web 192.0.2.10 drain"}) {
+	if !slices.Equal(f.admin, []string{"web 192.0.2.10 drain", "web 192.0.2.10 shed:40", "web 192.0.2.10 auto", "site eu-west 25"}) {
 		t.Fatalf("admin changes %q", f.admin)
 	}
 }
@@ -184,6 +196,8 @@ func TestOutputFormats(t *testing.T) {
 		{[]string{"member", "drain", "web", "192.0.2.10"}, `"admin": "drain"`},
 		{[]string{"member", "down", "web", "192.0.2.10"}, `"admin": "down"`},
 		{[]string{"member", "auto", "web", "192.0.2.10"}, `"admin": "auto"`},
+		{[]string{"member", "shed", "web", "192.0.2.10", "30"}, `"admin": "shed:30"`},
+		{[]string{"site", "shed", "eu-west", "100"}, `"members": 2`},
 		{[]string{"apply", "-c", "../../examples/tern.yaml"}, `"version": 3`},
 		{[]string{"explain", "--config", "../../examples/tern.yaml", "www.gslb.example.test", "192.0.2.1"}, `"text"`},
 	}

@@ -1,0 +1,280 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// delayed is a loopback HTTP backend that answers after a delay that can
+// be changed while it runs.
+type delayed struct {
+	addr  string
+	delay atomic.Int64 // nanoseconds
+}
+
+func startDelayed(t *testing.T, d time.Duration) *delayed {
+	t.Helper()
+	b := &delayed{}
+	b.delay.Store(int64(d))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.addr = ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(b.delay.Load()))
+		fmt.Fprintln(w, "ok")
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return b
+}
+
+// loadAgent is a loopback load-check agent reporting a settable load.
+func loadAgent(t *testing.T, load float64) (string, *atomic.Int64) {
+	t.Helper()
+	var l atomic.Int64
+	l.Store(int64(load))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"load": %d}`, l.Load())
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), &l
+}
+
+// first returns the first A address answered to a query from ECS subnet
+// sub (nil: no ECS option).
+func firstAnswer(t *testing.T, addr, name string, sub *netip.Prefix) string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	if sub != nil {
+		m.SetEdns0(1232, false)
+		a := sub.Addr().As4()
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(sub.Bits()), Address: a[:]})
+	}
+	r, err := dns.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("query %s: %v", name, err)
+	}
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			return a.A.String()
+		}
+	}
+	return ""
+}
+
+// TestLatencyEndToEnd: real loopback HTTP backends that delay their
+// answers by different amounts. The fast ones are chosen, the two within
+// the tolerance band share by weight, and a fast one that becomes slow
+// loses its share within a bounded time.
+func TestLatencyEndToEnd(t *testing.T) {
+	a := startDelayed(t, 0)
+	b := startDelayed(t, 5*time.Millisecond)
+	c := startDelayed(t, 120*time.Millisecond)
+	yaml := fmt.Sprintf(`node:
+  name: t1
+  dns: ["127.0.0.1:0"]
+checks:
+  h: {type: http, port: 80, path: /, interval: 400ms, timeout: 350ms, fall: 1, rise: 1, rtt_half_life: 200ms, rtt_hysteresis: 0.05}
+pools:
+  web:
+    policy: latency
+    check: h
+    answers: 1
+    tolerance: 30ms
+    members:
+      - {address: 192.0.2.1, probe: %q, weight: 1}
+      - {address: 192.0.2.2, probe: %q, weight: 3}
+      - {address: 192.0.2.3, probe: %q, weight: 4}
+zones:
+  - file: z.zone
+`, a.addr, b.addr, c.addr)
+	_, dnsAddr := startNode(t, yaml, testZone)
+	share := func(n int) map[string]float64 {
+		cnt := map[string]float64{}
+		for range n {
+			cnt[firstAnswer(t, dnsAddr, "www.example.test.", nil)]++
+		}
+		for k := range cnt {
+			cnt[k] /= float64(n)
+		}
+		return cnt
+	}
+	// Wait for the RTTs to be measured and the slow one left out.
+	within(t, 15*time.Second, "the slow member out of answers", func() bool {
+		s := share(50)
+		return s["192.0.2.3"] == 0 && s["192.0.2.1"] > 0 && s["192.0.2.2"] > 0
+	})
+	s := share(2000)
+	if s["192.0.2.3"] != 0 {
+		t.Errorf("the 120ms member got %.3f of the answers", s["192.0.2.3"])
+	}
+	if math.Abs(s["192.0.2.2"]-0.75) > 0.05 {
+		t.Errorf("within tolerance, weight 3 of 4 got %.3f (%v)", s["192.0.2.2"], s)
+	}
+	// 192.0.2.2 turns slow: it should lose its share within a few
+	// half-lives of the smoothing.
+	b.delay.Store(int64(250 * time.Millisecond))
+	took := within(t, 10*time.Second, "the member that became slow out of answers", func() bool {
+		s := share(50)
+		return s["192.0.2.2"] == 0 && s["192.0.2.1"] == 1
+	})
+	t.Logf("a member that went from 5ms to 250ms lost its share in %v", took)
+}
+
+// TestSpillEndToEnd: three sites of capacity 100 report load through
+// load checks on loopback; the first, at 150 with spill_at 0.9, sheds 40%
+// of its clients (by subnet) to the other two in proportion to their free
+// capacity (70 and 40); an operator's site shed then raises its share
+// moved, and 0 puts it back.
+func TestSpillEndToEnd(t *testing.T) {
+	a1, _ := loadAgent(t, 150)
+	a2, _ := loadAgent(t, 20)
+	a3, _ := loadAgent(t, 50)
+	yaml := fmt.Sprintf(`node:
+  name: t1
+  dns: ["127.0.0.1:0"]
+sites:
+  s1: {location: [51.5, -0.1], capacity: 100}
+  s2: {location: [50.1, 8.7], capacity: 100}
+  s3: {location: [48.9, 2.4], capacity: 100}
+geo:
+  maps:
+    m: {"0.0.0.0/0": [s1, s2, s3]}
+checks:
+  l: {type: load, interval: 200ms, timeout: 150ms, load_smoothing: 1}
+pools:
+  web:
+    policy: geo
+    map: m
+    check: l
+    answers: 1
+    spill_at: 0.9
+    members:
+      - {address: 192.0.2.1, site: s1, probe: %q}
+      - {address: 192.0.2.2, site: s2, probe: %q}
+      - {address: 192.0.2.3, site: s3, probe: %q}
+zones:
+  - file: z.zone
+`, a1, a2, a3)
+	n, dnsAddr := startNode(t, yaml, testZone)
+	share := func(n int) map[string]float64 {
+		cnt := map[string]float64{}
+		for k := range n {
+			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(k >> 8), byte(k), 0}), 24)
+			got := firstAnswer(t, dnsAddr, "www.example.test.", &p)
+			if again := firstAnswer(t, dnsAddr, "www.example.test.", &p); again != got {
+				t.Fatalf("subnet %v: %s then %s", p, got, again)
+			}
+			cnt[got]++
+		}
+		for k := range cnt {
+			cnt[k] /= float64(n)
+		}
+		return cnt
+	}
+	check := func(what string, want map[string]float64) {
+		t.Helper()
+		var s map[string]float64
+		within(t, 10*time.Second, what, func() bool {
+			s = share(1500)
+			for m, w := range want {
+				if math.Abs(s[m]-w) > 0.04 {
+					return false
+				}
+			}
+			return true
+		})
+		t.Logf("%s: %v", what, s)
+	}
+	check("s1 at 150 of 100 sheds 40% over s2 and s3 by free capacity 70:40",
+		map[string]float64{"192.0.2.1": 0.6, "192.0.2.2": 0.4 * 70 / 110, "192.0.2.3": 0.4 * 40 / 110})
+	if _, err := (apiPools{n}).ShedSite(context.Background(), "s1", 70); err != nil {
+		t.Fatal(err)
+	}
+	check("tern site shed s1 70", map[string]float64{"192.0.2.1": 0.3, "192.0.2.2": 0.7 * 70 / 110, "192.0.2.3": 0.7 * 40 / 110})
+	if _, err := (apiPools{n}).ShedSite(context.Background(), "s1", 0); err != nil {
+		t.Fatal(err)
+	}
+	check("site shed back to 0", map[string]float64{"192.0.2.1": 0.6})
+}
+
+// TestClusterShedReplicated: in a (one-node) cluster, tern site shed and
+// tern member shed go through Raft: the FSM holds shed:N for each member
+// of the site, and the snapshot served sheds that share.
+func TestClusterShedReplicated(t *testing.T) {
+	port := freePort(t)
+	listen(t, fmt.Sprintf("127.0.0.1:%d", port))
+	yaml := fmt.Sprintf(`node:
+  name: a
+  dns: ["127.0.0.1:0"]
+  raft: "127.0.0.1:%d"
+  data: data
+  bootstrap: true
+sites:
+  s1: {location: [51.5, -0.1]}
+  s2: {location: [50.1, 8.7]}
+checks:
+  h: {type: tcp, port: %d, interval: 200ms, timeout: 150ms, fall: 1, rise: 1}
+pools:
+  web:
+    check: h
+    members: [{address: 127.0.0.1, site: s1}, {address: 127.0.0.2, site: s1}, {address: 127.0.0.3, site: s2}]
+  other:
+    check: h
+    members: [{address: 127.0.0.4, site: s1}]
+zones:
+  - file: z.zone
+`, freePort(t), port)
+	n := runNodeWith(t, yaml, Options{})
+	within(t, 15*time.Second, "a leader", func() bool { return n.store.IsLeader() })
+	ctx := context.Background()
+	got, err := (apiPools{n}).ShedSite(ctx, "s1", 40)
+	if err != nil || got != 3 {
+		t.Fatalf("ShedSite: %d members, %v; want 3", got, err)
+	}
+	if err := (apiPools{n}).SetAdmin(ctx, "web", "127.0.0.3", "shed:10"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[[2]string]string{
+		{"web", "127.0.0.1"}: "shed:40", {"web", "127.0.0.2"}: "shed:40",
+		{"other", "127.0.0.4"}: "shed:40", {"web", "127.0.0.3"}: "shed:10",
+	}
+	st := n.store.State()
+	for k, w := range want {
+		if a := st.Admin(k[0], k[1]); string(a) != w {
+			t.Errorf("%s/%s: replicated admin %q, want %q", k[0], k[1], a, w)
+		}
+	}
+	snap := n.served.Load()
+	for _, p := range snap.Pools {
+		for i, m := range p.Members {
+			w := 0.4
+			if m.Site == "s2" {
+				w = 0.1
+			}
+			if s := p.Status(i).Shed; s != w {
+				t.Errorf("%s/%s: served shed %v, want %v", p.Name, m.Name(), s, w)
+			}
+		}
+	}
+	if _, err := (apiPools{n}).ShedSite(ctx, "nowhere", 40); err == nil {
+		t.Error("a site with no members shed without an error")
+	}
+}
