@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -294,4 +296,4 @@ func (c *Config) HostPath(p string) string {
 func (c *Config) Line(dotted string) int { return c.pos.line(dotted) }
 
 // PoolNames returns the pool names in a stable order.
-func (c *Config) PoolNames() []string { return sortedKeys(c.Pools) }
+func (c *Config) PoolNames() []string { return slices.Sorted(maps.Keys(c.Pools)) }

@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -186,7 +188,7 @@ func (c *Config) validateDNS(add func(path, format string, args ...any)) {
 			}
 		}
 	}
-	for _, name := range sortedKeys(c.TSIG.Keys) {
+	for _, name := range slices.Sorted(maps.Keys(c.TSIG.Keys)) {
 		k := c.TSIG.Keys[name]
 		path := "tsig.keys." + name
 		if _, ok := dns.IsDomainName(name); !ok || name == "." {
@@ -261,7 +263,7 @@ type TSIGSecret struct {
 func (c *Config) TSIGSecrets() (map[string]TSIGSecret, Problems) {
 	out := make(map[string]TSIGSecret, len(c.TSIG.Keys))
 	var ps Problems
-	for _, name := range sortedKeys(c.TSIG.Keys) {
+	for _, name := range slices.Sorted(maps.Keys(c.TSIG.Keys)) {
 		k := c.TSIG.Keys[name]
 		secret := strings.TrimSpace(k.Secret)
 		if k.SecretFile == "" && secret == Redacted {

@@ -2,7 +2,8 @@ package config
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // Redacted stands in for an inline secret in the copy of a configuration
@@ -38,12 +39,7 @@ func (c *Config) redactedOnHost() Problems {
 	if c.Node.APITokenFile == "" && c.Node.APIToken == Redacted {
 		bad("node.api_token", "node.api_token")
 	}
-	names := make([]string, 0, len(c.TSIG.Keys))
-	for name := range c.TSIG.Keys {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(c.TSIG.Keys)) {
 		if c.TSIG.Keys[name].Secret == Redacted {
 			bad("tsig.keys."+name+".secret", fmt.Sprintf("TSIG key %q's secret", name))
 		}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"sort"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -21,15 +20,6 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*d = Duration(v)
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // lineError reports a bad value as a *yaml.TypeError, which the decoder

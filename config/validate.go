@@ -2,10 +2,12 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,7 +78,7 @@ func (c *Config) validate(file string) Problems {
 	c.validateTLS(add)
 	c.validateAPIToken(add)
 
-	for _, name := range sortedKeys(c.Sites) {
+	for _, name := range slices.Sorted(maps.Keys(c.Sites)) {
 		if err := checkLocation(c.Sites[name].Location); err != nil {
 			add("sites."+name+".location", "site %q: %v", name, err)
 		}
@@ -84,7 +86,7 @@ func (c *Config) validate(file string) Problems {
 			add("sites."+name+".capacity", "site %q: capacity %g: write a positive number in the unit its members' load check reports (or leave it out)", name, cp)
 		}
 	}
-	for _, name := range sortedKeys(c.Nodes) {
+	for _, name := range slices.Sorted(maps.Keys(c.Nodes)) {
 		ns := c.Nodes[name]
 		np := "nodes." + name
 		switch {
@@ -104,9 +106,9 @@ func (c *Config) validate(file string) Problems {
 			add(np, "node %q: say where it is: location: [latitude, longitude] or site: NAME", name)
 		}
 	}
-	for _, mapName := range sortedKeys(c.Geo.Maps) {
+	for _, mapName := range slices.Sorted(maps.Keys(c.Geo.Maps)) {
 		m := c.Geo.Maps[mapName]
-		for _, key := range sortedKeys(m) {
+		for _, key := range slices.Sorted(maps.Keys(m)) {
 			path := "geo.maps." + mapName + "." + key
 			if err := checkGeoKey(key); err != nil {
 				add(path, "geo map %q: %v", mapName, err)
@@ -122,10 +124,10 @@ func (c *Config) validate(file string) Problems {
 		}
 	}
 
-	for _, name := range sortedKeys(c.Checks) {
+	for _, name := range slices.Sorted(maps.Keys(c.Checks)) {
 		c.validateCheck(name, add)
 	}
-	for _, name := range sortedKeys(c.Pools) {
+	for _, name := range slices.Sorted(maps.Keys(c.Pools)) {
 		c.validatePool(name, add)
 	}
 

@@ -2,6 +2,7 @@ package dnssec
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -85,12 +86,7 @@ func RollWarnings(h KeyHistory, signing, published []*Key, now time.Time, keyTTL
 			ws = append(ws, fmt.Sprintf("key %d signs %v after it was first published, less than dnskey_ttl %v: wait until %s (RFC 7583 3.2)", k.Tag(), now.Sub(s.FirstPublished).Round(time.Second), keyTTL, s.FirstPublished.Add(keyTTL).UTC().Format(time.RFC3339)))
 		}
 	}
-	tags := make([]uint16, 0, len(h))
-	for tag := range h {
-		tags = append(tags, tag)
-	}
-	slices.Sort(tags)
-	for _, tag := range tags {
+	for _, tag := range slices.Sorted(maps.Keys(h)) {
 		s := h[tag]
 		if named[tag] {
 			continue

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -147,7 +148,7 @@ func newProber(checks map[string]config.Check, opts Options) (*Prober, map[strin
 	}
 	p.metrics.current.Store(p)
 	checkers := map[string]*checker{}
-	for _, name := range sortedNames(checks) {
+	for _, name := range slices.Sorted(maps.Keys(checks)) {
 		ch, err := newChecker(name, checks[name])
 		if err != nil {
 			return nil, nil, err
@@ -594,13 +595,4 @@ func (h *targetHeap) Pop() any {
 	t := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return t
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -60,7 +60,7 @@ func (b Bundle) Hash() Hash {
 		h.Write(p)
 	}
 	write([]byte(b.Main))
-	for _, p := range b.paths() {
+	for _, p := range slices.Sorted(maps.Keys(b.Files)) {
 		h.Write([]byte(p))
 		h.Write([]byte{0})
 		write(b.Files[p])
@@ -68,15 +68,6 @@ func (b Bundle) Hash() Hash {
 	var out Hash
 	h.Sum(out[:0])
 	return out
-}
-
-func (b Bundle) paths() []string {
-	ps := make([]string, 0, len(b.Files))
-	for p := range b.Files {
-		ps = append(ps, p)
-	}
-	slices.Sort(ps)
-	return ps
 }
 
 // Size is the bundle's total content size in bytes.
@@ -100,7 +91,7 @@ func (b Bundle) Validate() error {
 	if _, ok := b.Files[b.Main]; !ok {
 		return fmt.Errorf("bundle: main file %q is not among its files", b.Main)
 	}
-	for _, p := range b.paths() {
+	for _, p := range slices.Sorted(maps.Keys(b.Files)) {
 		if !fs.ValidPath(p) || p == "." {
 			return fmt.Errorf("bundle: file path %q is not a valid fs.FS path", p)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/ternlb/tern/internal/eventually"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,12 +134,7 @@ func grokFindings(v any, path string) []string {
 	var out []string
 	switch v := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			if k != "errors" && k != "warnings" {
 				out = append(out, grokFindings(v[k], path+"/"+k)...)
 				continue

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -313,11 +314,7 @@ func (b *builder) unknownPool(p string) string {
 	if len(b.pools) == 0 {
 		return fmt.Sprintf("pool %q is not in the configuration, which has no pools: add it under pools:", p)
 	}
-	names := make([]string, 0, len(b.pools))
-	for n := range b.pools {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(b.pools))
 	for _, n := range names {
 		if strings.EqualFold(n, p) {
 			return fmt.Sprintf("pool %q is not in the configuration; did you mean %q? (pool names are case-sensitive)", p, n)

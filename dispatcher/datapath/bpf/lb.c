@@ -2,11 +2,13 @@
 //
 // Tern's XDP load balancer: direct server return with Maglev hashing.
 //
-// For an IPv4 TCP or UDP packet to a configured VIP:port, the program hashes
-// the flow's 5-tuple, picks a backend id from the service's Maglev table and
-// either rewrites the destination MAC to the backend's (mode mac) or
-// prepends an outer IPv4 header to the backend (mode ipip), then XDP_TX.
-// ICMP fragmentation-needed messages about a VIP's flow follow the flow.
+// For an IPv4 or IPv6 TCP or UDP packet to a configured VIP:port, the
+// program hashes the flow's 5-tuple, picks a backend id from the service's
+// Maglev table and either rewrites the destination MAC to the backend's
+// (mode mac) or prepends an outer IPv4 header to the backend (mode ipip:
+// IPv4-in-IPv4, or IPv6-in-IPv4 for an IPv6 VIP), then XDP_TX. ICMP
+// fragmentation-needed and ICMPv6 packet-too-big messages about a VIP's
+// flow follow the flow.
 // Everything else is XDP_PASS, untouched.
 //
 // Malformed or truncated packets are passed to the kernel, which validates
