@@ -265,13 +265,13 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 	// file and take effect at start.
 	do, err := dnsserver.OptionsFrom(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("dns server: %w", err)
+		return nil, fmt.Errorf("dnsserver: %w", err)
 	}
 	do.Logger = o.Logger
 	do.CookieSecret = cookieSecret(n.token)
 	srv, err := dnsserver.New(do)
 	if err != nil {
-		return nil, fmt.Errorf("dns server: %w", err)
+		return nil, err // dnsserver names itself
 	}
 	n.hv = n.newHealthView()
 	if cfg.Dispatcher != nil {
@@ -283,7 +283,7 @@ func New(cfg *config.Config, o Options) (*Node, error) {
 		}
 		n.disp, err = dispatcher.NewInstance(cfg, ro)
 		if err != nil {
-			return nil, fmt.Errorf("dispatcher: %w", err)
+			return nil, err // "dispatch: ..." from the dispatcher
 		}
 		if n.store != nil {
 			n.hv.disp, n.hv.dispChecks = n.disp.HealthPools(), cfg.Checks

@@ -89,10 +89,10 @@ func openLB(cfg Config, lockWait time.Duration) (*LB, error) {
 	}
 	iface, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
-		return nil, fmt.Errorf("dispatcher interface %q: %w", cfg.Interface, err)
+		return nil, fmt.Errorf("datapath: interface %q: %w", cfg.Interface, err)
 	}
 	if len(iface.HardwareAddr) != 6 {
-		return nil, fmt.Errorf("dispatcher interface %q: no Ethernet address", cfg.Interface)
+		return nil, fmt.Errorf("datapath: interface %q: no Ethernet address", cfg.Interface)
 	}
 	if !cfg.TunnelSrc.IsValid() {
 		cfg.TunnelSrc = firstIPv4(iface)
@@ -110,7 +110,7 @@ func openLB(cfg Config, lockWait time.Duration) (*LB, error) {
 		return nil, private
 	}
 	if err := rlimit.RemoveMemlock(); err != nil { // kernels before 5.11 count BPF memory against it
-		return nil, fmt.Errorf("dispatcher: raise RLIMIT_MEMLOCK: %w", err)
+		return nil, fmt.Errorf("datapath: raise RLIMIT_MEMLOCK: %w", err)
 	}
 	lock, err := lockDir(dir, lockWait)
 	if err != nil {
@@ -262,7 +262,7 @@ func lockDir(dir string, wait time.Duration) (*os.File, error) {
 
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Interface == "" {
-		return cfg, errors.New("dispatcher: no interface")
+		return cfg, errors.New("datapath: no interface")
 	}
 	if cfg.Instance == "" {
 		cfg.Instance = cfg.Interface

@@ -13,7 +13,7 @@ import (
 // system other than Linux: XDP is a Linux facility. The control plane,
 // Maglev and HA packages build everywhere, so configurations can be
 // checked and tests of the control plane run on any system.
-var ErrUnsupported = fmt.Errorf("dispatcher: the XDP datapath needs Linux, this is %s: %w", runtime.GOOS, errors.ErrUnsupported)
+var ErrUnsupported = fmt.Errorf("datapath: XDP needs Linux, this is %s: %w", runtime.GOOS, errors.ErrUnsupported)
 
 // The errors of Open on Linux.
 var (
