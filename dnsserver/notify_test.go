@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // fakeSecondary records the NOTIFYs it gets; it ignores the first
@@ -57,17 +58,6 @@ func startSecondary(t *testing.T, f *fakeSecondary) netip.AddrPort {
 	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestNotify: the first Store and every change of a zone's serial send a
 // TSIG-signed NOTIFY to each secondary, retried until acknowledged; a
 // Store that changes nothing sends none.
@@ -86,21 +76,21 @@ func TestNotify(t *testing.T) {
 	file := snap.Zones.Zone("example.test.").SOA.Serial
 	s.Store(snap)
 	runServer(t, s)
-	waitUntil(t, "the first NOTIFY, after one retry", func() bool { return len(f.serials()) >= 2 })
+	eventually.True(t, 10*time.Second, func() bool { return len(f.serials()) >= 2 }, "the first NOTIFY, after one retry")
 	// Two zones: example.test. and inner.example.test.; one was ignored
 	// once and retried.
 	s.Store(testSnapshot(t)) // same content: no NOTIFY
 	changed := testSnapshot(t)
 	changed.Pools[poolIndex(t, changed, "web")].Members[0].Addr = netip.MustParseAddr("192.0.2.99")
 	s.Store(changed)
-	waitUntil(t, "the NOTIFY of the new serial", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		for _, v := range f.serials() {
 			if v == file+1 {
 				return true
 			}
 		}
 		return false
-	})
+	}, "the NOTIFY of the new serial")
 	got := f.serials()
 	if len(got) != 3 {
 		t.Errorf("NOTIFYs acknowledged for serials %v, want 3 (two zones, then one change)", got)

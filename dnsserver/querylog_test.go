@@ -8,8 +8,10 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // queryLines are the "query" records among JSON log lines.
@@ -40,7 +42,7 @@ func TestQueryLog(t *testing.T) {
 	exchange(t, "udp", addr, newQuery("static.example.test.", dns.TypeA))
 	exchange(t, "tcp", addr, newQuery("nothere.example.test.", dns.TypeAAAA))
 	var recs []map[string]any
-	waitUntil(t, "two query lines", func() bool { recs = queryLines(t, buf.String()); return len(recs) >= 2 })
+	eventually.True(t, 10*time.Second, func() bool { recs = queryLines(t, buf.String()); return len(recs) >= 2 }, "two query lines")
 	for i, want := range []map[string]any{
 		{"client": "127.0.0.1", "proto": "udp", "qname": "static.example.test.", "qtype": "A", "qclass": "IN", "rcode": "NOERROR", "answers": 1.0, "tc": false},
 		{"client": "127.0.0.1", "proto": "tcp", "qname": "nothere.example.test.", "qtype": "AAAA", "rcode": "NXDOMAIN", "answers": 0.0},
@@ -67,7 +69,7 @@ func TestQueryLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	exchange(t, "udp", addr, newQuery("www.example.test.", dns.TypeA))
-	waitUntil(t, "the line after turning it on", func() bool { return len(queryLines(t, buf.String())) > before })
+	eventually.True(t, 10*time.Second, func() bool { return len(queryLines(t, buf.String())) > before }, "the line after turning it on")
 	recs = queryLines(t, buf.String())
 	if got := recs[len(recs)-1]["qname"]; len(recs) != before+1 || got != "www.example.test." {
 		t.Errorf("after off and on: %d new lines, last %v; want 1, www.example.test.", len(recs)-before, got)

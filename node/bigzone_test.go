@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/raftstore"
 )
 
@@ -104,10 +105,10 @@ func timedApply(t *testing.T, what string, via *Node, files map[string][]byte, b
 	applied := time.Since(start)
 	for _, n := range nodes {
 		addr := n.DNSAddrs()[0].String()
-		within(t, 5*time.Minute, what+": the new answer served", func() bool {
+		eventually.True(t, 5*time.Minute, func() bool {
 			got := answers(t, addr, name)
 			return len(got) == 1 && got[0] == want
-		})
+		}, what+": the new answer served")
 	}
 	t.Logf("%s: version %d; the apply answered in %v, every node served the new answer %v after it was sent; %d bytes of Raft log",
 		what, res.Version, applied.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), res.Replicated)
@@ -124,10 +125,10 @@ func TestBigZoneThroughACluster(t *testing.T) {
 	apiPort, raftPort := freePort(t), freePort(t)
 	files := bigFiles(clusterNodeYAML("b1", apiPort, raftPort, "  bootstrap: true\n"), true)
 	n := startFiles(t, files, nil)
-	within(t, 2*time.Minute, "version 1 served", func() bool {
+	eventually.True(t, 2*time.Minute, func() bool {
 		s, _ := n.Status(context.Background())
 		return s.ConfigVersion == 1
-	})
+	}, "version 1 served")
 	t.Logf("bootstrap with the big zone: serving version 1 %v after the start", time.Since(start).Round(time.Millisecond))
 	dnsAddr := n.DNSAddrs()[0].String()
 	mid := bigRecords / 2
@@ -182,15 +183,15 @@ func TestBigZoneJoinFromSnapshot(t *testing.T) {
 	}
 	join := fmt.Sprintf("  join: [\"127.0.0.1:%d\"]\n", ports[0])
 	n1 := startFiles(t, bigFiles(clusterNodeYAML("j1", ports[0], ports[1], "  bootstrap: true\n"), false), snapshotOften)
-	within(t, 20*time.Second, "n1 leads with a configuration", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		_, ok := n1.store.State().Config()
 		return n1.store.IsLeader() && ok
-	})
+	}, "n1 leads with a configuration")
 	n2 := startFiles(t, bigFiles(clusterNodeYAML("j2", ports[2], ports[3], join), false), snapshotOften)
-	within(t, 20*time.Second, "n2 joined", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		ms, err := n1.store.Members()
 		return err == nil && len(ms) == 2 && n2.store.State().Index() >= n1.store.State().Index()
-	})
+	}, "n2 joined")
 
 	last := fmt.Sprintf("h%d.big.test.", bigRecords-1)
 	big := bigFiles(clusterNodeYAML("operator", 1, 1, ""), true)
@@ -198,17 +199,17 @@ func TestBigZoneJoinFromSnapshot(t *testing.T) {
 	// Raft snapshots (taken in the background after every entry here)
 	// have compacted the log past the new version.
 	cv, _ := n1.store.State().ConfigVersion(res.Version)
-	within(t, time.Minute, "a snapshot of the new version", func() bool {
+	eventually.True(t, time.Minute, func() bool {
 		return n1.store.SnapshotIndex() >= cv.Index
-	})
+	}, "a snapshot of the new version")
 
 	joined := time.Now()
 	n3 := startFiles(t, bigFiles(clusterNodeYAML("j3", ports[4], ports[5], join), false), snapshotOften)
 	addr3 := n3.DNSAddrs()[0].String()
-	within(t, 5*time.Minute, "n3 answers the big zone's last record", func() bool {
+	eventually.True(t, 5*time.Minute, func() bool {
 		got := answers(t, addr3, last)
 		return len(got) == 1 && got[0] == bigAddr(bigRecords-1)
-	})
+	}, "n3 answers the big zone's last record")
 	if r := n3.store.FSM().Restored(); r < cv.Index {
 		t.Fatalf("n3 restored a snapshot of index %d, not one holding version %d (index %d)", r, cv.Version, cv.Index)
 	}

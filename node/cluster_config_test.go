@@ -15,6 +15,7 @@ import (
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/raftstore"
 )
 
@@ -123,14 +124,14 @@ func (o *oneNode) status() api.Status {
 // has its snapshot).
 func (o *oneNode) waitVersion(v uint64) {
 	o.t.Helper()
-	within(o.t, 15*time.Second, fmt.Sprintf("version %d served", v), func() bool {
+	eventually.True(o.t, 15*time.Second, func() bool {
 		if o.status().ConfigVersion != v {
 			return false
 		}
 		cv, _ := o.n.store.State().ConfigVersion(v)
 		zs, ok := cv.Zones["example.test."]
 		return !ok || o.soaSerial() == zs.Served
-	})
+	}, fmt.Sprintf("version %d served", v))
 }
 
 func (o *oneNode) soaSerial() uint32 {
@@ -343,9 +344,9 @@ func TestVersionThatDoesNotCompileHere(t *testing.T) {
 	// The log replays once the node leads again; version 2 is then
 	// rejected here, and the bootstrap node's own file is not proposed
 	// over it (its base, 0, is stale).
-	within(t, 15*time.Second, "version 2 to be rejected", func() bool {
+	eventually.True(t, 15*time.Second, func() bool {
 		return strings.Contains(o.status().LastConfigError, "version 2 rejected here")
-	})
+	}, "version 2 to be rejected")
 	if s := o.status(); s.ConfigVersion != 0 || !s.Serving {
 		t.Fatalf("status: %+v", s)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ternlb/tern/dispatcher/control"
 	"github.com/ternlb/tern/dispatcher/datapath"
 	"github.com/ternlb/tern/health"
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/probes"
 )
 
@@ -120,11 +121,11 @@ func withDispatcher(t *testing.T, n *Node) control.Spec {
 func TestDispatchersAgree(t *testing.T) {
 	a := clusterNode(t, 0)
 	b := joinNode(t, a, "b")
-	within(t, 20*time.Second, "b joined and registered", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		_, ok := a.store.State().Node("b")
 		_, ok2 := b.store.State().Node("a")
 		return ok && ok2 && len(healthNodes(b.store.State())) == 2
-	})
+	}, "b joined and registered")
 	var spec control.Spec
 	for _, n := range []*Node{a, b} {
 		spec = withDispatcher(t, n)
@@ -172,15 +173,15 @@ func TestDispatchersAgree(t *testing.T) {
 
 	probe(a, false)
 	probe(b, true)
-	within(t, 10*time.Second, "both nodes agree the server a finds down is up, and their dispatchers' tables are the same, with it", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		return agreed(a) == "up by agreement of 2 probers" && agreed(b) == agreed(a) && serving(true)()
-	})
+	}, "both nodes agree the server a finds down is up, and their dispatchers' tables are the same, with it")
 	before := tables[a].table(key)
 
 	probe(b, false)
-	within(t, 10*time.Second, "both nodes agree it is down, and their dispatchers' tables are the same, without it", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		return agreed(a) == "down by agreement of 2 probers" && agreed(b) == agreed(a) && serving(false)()
-	})
+	}, "both nodes agree it is down, and their dispatchers' tables are the same, without it")
 	moved := 0
 	for i, s := range tables[a].table(key) {
 		if s != before[i] {

@@ -16,6 +16,7 @@ import (
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/dnssec"
 	"github.com/ternlb/tern/dnsserver"
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/zones"
 )
 
@@ -587,10 +588,10 @@ zones:
 `)
 	}
 	runNodeFiles(t, dir, map[string][]byte{"tern.yaml": yaml(ksk.BaseName() + ", " + zsk.BaseName()), "z.zone": []byte(signedZone)}, Options{})
-	within(t, 10*time.Second, "the key history written", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(dir, "data", keysFile))
 		return err == nil
-	})
+	}, "the key history written")
 	if ps, ws := CheckWarn(filepath.Join(dir, "tern.yaml")); len(ps) > 0 || len(ws) > 0 {
 		t.Fatalf("steady: %v %v", ps, ws)
 	}
@@ -650,7 +651,7 @@ zones:
 		resign(ctx, func() *dnsserver.Snapshot { return snap }, time.Hour, "", slog.New(slog.DiscardHandler))
 		close(done)
 	}()
-	within(t, 10*time.Second, "the zone re-signed", func() bool { return sz.RefreshDue().After(time.Now()) })
+	eventually.True(t, 10*time.Second, func() bool { return sz.RefreshDue().After(time.Now()) }, "the zone re-signed")
 	cancel()
 	<-done
 	r := snap.Zones.Zones()[0].NS()

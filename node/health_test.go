@@ -9,6 +9,7 @@ import (
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/health"
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/raftstore"
 )
 
@@ -200,13 +201,13 @@ func TestPoolsMatchServedSnapshot(t *testing.T) {
 func TestIdleRebuildsNothing(t *testing.T) {
 	n := clusterNode(t, 0)
 	self := n.store.ID()
-	within(t, 10*time.Second, "this node's reports in the FSM", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		st := n.store.State()
 		_, a := st.Observation(self, "web", "127.0.0.1", health.KindHealth)
 		_, b := st.Observation(self, "web", "127.0.0.2", health.KindHealth)
 		_, c := st.Observation(self, "lb", "127.0.0.3", health.KindHealth)
 		return a && b && c
-	})
+	}, "this node's reports in the FSM")
 	// The watcher follows the FSM on its own goroutine: let it take in the
 	// last apply (no rebuild for a second) before idle time is measured.
 	count := func() int {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ternlb/tern/health"
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/raftstore"
 )
 
@@ -54,10 +55,10 @@ zones:
 		}
 		return 0, false
 	}
-	within(t, 15*time.Second, "the node's load report in the FSM", func() bool {
+	eventually.True(t, 15*time.Second, func() bool {
 		o, ok := n.store.State().Observation(self, "web", "192.0.2.1", health.KindLoad)
 		return ok && o.Value == 7
-	})
+	}, "the node's load report in the FSM")
 	if l, ok := served(); !ok || l != 7 {
 		t.Fatalf("served load %v (%v), want 7", l, ok)
 	}
@@ -75,8 +76,8 @@ zones:
 			t.Fatalf("apply %d %s: %v", i, b.Type(), err)
 		}
 	}
-	within(t, 5*time.Second, "the median of three probers' reports served", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		l, ok := served()
 		return ok && l == 7.5
-	})
+	}, "the median of three probers' reports served")
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // TestMetricsEventsStats scrapes a running single-node cluster's /metrics
@@ -50,13 +51,13 @@ zones:
 		answers(t, addr, "nope.example.test.")
 	}
 	b2.stop() // a state change for the events
-	within(t, 5*time.Second, "127.0.0.2 leaves the answers", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		got := answers(t, addr, "www.example.test.")
 		return len(got) == 1 && got[0] == "127.0.0.1"
-	})
+	}, "127.0.0.2 leaves the answers")
 
 	base := "http://" + n.APIAddr().String()
-	within(t, 5*time.Second, "the replicated RTT in /metrics", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		resp, err := http.Get(base + "/metrics")
 		if err != nil {
 			return false
@@ -64,7 +65,7 @@ zones:
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return strings.Contains(string(b), `tern_member_rtt_seconds{member="127.0.0.1",node="m1",pool="web"}`)
-	})
+	}, "the replicated RTT in /metrics")
 	get := func(path string) string {
 		t.Helper()
 		resp, err := http.Get(base + path)
@@ -79,10 +80,10 @@ zones:
 		return string(b)
 	}
 	var metrics string
-	within(t, 10*time.Second, "the raft metrics to show a leader", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		metrics = get("/metrics")
 		return strings.Contains(metrics, `tern_raft_state{state="Leader"} 1`)
-	})
+	}, "the raft metrics to show a leader")
 	for _, name := range []string{
 		`tern_dns_queries_total{qtype="A",rcode="NOERROR",zone="example.test."}`,
 		`tern_dns_queries_total{qtype="A",rcode="NXDOMAIN",zone="example.test."}`,
@@ -103,15 +104,15 @@ zones:
 	}
 
 	var st api.QueryStats
-	within(t, 5*time.Second, "stats to count the queries", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		json.Unmarshal([]byte(get("/v1/stats")), &st)
 		return st.Total >= 40
-	})
+	}, "stats to count the queries")
 	if st.Rcodes["NXDOMAIN"] < 20 || st.Rcodes["NOERROR"] < 20 {
 		t.Errorf("stats by rcode: %v", st.Rcodes)
 	}
 	var evs []api.Event
-	within(t, 5*time.Second, "the down event", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		json.Unmarshal([]byte(get("/v1/events")), &evs)
 		for _, e := range evs {
 			if e.Member == "127.0.0.2" && e.Node == "" && e.From == "up" && e.To == "down" {
@@ -119,7 +120,7 @@ zones:
 			}
 		}
 		return false
-	})
+	}, "the down event")
 	// The status page's per-member figures: answers served, as counted
 	// for tern_dns_pool_answers_total.
 	var pools []api.Pool
@@ -133,10 +134,10 @@ zones:
 
 	// In a cluster the SOA serial is the one the FSM derived for the
 	// version: the file's (1) for the first version of a zone.
-	within(t, 10*time.Second, "version 1 to be served", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		st, _ := n.Status(t.Context())
 		return st.ConfigVersion == 1
-	})
+	}, "version 1 to be served")
 	cv, _ := n.store.State().Config()
 	m := new(dns.Msg)
 	m.SetQuestion("example.test.", dns.TypeSOA)
@@ -168,7 +169,7 @@ zones:
 	defer b.stop()
 	n := runNode(t, dir, yaml, testZone)
 	<-n.Serving()
-	within(t, 5*time.Second, "the member's RTT in /v1/pools", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		resp, err := http.Get("http://" + n.APIAddr().String() + "/v1/pools")
 		if err != nil {
 			return false
@@ -180,5 +181,5 @@ zones:
 		}
 		r := pools[0].Members[0].RTTs
 		return len(r) == 1 && r[0].Node == "s1" && r[0].Seconds > 0 && r[0].Seconds < 0.09
-	})
+	}, "the member's RTT in /v1/pools")
 }

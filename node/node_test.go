@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // backend is a real HTTP server on addr that can be stopped and started.
@@ -145,20 +146,6 @@ func answers(t *testing.T, addr, name string) []string {
 	return out
 }
 
-// within polls until cond holds and returns how long it took, failing
-// after limit.
-func within(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // twoMembers is a standalone node's configuration whose pool web has the
 // members 127.0.0.1 and 127.0.0.2, probed by check h (a YAML flow mapping).
 func twoMembers(check string) string {
@@ -198,16 +185,16 @@ func TestBackendDeathLeavesAnswers(t *testing.T) {
 	// fall results at interval spacing make the verdict; the snapshot
 	// must follow within one more interval.
 	limit := time.Duration(fall+1)*interval + time.Second // slack for -race on a busy CI machine
-	gone := within(t, limit, "dead backend leaves the answers", func() bool {
+	gone := eventually.True(t, limit, func() bool {
 		return slices.Equal(answers(t, addr, "www.example.test."), []string{"127.0.0.1"})
-	})
+	}, "dead backend leaves the answers")
 	t.Logf("backend left the answers %v after it died (interval %v, fall %d)", gone.Round(time.Millisecond), interval, fall)
 
 	b2.start(t)
 	defer b2.stop()
-	back := within(t, time.Duration(rise+1)*interval+time.Second, "revived backend returns", func() bool {
+	back := eventually.True(t, time.Duration(rise+1)*interval+time.Second, func() bool {
 		return slices.Equal(answers(t, addr, "www.example.test."), both)
-	})
+	}, "revived backend returns")
 	t.Logf("backend came back %v after it restarted (rise %d)", back.Round(time.Millisecond), rise)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/probes"
 )
 
@@ -146,7 +147,7 @@ func TestClusterMemberMetrics(t *testing.T) {
 	a := clusterNode(t, 0)
 	b, c := joinNode(t, a, "b"), joinNode(t, a, "c")
 	nodes := []*Node{a, b, c}
-	within(t, 30*time.Second, "three nodes agree: 127.0.0.1 up, 127.0.0.2 down, with three vantage verdicts each", func() bool {
+	eventually.True(t, 30*time.Second, func() bool {
 		return allShow(t, nodes, []string{
 			`tern_member_up{member="127.0.0.1",pool="web"} 1`,
 			`tern_member_up{member="127.0.0.2",pool="web"} 0`,
@@ -154,7 +155,7 @@ func TestClusterMemberMetrics(t *testing.T) {
 			`tern_member_vantage_up{member="127.0.0.2",node="c",pool="web"} 0`,
 			`tern_member_vantage_up{member="127.0.0.1",node="a",pool="web"} 1`,
 		}, "")
-	})
+	}, "three nodes agree: 127.0.0.1 up, 127.0.0.2 down, with three vantage verdicts each")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Set through a follower's API: forwarded, replicated.
@@ -163,7 +164,7 @@ func TestClusterMemberMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	within(t, 10*time.Second, "every node counts the drained and the forced-down member", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		return allShow(t, nodes, []string{
 			`tern_probe_members{pool="web",state="drain"} 1`,
 			`tern_probe_members{pool="web",state="forced_down"} 1`,
@@ -171,7 +172,7 @@ func TestClusterMemberMetrics(t *testing.T) {
 			`tern_member_serving{member="127.0.0.1",pool="web"} 0`,
 			`tern_member_up{member="127.0.0.1",pool="web"} 1`,
 		}, `tern_probe_members{pool="web",state="up"}`)
-	})
+	}, "every node counts the drained and the forced-down member")
 	// /v1/pools carries what the status page shows; a Raft member whose
 	// API does not answer is unreachable.
 	ps, err := (apiPools{a}).Pools(ctx)
@@ -252,10 +253,10 @@ func TestReloadAddsNoEvents(t *testing.T) {
 	listen(t, fmt.Sprintf("127.0.0.1:%d", port))
 	yaml := twoMembers(fmt.Sprintf("{type: tcp, port: %d, interval: 100ms, timeout: 80ms, fall: 1, rise: 1}", port))
 	n, addr := startNode(t, yaml, testZone)
-	within(t, 5*time.Second, "127.0.0.2 out of the answers", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		got := answers(t, addr, "www.example.test.")
 		return len(got) == 1 && got[0] == "127.0.0.1"
-	})
+	}, "127.0.0.2 out of the answers")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "tern.yaml"), []byte(yaml), 0o644)
 	os.WriteFile(filepath.Join(dir, "z.zone"), []byte(testZone), 0o644)
@@ -309,7 +310,7 @@ zones:
   - file: z.zone
 `, ln.Addr().String()), testZone)
 	start := calls.Load()
-	within(t, 10*time.Second, "five more load reports", func() bool { return calls.Load() >= start+5 })
+	eventually.True(t, 10*time.Second, func() bool { return calls.Load() >= start+5 }, "five more load reports")
 	if evs, _ := n.Events(context.Background(), time.Time{}); len(evs) != 0 {
 		t.Errorf("load changes made events: %+v", evs)
 	}

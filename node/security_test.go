@@ -21,6 +21,7 @@ import (
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // A node refuses to start with its API beyond loopback and no token,
@@ -78,10 +79,10 @@ func companion(t *testing.T) func(rounds int) {
 	startNode(t, y, testZone)
 	return func(rounds int) {
 		t.Helper()
-		within(t, 20*time.Second, "the companion node runs its exec check", func() bool {
+		eventually.True(t, 20*time.Second, func() bool {
 			b, _ := os.ReadFile(file)
 			return strings.Count(string(b), "192.0.2.1") >= rounds
-		})
+		}, "the companion node runs its exec check")
 	}
 }
 
@@ -113,10 +114,10 @@ func TestExecChecksNeedLocalPermission(t *testing.T) {
 		}
 		n := runNode(t, dir, cluster("s1", "", ran1), testZone)
 		<-n.Serving()
-		within(t, 20*time.Second, "the node leads with version 1", func() bool {
+		eventually.True(t, 20*time.Second, func() bool {
 			s, _ := n.Status(context.Background())
 			return s.ConfigVersion == 1
-		})
+		}, "the node leads with version 1")
 		c := api.NewClient(n.APIAddr().String(), "", nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -125,10 +126,10 @@ func TestExecChecksNeedLocalPermission(t *testing.T) {
 		}, Change: api.Change{Base: 1}}); err != nil {
 			t.Fatal(err)
 		}
-		within(t, 20*time.Second, "the node serves version 2", func() bool {
+		eventually.True(t, 20*time.Second, func() bool {
 			s, _ := n.Status(context.Background())
 			return s.ConfigVersion == 2
-		})
+		}, "the node serves version 2")
 		companion(t)(3)
 		if _, err := os.Stat(ran1); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("version 1's exec check ran: %v", err)
@@ -285,10 +286,10 @@ zones: [{file: z.zone}]
 	}
 	n := runNode(t, dir, file("s1", "  api_token: "+tokenInline+"\n", secretA, "192.0.2.1"), testZone)
 	<-n.Serving()
-	within(t, 20*time.Second, "the node leads with version 1", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		s, _ := n.Status(context.Background())
 		return s.ConfigVersion == 1
-	})
+	}, "the node leads with version 1")
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cas}}}
 	c := api.NewClient(n.APIAddr().String(), tokenInline, &tls.Config{RootCAs: cas})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -300,10 +301,10 @@ zones: [{file: z.zone}]
 			t.Fatalf("apply version %d: %v", i+2, err)
 		}
 	}
-	within(t, 20*time.Second, "the node serves version 3", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		s, _ := n.Status(context.Background())
 		return s.ConfigVersion == 3
-	})
+	}, "the node serves version 3")
 
 	t.Run("read endpoints", func(t *testing.T) {
 		base := "https://" + n.APIAddr().String()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/raftstore"
 )
 
@@ -43,7 +44,7 @@ func TestStandaloneSerialsNeverGoBack(t *testing.T) {
 		o.n.mu.Lock()
 		want := o.n.gen.base.Serials["example.test."]
 		o.n.mu.Unlock()
-		within(t, 5*time.Second, "the reloaded serial served", func() bool { return o.soaSerial() == want })
+		eventually.True(t, 5*time.Second, func() bool { return o.soaSerial() == want }, "the reloaded serial served")
 		return want
 	}
 	if got := reload(zoneWithSerial(110, "two 300 IN A 192.0.2.2\n")); got != 110 {

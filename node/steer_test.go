@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // delayed is a loopback HTTP backend that answers after a delay that can
@@ -117,10 +118,10 @@ zones:
 		return cnt
 	}
 	// Wait for the RTTs to be measured and the slow one left out.
-	within(t, 15*time.Second, "the slow member out of answers", func() bool {
+	eventually.True(t, 15*time.Second, func() bool {
 		s := share(50)
 		return s["192.0.2.3"] == 0 && s["192.0.2.1"] > 0 && s["192.0.2.2"] > 0
-	})
+	}, "the slow member out of answers")
 	s := share(2000)
 	if s["192.0.2.3"] != 0 {
 		t.Errorf("the 120ms member got %.3f of the answers", s["192.0.2.3"])
@@ -131,10 +132,10 @@ zones:
 	// 192.0.2.2 turns slow: it should lose its share within a few
 	// half-lives of the smoothing.
 	b.delay.Store(int64(250 * time.Millisecond))
-	took := within(t, 10*time.Second, "the member that became slow out of answers", func() bool {
+	took := eventually.True(t, 10*time.Second, func() bool {
 		s := share(50)
 		return s["192.0.2.2"] == 0 && s["192.0.2.1"] == 1
-	})
+	}, "the member that became slow out of answers")
 	t.Logf("a member that went from 5ms to 250ms lost its share in %v", took)
 }
 
@@ -192,7 +193,7 @@ zones:
 	check := func(what string, want map[string]float64) {
 		t.Helper()
 		var s map[string]float64
-		within(t, 10*time.Second, what, func() bool {
+		eventually.True(t, 10*time.Second, func() bool {
 			s = share(1500)
 			for m, w := range want {
 				if math.Abs(s[m]-w) > 0.04 {
@@ -200,7 +201,7 @@ zones:
 				}
 			}
 			return true
-		})
+		}, what)
 		t.Logf("%s: %v", what, s)
 	}
 	check("s1 at 150 of 100 sheds 40% over s2 and s3 by free capacity 70:40",
@@ -243,7 +244,7 @@ zones:
   - file: z.zone
 `, freePort(t), port)
 	n := runNodeWith(t, yaml, Options{})
-	within(t, 15*time.Second, "a leader", func() bool { return n.store.IsLeader() })
+	eventually.True(t, 15*time.Second, func() bool { return n.store.IsLeader() }, "a leader")
 	ctx := context.Background()
 	got, err := (apiPools{n}).ShedSite(ctx, "s1", 40)
 	if err != nil || got != 3 {

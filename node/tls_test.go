@@ -14,6 +14,7 @@ import (
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/internal/testpki"
 )
 
@@ -180,22 +181,22 @@ zones:
 `, name, api, raft, certs, extra, tokenLine)
 	}
 	n1, _ := startNode(t, nodeYAML("n1", api1, raft1, "  bootstrap: true"), testZone)
-	within(t, 20*time.Second, "n1 leads with a configuration", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		_, ok := n1.store.State().Config()
 		return n1.store.IsLeader() && ok
-	})
+	}, "n1 leads with a configuration")
 	n2, _ := startNode(t, nodeYAML("n2", api2, raft2, fmt.Sprintf("  join: [\"127.0.0.1:%d\"]", api1)), testZone)
-	within(t, 20*time.Second, "n2 joined through n1's HTTPS API", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		ms, err := n1.store.Members()
 		return err == nil && len(ms) == 2
-	})
+	}, "n2 joined through n1's HTTPS API")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c2 := api.NewClient(fmt.Sprintf("127.0.0.1:%d", api2), token, &tls.Config{RootCAs: cas})
 	if err := c2.SetAdmin(ctx, "web", "192.0.2.1", "drain"); err != nil {
 		t.Fatalf("write on the follower, forwarded over HTTPS: %v", err)
 	}
-	within(t, 5*time.Second, "the leader applied the forwarded write", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		return n1.store.State().Admin("web", "192.0.2.1") == "drain" && n2.store.State().Admin("web", "192.0.2.1") == "drain"
-	})
+	}, "the leader applied the forwarded write")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/ternlb/tern/dnssec"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // The answers of a signed node checked by real validators: BIND's delv
@@ -90,9 +91,9 @@ func TestDelvValidates(t *testing.T) {
 		t.Fatalf("both members up, want 127.0.0.2 in:\n%s", out)
 	}
 	b2.stop()
-	within(t, 5*time.Second, "dead member leaves the answer", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		return slices.Equal(answers(t, addr, "www.example.test."), []string{"127.0.0.1"})
-	})
+	}, "dead member leaves the answer")
 	out := run("www.example.test.", dns.TypeA)
 	if !strings.Contains(out, "; fully validated") || strings.Contains(out, "127.0.0.2") {
 		t.Errorf("after the health change:\n%s", out)
@@ -127,18 +128,18 @@ func TestUnboundValidates(t *testing.T) {
 		}
 	}
 	b2.stop()
-	within(t, 5*time.Second, "dead member leaves the answer", func() bool {
+	eventually.True(t, 5*time.Second, func() bool {
 		return slices.Equal(answers(t, addr, "www.example.test."), []string{"127.0.0.1"})
-	})
+	}, "dead member leaves the answer")
 	// The resolver cached the old answer for its TTL (5s); a new name
 	// through the CNAME is asked fresh... the pool's own TTL expires first.
-	within(t, 10*time.Second, "unbound serves the new answer, validated", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		r := ask("www.example.test.", dns.TypeA)
 		if !r.AuthenticatedData {
 			t.Fatalf("after the health change: no AD:\n%v", r)
 		}
 		return len(r.Answer) == 2 // one A and its RRSIG
-	})
+	}, "unbound serves the new answer, validated")
 }
 
 // startUnbound runs unbound on a free loopback port, validating with
@@ -197,11 +198,11 @@ stub-zone:
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	within(t, 10*time.Second, "unbound answers", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		m := new(dns.Msg)
 		m.SetQuestion("example.test.", dns.TypeSOA)
 		_, err := dns.Exchange(m, addr)
 		return err == nil
-	})
+	}, "unbound answers")
 	return addr
 }

@@ -2,6 +2,7 @@ package selector
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -76,7 +77,7 @@ func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoP
 	}
 	g.byMap, g.mapName = true, cp.Map
 	g.country, g.continent = map[string]int{}, map[string]int{}
-	for _, key := range sortedKeys(m) {
+	for _, key := range slices.Sorted(maps.Keys(m)) {
 		li := len(g.lists)
 		kind, code, _ := strings.Cut(key, ":")
 		switch {
@@ -307,13 +308,4 @@ func (p *Pool) tierByKey(s *Scratch) {
 		cnt[s.key[i]]++
 	}
 	copy(s.idx, tmp)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -3,6 +3,7 @@ package selector
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -116,7 +117,7 @@ func TestAllDown(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s spare up %v", tc.mode, tc.sparesUp), func(t *testing.T) {
 			cc := *c
-			cc.Pools = maps(c.Pools)
+			cc.Pools = maps.Clone(c.Pools)
 			mp := cc.Pools["main"]
 			mp.AllDown = tc.mode
 			cc.Pools["main"] = mp
@@ -151,14 +152,6 @@ func TestAllDown(t *testing.T) {
 			}
 		})
 	}
-}
-
-func maps[K comparable, V any](m map[K]V) map[K]V {
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func TestLinkFollowsNewStatus(t *testing.T) {

@@ -2,7 +2,9 @@ package selector
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/ternlb/tern/config"
@@ -40,7 +42,7 @@ type latState struct {
 
 func compileLatency(cfg *config.Config, cp config.Pool, loc Locator) *latPlan {
 	l := &latPlan{loc: loc, self: -1, tol: cp.Tolerance.D().Seconds(), maxRTT: cp.MaxRTT.D().Seconds()}
-	for _, name := range sortedKeys(cfg.Nodes) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Nodes)) {
 		v := len(l.nodes)
 		l.nodes = append(l.nodes, name)
 		ll, ok := cfg.NodeLocation(name)
