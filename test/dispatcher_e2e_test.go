@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"github.com/ternlb/tern/internal/eventually"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -66,18 +67,23 @@ func (s *dsite) services(vip, mode string, checkStreams ...bool) string {
 %s`, vip, mode, s.servers(mode), vip, mode, streamCheck, s.servers(mode))
 }
 
-var dispLoadLine = regexp.MustCompile(`(?:msg=")?dispatch: load"? vip=(\S+) forwarding=(\S+) packets=(\d+)`)
+var dispLoadLine = regexp.MustCompile(`(?:msg=")?dispatch: load"? vip=(\S+) forwarding=(\S+) packets=(\d+)[^\n]*`)
 
-// dispForwarded returns the last packet count the dispatcher logged for vip.
-func dispForwarded(out, vip string) int64 {
+// dispLoad returns the integer field key (packets, bytes) of the last load
+// line the dispatcher logged for vip, 0 before any.
+func dispLoad(out, vip, key string) int64 {
+	field := regexp.MustCompile(`\b` + regexp.QuoteMeta(key) + `=(\d+)`)
 	var n int64
 	for _, m := range dispLoadLine.FindAllStringSubmatch(out, -1) {
-		if m[1] == vip {
-			n, _ = strconv.ParseInt(m[3], 10, 64)
+		if f := field.FindStringSubmatch(m[0]); m[1] == vip && f != nil {
+			n, _ = strconv.ParseInt(f[1], 10, 64)
 		}
 	}
 	return n
 }
+
+// dispForwarded returns the last packet count the dispatcher logged for vip.
+func dispForwarded(out, vip string) int64 { return dispLoad(out, vip, "packets") }
 
 var dispFlowsLine = regexp.MustCompile(`(?:msg=")?dispatch: load"? vip=(\S+) .* active_flows=(\d+) new_flows=(\d+)`)
 
@@ -99,26 +105,26 @@ func dispFlows(out, vip string) (active, opened int64) {
 // stream through it then counts as active while it runs and not after.
 func dispCheckFlows(t *testing.T, s *dsite, d *nsProc, n int64) {
 	t.Helper()
-	nsPoll(t, 3*time.Second, "closed connections counted opened, none active", func() bool {
+	eventually.True(t, 3*time.Second, func() bool {
 		active, opened := dispFlows(d.out.String(), s.vip)
 		return opened >= n && active == 0
-	})
+	}, "closed connections counted opened, none active")
 	_, opened0 := dispFlows(d.out.String(), s.vip)
 	t.Logf("dispatcher counted %d TCP flows opened, 0 active", opened0)
 	st := s.stream("client", s.vip+":9000", 2*time.Second)
-	nsPoll(t, 2*time.Second, "the stream counted active", func() bool {
+	eventually.True(t, 2*time.Second, func() bool {
 		active, opened := dispFlows(d.out.String(), s.vip)
 		return active >= 1 && opened > opened0
-	})
+	}, "the stream counted active")
 	active, _ := dispFlows(d.out.String(), s.vip)
 	t.Logf("during the stream: %d active", active)
 	if _, ok, line := dispStreamResult(st.wait(t, 10*time.Second)); !ok {
 		t.Fatalf("stream: %s", line)
 	}
-	nsPoll(t, 3*time.Second, "the closed stream no longer active", func() bool {
+	eventually.True(t, 3*time.Second, func() bool {
 		active, _ := dispFlows(d.out.String(), s.vip)
 		return active == 0
-	})
+	}, "the closed stream no longer active")
 }
 
 func dispCheckAll(t *testing.T, s *dsite, vip string, n int) {
@@ -150,13 +156,13 @@ func TestDispatcherModes(t *testing.T) {
 					// The tunnel adds 20 bytes: advertise a smaller MSS.
 					nsExec(t, "ip", "-n", s.hosts[name], "route", "replace", s.prefix+".0/24", "dev", "eth0", "src", s.addr(10+i), "advmss", "1440")
 					d := s.start(name, false, "decap", "--iface", "eth0", "--vip", s.vip)
-					nsPoll(t, 5*time.Second, name+" decap attached", func() bool { return strings.Contains(d.out.String(), "decap attached") })
+					eventually.True(t, 5*time.Second, func() bool { return strings.Contains(d.out.String(), "decap attached") }, name+" decap attached")
 				}
 			}
 			d := s.dispatch("d1", "  interface: eth0\n  services:\n"+s.services(s.vip, mode))
-			nsPoll(t, 5*time.Second, "dispatcher forwarding", func() bool {
+			eventually.True(t, 5*time.Second, func() bool {
 				return strings.Count(d.out.String(), "service forwarding") == 2
-			})
+			}, "dispatcher forwarding")
 
 			rx0, tx0 := s.ifaceBytes("d1")
 			crx0, _ := s.ifaceBytes("client")
@@ -175,7 +181,7 @@ func TestDispatcherModes(t *testing.T) {
 			if tx1-tx0 < (rx1-rx0)/2 {
 				t.Fatalf("dispatcher sent %d bytes of the %d it received: not forwarding", tx1-tx0, rx1-rx0)
 			}
-			nsPoll(t, 3*time.Second, "counters logged", func() bool { return dispForwarded(d.out.String(), s.vip) >= 60*4 })
+			eventually.True(t, 3*time.Second, func() bool { return dispForwarded(d.out.String(), s.vip) >= 60*4 }, "counters logged")
 			dispCheckFlows(t, s, d, 60)
 		})
 	}
@@ -198,9 +204,9 @@ func TestDispatcherFailover(t *testing.T) {
 	}
 	svc := "  interface: eth0\n  services:\n" + s.services(s.vip, "mac")
 	d1 := s.dispatch("d1", svc+ha(2, 3, 200))
-	nsPoll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
+	eventually.True(t, 5*time.Second, func() bool { return s.hasAddr("d1", s.vip) }, "d1 holds the VIP")
 	d2 := s.dispatch("d2", svc+ha(3, 2, 100))
-	nsPoll(t, 5*time.Second, "d2 is backup", func() bool { return strings.Contains(d2.out.String(), "ha: backup") })
+	eventually.True(t, 5*time.Second, func() bool { return strings.Contains(d2.out.String(), "ha: backup") }, "d2 is backup")
 	if strings.Contains(d2.out.String(), "differ from ours") {
 		t.Fatal("dispatchers with the same services see different configuration digests")
 	}
@@ -210,12 +216,12 @@ func TestDispatcherFailover(t *testing.T) {
 	for i := range streams {
 		streams[i] = s.stream("client", s.vip+":9000", 3*time.Second)
 	}
-	nsPoll(t, 3*time.Second, "streams through d1", func() bool { return dispForwarded(d1.out.String(), s.vip) > 400 })
+	eventually.True(t, 3*time.Second, func() bool { return dispForwarded(d1.out.String(), s.vip) > 400 }, "streams through d1")
 	killed := time.Now()
 	// The host dies: the process stops dead and the link goes down.
 	d1.stop(syscall.SIGKILL)
 	nsExec(t, "ip", "-n", s.hosts["d1"], "link", "set", "eth0", "down")
-	nsPoll(t, 2*time.Second, "d2 holds the VIP", func() bool { return s.hasAddr("d2", s.vip) })
+	eventually.True(t, 2*time.Second, func() bool { return s.hasAddr("d2", s.vip) }, "d2 holds the VIP")
 	took := time.Since(killed)
 	t.Logf("backup holds the VIP %v after the primary died", took)
 	if took > time.Second {
@@ -231,7 +237,7 @@ func TestDispatcherFailover(t *testing.T) {
 	}
 	dispCheckAll(t, s, s.vip, 30)
 	if dispForwarded(d2.out.String(), s.vip) == 0 {
-		nsPoll(t, 2*time.Second, "d2 dispForwarded", func() bool { return dispForwarded(d2.out.String(), s.vip) > 0 })
+		eventually.True(t, 2*time.Second, func() bool { return dispForwarded(d2.out.String(), s.vip) > 0 }, "d2 dispForwarded")
 	}
 }
 
@@ -244,29 +250,29 @@ func TestDispatcherRestart(t *testing.T) {
 	s.host("d1", 2)
 	sec := "  interface: eth0\n  services:\n" + s.services(s.vip, "mac")
 	d := s.dispatch("d1", sec)
-	nsPoll(t, 5*time.Second, "forwarding", func() bool { return strings.Count(d.out.String(), "service forwarding") == 2 })
+	eventually.True(t, 5*time.Second, func() bool { return strings.Count(d.out.String(), "service forwarding") == 2 }, "forwarding")
 
 	streams := make([]*nsProc, 4)
 	for i := range streams {
 		streams[i] = s.stream("client", s.vip+":9000", 4*time.Second)
 	}
-	nsPoll(t, 3*time.Second, "streams through d1", func() bool { return dispForwarded(d.out.String(), s.vip) > 400 })
+	eventually.True(t, 3*time.Second, func() bool { return dispForwarded(d.out.String(), s.vip) > 400 }, "streams through d1")
 	d.stop(syscall.SIGTERM)
 	// No dispatcher process for a while: the pinned program forwards alone.
 	const gap = 500 * time.Millisecond
 	time.Sleep(gap)
 	d2 := s.dispatch("d1", sec)
-	nsPoll(t, 5*time.Second, "restarted", func() bool { return strings.Contains(d2.out.String(), "datapath attached") })
+	eventually.True(t, 5*time.Second, func() bool { return strings.Contains(d2.out.String(), "datapath attached") }, "restarted")
 	// The pinned counters carry the open streams into the new process's
 	// estimate of active flows.
-	nsPoll(t, 2*time.Second, "the restarted dispatcher counts the 4 streams active", func() bool {
+	eventually.True(t, 2*time.Second, func() bool {
 		for _, m := range dispFlowsLine.FindAllStringSubmatch(d2.out.String(), -1) {
 			if n, _ := strconv.Atoi(m[2]); m[1] == s.vip && n >= len(streams) {
 				return true
 			}
 		}
 		return false
-	})
+	}, "the restarted dispatcher counts the 4 streams active")
 	for i, st := range streams {
 		srv, ok, line := dispStreamResult(st.wait(t, 20*time.Second))
 		if !ok {
@@ -281,10 +287,10 @@ func TestDispatcherRestart(t *testing.T) {
 			t.Fatalf("stream %d stalled %dms across the restart: forwarding stopped", i, maxGap)
 		}
 	}
-	nsPoll(t, 3*time.Second, "the ended streams no longer active", func() bool {
+	eventually.True(t, 3*time.Second, func() bool {
 		active, _ := dispFlows(d2.out.String(), s.vip)
 		return active == 0
-	})
+	}, "the ended streams no longer active")
 	dispCheckAll(t, s, s.vip, 30)
 
 	// With --detach the program and its pins go at exit.
@@ -293,7 +299,7 @@ func TestDispatcherRestart(t *testing.T) {
 	}
 	d2.stop(syscall.SIGTERM)
 	d3 := s.start("d1", true, "dispatch", "--config", s.writeConfig("d1", sec), "--instance", "d1", "--bpffs", s.bpffs, "--detach")
-	nsPoll(t, 5*time.Second, "restarted", func() bool { return strings.Contains(d3.out.String(), "datapath attached") })
+	eventually.True(t, 5*time.Second, func() bool { return strings.Contains(d3.out.String(), "datapath attached") }, "restarted")
 	d3.stop(syscall.SIGTERM)
 	if out := nsExec(t, "ip", "-n", s.hosts["d1"], "link", "show", "eth0"); strings.Contains(out, "xdp") {
 		t.Fatalf("program still attached after --detach:\n%s", out)
@@ -335,12 +341,12 @@ func TestDispatcherMutualHA(t *testing.T) {
 	split := func() bool {
 		return s.hasAddr("d1", vipA) && !s.hasAddr("d1", vipB) && s.hasAddr("d2", vipB) && !s.hasAddr("d2", vipA)
 	}
-	nsPoll(t, 5*time.Second, "d1 holds A, d2 holds B", split)
+	eventually.True(t, 5*time.Second, split, "d1 holds A, d2 holds B")
 	dispCheckAll(t, s, vipA, 30)
 	dispCheckAll(t, s, vipB, 30)
 
 	d1.stop(syscall.SIGTERM)
-	nsPoll(t, 2*time.Second, "d2 holds both", func() bool { return s.hasAddr("d2", vipA) && s.hasAddr("d2", vipB) })
+	eventually.True(t, 2*time.Second, func() bool { return s.hasAddr("d2", vipA) && s.hasAddr("d2", vipB) }, "d2 holds both")
 	if s.hasAddr("d1", vipA) {
 		t.Fatal("stopped d1 kept VIP A")
 	}
@@ -348,7 +354,7 @@ func TestDispatcherMutualHA(t *testing.T) {
 	dispCheckAll(t, s, vipB, 30)
 
 	s.dispatch("d1", cfg1)
-	nsPoll(t, 5*time.Second, "A back on d1, B stays on d2", split)
+	eventually.True(t, 5*time.Second, split, "A back on d1, B stays on d2")
 	dispCheckAll(t, s, vipA, 30)
 	dispCheckAll(t, s, vipB, 30)
 }
@@ -361,15 +367,15 @@ func TestDispatcherCollocatedBackup(t *testing.T) {
 	s.host("d1", 2)
 	svc := "  interface: eth0\n  services:\n" + s.services(s.vip, "mac")
 	d1 := s.dispatch("d1", svc+dispHA(s, 2, 11, 200, ""))
-	nsPoll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
+	eventually.True(t, 5*time.Second, func() bool { return s.hasAddr("d1", s.vip) }, "d1 holds the VIP")
 	backup := s.dispatch("s1", svc+dispHA(s, 11, 2, 100, ""))
-	nsPoll(t, 5*time.Second, "s1 is backup", func() bool { return strings.Contains(backup.out.String(), "ha: backup") })
+	eventually.True(t, 5*time.Second, func() bool { return strings.Contains(backup.out.String(), "ha: backup") }, "s1 is backup")
 	dispCheckAll(t, s, s.vip, 45)
 
 	d1.stop(syscall.SIGTERM)
-	nsPoll(t, 2*time.Second, "s1 holds the VIP", func() bool { return s.hasAddr("s1", s.vip) })
+	eventually.True(t, 2*time.Second, func() bool { return s.hasAddr("s1", s.vip) }, "s1 holds the VIP")
 	dispCheckAll(t, s, s.vip, 45)
-	nsPoll(t, 3*time.Second, "s1 dispForwarded", func() bool { return dispForwarded(backup.out.String(), s.vip) > 0 })
+	eventually.True(t, 3*time.Second, func() bool { return dispForwarded(backup.out.String(), s.vip) > 0 }, "s1 dispForwarded")
 }
 
 // TestDispatcherServerCheckFails: when a server's check fails, new flows
@@ -378,7 +384,7 @@ func TestDispatcherServerCheckFails(t *testing.T) {
 	s := newDSite(t)
 	s.host("d1", 2)
 	d := s.dispatch("d1", "  interface: eth0\n  services:\n"+s.services(s.vip, "mac", true))
-	nsPoll(t, 5*time.Second, "forwarding", func() bool { return strings.Count(d.out.String(), "service forwarding") == 2 })
+	eventually.True(t, 5*time.Second, func() bool { return strings.Count(d.out.String(), "service forwarding") == 2 }, "forwarding")
 	dispCheckAll(t, s, s.vip, 30)
 
 	streams := make([]*nsProc, 8)
@@ -386,15 +392,15 @@ func TestDispatcherServerCheckFails(t *testing.T) {
 		streams[i] = s.stream("client", s.vip+":9000", 3*time.Second)
 	}
 	for i, st := range streams {
-		nsPoll(t, 5*time.Second, fmt.Sprintf("stream %d started", i), func() bool { return strings.Contains(st.out.String(), "server ") })
+		eventually.True(t, 5*time.Second, func() bool { return strings.Contains(st.out.String(), "server ") }, fmt.Sprintf("stream %d started", i))
 	}
 	if err := os.WriteFile(s.downs["s3"], nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	nsPoll(t, 3*time.Second, "s3 down in the dispatcher", func() bool {
+	eventually.True(t, 3*time.Second, func() bool {
 		return strings.Contains(d.out.String(), "server="+s.addr(13)+" check=http up=false") &&
 			strings.Count(d.out.String(), "serving=2") >= 2
-	})
+	}, "s3 down in the dispatcher")
 	by, errs := s.get("client", "http://"+s.vip+"/", 30)
 	if len(errs) > 0 || by["s3"] > 0 || by["s1"] == 0 || by["s2"] == 0 {
 		t.Fatalf("after s3 failed its check: requests by server %v, errors %v", by, errs)
@@ -431,20 +437,20 @@ func TestDispatcherReachTarget(t *testing.T) {
 	}
 	d1 := s.dispatch("d1", svc+dispHA(s, 2, 3, 200, reach(s.addr(1), "arp")))
 	d2 := s.dispatch("d2", svc+dispHA(s, 3, 2, 100, reach(s.addr(4), "icmp")))
-	nsPoll(t, 5*time.Second, "d1 holds the VIP", func() bool { return s.hasAddr("d1", s.vip) })
-	nsPoll(t, 5*time.Second, "d2 is backup", func() bool { return strings.Contains(d2.out.String(), "ha: backup") })
+	eventually.True(t, 5*time.Second, func() bool { return s.hasAddr("d1", s.vip) }, "d1 holds the VIP")
+	eventually.True(t, 5*time.Second, func() bool { return strings.Contains(d2.out.String(), "ha: backup") }, "d2 is backup")
 
 	nsExec(t, "ip", "-n", s.hosts["gw1"], "link", "set", "eth0", "down")
-	nsPoll(t, 3*time.Second, "d2 takes the VIP from d1, cut off from its gateway", func() bool {
+	eventually.True(t, 3*time.Second, func() bool {
 		return s.hasAddr("d2", s.vip) && !s.hasAddr("d1", s.vip)
-	})
+	}, "d2 takes the VIP from d1, cut off from its gateway")
 	if !strings.Contains(d1.out.String(), "reach targets unreachable") {
 		t.Fatal("d1 did not say why it gave up its VIP")
 	}
 	dispCheckAll(t, s, s.vip, 30)
 
 	nsExec(t, "ip", "-n", s.hosts["gw1"], "link", "set", "eth0", "up")
-	nsPoll(t, 5*time.Second, "d1 takes the VIP back", func() bool { return s.hasAddr("d1", s.vip) && !s.hasAddr("d2", s.vip) })
+	eventually.True(t, 5*time.Second, func() bool { return s.hasAddr("d1", s.vip) && !s.hasAddr("d2", s.vip) }, "d1 takes the VIP back")
 	dispCheckAll(t, s, s.vip, 30)
 }
 
@@ -473,9 +479,9 @@ func TestDispatcherBPFFSPersistence(t *testing.T) {
 
 	// ip netns exec --ephemeral: runs, warns, detaches at exit.
 	p := s.start("d1", false, append(args, "--ephemeral")...)
-	nsPoll(t, 20*time.Second, "ephemeral dispatcher attached", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		return strings.Contains(p.out.String(), "datapath attached")
-	})
+	}, "ephemeral dispatcher attached")
 	if !strings.Contains(p.out.String(), "private bpffs (--ephemeral)") {
 		t.Fatalf("no warning that the pins do not persist:\n%s", p.out.String())
 	}
@@ -483,13 +489,13 @@ func TestDispatcherBPFFSPersistence(t *testing.T) {
 		t.Fatal("ephemeral dispatcher: no program on eth0")
 	}
 	p.stop(syscall.SIGTERM)
-	nsPoll(t, 5*time.Second, "program gone with the ephemeral dispatcher", func() bool { return s.xdpProg("d1") == 0 })
+	eventually.True(t, 5*time.Second, func() bool { return s.xdpProg("d1") == 0 }, "program gone with the ephemeral dispatcher")
 
 	// nsenter --net: the host's bpffs; the program stays after SIGTERM.
 	p = s.dispatch("d1", sec)
-	nsPoll(t, 20*time.Second, "dispatcher attached", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		return strings.Contains(p.out.String(), "datapath attached")
-	})
+	}, "dispatcher attached")
 	if strings.Contains(p.out.String(), "private bpffs") {
 		t.Fatalf("under nsenter --net: warned of a private bpffs:\n%s", p.out.String())
 	}
@@ -500,9 +506,9 @@ func TestDispatcherBPFFSPersistence(t *testing.T) {
 	}
 	// Remove it: start with --detach and stop.
 	d := s.start("d1", true, append(args, "--detach")...)
-	nsPoll(t, 20*time.Second, "dispatcher attached", func() bool {
+	eventually.True(t, 20*time.Second, func() bool {
 		return strings.Contains(d.out.String(), "datapath attached")
-	})
+	}, "dispatcher attached")
 	d.stop(syscall.SIGTERM)
 }
 
@@ -534,10 +540,10 @@ func TestDispatcherIPv6(t *testing.T) {
 		fmt.Fprintf(&servers, "        - {address: %q, mac: %q}\n", p6(10+i), tp.mac(name))
 	}
 	d := tp.dispatch("d1", fmt.Sprintf("  interface: eth0\n  services:\n    - vip: %q\n      port: 80\n      check: http\n      servers:\n%s", vip, servers.String()))
-	nsPoll(t, 10*time.Second, "dispatcher forwarding with every server up", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		return strings.Contains(d.out.String(), "service forwarding") && strings.Count(d.out.String(), "check=http up=true") == 3
-	})
-	nsPoll(t, 5*time.Second, "d1 holds the VIP", func() bool { return tp.hasAddr("d1", vip) })
+	}, "dispatcher forwarding with every server up")
+	eventually.True(t, 5*time.Second, func() bool { return tp.hasAddr("d1", vip) }, "d1 holds the VIP")
 	for role, ns := range tp.hosts {
 		if out := nsExec(t, "ip", "-n", ns, "-6", "addr", "show", "tentative"); out != "" {
 			t.Fatalf("%s has tentative IPv6 addresses (it sends no neighbour solicitation from them):\n%s", role, out)
@@ -565,7 +571,7 @@ func TestDispatcherIPv6(t *testing.T) {
 	if rx1-rx0 > got/10 {
 		t.Fatalf("dispatcher received %d bytes of the client's %d: replies do not bypass it", rx1-rx0, got)
 	}
-	nsPoll(t, 3*time.Second, "counters logged", func() bool { return dispForwarded(d.out.String(), vip) >= n*4 })
+	eventually.True(t, 3*time.Second, func() bool { return dispForwarded(d.out.String(), vip) >= n*4 }, "counters logged")
 	// The dispatcher's own checks kept every server up: they leave from
 	// its address, not from the VIP (which the servers hold themselves).
 	out := d.out.String()
@@ -573,7 +579,10 @@ func TestDispatcherIPv6(t *testing.T) {
 		t.Fatalf("the dispatcher marked a server down while every server served:\n%s", out)
 	}
 	lines := dispLoadLine.FindAllString(out, -1)
-	if last := strings.Split(out[strings.LastIndex(out, lines[len(lines)-1]):], "\n")[0]; !strings.Contains(last, "servers=3 serving=3") {
+	if len(lines) == 0 {
+		t.Fatalf("no load line:\n%s", out)
+	}
+	if last := lines[len(lines)-1]; !strings.Contains(last, "servers=3 serving=3") {
 		t.Fatalf("last load line %q: want servers=3 serving=3", last)
 	}
 }

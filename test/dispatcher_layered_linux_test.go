@@ -7,13 +7,12 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ternlb/tern/internal/eventually"
 	"github.com/ternlb/tern/internal/nsrun"
 )
 
@@ -56,20 +55,6 @@ func (tp *dtopo) startProxy(role, upstream string) *nsProxy {
 	return p
 }
 
-var dispBytesLine = regexp.MustCompile(`(?:msg=")?dispatch: load"? vip=(\S+) forwarding=\S+ packets=\d+ bytes=(\d+)`)
-
-// dispBytes returns the last byte count the dispatcher logged for vip:
-// what its program forwarded to the servers.
-func dispBytes(out, vip string) int64 {
-	var n int64
-	for _, m := range dispBytesLine.FindAllStringSubmatch(out, -1) {
-		if m[1] == vip {
-			n, _ = strconv.ParseInt(m[2], 10, 64)
-		}
-	}
-	return n
-}
-
 // TestDispatcherLayered: the layered topology of IBM's Edge Load
 // Balancer, a proxy tier in front of a content tier. A front dispatcher
 // balances the front VIP over two reverse proxies p1, p2 (which hold it on
@@ -104,15 +89,15 @@ func TestDispatcherLayered(t *testing.T) {
 		return fmt.Sprintf("  interface: eth0\n  services:\n    - vip: %s\n      port: 80\n      mode: mac\n      check: http\n      servers:\n%s", vip, servers)
 	}
 	di := tp.dispatch("i1", svc(inner, contents.String()))
-	nsPoll(t, 10*time.Second, "internal dispatcher forwarding to 3 content servers", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		return strings.Contains(di.out.String(), "serving=3") && tp.hasAddr("i1", inner)
-	})
+	}, "internal dispatcher forwarding to 3 content servers")
 	// The front's checks of the proxies pass through them to the
 	// internal tier: a proxy is up when the tier behind it answers.
 	df := tp.dispatch("f1", svc(front, proxies.String()))
-	nsPoll(t, 10*time.Second, "front dispatcher forwarding to 2 proxies", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		return strings.Contains(df.out.String(), "serving=2") && tp.hasAddr("f1", front)
-	})
+	}, "front dispatcher forwarding to 2 proxies")
 
 	frx0, _ := tp.ifaceBytes("f1")
 	irx0, _ := tp.ifaceBytes("i1")
@@ -121,7 +106,7 @@ func TestDispatcherLayered(t *testing.T) {
 	for name := range proxy {
 		prx0[name], _ = tp.ifaceBytes(name)
 	}
-	fb0, ib0 := dispBytes(df.out.String(), front), dispBytes(di.out.String(), inner)
+	fb0, ib0 := dispLoad(df.out.String(), front, "bytes"), dispLoad(di.out.String(), inner, "bytes")
 	const n = 60
 	by, errs := tp.get("client", "http://"+front+"/", n)
 	if len(errs) > 0 {
@@ -168,10 +153,10 @@ func TestDispatcherLayered(t *testing.T) {
 	// Each dispatcher's program forwarded the requests (SYN, request,
 	// ACKs, FIN: several packets per request) and only them: what it
 	// forwarded is a small part of what the replies carried.
-	nsPoll(t, 3*time.Second, "both dispatchers counted the requests", func() bool {
+	eventually.True(t, 3*time.Second, func() bool {
 		return dispForwarded(df.out.String(), front) >= n*4 && dispForwarded(di.out.String(), inner) >= n*4
-	})
-	fb, ib := dispBytes(df.out.String(), front)-fb0, dispBytes(di.out.String(), inner)-ib0
+	}, "both dispatchers counted the requests")
+	fb, ib := dispLoad(df.out.String(), front, "bytes")-fb0, dispLoad(di.out.String(), inner, "bytes")-ib0
 	t.Logf("forwarded by the front dispatcher %d bytes, by the internal %d", fb, ib)
 	if fb == 0 || fb > toClient/10 || ib == 0 || ib > proxiesRx/10 {
 		t.Fatalf("forwarded bytes: front %d (client received %d), internal %d (proxies received %d): want each above 0 and at most a tenth of its tier's replies", fb, toClient, ib, proxiesRx)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // Topologies of network namespaces for the dispatcher's end-to-end tests.
@@ -84,17 +85,6 @@ func (b *dispOut) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-func nsPoll(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func nsExec(t *testing.T, args ...string) string {
@@ -207,9 +197,9 @@ func (tp *dtopo) server(role string, n int, vips ...string) (downFile string) {
 	downFile = filepath.Join(tp.t.TempDir(), role+".down")
 	h := tp.start(role, false, "httpd", "--name", role, "--size", "20000", "--down-file", downFile)
 	e := tp.start(role, false, "echo", "--name", role)
-	nsPoll(tp.t, 5*time.Second, role+" servers listening", func() bool {
+	eventually.True(tp.t, 5*time.Second, func() bool {
 		return strings.Contains(h.out.String(), "listening") && strings.Contains(e.out.String(), "listening")
-	})
+	}, role+" servers listening")
 	return downFile
 }
 
