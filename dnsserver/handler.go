@@ -482,11 +482,11 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Resu
 		w.denial(z, name, res.Owner, false, q.qtype)
 		return ""
 	}
-	if res.Pool < 0 || res.Pool >= len(snap.Pools) {
+	if res.Pool < 0 || res.Pool >= snap.Pools.Len() {
 		resp.rcode = dns.RcodeServerFailure
 		return ""
 	}
-	p := snap.Pools[res.Pool]
+	p := snap.Pools.At(res.Pool)
 	for _, fam := range fams {
 		if fam == 0 {
 			break

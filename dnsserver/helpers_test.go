@@ -31,19 +31,26 @@ func testSnapshot(t testing.TB) *Snapshot {
 	if err != nil {
 		t.Fatalf("pools: %v", err)
 	}
-	return &Snapshot{Zones: set, Pools: pools, NodeName: cfg.Node.Name, Version: "test"}
+	return &Snapshot{Zones: set, Pools: selector.NewTable(pools), NodeName: cfg.Node.Name, Version: "test"}
 }
 
 // poolIndex returns the index of pool name in snap.
 func poolIndex(t testing.TB, snap *Snapshot, name string) int {
 	t.Helper()
-	for i, p := range snap.Pools {
+	for i, p := range snap.Pools.All() {
 		if p != nil && p.Name == name {
 			return i
 		}
 	}
 	t.Fatalf("no pool %q", name)
 	return -1
+}
+
+// withPool returns pools with pool i replaced by p.
+func withPool(pools selector.Table, i int, p *selector.Pool) selector.Table {
+	e := pools.Edit()
+	e.Set(i, p)
+	return e.Table()
 }
 
 // startServer runs a server on 127.0.0.1:0 for the test's lifetime. snap

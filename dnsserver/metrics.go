@@ -119,7 +119,7 @@ func (st *stats) index(snap *Snapshot, cur *served) {
 	st.zones = keepZones
 	cur.pstats = map[*selector.Member][]*atomic.Uint64{}
 	keep := map[[2]string]*atomic.Uint64{}
-	for _, p := range snap.Pools {
+	for _, p := range snap.Pools.All() {
 		if p == nil {
 			continue
 		}

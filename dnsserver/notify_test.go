@@ -81,7 +81,7 @@ func TestNotify(t *testing.T) {
 	// once and retried.
 	s.Store(testSnapshot(t)) // same content: no NOTIFY
 	changed := testSnapshot(t)
-	changed.Pools[poolIndex(t, changed, "web")].Members[0].Addr = netip.MustParseAddr("192.0.2.99")
+	changed.Pools.At(poolIndex(t, changed, "web")).Members[0].Addr = netip.MustParseAddr("192.0.2.99")
 	s.Store(changed)
 	eventually.True(t, 10*time.Second, func() bool {
 		for _, v := range f.serials() {

@@ -249,7 +249,7 @@ func TestTruncation(t *testing.T) {
 func TestECS(t *testing.T) {
 	snap := testSnapshot(t)
 	_, addr := startServer(t, snap, Options{})
-	sticky := snap.Pools[poolIndex(t, snap, "sticky")]
+	sticky := snap.Pools.At(poolIndex(t, snap, "sticky"))
 	t.Run("answer and scope follow the client subnet", func(t *testing.T) {
 		for _, tc := range []struct {
 			subnet string

@@ -25,8 +25,10 @@ import (
 type Snapshot struct {
 	Zones *zones.Set
 	// Pools are the compiled pools, indexed like zones' Result.Pool
-	// (config.PoolNames order).
-	Pools []*selector.Pool
+	// (config.PoolNames order). A new snapshot that changes a few
+	// pools shares the rest of the table with the last one (see
+	// selector.Table), which is what lets Store compare them cheaply.
+	Pools selector.Table
 	// NodeName answers CHAOS id.server. and hostname.bind. and NSID.
 	NodeName string
 	// Version names the configuration version the snapshot serves.
@@ -250,8 +252,9 @@ func (s *Server) closeAll() {
 //
 // A snapshot that differs from the stored one only in its pools' states
 // (health, drain, load: what WithStatus copies change) keeps the stored
-// one's index, serials and transfer state: its cost is one comparison
-// per pool, not an index of every pool and member.
+// one's index, serials and transfer state: it compares only the pools
+// the two pool tables do not share, so its cost follows the pools that
+// changed, not every pool and member.
 func (s *Server) Store(snap *Snapshot) {
 	s.storeMu.Lock()
 	defer s.storeMu.Unlock()
@@ -290,14 +293,11 @@ func (s *Server) Reindexed() uint64 { return s.reindexed.Load() }
 // (the zones, the given serials, each pool's name and members) is the
 // same.
 func sameShape(a, b *Snapshot) bool {
-	if a == nil || b == nil || a.Zones != b.Zones || len(a.Pools) != len(b.Pools) || !maps.Equal(a.Serials, b.Serials) {
+	if a == nil || b == nil || a.Zones != b.Zones || a.Pools.Len() != b.Pools.Len() || !maps.Equal(a.Serials, b.Serials) {
 		return false
 	}
-	for i, p := range a.Pools {
-		q := b.Pools[i]
-		if p == q {
-			continue
-		}
+	for i := range a.Pools.Changed(b.Pools) {
+		p, q := a.Pools.At(i), b.Pools.At(i)
 		if p == nil || q == nil || p.Name != q.Name || len(p.Members) != len(q.Members) || poolKey(p) != poolKey(q) {
 			return false
 		}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -49,8 +48,7 @@ func TestNoSnapshotServfail(t *testing.T) {
 func TestPanicRecovered(t *testing.T) {
 	snap := testSnapshot(t)
 	bad := *snap
-	bad.Pools = slices.Clone(snap.Pools)
-	bad.Pools[poolIndex(t, snap, "web")] = nil
+	bad.Pools = withPool(snap.Pools, poolIndex(t, snap, "web"), nil)
 	var logs syncBuffer
 	_, addr := startServer(t, &bad, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for _, netw := range []string{"udp", "tcp"} {
@@ -452,12 +450,11 @@ func TestStoreReindexes(t *testing.T) {
 	i := poolIndex(t, base, "web")
 	downed := func(s *Snapshot) *Snapshot {
 		c := *s
-		c.Pools = slices.Clone(s.Pools)
-		st := make([]selector.Status, len(c.Pools[i].Members))
+		st := make([]selector.Status, len(s.Pools.At(i).Members))
 		for j := range st {
 			st[j] = selector.Status{Up: j != 0}
 		}
-		c.Pools[i] = c.Pools[i].WithStatus(st)
+		c.Pools = withPool(s.Pools, i, s.Pools.At(i).WithStatus(st))
 		return &c
 	}
 	for _, tc := range []struct {
@@ -475,7 +472,17 @@ func TestStoreReindexes(t *testing.T) {
 		}, true, 77},
 		{"pools compiled again", func(s *Snapshot) *Snapshot { c := *s; c.Pools = testSnapshot(t).Pools; return &c }, true, 0},
 		{"zones loaded again", func(s *Snapshot) *Snapshot { c := *s; c.Zones = testSnapshot(t).Zones; return &c }, true, 0},
-		{"a pool fewer", func(s *Snapshot) *Snapshot { c := *s; c.Pools = s.Pools[1:]; return &c }, true, 2026112202},
+		{"a pool fewer", func(s *Snapshot) *Snapshot {
+			c := *s
+			var rest []*selector.Pool
+			for j, p := range s.Pools.All() {
+				if j > 0 {
+					rest = append(rest, p)
+				}
+			}
+			c.Pools = selector.NewTable(rest)
+			return &c
+		}, true, 2026112202},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := New(Options{Addrs: []string{"127.0.0.1:0"}, UDPSockets: 1})
@@ -497,7 +504,7 @@ func TestStoreReindexes(t *testing.T) {
 			if zx := cur.xfr["example.test."]; zx == nil || zx.serial != want {
 				t.Fatalf("example.test. not served with serial %d", want)
 			}
-			if p := next.Pools[poolIndex(t, next, "web")]; len(cur.pstats[poolKey(p)]) != len(p.Members) {
+			if p := next.Pools.At(poolIndex(t, next, "web")); len(cur.pstats[poolKey(p)]) != len(p.Members) {
 				t.Fatalf("pool web has %d counters, want %d", len(cur.pstats[poolKey(p)]), len(p.Members))
 			}
 		})

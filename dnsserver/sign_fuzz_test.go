@@ -31,9 +31,9 @@ func FuzzSignedPoolAnswers(f *testing.F) {
 			return in[(i/4)%len(in)] >> (2 * (i % 4)) & 3
 		}
 		s := *snap
-		s.Pools = make([]*selector.Pool, len(base))
+		pools := base.Edit()
 		k := 0
-		for i, p := range base {
+		for i, p := range base.All() {
 			if p == nil {
 				continue
 			}
@@ -43,8 +43,9 @@ func FuzzSignedPoolAnswers(f *testing.F) {
 				k++
 				st[j] = selector.Status{Up: v != 0, Drain: v == 3}
 			}
-			s.Pools[i] = p.WithStatus(st)
+			pools.Set(i, p.WithStatus(st))
 		}
+		s.Pools = pools.Table()
 		w := newWorker(1232, log)
 		cur := &served{snap: &s}
 		for qi, name := range names {

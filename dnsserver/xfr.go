@@ -107,8 +107,8 @@ func deriveSerials(snap *Snapshot, prev map[string]*zoneXfr) (map[string]*zoneXf
 func serialLess(a, b uint32) bool { return a != b && int32(b-a) > 0 }
 
 func poolsByName(snap *Snapshot) map[string]*selector.Pool {
-	m := make(map[string]*selector.Pool, len(snap.Pools))
-	for _, p := range snap.Pools {
+	m := make(map[string]*selector.Pool, snap.Pools.Len())
+	for _, p := range snap.Pools.All() {
 		if p != nil {
 			m[p.Name] = p
 		}
@@ -118,10 +118,10 @@ func poolsByName(snap *Snapshot) map[string]*selector.Pool {
 
 // poolsFingerprint hashes every pool's name and members: what the
 // transferred view of POOL names depends on (health does not).
-func poolsFingerprint(pools []*selector.Pool) uint64 {
+func poolsFingerprint(pools selector.Table) uint64 {
 	h := sha256.New()
 	var b [8]byte
-	for _, p := range pools {
+	for _, p := range pools.All() {
 		if p == nil {
 			continue
 		}

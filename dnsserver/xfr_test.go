@@ -3,7 +3,6 @@ package dnsserver
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -247,7 +246,7 @@ func TestServedSerial(t *testing.T) {
 	}
 	// A pool's members change, the file's serial does not: bumped.
 	changed := testSnapshot(t)
-	changed.Pools[poolIndex(t, changed, "web")].Members[0].Addr = netip.MustParseAddr("192.0.2.99")
+	changed.Pools.At(poolIndex(t, changed, "web")).Members[0].Addr = netip.MustParseAddr("192.0.2.99")
 	s.Store(changed)
 	if got, neg := serial(), negSerial(); got != file+1 || neg != file+1 {
 		t.Errorf("members changed: serial %d (negative answer %d), want %d", got, neg, file+1)
@@ -367,15 +366,15 @@ func TestVersionSerials(t *testing.T) {
 	// The content fingerprint is the transfer's: it follows the pools'
 	// members, not their health.
 	again := *snap
-	again.Pools = slices.Clone(snap.Pools)
+	again.Pools = withPool(snap.Pools, 0, snap.Pools.At(0)) // a copy of the table, the same pools
 	_, same := VersionSerials(&again)
 	if same["example.test."] != content["example.test."] {
 		t.Error("the same zone and pools gave another content fingerprint")
 	}
 	web := poolIndex(t, snap, "web")
-	p := *again.Pools[web]
+	p := *again.Pools.At(web)
 	p.Members = p.Members[:len(p.Members)-1]
-	again.Pools[web] = &p
+	again.Pools = withPool(again.Pools, web, &p)
 	if _, fewer := VersionSerials(&again); fewer["example.test."] == content["example.test."] {
 		t.Error("a pool member less left the content fingerprint as it was")
 	}

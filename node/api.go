@@ -128,8 +128,8 @@ func (n *Node) poolsLocked() []api.Pool {
 	if n.dns != nil { // nil in tests that build a node's parts alone
 		answers = n.dns.PoolAnswers()
 	}
-	out := make([]api.Pool, 0, len(g.base.Pools))
-	for _, sp := range g.base.Pools {
+	out := make([]api.Pool, 0, g.base.Pools.Len())
+	for _, sp := range g.base.Pools.All() {
 		cp := g.cfg.Pools[sp.Name]
 		ap := api.Pool{Name: sp.Name, Policy: cp.Policy, Check: cp.Check}
 		if len(cp.Chain) > 0 {

@@ -93,7 +93,7 @@ func compileKeyed(cfg *config.Config, db *geo.DB, cache *zoneCache, keyPath func
 	}
 	return &dnsserver.Snapshot{
 		Zones:    set,
-		Pools:    pools,
+		Pools:    selector.NewTable(pools),
 		NodeName: cfg.Node.Name,
 		Version:  version(cfg),
 		DNSSEC:   signed,

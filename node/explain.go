@@ -35,7 +35,7 @@ func Explain(w io.Writer, snap *dnsserver.Snapshot, name, client string) error {
 		}
 		return nil
 	}
-	p := snap.Pools[res.Pool]
+	p := snap.Pools.At(res.Pool)
 	fmt.Fprintf(w, "%s is POOL %s (record TTL %d) in zone %s\n\n", name, p.Name, res.PoolTTL, z.Origin)
 	if err := selector.WriteExplain(w, p, c, selector.IPv4, res.PoolTTL); err != nil {
 		return err

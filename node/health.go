@@ -175,8 +175,8 @@ func (h *healthView) install(g *generation, cfg *config.Config) ([]health.Change
 	for i, m := range ms {
 		h.byKey[m.Key] = i
 	}
-	h.pools = make(map[string]int, len(g.base.Pools))
-	for i, p := range g.base.Pools {
+	h.pools = make(map[string]int, g.base.Pools.Len())
+	for i, p := range g.base.Pools.All() {
 		h.pools[p.Name] = i
 	}
 	fb, err := selector.NewFallbacks(g.base.Pools)
@@ -186,14 +186,14 @@ func (h *healthView) install(g *generation, cfg *config.Config) ([]health.Change
 	h.fb = fb
 	clock, _ := h.clock()
 	ch := h.r.Resolve(&h.src, nil, clock)
-	all := make([]int, len(g.base.Pools))
+	all := make([]int, g.base.Pools.Len())
 	for i := range all {
 		all[i] = i
 	}
 	h.snap = nil
 	h.rebuild(all)
 	h.up, h.total = 0, 0
-	for _, p := range h.snap.Pools {
+	for _, p := range h.snap.Pools.All() {
 		for i := range p.Members {
 			h.total++
 			if st := p.Status(i); st.Up && !st.Drain {
@@ -254,13 +254,12 @@ func (h *healthView) rebuild(idx []int) {
 	var snap dnsserver.Snapshot
 	if h.snap == nil {
 		snap = *h.g.base
-		snap.Pools = make([]*selector.Pool, len(h.g.base.Pools))
 	} else {
 		snap = *h.snap
-		snap.Pools = slices.Clone(h.snap.Pools)
 	}
+	pools := snap.Pools.Edit() // shares every chunk of pools not in idx
 	for _, i := range idx {
-		p := h.g.base.Pools[i]
+		p := h.g.base.Pools.At(i)
 		states := h.r.Pool(p.Name)
 		st := make([]selector.Status, len(states))
 		for j, s := range states {
@@ -269,11 +268,12 @@ func (h *healthView) rebuild(idx []int) {
 				st[j].RTT = append(st[j].RTT, selector.RTT{Node: string(o.Node), Seconds: o.Value})
 			}
 		}
-		snap.Pools[i] = p.WithStatus(st)
+		pools.Set(i, p.WithStatus(st))
 	}
 	if h.fb != nil {
-		h.fb.Relink(snap.Pools, idx)
+		h.fb.Relink(pools, idx)
 	}
+	snap.Pools = pools.Table()
 	h.snap = &snap
 	h.rebuilds++
 }
@@ -326,7 +326,7 @@ func (n *Node) serveLocked() {
 		n.dns.Store(snap)
 	}
 	if n.log.Enabled(context.Background(), slog.LevelDebug) {
-		n.log.Debug("snapshot swapped in", "version", snap.Version, "pools", len(snap.Pools), "members_up", n.hv.up, "members", n.hv.total)
+		n.log.Debug("snapshot swapped in", "version", snap.Version, "pools", snap.Pools.Len(), "members_up", n.hv.up, "members", n.hv.total)
 	}
 }
 

@@ -87,7 +87,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	var states []health.State
 	if h.g != nil {
 		states = make([]health.State, 0, len(h.members))
-		for _, p := range h.g.base.Pools {
+		for _, p := range h.g.base.Pools.All() {
 			states = append(states, h.r.Pool(p.Name)...)
 		}
 	}

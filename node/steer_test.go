@@ -264,7 +264,7 @@ zones:
 		}
 	}
 	snap := n.served.Load()
-	for _, p := range snap.Pools {
+	for _, p := range snap.Pools.All() {
 		for i, m := range p.Members {
 			w := 0.4
 			if m.Site == "s2" {

@@ -114,3 +114,12 @@ func (f *fakeLocator) Locate(a netip.Addr) geo.Location {
 	}
 	return l
 }
+
+// tablePools lists a Table's pools as a slice.
+func tablePools(t Table) []*Pool {
+	out := make([]*Pool, 0, t.Len())
+	for _, p := range t.All() {
+		out = append(out, p)
+	}
+	return out
+}

@@ -208,7 +208,7 @@ func (p *Pool) Stages() []string {
 // fallback naming no pool in the set is an error. To replace a few pools
 // of a large set, Fallbacks.Relink repoints only the pools that need it.
 func Link(pools []*Pool) ([]*Pool, error) {
-	fb, err := NewFallbacks(pools)
+	fb, err := NewFallbacks(NewTable(pools))
 	if err != nil {
 		return nil, err
 	}
@@ -238,13 +238,13 @@ type Fallbacks struct {
 
 // NewFallbacks computes the fallback graph of pools; a fallback naming no
 // other pool of the set is an error.
-func NewFallbacks(pools []*Pool) (*Fallbacks, error) {
-	byName := make(map[string]int32, len(pools))
-	for i, p := range pools {
+func NewFallbacks(pools Table) (*Fallbacks, error) {
+	byName := make(map[string]int32, pools.Len())
+	for i, p := range pools.All() {
 		byName[p.Name] = int32(i)
 	}
-	f := &Fallbacks{to: make([]int32, len(pools)), from: make([][]int32, len(pools))}
-	for i, p := range pools {
+	f := &Fallbacks{to: make([]int32, pools.Len()), from: make([][]int32, pools.Len())}
+	for i, p := range pools.All() {
 		f.to[i] = -1
 		if p.AllDown != AllDownFallback {
 			continue
@@ -260,15 +260,14 @@ func NewFallbacks(pools []*Pool) (*Fallbacks, error) {
 }
 
 // Relink repoints fallbacks after the pools at the indexes changed were
-// replaced in pools (a set of the same pools, by index, that the caller
-// owns and does not serve yet): each changed pool that has a fallback, and
-// every pool whose fallback chain reaches a changed one, points at its
-// fallback as pools now holds it. The changed pools must be the caller's
+// replaced in pools (an edit of the set, not served yet): each changed
+// pool that has a fallback, and every pool whose fallback chain reaches a
+// changed one, points at its fallback as pools now holds it. The changed pools must be the caller's
 // own copies (WithStatus gives one) and are repointed in place; the others
 // are copied first, since they may be serving. Pools no chain from a
 // changed one reaches are left alone, so the cost follows the changed
 // pools and those that fall back to them, not the set.
-func (f *Fallbacks) Relink(pools []*Pool, changed []int) {
+func (f *Fallbacks) Relink(pools *TableEdit, changed []int) {
 	own := make(map[int32]bool, len(changed))
 	for _, i := range changed {
 		own[int32(i)] = true
@@ -292,13 +291,13 @@ func (f *Fallbacks) Relink(pools []*Pool, changed []int) {
 	}
 	for _, i := range queue {
 		if f.to[i] >= 0 && !own[i] {
-			q := *pools[i]
-			pools[i] = &q
+			q := *pools.At(int(i))
+			pools.Set(int(i), &q)
 		}
 	}
 	for _, i := range queue {
 		if f.to[i] >= 0 {
-			pools[i].fallback = pools[f.to[i]]
+			pools.At(int(i)).fallback = pools.At(int(f.to[i]))
 		}
 	}
 }

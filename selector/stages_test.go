@@ -206,7 +206,7 @@ func TestRelink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fb, err := NewFallbacks(base)
+	fb, err := NewFallbacks(NewTable(base))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,14 +226,15 @@ func TestRelink(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			next := slices.Clone(serving)
+			edit := NewTable(serving).Edit()
 			var idx []int
 			for _, name := range tc.changed {
 				i := slices.IndexFunc(base, func(p *Pool) bool { return p.Name == name })
-				next[i] = withDown(base[i], base[i].Members[0].Name())
+				edit.Set(i, withDown(base[i], base[i].Members[0].Name()))
 				idx = append(idx, i)
 			}
-			fb.Relink(next, idx)
+			fb.Relink(edit, idx)
+			next := tablePools(edit.Table())
 			var copied []string
 			for i, p := range next {
 				if p != serving[i] {
@@ -253,7 +254,7 @@ func TestRelink(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewFallbacks(base[:1]); !errors.Is(err, ErrUnknownFallback) {
+	if _, err := NewFallbacks(NewTable(base[:1])); !errors.Is(err, ErrUnknownFallback) {
 		t.Fatalf("a fallback naming a pool not in the set: %v", err)
 	}
 }
