@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,12 +166,14 @@ func zonePaths(cfg *config.Config) []string {
 }
 
 // zoneCache keeps the zones a node compiled last, by what each was
-// compiled from: the zone file's path and display name, its origin, the
-// pool names its POOL records resolve against, in order (a pool added
-// before another changes the indexes the zone's POOL records hold), and
+// compiled from: the zone file's path and display name, its origin and
 // the content hash of every file the zone read, $INCLUDEs too. A compile
 // takes a zone whose key and files' hashes match instead of parsing it,
-// so that a change to one zone among many re-parses that zone alone. The
+// so that a change to one zone among many re-parses that zone alone;
+// it resolves the taken zone's POOL records against the new pool list
+// (zones.Zone.Repool: a pool added before another moves its index), so
+// a change of the pools re-parses no zone, unless a zone names a pool
+// that is gone (parsing it again reports that). The
 // cache keeps what the last two compiles used (the served generation's
 // and a validation's, which alternate): zones the node holds anyway; and
 // the zones a compile that failed did parse, until the next failure
@@ -186,12 +187,14 @@ type zoneCache struct {
 	signed signCache
 	// parsed counts the zones parsed, walked the zones whose stamps were
 	// computed from their records (zones the cache did not compile):
-	// what a reload that changes nothing should not add to.
-	parsed, walked atomic.Int64
+	// what a reload that changes nothing should not add to. repooled
+	// counts the cached zones taken with their POOL records resolved
+	// anew, for a pool list that moved their pools' indexes.
+	parsed, walked, repooled atomic.Int64
 }
 
 type zoneKey struct {
-	file, display, origin, pools string
+	file, display, origin string
 }
 
 type cachedZone struct {
@@ -227,7 +230,6 @@ func (c *zoneCache) load(cfg *config.Config) (*zones.Set, []*cachedZone, config.
 	for i, name := range names {
 		pools[name] = i
 	}
-	poolsKey := strings.Join(names, "\x00")
 	var (
 		used    []*cachedZone
 		fresh   []*cachedZone
@@ -237,8 +239,18 @@ func (c *zoneCache) load(cfg *config.Config) (*zones.Set, []*cachedZone, config.
 		if zc.File == "" {
 			continue // config reports it
 		}
-		key := zoneKey{file: cfg.Resolve(zc.File), display: cfg.DisplayPath(zc.File), origin: zc.Origin, pools: poolsKey}
+		key := zoneKey{file: cfg.Resolve(zc.File), display: cfg.DisplayPath(zc.File), origin: zc.Origin}
 		e := c.lookup(key, src)
+		if e != nil {
+			z, ok := e.zone.Repool(pools)
+			switch {
+			case !ok:
+				e = nil // it names a pool that is gone: parse it, for the problem
+			case z != e.zone:
+				e = &cachedZone{key: key, deps: e.deps, zone: z, refs: e.refs}
+				c.repooled.Add(1)
+			}
+		}
 		if e == nil {
 			rec := &recordFS{src: src}
 			z, ps := zones.Parse(rec, key.file, key.display, key.origin, pools)
@@ -417,19 +429,9 @@ func (r *recordFS) ReadFile(name string) ([]byte, error) {
 
 // poolRefs returns the pools z's POOL records name, sorted, once each.
 func poolRefs(z *zones.Zone) []string {
-	var out []string
-	for set := range z.RRsets() {
-		if set.Type() != zones.TypePOOL {
-			continue
-		}
-		for r := range set.All() {
-			if name, ok := r.Pool(); ok {
-				out = append(out, name)
-			}
-		}
-	}
+	out := z.PoolNames()
 	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
 // fingerprint is a cached zone's stamp content: the SHA-256 of the

@@ -44,11 +44,13 @@ func loadBundle(t *testing.T, b raftstore.Bundle) *config.Config {
 	return c
 }
 
-// The zone cache takes a zone whose files, origin and pool names are
-// unchanged from the last compiles instead of parsing it again; a zone
-// whose file or $INCLUDE changed is parsed again, and every zone when the
-// pool names change (a POOL record holds its pool's index in that list);
-// what it returns is what zones.Load returns, problems included.
+// The zone cache takes a zone whose files and origin are unchanged from
+// the last compiles instead of parsing it again; a zone whose file or
+// $INCLUDE changed is parsed again. A change of the pools parses no zone:
+// a zone whose pools' indexes moved is taken with its POOL records
+// resolved anew (a copy, sharing its records), the others as they were;
+// a zone naming a pool that is gone is parsed, for the problem. What it
+// returns is what zones.Load returns, problems included.
 func TestZoneCache(t *testing.T) {
 	c := newZoneCache()
 	load := func(b raftstore.Bundle) *zones.Set {
@@ -74,23 +76,34 @@ func TestZoneCache(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		b             raftstore.Bundle
-		parsedAgain   []string
+		parsed        int      // zones parsed again
+		replaced      []string // zones not taken as they were (parsed, or repooled)
+		repooled      int
 		poolIndexOfWW int
 	}{
-		{"nothing changed", cacheFiles(pools, "a 300 IN A 192.0.2.1\n", "i 300 IN A 192.0.2.9\n"), nil, 1},
-		{"one zone file edited", cacheFiles(pools, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.9\n"), []string{"small.test."}, 1},
-		{"an included file edited", cacheFiles(pools, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), []string{"small.test."}, 1},
-		{"a pool added after web: the pool names are in the key", cacheFiles([]string{"api", "web", "zed"}, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), []string{"big.test.", "small.test.", "other.test."}, 1},
-		{"a pool before web: its index moves", cacheFiles([]string{"aaa", "api", "web", "zed"}, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), []string{"big.test.", "small.test.", "other.test."}, 2},
-		{"back to the pools before", cacheFiles([]string{"aaa", "api", "web", "zed"}, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), nil, 2},
+		{"nothing changed", cacheFiles(pools, "a 300 IN A 192.0.2.1\n", "i 300 IN A 192.0.2.9\n"), 0, nil, 0, 1},
+		{"one zone file edited", cacheFiles(pools, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.9\n"), 1, []string{"small.test."}, 0, 1},
+		{"an included file edited", cacheFiles(pools, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), 1, []string{"small.test."}, 0, 1},
+		{"a pool added after web: nothing moves", cacheFiles([]string{"api", "web", "zed"}, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), 0, nil, 0, 1},
+		{"a pool before web: its index moves, no parse", cacheFiles([]string{"aaa", "api", "web", "zed"}, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), 0, []string{"big.test."}, 1, 2},
+		{"back to the pools before", cacheFiles([]string{"aaa", "api", "web", "zed"}, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), 0, nil, 0, 2},
+		{"a pool no zone names removed", cacheFiles([]string{"api", "web", "zed"}, "a 300 IN A 192.0.2.2\n", "i 300 IN A 192.0.2.8\n"), 0, []string{"big.test."}, 1, 1},
+		{"a pool edit and a zone edit at once", cacheFiles([]string{"api", "b", "web"}, "a 300 IN A 192.0.2.3\n", "i 300 IN A 192.0.2.8\n"), 1, []string{"big.test.", "small.test."}, 1, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			parsed, repooled := c.parsed.Load(), c.repooled.Load()
 			s2 := load(tc.b)
 			for _, origin := range []string{"big.test.", "small.test.", "other.test."} {
 				again := s2.Zone(origin) != s1.Zone(origin)
-				if want := slices.Contains(tc.parsedAgain, origin); again != want {
-					t.Errorf("zone %s parsed again: %v, want %v", origin, again, want)
+				if want := slices.Contains(tc.replaced, origin); again != want {
+					t.Errorf("zone %s replaced: %v, want %v", origin, again, want)
 				}
+			}
+			if n := c.parsed.Load() - parsed; n != int64(tc.parsed) {
+				t.Errorf("%d zones parsed, want %d", n, tc.parsed)
+			}
+			if n := c.repooled.Load() - repooled; n != int64(tc.repooled) {
+				t.Errorf("%d zones repooled, want %d", n, tc.repooled)
 			}
 			if _, res := s2.Lookup("www.big.test.", dns.TypeA); res.Kind != zones.PoolName || res.Pool != tc.poolIndexOfWW {
 				t.Fatalf("www.big.test.: %+v, want pool index %d", res, tc.poolIndexOfWW)
@@ -99,17 +112,30 @@ func TestZoneCache(t *testing.T) {
 		})
 	}
 
+	// The pool a zone names is gone: the zone is parsed, and the problem
+	// is zones.Load's.
+	gone := cacheFiles([]string{"api", "zed"}, "a 300 IN A 192.0.2.3\n", "i 300 IN A 192.0.2.8\n")
+	parsed := c.parsed.Load()
+	cfg := loadBundle(t, gone)
+	_, _, ps := c.load(cfg)
+	if _, want := zones.Load(cfg); len(ps) == 0 || !reflect.DeepEqual(ps, want) {
+		t.Fatalf("a zone naming a removed pool: problems %v, want zones.Load's %v", ps, want)
+	}
+	if c.parsed.Load() == parsed {
+		t.Fatal("the zone naming a removed pool was not parsed again")
+	}
+
 	// A zone with a problem: zones.Load's very problems, and the zones
 	// that did parse before it are kept for the fix.
 	c = newZoneCache()
 	bad := cacheFiles(pools, "a 300 IN A 192.0.2.1\nb 300 IN POOL nosuch\n", "")
-	cfg := loadBundle(t, bad)
-	_, _, ps := c.load(cfg)
+	cfg = loadBundle(t, bad)
+	_, _, ps = c.load(cfg)
 	_, want := zones.Load(cfg)
 	if len(ps) == 0 || !reflect.DeepEqual(ps, want) {
 		t.Fatalf("problems %v, want zones.Load's %v", ps, want)
 	}
-	kept := c.failed[zoneKey{file: "zones/big.zone", display: "zones/big.zone", pools: strings.Join(pools, "\x00")}]
+	kept := c.failed[zoneKey{file: "zones/big.zone", display: "zones/big.zone"}]
 	if len(kept) != 1 {
 		t.Fatalf("the zone parsed before the bad one is not kept: %v", c.cur)
 	}

@@ -114,10 +114,12 @@
 // is uploaded whole once more.
 //
 // Compiling: a node keeps the zones of its last two compiles (zoneCache,
-// compile.go) by zone file path and display name, origin, the list of
-// pool names (POOL records hold pool indexes), and the content hash of
-// every file each zone read ($INCLUDEs too), and takes a zone whose key
-// and files' hashes match instead of parsing it; a replicated version's
+// compile.go) by zone file path and display name, origin and the content
+// hash of every file each zone read ($INCLUDEs too), and takes a zone
+// whose key and files' hashes match instead of parsing it, its POOL
+// records resolved against the new pool list (zones.Zone.Repool: a copy
+// when a pool's index moved, a parse only when a pool it names is gone);
+// a replicated version's
 // hashes come from its manifest, without reading the file. So a new
 // version re-parses only the zone files that changed, on every node. A
 // zone's stamp (its transfer fingerprint) is the hash of its files'

@@ -25,7 +25,8 @@ type builder struct {
 	file      string // display name of the zone file
 	origin    string // as configured: "" names the zone by its SOA
 	pools     map[string]int
-	truncated bool // a syntax error stopped the parse: skip "missing" checks
+	poolRefs  map[string]int32 // the zone's own index of each pool it names: Zone.poolNames
+	truncated bool             // a syntax error stopped the parse: skip "missing" checks
 	ps        config.Problems
 
 	apex string // the zone's name; "" until known
@@ -438,8 +439,19 @@ func (b *builder) compile(z *Zone) {
 					b.names = b.names[:start]
 				}
 			case TypePOOL:
-				if idx, ok := b.pools[poolName(b.rdata(e))]; ok {
-					a.pool, a.poolTTL = int32(idx), e.ttl
+				name := poolName(b.rdata(e))
+				if idx, ok := b.pools[name]; ok {
+					ref, seen := b.poolRefs[name]
+					if !seen {
+						if b.poolRefs == nil {
+							b.poolRefs = map[string]int32{}
+						}
+						ref = int32(len(z.poolNames))
+						b.poolRefs[name] = ref
+						z.poolNames = append(z.poolNames, name)
+						z.poolIdx = append(z.poolIdx, int32(idx))
+					}
+					a.pool, a.poolTTL = ref, e.ttl
 				}
 			case dns.TypeNS:
 				// The delegation a name is under is the highest cut

@@ -16,7 +16,9 @@
 // configuration: `www 30 IN POOL web` answers A and AAAA for www from pool
 // web. POOL names are resolved to indexes into config.Config.PoolNames when
 // the zone loads, so a bad reference is an error at load time, never at
-// query time.
+// query time. A zone keeps the names it resolved (a small table of its
+// own, which its records index), so Zone.Repool resolves it against
+// another pool list without parsing it again.
 //
 // Loading validates the whole zone and reports every problem found as a
 // config.Problem with the file and line of the record at fault: the SOA

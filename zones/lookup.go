@@ -153,7 +153,7 @@ func (z *Zone) answer(i uint32, qtype uint16, wild bool) Result {
 		}
 		return r
 	case a != nil && a.pool >= 0 && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY):
-		r.Kind, r.Pool, r.PoolTTL = PoolName, int(a.pool), a.poolTTL
+		r.Kind, r.Pool, r.PoolTTL = PoolName, int(z.poolIdx[a.pool]), a.poolTTL
 		return r
 	case qtype == dns.TypeANY:
 		if n.nsets > 0 && z.sets[n.sets].typ != TypePOOL {

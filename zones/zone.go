@@ -58,6 +58,12 @@ type Zone struct {
 	self    []*Zone
 	soaData []byte // the SOA record's rdata
 	records int
+	// poolNames are the pools the zone's POOL records name, in order of
+	// first use; aux.pool indexes it. poolIdx holds, by the same index,
+	// each one's index in the pool list the zone was resolved against
+	// (Parse's pools; see Repool).
+	poolNames []string
+	poolIdx   []int32
 }
 
 // node is one name in the zone.
@@ -80,7 +86,7 @@ type rrset struct {
 
 // aux is a node's CNAME target, pool, or (at a delegation) glue.
 type aux struct {
-	pool      int32 // index of the pool a POOL record names; -1 for none
+	pool      int32 // the pool a POOL record names, in Zone.poolNames; -1 for none
 	poolTTL   uint32
 	target    uint32 // CNAME target: offset in Zone.names
 	targetLen uint16
@@ -719,3 +725,38 @@ func parse(fsys fs.FS, file, display, origin string, data []byte, pools map[stri
 	ps.Sort()
 	return z, ps
 }
+
+// Repool returns the zone with its POOL records resolved against pools
+// (pool names to indexes, as Parse takes them) in place of the list it
+// was parsed with: z itself when every pool it names keeps its index, a
+// copy that shares all of z's records otherwise. Its cost follows the
+// pools the zone names, not its records, so a pool added to the
+// configuration (which moves the indexes of the pools after it) costs no
+// parse. ok is false when a pool the zone names is not in pools: the
+// zone must be parsed again, and that reports the problem.
+func (z *Zone) Repool(pools map[string]int) (out *Zone, ok bool) {
+	var idx []int32
+	for i, name := range z.poolNames {
+		n, ok := pools[name]
+		if !ok {
+			return nil, false
+		}
+		if int32(n) != z.poolIdx[i] && idx == nil {
+			idx = slices.Clone(z.poolIdx)
+		}
+		if idx != nil {
+			idx[i] = int32(n)
+		}
+	}
+	if idx == nil {
+		return z, true
+	}
+	c := *z
+	c.poolIdx = idx
+	c.self = []*Zone{&c}
+	return &c, true
+}
+
+// PoolNames lists the pools the zone's POOL records name, once each, in
+// the order the zone first names them.
+func (z *Zone) PoolNames() []string { return slices.Clone(z.poolNames) }
