@@ -64,9 +64,13 @@ TERN_ALT=${alts# }
 go build -o "$work/minimal-bin" ./bench/minimal
 cc -O2 -Wall -pthread -o "$work/echo-bin" bench/echo/echo.c
 bench/gen.sh "$work" "$PORT"
-# ECS 81.2.69.0/24 (GB in MaxMind's test database): option 8, family 1,
-# source prefix 24, scope 0, three address bytes.
-ECS="-E 8:00011800510245"
+# ECS 2.2.3.0/24: option 8, family 1, source prefix 24, scope 0, three
+# address bytes. MaxMind's test database holds 2.2.3.0/24 as one network
+# in GB, so every server's geo map matches its GB entry (eu) with scope
+# /24. (81.2.69.0/24, used before, is in no network of that database:
+# tern and gdnsd answered their default and Knot its plain RRset of all
+# six addresses, scope 0.)
+ECS="-E 8:00011800020203"
 clk=$(getconf CLK_TCK)
 ncpu=$(nproc)
 started=$(date +%s)
