@@ -44,18 +44,7 @@ func BenchmarkHandler(b *testing.B) {
 // benchHandle measures w answering msg from src. Thread CPU time is
 // steadier than wall time on a shared machine: it reports both.
 func benchHandle(b *testing.B, w *worker, cur *served, msg []byte, src netip.Addr) {
-	b.ReportAllocs()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	start := threadCPU()
-	for b.Loop() {
-		if w.handle(cur, msg, src, false) == nil {
-			b.Fatal("no response")
-		}
-	}
-	if cpu := threadCPU() - start; cpu > 0 {
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
-	}
+	benchHandleEach(b, w, cur, [][]byte{msg}, src)
 }
 
 func threadCPU() time.Duration {
