@@ -19,7 +19,8 @@
 # two cores). BENCH_QUICK=1: one round, short windows, no retries.
 # TERN_ALT="name=/path/to/tern[,VAR=value...] ..." adds tern binaries (or
 # environments) as further servers of the udp leg, alternated with the
-# others in the same window: how bench/ab.sh compares old and new. A
+# others in the same window: how bench/ab.sh compares old and new; in
+# the geo leg each also runs as NAME-geo on tern-geo's configuration. A
 # binary written @TAGS is this tree built with -tags TAGS:
 # TERN_ALT="netpoll=@portableudp" adds the portable netpoller UDP loop
 # beside the default raw one.
@@ -117,13 +118,14 @@ server_cmd() {
     knot-geo) echo "knotd -c $work/knot-geo/knot.conf" ;;
     minimal) echo "$work/minimal-bin -listen 127.0.0.1:$PORT -zone $work/minimal.zone -pools $work/minimal.pools -answers 2" ;;
     echo) echo "$work/echo-bin 127.0.0.1 $PORT $w" ;;
-    *) # a TERN_ALT entry
-      local spec
+    *) # a TERN_ALT entry; NAME-geo is NAME on the geo leg's configuration
+      local spec conf=tern$w
+      case $name in *-geo) conf=tern-geo name=${name%-geo} ;; esac
       for spec in $TERN_ALT; do
         if [ "${spec%%=*}" = "$name" ]; then
           local rest=${spec#*=} bin envs
           bin=${rest%%,*}; envs=; [ "$rest" != "$bin" ] && envs=$(echo "${rest#*,}" | tr , ' ')
-          echo "env $envs $bin serve --config $work/tern$w/tern.yaml --log-level warn"
+          echo "env $envs $bin serve --config $work/$conf/tern.yaml --log-level warn"
           return
         fi
       done
@@ -206,7 +208,8 @@ for round in $(seq "$RUNS"); do
     for s in $SERVERS $alts; do serve udp "$s" 1 1 udp "$RATES sat" >>"$work/results"; done
   fi
   if has_leg geo; then
-    for s in tern-geo gdnsd-geo knot-geo; do serve geo "$s" 1 1 udp "20000 sat" $ECS >>"$work/results"; done
+    alts=; for spec in $TERN_ALT; do alts="$alts ${spec%%=*}-geo"; done
+    for s in tern-geo gdnsd-geo knot-geo $alts; do serve geo "$s" 1 1 udp "20000 sat" $ECS >>"$work/results"; done
   fi
   if has_leg latency; then
     serve latency tern-latency 1 1 udp "20000 sat" $ECS >>"$work/results"
