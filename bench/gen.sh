@@ -258,6 +258,7 @@ options => {
 }
 plugins => {
   weighted => {
+    multi = true
     api => {
       a20 = [ 192.0.2.20, 1 ]
       a21 = [ 192.0.2.21, 1 ]

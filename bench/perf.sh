@@ -9,7 +9,9 @@
 # tern the top of a Go CPU profile of the same run (tern serve
 # --cpuprofile).
 #
-# SERVER: tern (default), gdnsd or knot. TAGS: build tags for tern (e.g.
+# SERVER: tern (default), gdnsd or knot. LEG: udp (default: the weighted
+# pool mix) or geo (the geo pool with ECS on every query, run.sh's geo
+# leg: tern-geo, gdnsd-geo, knot-geo and the same ECS option). TAGS: build tags for tern (e.g.
 # TAGS=portableudp for the netpoller loop). TERN_BIN: a tern binary to use
 # instead of building this tree. SCHEDTRACE=1: tern runs with
 # GODEBUG=schedtrace=1000 and its last scheduler lines are printed.
@@ -26,6 +28,7 @@ SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 PORT=${PORT:-5362}
 TAGS=${TAGS:-}
+LEG=${LEG:-udp}
 OUT=${OUT:-bench/out/perf}
 TOP=${TOP:-30}
 mkdir -p "$OUT"
@@ -40,16 +43,23 @@ if [ "$SERVER" = tern ] && [ -z "$bin" ]; then
   bin=$work/tern-bin
   go build -tags "$TAGS" -o "$bin" ./cmd/tern
 fi
+# The leg picks each server's configuration directory and dnsperf's
+# extra flags (the ECS option is run.sh's).
+case $LEG in
+  udp) cfg=1 dpflags=() ;;
+  geo) cfg=-geo dpflags=(-E "$(sed -n 's/^ECS="-E \(.*\)"$/\1/p' bench/run.sh)") ;;
+  *) echo "LEG: udp or geo" >&2; exit 2 ;;
+esac
 envs=()
 case $SERVER in
   tern)
     [ "${SCHEDTRACE:-0}" = 1 ] && envs=(GODEBUG=schedtrace=1000)
-    cmd=("$bin" serve --config "$work/tern1/tern.yaml" --log-level warn)
+    cmd=("$bin" serve --config "$work/tern$cfg/tern.yaml" --log-level warn)
     # An older binary (TERN_BIN) may not have the flag.
     rm -f "$OUT/tern.pprof"
     "$bin" serve --help 2>&1 | grep -q -- --cpuprofile && cmd+=(--cpuprofile "$OUT/tern.pprof") ;;
-  gdnsd) cmd=(gdnsd -c "$work/gdnsd1" start) ;;
-  knot) cmd=(knotd -c "$work/knot1/knot.conf") ;;
+  gdnsd) cmd=(gdnsd -c "$work/gdnsd$cfg" start) ;;
+  knot) cmd=(knotd -c "$work/knot$cfg/knot.conf") ;;
   *) echo "SERVER: tern, gdnsd or knot" >&2; exit 2 ;;
 esac
 
@@ -62,14 +72,14 @@ done
 taskset -a -p -c "$SERVER_CPU" "$pid" >/dev/null
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 
-taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -t 1 -q 100 -Q "$RATE" >"$OUT/dnsperf.txt" 2>&1 &
+taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -t 1 -q 100 -Q "$RATE" "${dpflags[@]}" >"$OUT/dnsperf.txt" 2>&1 &
 dp=$!
 sleep 1 # past dnsperf's start
 perf record -q -C "$SERVER_CPU" -F 999 -g -o "$OUT/perf.data" -- sleep $((DURATION - 2)) 2>"$OUT/perf-record.log"
 wait "$dp" || true
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 
-echo "$SERVER at $RATE QPS, CPU $SERVER_CPU recorded for $((DURATION - 2)) s; load average before: $load (indicative on a shared machine)"
+echo "$SERVER ($LEG leg) at $RATE QPS, CPU $SERVER_CPU recorded for $((DURATION - 2)) s; load average before: $load (indicative on a shared machine)"
 awk '/Queries completed|Queries lost|Queries per second/' "$OUT/dnsperf.txt"
 echo
 echo "Share of CPU $SERVER_CPU's samples by command (swapper: idle):"

@@ -6,7 +6,9 @@
 # CLIENT_CPU. For each leg and rate the server core's busy time (user,
 # system, irq, softirq from /proc/stat: the kernel's loopback delivery of
 # the answers runs there) and the server process's utime+stime are taken
-# over the queries dnsperf saw answered. Rates: RATES (fixed, dnsperf -Q)
+# over the queries dnsperf saw answered; the core's busy time is given
+# twice: from the busy fields (sampled at each tick) and from the idle
+# fields (measured; see cpu_idle). Rates: RATES (fixed, dnsperf -Q)
 # and saturated. Servers alternate within a round; RUNS rounds; the table
 # gives medians. A window in which processes other than the server and
 # dnsperf used more than OTHER_MAX % of one CPU is disturbed: it is run
@@ -19,7 +21,8 @@
 # two cores). BENCH_QUICK=1: one round, short windows, no retries.
 # TERN_ALT="name=/path/to/tern[,VAR=value...] ..." adds tern binaries (or
 # environments) as further servers of the udp leg, alternated with the
-# others in the same window: how bench/ab.sh compares old and new. A
+# others in the same window: how bench/ab.sh compares old and new; in
+# the geo leg each also runs as NAME-geo on tern-geo's configuration. A
 # binary written @TAGS is this tree built with -tags TAGS:
 # TERN_ALT="netpoll=@portableudp" adds the portable netpoller UDP loop
 # beside the default raw one.
@@ -64,9 +67,13 @@ TERN_ALT=${alts# }
 go build -o "$work/minimal-bin" ./bench/minimal
 cc -O2 -Wall -pthread -o "$work/echo-bin" bench/echo/echo.c
 bench/gen.sh "$work" "$PORT"
-# ECS 81.2.69.0/24 (GB in MaxMind's test database): option 8, family 1,
-# source prefix 24, scope 0, three address bytes.
-ECS="-E 8:00011800510245"
+# ECS 2.2.3.0/24: option 8, family 1, source prefix 24, scope 0, three
+# address bytes. MaxMind's test database holds 2.2.3.0/24 as one network
+# in GB, so every server's geo map matches its GB entry (eu) with scope
+# /24. (81.2.69.0/24, used before, is in no network of that database:
+# tern and gdnsd answered their default and Knot its plain RRset of all
+# six addresses, scope 0.)
+ECS="-E 8:00011800020203"
 clk=$(getconf CLK_TCK)
 ncpu=$(nproc)
 started=$(date +%s)
@@ -77,6 +84,13 @@ cpu_busy() {
   local name=cpu; [ "$1" = all ] || name=cpu$1
   awk -v n="$name" '$1 == n {print $2 + $3 + $4 + $7 + $8}' /proc/stat
 }
+# cpu_idle CPU: idle, iowait and steal ticks of one CPU. With a tickless
+# idle (NO_HZ) the kernel measures idle time at every idle entry and exit,
+# while the busy fields are sampled at each tick (250 Hz here): at a fixed
+# rate the server's short bursts can keep step with the tick and be
+# counted too often or too seldom. Elapsed time minus this is the core's
+# busy time measured, not sampled: the idle-based core column.
+cpu_idle() { awk -v n="cpu$1" '$1 == n {print $5 + $6 + $9}' /proc/stat; }
 proc_ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # others_ticks PID...: utime+stime of every process but these and their
 # threads (a process's line covers its threads); kernel threads (children
@@ -113,13 +127,14 @@ server_cmd() {
     knot-geo) echo "knotd -c $work/knot-geo/knot.conf" ;;
     minimal) echo "$work/minimal-bin -listen 127.0.0.1:$PORT -zone $work/minimal.zone -pools $work/minimal.pools -answers 2" ;;
     echo) echo "$work/echo-bin 127.0.0.1 $PORT $w" ;;
-    *) # a TERN_ALT entry
-      local spec
+    *) # a TERN_ALT entry; NAME-geo is NAME on the geo leg's configuration
+      local spec conf=tern$w
+      case $name in *-geo) conf=tern-geo name=${name%-geo} ;; esac
       for spec in $TERN_ALT; do
         if [ "${spec%%=*}" = "$name" ]; then
           local rest=${spec#*=} bin envs
           bin=${rest%%,*}; envs=; [ "$rest" != "$bin" ] && envs=$(echo "${rest#*,}" | tr , ' ')
-          echo "env $envs $bin serve --config $work/tern$w/tern.yaml --log-level warn"
+          echo "env $envs $bin serve --config $work/$conf/tern.yaml --log-level warn"
           return
         fi
       done
@@ -136,27 +151,28 @@ window() {
   [ "$rate" = sat ] && q=(-q 200) || q=(-q 100 -Q "$rate")
   local try=0 line
   while :; do
-    local c0 a0 p0 o0 t0 c1 a1 p1 o1 t1
+    local c0 a0 p0 o0 t0 c1 a1 p1 o1 t1 i0 i1
     # Others are counted before dnsperf starts and after it ends: neither
     # sum holds it. (A process that starts and ends inside the window is
     # missed; "all CPUs busy" shows it.)
     o0=$(others_ticks "$pid" $$ $BASHPID)
-    c0=$(cpu_busy "$SERVER_CPU"); a0=$(cpu_busy all); p0=$(proc_ticks "$pid"); t0=$(date +%s.%N)
+    c0=$(cpu_busy "$SERVER_CPU"); a0=$(cpu_busy all); p0=$(proc_ticks "$pid"); i0=$(cpu_idle "$SERVER_CPU"); t0=$(date +%s.%N)
     "${cl[@]}" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -t 1 "${q[@]}" "$@" >"$work/dnsperf.txt" 2>&1 || true
-    c1=$(cpu_busy "$SERVER_CPU"); a1=$(cpu_busy all); p1=$(proc_ticks "$pid"); t1=$(date +%s.%N)
+    i1=$(cpu_idle "$SERVER_CPU"); t1=$(date +%s.%N); c1=$(cpu_busy "$SERVER_CPU"); a1=$(cpu_busy all); p1=$(proc_ticks "$pid")
     o1=$(others_ticks "$pid" $$ $BASHPID)
     local qps done_q lost
     qps=$(awk '/Queries per second/ {print $4}' "$work/dnsperf.txt")
     done_q=$(awk '/Queries completed/ {print $3}' "$work/dnsperf.txt")
     lost=$(awk '/Queries lost/ {print $3}' "$work/dnsperf.txt")
     line=$(awk -v leg="$leg" -v n="$name" -v r="$rate" -v qps="${qps:-0}" -v q="${done_q:-0}" -v lost="${lost:-0}" \
-      -v core=$((c1 - c0)) -v all=$((a1 - a0)) -v proc=$((p1 - p0)) -v oth=$((o1 - o0)) \
+      -v core=$((c1 - c0)) -v idle=$((i1 - i0)) -v all=$((a1 - a0)) -v proc=$((p1 - p0)) -v oth=$((o1 - o0)) \
       -v el="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" -v hz="$clk" -v max="$OTHER_MAX" 'BEGIN {
         if (q == 0) q = 1
         oth_pct = oth / hz / el * 100
         dist = oth_pct > max ? "*" : "-"
-        printf "%s %s %s %.0f %d %s %.2f %.2f %.1f %.1f %.1f %s\n", leg, n, r, qps, q, lost,
-          core / hz * 1e6 / q, proc / hz * 1e6 / q, core / hz / el * 100, all / hz / el * 100, oth_pct, dist
+        busy = el - idle / hz; if (busy < 0) busy = 0
+        printf "%s %s %s %.0f %d %s %.2f %.2f %.1f %.1f %.1f %.2f %s\n", leg, n, r, qps, q, lost,
+          core / hz * 1e6 / q, proc / hz * 1e6 / q, core / hz / el * 100, all / hz / el * 100, oth_pct, busy * 1e6 / q, dist
       }')
     [ "${line##* }" = - ] || [ "$try" -ge "$RETRIES" ] && break
     try=$((try + 1))
@@ -202,7 +218,8 @@ for round in $(seq "$RUNS"); do
     for s in $SERVERS $alts; do serve udp "$s" 1 1 udp "$RATES sat" >>"$work/results"; done
   fi
   if has_leg geo; then
-    for s in tern-geo gdnsd-geo knot-geo; do serve geo "$s" 1 1 udp "20000 sat" $ECS >>"$work/results"; done
+    alts=; for spec in $TERN_ALT; do alts="$alts ${spec%%=*}-geo"; done
+    for s in tern-geo gdnsd-geo knot-geo $alts; do serve geo "$s" 1 1 udp "20000 sat" $ECS >>"$work/results"; done
   fi
   if has_leg latency; then
     serve latency tern-latency 1 1 udp "20000 sat" $ECS >>"$work/results"
@@ -218,11 +235,11 @@ cp "$work/results" "$OUT/raw.txt"
 elapsed=$(($(date +%s) - started))
 
 # Medians per leg, server and rate. Columns of a result line:
-# leg server rate qps completed lost core_us proc_us core_pct all_pct others_pct disturbed
+# leg server rate qps completed lost core_us proc_us core_pct all_pct others_pct core_idle_us disturbed
 {
   echo "machine: $ncpu CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), kernel $(uname -r); $(date -u '+%F %H:%M') UTC; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "windows of ${DURATION}s, medians of $RUNS rounds; servers on CPU $SERVER_CPU, dnsperf 2.10 on CPU $CLIENT_CPU (leg two: nothing pinned, two workers); full run took ${elapsed}s"
-  echo "core µs/q: busy time of the server's CPU (user+system+irq+softirq, /proc/stat) per answered query; proc µs/q: the server's utime+stime per query;"
+  echo "core µs/q: busy time of the server's CPU (user+system+irq+softirq, /proc/stat, sampled at each tick) per answered query; core idle µs/q: the same CPU's elapsed time minus its idle, iowait and steal (measured at each idle entry and exit: not sampled); proc µs/q: the server's utime+stime per query;"
   echo "core busy: that CPU's busy share in the window; QPS/core: saturated QPS over the core's busy share. * = a window where other processes used more than ${OTHER_MAX}% of a CPU (others %: the worst window)"
   echo
   awk '
@@ -234,22 +251,22 @@ elapsed=$(($(date +%s) - started))
     {
       k = $1 SUBSEP $2 SUBSEP $3
       if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
-      qps[k] = qps[k] " " $4; core[k] = core[k] " " $7; proc[k] = proc[k] " " $8
+      qps[k] = qps[k] " " $4; core[k] = core[k] " " $7; proc[k] = proc[k] " " $8; cidle[k] = cidle[k] " " $12
       busy[k] = busy[k] " " $9; all[k] = all[k] " " $10; lost[k] = lost[k] " " $6
       if ($11 > oth[k]) oth[k] = $11
-      if ($12 == "*") dist[k]++
+      if ($13 == "*") dist[k]++
       runs[k]++
     }
     END {
-      print "| leg | server | rate | QPS | core µs/q | proc µs/q | core busy | all CPUs busy | QPS/core | lost | others % | runs |"
-      print "|---|---|---|---|---|---|---|---|---|---|---|---|"
+      print "| leg | server | rate | QPS | core µs/q | core idle µs/q | proc µs/q | core busy | all CPUs busy | QPS/core | lost | others % | runs |"
+      print "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
       for (i = 1; i <= nk; i++) {
         k = order[i]; split(k, f, SUBSEP)
         b = median(busy[k]); q = median(qps[k])
         pc = (f[3] == "sat" && b > 0) ? sprintf("%.0f", q / (b / 100)) : "-"
         if (f[1] == "two" && f[3] == "sat") pc = sprintf("%.0f", q / (median(all[k]) / 100) )
-        printf "| %s | %s | %s | %.0f | %.2f | %.2f | %.0f%% | %.0f%% | %s | %s | %.1f | %d%s |\n", f[1], f[2], f[3], q,
-          median(core[k]), median(proc[k]), b, median(all[k]), pc, median(lost[k]), oth[k], runs[k], dist[k] ? " (" dist[k] "*)" : ""
+        printf "| %s | %s | %s | %.0f | %.2f | %.2f | %.2f | %.0f%% | %.0f%% | %s | %s | %.1f | %d%s |\n", f[1], f[2], f[3], q,
+          median(core[k]), median(cidle[k]), median(proc[k]), b, median(all[k]), pc, median(lost[k]), oth[k], runs[k], dist[k] ? " (" dist[k] "*)" : ""
       }
     }' "$work/results"
   echo

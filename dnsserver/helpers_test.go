@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/geo"
 	"github.com/ternlb/tern/selector"
 	"github.com/ternlb/tern/zones"
 )
@@ -208,4 +211,67 @@ func unpack(t testing.TB, b []byte) *dns.Msg {
 		t.Fatalf("response does not parse: %v", err)
 	}
 	return r
+}
+
+// geoSnapshot is the snapshot of bench/gen.sh's tern-geo configuration
+// (zone geo.test): pool www by a country and continent map over two sites,
+// with MaxMind's test database. The pool and map are gen.sh's, copied on
+// purpose: BenchmarkHandlerGeo measures what make bench's geo leg serves.
+func geoSnapshot(t testing.TB) *Snapshot {
+	t.Helper()
+	dbPath, err := filepath.Abs("../testdata/geoip/GeoIP2-City-Test.mmdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	zone := "$ORIGIN geo.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ IN NS ns1\nns1 IN A 127.0.0.1\nstatic IN A 192.0.2.1\nwww 30 IN POOL web\n"
+	yaml := `node: {name: bench-geo, dns: ["127.0.0.1:0"]}
+geo:
+  database: "` + dbPath + `"
+  maps:
+    regions:
+      "continent:EU": [eu, us]
+      "continent:NA": [us, eu]
+      "country:GB": [eu]
+      default: [us, eu]
+sites:
+  eu: {location: [51.5, -0.1]}
+  us: {location: [38.9, -77.0]}
+pools:
+  web:
+    policy: geo
+    map: regions
+    answers: 2
+    members:
+      - {address: 192.0.2.10, site: eu, weight: 3}
+      - {address: 192.0.2.11, site: eu, weight: 2}
+      - {address: 192.0.2.12, site: us}
+      - {address: 192.0.2.13, site: us}
+      - {address: "2001:db8::10", site: eu}
+      - {address: "2001:db8::11", site: us}
+zones:
+  - file: geo.test.zone
+`
+	for name, body := range map[string]string{"geo.test.zone": zone, "tern.yaml": yaml} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Load(filepath.Join(dir, "tern.yaml"))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	set, ps := zones.Load(cfg)
+	if len(ps) > 0 {
+		t.Fatalf("zones: %v", ps)
+	}
+	db, err := geo.Open(cfg.HostPath(cfg.Geo.Database), geo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools, err := selector.CompileLocated(cfg, db)
+	if err != nil {
+		t.Fatalf("pools: %v", err)
+	}
+	return &Snapshot{Zones: set, Pools: pools, NodeName: cfg.Node.Name, Version: "test"}
 }

@@ -56,6 +56,7 @@ type state struct {
 	built  time.Time
 	stamp  stamp
 	cache  [cacheSlots]atomic.Pointer[cached]
+	nets   [netSlots]netSlot
 }
 
 // cacheSlots is the size of the decoded-record cache: a direct-mapped
@@ -161,30 +162,59 @@ func loadBytes(b []byte, path string) (*state, error) {
 // Locate returns what the database says of a. An address the database
 // has no record for gets a Location with Found false and the Bits of the
 // empty network around it. A nil *DB knows nothing.
+//
+// The network an address fell in is cached (netSlot): a later address of
+// the same network is answered without walking the database's tree.
 func (d *DB) Locate(a netip.Addr) Location {
 	if d == nil { // a nil *DB in a Locator interface: no database
 		return Location{}
 	}
 	st := d.cur.Load()
 	a = a.Unmap()
-	res := st.reader.Lookup(a)
-	bitsLen := a.BitLen()
-	if p := res.Prefix(); p.IsValid() && p.Addr().Is4() == a.Is4() {
-		bitsLen = p.Bits()
+	if !a.IsValid() {
+		return Location{}
 	}
-	if res.Err() != nil || !res.Found() {
-		return Location{Bits: bitsLen}
+	k := keyOf(a)
+	ns := &st.nets[k.slot()]
+	if l, ok := ns.load(k); ok {
+		return l
+	}
+	c, bits, ok := st.lookup(a)
+	if ok {
+		ns.store(k, bits, c)
+	}
+	if c == nil {
+		return Location{Bits: bits}
+	}
+	l := c.loc
+	l.Bits = bits
+	return l
+}
+
+// lookup walks the database for a: the decoded record (nil when the
+// database has none for a, or it failed to decode), the prefix length
+// of the network a fell in, and whether that network may be cached (the
+// database named it in a's own family and nothing failed).
+func (st *state) lookup(a netip.Addr) (c *cached, bits int, cacheable bool) {
+	res := st.reader.Lookup(a)
+	bits = a.BitLen()
+	if p := res.Prefix(); p.IsValid() && p.Addr().Is4() == a.Is4() {
+		bits, cacheable = p.Bits(), true
+	}
+	if res.Err() != nil {
+		return nil, bits, false
+	}
+	if !res.Found() {
+		return nil, bits, cacheable
 	}
 	off := res.Offset()
 	slot := &st.cache[slotOf(off)]
 	if c := slot.Load(); c != nil && c.off == off {
-		l := c.loc
-		l.Bits = bitsLen
-		return l
+		return c, bits, cacheable
 	}
 	var rec record
 	if err := res.Decode(&rec); err != nil {
-		return Location{Bits: bitsLen}
+		return nil, bits, false
 	}
 	l := Location{Continent: rec.Continent.Code, Country: rec.Country.ISOCode, Found: true}
 	if l.Country == "" {
@@ -193,9 +223,9 @@ func (d *DB) Locate(a netip.Addr) Location {
 	if rec.Location.Latitude != nil && rec.Location.Longitude != nil {
 		l.Lat, l.Lon, l.HasCoords = *rec.Location.Latitude, *rec.Location.Longitude, true
 	}
-	slot.Store(&cached{off: off, loc: l})
-	l.Bits = bitsLen
-	return l
+	c = &cached{off: off, loc: l}
+	slot.Store(c)
+	return c, bits, cacheable
 }
 
 func slotOf(off uintptr) uint64 {

@@ -7,7 +7,9 @@
 // database sits behind an atomic.Pointer and is swapped whole on reload)
 // and, once a record has been seen, allocate nothing (decoded records are
 // cached by their offset in the database, in a fixed table of atomic
-// pointers). geoip2-golang opens and validates every file (it rejects
+// pointers). The database network each lookup fell in is cached too, in a
+// fixed table indexed by the client's /24 or /48 (netcache.go), so a
+// client of a network seen before skips the walk down the database's tree. geoip2-golang opens and validates every file (it rejects
 // databases that are neither City nor Country); the lookups themselves go
 // through its underlying maxminddb-golang reader on the same bytes, decoding
 // only the fields Tern uses (continent, country, coordinates), because

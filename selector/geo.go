@@ -28,7 +28,7 @@ type geoPlan struct {
 	mapName            string
 	byMap              bool
 	cidr               geo.Table[int] // CIDR key -> list index
-	country, continent map[string]int
+	country, continent codeIndex
 	def                int      // list of "default", -1 when none
 	keys               []string // list index -> the map key, for explain
 	lists              [][]string
@@ -76,7 +76,6 @@ func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoP
 		return nil, fmt.Errorf("geo map %q is not under geo.maps", cp.Map)
 	}
 	g.byMap, g.mapName = true, cp.Map
-	g.country, g.continent = map[string]int{}, map[string]int{}
 	for _, key := range slices.Sorted(maps.Keys(m)) {
 		li := len(g.lists)
 		kind, code, _ := strings.Cut(key, ":")
@@ -84,10 +83,10 @@ func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoP
 		case key == "default":
 			g.def = li
 		case kind == "country":
-			g.country[code] = li
+			g.country.add(code, li)
 			g.locates = true
 		case kind == "continent":
-			g.continent[code] = li
+			g.continent.add(code, li)
 			g.locates = true
 		default:
 			pf, err := netip.ParsePrefix(key)
@@ -113,6 +112,43 @@ func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoP
 		g.rank = append(g.rank, rank)
 	}
 	return g, nil
+}
+
+// codeIndex maps country or continent codes to list indexes: a sorted
+// slice searched by halves. A map has a handful of such keys, and two
+// string compares cost less than hashing the code for a map lookup on
+// every geo decision.
+type codeIndex struct {
+	codes []string
+	lists []int
+}
+
+// add records code -> li; keys arrive in sorted order (compileGeo), but
+// add keeps the slice sorted whatever the order.
+func (c *codeIndex) add(code string, li int) {
+	i, found := slices.BinarySearch(c.codes, code)
+	if found {
+		c.lists[i] = li
+		return
+	}
+	c.codes = slices.Insert(c.codes, i, code)
+	c.lists = slices.Insert(c.lists, i, li)
+}
+
+func (c *codeIndex) find(code string) (int, bool) {
+	lo, hi := 0, len(c.codes)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch {
+		case c.codes[m] == code:
+			return c.lists[m], true
+		case c.codes[m] < code:
+			lo = m + 1
+		default:
+			hi = m
+		}
+	}
+	return 0, false
 }
 
 // geoStage keeps the members of the sites the client's map entry lists,
@@ -155,10 +191,10 @@ func (p *Pool) geoStage(c *Client, s *Scratch) {
 		if g.locates && g.loc != nil {
 			l = g.loc.Locate(a)
 			scope = max(scope, l.Bits)
-			if x, ok := g.country[l.Country]; ok && l.Country != "" {
+			if x, ok := g.country.find(l.Country); ok && l.Country != "" {
 				cand[n], n = x, n+1
 			}
-			if x, ok := g.continent[l.Continent]; ok && l.Continent != "" {
+			if x, ok := g.continent.find(l.Continent); ok && l.Continent != "" {
 				cand[n], n = x, n+1
 			}
 		}

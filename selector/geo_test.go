@@ -261,3 +261,35 @@ func TestGeoFillNextTier(t *testing.T) {
 		})
 	}
 }
+
+func TestCodeIndex(t *testing.T) {
+	var c codeIndex
+	for i, code := range []string{"GB", "AU", "US", "SE", "CN", "GB"} { // out of order, GB twice
+		c.add(code, i)
+	}
+	tests := []struct {
+		name, code string
+		want       int
+		ok         bool
+	}{
+		{"first", "AU", 1, true},
+		{"middle", "SE", 3, true},
+		{"last", "US", 2, true},
+		{"added again: the last add wins", "GB", 5, true},
+		{"absent between", "FR", 0, false},
+		{"absent before", "AA", 0, false},
+		{"absent after", "ZZ", 0, false},
+		{"empty", "", 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, ok := c.find(tc.code); got != tc.want || ok != tc.ok {
+				t.Errorf("find(%q) = %d, %v; want %d, %v", tc.code, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+	var empty codeIndex
+	if _, ok := empty.find("GB"); ok {
+		t.Error("an empty index found GB")
+	}
+}
