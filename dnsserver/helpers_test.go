@@ -273,5 +273,5 @@ zones:
 	if err != nil {
 		t.Fatalf("pools: %v", err)
 	}
-	return &Snapshot{Zones: set, Pools: pools, NodeName: cfg.Node.Name, Version: "test"}
+	return &Snapshot{Zones: set, Pools: selector.NewTable(pools), NodeName: cfg.Node.Name, Version: "test"}
 }
