@@ -59,6 +59,11 @@ type queryEntry struct {
 	nameLen  uint8
 	name     [maxNameWire]byte // presentation form, lower case
 	nameMore bool              // the name was longer than name holds (escapes)
+	// ecs is the query's EDNS Client Subnet (RFC 7871) and scope the
+	// scope prefix the answer echoed with it; ecs is invalid when the
+	// query carried none (or a malformed one, answered FORMERR).
+	ecs   netip.Prefix
+	scope uint8
 }
 
 // sampled reports whether the query just answered is logged; the
@@ -96,6 +101,10 @@ func (w *worker) logQuery(out []byte, src netip.Addr, tcp bool, start time.Time)
 	}
 	e.nameLen = uint8(copy(e.name[:], w.q.qname))
 	e.nameMore = len(w.q.qname) > len(e.name)
+	if w.q.ecs && w.q.ecsFamily != 0 {
+		e.ecs = netip.PrefixFrom(w.q.ecsAddr, int(w.q.ecsSource))
+		e.scope = w.resp.scope
+	}
 	select {
 	case w.qlogCh <- e:
 	default:
@@ -129,7 +138,7 @@ func writeQuery(ctx context.Context, log *slog.Logger, e *queryEntry) {
 	if e.nameMore {
 		name += "..."
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "query",
+	attrs := [...]slog.Attr{
 		slog.Time("at", e.at),
 		slog.String("client", e.client.String()),
 		slog.String("proto", proto),
@@ -142,7 +151,15 @@ func writeQuery(ctx context.Context, log *slog.Logger, e *queryEntry) {
 		slog.Bool("do", e.do),
 		slog.Bool("tc", e.tc),
 		slog.Duration("duration", e.took),
-	)
+		{}, {}, // ecs and scope, when the query had a client subnet
+	}
+	n := len(attrs) - 2
+	if e.ecs.IsValid() {
+		attrs[n] = slog.String("ecs", e.ecs.String())
+		attrs[n+1] = slog.Int("scope", int(e.scope))
+		n += 2
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "query", attrs[:n]...)
 }
 
 // seed is a worker's random state: never zero.

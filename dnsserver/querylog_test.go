@@ -144,3 +144,53 @@ func TestQueryLogNoAllocs(t *testing.T) {
 		t.Errorf("a queue of 1, 3 queries: %d dropped, want 2", d)
 	}
 }
+
+// TestQueryLogECS: a query with an EDNS Client Subnet logs the subnet
+// and the scope its answer echoed; one without (or with a malformed one,
+// answered FORMERR) logs neither.
+func TestQueryLogECS(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	_, addr := startServer(t, testSnapshot(t), Options{Logger: log, QueryLogSample: 1})
+	for i, tc := range []struct {
+		name  string
+		qname string
+		opt   dns.EDNS0 // nil: no ECS
+		ecs   string    // "": no ecs key
+		scope float64
+	}{
+		{"pool answer, IPv4", "sticky.example.test.", ecsOption(1, 24, "198.51.100.0"), "198.51.100.0/24", 24},
+		{"pool answer, scope below the source", "sticky.example.test.", ecsOption(1, 25, "203.0.113.128"), "203.0.113.128/25", 24},
+		{"pool answer, IPv6", "sticky.example.test.", ecsOption(2, 64, "2001:db8:1234:5600::"), "2001:db8:1234:5600::/64", 56},
+		{"source prefix 0", "sticky.example.test.", ecsOption(1, 0, "0.0.0.0"), "0.0.0.0/0", 0},
+		{"static answer: scope 0", "static.example.test.", ecsOption(1, 24, "198.51.100.0"), "198.51.100.0/24", 0},
+		{"no ECS", "sticky.example.test.", nil, "", 0},
+		{"malformed ECS", "sticky.example.test.", &dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: []byte{0, 1, 24, 24, 198, 51, 100}}, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := withEDNS(newQuery(tc.qname, dns.TypeA), 1232)
+			if tc.opt != nil {
+				m = withEDNS(newQuery(tc.qname, dns.TypeA), 1232, tc.opt)
+			}
+			r := exchange(t, "udp", addr, m)
+			var recs []map[string]any
+			eventually.True(t, 10*time.Second, func() bool { recs = queryLines(t, buf.String()); return len(recs) > i }, "the query's line")
+			rec := recs[i]
+			if tc.ecs == "" {
+				if _, ok := rec["ecs"]; ok {
+					t.Errorf("ecs logged for a query without a valid one: %v", rec)
+				}
+				if _, ok := rec["scope"]; ok {
+					t.Errorf("scope logged for a query without a valid ECS: %v", rec)
+				}
+				return
+			}
+			if rec["ecs"] != tc.ecs || rec["scope"] != tc.scope {
+				t.Errorf("ecs %v scope %v, want %s scope %v (%v)", rec["ecs"], rec["scope"], tc.ecs, tc.scope, rec)
+			}
+			if e := subnetOf(r); e == nil || float64(e.SourceScope) != tc.scope {
+				t.Errorf("the answer's ECS %v, want scope %v as logged", e, tc.scope)
+			}
+		})
+	}
+}

@@ -16,25 +16,40 @@ import (
 
 // The README's shell blocks are run by TestREADME, in order, each in a
 // fresh bash from the top of a scratch copy of the repository. A block
-// that cannot run on one machine (it needs several hosts, or settings
-// the text asks the reader to add) says so on the line before its fence:
+// that cannot run in a test says so on the line before its fence:
 //
 //	<!-- illustrative: why -->
+//
+// A block that needs settings the text asks the reader to add names the
+// file on that line instead, and the test adds the last ```yaml block
+// before it to that file (of the scratch copy) first:
+//
+//	<!-- with the yaml above added to examples/tern.yaml -->
 //
 // A line that starts a node (tern serve, make run) is started in the
 // background, and the next lines run once it logs that it serves. It
 // runs until a line starts a node without a trailing & (which stops every
-// node running), or to the end; nodes started with & run side by side
-// (a cluster's).
+// node running first), or to the end; nodes started with & run side by
+// side (a cluster's), and one whose tern serve command (and leading cd)
+// is that of a running node restarts that node alone (a rolling
+// restart).
+//
+// /etc/tern/ in a command is a folder of the test's own, so that the
+// host's /etc stays as it was.
 
 // readmeBlock is one ```sh block of README.md.
 type readmeBlock struct {
 	line         int    // of the opening fence
 	illustrative string // the reason, when it is marked so
+	addTo        string // the file the yaml is added to first, if any
+	yaml         string // the last ```yaml block before it
 	lines        []string
 }
 
-var illustrativeMark = regexp.MustCompile(`^<!-- illustrative: (.*\S) -->$`)
+var (
+	illustrativeMark = regexp.MustCompile(`^<!-- illustrative: (.*\S) -->$`)
+	addYAMLMark      = regexp.MustCompile(`^<!-- with the yaml above added to (\S+) -->$`)
+)
 
 // readmeBlocks parses the ```sh blocks of the file at path, joining lines
 // continued with a backslash.
@@ -47,6 +62,8 @@ func readmeBlocks(t *testing.T, path string) []readmeBlock {
 	defer f.Close()
 	var blocks []readmeBlock
 	var cur *readmeBlock
+	var yaml []string // the last ```yaml block; inYAML while in one
+	inYAML := false
 	prev := ""
 	n := 0
 	sc := bufio.NewScanner(f)
@@ -54,12 +71,20 @@ func readmeBlocks(t *testing.T, path string) []readmeBlock {
 		n++
 		line := sc.Text()
 		switch {
+		case cur == nil && !inYAML && line == "```yaml":
+			inYAML, yaml = true, nil
+		case inYAML && line == "```":
+			inYAML = false
+		case inYAML:
+			yaml = append(yaml, line)
 		case cur == nil && line == "```sh":
 			cur = &readmeBlock{line: n}
 			if m := illustrativeMark.FindStringSubmatch(prev); m != nil {
 				cur.illustrative = m[1]
-			} else if strings.Contains(prev, "illustrative") {
-				t.Errorf("README.md:%d: write the mark as <!-- illustrative: REASON -->", n-1)
+			} else if m := addYAMLMark.FindStringSubmatch(prev); m != nil {
+				cur.addTo, cur.yaml = m[1], strings.Join(yaml, "\n")+"\n"
+			} else if strings.Contains(prev, "illustrative") || strings.HasPrefix(prev, "<!-- with") {
+				t.Errorf("README.md:%d: write the mark as <!-- illustrative: REASON --> or <!-- with the yaml above added to FILE -->", n-1)
 			}
 		case cur != nil && line == "```":
 			blocks = append(blocks, *cur)
@@ -85,6 +110,23 @@ func readmeBlocks(t *testing.T, path string) []readmeBlock {
 func startsNode(line string) bool {
 	code, _, _ := strings.Cut(line, "#")
 	return strings.Contains(code, "tern serve") || strings.TrimSpace(code) == "make run"
+}
+
+var leadingCd = regexp.MustCompile(`^cd (\S+) &&`)
+
+// nodeKey is what names the node a line starts: its leading cd and its
+// tern serve command, whatever runs before that (a recovery, a wiped
+// folder).
+func nodeKey(code string) string {
+	dir := ""
+	if m := leadingCd.FindStringSubmatch(code); m != nil {
+		dir = m[1]
+	}
+	_, serve, ok := strings.Cut(code, "tern serve")
+	if !ok {
+		return code // make run
+	}
+	return dir + ": tern serve " + strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(serve), "&"))
 }
 
 // TestREADMELinks: everything the README points at is in the
@@ -137,20 +179,29 @@ func TestREADME(t *testing.T) {
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	nsExec(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	env := append(os.Environ(), "PATH="+filepath.Dir(bin)+":/usr/local/go/bin:"+os.Getenv("PATH"))
+	etcTern := filepath.Join(t.TempDir(), "etc", "tern") // for /etc/tern/
+	if err := os.MkdirAll(etcTern, 0o750); err != nil {
+		t.Fatal(err)
+	}
 
-	var nodes []*exec.Cmd
-	var nodeOut *lockedBuffer // the last node's
+	type node struct {
+		key  string // nodeKey
+		cmd  *exec.Cmd
+		done chan struct{} // closed when it has exited
+	}
+	var nodes []*node
+	stopNode := func(n *node) {
+		syscall.Kill(-n.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-n.done:
+		case <-time.After(15 * time.Second):
+			syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+			<-n.done
+		}
+	}
 	stop := func() {
-		for _, node := range nodes {
-			syscall.Kill(-node.Process.Pid, syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { node.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				syscall.Kill(-node.Process.Pid, syscall.SIGKILL)
-				<-done
-			}
+		for _, n := range nodes {
+			stopNode(n)
 		}
 		nodes = nil
 	}
@@ -163,6 +214,7 @@ func TestREADME(t *testing.T) {
 	}
 
 	ran, skipped := 0, 0
+	var nodeOut *lockedBuffer // the last node's
 	for _, b := range blocks {
 		if b.illustrative != "" {
 			skipped++
@@ -170,6 +222,19 @@ func TestREADME(t *testing.T) {
 			continue
 		}
 		ran++
+		if b.addTo != "" {
+			f, err := os.OpenFile(filepath.Join(scratch, b.addTo), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatalf("README.md:%d: %v", b.line, err)
+			}
+			_, err = f.WriteString("\n" + b.yaml)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatalf("README.md:%d: %v", b.line, err)
+			}
+		}
 		var seg []string
 		flush := func() {
 			if len(seg) == 0 {
@@ -189,6 +254,7 @@ func TestREADME(t *testing.T) {
 			}
 		}
 		for _, l := range b.lines {
+			l = strings.ReplaceAll(l, "/etc/tern/", etcTern+"/")
 			if !startsNode(l) {
 				seg = append(seg, l)
 				continue
@@ -196,23 +262,29 @@ func TestREADME(t *testing.T) {
 			flush()
 			code, _, _ := strings.Cut(l, "#")
 			code = strings.TrimSpace(code)
+			key := nodeKey(code)
 			if !strings.HasSuffix(code, "&") {
 				stop()
 			}
-			node := shell(strings.TrimSuffix(code, "&"))
-			nodes = append(nodes, node)
+			for i, n := range nodes {
+				if n.key == key { // restarted alone
+					stopNode(n)
+					nodes = append(nodes[:i], nodes[i+1:]...)
+					break
+				}
+			}
+			n := &node{key: key, cmd: shell(strings.TrimSuffix(code, "&")), done: make(chan struct{})}
 			nodeOut = &lockedBuffer{}
-			node.Stdout, node.Stderr = nodeOut, nodeOut
-			if err := node.Start(); err != nil {
+			n.cmd.Stdout, n.cmd.Stderr = nodeOut, nodeOut
+			if err := n.cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			exited := make(chan struct{})
-			cmd := node
-			go func() { cmd.Process.Wait(); close(exited) }()
+			nodes = append(nodes, n)
+			go func() { n.cmd.Wait(); close(n.done) }()
 			deadline := time.After(3 * time.Minute) // make run builds first
 			for !strings.Contains(nodeOut.String(), "msg=serving") {
 				select {
-				case <-exited:
+				case <-n.done:
 					t.Fatalf("README.md:%d: %s exited:\n%s", b.line, l, tail(nodeOut.String(), 30))
 				case <-deadline:
 					t.Fatalf("README.md:%d: %s did not serve:\n%s", b.line, l, tail(nodeOut.String(), 30))
