@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,7 +112,7 @@ pools:
 zones:
   - file: z.zone
 `, a.addr, b.addr, c.addr)
-	_, dnsAddr := startNode(t, yaml, testZone)
+	n, dnsAddr := startNode(t, yaml, testZone)
 	share := func(n int) map[string]float64 {
 		cnt := map[string]float64{}
 		for range n {
@@ -131,6 +134,22 @@ zones:
 	}
 	if math.Abs(s["192.0.2.2"]-0.75) > 0.05 {
 		t.Errorf("within tolerance, weight 3 of 4 got %.3f (%v)", s["192.0.2.2"], s)
+	}
+	// tern explain (the live node's /v1/explain) shows the RTTs the
+	// latency stage used, as measured.
+	ex, err := n.Explain(context.Background(), "www.example.test", "198.51.100.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`RTTs from node t1, the answering node's own [^:]*: 192\.0\.2\.1=([0-9.]+)ms 192\.0\.2\.2=([0-9.]+)ms 192\.0\.2\.3=([0-9.]+)ms`).FindStringSubmatch(ex.Text)
+	if m == nil {
+		t.Fatalf("explain lacks the latency stage's RTTs:\n%s", ex.Text)
+	}
+	if slow, _ := strconv.ParseFloat(m[3], 64); slow < 120 {
+		t.Errorf("explain: 192.0.2.3 (delays 120ms) at %sms", m[3])
+	}
+	if fast, _ := strconv.ParseFloat(m[2], 64); fast >= 60 {
+		t.Errorf("explain: 192.0.2.2 (delays 5ms) at %sms", m[2])
 	}
 	// 192.0.2.2 turns slow: it should lose its share within a few
 	// half-lives of the smoothing.
@@ -229,6 +248,33 @@ zones:
 		}
 	}
 	checkCapacity("auto")
+	// tern explain shows the loads the spill stage read and why a client
+	// stays or moves.
+	ex, err := n.Explain(context.Background(), "www.example.test", "10.0.0.0/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ex.Text, "192.0.2.1: site s1 load 150 over 90 (0.9 of capacity 100): 40.0% of its clients move") {
+		t.Errorf("explain lacks the spill stage's loads:\n%s", ex.Text)
+	}
+	for k := 0; ; k++ {
+		if k == 256 {
+			t.Fatal("explain: no subnet of 256 moved off s1, which sheds 40%")
+		}
+		ex, err := n.Explain(context.Background(), "www.example.test", fmt.Sprintf("10.0.%d.0/24", k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(ex.Text, "answer: 192.0.2.1\n") {
+			continue
+		}
+		for _, w := range []string{"40.0% of its clients move; the whole first tier sheds this client: moved to the tier of 192.0.2.", "(picked by free capacity: ", "dropped 192.0.2.1: not in the first tier"} {
+			if !strings.Contains(ex.Text, w) {
+				t.Errorf("explain of a moved client lacks %q:\n%s", w, ex.Text)
+			}
+		}
+		break
+	}
 	if _, err := (apiPools{n}).ShedSite(context.Background(), "s1", 70); err != nil {
 		t.Fatal(err)
 	}
