@@ -167,6 +167,9 @@ var wantRows = []memberRow{
 	{"api", "2001:db8::1", "up", "UP (forced)", map[string]string{"n1": "down", "n2": "stale", "n3": "none"}, []color.RGBA{colUp, colDown, colStale}},
 	{"api", "198.51.100.7", "down", "DOWN", map[string]string{"n1": "down", "n3": "stale", "n2": "none"}, []color.RGBA{colDown, colStale}},
 	{"mail", "203.0.113.5", "up", "UP", map[string]string{}, []color.RGBA{colUp}},
+	{"steer", "192.0.2.20", "up", "UP shed 30% spill 25%", map[string]string{}, []color.RGBA{colUp}},
+	{"steer", "192.0.2.21", "up", "UP spill 25%", map[string]string{}, []color.RGBA{colUp}},
+	{"steer", "192.0.2.22", "up", "UP", map[string]string{}, []color.RGBA{colUp}},
 }
 
 var verdictText = map[string]string{"up": "up", "down": "down", "stale": "stale:", "none": "not probed"}
@@ -221,6 +224,8 @@ func TestPageInChromium(t *testing.T) {
 				}
 			}
 		}
+
+		checkShedding(t, d)
 
 		leaders := find(d.root, withAttr("data-leader", "true"))
 		if len(leaders) != 1 || !strings.Contains(text(leaders[0]), "n2") || !strings.Contains(text(leaders[0]), "leader") {
@@ -369,6 +374,43 @@ func TestPageInChromium(t *testing.T) {
 			t.Errorf("#cluster = %q on a node without Raft, want it to say standalone", textOf([]*html.Node{n}))
 		}
 	})
+}
+
+// checkShedding: the steer pool's rows show an operator's shed and the
+// capacity spill-over beside the state (wantRows' labels), with why in
+// their titles, and the load against the declared capacity.
+func checkShedding(t *testing.T, d dom) {
+	t.Helper()
+	if info := textOf(find(d.root, withAttr("data-pool-info", "steer"))); info != "policy geo > spill · check none · spill past 90% of capacity" {
+		t.Errorf("steer's pool line %q", info)
+	}
+	for _, tc := range []struct {
+		member, load string
+		titles       []string // the shed badges' titles
+	}{
+		{"192.0.2.20", "70.00 · site 120 of 100", []string{
+			"an operator sheds 30% of its clients (tern member shed or tern site shed)",
+			"site lon load 120 over 90 (0.9 of capacity 100): 25% of its clients move"}},
+		{"192.0.2.21", "50.00 · site 120 of 100", []string{"site lon load 120 over 90 (0.9 of capacity 100): 25% of its clients move"}},
+		{"192.0.2.22", "20.00 · 20 of 50", nil},
+	} {
+		rows := find(d.root, func(n *html.Node) bool { return has(n, "data-pool", "steer") && has(n, "data-member", tc.member) })
+		if len(rows) != 1 {
+			t.Errorf("steer/%s: %d rows", tc.member, len(rows))
+			continue
+		}
+		if got := textOf(find(rows[0], withAttr("data-col", "load"))); got != tc.load {
+			t.Errorf("steer/%s load %q, want %q", tc.member, got, tc.load)
+		}
+		var titles []string
+		for _, b := range find(rows[0], withAttr("class", "badge h-shed")) {
+			ti, _ := attr(b, "title")
+			titles = append(titles, ti)
+		}
+		if !slices.Equal(titles, tc.titles) {
+			t.Errorf("steer/%s shed badges %q, want %q", tc.member, titles, tc.titles)
+		}
+	}
 }
 
 func textOf(ns []*html.Node) string {

@@ -82,6 +82,15 @@ func newPageNode(now time.Time) *pageNode {
 			{Name: "mail", Members: []PoolMember{
 				{Address: "203.0.113.5", Up: true, Admin: "auto", Why: "not probed: up (no check, or initial state)"},
 			}},
+			// Shedding: an operator's shed on a member of a site over its
+			// capacity (site lon, 120 of 100 past spill_at 0.9), the site's
+			// other member, and a member under its own capacity.
+			{Name: "steer", Policy: "geo > spill", SpillAt: 0.9, Members: []PoolMember{
+				{Address: "192.0.2.20", Up: true, Admin: "shed:30", Site: "lon", Load: 70, Capacity: 100, CapacityOf: "site", CapacityLoad: 120, Spill: 0.25,
+					Why: "up (no check); 30% of its clients shed by an operator"},
+				{Address: "192.0.2.21", Up: true, Admin: "auto", Site: "lon", Load: 50, Capacity: 100, CapacityOf: "site", CapacityLoad: 120, Spill: 0.25},
+				{Address: "192.0.2.22", Up: true, Admin: "auto", Site: "par", Load: 20, Capacity: 50, CapacityOf: "member", CapacityLoad: 20},
+			}},
 		},
 		events: []Event{
 			{At: now.Add(-90 * time.Second), Pool: "api", Member: "2001:db8::1", Node: "n1", From: "up", To: "down", Why: "connect: connection refused"},

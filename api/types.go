@@ -65,9 +65,13 @@ type Pool struct {
 	// chain of stages ("geo > priority > weighted").
 	Policy string `json:"policy,omitempty"`
 	// Check names the pool's check and CheckType its type ("" without).
-	Check     string       `json:"check,omitempty"`
-	CheckType string       `json:"check_type,omitempty"`
-	Members   []PoolMember `json:"members"`
+	Check     string `json:"check,omitempty"`
+	CheckType string `json:"check_type,omitempty"`
+	// SpillAt is the fraction of a declared capacity past which a member
+	// or site sheds clients (spill_at); set when some member has a
+	// capacity.
+	SpillAt float64      `json:"spill_at,omitempty"`
+	Members []PoolMember `json:"members"`
 }
 
 // PoolMember is one member's state as the node serves it: whether answers
@@ -97,6 +101,19 @@ type PoolMember struct {
 	// RTTs are the smoothed round-trip times of the member's probes, by
 	// vantage node.
 	RTTs []RTTReport `json:"rtts,omitempty"`
+	// Capacity is the declared capacity the member's spill-over is
+	// measured against: its site's when the site declares one, else the
+	// member's own; CapacityOf says which ("site", "member"; "" and 0:
+	// none declared). CapacityLoad is the load held against it: the
+	// served loads of the site's members up in this pool, summed, or the
+	// member's own. Spill is the share of the member's clients (0 to 1)
+	// sent elsewhere because CapacityLoad passes SpillAt of Capacity; an
+	// operator's shed is Admin's (shed:N), and the larger of the two
+	// counts.
+	Capacity     float64 `json:"capacity,omitempty"`
+	CapacityOf   string  `json:"capacity_of,omitempty"`
+	CapacityLoad float64 `json:"capacity_load,omitempty"`
+	Spill        float64 `json:"spill,omitempty"`
 }
 
 // RTTReport is one node's latest smoothed RTT of a member.

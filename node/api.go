@@ -150,9 +150,41 @@ func (n *Node) poolsLocked() []api.Pool {
 			}
 			ap.Members = append(ap.Members, m)
 		}
+		capacities(&ap, cp, g.cfg.Sites)
 		out = append(out, ap)
 	}
 	return out
+}
+
+// capacities fills the capacity, the load held against it and the
+// capacity spill-over share of each member of ap that has a capacity
+// (its site's, else its own), as the selector's spill stage reckons
+// them from the same states (selector/steer.go, precomputeSpill;
+// TestSpillEndToEnd holds the two together): a site's load is the
+// summed load of its members up, and past spill_at of capacity the
+// excess share of the clients moves.
+func capacities(ap *api.Pool, cp config.Pool, sites map[string]config.Site) {
+	siteLoad := map[string]float64{}
+	for _, m := range ap.Members {
+		if m.Site != "" && m.Up {
+			siteLoad[m.Site] += max(m.Load, 0)
+		}
+	}
+	for i := range ap.Members {
+		m := &ap.Members[i]
+		switch {
+		case sites[m.Site].Capacity > 0:
+			m.Capacity, m.CapacityOf, m.CapacityLoad = sites[m.Site].Capacity, "site", siteLoad[m.Site]
+		case i < len(cp.Members) && cp.Members[i].Address == m.Address && cp.Members[i].Capacity > 0:
+			m.Capacity, m.CapacityOf, m.CapacityLoad = cp.Members[i].Capacity, "member", m.Load
+		default:
+			continue
+		}
+		ap.SpillAt = cp.SpillAt
+		if lim := cp.SpillAt * m.Capacity; m.CapacityLoad > lim && m.CapacityLoad > 0 {
+			m.Spill = 1 - lim/m.CapacityLoad
+		}
+	}
 }
 
 // answerName is the name the DNS server counts a member's answers by:

@@ -7,11 +7,17 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/ternlb/tern/api"
+	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/internal/eventually"
 )
 
@@ -106,7 +112,7 @@ pools:
 zones:
   - file: z.zone
 `, a.addr, b.addr, c.addr)
-	_, dnsAddr := startNode(t, yaml, testZone)
+	n, dnsAddr := startNode(t, yaml, testZone)
 	share := func(n int) map[string]float64 {
 		cnt := map[string]float64{}
 		for range n {
@@ -128,6 +134,22 @@ zones:
 	}
 	if math.Abs(s["192.0.2.2"]-0.75) > 0.05 {
 		t.Errorf("within tolerance, weight 3 of 4 got %.3f (%v)", s["192.0.2.2"], s)
+	}
+	// tern explain (the live node's /v1/explain) shows the RTTs the
+	// latency stage used, as measured.
+	ex, err := n.Explain(context.Background(), "www.example.test", "198.51.100.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`RTTs from node t1, the answering node's own [^:]*: 192\.0\.2\.1=([0-9.]+)ms 192\.0\.2\.2=([0-9.]+)ms 192\.0\.2\.3=([0-9.]+)ms`).FindStringSubmatch(ex.Text)
+	if m == nil {
+		t.Fatalf("explain lacks the latency stage's RTTs:\n%s", ex.Text)
+	}
+	if slow, _ := strconv.ParseFloat(m[3], 64); slow < 120 {
+		t.Errorf("explain: 192.0.2.3 (delays 120ms) at %sms", m[3])
+	}
+	if fast, _ := strconv.ParseFloat(m[2], 64); fast >= 60 {
+		t.Errorf("explain: 192.0.2.2 (delays 5ms) at %sms", m[2])
 	}
 	// 192.0.2.2 turns slow: it should lose its share within a few
 	// half-lives of the smoothing.
@@ -206,9 +228,57 @@ zones:
 	}
 	check("s1 at 150 of 100 sheds 40% over s2 and s3 by free capacity 70:40",
 		map[string]float64{"192.0.2.1": 0.6, "192.0.2.2": 0.4 * 70 / 110, "192.0.2.3": 0.4 * 40 / 110})
+	// /v1/pools (the status page's source) says the same: each member's
+	// site capacity, the site's load and the share it spills.
+	checkCapacity := func(admin string) {
+		t.Helper()
+		ps, err := (apiPools{n}).Pools(context.Background())
+		if err != nil || len(ps) != 1 || ps[0].SpillAt != 0.9 {
+			t.Fatalf("pools %+v, %v", ps, err)
+		}
+		want := map[string][3]float64{"192.0.2.1": {150, 0.4}, "192.0.2.2": {20, 0}, "192.0.2.3": {50, 0}}
+		for _, m := range ps[0].Members {
+			w := want[m.Address]
+			if m.Capacity != 100 || m.CapacityOf != "site" || m.CapacityLoad != w[0] || math.Abs(m.Spill-w[1]) > 1e-9 {
+				t.Errorf("%s: capacity %g of %s, load %g, spill %g; want 100 of site, %g, %g", m.Address, m.Capacity, m.CapacityOf, m.CapacityLoad, m.Spill, w[0], w[1])
+			}
+			if m.Address == "192.0.2.1" && m.Admin != admin {
+				t.Errorf("%s: admin %q, want %q", m.Address, m.Admin, admin)
+			}
+		}
+	}
+	checkCapacity("auto")
+	// tern explain shows the loads the spill stage read and why a client
+	// stays or moves.
+	ex, err := n.Explain(context.Background(), "www.example.test", "10.0.0.0/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ex.Text, "192.0.2.1: site s1 load 150 over 90 (0.9 of capacity 100): 40.0% of its clients move") {
+		t.Errorf("explain lacks the spill stage's loads:\n%s", ex.Text)
+	}
+	for k := 0; ; k++ {
+		if k == 256 {
+			t.Fatal("explain: no subnet of 256 moved off s1, which sheds 40%")
+		}
+		ex, err := n.Explain(context.Background(), "www.example.test", fmt.Sprintf("10.0.%d.0/24", k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(ex.Text, "answer: 192.0.2.1\n") {
+			continue
+		}
+		for _, w := range []string{"40.0% of its clients move; the whole first tier sheds this client: moved to the tier of 192.0.2.", "(picked by free capacity: ", "dropped 192.0.2.1: not in the first tier"} {
+			if !strings.Contains(ex.Text, w) {
+				t.Errorf("explain of a moved client lacks %q:\n%s", w, ex.Text)
+			}
+		}
+		break
+	}
 	if _, err := (apiPools{n}).ShedSite(context.Background(), "s1", 70); err != nil {
 		t.Fatal(err)
 	}
+	checkCapacity("shed:70")
 	check("tern site shed s1 70", map[string]float64{"192.0.2.1": 0.3, "192.0.2.2": 0.7 * 70 / 110, "192.0.2.3": 0.7 * 40 / 110})
 	if _, err := (apiPools{n}).ShedSite(context.Background(), "s1", 0); err != nil {
 		t.Fatal(err)
@@ -277,5 +347,57 @@ zones:
 	}
 	if _, err := (apiPools{n}).ShedSite(ctx, "nowhere", 40); err == nil {
 		t.Error("a site with no members shed without an error")
+	}
+}
+
+// capacities: a site's capacity counts before its member's own, against
+// the summed load of the site's members up; a member's own against its
+// load; the share past spill_at spills; no capacity, no figures.
+func TestCapacities(t *testing.T) {
+	sites := map[string]config.Site{"s1": {Capacity: 100}, "s2": {}}
+	cp := config.Pool{SpillAt: 0.8, Members: []config.Member{
+		{Address: "192.0.2.1", Site: "s1", Capacity: 10},
+		{Address: "192.0.2.2", Site: "s1"},
+		{Address: "192.0.2.3", Site: "s1"},
+		{Address: "192.0.2.4", Site: "s2", Capacity: 50},
+		{Address: "192.0.2.5", Site: "s2", Capacity: 50},
+		{Address: "192.0.2.6", Site: "s2"},
+	}}
+	ap := api.Pool{Members: []api.PoolMember{
+		{Address: "192.0.2.1", Site: "s1", Up: true, Load: 70},
+		{Address: "192.0.2.2", Site: "s1", Up: true, Load: 50},
+		{Address: "192.0.2.3", Site: "s1", Load: 500}, // down or drained: not the site's load
+		{Address: "192.0.2.4", Site: "s2", Up: true, Load: 80},
+		{Address: "192.0.2.5", Site: "s2", Up: true, Load: 30},
+		{Address: "192.0.2.6", Site: "s2", Up: true, Load: 90},
+	}}
+	capacities(&ap, cp, sites)
+	for i, tc := range []struct {
+		name            string
+		capacity        float64
+		of              string
+		load, wantSpill float64
+	}{
+		{"site capacity before the member's", 100, "site", 120, 1 - 80.0/120},
+		{"site member without its own", 100, "site", 120, 1 - 80.0/120},
+		{"site member down", 100, "site", 120, 1 - 80.0/120},
+		{"member over spill_at", 50, "member", 80, 0.5},
+		{"member below spill_at", 50, "member", 30, 0},
+		{"no capacity", 0, "", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := ap.Members[i]
+			if m.Capacity != tc.capacity || m.CapacityOf != tc.of || m.CapacityLoad != tc.load || math.Abs(m.Spill-tc.wantSpill) > 1e-9 {
+				t.Errorf("%s: capacity %g of %q, load %g, spill %g; want %g of %q, %g, %g", m.Address, m.Capacity, m.CapacityOf, m.CapacityLoad, m.Spill, tc.capacity, tc.of, tc.load, tc.wantSpill)
+			}
+		})
+	}
+	if ap.SpillAt != 0.8 {
+		t.Errorf("spill_at %g", ap.SpillAt)
+	}
+	none := api.Pool{Members: []api.PoolMember{{Address: "192.0.2.6", Site: "s2", Up: true, Load: 90}}}
+	capacities(&none, config.Pool{SpillAt: 0.9, Members: cp.Members[5:]}, sites)
+	if none.SpillAt != 0 {
+		t.Errorf("a pool without capacities says spill_at %g", none.SpillAt)
 	}
 }

@@ -203,6 +203,33 @@
     return m.up ? ['up', 'UP', 'h-up'] : ['down', 'DOWN', 'h-down'];
   }
 
+  // shedBadges say what share of a member's clients goes elsewhere: an
+  // operator's shed (admin shed:N, from tern member shed or tern site
+  // shed) and the capacity spill-over (its load or its site's past
+  // spill_at of the declared capacity). Where both hold, the larger counts.
+  function shedBadges(m, spillAt) {
+    const out = [];
+    const op = /^shed:(\d+)$/.exec(m.admin || '');
+    if (op) out.push(badge('h-shed', 'shed ' + op[1] + '%', 'an operator sheds ' + op[1] + '% of its clients (tern member shed or tern site shed)'));
+    if (m.spill > 0) {
+      const pct = Math.round(m.spill * 100);
+      out.push(badge('h-shed', 'spill ' + pct + '%', (m.capacity_of === 'site' ? 'site ' + m.site : 'member') + ' load ' + fmtNum(m.capacity_load || 0) +
+        ' over ' + fmtNum(spillAt * m.capacity) + ' (' + spillAt + ' of capacity ' + fmtNum(m.capacity) + '): ' + pct + '% of its clients move'));
+    }
+    return out.flatMap((b) => [' ', b]);
+  }
+
+  // loadCell is a member's served load and, where a capacity is declared,
+  // the load held against it: its site's summed load, or its own.
+  function loadCell(m) {
+    const td = el('td', {'data-col': 'load', class: 'num'}, m.load ? m.load.toFixed(2) : '');
+    if (m.capacity) {
+      td.append(m.load ? ' · ' : '', el('span', {class: 'muted', 'data-capacity': m.capacity_of, title: 'load against the ' + m.capacity_of + "'s declared capacity"},
+        (m.capacity_of === 'site' ? 'site ' : '') + fmtNum(m.capacity_load || 0) + ' of ' + fmtNum(m.capacity)));
+    }
+    return td;
+  }
+
   function verdictCell(node, v) {
     if (!v) return el('td', {'data-node': node, 'data-state': 'none', class: 'muted', title: node + ' does not probe this member'}, '— not probed');
     const title = node + ': ' + (v.up ? 'up' : 'down') + ' at ' + fmtTime(v.at) + ' (' + fmtAgo(v.at) + ')' + (v.reason ? ': ' + v.reason : '');
@@ -230,7 +257,7 @@
         const [state, text, cls] = memberState(m);
         const tr = el('tr', {'data-pool': p.name, 'data-member': m.address, 'data-state': state, 'data-admin': m.admin || 'auto'},
           el('th', {scope: 'row', class: 'addr'}, m.address),
-          el('td', {'data-col': 'state'}, badge(cls, text)),
+          el('td', {'data-col': 'state'}, badge(cls, text), ...shedBadges(m, p.spill_at)),
           el('td', {'data-col': 'site'}, m.site || ''),
           el('td', {'data-col': 'weight', class: 'num'}, (m.weight || 1) + ' / ' + (m.priority || 1)));
         const byNode = new Map((m.verdicts || []).map((v) => [v.node, v]));
@@ -242,7 +269,7 @@
         const lat = latency.get(p.name + '/' + m.address);
         tr.append(el('td', {'data-col': 'latency'}, lat ? chart(lat, {id: 'latency ' + p.name + '/' + m.address, label: 'probe latency of ' + m.address, unit: 'ms', width: 120, height: 24}) : ''));
         tr.append(el('td', {'data-col': 'answers', class: 'num'}, fmtNum(m.answers || 0)));
-        tr.append(el('td', {class: 'num'}, m.load ? m.load.toFixed(2) : ''), el('td', {class: 'why'}, m.why || ''));
+        tr.append(loadCell(m), el('td', {class: 'why'}, m.why || ''));
         const acts = el('td', {'data-col': 'admin'});
         for (const a of ['drain', 'down', 'up', 'auto']) {
           acts.append(el('button', {type: 'button', class: 'act', 'data-action': a, 'data-pool': p.name, 'data-address': m.address,
@@ -254,7 +281,8 @@
       box.append(el('section', {'data-pool-section': p.name},
         el('h3', {}, p.name + ' ', el('span', {class: 'muted'}, '(' + up + ' of ' + (p.members || []).length + ' answering)')),
         el('p', {class: 'muted', 'data-pool-info': p.name}, 'policy ' + (p.policy || 'roundrobin') + ' · check ' +
-          (p.check ? p.check + (p.check_type ? ' (' + p.check_type + ')' : '') : 'none')),
+          (p.check ? p.check + (p.check_type ? ' (' + p.check_type + ')' : '') : 'none') +
+          (p.spill_at ? ' · spill past ' + Math.round(p.spill_at * 100) + '% of capacity' : '')),
         el('table', {}, el('thead', {}, head), tb)));
     }
     return box;

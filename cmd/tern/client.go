@@ -40,7 +40,7 @@ func apiClient(c *cli.Context) (*api.Client, error) {
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
-		Usage: "show a node's state: Raft, configuration version, members up",
+		Usage: "show a node's state: Raft, configuration version, members up, and each pool's members up and RTT",
 		Flags: apiFlags(),
 		Action: func(c *cli.Context) error {
 			cl, err := apiClient(c)
@@ -51,7 +51,15 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			err = emit(c, s, func(out io.Writer) error {
+			v := statusView{Status: s, Pools: []poolSummary{}}
+			if ps, err := cl.Pools(c.Context); err != nil {
+				v.PoolsError = err.Error()
+			} else {
+				for _, p := range ps {
+					v.Pools = append(v.Pools, summarize(p))
+				}
+			}
+			err = emit(c, v, func(out io.Writer) error {
 				w := newTable(out)
 				fmt.Fprintf(w, "node\t%s\n", s.Node)
 				fmt.Fprintf(w, "raft\t%s (term %d, applied %d)\n", orDash(s.RaftState), s.Term, s.AppliedIndex)
@@ -60,6 +68,12 @@ func statusCommand() *cli.Command {
 				fmt.Fprintf(w, "config\tversion %d %s\n", s.ConfigVersion, s.ConfigHash)
 				fmt.Fprintf(w, "serving\t%v\n", s.Serving)
 				fmt.Fprintf(w, "members up\t%d of %d\n", s.MembersUp, s.MembersTotal)
+				for _, p := range v.Pools {
+					fmt.Fprintf(w, "pool %s\t%s\n", p.Name, p.line())
+				}
+				if v.PoolsError != "" {
+					fmt.Fprintf(w, "pools\tnot read: %s\n", v.PoolsError)
+				}
 				for _, warning := range s.Warnings {
 					fmt.Fprintf(w, "warning\t%s\n", warning)
 				}
@@ -77,6 +91,15 @@ func statusCommand() *cli.Command {
 			return unhealthy(s)
 		},
 	}
+}
+
+// statusView is what tern status prints: the node's status, and each
+// pool's members up and RTTs (read from /v1/pools; PoolsError says why
+// not when that read failed, which does not fail the command).
+type statusView struct {
+	api.Status
+	Pools      []poolSummary `json:"pools"`
+	PoolsError string        `json:"pools_error,omitempty"`
 }
 
 // unhealthy is status's exit: 1 when the node is not in quorum or not

@@ -131,10 +131,18 @@ func writePool(out io.Writer, p api.Pool) error {
 	return w.Flush()
 }
 
-// memberRTT is a member's RTT for its row: the median of the fresh
-// smoothed RTTs the vantage nodes report, else this node's last
-// successful probe, else "-".
+// memberRTT is a member's RTT for its row (memberSeconds), or "-".
 func memberRTT(m api.PoolMember) string {
+	if sec := memberSeconds(m); sec > 0 {
+		return fmtRTT(sec)
+	}
+	return "-"
+}
+
+// memberSeconds is a member's RTT in seconds: the median of the fresh
+// smoothed RTTs the vantage nodes report, else this node's last
+// successful probe, else 0 (not known).
+func memberSeconds(m api.PoolMember) float64 {
 	var fresh []float64
 	for _, r := range m.RTTs {
 		if !r.Stale && r.Seconds > 0 {
@@ -142,18 +150,85 @@ func memberRTT(m api.PoolMember) string {
 		}
 	}
 	if len(fresh) > 0 {
-		slices.Sort(fresh)
-		mid := len(fresh) / 2
-		med := fresh[mid]
-		if len(fresh)%2 == 0 {
-			med = (fresh[mid-1] + fresh[mid]) / 2
-		}
-		return fmtRTT(med)
+		return median(fresh)
 	}
 	if c := m.LastCheck; c != nil && c.OK && c.RTTMilli > 0 {
-		return fmtRTT(c.RTTMilli / 1000)
+		return c.RTTMilli / 1000
 	}
-	return "-"
+	return 0
+}
+
+// median of xs (not empty), which it sorts.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	mid := len(xs) / 2
+	if len(xs)%2 == 0 {
+		return (xs[mid-1] + xs[mid]) / 2
+	}
+	return xs[mid]
+}
+
+// poolSummary is one pool in tern status: members up of all, and the
+// RTTs of its members (memberSeconds) with their median over the members
+// up, so that a slow pool shows at a glance.
+type poolSummary struct {
+	Name         string          `json:"name"`
+	MembersUp    int             `json:"members_up"`
+	MembersTotal int             `json:"members_total"`
+	RTTMedian    float64         `json:"rtt_median_seconds,omitempty"`
+	Members      []memberSummary `json:"members"`
+}
+
+// memberSummary is one member in tern status's JSON; RTTSeconds 0: not
+// known.
+type memberSummary struct {
+	Address    string  `json:"address"`
+	Up         bool    `json:"up"`
+	RTTSeconds float64 `json:"rtt_seconds,omitempty"`
+}
+
+func summarize(p api.Pool) poolSummary {
+	s := poolSummary{Name: p.Name, MembersTotal: len(p.Members), Members: []memberSummary{}}
+	var up []float64
+	for _, m := range p.Members {
+		sec := memberSeconds(m)
+		s.Members = append(s.Members, memberSummary{Address: m.Address, Up: m.Up, RTTSeconds: sec})
+		if m.Up {
+			s.MembersUp++
+			if sec > 0 {
+				up = append(up, sec)
+			}
+		}
+	}
+	if len(up) > 0 {
+		s.RTTMedian = median(up)
+	}
+	return s
+}
+
+// line is the summary's row in tern status's table: "2 of 3 up, RTT
+// median 15ms, slowest 192.0.2.11 40ms" (the slowest of the members up,
+// when more than one has an RTT).
+func (s poolSummary) line() string {
+	b := fmt.Sprintf("%d of %d up", s.MembersUp, s.MembersTotal)
+	if s.RTTMedian == 0 {
+		return b + ", no RTT measured"
+	}
+	b += ", RTT median " + fmtRTT(s.RTTMedian)
+	var slow *memberSummary
+	n := 0
+	for i, m := range s.Members {
+		if m.Up && m.RTTSeconds > 0 {
+			n++
+			if slow == nil || m.RTTSeconds > slow.RTTSeconds {
+				slow = &s.Members[i]
+			}
+		}
+	}
+	if n > 1 {
+		b += ", slowest " + slow.Address + " " + fmtRTT(slow.RTTSeconds)
+	}
+	return b
 }
 
 // fmtRTT writes seconds as a duration of three significant figures or so
