@@ -81,6 +81,10 @@ func (n *Node) Ready(context.Context) error {
 	n.mu.Unlock()
 	if cur, ok := n.store.State().Config(); ok && g.cv.Version == 0 {
 		return fmt.Errorf("not serving the cluster's configuration (version %d) but the local file: %s", cur.Version, orNone(cerr))
+	} else if ok && g.cv.Version != cur.Version && cerr != "" {
+		// The cluster moved on to a version this node rejected: it
+		// serves an older one.
+		return fmt.Errorf("not serving the cluster's configuration (version %d) but version %d: %s", cur.Version, g.cv.Version, cerr)
 	}
 	if rs := n.store.Status(); !rs.InQuorum {
 		if rs.LastContact.IsZero() {

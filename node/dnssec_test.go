@@ -236,7 +236,22 @@ func TestSignedAnswers(t *testing.T) {
 				t.Errorf("without DO: %v %v", err, r)
 			}
 
-			// The pool's answer is signed once, then comes from the cache.
+			// The pool's answer is signed once, then comes from the cache,
+			// once the members' states have settled (127.0.0.2 goes down
+			// at its second failed probe, which changes the RRset the cache
+			// is keyed by) and the settled answer has been signed.
+			eventually.True(t, 5*time.Second, func() bool {
+				ps, err := (apiPools{n}).Pools(context.Background())
+				if err != nil || len(ps) != 1 {
+					return false
+				}
+				up := map[string]bool{}
+				for _, m := range ps[0].Members {
+					up[m.Address] = m.Up
+				}
+				return len(up) == 2 && up["127.0.0.1"] && !up["127.0.0.2"] // 127.0.0.2 has no backend: down after fall 2
+			}, "127.0.0.1 up and 127.0.0.2 down")
+			query(t, addr, "www.example.test.", dns.TypeA, false)
 			hits := func() (h, m float64) {
 				mfs, err := n.Registry().Gather()
 				if err != nil {
