@@ -70,6 +70,17 @@ type cached struct {
 	loc Location
 }
 
+// in is the Location of an address in the network of bits that c's
+// record (nil: none) was found for.
+func (c *cached) in(bits int) Location {
+	if c == nil {
+		return Location{Bits: bits}
+	}
+	l := c.loc
+	l.Bits = bits
+	return l
+}
+
 // record is the part of a City or Country record Tern reads; the
 // reflection decoder skips every other field (names, subdivisions...).
 type record struct {
@@ -183,12 +194,7 @@ func (d *DB) Locate(a netip.Addr) Location {
 	if ok {
 		ns.store(k, bits, c)
 	}
-	if c == nil {
-		return Location{Bits: bits}
-	}
-	l := c.loc
-	l.Bits = bits
-	return l
+	return c.in(bits)
 }
 
 // lookup walks the database for a: the decoded record (nil when the

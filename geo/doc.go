@@ -9,9 +9,10 @@
 // cached by their offset in the database, in a fixed table of atomic
 // pointers). The database network each lookup fell in is cached too, in a
 // fixed table indexed by the client's /24 or /48 (netcache.go), so a
-// client of a network seen before skips the walk down the database's tree. geoip2-golang opens and validates every file (it rejects
-// databases that are neither City nor Country); the lookups themselves go
-// through its underlying maxminddb-golang reader on the same bytes, decoding
+// client of a network seen before skips the walk down the database's tree.
+// geoip2-golang opens and validates every file (it rejects databases
+// that are neither City nor Country); the lookups themselves go through
+// its underlying maxminddb-golang reader on the same bytes, decoding
 // only the fields Tern uses (continent, country, coordinates), because
 // geoip2's City record decodes names in every language on every call.
 //

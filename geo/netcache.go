@@ -85,12 +85,7 @@ func (s *netSlot) load(k netKey) (Location, bool) {
 	if h, l := k.masked(bits); h != hi || l != lo {
 		return Location{}, false
 	}
-	if c == nil {
-		return Location{Bits: bits}, true
-	}
-	loc := c.loc
-	loc.Bits = bits
-	return loc, true
+	return c.in(bits), true
 }
 
 // store caches the network of bits around k and its record (nil: none),

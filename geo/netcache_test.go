@@ -14,12 +14,7 @@ const cityTestDB = "../testdata/geoip/GeoIP2-City-Test.mmdb"
 func uncached(d *DB, a netip.Addr) Location {
 	a = a.Unmap()
 	c, bits, _ := d.cur.Load().lookup(a)
-	if c == nil {
-		return Location{Bits: bits}
-	}
-	l := c.loc
-	l.Bits = bits
-	return l
+	return c.in(bits)
 }
 
 // probeAddrs are addresses in and around the test database's networks:
