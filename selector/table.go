@@ -92,7 +92,7 @@ func (t Table) Changed(u Table) iter.Seq[int] {
 
 // Edit starts a new version of t; t itself never changes.
 func (t Table) Edit() *TableEdit {
-	e := &TableEdit{t: Table{spine: make([]*chunk, len(t.spine)), n: t.n}}
+	e := &TableEdit{t: Table{spine: make([]*chunk, len(t.spine)), n: t.n}, old: t.spine}
 	copy(e.t.spine, t.spine)
 	return e
 }
@@ -100,8 +100,8 @@ func (t Table) Edit() *TableEdit {
 // A TableEdit makes a new Table from an old one: the first Set in a
 // chunk copies that chunk, the chunks not written to stay shared.
 type TableEdit struct {
-	t    Table
-	owns map[int]bool // chunks this edit copied, by spine index
+	t   Table
+	old []*chunk // the old table's spine: a chunk still in it is shared
 }
 
 // Len is the number of pools.
@@ -116,13 +116,9 @@ func (e *TableEdit) Set(i int, p *Pool) {
 		panic("selector: TableEdit.Set index out of range")
 	}
 	c := i >> tableShift
-	if !e.owns[c] {
-		if e.owns == nil {
-			e.owns = map[int]bool{}
-		}
+	if e.t.spine[c] == e.old[c] { // shared yet: copy it first
 		ch := *e.t.spine[c]
 		e.t.spine[c] = &ch
-		e.owns[c] = true
 	}
 	e.t.spine[c][i&tableMask] = p
 }
@@ -130,6 +126,6 @@ func (e *TableEdit) Set(i int, p *Pool) {
 // Table returns the new version. The edit must not be used after.
 func (e *TableEdit) Table() Table {
 	t := e.t
-	e.t, e.owns = Table{}, nil
+	e.t, e.old = Table{}, nil
 	return t
 }
