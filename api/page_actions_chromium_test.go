@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // browser is headless Chromium driven over the DevTools protocol on a
@@ -75,7 +77,7 @@ func startBrowser(t *testing.T, url string) *browser {
 		TargetInfos []struct{ TargetID, Type, URL string } `json:"targetInfos"`
 	}
 	var page string
-	b.eventually(10*time.Second, "a page target", func() bool {
+	eventually.True(t, 10*time.Second, func() bool {
 		b.call("Target.getTargets", nil, &targets)
 		for _, ti := range targets.TargetInfos {
 			if ti.Type == "page" {
@@ -83,7 +85,7 @@ func startBrowser(t *testing.T, url string) *browser {
 			}
 		}
 		return page != ""
-	})
+	}, "a page target")
 	var att struct {
 		SessionID string `json:"sessionId"`
 	}
@@ -168,24 +170,14 @@ func (b *browser) eval(expr string, v any) {
 	}
 }
 
-// eventually polls cond every 50 ms until it holds or d passes.
-func (b *browser) eventually(d time.Duration, what string, cond func() bool) {
-	b.t.Helper()
-	for end := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(end) {
-			b.t.Fatalf("no %s within %s", what, d)
-		}
-	}
-}
-
 // waitFor polls a boolean JavaScript expression.
 func (b *browser) waitFor(expr string) {
 	b.t.Helper()
-	b.eventually(10*time.Second, expr, func() bool {
+	eventually.True(b.t, 10*time.Second, func() bool {
 		var ok bool
 		b.eval(expr, &ok)
 		return ok
-	})
+	}, expr)
 }
 
 // click presses and releases the left mouse button on the middle of the
