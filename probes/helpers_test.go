@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // testConfig parses a configuration with the given checks: and pools:
@@ -125,34 +126,20 @@ func (r *recorder) Observe(vs []Verdict) {
 // and returns when it was observed.
 func (r *recorder) waitFor(t testing.TB, key Key, within time.Duration, what string, ok func(Verdict) bool) time.Time {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var at time.Time
+	eventually.NoError(t, within, func() error {
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		for i := len(r.seen) - 1; i >= 0; i-- {
 			if r.seen[i].Key == key {
 				if ok(r.seen[i]) {
-					at := r.at[i]
-					r.mu.Unlock()
-					return at
+					at = r.at[i]
+					return nil
 				}
-				break
+				return fmt.Errorf("last verdict for %v: %+v", key, r.seen[i])
 			}
 		}
-		r.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: no verdict for %v within %v; last: %s", what, key, within, r.last(key))
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func (r *recorder) last(key Key) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.seen) - 1; i >= 0; i-- {
-		if r.seen[i].Key == key {
-			return fmt.Sprintf("%+v", r.seen[i])
-		}
-	}
-	return "none"
+		return fmt.Errorf("no verdict for %v", key)
+	}, what)
+	return at
 }

@@ -132,16 +132,13 @@ func (c *cluster) leader() *Store {
 // leadership moved under it.
 func (c *cluster) retry(what string, op func(l *Store) error) {
 	c.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	eventually.NoError(c.t, 20*time.Second, func() error {
 		err := op(c.leader())
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) || time.Now().After(deadline) {
+		if err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) {
 			c.t.Fatalf("%s: %v", what, err)
 		}
-	}
+		return err
+	}, what)
 }
 
 func (c *cluster) apply(b Body) Result {
