@@ -3,13 +3,13 @@ package node
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/health"
 	"github.com/ternlb/tern/internal/eventually"
+	"github.com/ternlb/tern/internal/testnet"
 	"github.com/ternlb/tern/raftstore"
 )
 
@@ -29,20 +29,7 @@ func runNodeWith(t *testing.T, yaml string, o Options) *Node {
 // listen is a TCP listener on addr for the test's life.
 func listen(t *testing.T, addr string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	testnet.Listen(t, addr, nil)
 }
 
 // clusterNode runs a one-node cluster (node a, its API on a port of its

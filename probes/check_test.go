@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/ternlb/tern/internal/testnet"
 )
 
 func errText(r result) string {
@@ -118,25 +120,11 @@ func TestHTTP(t *testing.T) {
 // client goes.
 func rawServer(t *testing.T, reply func(net.Conn)) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				reply(c)
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return l.Addr().String()
+	return testnet.Listen(t, "127.0.0.1:0", func(c net.Conn) {
+		defer c.Close()
+		reply(c)
+		io.Copy(io.Discard, c)
+	}).Addr().String()
 }
 
 // TestHTTPBadServers: a backend that does not speak HTTP, or sends a

@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"github.com/ternlb/tern/internal/eventually"
+	"github.com/ternlb/tern/internal/testnet"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -12,22 +13,8 @@ import (
 // countingServer accepts connections until the test ends and counts them.
 func countingServer(t *testing.T) (string, *atomic.Int64) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
 	var n atomic.Int64
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			c.Close()
-		}
-	}()
+	l := testnet.Listen(t, "127.0.0.1:0", func(c net.Conn) { n.Add(1); c.Close() })
 	return l.Addr().String(), &n
 }
 

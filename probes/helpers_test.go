@@ -11,6 +11,7 @@ import (
 
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/internal/eventually"
+	"github.com/ternlb/tern/internal/testnet"
 )
 
 // testConfig parses a configuration with the given checks: and pools:
@@ -74,21 +75,7 @@ func closedPort(t testing.TB) string {
 // tcpServer accepts and closes connections until the test ends.
 func tcpServer(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return l.Addr().String()
+	return testnet.Listen(t, "127.0.0.1:0", nil).Addr().String()
 }
 
 // start runs p until the test ends.

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/ternlb/tern/internal/testnet"
 )
 
 // A prober with a Source sends its probes from that address, so a backend
@@ -21,22 +23,11 @@ func TestSourceAddress(t *testing.T) {
 		seen <- host
 	}))
 	defer hs.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-			seen <- host
-			c.Close()
-		}
-	}()
+	ln := testnet.Listen(t, "127.0.0.1:0", func(c net.Conn) {
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		seen <- host
+		c.Close()
+	})
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ternlb/tern/config"
+	"github.com/ternlb/tern/internal/testnet"
 )
 
 func TestTargetAddress(t *testing.T) {
@@ -53,20 +54,7 @@ func TestHostNameMember(t *testing.T) {
 	if _, err := net.DefaultResolver.LookupHost(context.Background(), "localhost"); err != nil {
 		t.Skip("localhost does not resolve here")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	l := testnet.Listen(t, "127.0.0.1:0", nil)
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	c := testConfig(t, "  c: {type: tcp, port: "+port+", interval: 5s, timeout: 2s}\n",
 		"  p:\n    check: c\n    initial: down\n    members: [{address: localhost}]\n")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/ternlb/tern/internal/eventually"
+	"github.com/ternlb/tern/internal/testnet"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -253,21 +254,7 @@ func serveExample(t *testing.T, bin, rel string) *servedExample {
 	for _, p := range cfg.Pools {
 		port := cfg.Checks[p.Check].Port
 		for _, m := range p.Members {
-			ln, err := net.Listen("tcp", net.JoinHostPort(m.Address, fmt.Sprint(port)))
-			if err != nil {
-				t.Fatalf("listen for member %s: %v", m.Address, err)
-			}
-			t.Cleanup(func() { ln.Close() })
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					c.Close()
-				}
-			}()
-			e.listeners[m.Address] = ln
+			e.listeners[m.Address] = testnet.Listen(t, net.JoinHostPort(m.Address, fmt.Sprint(port)), nil)
 		}
 	}
 	cmd := exec.Command(bin, "serve", "--config", filepath.Base(file))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/internal/eventually"
+	"github.com/ternlb/tern/internal/testnet"
 	"github.com/ternlb/tern/zones"
 )
 
@@ -45,20 +46,7 @@ func (l *lockedBuffer) String() string {
 // probed by tcp on a listener of the test's, with the query log on.
 func serveLogConfig(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := testnet.Listen(t, "127.0.0.1:0", nil)
 	port := ln.Addr().(*net.TCPAddr).Port
 	dir := t.TempDir()
 	zone := "$ORIGIN log.test.\n@ 300 IN SOA ns1 h 1 3600 600 604800 60\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.53\nwww 30 IN POOL web\n"

@@ -3,13 +3,15 @@ package ha
 import (
 	"context"
 	"errors"
-	"github.com/ternlb/tern/internal/eventually"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/internal/eventually"
+	"github.com/ternlb/tern/internal/testnet"
 )
 
 // Reach reports down only after Fall failures in a row, and up again after
@@ -66,24 +68,12 @@ func TestReachFallAndRecover(t *testing.T) {
 }
 
 func TestReachTCPProbe(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testnet.Listen(t, "127.0.0.1:0", nil)
 	ap := ln.Addr().(*net.TCPAddr).AddrPort()
 	tg := Target{Addr: ap.Addr(), Port: int(ap.Port()), Type: "tcp"}
 	r := &Reach{}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
 	if err := r.probe(ctx, tg); err != nil {
 		t.Fatalf("probe of a listening port: %v", err)
 	}
