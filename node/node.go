@@ -501,25 +501,15 @@ func untilStopped(f func(context.Context) error) func(context.Context) error {
 // so no pool is served blind; Run swaps in each new generation's prober
 // (Reload, the FSM watcher) until the node stops, then stops the last.
 func (n *Node) probing() run.Part {
-	var (
-		stop context.CancelFunc
-		done chan error
-	)
+	var cur *run.Started
 	// A generation's prober and geo watcher run together and stop together.
 	start := func(ctx context.Context, g *generation) {
-		var gctx context.Context
-		gctx, stop = context.WithCancel(context.WithoutCancel(ctx))
 		var pg run.Group
 		pg.Go("checks", g.prober.Run)
 		if g.geo != nil {
 			pg.Go("geo database", g.geo.Run)
 		}
-		done = make(chan error, 1)
-		go func() { done <- pg.Run(gctx) }()
-	}
-	halt := func() error {
-		stop()
-		return <-done
+		cur = pg.Start(ctx)
 	}
 	return run.Part{
 		Name: "probes",
@@ -538,11 +528,11 @@ func (n *Node) probing() run.Part {
 			for {
 				select {
 				case <-ctx.Done():
-					return halt()
-				case err := <-done: // ended or failed on its own
+					return cur.Stop()
+				case err := <-cur.Done(): // ended or failed on its own
 					return err
 				case ng := <-n.swap:
-					if err := halt(); err != nil {
+					if err := cur.Stop(); err != nil {
 						return err
 					}
 					start(ctx, ng)

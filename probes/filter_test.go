@@ -2,12 +2,13 @@ package probes
 
 import (
 	"context"
-	"github.com/ternlb/tern/internal/eventually"
-	"github.com/ternlb/tern/internal/testnet"
 	"net"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/internal/eventually"
+	"github.com/ternlb/tern/internal/testnet"
 )
 
 // countingServer accepts connections until the test ends and counts them.

@@ -2,7 +2,6 @@ package test
 
 import (
 	"fmt"
-	"github.com/ternlb/tern/internal/eventually"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // dsite is the common topology: a client, dispatchers and three real

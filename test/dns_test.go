@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/ternlb/tern/internal/eventually"
 	"maps"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // dnsvizNames are the names of the reference zone dnsviz examines: the

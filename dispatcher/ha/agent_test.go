@@ -3,7 +3,6 @@ package ha
 import (
 	"context"
 	"fmt"
-	"github.com/ternlb/tern/internal/eventually"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // fakeIface records what an Agent does to the host.

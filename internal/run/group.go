@@ -136,6 +136,35 @@ func (g *Group) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Started is a Group running in the background: for a part that replaces
+// what it runs while it runs (a node swaps in each configuration's
+// prober), where a part's own Run cannot be the Group's.
+type Started struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start runs g in a goroutine of its own. Its context carries ctx's
+// values but ends only with Stop, so a caller that stops in order stops
+// it in its turn.
+func (g *Group) Start(ctx context.Context) *Started {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Started{cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- g.Run(ctx) }()
+	return s
+}
+
+// Done yields Run's error once, when the group stopped on its own (a
+// part failed or ended) or after Stop.
+func (s *Started) Done() <-chan error { return s.done }
+
+// Stop stops the group and returns Run's error. Call it once, and not
+// after a receive from Done.
+func (s *Started) Stop() error {
+	s.cancel()
+	return <-s.done
+}
+
 func isClosed(c chan struct{}) bool {
 	select {
 	case <-c:

@@ -3,11 +3,12 @@ package run
 import (
 	"context"
 	"errors"
-	"github.com/ternlb/tern/internal/eventually"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ternlb/tern/internal/eventually"
 )
 
 // journal records what the parts did, in order.
@@ -247,5 +248,40 @@ func TestGroupPartContextOutlivesParent(t *testing.T) {
 	}
 	if !<-firstStillRunning {
 		t.Fatal("a's context ended before b had stopped")
+	}
+}
+
+// A started group outlives the context it was started from (it stops in
+// its caller's turn), carries its values, stops cleanly with Stop, and
+// reports a part that fails on its own through Done.
+func TestStarted(t *testing.T) {
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	seen := make(chan any, 1)
+	var g Group
+	g.Go("waits", func(ctx context.Context) error { seen <- ctx.Value(key{}); <-ctx.Done(); return nil })
+	s := g.Start(parent)
+	if v := <-seen; v != "v" {
+		t.Errorf("the part's context value %v, want v", v)
+	}
+	cancel()
+	select {
+	case err := <-s.Done():
+		t.Fatalf("the group stopped with its parent's context: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := s.Stop(); err != nil {
+		t.Errorf("Stop: %v, want nil", err)
+	}
+
+	var f Group
+	f.Go("fails", func(context.Context) error { return errors.New("boom") })
+	select {
+	case err := <-f.Start(context.Background()).Done():
+		if err == nil || err.Error() != "fails: boom" {
+			t.Errorf("Done: %v, want fails: boom", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a failing part did not end its group")
 	}
 }
