@@ -122,7 +122,7 @@ func NewInstance(cfg *config.Config, opts RunOptions) (*Instance, error) {
 			}
 		}
 		if in.agent, err = ha.NewAgent(*ac); err != nil {
-			return nil, fmt.Errorf("dispatch: ha: %w", err)
+			return nil, fmt.Errorf("dispatch: %w", err) // ha's errors say "ha: "
 		}
 	}
 	if in.targets, err = serverTargets(cfg, spec); err != nil {
