@@ -11,7 +11,8 @@
 #
 # SERVER: tern (default), gdnsd or knot. LEG: udp (default: the weighted
 # pool mix) or geo (the geo pool with ECS on every query, run.sh's geo
-# leg: tern-geo, gdnsd-geo, knot-geo and the same ECS option). TAGS: build tags for tern (e.g.
+# leg: tern-geo, gdnsd-geo, knot-geo and the same ECS option) or latency
+# (tern-latency: the geo leg's pool steered by RTT, the same ECS). TAGS: build tags for tern (e.g.
 # TAGS=portableudp for the netpoller loop). TERN_BIN: a tern binary to use
 # instead of building this tree. SCHEDTRACE=1: tern runs with
 # GODEBUG=schedtrace=1000 and its last scheduler lines are printed.
@@ -48,7 +49,9 @@ fi
 case $LEG in
   udp) cfg=1 dpflags=() ;;
   geo) cfg=-geo dpflags=(-E "$(sed -n 's/^ECS="-E \(.*\)"$/\1/p' bench/run.sh)") ;;
-  *) echo "LEG: udp or geo" >&2; exit 2 ;;
+  latency) [ "$SERVER" = tern ] || { echo "LEG=latency is tern's only" >&2; exit 2; }
+    cfg=-latency dpflags=(-E "$(sed -n 's/^ECS="-E \(.*\)"$/\1/p' bench/run.sh)") ;;
+  *) echo "LEG: udp, geo or latency" >&2; exit 2 ;;
 esac
 envs=()
 case $SERVER in
@@ -83,10 +86,10 @@ echo "$SERVER ($LEG leg) at $RATE QPS, CPU $SERVER_CPU recorded for $((DURATION 
 awk '/Queries completed|Queries lost|Queries per second/' "$OUT/dnsperf.txt"
 echo
 echo "Share of CPU $SERVER_CPU's samples by command (swapper: idle):"
-perf report -i "$OUT/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10
+perf report -i "$OUT/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10 || true
 echo
 echo "Top 10 symbols of all of CPU $SERVER_CPU's samples:"
-perf report -i "$OUT/perf.data" --no-children --sort comm,dso,sym --stdio -g none --percent-limit 0.3 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10
+perf report -i "$OUT/perf.data" --no-children --sort comm,dso,sym --stdio -g none --percent-limit 0.3 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10 || true
 # The server's own samples (the softirq work of its loopback sends runs in
 # its context and is counted here): the share of each kind of code, then
 # its top symbols.
@@ -103,11 +106,11 @@ perf report -i "$OUT/perf.data" --comms "$comm" --no-children --sort dso,sym --s
     END {for (k in t) printf "  %5.1f%%  %s\n", t[k] / all * 100, k}' | sort -rn
 echo
 echo "Top $TOP symbols of $comm alone:"
-perf report -i "$OUT/perf.data" --comms "$comm" --no-children --sort dso,sym --stdio -g none --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP"
+perf report -i "$OUT/perf.data" --comms "$comm" --no-children --sort dso,sym --stdio -g none --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP" || true
 if [ "$SERVER" = tern ] && [ -s "$OUT/tern.pprof" ]; then
   echo
   echo "Go CPU profile of the same run (go tool pprof -top):"
-  go tool pprof -top -nodecount=20 "$bin" "$OUT/tern.pprof" 2>/dev/null | sed -n '1,28p'
+  go tool pprof -top -nodecount=20 "$bin" "$OUT/tern.pprof" 2>/dev/null | sed -n '1,28p' || true
 fi
 if [ "${SCHEDTRACE:-0}" = 1 ]; then
   echo
