@@ -35,6 +35,14 @@ static void *serve(void *arg) {
 		perror("echo: socket");
 		exit(1);
 	}
+	/* ECHO_BUSY_POLL=usec: busy-poll this socket's blocking reads
+	 * (SO_BUSY_POLL), to weigh busy-polling on the server side alone. */
+	const char *bp = getenv("ECHO_BUSY_POLL");
+	int usec = bp ? atoi(bp) : 0;
+	if (usec > 0 && setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &usec, sizeof usec)) {
+		perror("echo: SO_BUSY_POLL");
+		exit(1);
+	}
 	static __thread char buf[BATCH][QMAX];
 	struct mmsghdr in[BATCH], out[BATCH];
 	struct iovec iov[BATCH], oiov[BATCH];
