@@ -7,14 +7,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,13 +43,8 @@ func startBrowser(t *testing.T, url string) *browser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(chromiumPath, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-extensions", "--disable-default-apps", "--no-default-browser-check",
-		"--user-data-dir="+t.TempDir(), "--window-size=1280,1600", "--remote-debugging-pipe", url)
+	cmd := chromiumCmd(context.Background(), t, url, "--remote-debugging-pipe")
 	cmd.ExtraFiles = []*os.File{toChrome, fromChrome}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -63,9 +55,7 @@ func startBrowser(t *testing.T, url string) *browser {
 	t.Cleanup(func() {
 		cmdIn.Close()
 		cmdOut.Close()
-		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			t.Logf("kill chromium group %d: %v", cmd.Process.Pid, err)
-		}
+		killGroup(t, cmd)
 		_ = cmd.Wait()
 		if t.Failed() {
 			t.Logf("chromium stderr: %s", tail(stderr.String(), 2000))

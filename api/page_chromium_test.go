@@ -52,29 +52,15 @@ func chromiumFor(t *testing.T, url string, budget time.Duration, extra ...string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
-	args := append([]string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-extensions", "--disable-default-apps", "--no-default-browser-check",
-		"--force-color-profile=srgb", "--force-device-scale-factor=1", "--hide-scrollbars",
-		"--user-data-dir=" + t.TempDir(),
-		"--window-size=1280,1600",
-		fmt.Sprintf("--virtual-time-budget=%d", budget.Milliseconds()),
-	}, extra...)
-	cmd := exec.CommandContext(ctx, chromiumPath, append(args, url)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd := chromiumCmd(ctx, t, url, append([]string{fmt.Sprintf("--virtual-time-budget=%d", budget.Milliseconds())}, extra...)...)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	start := time.Now()
 	err := cmd.Run()
 	if cmd.Process != nil {
-		// Whatever the browser left behind in its group.
-		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			t.Logf("kill chromium group %d: %v", cmd.Process.Pid, err)
-		}
+		killGroup(t, cmd) // whatever the browser left behind in its group
 	}
 	if ctx.Err() != nil {
 		t.Fatalf("chromium %v: timed out after %s\nstderr: %s", extra, time.Since(start).Round(time.Millisecond), tail(stderr.String(), 2000))
@@ -84,6 +70,33 @@ func chromiumFor(t *testing.T, url string, budget time.Duration, extra ...string
 	}
 	t.Logf("chromium %v: %s", extra, time.Since(start).Round(time.Millisecond))
 	return out.Bytes()
+}
+
+// chromiumCmd is headless Chromium on url with the flags every test
+// wants (no sandbox, GPU or network of its own, sRGB at scale 1, a
+// 1280x1600 window, a fresh profile and HOME) and extra, in a process
+// group of its own (see killGroup).
+func chromiumCmd(ctx context.Context, t *testing.T, url string, extra ...string) *exec.Cmd {
+	args := append([]string{
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-extensions", "--disable-default-apps", "--no-default-browser-check",
+		"--force-color-profile=srgb", "--force-device-scale-factor=1", "--hide-scrollbars",
+		"--user-data-dir=" + t.TempDir(),
+		"--window-size=1280,1600",
+	}, extra...)
+	cmd := exec.CommandContext(ctx, chromiumPath, append(args, url)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	return cmd
+}
+
+// killGroup kills cmd's process group: the browser and the renderer, GPU
+// and zygote processes it started.
+func killGroup(t *testing.T, cmd *exec.Cmd) {
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		t.Logf("kill chromium group %d: %v", cmd.Process.Pid, err)
+	}
 }
 
 func tail(s string, n int) string {

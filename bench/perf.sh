@@ -46,11 +46,12 @@ if [ "$SERVER" = tern ] && [ -z "$bin" ]; then
 fi
 # The leg picks each server's configuration directory and dnsperf's
 # extra flags (the ECS option is run.sh's).
+ecs=(-E "$(sed -n 's/^ECS="-E \(.*\)"$/\1/p' bench/run.sh)")
 case $LEG in
   udp) cfg=1 dpflags=() ;;
-  geo) cfg=-geo dpflags=(-E "$(sed -n 's/^ECS="-E \(.*\)"$/\1/p' bench/run.sh)") ;;
+  geo) cfg=-geo dpflags=("${ecs[@]}") ;;
   latency) [ "$SERVER" = tern ] || { echo "LEG=latency is tern's only" >&2; exit 2; }
-    cfg=-latency dpflags=(-E "$(sed -n 's/^ECS="-E \(.*\)"$/\1/p' bench/run.sh)") ;;
+    cfg=-latency dpflags=("${ecs[@]}") ;;
   *) echo "LEG: udp, geo or latency" >&2; exit 2 ;;
 esac
 envs=()

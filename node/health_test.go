@@ -26,12 +26,6 @@ func runNodeWith(t *testing.T, yaml string, o Options) *Node {
 	return n
 }
 
-// listen is a TCP listener on addr for the test's life.
-func listen(t *testing.T, addr string) {
-	t.Helper()
-	testnet.Listen(t, addr, nil)
-}
-
 // clusterNode runs a one-node cluster (node a, its API on a port of its
 // own so that joining nodes can forward to it) whose pool web has members
 // 127.0.0.1 (its probes pass) and 127.0.0.2 (they fail), and pool lb one
@@ -39,7 +33,7 @@ func listen(t *testing.T, addr string) {
 func clusterNode(t *testing.T, maxAge time.Duration) *Node {
 	t.Helper()
 	port := freePort(t)
-	listen(t, fmt.Sprintf("127.0.0.1:%d", port))
+	testnet.Listen(t, fmt.Sprintf("127.0.0.1:%d", port), nil)
 	yaml := fmt.Sprintf(`node:
   name: a
   dns: ["127.0.0.1:0"]

@@ -529,8 +529,8 @@ func (n *Node) probing() run.Part {
 				select {
 				case <-ctx.Done():
 					return cur.Stop()
-				case err := <-cur.Done(): // ended or failed on its own
-					return err
+				case <-cur.Done(): // ended or failed on its own
+					return cur.Err()
 				case ng := <-n.swap:
 					if err := cur.Stop(); err != nil {
 						return err

@@ -16,6 +16,7 @@ import (
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/internal/eventually"
+	"github.com/ternlb/tern/internal/testnet"
 	"github.com/ternlb/tern/probes"
 )
 
@@ -250,7 +251,7 @@ func TestReloadMetrics(t *testing.T) {
 // first round reports every member) adds no event: nothing changed state.
 func TestReloadAddsNoEvents(t *testing.T) {
 	port := freePort(t)
-	listen(t, fmt.Sprintf("127.0.0.1:%d", port))
+	testnet.Listen(t, fmt.Sprintf("127.0.0.1:%d", port), nil)
 	yaml := twoMembers(fmt.Sprintf("{type: tcp, port: %d, interval: 100ms, timeout: 80ms, fall: 1, rise: 1}", port))
 	n, addr := startNode(t, yaml, testZone)
 	eventually.True(t, 5*time.Second, func() bool {

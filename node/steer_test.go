@@ -19,6 +19,7 @@ import (
 	"github.com/ternlb/tern/api"
 	"github.com/ternlb/tern/config"
 	"github.com/ternlb/tern/internal/eventually"
+	"github.com/ternlb/tern/internal/testnet"
 )
 
 // delayed is a loopback HTTP backend that answers after a delay that can
@@ -291,7 +292,7 @@ zones:
 // of the site, and the snapshot served sheds that share.
 func TestClusterShedReplicated(t *testing.T) {
 	port := freePort(t)
-	listen(t, fmt.Sprintf("127.0.0.1:%d", port))
+	testnet.Listen(t, fmt.Sprintf("127.0.0.1:%d", port), nil)
 	yaml := fmt.Sprintf(`node:
   name: a
   dns: ["127.0.0.1:0"]

@@ -141,7 +141,8 @@ func (g *Group) Run(ctx context.Context) error {
 // prober), where a part's own Run cannot be the Group's.
 type Started struct {
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{}
+	err    error // Run's, set before done closes
 }
 
 // Start runs g in a goroutine of its own. Its context carries ctx's
@@ -149,20 +150,26 @@ type Started struct {
 // it in its turn.
 func (g *Group) Start(ctx context.Context) *Started {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Started{cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- g.Run(ctx) }()
+	s := &Started{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.err = g.Run(ctx)
+	}()
 	return s
 }
 
-// Done yields Run's error once, when the group stopped on its own (a
-// part failed or ended) or after Stop.
-func (s *Started) Done() <-chan error { return s.done }
+// Done is closed when the group has stopped: on its own (a part failed or
+// ended) or after Stop. Err then says why.
+func (s *Started) Done() <-chan struct{} { return s.done }
 
-// Stop stops the group and returns Run's error. Call it once, and not
-// after a receive from Done.
+// Err is Run's error once Done is closed.
+func (s *Started) Err() error { <-s.done; return s.err }
+
+// Stop stops the group, waits for it, and returns Run's error; it may be
+// called more than once, and after Done.
 func (s *Started) Stop() error {
 	s.cancel()
-	return <-s.done
+	return s.Err()
 }
 
 func isClosed(c chan struct{}) bool {

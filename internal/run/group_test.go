@@ -266,20 +266,29 @@ func TestStarted(t *testing.T) {
 	}
 	cancel()
 	select {
-	case err := <-s.Done():
-		t.Fatalf("the group stopped with its parent's context: %v", err)
+	case <-s.Done():
+		t.Fatalf("the group stopped with its parent's context: %v", s.Err())
 	case <-time.After(50 * time.Millisecond):
 	}
 	if err := s.Stop(); err != nil {
 		t.Errorf("Stop: %v, want nil", err)
 	}
+	if err := s.Stop(); err != nil {
+		t.Errorf("a second Stop: %v, want nil", err)
+	}
 
 	var f Group
 	f.Go("fails", func(context.Context) error { return errors.New("boom") })
+	fs := f.Start(context.Background())
 	select {
-	case err := <-f.Start(context.Background()).Done():
-		if err == nil || err.Error() != "fails: boom" {
-			t.Errorf("Done: %v, want fails: boom", err)
+	case <-fs.Done():
+		if err := fs.Err(); err == nil || err.Error() != "fails: boom" {
+			t.Errorf("Err: %v, want fails: boom", err)
+		}
+		// Stop after the group ended on its own returns at once, with
+		// the same error.
+		if err := fs.Stop(); err == nil || err.Error() != "fails: boom" {
+			t.Errorf("Stop after Done: %v, want fails: boom", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a failing part did not end its group")
