@@ -69,6 +69,7 @@ esac
 
 env "${envs[@]}" taskset -c "$SERVER_CPU" "${cmd[@]}" >"$OUT/$SERVER.log" 2>&1 &
 pid=$!
+spid=$pid
 for _ in $(seq 100); do
   dig +time=1 +tries=1 -p "$PORT" @127.0.0.1 static.gslb.example.test A 2>/dev/null | grep -q 'status: NOERROR' && break
   sleep 0.1
@@ -93,11 +94,12 @@ echo "Top 10 symbols of all of CPU $SERVER_CPU's samples:"
 perf report -i "$OUT/perf.data" --no-children --sort comm,dso,sym --stdio -g none --percent-limit 0.3 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10 || true
 # The server's own samples (the softirq work of its loopback sends runs in
 # its context and is counted here): the share of each kind of code, then
-# its top symbols.
-case $SERVER in tern) comm=$(basename "$bin" | cut -c1-15) ;; gdnsd) comm=gdnsd ;; knot) comm=knotd ;; esac
+# its top symbols. They are chosen by process id: a server's threads may
+# have names of their own (gdnsd's UDP thread is gdnsd-io-udp).
+comm=$SERVER
 echo
 echo "$comm's samples by kind (share of its own samples):"
-perf report -i "$OUT/perf.data" --comms "$comm" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' |
+perf report -i "$OUT/perf.data" --pid "$spid" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' |
   awk '{p = $1; sub(/%/, "", p); k = "other user code"
     if ($0 ~ /\[k\]/) k = "kernel (system calls, UDP, loopback softirq)"
     else if ($0 ~ / runtime\.|internal\/runtime|syscall\./) k = "Go runtime and syscall wrappers"
@@ -107,7 +109,7 @@ perf report -i "$OUT/perf.data" --comms "$comm" --no-children --sort dso,sym --s
     END {for (k in t) printf "  %5.1f%%  %s\n", t[k] / all * 100, k}' | sort -rn
 echo
 echo "Top $TOP symbols of $comm alone:"
-perf report -i "$OUT/perf.data" --comms "$comm" --no-children --sort dso,sym --stdio -g none --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP" || true
+perf report -i "$OUT/perf.data" --pid "$spid" --no-children --sort dso,sym --stdio -g none --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP" || true
 if [ "$SERVER" = tern ] && [ -s "$OUT/tern.pprof" ]; then
   echo
   echo "Go CPU profile of the same run (go tool pprof -top):"

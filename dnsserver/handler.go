@@ -74,7 +74,17 @@ type worker struct {
 }
 
 func newWorker(udpSize int, log *slog.Logger) *worker {
+	// The question's buffers hold the longest name from the start: its
+	// text (each octet at most four characters, \DDD) and its wire form,
+	// side by side, so parsing never grows them.
+	names := make([]byte, 0, maxNameWire+4*maxNameWire)
 	return &worker{
+		q: query{
+			qwire:      names[:0:maxNameWire],
+			qname:      names[maxNameWire:maxNameWire],
+			labelOffs:  make([]int, 0, maxNameWire/2+1),
+			labelTexts: make([]int, 0, maxNameWire/2+1),
+		},
 		in:      make([]byte, maxMsg),
 		pk:      newPacker(),
 		scratch: selector.NewScratch(64),
@@ -329,7 +339,14 @@ func (w *worker) chase(snap *Snapshot, name string) {
 	resp := &w.resp
 	nv := 0
 	for depth := 0; ; depth++ {
-		z, res := snap.Zones.Lookup(name, q.qtype)
+		var z *zones.Zone
+		var res zones.Result
+		if depth == 0 {
+			// The question's name as parsed: lower case and absolute.
+			z, res = snap.Zones.LookupCanonical(name, q.qtype)
+		} else {
+			z, res = snap.Zones.Lookup(name, q.qtype)
+		}
 		if z == nil {
 			if depth == 0 {
 				resp.rcode = dns.RcodeRefused

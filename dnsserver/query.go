@@ -210,18 +210,7 @@ func (q *query) parseQuestion(msg []byte, off int) (int, error) {
 		}
 		q.labelOffs = append(q.labelOffs, off-start)
 		q.labelTexts = append(q.labelTexts, len(q.qname))
-		for _, b := range msg[off+1 : off+1+l] {
-			switch {
-			case b >= 'A' && b <= 'Z':
-				q.qname = append(q.qname, b+('a'-'A'))
-			case b == '.' || b == ' ' || b == '\'' || b == '@' || b == ';' || b == '(' || b == ')' || b == '"' || b == '\\':
-				q.qname = append(q.qname, '\\', b)
-			case b < ' ' || b > '~':
-				q.qname = append(q.qname, '\\', '0'+b/100, '0'+b/10%10, '0'+b%10)
-			default:
-				q.qname = append(q.qname, b)
-			}
-		}
+		q.qname = appendLabel(q.qname, msg[off+1:off+1+l])
 		q.qname = append(q.qname, '.')
 		off += 1 + l
 	}
@@ -236,6 +225,52 @@ func (q *query) parseQuestion(msg []byte, off int) (int, error) {
 	q.qtype = binary.BigEndian.Uint16(msg[off:])
 	q.qclass = binary.BigEndian.Uint16(msg[off+2:])
 	return off + 4, nil
+}
+
+// labelText maps a label octet to itself in the presentation form of a
+// name, lowercased; 0 marks one that takes an escape (the separators and
+// quotes of a zone file, and octets outside printable ASCII).
+var labelText = func() (t [256]byte) {
+	for b := ' ' + 1; b <= '~'; b++ {
+		t[b] = byte(b)
+	}
+	for b := 'A'; b <= 'Z'; b++ {
+		t[b] = byte(b) + ('a' - 'A')
+	}
+	for _, b := range ".'@;()\"\\" {
+		t[b] = 0
+	}
+	return t
+}()
+
+// appendLabel appends one label in presentation form, lowercased: as is
+// for the usual octets (a table read each, no branch per kind), with
+// escapes (\. or \DDD) when the label holds any other.
+func appendLabel(dst, label []byte) []byte {
+	n := len(dst)
+	if cap(dst)-n >= len(label) {
+		out := dst[n : n+len(label)]
+		plain := byte(1)
+		for i, b := range label {
+			c := labelText[b]
+			out[i] = c
+			plain &= (c | -c) >> 7 // 1 while every c is nonzero
+		}
+		if plain != 0 {
+			return dst[:n+len(label)]
+		}
+	}
+	for _, b := range label {
+		switch c := labelText[b]; {
+		case c != 0:
+			dst = append(dst, c)
+		case b >= ' ' && b <= '~':
+			dst = append(dst, '\\', b)
+		default:
+			dst = append(dst, '\\', '0'+b/100, '0'+b/10%10, '0'+b%10)
+		}
+	}
+	return dst
 }
 
 // skipName steps over a possibly compressed name.

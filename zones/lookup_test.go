@@ -232,6 +232,9 @@ func TestSetLongestMatch(t *testing.T) {
 		{"www.example.test.", parent, parent, PoolName, 0},
 		{"example.test.", parent, parent, NoData, 0},
 		{"xsub.example.test.", parent, parent, NXDomain, 0},
+		// As long as the child's origin: the length filter lets it
+		// through to the map, which finds no such origin.
+		{"bub.example.test.", parent, parent, NXDomain, 0},
 		{"test.", nil, root, NotInZone, 0},
 		{"other.", nil, root, NotInZone, 0},
 		{".", nil, root, NotInZone, 0},
@@ -246,6 +249,11 @@ func TestSetLongestMatch(t *testing.T) {
 			z, r := s.Lookup(tc.qname, dns.TypeA)
 			if z != tc.want || r.Kind != tc.kind || r.Answer.Len() != tc.answerLen {
 				t.Errorf("Lookup = %v, %v with %d answers; want %v, %v with %d", origin(z), r.Kind, r.Answer.Len(), origin(tc.want), tc.kind, tc.answerLen)
+			}
+			if tc.qname == strings.ToLower(tc.qname) && strings.HasSuffix(tc.qname, ".") {
+				if cz, cr := s.LookupCanonical(tc.qname, dns.TypeA); cz != z || cr.Kind != r.Kind || cr.Answer.Len() != r.Answer.Len() {
+					t.Errorf("LookupCanonical = %v, %v; Lookup %v, %v", origin(cz), cr.Kind, origin(z), r.Kind)
+				}
 			}
 		})
 	}

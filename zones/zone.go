@@ -329,6 +329,10 @@ func (l RRsets) RRs() []dns.RR {
 type Set struct {
 	zones    []*Zone
 	byOrigin map[string]uint32 // origin -> index in zones
+	// originLens has bit n set when some origin is n octets of text long
+	// (n < 256; longer ones set bit 255): zoneOf hashes only the
+	// suffixes of a length some origin has.
+	originLens [4]uint64
 	// extra holds the additional-section RRsets of every NS, MX and SRV
 	// RRset the set serves (see additional), by the RRset's zone and
 	// index: refs[span>>32 : span&0xFFFFFFFF]. The query path only
@@ -357,6 +361,8 @@ func NewSet(zones ...*Zone) (*Set, error) {
 	slices.SortFunc(s.zones, func(a, b *Zone) int { return compareNames(a.Origin, b.Origin) })
 	for i, z := range s.zones {
 		s.byOrigin[z.Origin] = uint32(i)
+		n := min(len(z.Origin), 255)
+		s.originLens[n>>6] |= 1 << (n & 63)
 	}
 	s.additional()
 	return s, nil
@@ -381,6 +387,10 @@ func (s *Set) Zone(qname string) *Zone {
 // zoneOf returns the index of the zone holding name (canonical).
 func (s *Set) zoneOf(name string) (uint32, bool) {
 	for off := 0; off >= 0; off = parent(name, off) {
+		n := min(len(name)-off, 255)
+		if s.originLens[n>>6]&(1<<(n&63)) == 0 {
+			continue
+		}
 		if i, ok := s.byOrigin[name[off:]]; ok {
 			return i, true
 		}
@@ -400,8 +410,24 @@ func (s *Set) Lookup(qname string, qtype uint16) (*Zone, Result) {
 	if qname == "" {
 		return nil, Result{Kind: NotInZone}
 	}
+	if needsFold(qname) {
+		return s.lookupFolded(qname, qtype)
+	}
+	return s.LookupCanonical(qname, qtype)
+}
+
+// lookupFolded is Lookup of a name that must be lowercased or made
+// absolute first: its buffer is kept off the common path's stack.
+func (s *Set) lookupFolded(qname string, qtype uint16) (*Zone, Result) {
 	var buf [maxName]byte
-	name := folded(&buf, qname)
+	b := lower(&buf, qname)
+	return s.LookupCanonical(unsafe.String(unsafe.SliceData(b), len(b)), qtype)
+}
+
+// LookupCanonical is Lookup of a name already in canonical form: lower
+// case (ASCII) and absolute, as a DNS server's parser writes a question's
+// name. Another name finds nothing it should.
+func (s *Set) LookupCanonical(name string, qtype uint16) (*Zone, Result) {
 	zi, ok := s.zoneOf(name)
 	if !ok {
 		return nil, Result{Kind: NotInZone}
