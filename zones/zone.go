@@ -420,8 +420,7 @@ func (s *Set) Lookup(qname string, qtype uint16) (*Zone, Result) {
 // absolute first: its buffer is kept off the common path's stack.
 func (s *Set) lookupFolded(qname string, qtype uint16) (*Zone, Result) {
 	var buf [maxName]byte
-	b := lower(&buf, qname)
-	return s.LookupCanonical(unsafe.String(unsafe.SliceData(b), len(b)), qtype)
+	return s.LookupCanonical(folded(&buf, qname), qtype)
 }
 
 // LookupCanonical is Lookup of a name already in canonical form: lower
