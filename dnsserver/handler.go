@@ -94,6 +94,16 @@ func newWorker(udpSize int, log *slog.Logger) *worker {
 	}
 }
 
+// clockBase is the origin of the handler's clock. time.Since of a time
+// with a monotonic reading reads the monotonic clock alone: one vDSO
+// call where time.Now reads the wall clock too (two), so timing a query
+// costs two clock reads instead of three.
+var clockBase = time.Now()
+
+// sinceBase is the monotonic time since clockBase; never 0 once the
+// process has run a nanosecond.
+func sinceBase() time.Duration { return time.Since(clockBase) }
+
 // handle answers one request from cur. src is the query's source
 // address; tcp says which transport it came over. It returns the
 // response, which lives in the worker's buffer until the next call, or nil
@@ -101,14 +111,14 @@ func newWorker(udpSize int, log *slog.Logger) *worker {
 // caller to serve). Over UDP the response passes response rate limiting
 // when it is on. A panic is recovered, logged and answered SERVFAIL.
 func (w *worker) handle(cur *served, msg []byte, src netip.Addr, tcp bool) (out []byte) {
-	var start time.Time
-	if w.stats != nil {
-		start = time.Now()
-	}
 	w.cur, w.zone, w.tcp, w.xfr = cur, nil, tcp, false
 	if w.pol != nil {
 		p := w.pol.Load()
 		w.rrl, w.xfrOn, w.keys, w.cookieKey, w.qlog = p.rrl, len(p.allow) > 0, p.byWire, p.cookie, p.qlog
+	}
+	var start time.Duration // on the monotonic clock; 0: not timed
+	if w.stats != nil {
+		start = sinceBase()
 	}
 	var snap *Snapshot
 	w.serials = nil
@@ -122,11 +132,15 @@ func (w *worker) handle(cur *served, msg []byte, src netip.Addr, tcp bool) (out 
 	if w.rrl != nil && !tcp {
 		out = w.limit(out, src)
 	}
+	var took time.Duration
+	if start != 0 {
+		took = sinceBase() - start
+	}
 	if w.stats != nil {
-		w.count(cur, time.Since(start))
+		w.count(cur, took)
 	}
 	if w.qlog != nil && w.sampled(w.qlog) {
-		w.logQuery(out, src, tcp, start)
+		w.logQuery(out, src, tcp, took)
 	}
 	return out
 }

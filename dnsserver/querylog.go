@@ -82,8 +82,10 @@ func (w *worker) sampled(ql *queryLog) bool {
 }
 
 // logQuery queues the query just answered with out for the logger. It
-// never blocks and never allocates.
-func (w *worker) logQuery(out []byte, src netip.Addr, tcp bool, start time.Time) {
+// never blocks and never allocates. took is how long the handler took (measured on the monotonic clock);
+// the entry's wall-clock time is when the query came, read here: only
+// sampled queries pay for the wall clock.
+func (w *worker) logQuery(out []byte, src netip.Addr, tcp bool, took time.Duration) {
 	if w.qlogCh == nil {
 		return
 	}
@@ -93,12 +95,7 @@ func (w *worker) logQuery(out []byte, src netip.Addr, tcp bool, start time.Time)
 		e.tc = binary.BigEndian.Uint16(out[2:])&flagTC != 0
 		e.answers = binary.BigEndian.Uint16(out[6:])
 	}
-	if !start.IsZero() {
-		e.at = start
-		e.took = time.Since(start)
-	} else {
-		e.at = time.Now()
-	}
+	e.at, e.took = time.Now().Add(-took), took
 	e.nameLen = uint8(copy(e.name[:], w.q.qname))
 	e.nameMore = len(w.q.qname) > len(e.name)
 	if w.q.ecs && w.q.ecsFamily != 0 {
