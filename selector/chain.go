@@ -178,6 +178,11 @@ func (p *Pool) run(c *Client, fam Family, s *Scratch, asIfUp bool) bool {
 		if len(s.idx) == 0 {
 			return false
 		}
+		if pre := p.geoUp[fi]; pre != nil {
+			// and geo, from the lists precomputeGeo made.
+			p.geoFrom(c, s, pre)
+			return p.runFrom(c, fam, s, asIfUp, 2)
+		}
 		return p.runFrom(c, fam, s, asIfUp, 1)
 	}
 	s.idx = append(s.idx[:0], p.famMembers[fi]...)
@@ -379,7 +384,7 @@ func (p *Pool) weighted(t []int, k int, s *Scratch) {
 	for j := 0; j < k && j < len(t)-1; j++ {
 		var total uint64
 		for _, i := range t[j:] {
-			total += uint64(p.Members[i].Weight)
+			total += uint64(p.weight[i])
 		}
 		if total == 0 {
 			return
@@ -387,7 +392,7 @@ func (p *Pool) weighted(t []int, k int, s *Scratch) {
 		r := s.below(total)
 		x := j
 		for ; x < len(t)-1; x++ {
-			w := uint64(p.Members[t[x]].Weight)
+			w := uint64(p.weight[t[x]])
 			if r < w {
 				break
 			}
@@ -478,6 +483,13 @@ func (p *Pool) shape(s *Scratch, n int) {
 		// chosen group alone, even when it has fewer than n members.
 		s.idx = s.idx[:s.tier[0]]
 		s.tier = s.tier[:1]
+	}
+	if !p.hasHost {
+		if n > 0 && len(s.idx) > n {
+			s.idx = s.idx[:n]
+		}
+		s.tier = append(s.tier[:0], len(s.idx))
+		return
 	}
 	if p.Members[s.idx[0]].Host != "" {
 		s.idx = s.idx[:1]

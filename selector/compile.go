@@ -82,6 +82,7 @@ func compilePool(cfg *config.Config, name string, loc Locator) (*Pool, error) {
 			key = mm.Host
 		}
 		p.Members = append(p.Members, mm)
+		p.weight = append(p.weight, mm.Weight)
 		p.memberKey = append(p.memberKey, fnv64(key))
 		p.status = append(p.status, Status{
 			Up:    cp.Initial != "down" && m.Admin != "down" || m.Admin == "up",
@@ -115,6 +116,7 @@ func compilePool(cfg *config.Config, name string, loc Locator) (*Pool, error) {
 		hasHost = hasHost || m.Host != ""
 		hasAddr = hasAddr || m.Host == ""
 	}
+	p.hasHost = hasHost
 	names := config.ChainOf(cp)
 	if !slices.Contains(names, "spill") {
 		// Spill runs in every chain, so an operator's shed and declared
@@ -149,6 +151,7 @@ func compilePool(cfg *config.Config, name string, loc Locator) (*Pool, error) {
 			p.geo = g
 		}
 	}
+	p.precomputeGeo()
 	p.precomputeLatency()
 	p.precomputeSpill()
 	return p, nil

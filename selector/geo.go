@@ -33,7 +33,10 @@ type geoPlan struct {
 	keys               []string // list index -> the map key, for explain
 	lists              [][]string
 	rank               [][]uint64 // list index -> member -> rank (unlisted: noRank)
-	locates            bool       // the map has country or continent keys
+	// class numbers the distinct site lists (list index -> class); reps
+	// holds one list index of each class.
+	class, reps []int
+	locates     bool // the map has country or continent keys
 
 	// nearest mode: distinct locations, and each member's (-1: none)
 	locs   []geo.Vec
@@ -76,6 +79,7 @@ func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoP
 		return nil, fmt.Errorf("geo map %q is not under geo.maps", cp.Map)
 	}
 	g.byMap, g.mapName = true, cp.Map
+	classOf := map[string]int{} // site list -> its class
 	for _, key := range slices.Sorted(maps.Keys(m)) {
 		li := len(g.lists)
 		kind, code, _ := strings.Cut(key, ":")
@@ -106,6 +110,14 @@ func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoP
 				}
 			}
 		}
+		same := strings.Join(sites, "\x00")
+		c, ok := classOf[same]
+		if !ok {
+			c = len(g.reps)
+			classOf[same] = c
+			g.reps = append(g.reps, li)
+		}
+		g.class = append(g.class, c)
 		g.keys = append(g.keys, key)
 		g.lists = append(g.lists, sites)
 		g.maxRank = max(g.maxRank, len(sites))
@@ -172,42 +184,7 @@ func (p *Pool) geoStage(c *Client, s *Scratch) {
 		p.nearest(a, s)
 		return
 	}
-
-	// Candidate entries, most specific first: the longest CIDR key, the
-	// country, the continent, default. The first whose sites still have
-	// a member decides; the database is only asked when no CIDR entry
-	// decides.
-	var l geo.Location
-	var cand [4]int
-	n := 0
-	li, scope, ok := g.cidr.Lookup(a)
-	if ok {
-		cand[n], n = li, n+1
-	}
-	chosen := -1
-	if ok && g.listed(li, s) {
-		chosen = li
-	} else {
-		if g.locates && g.loc != nil {
-			l = g.loc.Locate(a)
-			scope = max(scope, l.Bits)
-			if x, ok := g.country.find(l.Country); ok && l.Country != "" {
-				cand[n], n = x, n+1
-			}
-			if x, ok := g.continent.find(l.Continent); ok && l.Continent != "" {
-				cand[n], n = x, n+1
-			}
-		}
-		if g.def >= 0 {
-			cand[n], n = g.def, n+1
-		}
-		for _, li := range cand[:n] {
-			if g.listed(li, s) {
-				chosen = li
-				break
-			}
-		}
-	}
+	chosen, scope, l, cand, n := g.entry(a, s, nil)
 	s.scope = max(s.scope, scope)
 	if s.ex != nil {
 		p.explainMap(a, l, cand[:n], chosen, s)
@@ -215,13 +192,118 @@ func (p *Pool) geoStage(c *Client, s *Scratch) {
 	if chosen < 0 {
 		return
 	}
-	rank := g.rank[chosen]
+	p.applyRank(g.rank[chosen], s)
+}
+
+// geoFrom is geoStage over a family's up members (s's list) from pre,
+// that family's precomputed results: the same choice of entry and the
+// same list, with no pass over the members.
+func (p *Pool) geoFrom(c *Client, s *Scratch, pre []geoPre) {
+	a := c.Addr.Unmap()
+	if !a.IsValid() {
+		return
+	}
+	g := p.geo
+	chosen, scope, _, _, _ := g.entry(a, s, pre)
+	s.scope = max(s.scope, scope)
+	if chosen < 0 {
+		return
+	}
+	r := &pre[g.class[chosen]]
+	s.idx = append(s.idx[:0], r.idx...)
+	s.tier = append(s.tier[:0], r.tier...)
+}
+
+// applyRank keeps the members rank lists and orders them by it, one tier
+// per rank.
+func (p *Pool) applyRank(rank []uint64, s *Scratch) {
 	for j, i := range s.idx {
 		s.keep[j] = rank[i] != noRank
 		s.key[i] = rank[i]
 	}
 	s.compact()
 	p.tierByKey(s)
+}
+
+// entry chooses the map entry that decides for client address a:
+// candidates most specific first (the longest CIDR key, the country, the
+// continent, default), the first that lists the site of a member still
+// in s's list, -1 for none. The database is only asked when no CIDR entry
+// decides. It returns the scope the choice depends on and, for explain,
+// the client's location and the candidates. With pre (the geo stage's
+// result over the up members, precomputeGeo) an entry is listed when its
+// result is not empty; without, s's list is scanned.
+func (g *geoPlan) entry(a netip.Addr, s *Scratch, pre []geoPre) (chosen, scope int, l geo.Location, cand [4]int, n int) {
+	listed := func(li int) bool {
+		if pre != nil {
+			return len(pre[g.class[li]].idx) > 0
+		}
+		return g.listed(li, s)
+	}
+	li, scope, ok := g.cidr.Lookup(a)
+	if ok {
+		cand[n], n = li, n+1
+		if listed(li) {
+			return li, scope, l, cand, n
+		}
+	}
+	if g.locates && g.loc != nil {
+		l = g.loc.Locate(a)
+		scope = max(scope, l.Bits)
+		if x, ok := g.country.find(l.Country); ok && l.Country != "" {
+			cand[n], n = x, n+1
+		}
+		if x, ok := g.continent.find(l.Continent); ok && l.Continent != "" {
+			cand[n], n = x, n+1
+		}
+	}
+	if g.def >= 0 {
+		cand[n], n = g.def, n+1
+	}
+	for _, li := range cand[:n] {
+		if listed(li) {
+			return li, scope, l, cand, n
+		}
+	}
+	return -1, scope, l, cand, n
+}
+
+// geoPre is the geo stage's result for one distinct site list over one
+// family's up members: the members it keeps in tier order and the tiers'
+// ends.
+type geoPre struct {
+	idx, tier []int
+}
+
+// maxGeoPre bounds the members precomputeGeo stores per family (distinct
+// site lists times members); a larger map is decided per query. A
+// variable for tests.
+var maxGeoPre = 1 << 18
+
+// precomputeGeo runs the geo stage of a chain that starts healthy, geo
+// over each family's up members for every distinct site list of the map:
+// states change far less often than queries come, so such a chain's
+// first two stages are then a map lookup and a copy (run). Without a map,
+// or for a map too large, it stores nothing.
+func (p *Pool) precomputeGeo() {
+	p.geoUp = [2][]geoPre{}
+	g := p.geo
+	if g == nil || !g.byMap || len(p.chain) < 2 || p.chain[0] != stHealthy || p.chain[1] != stGeo ||
+		len(g.reps)*len(p.Members) > maxGeoPre {
+		return
+	}
+	s := NewScratch(len(p.Members))
+	s.begin(p)
+	for f, up := range p.upMembers {
+		pre := make([]geoPre, len(g.reps))
+		for c, li := range g.reps {
+			s.idx = append(s.idx[:0], up...)
+			s.tier = append(s.tier[:0], len(s.idx))
+			p.applyRank(g.rank[li], s)
+			pre[c] = geoPre{idx: slices.Clone(s.idx), tier: slices.Clone(s.tier)}
+		}
+		p.geoUp[f] = pre
+	}
 }
 
 // listed reports whether map entry li lists the site of a member still

@@ -293,3 +293,77 @@ func TestCodeIndex(t *testing.T) {
 		t.Error("an empty index found GB")
 	}
 }
+
+// TestGeoPrecomputed checks that a chain starting healthy, geo, which
+// answers from the lists precomputeGeo made, answers as the stage run
+// per query does: for every combination of up, down and drained members,
+// clients of every kind of map entry, both families, the same random
+// draws.
+func TestGeoPrecomputed(t *testing.T) {
+	pools, err := CompileLocated(configWith(t, webPool, regions), testLocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := pools[0]
+	if web.geoUp[0] == nil || web.geoUp[1] == nil {
+		t.Fatal("a healthy, geo chain was not precomputed")
+	}
+	if got, want := len(web.geo.reps), 6; got != want {
+		t.Fatalf("%d distinct site lists, want %d (one per map key here)", got, want)
+	}
+	clients := []string{"81.2.69.142", "89.160.20.0/24", "216.160.83.56", "127.0.9.5", "198.51.100.1",
+		"41.1.2.3", "80.0.0.0/12", "0.0.0.0/0", "2001:218::1", "2001:db8::1/48", "175.16.1.1"}
+	n := len(web.Members)
+	checked := 0
+	for mask := 0; mask < 1<<(2*n); mask++ {
+		st := make([]Status, n)
+		for i := range st {
+			st[i] = Status{Up: mask>>i&1 == 1, Drain: mask>>(n+i)&1 == 1}
+		}
+		fast := web.WithStatus(st)
+		slow := *fast
+		slow.geoUp = [2][]geoPre{}
+		for _, cs := range clients {
+			for _, fam := range []Family{IPv4, IPv6} {
+				sf, ss := NewScratch(8), NewScratch(8)
+				sf.Seed(uint64(mask)*31 + 7)
+				ss.Seed(uint64(mask)*31 + 7)
+				for k := 0; k < 3; k++ {
+					a, b := fast.Select(client(cs), fam, sf), slow.Select(client(cs), fam, ss)
+					if !slices.Equal(a.Members, b.Members) || a.Scope != b.Scope || a.AllDown != b.AllDown {
+						t.Fatalf("states %+v, client %s, family %v: precomputed %v scope %d all down %v, per query %v scope %d all down %v",
+							st, cs, fam, names(a), a.Scope, a.AllDown, names(b), b.Scope, b.AllDown)
+					}
+					checked++
+				}
+			}
+		}
+	}
+	t.Logf("%d decisions compared", checked)
+}
+
+// TestGeoPrecomputeBounded checks that a map whose precomputed lists
+// would pass maxGeoPre is decided per query, and still by the map.
+func TestGeoPrecomputeBounded(t *testing.T) {
+	defer func(n int) { maxGeoPre = n }(maxGeoPre)
+	maxGeoPre = 6*6 - 1 // six site lists of six members
+	pools, err := CompileLocated(configWith(t, webPool, regions), testLocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := withDown(pools[0], "192.0.2.10", "192.0.2.11")
+	if web.geoUp[0] != nil || web.geoUp[1] != nil {
+		t.Fatalf("%d site lists of %d members were precomputed, above the bound %d", len(web.geo.reps), len(web.Members), maxGeoPre)
+	}
+	for _, tc := range []struct {
+		client string
+		sites  []string
+	}{
+		{"127.0.9.5", []string{"ap-east"}},
+		{"81.2.69.142", []string{"us-east", "us-east"}}, // GB's eu-west is down: continent EU's list
+	} {
+		if got := sitesOf(web.Select(client(tc.client), IPv4, NewScratch(8))); !slices.Equal(got, tc.sites) {
+			t.Errorf("client %s: sites %v, want %v", tc.client, got, tc.sites)
+		}
+	}
+}

@@ -125,6 +125,11 @@ type Pool struct {
 	FillNext bool
 
 	chain []stage
+	// weight is each member's Weight, apart from Members so that the
+	// weighted stage reads a few lines; hasHost says a member is a host
+	// name (shape then looks at each).
+	weight  []uint32
+	hasHost bool
 	// famMembers are the members of each family (0: IPv4, 1: IPv6),
 	// host-name members in both.
 	famMembers [2][]int
@@ -144,7 +149,8 @@ type Pool struct {
 	stickyV4, stickyV6 int
 	memberKey          []uint64 // stable hash of each member's address or host
 
-	geo *geoPlan
+	geo   *geoPlan
+	geoUp [2][]geoPre // per family, per site-list class (precomputeGeo); nil: per query
 
 	// latency stage
 	latPlan *latPlan
@@ -164,6 +170,7 @@ func (p *Pool) WithStatus(st []Status) *Pool {
 	q := *p
 	q.status = append([]Status(nil), st...)
 	q.precomputeUp()
+	q.precomputeGeo()
 	q.precomputeLatency()
 	q.precomputeSpill()
 	return &q
