@@ -218,6 +218,19 @@ func TestSetLongestMatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// More zones than fewOrigins: zoneOf hashes suffixes (byOrigin)
+	// instead of comparing them with each origin.
+	var more []*Zone
+	for _, o := range []string{"a.invalid.", "b.invalid.", "c.invalid.", "d.invalid."} {
+		more = append(more, mustParse(t, "$TTL 60\n@ IN SOA ns h 1 2 3 4 5\n@ IN NS ns\nns IN A 192.0.2.9\n", o))
+	}
+	many, err := NewSet(append(more, root, parent, child)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if many.few != nil || withRoot.few == nil {
+		t.Fatalf("%d zones compare origins (few: %d), %d zones too (few: %d); want only the set of at most %d", len(many.zones), len(many.few), len(withRoot.zones), len(withRoot.few), fewOrigins)
+	}
 	for _, tc := range []struct {
 		qname     string
 		want      *Zone
@@ -245,6 +258,9 @@ func TestSetLongestMatch(t *testing.T) {
 			}
 			if got := withRoot.Zone(tc.qname); got != tc.wantRoot {
 				t.Errorf("with the root zone: Zone = %v, want %v", origin(got), origin(tc.wantRoot))
+			}
+			if got := many.Zone(tc.qname); got != tc.wantRoot {
+				t.Errorf("with the root zone and %d more: Zone = %v, want %v", len(more), origin(got), origin(tc.wantRoot))
 			}
 			z, r := s.Lookup(tc.qname, dns.TypeA)
 			if z != tc.want || r.Kind != tc.kind || r.Answer.Len() != tc.answerLen {

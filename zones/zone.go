@@ -333,6 +333,10 @@ type Set struct {
 	// (n < 256; longer ones set bit 255): zoneOf hashes only the
 	// suffixes of a length some origin has.
 	originLens [4]uint64
+	// few lists the origins (by index in zones) of a set of at most
+	// fewOrigins zones: comparing a suffix with each costs less than
+	// hashing it for byOrigin.
+	few []string
 	// extra holds the additional-section RRsets of every NS, MX and SRV
 	// RRset the set serves (see additional), by the RRset's zone and
 	// index: refs[span>>32 : span&0xFFFFFFFF]. The query path only
@@ -363,6 +367,9 @@ func NewSet(zones ...*Zone) (*Set, error) {
 		s.byOrigin[z.Origin] = uint32(i)
 		n := min(len(z.Origin), 255)
 		s.originLens[n>>6] |= 1 << (n & 63)
+		if len(s.zones) <= fewOrigins {
+			s.few = append(s.few, z.Origin)
+		}
 	}
 	s.additional()
 	return s, nil
@@ -391,12 +398,24 @@ func (s *Set) zoneOf(name string) (uint32, bool) {
 		if s.originLens[n>>6]&(1<<(n&63)) == 0 {
 			continue
 		}
+		if s.few != nil {
+			for i, o := range s.few {
+				if o == name[off:] {
+					return uint32(i), true
+				}
+			}
+			continue
+		}
 		if i, ok := s.byOrigin[name[off:]]; ok {
 			return i, true
 		}
 	}
 	return 0, false
 }
+
+// fewOrigins is how many zones a set compares origins of instead of
+// hashing them.
+const fewOrigins = 4
 
 // Lookup finds the zone for qname and looks qname up in it, lowercasing the
 // name once. The zone is nil (and the Result's Kind NotInZone) when no zone
