@@ -67,6 +67,13 @@ func (r *response) reset() {
 	*r = response{recs: r.recs[:0]}
 }
 
+// add appends x. Not inlined: each inlined copy of append brings its
+// growth path's code along, and the query path runs several call sites;
+// one copy keeps its instructions in fewer cache lines (a geo query's
+// code is about the size of the first-level instruction cache,
+// BENCHMARKS.md).
+//
+//go:noinline
 func (r *response) add(x rec) { r.recs = append(r.recs, x) }
 
 // packer writes responses. It belongs to one worker.

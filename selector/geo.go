@@ -147,6 +147,9 @@ func (c *codeIndex) add(code string, li int) {
 	c.lists = slices.Insert(c.lists, i, li)
 }
 
+// find returns the list index of code. Not inlined (see hasMember).
+//
+//go:noinline
 func (c *codeIndex) find(code string) (int, bool) {
 	lo, hi := 0, len(c.codes)
 	for lo < hi {
@@ -234,16 +237,10 @@ func (p *Pool) applyRank(rank []uint64, s *Scratch) {
 // result over the up members, precomputeGeo) an entry is listed when its
 // result is not empty; without, s's list is scanned.
 func (g *geoPlan) entry(a netip.Addr, s *Scratch, pre []geoPre) (chosen, scope int, l geo.Location, cand [4]int, n int) {
-	listed := func(li int) bool {
-		if pre != nil {
-			return len(pre[g.class[li]].idx) > 0
-		}
-		return g.listed(li, s)
-	}
 	li, scope, ok := g.cidr.Lookup(a)
 	if ok {
 		cand[n], n = li, n+1
-		if listed(li) {
+		if g.hasMember(li, s, pre) {
 			return li, scope, l, cand, n
 		}
 	}
@@ -261,11 +258,24 @@ func (g *geoPlan) entry(a netip.Addr, s *Scratch, pre []geoPre) (chosen, scope i
 		cand[n], n = g.def, n+1
 	}
 	for _, li := range cand[:n] {
-		if listed(li) {
+		if g.hasMember(li, s, pre) {
 			return li, scope, l, cand, n
 		}
 	}
 	return -1, scope, l, cand, n
+}
+
+// hasMember reports whether entry li lists a site with a member in s's
+// list (with pre: in the precomputed result). Not inlined, and neither is
+// codeIndex.find: entry calls each from two places, and one copy of
+// their code keeps a geo query's instructions in fewer cache lines.
+//
+//go:noinline
+func (g *geoPlan) hasMember(li int, s *Scratch, pre []geoPre) bool {
+	if pre != nil {
+		return len(pre[g.class[li]].idx) > 0
+	}
+	return g.listed(li, s)
 }
 
 // geoPre is the geo stage's result for one distinct site list over one
