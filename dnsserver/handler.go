@@ -354,12 +354,13 @@ func (w *worker) chase(snap *Snapshot, name string) {
 	nv := 0
 	for depth := 0; ; depth++ {
 		var z *zones.Zone
-		var res zones.Result
+		var r zones.Result // filled in place: a dozen words, never copied
+		res := &r
 		if depth == 0 {
 			// The question's name as parsed: lower case and absolute.
-			z, res = snap.Zones.LookupCanonical(name, q.qtype)
+			z = snap.Zones.LookupCanonicalTo(res, name, q.qtype)
 		} else {
-			z, res = snap.Zones.Lookup(name, q.qtype)
+			z = snap.Zones.LookupTo(res, name, q.qtype)
 		}
 		if z == nil {
 			if depth == 0 {
@@ -497,7 +498,7 @@ func (w *worker) negative(z *zones.Zone) {
 
 // pool answers a POOL name from the selector. It returns the CNAME target
 // to follow when the chosen member is a host name, else "".
-func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res zones.Result) string {
+func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res *zones.Result) string {
 	q := &w.q
 	resp := &w.resp
 	var fams [2]selector.Family

@@ -95,20 +95,27 @@ type Result struct {
 // Lookup takes no lock and does not allocate (but for names longer than
 // 255 bytes of text, which cannot come from the wire unescaped).
 func (z *Zone) Lookup(qname string, qtype uint16) Result {
+	var r Result
 	if qname == "" {
-		return Result{Kind: NotInZone}
+		r.Kind = NotInZone
+		return r
 	}
 	var buf [maxName]byte
-	return lookup(z, folded(&buf, qname), qtype)
+	lookupTo(&r, z, folded(&buf, qname), qtype)
+	return r
 }
 
-// lookup works on a lowercase, absolute name.
-func lookup(z *Zone, name string, qtype uint16) Result {
+// lookupTo looks up a lowercase, absolute name into r. The query path
+// passes its own Result: a Result is a dozen words, and returning it by
+// value through each level copied it at each.
+func lookupTo(r *Result, z *Zone, name string, qtype uint16) {
 	if i := z.find(name); i != noNode {
 		if c := z.nodes[i].cut; c != noNode && !(c == i && qtype == dns.TypeDS) {
-			return z.referral(c)
+			z.referralTo(r, c)
+			return
 		}
-		return z.answer(i, qtype, false)
+		z.answerTo(r, i, qtype, false)
+		return
 	}
 	// The closest encloser: the longest existing ancestor. Every node is
 	// in the zone, so finding none means the name is not in it.
@@ -119,27 +126,29 @@ func lookup(z *Zone, name string, qtype uint16) Result {
 		}
 		n := &z.nodes[ce]
 		if n.cut != noNode {
-			return z.referral(n.cut)
+			z.referralTo(r, n.cut)
+			return
 		}
 		if n.wild != noNode {
-			return z.answer(n.wild, qtype, true)
+			z.answerTo(r, n.wild, qtype, true)
+			return
 		}
-		return Result{Kind: NXDomain}
+		*r = Result{Kind: NXDomain}
+		return
 	}
-	return Result{Kind: NotInZone}
+	*r = Result{Kind: NotInZone}
 }
 
-func (z *Zone) referral(i uint32) Result {
-	r := Result{Kind: Delegation, Owner: z.nameOf(i), NS: z.rrsetOf(i, dns.TypeNS)}
+func (z *Zone) referralTo(r *Result, i uint32) {
+	*r = Result{Kind: Delegation, Owner: z.nameOf(i), NS: z.rrsetOf(i, dns.TypeNS)}
 	if a := z.auxOf(i); a != nil {
 		r.Glue = RRsets{zones: &z.self, refs: z.glue[a.glue : a.glue+a.nglue]}
 		r.InDomainGlue = int(a.inDomain)
 	}
-	return r
 }
 
-func (z *Zone) answer(i uint32, qtype uint16, wild bool) Result {
-	r := Result{Owner: z.nameOf(i), Wildcard: wild}
+func (z *Zone) answerTo(r *Result, i uint32, qtype uint16, wild bool) {
+	*r = Result{Owner: z.nameOf(i), Wildcard: wild}
 	n := &z.nodes[i]
 	a := z.auxOf(i)
 	switch {
@@ -151,21 +160,20 @@ func (z *Zone) answer(i uint32, qtype uint16, wild bool) Result {
 		} else {
 			r.Kind = CNAME
 		}
-		return r
+		return
 	case a != nil && a.pool >= 0 && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY):
 		r.Kind, r.Pool, r.PoolTTL = PoolName, int(z.poolIdx[a.pool]), a.poolTTL
-		return r
+		return
 	case qtype == dns.TypeANY:
 		if n.nsets > 0 && z.sets[n.sets].typ != TypePOOL {
 			r.Kind, r.Answer = Success, RRset{z: z, node: i, set: n.sets}
-			return r
+			return
 		}
 	case qtype != TypePOOL:
 		if s, ok := z.setOf(i, qtype); ok {
 			r.Kind, r.Answer = Success, RRset{z: z, node: i, set: s}
-			return r
+			return
 		}
 	}
 	r.Kind = NoData
-	return r
 }

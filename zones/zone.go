@@ -426,29 +426,47 @@ const fewOrigins = 4
 // or SRV carries in Additional the addresses of its targets (see
 // Result.Additional).
 func (s *Set) Lookup(qname string, qtype uint16) (*Zone, Result) {
-	if qname == "" {
-		return nil, Result{Kind: NotInZone}
-	}
-	if needsFold(qname) {
-		return s.lookupFolded(qname, qtype)
-	}
-	return s.LookupCanonical(qname, qtype)
+	var r Result
+	z := s.LookupTo(&r, qname, qtype)
+	return z, r
 }
 
-// lookupFolded is Lookup of a name that must be lowercased or made
+// LookupTo is Lookup into r, for a caller that keeps its Result (the
+// query path): a Result is a dozen words, returned by value it is copied
+// at each level.
+func (s *Set) LookupTo(r *Result, qname string, qtype uint16) *Zone {
+	if qname == "" {
+		*r = Result{Kind: NotInZone}
+		return nil
+	}
+	if needsFold(qname) {
+		return s.lookupFolded(r, qname, qtype)
+	}
+	return s.LookupCanonicalTo(r, qname, qtype)
+}
+
+// lookupFolded is LookupTo of a name that must be lowercased or made
 // absolute first: its buffer is kept off the common path's stack.
-func (s *Set) lookupFolded(qname string, qtype uint16) (*Zone, Result) {
+func (s *Set) lookupFolded(r *Result, qname string, qtype uint16) *Zone {
 	var buf [maxName]byte
-	return s.LookupCanonical(folded(&buf, qname), qtype)
+	return s.LookupCanonicalTo(r, folded(&buf, qname), qtype)
 }
 
 // LookupCanonical is Lookup of a name already in canonical form: lower
 // case (ASCII) and absolute, as a DNS server's parser writes a question's
 // name. Another name finds nothing it should.
 func (s *Set) LookupCanonical(name string, qtype uint16) (*Zone, Result) {
+	var r Result
+	z := s.LookupCanonicalTo(&r, name, qtype)
+	return z, r
+}
+
+// LookupCanonicalTo is LookupCanonical into r.
+func (s *Set) LookupCanonicalTo(r *Result, name string, qtype uint16) *Zone {
 	zi, ok := s.zoneOf(name)
 	if !ok {
-		return nil, Result{Kind: NotInZone}
+		*r = Result{Kind: NotInZone}
+		return nil
 	}
 	z := s.zones[zi]
 	// DS records live in the parent (RFC 4035 section 3.1.4.1): when the
@@ -458,10 +476,11 @@ func (s *Set) LookupCanonical(name string, qtype uint16) (*Zone, Result) {
 	// name that exists): the child answers, NODATA with its SOA.
 	if qtype == dns.TypeDS && len(z.Origin) == len(name) {
 		if p := s.delegator(z); p != nil {
-			return p, lookup(p, name, qtype)
+			lookupTo(r, p, name, qtype)
+			return p
 		}
 	}
-	r := lookup(z, name, qtype)
+	lookupTo(r, z, name, qtype)
 	if r.Kind == Success {
 		switch r.Answer.Type() {
 		case dns.TypeNS, dns.TypeMX, dns.TypeSRV:
@@ -470,7 +489,7 @@ func (s *Set) LookupCanonical(name string, qtype uint16) (*Zone, Result) {
 			}
 		}
 	}
-	return z, r
+	return z
 }
 
 // parentZone returns the served zone holding the name one label above
