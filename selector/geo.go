@@ -86,11 +86,14 @@ func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoP
 		switch {
 		case key == "default":
 			g.def = li
-		case kind == "country":
-			g.country.add(code, li)
-			g.locates = true
-		case kind == "continent":
-			g.continent.add(code, li)
+		case kind == "country" || kind == "continent":
+			idx := &g.country
+			if kind == "continent" {
+				idx = &g.continent
+			}
+			if !idx.add(code, li) {
+				return nil, fmt.Errorf("geo map %q key %q: a %s code is two letters", cp.Map, key, kind)
+			}
 			g.locates = true
 		default:
 			pf, err := netip.ParsePrefix(key)
@@ -126,38 +129,55 @@ func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoP
 	return g, nil
 }
 
-// codeIndex maps country or continent codes to list indexes: a sorted
-// slice searched by halves. A map has a handful of such keys, and two
-// string compares cost less than hashing the code for a map lookup on
-// every geo decision.
+// codeIndex maps country or continent codes to list indexes: two-letter
+// codes (configuration validation allows no other) as 16-bit keys in a
+// sorted slice searched by halves, so a geo decision compares integers,
+// not strings, and hashes nothing.
 type codeIndex struct {
-	codes []string
+	keys  []uint16
 	lists []int
 }
 
-// add records code -> li; keys arrive in sorted order (compileGeo), but
-// add keeps the slice sorted whatever the order.
-func (c *codeIndex) add(code string, li int) {
-	i, found := slices.BinarySearch(c.codes, code)
+// codeKey is code's key; false when code is not two bytes long.
+func codeKey(code string) (uint16, bool) {
+	if len(code) != 2 {
+		return 0, false
+	}
+	return uint16(code[0])<<8 | uint16(code[1]), true
+}
+
+// add records code -> li, keeping the keys sorted whatever the order;
+// false for a code not two bytes long.
+func (c *codeIndex) add(code string, li int) bool {
+	k, ok := codeKey(code)
+	if !ok {
+		return false
+	}
+	i, found := slices.BinarySearch(c.keys, k)
 	if found {
 		c.lists[i] = li
-		return
+		return true
 	}
-	c.codes = slices.Insert(c.codes, i, code)
+	c.keys = slices.Insert(c.keys, i, k)
 	c.lists = slices.Insert(c.lists, i, li)
+	return true
 }
 
 // find returns the list index of code. Not inlined (see hasMember).
 //
 //go:noinline
 func (c *codeIndex) find(code string) (int, bool) {
-	lo, hi := 0, len(c.codes)
+	k, ok := codeKey(code)
+	if !ok {
+		return 0, false
+	}
+	lo, hi := 0, len(c.keys)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		switch {
-		case c.codes[m] == code:
+		case c.keys[m] == k:
 			return c.lists[m], true
-		case c.codes[m] < code:
+		case c.keys[m] < k:
 			lo = m + 1
 		default:
 			hi = m

@@ -265,7 +265,14 @@ func TestGeoFillNextTier(t *testing.T) {
 func TestCodeIndex(t *testing.T) {
 	var c codeIndex
 	for i, code := range []string{"GB", "AU", "US", "SE", "CN", "GB"} { // out of order, GB twice
-		c.add(code, i)
+		if !c.add(code, i) {
+			t.Fatalf("add(%q) refused", code)
+		}
+	}
+	for _, code := range []string{"", "G", "GBR"} {
+		if c.add(code, 9) {
+			t.Errorf("add(%q) took a code that is not two letters", code)
+		}
 	}
 	tests := []struct {
 		name, code string
@@ -280,6 +287,8 @@ func TestCodeIndex(t *testing.T) {
 		{"absent before", "AA", 0, false},
 		{"absent after", "ZZ", 0, false},
 		{"empty", "", 0, false},
+		{"one letter", "G", 0, false},
+		{"three letters starting with a known code", "GBR", 0, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
