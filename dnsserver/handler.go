@@ -77,13 +77,13 @@ func newWorker(udpSize int, log *slog.Logger) *worker {
 	// The question's buffers hold the longest name from the start: its
 	// text (each octet at most four characters, \DDD) and its wire form,
 	// side by side, so parsing never grows them.
-	names := make([]byte, 0, maxNameWire+4*maxNameWire)
+	names := make([]byte, 0, maxNameWire+maxNameText)
 	return &worker{
 		q: query{
 			qwire:      names[:0:maxNameWire],
 			qname:      names[maxNameWire:maxNameWire],
-			labelOffs:  make([]int, 0, maxNameWire/2+1),
-			labelTexts: make([]int, 0, maxNameWire/2+1),
+			labelOffs:  make([]int, 0, maxLabels),
+			labelTexts: make([]int, 0, maxLabels),
 		},
 		in:      make([]byte, maxMsg),
 		pk:      newPacker(),

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net/netip"
@@ -189,10 +190,33 @@ func (q *query) parse(msg []byte) parseResult {
 	return res
 }
 
+// Room for the longest question name: its wire form, its text (each
+// octet at most four characters, \DDD, and a dot per label) and its
+// labels (at least two wire octets each).
+const (
+	maxNameText = 4 * maxNameWire
+	maxLabels   = maxNameWire/2 + 1
+)
+
 // parseQuestion reads the question at off. Compression pointers are not
-// accepted: nothing before the question can be pointed at.
+// accepted: nothing before the question can be pointed at. It writes
+// into buffers sized for the longest name (newWorker's, or made here
+// once), by index.
+//
+// The text of a name of usual octets is its wire form shifted by one:
+// each length octet becomes the dot that ends the label before it. So
+// after the labels are checked, one loop maps every octet through
+// labelText and the dots are put in place; a label text starts where its
+// length octet does. Only a name with an octet that takes an escape is
+// written label by label (putLabel).
 func (q *query) parseQuestion(msg []byte, off int) (int, error) {
+	if cap(q.qwire) < maxNameWire || cap(q.qname) < maxNameText || cap(q.labelOffs) < maxLabels || cap(q.labelTexts) < maxLabels {
+		q.qwire, q.qname = make([]byte, 0, maxNameWire), make([]byte, 0, maxNameText)
+		q.labelOffs, q.labelTexts = make([]int, 0, maxLabels), make([]int, 0, maxLabels)
+	}
+	offs := q.labelOffs[:maxLabels]
 	start := off
+	nl := 0
 	for {
 		if off >= len(msg) {
 			return 0, errFormat
@@ -208,16 +232,42 @@ func (q *query) parseQuestion(msg []byte, off int) (int, error) {
 		if off+1+l > len(msg) || off+1+l-start >= maxNameWire {
 			return 0, errFormat
 		}
-		q.labelOffs = append(q.labelOffs, off-start)
-		q.labelTexts = append(q.labelTexts, len(q.qname))
-		q.qname = appendLabel(q.qname, msg[off+1:off+1+l])
-		q.qname = append(q.qname, '.')
+		offs[nl] = off - start
+		nl++
 		off += 1 + l
 	}
-	if len(q.qname) == 0 {
-		q.qname = append(q.qname, '.')
+	wire := msg[start:off]
+	q.qwire = append(q.qwire[:0], wire...)
+	q.labelOffs = offs[:nl]
+	text := q.qname[:maxNameText]
+	n := len(wire) - 1 // the text's length: a character per octet but the root's
+	if n == 0 {
+		text[0], n = '.', 1
+		q.labelTexts = q.labelTexts[:0]
+	} else {
+		for j, b := range wire[1:] {
+			text[j] = labelText[b]
+		}
+		for _, o := range offs[1:nl] {
+			text[o-1] = '.'
+		}
+		text[n-1] = '.'
+		if bytes.IndexByte(text[:n], 0) < 0 {
+			// Each label's text starts where its length octet does.
+			q.labelTexts = append(q.labelTexts[:0], q.labelOffs...)
+		} else {
+			texts := q.labelTexts[:nl]
+			n = 0
+			for k, o := range offs[:nl] {
+				texts[k] = n
+				n = putLabel(text, n, wire[o+1:o+1+int(wire[o])])
+				text[n] = '.'
+				n++
+			}
+			q.labelTexts = texts
+		}
 	}
-	q.qwire = append(q.qwire, msg[start:off]...)
+	q.qname = text[:n]
 	q.name = unsafe.String(unsafe.SliceData(q.qname), len(q.qname))
 	if off+4 > len(msg) {
 		return 0, errFormat
@@ -243,34 +293,35 @@ var labelText = func() (t [256]byte) {
 	return t
 }()
 
-// appendLabel appends one label in presentation form, lowercased: as is
-// for the usual octets (a table read each, no branch per kind), with
-// escapes (\. or \DDD) when the label holds any other.
-func appendLabel(dst, label []byte) []byte {
-	n := len(dst)
-	if cap(dst)-n >= len(label) {
-		out := dst[n : n+len(label)]
-		plain := byte(1)
-		for i, b := range label {
-			c := labelText[b]
-			out[i] = c
-			plain &= (c | -c) >> 7 // 1 while every c is nonzero
-		}
-		if plain != 0 {
-			return dst[:n+len(label)]
-		}
+// putLabel writes one label in presentation form, lowercased, into dst
+// at t and returns the offset after it: as is for the usual octets (a
+// table read each, no branch per kind), with escapes (\. or \DDD) when
+// the label holds any other. dst has room for four characters an octet.
+func putLabel(dst []byte, t int, label []byte) int {
+	out := dst[t : t+len(label)]
+	plain := byte(1)
+	for i, b := range label {
+		c := labelText[b]
+		out[i] = c
+		plain &= (c | -c) >> 7 // 1 while every c is nonzero
+	}
+	if plain != 0 {
+		return t + len(label)
 	}
 	for _, b := range label {
 		switch c := labelText[b]; {
 		case c != 0:
-			dst = append(dst, c)
+			dst[t] = c
+			t++
 		case b >= ' ' && b <= '~':
-			dst = append(dst, '\\', b)
+			dst[t], dst[t+1] = '\\', b
+			t += 2
 		default:
-			dst = append(dst, '\\', '0'+b/100, '0'+b/10%10, '0'+b%10)
+			dst[t], dst[t+1], dst[t+2], dst[t+3] = '\\', '0'+b/100, '0'+b/10%10, '0'+b%10
+			t += 4
 		}
 	}
-	return dst
+	return t
 }
 
 // skipName steps over a possibly compressed name.

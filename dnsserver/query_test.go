@@ -9,11 +9,11 @@ import (
 
 // TestParseQuestionText: the question's presentation form is miekg/dns's
 // (the form zone files and the zone set use), lowercased, for every octet
-// a label can hold, both where the name buffer has room (the table's fast
-// path) and where it must grow (the escaping path).
+// a label can hold, both in a worker's buffers and in a query without
+// any (parseQuestion makes them), where the octet takes the table's plain
+// path or the escaping one.
 func TestParseQuestionText(t *testing.T) {
-	var warm query
-	warm.qname = make([]byte, 0, 1024)
+	warm := &newWorker(1232, nil).q
 	for b := 0; b < 256; b++ {
 		m := new(dns.Msg)
 		m.SetQuestion("x.test.", dns.TypeA)
@@ -33,7 +33,7 @@ func TestParseQuestionText(t *testing.T) {
 		for _, tc := range []struct {
 			name string
 			q    *query
-		}{{"growing", new(query)}, {"room", &warm}} {
+		}{{"no buffers", new(query)}, {"worker's", warm}} {
 			if res := tc.q.parse(msg); res != parseOK {
 				t.Fatalf("octet %d (%s): parse = %d", b, tc.name, res)
 			}
@@ -42,6 +42,18 @@ func TestParseQuestionText(t *testing.T) {
 			}
 			if got := string(tc.q.qwire); got != string(msg[headerLen:len(msg)-4]) {
 				t.Errorf("octet %d (%s): wire %q", b, tc.name, got)
+			}
+			// Where each label starts: in the wire form, and in the
+			// text (after the first label's text and its dot).
+			first := strings.Index(want, ".")
+			for first > 0 && want[first-1] == '\\' { // an escaped dot is the label's
+				first += 1 + strings.Index(want[first+1:], ".")
+			}
+			if got := tc.q.labelOffs; len(got) != 2 || got[0] != 0 || got[1] != 4 {
+				t.Errorf("octet %d (%s): label offsets %v, want [0 4]", b, tc.name, got)
+			}
+			if got := tc.q.labelTexts; len(got) != 2 || got[0] != 0 || got[1] != first+1 {
+				t.Errorf("octet %d (%s): label text offsets %v, want [0 %d] (name %q)", b, tc.name, got, first+1, want)
 			}
 		}
 	}
