@@ -86,7 +86,12 @@ type packer struct {
 	// starts and how long the name is from there, uncompressed.
 	names  [maxCompress]nameAt
 	nnames int
-	wire   [maxNameWire + 1]byte // a name being written, in wire form
+	// qlabels: the question's labels are still to be put in names.
+	// name points at the question's own suffixes without the table, so
+	// most responses never need it; wireName puts them first when it
+	// does.
+	qlabels bool
+	wire    [maxNameWire + 1]byte // a name being written, in wire form
 	// q is the query being answered.
 	q *query
 
@@ -126,6 +131,7 @@ type boundary struct {
 func (p *packer) pack(q *query, resp *response, limit int, udpSize int) []byte {
 	p.q = q
 	p.nnames = 0
+	p.qlabels = q.hasQuestion
 	b := p.buf[2 : 2+maxMsg]
 	flags := uint16(flagQR) | q.flags&(0xF<<11|flagRD|flagCD) | uint16(resp.rcode&0xF)
 	if resp.aa {
@@ -137,9 +143,6 @@ func (p *packer) pack(q *query, resp *response, limit int, udpSize int) []byte {
 	if q.hasQuestion {
 		qd = 1
 		copy(b[off:], q.qwire)
-		for _, lo := range q.labelOffs {
-			p.remember(headerLen+lo, len(q.qwire)-lo)
-		}
 		off += len(q.qwire)
 		binary.BigEndian.PutUint16(b[off:], q.qtype)
 		binary.BigEndian.PutUint16(b[off+2:], q.qclass)
@@ -350,6 +353,12 @@ func (p *packer) name(b []byte, off int, name string) (int, bool) {
 // Names compare without regard to case (RFC 4343), so a name in the
 // question's case points into the question.
 func (p *packer) wireName(b []byte, off int, w []byte, compress bool) (int, bool) {
+	if p.qlabels {
+		p.qlabels = false
+		for _, lo := range p.q.labelOffs {
+			p.remember(headerLen+lo, len(p.q.qwire)-lo)
+		}
+	}
 	cut, ptr := len(w), -1
 	if compress {
 		for i := 0; i < len(w) && w[i] != 0; i += int(w[i]) + 1 {
