@@ -474,7 +474,8 @@ func (w *worker) addSet(sect uint8, set zones.RRset, owner string, optional bool
 	}
 	typ := set.Type()
 	for r := range set.All() {
-		w.resp.add(rec{sect: sect, kind: recZone, optional: optional, typ: typ, class: dns.ClassINET, ttl: r.TTL, owner: owner, rdata: r.Rdata})
+		x := w.resp.next()
+		x.sect, x.kind, x.optional, x.typ, x.class, x.ttl, x.owner, x.rdata = sect, recZone, optional, typ, dns.ClassINET, r.TTL, owner, r.Rdata
 	}
 }
 
@@ -564,7 +565,8 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res *zones.Res
 			if m.Addr.Is4() {
 				typ = dns.TypeA
 			}
-			resp.add(rec{sect: secAnswer, kind: recA, typ: typ, class: dns.ClassINET, owner: name, ttl: ttl, addr: m.Addr})
+			x := resp.next()
+			x.sect, x.kind, x.typ, x.class, x.owner, x.ttl, x.addr = secAnswer, recA, typ, dns.ClassINET, name, ttl, m.Addr
 			if i < len(counters) {
 				counters[i].Add(1)
 			}

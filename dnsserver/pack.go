@@ -76,6 +76,22 @@ func (r *response) reset() {
 //go:noinline
 func (r *response) add(x rec) { r.recs = append(r.recs, x) }
 
+// next appends a zero record and returns it, for the caller to fill at
+// once (a later add or next may move it): the hot paths set a record's
+// fields in place instead of building it on the stack and copying it.
+//
+//go:noinline
+func (r *response) next() *rec {
+	n := len(r.recs)
+	if n < cap(r.recs) {
+		r.recs = r.recs[:n+1]
+		r.recs[n] = rec{}
+	} else {
+		r.recs = append(r.recs, rec{})
+	}
+	return &r.recs[n]
+}
+
 // packer writes responses. It belongs to one worker.
 type packer struct {
 	// buf holds a 2-byte length prefix (for TCP) and the response under
