@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/tern
 
-.PHONY: all build run man package deps lint tools test vet fuzz bench bench-perf bench-go bench-probes bench-dispatcher bench-scale bench-dnssec generate clean
+.PHONY: all build run man package deps lint tools test vet fuzz bench bench-perf bench-go bench-probes bench-dispatcher bench-scale bench-dnssec bench-icache generate clean
 
 all: build
 
@@ -101,6 +101,12 @@ bench-go:
 # Zone size against cost: time to serve and peak RSS for 10k, 100k and 1M
 # records, tern standalone and as a cluster node beside Knot DNS
 # (SIZES="...", MODES="standalone cluster" to choose).
+# Instructions and simulated first-level cache misses of one warm query
+# in the handler (bench/icache.sh; BENCH=, I1=, D1=; see BENCHMARKS.md).
+bench-icache:
+	scripts/debs.sh valgrind:valgrind
+	bench/icache.sh
+
 bench-scale:
 	scripts/debs.sh knotd:knot dig:bind9-dnsutils
 	bench/scale.sh
