@@ -136,20 +136,26 @@ func (u *udpSocket) close() error { return unix.Close(u.fd) }
 // udpIO holds what one reader passes to recvmmsg and sendmmsg. It lives on
 // the heap, so the kernel gets pointers that do not move.
 type udpIO struct {
-	in     [udpBatch]unix.Mmsghdr
-	from   [udpBatch]unix.RawSockaddrAny
-	inIov  [udpBatch]unix.Iovec
-	oob    [udpBatch][64]byte
+	in    [udpBatch]unix.Mmsghdr
+	from  [udpBatch]unix.RawSockaddrAny
+	inIov [udpBatch]unix.Iovec
+	// oob has room for both packet-info messages a dual-stack socket
+	// gives an IPv4 datagram (IP_PKTINFO, 32 bytes, and IPV6_PKTINFO,
+	// 40): 64 bytes cut the second (MSG_CTRUNC).
+	oob    [udpBatch][128]byte
 	inBuf  []byte // udpBatch * maxUDPQuery
 	out    [udpBatch]unix.Mmsghdr
 	outIov [udpBatch]unix.Iovec
 	reply  [udpBatch][64]byte // control messages naming the answers' sources
 	outBuf []byte             // udpBatch * the largest UDP answer
 	outMax int
+	// dirty is how many of in's headers recv must reset before the next
+	// call: those the kernel may have changed since.
+	dirty int
 }
 
 func newUDPIO(pktinfo bool, udpSize int) *udpIO {
-	io := &udpIO{inBuf: make([]byte, udpBatch*maxUDPQuery), outBuf: make([]byte, udpBatch*udpSize), outMax: udpSize}
+	io := &udpIO{inBuf: make([]byte, udpBatch*maxUDPQuery), outBuf: make([]byte, udpBatch*udpSize), outMax: udpSize, dirty: udpBatch}
 	for i := range io.in {
 		io.inIov[i].Base = &io.inBuf[i*maxUDPQuery]
 		io.inIov[i].SetLen(maxUDPQuery)
@@ -212,7 +218,10 @@ func (s *Server) serveUDP(u *udpSocket) {
 //
 //go:noinline
 func (io *udpIO) recv(u *udpSocket) (int, bool) {
-	for i := range io.in {
+	// Only the headers the last call filled were changed (and the one
+	// after, which the kernel may have begun): at low rates that is one
+	// or two cache lines written per turn instead of udpBatch.
+	for i := range min(io.dirty, udpBatch) {
 		h := &io.in[i].Hdr
 		h.Namelen = unix.SizeofSockaddrAny
 		h.Flags = 0
@@ -221,7 +230,12 @@ func (io *udpIO) recv(u *udpSocket) (int, bool) {
 		}
 	}
 	n, _, errno := syscall.RawSyscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&io.in[0])), udpBatch, unix.MSG_WAITFORONE, 0, 0)
-	return int(n), errno == 0
+	if errno != 0 {
+		io.dirty = udpBatch // an error may leave any header changed
+		return 0, false
+	}
+	io.dirty = int(n) + 1
+	return int(n), true
 }
 
 // answerBatch answers the n datagrams io holds and sends the answers in
