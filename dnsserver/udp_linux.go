@@ -254,9 +254,16 @@ func (s *Server) answerBatch(w *worker, u *udpSocket, io *udpIO, n int) {
 		if len(resp) == 0 || len(resp) > io.outMax {
 			continue
 		}
-		buf := io.outBuf[k*io.outMax:]
-		copy(buf, resp)
-		io.outIov[k].Base = &buf[0]
+		if i == n-1 {
+			// The batch's last answer is sent from the worker's buffer:
+			// nothing writes it before sendmmsg (at low rates, where a
+			// batch is one query, no answer is copied).
+			io.outIov[k].Base = &resp[0]
+		} else {
+			buf := io.outBuf[k*io.outMax:]
+			copy(buf, resp)
+			io.outIov[k].Base = &buf[0]
+		}
 		io.outIov[k].SetLen(len(resp))
 		o := &io.out[k].Hdr
 		*o = unix.Msghdr{Name: h.Name, Namelen: h.Namelen, Iov: &io.outIov[k], Iovlen: 1}
