@@ -546,30 +546,33 @@ func optLen(q *query, resp *response) int {
 // extended rcode, version 0, DO copied from the query, the ECS option
 // with its scope, NSID, and the client's cookie with our server cookie.
 func (p *packer) writeOPT(b []byte, off int, q *query, resp *response, udpSize int) int {
-	b[off] = 0 // root
-	binary.BigEndian.PutUint16(b[off+1:], dns.TypeOPT)
-	binary.BigEndian.PutUint16(b[off+3:], uint16(udpSize))
+	// The record's fixed part, through an array: one bounds check.
+	h := (*[11]byte)(b[off : off+11])
 	ttl := uint32(resp.rcode>>4) << 24
 	if q.ednsDO {
 		ttl |= ednsDO
 	}
-	binary.BigEndian.PutUint32(b[off+5:], ttl)
+	h[0] = 0 // root
+	binary.BigEndian.PutUint16(h[1:3], dns.TypeOPT)
+	binary.BigEndian.PutUint16(h[3:5], uint16(udpSize))
+	binary.BigEndian.PutUint32(h[5:9], ttl)
 	rdStart := off + 11
 	o := rdStart
 	if q.ecs && q.ecsFamily != 0 {
 		n := (int(q.ecsSource) + 7) / 8
-		binary.BigEndian.PutUint16(b[o:], optSubnet)
-		binary.BigEndian.PutUint16(b[o+2:], uint16(4+n))
-		binary.BigEndian.PutUint16(b[o+4:], q.ecsFamily)
-		b[o+6] = q.ecsSource
-		b[o+7] = resp.scope
+		e := b[o : o+8+n]
+		_ = e[7] // one bounds check for the option's fixed part
+		binary.BigEndian.PutUint16(e[0:2], optSubnet)
+		binary.BigEndian.PutUint16(e[2:4], uint16(4+n))
+		binary.BigEndian.PutUint16(e[4:6], q.ecsFamily)
+		e[6] = q.ecsSource
+		e[7] = resp.scope
+		a := q.ecsAddr.As16()
 		if q.ecsFamily == 1 {
-			a := q.ecsAddr.As4()
-			copy(b[o+8:], a[:n])
-		} else {
-			a := q.ecsAddr.As16()
-			copy(b[o+8:], a[:n])
+			a4 := q.ecsAddr.As4()
+			copy(a[:], a4[:])
 		}
+		copy(e[8:8+n], a[:n])
 		o += 8 + n
 	}
 	if q.nsid {
@@ -586,6 +589,6 @@ func (p *packer) writeOPT(b []byte, off int, q *query, resp *response, udpSize i
 		copy(b[o+4+cookieClientLen:], resp.cookie[:])
 		o += 4 + cookieClientLen + cookieServerLen
 	}
-	binary.BigEndian.PutUint16(b[off+9:], uint16(o-rdStart))
+	binary.BigEndian.PutUint16(h[9:11], uint16(o-rdStart))
 	return o
 }
