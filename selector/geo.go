@@ -32,11 +32,12 @@ type geoPlan struct {
 	def                int      // list of "default", -1 when none
 	keys               []string // list index -> the map key, for explain
 	lists              [][]string
-	rank               [][]uint64 // list index -> member -> rank (unlisted: noRank)
-	// class numbers the distinct site lists (list index -> class); reps
-	// holds one list index of each class.
-	class, reps []int
-	locates     bool // the map has country or continent keys
+	// class numbers the distinct site lists (list index -> class), and
+	// rank is each class's: member -> rank (unlisted: noRank). Map
+	// entries that list the same sites share one.
+	class   []int
+	rank    [][]uint64
+	locates bool // the map has country or continent keys
 
 	// nearest mode: distinct locations, and each member's (-1: none)
 	locs   []geo.Vec
@@ -103,28 +104,27 @@ func compileGeo(cfg *config.Config, cp config.Pool, p *Pool, loc Locator) (*geoP
 			g.cidr.Insert(pf, li)
 		}
 		sites := m[key]
-		rank := make([]uint64, len(p.Members))
-		for i, mem := range p.Members {
-			rank[i] = noRank
-			for r, site := range sites {
-				if mem.Site == site {
-					rank[i] = uint64(r)
-					break
-				}
-			}
-		}
 		same := strings.Join(sites, "\x00")
 		c, ok := classOf[same]
 		if !ok {
-			c = len(g.reps)
+			c = len(g.rank)
 			classOf[same] = c
-			g.reps = append(g.reps, li)
+			rank := make([]uint64, len(p.Members))
+			for i, mem := range p.Members {
+				rank[i] = noRank
+				for r, site := range sites {
+					if mem.Site == site {
+						rank[i] = uint64(r)
+						break
+					}
+				}
+			}
+			g.rank = append(g.rank, rank)
 		}
 		g.class = append(g.class, c)
 		g.keys = append(g.keys, key)
 		g.lists = append(g.lists, sites)
 		g.maxRank = max(g.maxRank, len(sites))
-		g.rank = append(g.rank, rank)
 	}
 	return g, nil
 }
@@ -215,7 +215,7 @@ func (p *Pool) geoStage(c *Client, s *Scratch) {
 	if chosen < 0 {
 		return
 	}
-	p.applyRank(g.rank[chosen], s)
+	p.applyRank(g.rank[g.class[chosen]], s)
 }
 
 // geoFrom is geoStage over a family's up members (s's list) from pre,
@@ -319,17 +319,17 @@ func (p *Pool) precomputeGeo() {
 	p.geoUp = [2][]geoPre{}
 	g := p.geo
 	if g == nil || !g.byMap || len(p.chain) < 2 || p.chain[0] != stHealthy || p.chain[1] != stGeo ||
-		len(g.reps)*len(p.Members) > maxGeoPre {
+		len(g.rank)*len(p.Members) > maxGeoPre {
 		return
 	}
 	s := NewScratch(len(p.Members))
 	s.begin(p)
 	for f, up := range p.upMembers {
-		pre := make([]geoPre, len(g.reps))
-		for c, li := range g.reps {
+		pre := make([]geoPre, len(g.rank))
+		for c, rank := range g.rank {
 			s.idx = append(s.idx[:0], up...)
 			s.tier = append(s.tier[:0], len(s.idx))
-			p.applyRank(g.rank[li], s)
+			p.applyRank(rank, s)
 			pre[c] = geoPre{idx: slices.Clone(s.idx), tier: slices.Clone(s.tier)}
 		}
 		p.geoUp[f] = pre
@@ -339,7 +339,7 @@ func (p *Pool) precomputeGeo() {
 // listed reports whether map entry li lists the site of a member still
 // in the list.
 func (g *geoPlan) listed(li int, s *Scratch) bool {
-	rank := g.rank[li]
+	rank := g.rank[g.class[li]]
 	for _, i := range s.idx {
 		if rank[i] != noRank {
 			return true

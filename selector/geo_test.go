@@ -317,7 +317,7 @@ func TestGeoPrecomputed(t *testing.T) {
 	if web.geoUp[0] == nil || web.geoUp[1] == nil {
 		t.Fatal("a healthy, geo chain was not precomputed")
 	}
-	if got, want := len(web.geo.reps), 6; got != want {
+	if got, want := len(web.geo.rank), 6; got != want {
 		t.Fatalf("%d distinct site lists, want %d (one per map key here)", got, want)
 	}
 	clients := []string{"81.2.69.142", "89.160.20.0/24", "216.160.83.56", "127.0.9.5", "198.51.100.1",
@@ -362,7 +362,7 @@ func TestGeoPrecomputeBounded(t *testing.T) {
 	}
 	web := withDown(pools[0], "192.0.2.10", "192.0.2.11")
 	if web.geoUp[0] != nil || web.geoUp[1] != nil {
-		t.Fatalf("%d site lists of %d members were precomputed, above the bound %d", len(web.geo.reps), len(web.Members), maxGeoPre)
+		t.Fatalf("%d site lists of %d members were precomputed, above the bound %d", len(web.geo.rank), len(web.Members), maxGeoPre)
 	}
 	for _, tc := range []struct {
 		client string
@@ -370,6 +370,39 @@ func TestGeoPrecomputeBounded(t *testing.T) {
 	}{
 		{"127.0.9.5", []string{"ap-east"}},
 		{"81.2.69.142", []string{"us-east", "us-east"}}, // GB's eu-west is down: continent EU's list
+	} {
+		if got := sitesOf(web.Select(client(tc.client), IPv4, NewScratch(8))); !slices.Equal(got, tc.sites) {
+			t.Errorf("client %s: sites %v, want %v", tc.client, got, tc.sites)
+		}
+	}
+}
+
+// TestGeoSharedLists: map entries listing the same sites share one rank
+// table, and each still decides for its clients.
+func TestGeoSharedLists(t *testing.T) {
+	shared := `geo:
+  maps:
+    regions:
+      "continent:EU": [eu-west, us-east]
+      "country:GB": [eu-west, us-east]
+      "127.0.9.0/24": [eu-west, us-east]
+      default: [us-east]
+`
+	pools, err := CompileLocated(configWith(t, webPool, shared), testLocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := pools[0]
+	if got := len(web.geo.rank); got != 2 {
+		t.Fatalf("%d rank tables for 4 entries of 2 distinct site lists", got)
+	}
+	for _, tc := range []struct {
+		client string
+		sites  []string
+	}{
+		{"81.2.69.142", []string{"eu-west", "eu-west"}},
+		{"127.0.9.5", []string{"eu-west", "eu-west"}},
+		{"216.160.83.56", []string{"us-east", "us-east"}},
 	} {
 		if got := sitesOf(web.Select(client(tc.client), IPv4, NewScratch(8))); !slices.Equal(got, tc.sites) {
 			t.Errorf("client %s: sites %v, want %v", tc.client, got, tc.sites)
