@@ -294,20 +294,10 @@ var labelText = func() (t [256]byte) {
 }()
 
 // putLabel writes one label in presentation form, lowercased, into dst
-// at t and returns the offset after it: as is for the usual octets (a
-// table read each, no branch per kind), with escapes (\. or \DDD) when
-// the label holds any other. dst has room for four characters an octet.
+// at t and returns the offset after it, with escapes (\. or \DDD) for
+// the octets that take one; dst has room for four characters an octet.
+// parseQuestion calls it only for a name with such an octet.
 func putLabel(dst []byte, t int, label []byte) int {
-	out := dst[t : t+len(label)]
-	plain := byte(1)
-	for i, b := range label {
-		c := labelText[b]
-		out[i] = c
-		plain &= (c | -c) >> 7 // 1 while every c is nonzero
-	}
-	if plain != 0 {
-		return t + len(label)
-	}
 	for _, b := range label {
 		switch c := labelText[b]; {
 		case c != 0:

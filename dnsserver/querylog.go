@@ -82,9 +82,9 @@ func (w *worker) sampled(ql *queryLog) bool {
 }
 
 // logQuery queues the query just answered with out for the logger. It
-// never blocks and never allocates. took is how long the handler took (measured on the monotonic clock);
-// the entry's wall-clock time is when the query came, read here: only
-// sampled queries pay for the wall clock.
+// never blocks and never allocates. took is how long the handler took
+// (on the monotonic clock); the entry's wall-clock time, when the query
+// came, is read here, so only sampled queries pay for the wall clock.
 func (w *worker) logQuery(out []byte, src netip.Addr, tcp bool, took time.Duration) {
 	if w.qlogCh == nil {
 		return

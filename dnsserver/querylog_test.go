@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -52,8 +53,14 @@ func TestQueryLog(t *testing.T) {
 				t.Errorf("line %d: %s = %v, want %v (%v)", i, k, recs[i][k], v, recs[i])
 			}
 		}
-		if _, ok := recs[i]["duration"]; !ok {
-			t.Errorf("line %d has no duration: %v", i, recs[i])
+		// The handler's time (JSON: nanoseconds), measured: more than
+		// nothing, less than the test's own timeout.
+		if d, ok := recs[i]["duration"].(float64); !ok || d <= 0 || d >= float64(10*time.Second) {
+			t.Errorf("line %d: duration %v, want the handler's time (%v)", i, recs[i]["duration"], recs[i])
+		}
+		// When the query came, on the wall clock.
+		if at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(recs[i]["at"])); err != nil || time.Since(at) < 0 || time.Since(at) > time.Minute {
+			t.Errorf("line %d: at %v (%v), want a moment ago", i, recs[i]["at"], err)
 		}
 	}
 

@@ -221,7 +221,7 @@ func (io *udpIO) recv(u *udpSocket) (int, bool) {
 	// Only the headers the last call filled were changed (and the one
 	// after, which the kernel may have begun): at low rates that is one
 	// or two cache lines written per turn instead of udpBatch.
-	for i := range min(io.dirty, udpBatch) {
+	for i := range io.dirty {
 		h := &io.in[i].Hdr
 		h.Namelen = unix.SizeofSockaddrAny
 		h.Flags = 0
@@ -234,7 +234,7 @@ func (io *udpIO) recv(u *udpSocket) (int, bool) {
 		io.dirty = udpBatch // an error may leave any header changed
 		return 0, false
 	}
-	io.dirty = int(n) + 1
+	io.dirty = min(int(n)+1, udpBatch)
 	return int(n), true
 }
 
