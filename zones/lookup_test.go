@@ -267,8 +267,9 @@ func TestSetLongestMatch(t *testing.T) {
 				t.Errorf("Lookup = %v, %v with %d answers; want %v, %v with %d", origin(z), r.Kind, r.Answer.Len(), origin(tc.want), tc.kind, tc.answerLen)
 			}
 			if tc.qname == strings.ToLower(tc.qname) && strings.HasSuffix(tc.qname, ".") {
-				if cz, cr := s.LookupCanonical(tc.qname, dns.TypeA); cz != z || cr.Kind != r.Kind || cr.Answer.Len() != r.Answer.Len() {
-					t.Errorf("LookupCanonical = %v, %v; Lookup %v, %v", origin(cz), cr.Kind, origin(z), r.Kind)
+				var cr Result
+				if cz := s.LookupCanonicalTo(&cr, tc.qname, dns.TypeA); cz != z || cr.Kind != r.Kind || cr.Answer.Len() != r.Answer.Len() {
+					t.Errorf("LookupCanonicalTo = %v, %v; Lookup %v, %v", origin(cz), cr.Kind, origin(z), r.Kind)
 				}
 			}
 		})

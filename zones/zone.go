@@ -452,16 +452,9 @@ func (s *Set) lookupFolded(r *Result, qname string, qtype uint16) *Zone {
 	return s.LookupCanonicalTo(r, folded(&buf, qname), qtype)
 }
 
-// LookupCanonical is Lookup of a name already in canonical form: lower
-// case (ASCII) and absolute, as a DNS server's parser writes a question's
-// name. Another name finds nothing it should.
-func (s *Set) LookupCanonical(name string, qtype uint16) (*Zone, Result) {
-	var r Result
-	z := s.LookupCanonicalTo(&r, name, qtype)
-	return z, r
-}
-
-// LookupCanonicalTo is LookupCanonical into r.
+// LookupCanonicalTo is LookupTo of a name already in canonical form:
+// lower case (ASCII) and absolute, as a DNS server's parser writes a
+// question's name. Another name finds nothing it should.
 func (s *Set) LookupCanonicalTo(r *Result, name string, qtype uint16) *Zone {
 	zi, ok := s.zoneOf(name)
 	if !ok {
