@@ -140,17 +140,23 @@ func BenchmarkHandlerGeo(b *testing.B) {
 		clients = append(clients, ecsQuery(dns.TypeA, netip.AddrFrom4([4]byte{100, 64 + byte(i), byte(i * 7), 0}).String()))
 	}
 	for _, bc := range []struct {
-		name string
-		msgs [][]byte
+		name    string
+		msgs    [][]byte
+		counted bool // with the server's counters on, as it runs
 	}{
-		{"gb", [][]byte{ecsQuery(dns.TypeA, "2.2.3.0")}},
-		{"gb-aaaa", [][]byte{ecsQuery(dns.TypeAAAA, "2.2.3.0")}},
-		{"unmatched", [][]byte{ecsQuery(dns.TypeA, "81.2.69.0")}},
-		{"clients", clients},
+		{"gb", [][]byte{ecsQuery(dns.TypeA, "2.2.3.0")}, false},
+		{"gb-counted", [][]byte{ecsQuery(dns.TypeA, "2.2.3.0")}, true},
+		{"gb-aaaa", [][]byte{ecsQuery(dns.TypeAAAA, "2.2.3.0")}, false},
+		{"unmatched", [][]byte{ecsQuery(dns.TypeA, "81.2.69.0")}, false},
+		{"clients", clients, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			w := newWorker(1232, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			cur := &served{snap: snap}
+			if bc.counted {
+				w.stats = newStats()
+				w.stats.index(snap, cur)
+			}
 			src := netip.MustParseAddr("192.0.2.99")
 			benchHandleEach(b, w, cur, bc.msgs, src)
 		})

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -140,13 +141,17 @@ func (st *stats) index(snap *Snapshot, cur *served) {
 	st.members = keep
 }
 
-// count records one answered query.
-func (w *worker) count(cur *served, took time.Duration) {
+// count records one answered query; took is how long the handler took
+// when timed (see timeEvery).
+func (w *worker) count(cur *served, took time.Duration, timed bool) {
 	st := w.stats
 	zc := &st.none
-	if w.zone != nil {
-		if c := cur.zstats[w.zone]; c != nil {
-			zc = c
+	if z := w.zone; z != nil {
+		if z != w.zcZone || cur != w.zcCur {
+			w.zcCur, w.zcZone, w.zc = cur, z, cur.zstats[z]
+		}
+		if w.zc != nil {
+			zc = w.zc
 		}
 	}
 	r := w.resp.rcode
@@ -154,6 +159,9 @@ func (w *worker) count(cur *served, took time.Duration) {
 		r = nRcodes - 1
 	}
 	zc.n[r][typeIndex(w.q.qtype)].Add(1)
+	if !timed {
+		return
+	}
 	b := len(latencyBuckets)
 	for i, ub := range latencyBuckets {
 		if took <= ub {
@@ -168,7 +176,7 @@ func (w *worker) count(cur *served, took time.Duration) {
 var (
 	descQueries         = prometheus.NewDesc("tern_dns_queries_total", "DNS queries answered (or dropped by RRL), by zone (served zone origin or none), query type (a known set, else other) and response code.", []string{"zone", "qtype", "rcode"}, nil)
 	descAnswers         = prometheus.NewDesc("tern_dns_pool_answers_total", "Times a pool member was given in an answer, by pool and member.", []string{"pool", "member"}, nil)
-	descLatency         = prometheus.NewDesc("tern_dns_response_seconds", "Time the handler took to answer a query (parse, look up, select, pack), not counting socket I/O.", nil, nil)
+	descLatency         = prometheus.NewDesc("tern_dns_response_seconds", fmt.Sprintf("Time the handler took to answer a query (parse, look up, select, pack), not counting socket I/O. A sample: one query in %d of each socket or connection is timed, and every query the query log takes.", timeEvery), nil, nil)
 	descRRL             = prometheus.NewDesc("tern_dns_rrl_responses_total", "Responses response rate limiting held back: dropped (sent nothing) or slipped (sent truncated, TC=1). Slipped ones are counted in dropped too.", []string{"action"}, nil)
 	descTransfers       = prometheus.NewDesc("tern_dns_transfers_total", "Zone transfer requests (AXFR, IXFR) by result: ok, refused (not allowed, bad TSIG) or failed (the connection broke).", []string{"result"}, nil)
 	descQueryLogDropped = prometheus.NewDesc("tern_dns_query_log_dropped_total", "Sampled queries the query log (node.query_log) dropped because its queue was full: the log sink is slower than the sample rate.", nil, nil)

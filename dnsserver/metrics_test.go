@@ -1,6 +1,9 @@
 package dnsserver
 
 import (
+	"io"
+	"log/slog"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -12,6 +15,11 @@ import (
 // TestCollectors registers the server's collectors in a fresh registry,
 // sends queries and a transfer, and reads the counters back.
 func TestCollectors(t *testing.T) {
+	// Every query timed, so the histogram counts all eight (the server
+	// is stopped, by startServer's cleanup, before this one runs).
+	every := timeEvery
+	timeEvery = 1
+	t.Cleanup(func() { timeEvery = every })
 	s, addr := startServer(t, testSnapshot(t), xfrOptions())
 	reg := prometheus.NewRegistry()
 	for _, c := range s.Collectors() {
@@ -96,5 +104,65 @@ func TestCollectors(t *testing.T) {
 	}
 	if byRcode["NOERROR"] != 6 || byRcode["NXDOMAIN"] != 1 || byRcode["REFUSED"] != 1 {
 		t.Errorf("QueryCounts by rcode %v, want NOERROR 6, NXDOMAIN 1, REFUSED 1", byRcode)
+	}
+}
+
+// TestResponseTimeSampled: the histogram times a worker's first query
+// and then one in timeEvery, a query the query log takes always; every
+// query is counted by zone, type and rcode whether timed or not, also
+// when the served state changes between queries (the worker's cached
+// counters follow it).
+func TestResponseTimeSampled(t *testing.T) {
+	snap := testSnapshot(t)
+	msg := packMsg(t, newQuery("www.example.test.", dns.TypeA))
+	w := newWorker(1232, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w.stats = newStats()
+	cur := &served{snap: snap}
+	w.stats.index(snap, cur)
+	src := netip.MustParseAddr("192.0.2.99")
+	timed := func() uint64 {
+		var n uint64
+		for i := range w.stats.buckets {
+			n += w.stats.buckets[i].Load()
+		}
+		return n
+	}
+	for range 40 {
+		if w.handle(cur, msg, src, false) == nil {
+			t.Fatal("no response")
+		}
+	}
+	if got, want := timed(), uint64(1+(40-1)/timeEvery); got != want {
+		t.Errorf("%d queries timed of 40, want %d (one in %d)", got, want, timeEvery)
+	}
+	if w.stats.sumNs.Load() == 0 {
+		t.Error("timed queries took no time")
+	}
+	// A new served state: the same zone's counters, reached through it.
+	next := &served{snap: snap}
+	w.stats.index(snap, next)
+	for range 10 {
+		w.handle(next, msg, src, false)
+	}
+	// Every query the query log samples is timed as well.
+	w.qlogCh, w.qlog = make(chan queryEntry, 100), newQueryLog(1)
+	before := timed()
+	for range 10 {
+		w.handle(next, msg, src, false)
+	}
+	if got := timed() - before; got != 10 {
+		t.Errorf("%d of 10 logged queries timed, want 10", got)
+	}
+	zc := w.stats.zones["example.test."]
+	if got := zc.n[dns.RcodeSuccess][typeIndex(dns.TypeA)].Load(); got != 60 {
+		t.Errorf("example.test. counted %d NOERROR A queries, want 60: every query, timed or not", got)
+	}
+	// And the pool's answers, through the cached counters too.
+	var answers uint64
+	for _, c := range w.stats.members {
+		answers += c.Load()
+	}
+	if answers == 0 || answers%60 != 0 {
+		t.Errorf("pool answers counted %d, want a multiple of 60 queries", answers)
 	}
 }
