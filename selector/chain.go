@@ -172,16 +172,20 @@ func (p *Pool) run(c *Client, fam Family, s *Scratch, asIfUp bool) bool {
 		return true
 	}
 	if !asIfUp && s.ex == nil && len(chain) > 0 && chain[0] == stHealthy {
-		// family and healthy at once, from the list WithStatus made.
-		s.idx = append(s.idx[:0], p.upMembers[fi]...)
+		// family and healthy at once, from the list WithStatus made,
+		// and geo too, from the lists precomputeGeo made, when it
+		// decides: then the up list is never copied.
+		up, pre := p.upMembers[fi], p.geoUp[fi]
+		if len(up) > 0 && pre != nil && p.geoFrom(c, s, pre) {
+			return p.runFrom(c, fam, s, asIfUp, 2)
+		}
+		s.idx = append(s.idx[:0], up...)
 		s.tier = append(s.tier[:0], len(s.idx))
 		if len(s.idx) == 0 {
 			return false
 		}
-		if pre := p.geoUp[fi]; pre != nil {
-			// and geo, from the lists precomputeGeo made.
-			p.geoFrom(c, s, pre)
-			return p.runFrom(c, fam, s, asIfUp, 2)
+		if pre != nil {
+			return p.runFrom(c, fam, s, asIfUp, 2) // geo kept them all
 		}
 		return p.runFrom(c, fam, s, asIfUp, 1)
 	}

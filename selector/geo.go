@@ -218,23 +218,26 @@ func (p *Pool) geoStage(c *Client, s *Scratch) {
 	p.applyRank(g.rank[g.class[chosen]], s)
 }
 
-// geoFrom is geoStage over a family's up members (s's list) from pre,
-// that family's precomputed results: the same choice of entry and the
-// same list, with no pass over the members.
-func (p *Pool) geoFrom(c *Client, s *Scratch, pre []geoPre) {
+// geoFrom is geoStage over a family's up members from pre, that
+// family's precomputed results: the same choice of entry and the same
+// list, with no pass over the members. It fills s's list and reports
+// true when an entry decides; when none does (the geo stage keeps every
+// member) s's list is left for the caller to fill.
+func (p *Pool) geoFrom(c *Client, s *Scratch, pre []geoPre) bool {
 	a := c.Addr.Unmap()
 	if !a.IsValid() {
-		return
+		return false
 	}
 	g := p.geo
 	chosen, scope, _, _, _ := g.entry(a, s, pre)
 	s.scope = max(s.scope, scope)
 	if chosen < 0 {
-		return
+		return false
 	}
 	r := &pre[g.class[chosen]]
 	s.idx = append(s.idx[:0], r.idx...)
 	s.tier = append(s.tier[:0], r.tier...)
+	return true
 }
 
 // applyRank keeps the members rank lists and orders them by it, one tier
