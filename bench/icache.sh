@@ -6,7 +6,9 @@
 # simulated with this machine's geometry (AMD EPYC: 32 KiB 8-way
 # instruction and data caches, 64-byte lines; a 2 MiB last level).
 #
-# BENCH: the benchmark (default the geo query, BenchmarkHandlerGeo/gb).
+# BENCH: the benchmark (default the geo query with the server's counters
+# on, as it runs: BenchmarkHandlerGeo/gb-counted; BenchmarkHandlerGeo/gb
+# is the handler alone).
 # I1=, D1=: another geometry, e.g. I1=65536,8,64 (is a miss a lack of
 # room?). TOP: how many functions to list (by instructions).
 #
@@ -19,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
-BENCH=${BENCH:-'BenchmarkHandlerGeo/gb$'}
+BENCH=${BENCH:-'BenchmarkHandlerGeo/gb-counted$'}
 I1=${I1:-32768,8,64} D1=${D1:-32768,8,64} LL=${LL:-2097152,16,64}
 TOP=${TOP:-20}
 work=$(mktemp -d)

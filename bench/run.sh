@@ -92,6 +92,9 @@ cpu_busy() {
 # busy time measured, not sampled: the idle-based core column.
 cpu_idle() { awk -v n="cpu$1" '$1 == n {print $5 + $6 + $9}' /proc/stat; }
 proc_ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# user_ticks PID: its utime alone, the server's own code (the rest of
+# proc_ticks is the kernel's work on its system calls).
+user_ticks() { awk '{sub(/^.*\) /, ""); print $12}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # others_ticks PID...: utime+stime of every process but these and their
 # threads (a process's line covers its threads); kernel threads (children
 # of kthreadd, pid 2) are left out: ksoftirqd does the servers' softirq work.
@@ -151,28 +154,29 @@ window() {
   [ "$rate" = sat ] && q=(-q 200) || q=(-q 100 -Q "$rate")
   local try=0 line
   while :; do
-    local c0 a0 p0 o0 t0 c1 a1 p1 o1 t1 i0 i1
+    local c0 a0 p0 o0 t0 c1 a1 p1 o1 t1 i0 i1 u0 u1
     # Others are counted before dnsperf starts and after it ends: neither
     # sum holds it. (A process that starts and ends inside the window is
     # missed; "all CPUs busy" shows it.)
     o0=$(others_ticks "$pid" $$ $BASHPID)
-    c0=$(cpu_busy "$SERVER_CPU"); a0=$(cpu_busy all); p0=$(proc_ticks "$pid"); i0=$(cpu_idle "$SERVER_CPU"); t0=$(date +%s.%N)
+    c0=$(cpu_busy "$SERVER_CPU"); a0=$(cpu_busy all); p0=$(proc_ticks "$pid"); u0=$(user_ticks "$pid"); i0=$(cpu_idle "$SERVER_CPU"); t0=$(date +%s.%N)
     "${cl[@]}" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" -l "$DURATION" -c 8 -t 1 "${q[@]}" "$@" >"$work/dnsperf.txt" 2>&1 || true
-    i1=$(cpu_idle "$SERVER_CPU"); t1=$(date +%s.%N); c1=$(cpu_busy "$SERVER_CPU"); a1=$(cpu_busy all); p1=$(proc_ticks "$pid")
+    i1=$(cpu_idle "$SERVER_CPU"); t1=$(date +%s.%N); c1=$(cpu_busy "$SERVER_CPU"); a1=$(cpu_busy all); p1=$(proc_ticks "$pid"); u1=$(user_ticks "$pid")
     o1=$(others_ticks "$pid" $$ $BASHPID)
     local qps done_q lost
     qps=$(awk '/Queries per second/ {print $4}' "$work/dnsperf.txt")
     done_q=$(awk '/Queries completed/ {print $3}' "$work/dnsperf.txt")
     lost=$(awk '/Queries lost/ {print $3}' "$work/dnsperf.txt")
     line=$(awk -v leg="$leg" -v n="$name" -v r="$rate" -v qps="${qps:-0}" -v q="${done_q:-0}" -v lost="${lost:-0}" \
-      -v core=$((c1 - c0)) -v idle=$((i1 - i0)) -v all=$((a1 - a0)) -v proc=$((p1 - p0)) -v oth=$((o1 - o0)) \
+      -v core=$((c1 - c0)) -v idle=$((i1 - i0)) -v all=$((a1 - a0)) -v proc=$((p1 - p0)) -v user=$((u1 - u0)) -v oth=$((o1 - o0)) \
       -v el="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" -v hz="$clk" -v max="$OTHER_MAX" 'BEGIN {
         if (q == 0) q = 1
         oth_pct = oth / hz / el * 100
         dist = oth_pct > max ? "*" : "-"
         busy = el - idle / hz; if (busy < 0) busy = 0
-        printf "%s %s %s %.0f %d %s %.2f %.2f %.1f %.1f %.1f %.2f %s\n", leg, n, r, qps, q, lost,
-          core / hz * 1e6 / q, proc / hz * 1e6 / q, core / hz / el * 100, all / hz / el * 100, oth_pct, busy * 1e6 / q, dist
+        printf "%s %s %s %.0f %d %s %.2f %.2f %.1f %.1f %.1f %.2f %.2f %s\n", leg, n, r, qps, q, lost,
+          core / hz * 1e6 / q, proc / hz * 1e6 / q, core / hz / el * 100, all / hz / el * 100, oth_pct, busy * 1e6 / q,
+          user / hz * 1e6 / q, dist
       }')
     [ "${line##* }" = - ] || [ "$try" -ge "$RETRIES" ] && break
     try=$((try + 1))
@@ -235,11 +239,11 @@ cp "$work/results" "$OUT/raw.txt"
 elapsed=$(($(date +%s) - started))
 
 # Medians per leg, server and rate. Columns of a result line:
-# leg server rate qps completed lost core_us proc_us core_pct all_pct others_pct core_idle_us disturbed
+# leg server rate qps completed lost core_us proc_us core_pct all_pct others_pct core_idle_us user_us disturbed
 {
   echo "machine: $ncpu CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), kernel $(uname -r); $(date -u '+%F %H:%M') UTC; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "windows of ${DURATION}s, medians of $RUNS rounds; servers on CPU $SERVER_CPU, dnsperf 2.10 on CPU $CLIENT_CPU (leg two: nothing pinned, two workers); full run took ${elapsed}s"
-  echo "core µs/q: busy time of the server's CPU (user+system+irq+softirq, /proc/stat, sampled at each tick) per answered query; core idle µs/q: the same CPU's elapsed time minus its idle, iowait and steal (measured at each idle entry and exit: not sampled); proc µs/q: the server's utime+stime per query;"
+  echo "core µs/q: busy time of the server's CPU (user+system+irq+softirq, /proc/stat, sampled at each tick) per answered query; core idle µs/q: the same CPU's elapsed time minus its idle, iowait and steal (measured at each idle entry and exit: not sampled); proc µs/q: the server's utime+stime per query, user µs/q its utime alone (its own code; both sampled at each tick);"
   echo "core busy: that CPU's busy share in the window; QPS/core: saturated QPS over the core's busy share. * = a window where other processes used more than ${OTHER_MAX}% of a CPU (others %: the worst window)"
   echo
   awk '
@@ -251,22 +255,22 @@ elapsed=$(($(date +%s) - started))
     {
       k = $1 SUBSEP $2 SUBSEP $3
       if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
-      qps[k] = qps[k] " " $4; core[k] = core[k] " " $7; proc[k] = proc[k] " " $8; cidle[k] = cidle[k] " " $12
+      qps[k] = qps[k] " " $4; core[k] = core[k] " " $7; proc[k] = proc[k] " " $8; cidle[k] = cidle[k] " " $12; user[k] = user[k] " " $13
       busy[k] = busy[k] " " $9; all[k] = all[k] " " $10; lost[k] = lost[k] " " $6
       if ($11 > oth[k]) oth[k] = $11
-      if ($13 == "*") dist[k]++
+      if ($14 == "*") dist[k]++
       runs[k]++
     }
     END {
-      print "| leg | server | rate | QPS | core µs/q | core idle µs/q | proc µs/q | core busy | all CPUs busy | QPS/core | lost | others % | runs |"
-      print "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+      print "| leg | server | rate | QPS | core µs/q | core idle µs/q | proc µs/q | user µs/q | core busy | all CPUs busy | QPS/core | lost | others % | runs |"
+      print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
       for (i = 1; i <= nk; i++) {
         k = order[i]; split(k, f, SUBSEP)
         b = median(busy[k]); q = median(qps[k])
         pc = (f[3] == "sat" && b > 0) ? sprintf("%.0f", q / (b / 100)) : "-"
         if (f[1] == "two" && f[3] == "sat") pc = sprintf("%.0f", q / (median(all[k]) / 100) )
-        printf "| %s | %s | %s | %.0f | %.2f | %.2f | %.2f | %.0f%% | %.0f%% | %s | %s | %.1f | %d%s |\n", f[1], f[2], f[3], q,
-          median(core[k]), median(cidle[k]), median(proc[k]), b, median(all[k]), pc, median(lost[k]), oth[k], runs[k], dist[k] ? " (" dist[k] "*)" : ""
+        printf "| %s | %s | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f%% | %.0f%% | %s | %s | %.1f | %d%s |\n", f[1], f[2], f[3], q,
+          median(core[k]), median(cidle[k]), median(proc[k]), median(user[k]), b, median(all[k]), pc, median(lost[k]), oth[k], runs[k], dist[k] ? " (" dist[k] "*)" : ""
       }
     }' "$work/results"
   echo
