@@ -258,8 +258,10 @@ func (q *query) parseQuestion(msg []byte, off int) (int, error) {
 		text[0], n = '.', 1
 		q.labelTexts = q.labelTexts[:0]
 	} else {
-		for j, b := range wire[1:] {
-			text[j] = labelText[b]
+		src := wire[1:]
+		dst := text[:len(src)] // the same length: no bounds check in the loop
+		for j := range src {
+			dst[j] = labelText[src[j]]
 		}
 		for _, o := range offs[1:nl] {
 			text[o-1] = '.'
