@@ -195,7 +195,8 @@
 // at scrape time: tern_dns_queries_total{zone,qtype,rcode} (zone: a
 // served origin or "none"; qtype: a fixed set or "other"),
 // tern_dns_pool_answers_total{pool,member},
-// tern_dns_response_seconds (handler time histogram),
+// tern_dns_response_seconds (handler time histogram, of one query in
+// timeEvery per worker and every query the query log takes),
 // tern_dns_rrl_responses_total{action}, tern_dns_transfers_total{result},
 // tern_dns_notifies_total{result} and tern_dns_zone_serial{zone}. The
 // query path only adds to atomics: still no allocation.
