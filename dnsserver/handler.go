@@ -581,18 +581,7 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res *zones.Res
 			ttl = res.PoolTTL
 		}
 		if host := a.CNAME(); host != "" {
-			if cs := w.poolCounters(w.cur, a.Pool); a.Members[0] < len(cs) {
-				cs[a.Members[0]].Add(1)
-			}
-			n := len(resp.recs)
-			resp.add(rec{sect: secAnswer, kind: recCNAME, typ: dns.TypeCNAME, class: dns.ClassINET, owner: name, ttl: ttl, target: host})
-			if w.sg.zone != nil {
-				w.signDynamic(n)
-			}
-			if q.qtype == dns.TypeANY {
-				return ""
-			}
-			return host
+			return w.poolCNAME(&a, name, host, ttl)
 		}
 		counters := w.poolCounters(w.cur, a.Pool)
 		n := len(resp.recs)
@@ -619,6 +608,28 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res *zones.Res
 	w.negative(z)
 	w.denial(z, name, res.Owner, false, q.qtype)
 	return ""
+}
+
+// poolCNAME answers with a's host-name member, host: a CNAME to it, to
+// follow unless the question is ANY. Apart from pool, so that pool's
+// frame does not carry a record built on the stack.
+//
+//go:noinline
+func (w *worker) poolCNAME(a *selector.Answer, name, host string, ttl uint32) string {
+	if cs := w.poolCounters(w.cur, a.Pool); a.Members[0] < len(cs) {
+		cs[a.Members[0]].Add(1)
+	}
+	resp := &w.resp
+	n := len(resp.recs)
+	x := resp.next()
+	x.sect, x.kind, x.typ, x.class, x.owner, x.ttl, x.target = secAnswer, recCNAME, dns.TypeCNAME, dns.ClassINET, name, ttl, host
+	if w.sg.zone != nil {
+		w.signDynamic(n)
+	}
+	if w.q.qtype == dns.TypeANY {
+		return ""
+	}
+	return host
 }
 
 // chaos answers the CHAOS-class names that identify a server.

@@ -328,11 +328,19 @@ func (p *Pool) selectDepth(c *Client, fam Family, s *Scratch, depth int) Answer 
 	if s.ex != nil {
 		s.ex.pool(p)
 	}
-	ok := p.run(c, fam, s, false)
-	if ok {
+	if p.run(c, fam, s, false) {
 		return p.answer(c, s)
 	}
-	// Nothing of this family passed the healthy stage.
+	return p.allDown(c, fam, s, depth)
+}
+
+// allDown answers when nothing of the family passed the healthy stage,
+// as p.AllDown says. Apart from selectDepth, so that the query path's
+// frame does not carry this one's temporaries (its stack lines are cold
+// at low rates like its code).
+//
+//go:noinline
+func (p *Pool) allDown(c *Client, fam Family, s *Scratch, depth int) Answer {
 	switch {
 	case p.AllDown == AllDownAll:
 		if s.ex != nil {
