@@ -51,6 +51,17 @@ func (st stage) orders() bool {
 // for concurrent use. Its random source is its own, so weighted choice
 // takes no shared lock.
 type Scratch struct {
+	// The fields every decision reads come first, in the struct's first
+	// cache lines: at low rates each line is a miss.
+	//
+	// sized is the pool s was last sized for: a pool's sizes never
+	// change (a status change makes a new Pool), so the next decision on
+	// it checks nothing else.
+	sized *Pool
+	rng   uint64
+	// scope is the widest client prefix length a stage has depended on.
+	scope int
+	ex    *explainer
 	// idx is the candidate list: member indexes in current order. It is
 	// cut into tiers (ends in tier): an ordering stage orders within each
 	// tier, and tiers come in preference order (geo makes them).
@@ -66,10 +77,6 @@ type Scratch struct {
 	// by distinct location: the nearest stage's ranking
 	lord, lrank []int
 	ldist       []float64
-	rng         uint64
-	// scope is the widest client prefix length a stage has depended on.
-	scope int
-	ex    *explainer
 }
 
 // NewScratch returns a Scratch for pools of up to n members (it grows when
@@ -108,9 +115,12 @@ func (s *Scratch) growGeo(g *geoPlan) {
 
 // begin readies s for a decision on p.
 func (s *Scratch) begin(p *Pool) {
-	s.grow(len(p.Members), len(p.groups))
-	if p.geo != nil {
-		s.growGeo(p.geo)
+	if s.sized != p {
+		s.grow(len(p.Members), len(p.groups))
+		if p.geo != nil {
+			s.growGeo(p.geo)
+		}
+		s.sized = p
 	}
 	s.scope = 0
 }
