@@ -106,6 +106,7 @@ bench-go:
 bench-icache:
 	scripts/debs.sh valgrind:valgrind
 	bench/icache.sh
+	COLD=1 bench/icache.sh
 
 bench-scale:
 	scripts/debs.sh knotd:knot dig:bind9-dnsutils
