@@ -465,3 +465,25 @@ func TestAllDownAllKeepsDrainOut(t *testing.T) {
 		})
 	}
 }
+
+// TestScratchAcrossPools: one Scratch, as a DNS worker holds, decides for
+// a small pool, a large one and the small one again, and each decision is
+// the one a fresh Scratch with the same seed makes. A Scratch sized for
+// the last pool only (Scratch.begin skips its size checks for the pool it
+// was sized for) must still grow for a larger one: the sticky stage writes
+// a key per member.
+func TestScratchAcrossPools(t *testing.T) {
+	small := compileOne(t, "    policy: sticky\n    answers: 1\n"+members(2, nil), nil)
+	large := compileOne(t, "    policy: sticky\n    answers: 3\n"+members(200, nil), nil)
+	shared := NewScratch(0)
+	for i, p := range []*Pool{small, large, small, large, large} {
+		c := client(fmt.Sprintf("198.51.100.%d", i))
+		shared.Seed(uint64(i))
+		fresh := NewScratch(0)
+		fresh.Seed(uint64(i))
+		got, want := names(p.Select(c, IPv4, shared)), names(p.Select(c, IPv4, fresh))
+		if !slices.Equal(got, want) || len(got) == 0 {
+			t.Errorf("decision %d (%d members): %v with the shared scratch, %v with a fresh one", i, len(p.Members), got, want)
+		}
+	}
+}
