@@ -179,8 +179,9 @@ func (w *worker) timeThis() bool {
 }
 
 // poolCounters returns the answer counters of the pool p, one per
-// member, from the served state cur (nil: none).
-func (w *worker) poolCounters(cur *served, p *selector.Pool) []*atomic.Uint64 {
+// member, from the query's served state (nil: none).
+func (w *worker) poolCounters(p *selector.Pool) []*atomic.Uint64 {
+	cur := w.cur
 	if cur == nil {
 		return nil
 	}
@@ -583,7 +584,7 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res *zones.Res
 		if host := a.CNAME(); host != "" {
 			return w.poolCNAME(&a, name, host, ttl)
 		}
-		counters := w.poolCounters(w.cur, a.Pool)
+		counters := w.poolCounters(a.Pool)
 		n := len(resp.recs)
 		for _, i := range a.Members {
 			m := &a.Pool.Members[i]
@@ -616,7 +617,7 @@ func (w *worker) pool(snap *Snapshot, z *zones.Zone, name string, res *zones.Res
 //
 //go:noinline
 func (w *worker) poolCNAME(a *selector.Answer, name, host string, ttl uint32) string {
-	if cs := w.poolCounters(w.cur, a.Pool); a.Members[0] < len(cs) {
+	if cs := w.poolCounters(a.Pool); a.Members[0] < len(cs) {
 		cs[a.Members[0]].Add(1)
 	}
 	resp := &w.resp
