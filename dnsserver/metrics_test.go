@@ -166,3 +166,29 @@ func TestResponseTimeSampled(t *testing.T) {
 		t.Errorf("pool answers counted %d, want a multiple of 60 queries", answers)
 	}
 }
+
+// TestHostMemberCounted: an answer that is a CNAME to a pool's host-name
+// member counts that member in tern_dns_pool_answers_total, as an
+// address answer counts its members.
+func TestHostMemberCounted(t *testing.T) {
+	snap := testSnapshot(t)
+	w := newWorker(1232, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w.stats = newStats()
+	cur := &served{snap: snap}
+	w.stats.index(snap, cur)
+	msg := packMsg(t, newQuery("hosts.example.test.", dns.TypeA))
+	for range 3 {
+		if w.handle(cur, msg, netip.MustParseAddr("192.0.2.99"), false) == nil {
+			t.Fatal("no response")
+		}
+	}
+	var n uint64
+	for k, c := range w.stats.members {
+		if k[0] == "hosts" {
+			n += c.Load()
+		}
+	}
+	if n != 3 {
+		t.Errorf("pool hosts: %d answers counted for 3 CNAME answers to its members, want 3", n)
+	}
+}
