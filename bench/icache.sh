@@ -63,25 +63,23 @@ awk -v top="$TOP" -v n="$((N2 - N1))" -v cold="$COLD" '
       for (e = 1; e <= nev; e++) { d[fn, e] = (c[2, fn, e] - c[1, fn, e]) / n; tot[e] += d[fn, e] }
       ir[fn] = cold ? d[fn, col["ILmr"]] + d[fn, col["DLmr"]] + d[fn, col["DLmw"]] : d[fn, col["Ir"]]
     }
+    # The columns to show: lines touched cold, or instructions and
+    # first-level misses warm.
     if (cold) {
+      nc = split("ILmr DLmr DLmw", cols, " "); split("code read written", heads, " ")
       printf "  code lines %.1f, data lines read %.1f, written %.1f\n", tot[col["ILmr"]], tot[col["DLmr"]], tot[col["DLmw"]]
-      printf "%7s %7s %7s  %s\n", "code", "read", "written", "function"
-      for (k = 0; k < top; k++) {
-        best = ""; bv = 0.5
-        for (fn in ir) if (ir[fn] > bv) { best = fn; bv = ir[fn] }
-        if (best == "") break
-        printf "%7.1f %7.1f %7.1f  %s\n", d[best, col["ILmr"]], d[best, col["DLmr"]], d[best, col["DLmw"]], best
-        delete ir[best]
-      }
-      exit
+    } else {
+      nc = split("Ir I1mr D1mr D1mw", cols, " "); split("Ir I1mr D1mr D1mw", heads, " ")
+      printf "  instructions %.0f, I1 misses %.1f, D1 read misses %.1f, D1 write misses %.1f\n", tot[col["Ir"]], tot[col["I1mr"]], tot[col["D1mr"]], tot[col["D1mw"]]
     }
-    printf "  instructions %.0f, I1 misses %.1f, D1 read misses %.1f, D1 write misses %.1f\n", tot[col["Ir"]], tot[col["I1mr"]], tot[col["D1mr"]], tot[col["D1mw"]]
-    printf "%9s %7s %7s %7s  %s\n", "Ir", "I1mr", "D1mr", "D1mw", "function"
+    for (j = 1; j <= nc; j++) printf "%9s ", heads[j]
+    print " function"
     for (k = 0; k < top; k++) {
       best = ""; bv = 0.5
       for (fn in ir) if (ir[fn] > bv) { best = fn; bv = ir[fn] }
       if (best == "") break
-      printf "%9.1f %7.1f %7.1f %7.1f  %s\n", ir[best], d[best, col["I1mr"]], d[best, col["D1mr"]], d[best, col["D1mw"]], best
+      for (j = 1; j <= nc; j++) printf "%9.1f ", d[best, col[cols[j]]]
+      print " " best
       delete ir[best]
     }
   }' "$work/cg.$N1" "$work/cg.$N2"
